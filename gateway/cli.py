@@ -1,0 +1,97 @@
+"""The ``gateway`` command: ``serve``, ``status``, ``sandbox``.
+
+Exit codes: 0 success, 1 the command ran and found a problem, 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from gateway.settings import ConfigError, Settings, load_settings
+
+DEFAULT_DEMO_DATA = Path("gateway-data")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 2
+    try:
+        code: int = args.handler(args)
+    except ConfigError as error:
+        print(f"gateway: configuration error: {error}", file=sys.stderr)
+        return 2
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    from gateway.sandbox.cli import add_sandbox_parser
+
+    parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
+    commands = parser.add_subparsers(title="commands")
+    serve = commands.add_parser("serve", help="run the gateway (demo mode without --config)")
+    _add_common(serve)
+    serve.add_argument("--log-level", default="INFO",
+                       choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    serve.set_defaults(handler=_serve)
+    status = commands.add_parser("status", help="queues and batches per institution")
+    _add_common(status)
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(handler=_status)
+    add_sandbox_parser(commands)
+    return parser
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, default=os.environ.get("GATEWAY_CONFIG"),
+                        help="TOML config file (default: $GATEWAY_CONFIG; none = demo mode)")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="data directory (overrides the config's data_dir)")
+
+
+def settings_for(args: argparse.Namespace) -> Settings:
+    """The settings a command runs with: the config file, or the demo defaults."""
+    if args.config:
+        settings = load_settings(Path(args.config))
+        if args.data:
+            settings = settings.model_copy(update={"data_dir": args.data})
+        return settings
+    from gateway.demo import demo_settings
+
+    return demo_settings(args.data or DEFAULT_DEMO_DATA)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from gateway.daemon import run_until_signalled
+    from gateway.logs import configure_logging
+
+    configure_logging(args.log_level)
+    settings = settings_for(args)
+    run_until_signalled(settings)
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from gateway.status import institution_status, render_status
+
+    settings = settings_for(args)
+    database = settings.data_dir / "state.db"
+    if not database.exists():
+        print(f"gateway: no gateway data at {settings.data_dir} (state.db missing)",
+              file=sys.stderr)
+        return 2
+    rows: list[dict[str, Any]] = institution_status(database, list(settings.institutions))
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(render_status(rows))
+    return 1 if any(row["held"] or row["failed"] for row in rows) else 0

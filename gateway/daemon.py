@@ -1,0 +1,148 @@
+"""The composition root: recover, start the components in order, stop them in reverse.
+
+This is the only place that reads settings as a whole and wires components together; every
+component receives exactly what it needs.  Start order: folders and store, recovery, the
+Canvas sandbox (if enabled), institutions, runners, and the SFTP listener last, so that no
+upload is accepted before the gateway can take care of it.  Stop order is the reverse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import signal
+import sys
+from dataclasses import dataclass, field
+
+from pydantic import SecretStr
+
+from gateway.demo import BANNER
+from gateway.forwarding.forwarder import Forwarder
+from gateway.institutions import Institution, SandboxTarget, resolve_institutions
+from gateway.intake.auth import Accounts
+from gateway.intake.listener import start_sftp
+from gateway.intake.receiving import Receiver
+from gateway.reporting.mailer import MailDirectory, Mailer, SmtpMailer, SmtpTarget
+from gateway.reporting.notifier import Delivery, Notifier
+from gateway.reporting.render import ReportRenderer
+from gateway.runner import Runner
+from gateway.sandbox.server import CanvasSandbox
+from gateway.settings import MailSettings, Settings, read_secret
+from gateway.sorting.sorter import Sorter
+from gateway.state.recovery import recover
+from gateway.state.spool import Spool
+from gateway.state.store import Store
+
+log = logging.getLogger(__name__)
+
+SANDBOX_ACCOUNT = "1"
+
+
+@dataclass
+class Components:
+    """What is running, so it can be stopped in reverse order."""
+
+    store: Store
+    sandbox: CanvasSandbox | None = None
+    runners: list[Runner] = field(default_factory=list)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+def build_mailer(settings: MailSettings, spool: Spool) -> Mailer:
+    """SMTP when configured, else .eml files in ``<data>/mail``."""
+    smtp = settings.smtp
+    if smtp is None:
+        return MailDirectory(spool.mail)
+    password: SecretStr | None = None
+    if smtp.password_env or smtp.password_file:
+        password = read_secret(env=smtp.password_env, file=smtp.password_file,
+                               what="mail.smtp.password")
+    return SmtpMailer(SmtpTarget(
+        host=smtp.host, port=smtp.port, security=smtp.security, username=smtp.username,
+        password=password.get_secret_value() if password else None,
+        timeout_seconds=smtp.timeout_seconds))
+
+
+def start_sandbox(settings: Settings) -> tuple[CanvasSandbox | None, SandboxTarget | None]:
+    """Start the embedded Canvas simulator when enabled; returns it and how to reach it."""
+    if not settings.sandbox.enabled:
+        return None, None
+    token = secrets.token_urlsafe(24)
+    sandbox = CanvasSandbox(accounts={SANDBOX_ACCOUNT: token},
+                            processing_seconds=settings.sandbox.processing_seconds)
+    url = sandbox.start()
+    log.info("Canvas sandbox running", extra={"url": url, "account": SANDBOX_ACCOUNT})
+    return sandbox, SandboxTarget(url, SecretStr(token))
+
+
+async def serve(settings: Settings, stop: asyncio.Event) -> None:
+    """Run the gateway until ``stop`` is set.  Raises ConfigError before listening if the
+    configuration cannot work (tokens missing, keys unreadable)."""
+    spool = Spool(settings.data_dir)
+    spool.create(list(settings.institutions))
+    running = Components(store=Store(spool.database))
+    try:
+        recover(running.store, spool, max_recoveries=settings.forwarding.max_recoveries)
+        running.sandbox, sandbox_target = start_sandbox(settings)
+        institutions = {i.name: i for i in resolve_institutions(settings, sandbox_target)}
+        await _run(settings, spool, running, institutions, stop)
+    finally:
+        for runner in reversed(running.runners):
+            runner.stop()
+        await asyncio.gather(*running.tasks, return_exceptions=True)
+        for runner in running.runners:
+            if isinstance(runner, Forwarder):
+                runner.close()
+        if running.sandbox is not None:
+            running.sandbox.stop()
+        running.store.close()
+        log.info("gateway stopped")
+
+
+async def _run(settings: Settings, spool: Spool, running: Components,
+               institutions: dict[str, Institution], stop: asyncio.Event) -> None:
+    store = running.store
+    notifier = Notifier(store=store, spool=spool, institutions=lambda: institutions,
+                        renderer=ReportRenderer(),
+                        delivery=Delivery(build_mailer(settings.mail, spool), settings.mail))
+    forwarder = Forwarder(store=store, spool=spool, institutions=lambda: institutions,
+                          settings=settings.forwarding, on_finished=notifier.wake)
+
+    def batch_sealed() -> None:
+        forwarder.wake()
+        notifier.wake()  # a rejected batch has a report to send
+
+    sorter = Sorter(store=store, spool=spool, institutions=lambda: list(institutions),
+                    quiet_seconds=settings.batching.quiet_seconds, on_ready=batch_sealed)
+    running.runners = [notifier, forwarder, sorter]
+    running.tasks = [asyncio.create_task(runner.run(), name=runner.name)
+                     for runner in running.runners]
+    acceptor = await start_sftp(
+        host=settings.sftp.host, port=settings.sftp.port, spool=spool,
+        accounts=Accounts.of(list(institutions.values())),
+        receiver=Receiver(store, spool, on_received=sorter.wake))
+    port = acceptor.get_port()
+    log.info("SFTP listening", extra={"host": settings.sftp.host, "port": port})
+    if settings.demo:
+        log.warning("demo mode: well-known password, loopback only")
+        print(BANNER.format(port=port, mail=spool.mail), file=sys.stderr, flush=True)
+    print(f"gateway ready: sftp://{settings.sftp.host}:{port}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        acceptor.close()
+        await acceptor.wait_closed()
+
+
+def run_until_signalled(settings: Settings) -> None:
+    """Serve until SIGTERM or SIGINT, then stop cleanly."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await serve(settings, stop)
+
+    asyncio.run(main())

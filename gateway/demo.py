@@ -1,0 +1,50 @@
+"""The embedded defaults: a self-contained demo that needs no Canvas and no mail server.
+
+SFTP on 127.0.0.1:2222 with institution ``demo`` / password ``demo``, the Canvas sandbox in
+the same process, reports written as .eml files under ``<data>/mail`` and to the SFTP
+``/reports`` folder, and batches formed after three quiet seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from argon2 import PasswordHasher
+
+from gateway.settings import EMBEDDED_SANDBOX, Settings, settings_from_mapping
+
+DEMO_USER = "demo"
+DEMO_PASSWORD = "demo"  # noqa: S105 - the documented demo login, loopback only
+
+BANNER = """\
+==========================================================================================
+ DEMO MODE: no config file given, so the gateway runs on its embedded defaults.
+ SFTP listens on 127.0.0.1:{port} ONLY, with the well-known login demo / demo.
+ Canvas is the built-in simulator; reports go to {mail} and to /reports over SFTP.
+ Try:  sftp -P {port} demo@127.0.0.1   then   put config/samples/users.csv inbox/
+ For real use, write a config (see config/gateway.example.toml) and pass --config.
+==========================================================================================
+"""
+
+
+def demo_settings(data_dir: Path, environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings for the demo, keeping its data in ``data_dir``; ``GATEWAY_...`` still apply."""
+    raw: dict[str, Any] = {
+        "data_dir": str(data_dir),
+        "demo": True,
+        "sftp": {"host": "127.0.0.1", "port": 2222},
+        "batching": {"quiet_seconds": 3.0},
+        "forwarding": {"poll_initial_seconds": 0.5, "poll_max_seconds": 5.0,
+                       "retry_initial_seconds": 2.0, "retry_max_seconds": 60.0},
+        "sandbox": {"enabled": True, "processing_seconds": 1.0},
+        "institutions": {
+            DEMO_USER: {
+                "password_hash": PasswordHasher().hash(DEMO_PASSWORD),
+                "canvas": {"base_url": EMBEDDED_SANDBOX, "account_id": "1"},
+                "report_to": ["registrar@demo.example"],
+            }
+        },
+    }
+    return settings_from_mapping(raw, source="embedded demo defaults", environ=environ)

@@ -1,0 +1,167 @@
+"""The Canvas SIS Imports client.  Every failure leaves here classified, never raw.
+
+:class:`CanvasError` says whether a failure is *transient* (try again later) or permanent
+(an operator must act), and whether the request is *ambiguous*: it may have reached Canvas
+and created an import even though no answer came back.  Runners decide by these flags only.
+The token travels in the Authorization header and never appears in an error message.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from gateway.institutions import CanvasTarget
+
+log = logging.getLogger(__name__)
+
+TERMINAL_STATES = frozenset(
+    {"imported", "imported_with_messages", "failed", "failed_with_messages", "aborted",
+     "restoring", "restored", "partially_restored"}
+)
+"""States after which Canvas does no more import work (restores only follow an end)."""
+
+RUNNING_STATES = ("created", "importing", "cleanup_batch")
+"""States of imports Canvas will still process; a new import would queue behind them."""
+
+
+class CanvasError(Exception):
+    """A classified Canvas failure.  ``str()`` is safe to show to people."""
+
+    def __init__(self, message: str, *, transient: bool, ambiguous: bool = False,
+                 status: int | None = None) -> None:
+        super().__init__(message)
+        self.transient = transient
+        self.ambiguous = ambiguous
+        self.status = status
+
+
+class CanvasClient:
+    """Talks to one institution's Canvas account over HTTPS (TLS verified)."""
+
+    def __init__(self, target: CanvasTarget, *, timeout_seconds: float,
+                 session: requests.Session | None = None) -> None:
+        self._target = target
+        self._timeout = timeout_seconds
+        self._session = session or requests.Session()
+        self._base = f"{target.base_url}/api/v1/accounts/{target.account_id}/sis_imports"
+
+    def post_import(self, payload: Path, filename: str,
+                    options: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """POST a zip as a new SIS import; return Canvas's SisImport JSON."""
+        fields = {"import_type": "instructure_csv", **(options or {})}
+        with open(payload, "rb") as body:
+            files = {"attachment": (filename, body, "application/zip")}
+            return self._call("POST", self._base, data=fields, files=files, ambiguous=True)
+
+    def get_import(self, import_id: int) -> dict[str, Any]:
+        """The current SisImport JSON of one import."""
+        return self._call("GET", f"{self._base}/{import_id}")
+
+    def list_imports(self, *, created_since: datetime | None = None,
+                     states: tuple[str, ...] = (), max_pages: int = 10) -> list[dict[str, Any]]:
+        """SisImports of the account, newest first, following ``Link: rel=next`` pages."""
+        params: dict[str, Any] = {"per_page": 100}
+        if created_since is not None:
+            params["created_since"] = created_since.astimezone(UTC).isoformat()
+        if states:
+            params["workflow_state[]"] = list(states)
+        found: list[dict[str, Any]] = []
+        url: str | None = self._base
+        for _ in range(max_pages):
+            if url is None:
+                break
+            body, response = self._call_with_response("GET", url, params=params)
+            found.extend(body.get("sis_imports", []))
+            url = response.links.get("next", {}).get("url")
+            params = {}  # the next link carries the query
+        return found
+
+    def _call(self, method: str, url: str, *, ambiguous: bool = False,
+              **kwargs: Any) -> dict[str, Any]:
+        return self._call_with_response(method, url, ambiguous=ambiguous, **kwargs)[0]
+
+    def _call_with_response(self, method: str, url: str, *, ambiguous: bool = False,
+                            **kwargs: Any) -> tuple[dict[str, Any], requests.Response]:
+        headers = {"Authorization": f"Bearer {self._target.token.get_secret_value()}",
+                   "Accept": "application/json"}
+        where = f"{method} {_without_query(url)}"
+        try:
+            response = self._session.request(method, url, headers=headers,
+                                              timeout=self._timeout, **kwargs)
+        except requests.ConnectionError as error:
+            sent = not isinstance(error, requests.ConnectTimeout) and not _refused(error)
+            raise CanvasError(f"{where}: connection failed ({type(error).__name__})",
+                              transient=True, ambiguous=ambiguous and sent) from None
+        except requests.Timeout:
+            raise CanvasError(f"{where}: no answer within {self._timeout:g}s",
+                              transient=True, ambiguous=ambiguous) from None
+        except requests.RequestException as error:
+            raise CanvasError(f"{where}: request failed ({type(error).__name__})",
+                              transient=True, ambiguous=ambiguous) from None
+        return _classify(where, response, ambiguous), response
+
+
+def _classify(where: str, response: requests.Response, ambiguous: bool) -> dict[str, Any]:
+    """Return the JSON body of a 2xx answer, or raise the right CanvasError."""
+    status = response.status_code
+    text = response.text[:2000]
+    if status == 429 or (status == 403 and "Rate Limit Exceeded" in text):
+        raise CanvasError(f"{where}: throttled by Canvas ({status})", transient=True,
+                          status=status)
+    if status >= 500:
+        raise CanvasError(f"{where}: Canvas answered {status}", transient=True,
+                          ambiguous=ambiguous, status=status)
+    if status >= 400:
+        raise CanvasError(f"{where}: Canvas answered {status}: {_canvas_message(response)}",
+                          transient=False, status=status)
+    try:
+        body = response.json()
+    except ValueError:
+        raise CanvasError(f"{where}: Canvas answered {status} with a non-JSON body "
+                          "(maintenance page?)", transient=True, ambiguous=ambiguous,
+                          status=status) from None
+    if not isinstance(body, dict):
+        raise CanvasError(f"{where}: unexpected answer shape", transient=True,
+                          ambiguous=ambiguous, status=status)
+    return body
+
+
+def _canvas_message(response: requests.Response) -> str:
+    """Canvas's own words from an error body, in any of its shapes."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip()[:300] or response.reason
+    if isinstance(body, dict):
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors:
+            first = errors[0]
+            return str(first.get("message", first) if isinstance(first, dict) else first)
+        for key in ("message", "error_message", "error"):
+            if key in body:
+                return str(body[key])
+    return str(body)[:300]
+
+
+def _refused(error: requests.ConnectionError) -> bool:
+    """True when the connection never opened (nothing can have reached Canvas)."""
+    text = str(error)
+    return "Connection refused" in text or "NewConnectionError" in text or \
+        "Name or service not known" in text
+
+
+def _without_query(url: str) -> str:
+    return url.split("?", 1)[0]
+
+
+def parse_canvas_time(value: str | None) -> datetime | None:
+    """Parse Canvas's ISO 8601 timestamps (``...Z`` or with an offset)."""
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))

@@ -1,0 +1,106 @@
+"""Institution records: the resolved, ready-to-use form of each configured institution.
+
+Settings hold what the operator wrote (env var names, key text); an :class:`Institution`
+holds what the running gateway needs (the token itself, parsed keys, the final Canvas URL).
+Tokens are :class:`pydantic.SecretStr`: they print as ``**********``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import asyncssh
+from pydantic import SecretStr
+
+from gateway.settings import EMBEDDED_SANDBOX, ConfigError, Settings, read_secret
+
+
+@dataclass(frozen=True)
+class CanvasTarget:
+    """Where an institution's imports go."""
+
+    base_url: str
+    account_id: str
+    token: SecretStr
+
+    def __repr__(self) -> str:
+        return f"CanvasTarget({self.base_url!r}, account {self.account_id!r})"
+
+
+@dataclass(frozen=True)
+class Institution:
+    """One institution as the running gateway uses it."""
+
+    name: str
+    username: str
+    password_hash: str | None
+    authorized_keys: tuple[asyncssh.SSHKey, ...]
+    canvas: CanvasTarget
+    report_to: tuple[str, ...]
+    report_cc: tuple[str, ...]
+
+    def __repr__(self) -> str:
+        return f"Institution({self.name!r})"
+
+
+@dataclass(frozen=True)
+class SandboxTarget:
+    """The embedded Canvas simulator's address and its one token, once it is running."""
+
+    base_url: str
+    token: SecretStr
+
+
+def resolve_institutions(settings: Settings, sandbox: SandboxTarget | None,
+                         environ: dict[str, str] | None = None) -> list[Institution]:
+    """Build the Institution records, reading tokens and parsing keys.
+
+    Raises ConfigError naming the institution and key when a token is missing, a key does
+    not parse, an account has no way to log in, or two institutions share a username.
+    """
+    institutions = [_resolve(name, raw, sandbox, environ)
+                    for name, raw in settings.institutions.items()]
+    seen: dict[str, str] = {}
+    for institution in institutions:
+        if institution.username in seen:
+            raise ConfigError(
+                f"institutions.{institution.name}.username: {institution.username!r} is "
+                f"already used by institution {seen[institution.username]!r}")
+        seen[institution.username] = institution.name
+    return institutions
+
+
+def _resolve(name: str, raw: Any, sandbox: SandboxTarget | None,
+             environ: dict[str, str] | None) -> Institution:
+    where = f"institutions.{name}"
+    if not raw.password_hash and not raw.authorized_keys:
+        raise ConfigError(f"{where}: set password_hash or authorized_keys, or nobody can log in")
+    return Institution(
+        name=name,
+        username=raw.username or name,
+        password_hash=raw.password_hash,
+        authorized_keys=tuple(_parse_key(f"{where}.authorized_keys[{index}]", text)
+                              for index, text in enumerate(raw.authorized_keys)),
+        canvas=_canvas_target(f"{where}.canvas", raw.canvas, sandbox, environ),
+        report_to=tuple(raw.report_to),
+        report_cc=tuple(raw.report_cc),
+    )
+
+
+def _canvas_target(where: str, raw: Any, sandbox: SandboxTarget | None,
+                   environ: dict[str, str] | None) -> CanvasTarget:
+    if raw.base_url == EMBEDDED_SANDBOX:
+        if sandbox is None:
+            raise ConfigError(f"{where}.base_url: {EMBEDDED_SANDBOX!r} needs [sandbox] enabled")
+        return CanvasTarget(sandbox.base_url, raw.account_id, sandbox.token)
+    token = read_secret(env=raw.token_env, file=raw.token_file, what=f"{where}.token",
+                        environ=environ)
+    return CanvasTarget(raw.base_url, raw.account_id, token)
+
+
+def _parse_key(where: str, text: str) -> asyncssh.SSHKey:
+    try:
+        return asyncssh.import_public_key(text.strip())
+    except (asyncssh.KeyImportError, ValueError) as error:
+        raise ConfigError(f"{where}: not an OpenSSH public key line ({error})") from None

@@ -1,0 +1,83 @@
+"""Building a report's facts from the store's records (pure: records in, BatchReport out)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway.reporting.facts import BatchReport, CanvasMessage, Outcome, ReceivedFile
+from gateway.state.records import BatchRecord, UploadRecord
+from gateway.state.states import BatchState
+
+_OUTCOMES = {
+    BatchState.IMPORTED: Outcome.IMPORTED,
+    BatchState.IMPORTED_WITH_MESSAGES: Outcome.IMPORTED_WITH_MESSAGES,
+    BatchState.FAILED: Outcome.FAILED,
+    BatchState.HELD: Outcome.HELD,
+    BatchState.REJECTED: Outcome.REJECTED,
+}
+
+NEXT_STEPS = {
+    Outcome.IMPORTED: "Nothing to do. Later batches continue in order.",
+    Outcome.IMPORTED_WITH_MESSAGES: (
+        "The import ran. Fix the rows named in the warnings in your next export; later "
+        "batches continue in order."),
+    Outcome.FAILED: (
+        "Later batches are held until this is resolved, so updates never run out of order. "
+        "Fix the errors and upload again, then ask the gateway operator to release the queue."),
+    Outcome.HELD: (
+        "This batch and the ones after it wait for the gateway operator, who has been told. "
+        "Nothing is lost: every file is kept."),
+    Outcome.REJECTED: (
+        "Nothing was sent to Canvas. Fix the files named above and upload them again."),
+}
+
+
+def report_for(batch: BatchRecord, uploads: Sequence[UploadRecord]) -> BatchReport:
+    """The facts of a batch that reached a reportable state.  Raises ValueError otherwise."""
+    outcome = _OUTCOMES.get(batch.state)
+    if outcome is None:
+        raise ValueError(f"batch {batch.id} is {batch.state}, which has no report")
+    canvas: dict[str, Any] = batch.canvas_json or {}
+    data = canvas.get("data") or {}
+    return BatchReport(
+        institution=batch.institution,
+        reference=f"batch-{batch.id:06d}",
+        batch_id=batch.id,
+        outcome=outcome,
+        files=tuple(_received(upload) for upload in uploads),
+        received_at=datetime.fromtimestamp(
+            min((u.received_at for u in uploads), default=batch.created_at), tz=UTC),
+        canvas_import_id=batch.import_id,
+        canvas_state=batch.canvas_state,
+        counts={str(k): int(v) for k, v in (data.get("counts") or {}).items()
+                if isinstance(v, int | float)},
+        canvas_errors=_messages(canvas.get("processing_errors")),
+        canvas_warnings=_messages(canvas.get("processing_warnings")),
+        posted_at=_time(batch.posted_at),
+        finished_at=_time(batch.finished_at),
+        reason=batch.reason,
+        next_step=NEXT_STEPS[outcome],
+    )
+
+
+def _received(upload: UploadRecord) -> ReceivedFile:
+    return ReceivedFile(name=upload.filename, size=upload.size, sha256=upload.sha256,
+                        kind=upload.kind, rows=upload.rows, problem=upload.problem)
+
+
+def _messages(pairs: Any) -> tuple[CanvasMessage, ...]:
+    """Canvas's ``[[file, message], ...]`` lists (the summary pair included) as messages."""
+    if not isinstance(pairs, list):
+        return ()
+    found = []
+    for pair in pairs:
+        if isinstance(pair, list | tuple) and len(pair) == 2:
+            found.append(CanvasMessage(file=None if pair[0] is None else str(pair[0]),
+                                       message=str(pair[1])))
+    return tuple(found)
+
+
+def _time(stamp: float | None) -> datetime | None:
+    return None if stamp is None else datetime.fromtimestamp(stamp, tz=UTC)

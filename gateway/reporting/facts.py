@@ -1,0 +1,81 @@
+"""The facts a report states: plain values assembled from the store, rendered by templates.
+
+Reports never read the store themselves; the notifier builds one of these and hands it to
+the renderer, which keeps rendering a pure function that tests can drive directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class Outcome(StrEnum):
+    """What happened to a batch (or to uploads that never became one), in sender terms."""
+
+    IMPORTED = "imported"
+    IMPORTED_WITH_MESSAGES = "imported_with_messages"
+    FAILED = "failed"
+    HELD = "held"
+    REJECTED = "rejected"
+
+
+OUTCOME_WORDS: dict[Outcome, str] = {
+    Outcome.IMPORTED: "Imported",
+    Outcome.IMPORTED_WITH_MESSAGES: "Imported with warnings",
+    Outcome.FAILED: "Failed",
+    Outcome.HELD: "Held",
+    Outcome.REJECTED: "Rejected",
+}
+
+
+@dataclass(frozen=True)
+class ReceivedFile:
+    """One uploaded file as the gateway received and sorted it."""
+
+    name: str
+    size: int
+    sha256: str
+    kind: str | None
+    rows: int | None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class CanvasMessage:
+    """One processing error or warning Canvas reported for an import."""
+
+    file: str | None
+    message: str
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """Everything one report tells its reader about one batch.
+
+    ``reference`` is a stable, human-quotable name (``batch-000012``, ``upload-000034``) used
+    in subjects and report file names.  ``batch_id`` is None for uploads rejected before any
+    batch was formed.  Times are UTC.
+    """
+
+    institution: str
+    reference: str
+    batch_id: int | None
+    outcome: Outcome
+    files: tuple[ReceivedFile, ...]
+    received_at: datetime
+    canvas_import_id: int | None = None
+    canvas_state: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    canvas_errors: tuple[CanvasMessage, ...] = ()
+    canvas_warnings: tuple[CanvasMessage, ...] = ()
+    posted_at: datetime | None = None
+    finished_at: datetime | None = None
+    reason: str | None = None
+    next_step: str = ""
+
+    @property
+    def outcome_words(self) -> str:
+        """The outcome in plain words, as subjects and headings state it."""
+        return OUTCOME_WORDS[self.outcome]

@@ -1,0 +1,244 @@
+"""Typed, validated settings: one TOML file plus ``GATEWAY_...`` environment overrides.
+
+Loading either returns a complete :class:`Settings` or raises :class:`ConfigError` naming the
+file, the key and what is wrong, so a bad config stops the gateway at start, never later.
+Secret values (Canvas tokens, SMTP passwords) are read from the environment variable or file
+the config names, and are held as :class:`pydantic.SecretStr` so they never print.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+EMBEDDED_SANDBOX = "embedded-sandbox"
+"""A Canvas ``base_url`` that means "the Canvas simulator running inside this process"."""
+
+ENV_PREFIX = "GATEWAY_"
+_SECRET_WORDS = ("password", "token", "secret", "hash", "key")
+_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the file, the key and the fix."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SftpSettings(_Section):
+    """The SFTP listener."""
+
+    host: str = "0.0.0.0"  # noqa: S104 - an appliance listens on all interfaces by default
+    port: int = Field(default=2222, ge=1, le=65535)
+
+
+class BatchingSettings(_Section):
+    """How uploads are grouped into batches."""
+
+    quiet_seconds: float = Field(default=30.0, ge=0.0, le=86400.0)
+
+
+class ForwardingSettings(_Section):
+    """How batches are sent to Canvas and followed until they finish."""
+
+    workers: int = Field(default=4, ge=1, le=64)
+    request_timeout_seconds: float = Field(default=60.0, gt=0.0)
+    poll_initial_seconds: float = Field(default=2.0, gt=0.0)
+    poll_max_seconds: float = Field(default=30.0, gt=0.0)
+    retry_initial_seconds: float = Field(default=5.0, gt=0.0)
+    retry_max_seconds: float = Field(default=600.0, gt=0.0)
+    max_recoveries: int = Field(default=3, ge=1)
+
+
+class SmtpSettings(_Section):
+    """An SMTP relay for reports."""
+
+    host: str
+    port: int = Field(default=25, ge=1, le=65535)
+    security: Literal["plain", "starttls", "tls"] = "starttls"
+    username: str | None = None
+    password_env: str | None = None
+    password_file: Path | None = None
+    timeout_seconds: float = Field(default=30.0, gt=0.0)
+
+
+class MailSettings(_Section):
+    """Where reports go: an SMTP relay, or .eml files in ``<data>/mail`` when none is set."""
+
+    sender: str = "sis-gateway@localhost"
+    ops: list[str] = Field(default_factory=list)
+    smtp: SmtpSettings | None = None
+    retry_initial_seconds: float = Field(default=30.0, gt=0.0)
+    retry_max_seconds: float = Field(default=1800.0, gt=0.0)
+    lifetime_seconds: float = Field(default=5 * 86400.0, gt=0.0)
+
+
+class CanvasSettings(_Section):
+    """One institution's Canvas target.  The token comes from an env var or a file."""
+
+    base_url: str
+    account_id: str = "self"
+    token_env: str | None = None
+    token_file: Path | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if value != EMBEDDED_SANDBOX and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"must be an http(s) URL or {EMBEDDED_SANDBOX!r}")
+        return value.rstrip("/")
+
+
+class InstitutionSettings(_Section):
+    """One institution: its SFTP account, its Canvas target and who gets its reports."""
+
+    username: str | None = None
+    password_hash: str | None = None
+    authorized_keys: list[str] = Field(default_factory=list)
+    canvas: CanvasSettings
+    report_to: list[str] = Field(default_factory=list)
+    report_cc: list[str] = Field(default_factory=list)
+
+    @field_validator("password_hash")
+    @classmethod
+    def _check_hash(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("$argon2id$"):
+            raise ValueError("must be an argon2id hash (make one with `gateway hash-password`)")
+        return value
+
+
+class SandboxSettings(_Section):
+    """The embedded Canvas simulator (demo mode and local trials)."""
+
+    enabled: bool = False
+    processing_seconds: float = Field(default=1.0, ge=0.0)
+
+
+class Settings(_Section):
+    """Everything the gateway is told at start."""
+
+    data_dir: Path = Path("/data")
+    demo: bool = False
+    sftp: SftpSettings = SftpSettings()
+    batching: BatchingSettings = BatchingSettings()
+    forwarding: ForwardingSettings = ForwardingSettings()
+    mail: MailSettings = MailSettings()
+    sandbox: SandboxSettings = SandboxSettings()
+    institutions: dict[str, InstitutionSettings] = Field(default_factory=dict)
+
+    @field_validator("institutions")
+    @classmethod
+    def _check_names(
+        cls, value: dict[str, InstitutionSettings]
+    ) -> dict[str, InstitutionSettings]:
+        for name in value:
+            if not _NAME_PATTERN.match(name):
+                raise ValueError(
+                    f"institution name {name!r} must be 1-63 lower-case letters, digits, "
+                    "'-' or '_' (it names the institution's folder)"
+                )
+        return value
+
+
+def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read ``path`` (TOML), apply ``GATEWAY_...`` overrides from ``environ`` and validate.
+
+    Raises ConfigError naming the file and the key for any problem.
+    """
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the config file: {error.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    return settings_from_mapping(raw, source=str(path), environ=environ)
+
+
+def settings_from_mapping(
+    raw: dict[str, Any], *, source: str, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Validate a settings mapping after applying environment overrides; see load_settings."""
+    merged = apply_env_overrides(raw, os.environ if environ is None else environ)
+    try:
+        return Settings.model_validate(merged)
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error(source, error)) from None
+
+
+def apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """Return a copy of ``raw`` with ``GATEWAY_SECTION__KEY=value`` variables applied.
+
+    A double underscore separates levels (``GATEWAY_SFTP__PORT=2200``,
+    ``GATEWAY_INSTITUTIONS__DEMO__CANVAS__BASE_URL=...``); ``GATEWAY_DATA_DIR`` sets a
+    top-level key.  Other ``GATEWAY_`` variables (``GATEWAY_CONFIG``) are not settings.
+    """
+    merged = _deep_copy(raw)
+    top_level = {"data_dir", "demo"}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX):].split("__")]
+        if len(path) == 1 and path[0] not in top_level:
+            continue
+        target = merged
+        for part in path[:-1]:
+            target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                raise ConfigError(f"environment {name}: {part} is not a table in the config")
+        target[path[-1]] = value
+    return merged
+
+
+def _deep_copy(raw: dict[str, Any]) -> dict[str, Any]:
+    return {key: _deep_copy(value) if isinstance(value, dict) else value
+            for key, value in raw.items()}
+
+
+def describe_validation_error(source: str, error: ValidationError) -> str:
+    """One line per problem: ``<source>: <dotted.key>: <what is wrong>``, secrets withheld."""
+    lines = [f"{source}: invalid configuration ({error.error_count()} problem(s)):"]
+    for problem in error.errors():
+        key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        message = problem["msg"]
+        if problem["type"] == "extra_forbidden":
+            message = "unknown key (check its spelling and section)"
+        shown = "" if _is_secret_key(key) else f" (got {problem['input']!r})"
+        if problem["type"] in ("missing", "extra_forbidden"):
+            shown = ""
+        lines.append(f"  {key}: {message}{shown}")
+    return "\n".join(lines)
+
+
+def _is_secret_key(key: str) -> bool:
+    return any(word in key.lower() for word in _SECRET_WORDS)
+
+
+def read_secret(*, env: str | None, file: Path | None, what: str,
+                environ: Mapping[str, str] | None = None) -> SecretStr:
+    """Return the secret named by an env var or a file (surrounding whitespace removed).
+
+    Raises ConfigError saying which variable or file is missing; never includes the value.
+    """
+    environ = os.environ if environ is None else environ
+    if env:
+        value = environ.get(env)
+        if not value:
+            raise ConfigError(f"{what}: environment variable {env} is not set or empty")
+        return SecretStr(value.strip())
+    if file:
+        try:
+            value = file.read_text(encoding="utf-8").strip()
+        except OSError as error:
+            raise ConfigError(f"{what}: cannot read {file}: {error.strerror}") from None
+        if not value:
+            raise ConfigError(f"{what}: {file} is empty")
+        return SecretStr(value)
+    raise ConfigError(f"{what}: set token_env or token_file")

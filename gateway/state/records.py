@@ -1,0 +1,97 @@
+"""Read-only views of the store's rows: uploads, batches and notices."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.state.states import BatchState, NoticeState, UploadState
+
+
+@dataclass(frozen=True)
+class UploadRecord:
+    """A received file.  Its bytes live in the spool under its id."""
+
+    id: int
+    institution: str
+    filename: str
+    size: int
+    sha256: str
+    state: UploadState
+    kind: str | None
+    rows: int | None
+    problem: str | None
+    batch_id: int | None
+    received_at: float
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> UploadRecord:
+        """Build from a ``SELECT * FROM uploads`` row."""
+        return cls(
+            id=row["id"], institution=row["institution"], filename=row["filename"],
+            size=row["size"], sha256=row["sha256"], state=UploadState(row["state"]),
+            kind=row["kind"], rows=row["rows"], problem=row["problem"],
+            batch_id=row["batch_id"], received_at=row["received_at"],
+        )
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    """One group of uploads and, once posted, its Canvas import."""
+
+    id: int
+    institution: str
+    state: BatchState
+    created_at: float
+    next_attempt_at: float
+    attempts: int
+    recoveries: int
+    submitted_at: float | None
+    import_id: int | None
+    posted_at: float | None
+    finished_at: float | None
+    canvas_state: str | None
+    canvas_json: dict[str, Any] | None
+    reason: str | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> BatchRecord:
+        """Build from a ``SELECT * FROM batches`` row."""
+        canvas = row["canvas_json"]
+        return cls(
+            id=row["id"], institution=row["institution"], state=BatchState(row["state"]),
+            created_at=row["created_at"], next_attempt_at=row["next_attempt_at"],
+            attempts=row["attempts"], recoveries=row["recoveries"],
+            submitted_at=row["submitted_at"], import_id=row["import_id"],
+            posted_at=row["posted_at"], finished_at=row["finished_at"],
+            canvas_state=row["canvas_state"],
+            canvas_json=json.loads(canvas) if canvas else None, reason=row["reason"],
+        )
+
+
+@dataclass(frozen=True)
+class NoticeRecord:
+    """A report waiting in (or gone from) the outbox."""
+
+    id: int
+    kind: str
+    institution: str
+    batch_id: int | None
+    state: NoticeState
+    attempts: int
+    next_attempt_at: float
+    created_at: float
+    sent_at: float | None
+    last_error: str | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> NoticeRecord:
+        """Build from a ``SELECT * FROM notices`` row."""
+        return cls(
+            id=row["id"], kind=row["kind"], institution=row["institution"],
+            batch_id=row["batch_id"], state=NoticeState(row["state"]),
+            attempts=row["attempts"], next_attempt_at=row["next_attempt_at"],
+            created_at=row["created_at"], sent_at=row["sent_at"], last_error=row["last_error"],
+        )

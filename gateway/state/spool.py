@@ -1,0 +1,130 @@
+"""File custody: durable publication by fsync + rename, and the spool's folder layout.
+
+Every payload the gateway keeps (received uploads, built batch zips, reports, mail files) is
+written under a temporary name, flushed to disk, renamed onto its final name and the folder
+flushed too.  A reader therefore sees either nothing or the whole file, even across a power
+cut, and a crash leaves at worst a temporary file that recovery removes.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+TEMP_SUFFIX = ".tmp"
+
+
+def fsync_directory(directory: Path) -> None:
+    """Flush a directory entry table so that a rename inside it survives a crash."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def temp_path_for(final: Path) -> Path:
+    """Return a unique hidden temporary name beside ``final`` (same filesystem, so rename works)."""
+    return final.with_name(f".{final.name}.{secrets.token_hex(6)}{TEMP_SUFFIX}")
+
+
+def publish_file(temp: Path, final: Path) -> None:
+    """Make an already written and fsynced ``temp`` file appear atomically as ``final``.
+
+    Replaces ``final`` if it exists.  On return the rename is durable.
+    """
+    os.replace(temp, final)
+    fsync_directory(final.parent)
+
+
+def publish_bytes(final: Path, data: bytes) -> None:
+    """Durably write ``data`` as ``final``: either the old content or all of ``data`` survives."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temp = temp_path_for(final)
+    try:
+        with open(temp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        publish_file(temp, final)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+@dataclass(frozen=True)
+class Spool:
+    """The data volume's folders.  Nothing under ``sftp`` is authoritative; ``spool`` is."""
+
+    root: Path
+
+    @property
+    def incoming(self) -> Path:
+        """Uploads being written; anything here after a crash was never acknowledged."""
+        return self.root / "spool" / "incoming"
+
+    @property
+    def uploads(self) -> Path:
+        """Received uploads, immutable, named by upload id."""
+        return self.root / "spool" / "uploads"
+
+    @property
+    def batches(self) -> Path:
+        """Built batch zips, immutable, named by batch id."""
+        return self.root / "spool" / "batches"
+
+    @property
+    def quarantine(self) -> Path:
+        """Files set aside with a reason file beside each; never deleted automatically."""
+        return self.root / "spool" / "quarantine"
+
+    @property
+    def sftp(self) -> Path:
+        """The institutions' SFTP homes (chroots)."""
+        return self.root / "sftp"
+
+    @property
+    def mail(self) -> Path:
+        """Mail written as .eml files when no SMTP server is configured (demo mode)."""
+        return self.root / "mail"
+
+    @property
+    def host_keys(self) -> Path:
+        """SSH host keys, generated once and kept across restarts."""
+        return self.root / "host-keys"
+
+    @property
+    def database(self) -> Path:
+        """The state store."""
+        return self.root / "state.db"
+
+    def upload_path(self, upload_id: int) -> Path:
+        """Where the received bytes of an upload live."""
+        return self.uploads / f"{upload_id:08d}"
+
+    def batch_zip_path(self, batch_id: int) -> Path:
+        """Where the zip sent to Canvas for a batch lives."""
+        return self.batches / f"{batch_id:08d}.zip"
+
+    def home(self, institution: str) -> Path:
+        """An institution's SFTP home."""
+        return self.sftp / institution
+
+    def inbox(self, institution: str) -> Path:
+        """Where an institution uploads."""
+        return self.home(institution) / "inbox"
+
+    def reports(self, institution: str) -> Path:
+        """Where an institution reads its reports."""
+        return self.home(institution) / "reports"
+
+    def create(self, institutions: list[str]) -> None:
+        """Create every folder the gateway writes to (idempotent)."""
+        for folder in (self.incoming, self.uploads, self.batches, self.quarantine,
+                       self.host_keys, self.mail):
+            folder.mkdir(parents=True, exist_ok=True)
+        for name in institutions:
+            self.inbox(name).mkdir(parents=True, exist_ok=True)
+            self.reports(name).mkdir(parents=True, exist_ok=True)

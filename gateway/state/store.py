@@ -1,0 +1,301 @@
+"""The state store: SQLite in WAL mode, the one source of truth for every record's state.
+
+Every change happens inside :meth:`Store.transaction` (``BEGIN IMMEDIATE``), and every state
+change is a compare-and-set checked against the transition tables, written together with its
+side effects (the transition log row, the notice to send).  A crash therefore leaves each
+record in exactly one drawn state, with its side effects present or absent together.
+
+Connections are per thread (SQLite objects must not cross threads); WAL lets the CLI read a
+running daemon's store safely.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from gateway.state.records import BatchRecord, NoticeRecord, UploadRecord
+from gateway.state.states import (
+    BATCH_TRANSITIONS,
+    NOTICE_TRANSITIONS,
+    UPLOAD_TRANSITIONS,
+    BatchState,
+    NoticeState,
+    TransitionError,
+    UploadState,
+)
+
+Clock = Callable[[], float]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS uploads (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    institution TEXT NOT NULL,
+    filename TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    state TEXT NOT NULL,
+    kind TEXT, rows INTEGER, problem TEXT,
+    batch_id INTEGER REFERENCES batches(id),
+    received_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS uploads_by_state ON uploads (institution, state, id);
+CREATE TABLE IF NOT EXISTS batches (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    institution TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    next_attempt_at REAL NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    recoveries INTEGER NOT NULL DEFAULT 0,
+    submitted_at REAL, import_id INTEGER, posted_at REAL, finished_at REAL,
+    canvas_state TEXT, canvas_json TEXT, reason TEXT
+);
+CREATE INDEX IF NOT EXISTS batches_by_institution ON batches (institution, state, id);
+CREATE TABLE IF NOT EXISTS notices (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    institution TEXT NOT NULL,
+    batch_id INTEGER REFERENCES batches(id),
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    created_at REAL NOT NULL,
+    sent_at REAL, last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS notices_due ON notices (state, next_attempt_at);
+CREATE TABLE IF NOT EXISTS transitions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    entity TEXT NOT NULL, entity_id INTEGER NOT NULL,
+    from_state TEXT, to_state TEXT NOT NULL,
+    at REAL NOT NULL, reason TEXT
+);
+"""
+
+_TABLES: dict[str, tuple[str, dict[Any, frozenset[Any]]]] = {
+    "upload": ("uploads", UPLOAD_TRANSITIONS),
+    "batch": ("batches", BATCH_TRANSITIONS),
+    "notice": ("notices", NOTICE_TRANSITIONS),
+}
+
+_WRITABLE_COLUMNS = frozenset({
+    "kind", "rows", "problem", "batch_id", "next_attempt_at", "attempts", "recoveries",
+    "submitted_at", "import_id", "posted_at", "finished_at", "canvas_state", "canvas_json",
+    "reason", "sent_at", "last_error",
+})
+
+State = UploadState | BatchState | NoticeState
+
+
+class Transaction:
+    """Writes made inside one store transaction; see Store.transaction."""
+
+    def __init__(self, connection: sqlite3.Connection, now: float) -> None:
+        self._db = connection
+        self.now = now
+
+    def record_upload(self, institution: str, filename: str, size: int, sha256: str) -> int:
+        """Insert a RECEIVED upload and return its id."""
+        cursor = self._db.execute(
+            "INSERT INTO uploads (institution, filename, size, sha256, state, received_at,"
+            " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (institution, filename, size, sha256, UploadState.RECEIVED, self.now, self.now),
+        )
+        upload_id = _last_id(cursor)
+        self._log("upload", upload_id, None, UploadState.RECEIVED, filename)
+        return upload_id
+
+    def create_batch(self, institution: str) -> int:
+        """Insert an OPEN batch and return its id (ids grow, so they give the queue order)."""
+        cursor = self._db.execute(
+            "INSERT INTO batches (institution, state, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?)",
+            (institution, BatchState.OPEN, self.now, self.now),
+        )
+        batch_id = _last_id(cursor)
+        self._log("batch", batch_id, None, BatchState.OPEN, None)
+        return batch_id
+
+    def add_notice(self, kind: str, institution: str, batch_id: int | None) -> int:
+        """Queue a notice (report or alert) to send as soon as possible."""
+        cursor = self._db.execute(
+            "INSERT INTO notices (kind, institution, batch_id, state, next_attempt_at,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (kind, institution, batch_id, NoticeState.PENDING, self.now, self.now),
+        )
+        return _last_id(cursor)
+
+    def move(self, entity: str, record_id: int, expected: State, new: State,
+             reason: str | None = None, **fields: Any) -> None:
+        """Compare-and-set ``entity`` ``record_id`` from ``expected`` to ``new``.
+
+        ``fields`` are written in the same statement.  Raises TransitionError when the edge is
+        not drawn in the tables or the record is not in ``expected`` (someone else moved it).
+        """
+        table, edges = _TABLES[entity]
+        if new not in edges[expected]:
+            raise TransitionError(f"{entity} {record_id}: {expected} -> {new} is not allowed")
+        unknown = set(fields) - _WRITABLE_COLUMNS
+        if unknown:
+            raise ValueError(f"not writable: {sorted(unknown)}")
+        values = {key: _column_value(value) for key, value in fields.items()}
+        if entity != "notice":
+            values["updated_at"] = self.now
+        if reason is not None and entity == "batch":
+            values["reason"] = reason
+        assignments = "".join(f", {column} = ?" for column in values)
+        cursor = self._db.execute(
+            f"UPDATE {table} SET state = ?{assignments} WHERE id = ? AND state = ?",
+            (new, *values.values(), record_id, expected),
+        )
+        if cursor.rowcount != 1:
+            raise TransitionError(f"{entity} {record_id} is no longer {expected}")
+        self._log(entity, record_id, expected, new, reason)
+
+    def update(self, entity: str, record_id: int, expected: State, **fields: Any) -> None:
+        """Change fields of a record that must still be in ``expected``; the state stays."""
+        table, _ = _TABLES[entity]
+        unknown = set(fields) - _WRITABLE_COLUMNS
+        if unknown or not fields:
+            raise ValueError(f"not writable: {sorted(unknown)}")
+        assignments = ", ".join(f"{column} = ?" for column in fields)
+        cursor = self._db.execute(
+            f"UPDATE {table} SET {assignments} WHERE id = ? AND state = ?",
+            (*(_column_value(v) for v in fields.values()), record_id, expected),
+        )
+        if cursor.rowcount != 1:
+            raise TransitionError(f"{entity} {record_id} is no longer {expected}")
+
+    def _log(self, entity: str, record_id: int, old: State | None, new: State,
+             reason: str | None) -> None:
+        self._db.execute(
+            "INSERT INTO transitions (entity, entity_id, from_state, to_state, at, reason)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (entity, record_id, old, new, self.now, reason),
+        )
+
+
+def _last_id(cursor: sqlite3.Cursor) -> int:
+    if cursor.lastrowid is None:
+        raise RuntimeError("insert returned no row id")
+    return cursor.lastrowid
+
+
+def _column_value(value: Any) -> Any:
+    return json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else value
+
+
+class Store:
+    """The SQLite state store at ``path``; safe to use from many threads and processes."""
+
+    def __init__(self, path: Path, clock: Clock = time.time) -> None:
+        self.path = path
+        self.clock = clock
+        self._local = threading.local()
+        # executescript commits on its own; the statements are idempotent.
+        self._connection().executescript(SCHEMA)
+
+    def _connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            connection.row_factory = sqlite3.Row
+            connection.execute("PRAGMA journal_mode=WAL")
+            # FULL: a committed transition survives a power cut, not just a process crash.
+            connection.execute("PRAGMA synchronous=FULL")
+            connection.execute("PRAGMA foreign_keys=ON")
+            self._local.connection = connection
+        return connection
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """Run the block as one write transaction; commit on success, roll back on error."""
+        connection = self._connection()
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield Transaction(connection, self.clock())
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their threads end)."""
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None
+
+    def _rows(self, sql: str, *params: Any) -> list[sqlite3.Row]:
+        return self._connection().execute(sql, params).fetchall()
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def upload(self, upload_id: int) -> UploadRecord:
+        """One upload; raises KeyError when there is none."""
+        rows = self._rows("SELECT * FROM uploads WHERE id = ?", upload_id)
+        if not rows:
+            raise KeyError(f"no upload {upload_id}")
+        return UploadRecord.from_row(rows[0])
+
+    def uploads(self, *, institution: str | None = None, state: UploadState | None = None,
+                batch_id: int | None = None) -> list[UploadRecord]:
+        """Uploads matching every filter given, in arrival order."""
+        clauses, params = _filters(institution=institution, state=state, batch_id=batch_id)
+        rows = self._rows(f"SELECT * FROM uploads{clauses} ORDER BY id", *params)
+        return [UploadRecord.from_row(row) for row in rows]
+
+    def batch(self, batch_id: int) -> BatchRecord:
+        """One batch; raises KeyError when there is none."""
+        rows = self._rows("SELECT * FROM batches WHERE id = ?", batch_id)
+        if not rows:
+            raise KeyError(f"no batch {batch_id}")
+        return BatchRecord.from_row(rows[0])
+
+    def batches(self, *, institution: str | None = None,
+                state: BatchState | None = None) -> list[BatchRecord]:
+        """Batches matching every filter given, oldest first."""
+        clauses, params = _filters(institution=institution, state=state)
+        rows = self._rows(f"SELECT * FROM batches{clauses} ORDER BY id", *params)
+        return [BatchRecord.from_row(row) for row in rows]
+
+    def head_batch(self, institution: str, finished: frozenset[BatchState]) -> BatchRecord | None:
+        """The oldest batch of an institution not in ``finished``: the one whose turn it is."""
+        marks = ", ".join("?" for _ in finished)
+        rows = self._rows(
+            f"SELECT * FROM batches WHERE institution = ? AND state NOT IN ({marks})"
+            " ORDER BY id LIMIT 1", institution, *finished,
+        )
+        return BatchRecord.from_row(rows[0]) if rows else None
+
+    def notices(self, *, state: NoticeState | None = None,
+                due_by: float | None = None) -> list[NoticeRecord]:
+        """Notices in ``state`` (and due by ``due_by`` if given), oldest first."""
+        clauses, params = _filters(state=state)
+        if due_by is not None:
+            clauses += (" AND" if clauses else " WHERE") + " next_attempt_at <= ?"
+            params.append(due_by)
+        rows = self._rows(f"SELECT * FROM notices{clauses} ORDER BY id", *params)
+        return [NoticeRecord.from_row(row) for row in rows]
+
+    def notice(self, notice_id: int) -> NoticeRecord:
+        """One notice; raises KeyError when there is none."""
+        rows = self._rows("SELECT * FROM notices WHERE id = ?", notice_id)
+        if not rows:
+            raise KeyError(f"no notice {notice_id}")
+        return NoticeRecord.from_row(rows[0])
+
+
+def _filters(**filters: Any) -> tuple[str, list[Any]]:
+    used = {column: value for column, value in filters.items() if value is not None}
+    if not used:
+        return "", []
+    return " WHERE " + " AND ".join(f"{column} = ?" for column in used), list(used.values())

@@ -1,0 +1,71 @@
+"""What ``gateway status`` shows: per institution, its queue, what is in flight and held."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gateway.state.states import BatchState, UploadState
+from gateway.state.store import Store
+
+_WAITING = (BatchState.OPEN, BatchState.READY, BatchState.DEFERRED)
+_IN_FLIGHT = (BatchState.SUBMITTING, BatchState.IMPORTING)
+_SUCCESS = (BatchState.IMPORTED, BatchState.IMPORTED_WITH_MESSAGES)
+
+
+def institution_status(database: Path, configured: Sequence[str]) -> list[dict[str, Any]]:
+    """One row per institution (configured or seen in the store), safe on a live store."""
+    store = Store(database)
+    try:
+        batches = store.batches()
+        uploads = store.uploads(state=UploadState.RECEIVED)
+    finally:
+        store.close()
+    names = sorted(set(configured) | {b.institution for b in batches})
+    rows = []
+    for name in names:
+        mine = [b for b in batches if b.institution == name]
+        done = [b for b in mine if b.state in _SUCCESS]
+        last = max(done, key=lambda b: b.id) if done else None
+        rows.append({
+            "institution": name,
+            "uploads_waiting": sum(1 for u in uploads if u.institution == name),
+            "batches_queued": [b.id for b in mine if b.state in _WAITING],
+            "in_flight": [{"batch": b.id, "state": b.state.value, "canvas_import": b.import_id}
+                          for b in mine if b.state in _IN_FLIGHT],
+            "held": [{"batch": b.id, "reason": b.reason} for b in mine
+                     if b.state is BatchState.HELD],
+            "failed": [{"batch": b.id, "reason": b.reason} for b in mine
+                       if b.state is BatchState.FAILED],
+            "last_success": None if last is None else {
+                "batch": last.id, "canvas_import": last.import_id,
+                "finished_at": _iso(last.finished_at)},
+        })
+    return rows
+
+
+def render_status(rows: Sequence[dict[str, Any]]) -> str:
+    """A human table of institution_status rows."""
+    header = f"{'INSTITUTION':<20} {'WAITING':>7} {'QUEUED':>6} {'IN FLIGHT':<22} " \
+             f"{'HELD/FAILED':<12} LAST SUCCESS"
+    lines = [header]
+    for row in rows:
+        flight = ", ".join(f"#{f['batch']} {f['state']}" for f in row["in_flight"]) or "-"
+        stopped = [f"#{h['batch']}" for h in row["held"] + row["failed"]]
+        last = row["last_success"]
+        success = f"#{last['batch']} (import {last['canvas_import']}) {last['finished_at']}" \
+            if last else "-"
+        lines.append(f"{row['institution']:<20} {row['uploads_waiting']:>7} "
+                     f"{len(row['batches_queued']):>6} {flight:<22} "
+                     f"{', '.join(stopped) or '-':<12} {success}")
+        for stop in row["held"] + row["failed"]:
+            lines.append(f"    batch #{stop['batch']}: {stop['reason']}")
+    return "\n".join(lines)
+
+
+def _iso(stamp: float | None) -> str | None:
+    if stamp is None:
+        return None
+    return datetime.fromtimestamp(stamp, tz=UTC).isoformat(timespec="seconds")
