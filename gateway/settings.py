@@ -13,9 +13,18 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 EMBEDDED_SANDBOX = "embedded-sandbox"
 """A Canvas ``base_url`` that means "the Canvas simulator running inside this process"."""
@@ -23,6 +32,7 @@ EMBEDDED_SANDBOX = "embedded-sandbox"
 ENV_PREFIX = "GATEWAY_"
 _SECRET_WORDS = ("password", "token", "secret", "hash", "key")
 _NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_ADDRESS_PATTERN = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+$")
 
 
 class ConfigError(Exception):
@@ -69,12 +79,29 @@ class SmtpSettings(_Section):
     password_file: Path | None = None
     timeout_seconds: float = Field(default=30.0, gt=0.0)
 
+    @model_validator(mode="after")
+    def _login_is_complete(self) -> SmtpSettings:
+        has_password = bool(self.password_env or self.password_file)
+        if bool(self.username) != has_password:
+            raise ValueError("username and password_env/password_file go together")
+        return self
+
+
+def _check_address(address: str) -> str:
+    """A mail address: one line, one @, no spaces (header injection stops here)."""
+    if not _ADDRESS_PATTERN.match(address):
+        raise ValueError(f"{address!r} is not a mail address like name@example.edu")
+    return address
+
+
+Address = Annotated[str, AfterValidator(_check_address)]
+
 
 class MailSettings(_Section):
     """Where reports go: an SMTP relay, or .eml files in ``<data>/mail`` when none is set."""
 
-    sender: str = "sis-gateway@localhost"
-    ops: list[str] = Field(default_factory=list)
+    sender: Address = "sis-gateway@localhost"
+    ops: list[Address] = Field(default_factory=list)
     smtp: SmtpSettings | None = None
     retry_initial_seconds: float = Field(default=30.0, gt=0.0)
     retry_max_seconds: float = Field(default=1800.0, gt=0.0)
@@ -104,8 +131,8 @@ class InstitutionSettings(_Section):
     password_hash: str | None = None
     authorized_keys: list[str] = Field(default_factory=list)
     canvas: CanvasSettings
-    report_to: list[str] = Field(default_factory=list)
-    report_cc: list[str] = Field(default_factory=list)
+    report_to: list[Address] = Field(default_factory=list)
+    report_cc: list[Address] = Field(default_factory=list)
 
     @field_validator("password_hash")
     @classmethod

@@ -12,7 +12,7 @@ def retry_delay(attempt: int, *, initial: float, maximum: float,
     Doubles from ``initial``, clamped to ``maximum``, then jittered down by up to half so that
     many institutions hit by the same outage do not retry in lock-step.
     """
-    base = min(maximum, initial * 2 ** min(max(attempt - 1, 0), 30))
+    base = min(maximum, initial * 2.0 ** min(max(attempt - 1, 0), 30))
     draw = rng.random() if rng is not None else random.random()
     return base * (0.5 + 0.5 * draw)
 

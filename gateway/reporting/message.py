@@ -1,0 +1,73 @@
+"""Composing the mail that carries a rendered report (pure: values in, message out)."""
+
+from __future__ import annotations
+
+import email.policy
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+from gateway.reporting.render import RenderedReport
+
+# Characters that would let a value end its header line and start another (header injection).
+_LINE_BREAKS = frozenset("\r\n\x00")
+
+
+def compose_message(
+    rendered: RenderedReport,
+    *,
+    sender: str,
+    to: Sequence[str],
+    cc: Sequence[str] = (),
+    message_id: str,
+) -> EmailMessage:
+    """Return a multipart/alternative message: the text part first, then the HTML part.
+
+    Headers: From, To, Cc (when given), Subject, Date (now, UTC), Message-ID (``message_id``,
+    angle brackets added if missing) and ``Auto-Submitted: auto-generated``.  The message uses
+    ``email.policy.SMTP`` (CRLF line ends), ready for ``smtplib`` or an ``.eml`` file.
+    The caller chooses ``message_id`` so that re-sending the same notice after a crash
+    carries the same id and receivers can drop the duplicate.
+
+    Raises ValueError if there is no recipient, or if an address or the Message-ID is empty
+    or contains CR, LF or NUL.
+    """
+    if not to:
+        raise ValueError("a report needs at least one To recipient")
+    message = EmailMessage(policy=email.policy.SMTP)
+    message["From"] = _checked_address(sender)
+    message["To"] = ", ".join(_checked_address(address) for address in to)
+    if cc:
+        message["Cc"] = ", ".join(_checked_address(address) for address in cc)
+    # render() already collapsed control characters; the policy would refuse CR/LF anyway.
+    message["Subject"] = rendered.subject
+    message["Date"] = format_datetime(datetime.now(UTC))
+    message["Message-ID"] = _bracketed(_checked("Message-ID", message_id))
+    # RFC 3834: tells vacation responders and ticket systems not to answer a robot.
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(rendered.text)
+    message.add_alternative(rendered.html, subtype="html")
+    return message
+
+
+def _checked_address(address: str) -> str:
+    """Return ``address`` if it is safe to put in a header; raise ValueError if not."""
+    return _checked("address", address)
+
+
+def _checked(what: str, value: str) -> str:
+    """Return ``value`` stripped; raise ValueError if it is empty or could break a header."""
+    if any(character in _LINE_BREAKS for character in value):
+        raise ValueError(f"{what} contains a line break or NUL: {value!r}")
+    stripped = value.strip()
+    if not stripped:
+        raise ValueError(f"{what} is empty")
+    return stripped
+
+
+def _bracketed(message_id: str) -> str:
+    """Return the Message-ID in the ``<...>`` form RFC 5322 requires."""
+    if message_id.startswith("<") and message_id.endswith(">"):
+        return message_id
+    return f"<{message_id.strip('<>')}>"

@@ -1,0 +1,262 @@
+"""Rendering a batch report: facts in, subject + text + HTML out, with no I/O but template reads.
+
+Rendering is a pure function of a :class:`~gateway.reporting.facts.BatchReport` and the
+templates.  The packaged templates live in ``gateway/reporting/templates``; an institution
+may supply an override directory whose templates win by name.  Templates see the report as
+``report`` plus a few values worked out here (``outcome_words``, ``subject_detail``,
+``counts``, ``timings``, ``subject``) and the filters ``when``, ``bytes``, ``oneline`` and
+``plain``, so that an override only has to decide wording and layout.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from jinja2 import (
+    BaseLoader,
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    PackageLoader,
+    StrictUndefined,
+    select_autoescape,
+)
+
+from gateway.reporting.facts import BatchReport
+
+SUBJECT_TEMPLATE = "subject.txt"
+TEXT_TEMPLATE = "report.txt"
+HTML_TEMPLATE = "report.html"
+
+#: Version of the JSON report layout, so that vendors automating on it can detect changes.
+REPORT_JSON_FORMAT = 1
+
+# C0 and C1 controls (CR, LF, NEL, TAB, ...), DEL, the Unicode line/paragraph separators and
+# the bidirectional overrides.  Untrusted names carrying these could break a header onto a
+# new line, forge extra lines in a report, or display "txt.exe" as "exe.txt".
+_CONTROL_RUN = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
+# The same, but keeping line feeds: for multi-line texts such as problems and messages.
+_CONTROL_EXCEPT_LF = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]+")
+_LINE_BREAK = re.compile(r"\r\n?|[\u2028\u2029\x85]")
+_SAFE_REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# Counts Canvas always reports; the reader wants them even when zero ("no errors").
+_ALWAYS_SHOWN_COUNTS = ("error_count", "warning_count")
+
+
+@dataclass(frozen=True)
+class RenderedReport:
+    """A rendered report: a one-line subject (no control characters) and two bodies."""
+
+    subject: str
+    text: str
+    html: str
+
+
+@dataclass(frozen=True)
+class Timing:
+    """One step of a batch's life as the report states it.
+
+    ``at`` is timezone-aware UTC; ``note`` says how long the step took after the previous
+    one (empty for the first step).
+    """
+
+    label: str
+    at: datetime
+    note: str
+
+
+class ReportRenderer:
+    """Renders reports from the packaged templates, or an institution's overrides of them.
+
+    The jinja2 environment is strict: a template that names a value the renderer does not
+    provide raises :class:`jinja2.UndefinedError` instead of silently printing nothing, so a
+    broken override fails loudly at render time.  Autoescaping is on for ``.html`` templates
+    only (the subject and text body must not contain HTML entities).
+    """
+
+    def __init__(self, override_dir: Path | None = None) -> None:
+        """Build the environment; raises ValueError if ``override_dir`` is not a directory.
+
+        A missing override directory is a configuration mistake, and silently falling back
+        to the packaged templates would hide it from the operator.
+        """
+        loaders: list[BaseLoader] = []
+        if override_dir is not None:
+            if not override_dir.is_dir():
+                raise ValueError(f"template override directory not found: {override_dir}")
+            loaders.append(FileSystemLoader(override_dir))
+        loaders.append(PackageLoader("gateway", "reporting/templates"))
+        self._env = Environment(
+            loader=ChoiceLoader(loaders),
+            undefined=StrictUndefined,
+            autoescape=select_autoescape(
+                enabled_extensions=("html",), default_for_string=False, default=False
+            ),
+            keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self._env.filters.update(
+            when=format_when, bytes=format_size, oneline=one_line, plain=plain_text
+        )
+
+    def render(self, report: BatchReport) -> RenderedReport:
+        """Render the subject, text body and HTML body of ``report``.
+
+        Raises :class:`jinja2.TemplateError` (e.g. ``UndefinedError``,
+        ``TemplateSyntaxError``) when a template is broken; that is permanent for the
+        report until the template is fixed.
+        """
+        context = report_context(report)
+        subject = one_line(self._env.get_template(SUBJECT_TEMPLATE).render(context))
+        context["subject"] = subject
+        text = self._env.get_template(TEXT_TEMPLATE).render(context)
+        html = self._env.get_template(HTML_TEMPLATE).render(context)
+        return RenderedReport(subject=subject, text=text, html=html)
+
+
+def report_context(report: BatchReport) -> dict[str, Any]:
+    """Return the values templates see, besides the filters."""
+    return {
+        "report": report,
+        "outcome_words": report.outcome_words,
+        "subject_detail": subject_detail(report),
+        "counts": shown_counts(report.counts),
+        "timings": timings(report),
+    }
+
+
+def subject_detail(report: BatchReport) -> str:
+    """Say briefly what the report is about: the file (or how many), and the Canvas import."""
+    if len(report.files) == 1:
+        detail = report.files[0].name
+    elif report.files:
+        detail = f"{len(report.files)} files"
+    else:
+        detail = "no files"
+    if report.canvas_import_id is not None:
+        detail += f", Canvas import {report.canvas_import_id}"
+    return detail
+
+
+def shown_counts(counts: dict[str, int]) -> list[tuple[str, int]]:
+    """Return the counts worth printing, in Canvas's order: the non-zero ones plus the
+    error and warning counts (always, once Canvas has reported counts at all)."""
+    if not counts:
+        return []
+    shown = [(name, value) for name, value in counts.items()
+             if value and name not in _ALWAYS_SHOWN_COUNTS]
+    shown.extend((name, counts.get(name, 0)) for name in _ALWAYS_SHOWN_COUNTS)
+    return shown
+
+
+def timings(report: BatchReport) -> list[Timing]:
+    """Return received → posted → finished (the steps that happened), each saying how long
+    it came after the previous step; the last also says the total when all three happened."""
+    steps = (("Received", report.received_at, "received"),
+             ("Posted to Canvas", report.posted_at, "posted"),
+             ("Finished", report.finished_at, "finished"))
+    present: list[tuple[str, datetime, str]] = [
+        (label, as_utc(at), noun) for label, at, noun in steps if at is not None]
+    lines: list[Timing] = []
+    for index, (label, at, _) in enumerate(present):
+        note = ""
+        if index:
+            _, before, noun = present[index - 1]
+            note = f"{format_duration(at - before)} after {noun}"
+        lines.append(Timing(label=label, at=at, note=note))
+    if len(lines) == 3:
+        total = format_duration(lines[2].at - lines[0].at)
+        lines[2] = Timing(lines[2].label, lines[2].at, f"{lines[2].note}; {total} in all")
+    return lines
+
+
+def format_duration(delta: timedelta) -> str:
+    """Format a duration as its two largest units, e.g. ``2 min 5 s`` or ``1 d 3 h``.
+
+    Negative durations (clock steps between hosts) read as ``0 s`` rather than confusing
+    the reader with a minus sign.
+    """
+    remaining = max(0, int(delta.total_seconds()))
+    parts: list[str] = []
+    for unit, seconds in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
+        amount, remaining = divmod(remaining, seconds)
+        if amount:
+            parts.append(f"{amount} {unit}")
+    return " ".join(parts[:2]) or "0 s"
+
+
+def as_utc(moment: datetime) -> datetime:
+    """Return ``moment`` in UTC; naive datetimes are taken to be UTC already (facts are)."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def format_when(moment: datetime) -> str:
+    """Format a time for people: ``2024-05-01 10:00:05 UTC``."""
+    return as_utc(moment).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def format_size(size: int) -> str:
+    """Format a byte count exactly (the sender compares it with their own file)."""
+    return "1 byte" if size == 1 else f"{size:,} bytes"
+
+
+def one_line(value: str) -> str:
+    """Collapse every run of control characters (CR, LF, TAB, ...) to one space and trim.
+
+    Used for the subject and for untrusted names, so they can neither start a new header
+    line nor forge lines in a report.
+    """
+    return _CONTROL_RUN.sub(" ", value).strip()
+
+
+def plain_text(value: str) -> str:
+    """Keep a multi-line text's line breaks (as LF) but drop every other control character."""
+    return _CONTROL_EXCEPT_LF.sub(" ", _LINE_BREAK.sub("\n", value)).strip()
+
+
+def report_files(report: BatchReport, rendered: RenderedReport) -> dict[str, bytes]:
+    """Return the files to publish in the institution's SFTP ``reports/`` folder.
+
+    Keys are file names (``<reference>.txt``, ``.html``, ``.json``), values UTF-8 content.
+    The JSON holds the facts themselves (times ISO 8601 in UTC, enums as their values) so
+    vendors can automate on it.  Raises ValueError if the reference is not a safe file
+    name, since it becomes part of a path.
+    """
+    reference = report.reference
+    if not _SAFE_REFERENCE.fullmatch(reference):
+        raise ValueError(f"report reference is not a safe file name: {reference!r}")
+    return {
+        f"{reference}.txt": rendered.text.encode("utf-8"),
+        f"{reference}.html": rendered.html.encode("utf-8"),
+        f"{reference}.json": facts_json(report).encode("utf-8"),
+    }
+
+
+def facts_json(report: BatchReport) -> str:
+    """Serialise the report's facts as indented JSON ending in a newline."""
+    facts: dict[str, Any] = {"report_format": REPORT_JSON_FORMAT}
+    facts.update(_jsonable(asdict(report)))
+    facts["outcome_words"] = report.outcome_words
+    return json.dumps(facts, indent=2, ensure_ascii=False) + "\n"
+
+
+def _jsonable(value: Any) -> Any:
+    """Convert datetimes to ISO 8601 UTC strings, enums to their values and tuples to lists."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return as_utc(value).isoformat()
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    return value

@@ -1,0 +1,67 @@
+"""Sample report facts for every outcome, shared by the rendering and delivery tests."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from gateway.reporting.facts import BatchReport, CanvasMessage, Outcome, ReceivedFile
+
+RECEIVED = datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC)
+POSTED = datetime(2024, 5, 1, 10, 0, 5, tzinfo=UTC)
+FINISHED = datetime(2024, 5, 1, 10, 2, 10, tzinfo=UTC)
+
+USERS = ReceivedFile(name="users.csv", size=12_345, sha256="a1" * 32, kind="user", rows=120)
+ENROLLMENTS = ReceivedFile(name="enrollments.csv", size=1, sha256="b2" * 32,
+                           kind="enrollment", rows=300)
+UNKNOWN = ReceivedFile(name="people.csv", size=2_048, sha256="c3" * 32, kind=None, rows=None,
+                       problem="The header row matches no Canvas SIS file type.\n"
+                               "It looks like users.csv but lacks: login_id")
+
+
+def _batch(outcome: Outcome) -> BatchReport:
+    """A two-file batch that reached Canvas, before outcome-specific details."""
+    return BatchReport(
+        institution="demo", reference="batch-000012", batch_id=12, outcome=outcome,
+        files=(USERS, ENROLLMENTS), received_at=RECEIVED, canvas_import_id=45,
+        canvas_state="imported", posted_at=POSTED, finished_at=FINISHED,
+        counts={"users": 120, "enrollments": 300, "courses": 0,
+                "error_count": 0, "warning_count": 0},
+        next_step="Nothing to do.",
+    )
+
+
+def sample_report(outcome: Outcome) -> BatchReport:
+    """Return realistic facts for ``outcome`` (every Outcome has one)."""
+    batch = _batch(outcome)
+    match outcome:
+        case Outcome.IMPORTED:
+            return batch
+        case Outcome.IMPORTED_WITH_MESSAGES:
+            return replace(
+                batch, canvas_state="imported_with_messages",
+                counts={**batch.counts, "warning_count": 1},
+                canvas_warnings=(CanvasMessage("users.csv", "user u7: invalid email 'x@'"),),
+                next_step="Correct the email of user u7 and upload users.csv again.")
+        case Outcome.FAILED:
+            return replace(
+                batch, canvas_state="failed_with_messages",
+                counts={"error_count": 2, "warning_count": 0},
+                canvas_errors=(CanvasMessage("enrollments.csv", "Improper role \"boss\""),
+                               CanvasMessage(None, "Import aborted after errors")),
+                reason="Canvas rejected the import.",
+                next_step="Fix the errors and upload both files again; later batches wait.")
+        case Outcome.HELD:
+            return replace(
+                batch, canvas_import_id=None, canvas_state=None, counts={},
+                finished_at=None,
+                reason="Canvas did not answer the upload; the gateway will not risk a "
+                       "duplicate import.",
+                next_step="An operator checks Canvas and releases or requeues the batch.")
+        case Outcome.REJECTED:
+            return BatchReport(
+                institution="demo", reference="upload-000034", batch_id=None,
+                outcome=outcome, files=(UNKNOWN,), received_at=RECEIVED,
+                reason="people.csv is not a Canvas SIS file.",
+                next_step="Add the login_id column and upload the file again.")
+    raise AssertionError(f"no sample for {outcome}")

@@ -1,0 +1,59 @@
+"""Batching rules: quiet period, zips alone, order kept, unique member names, stable zips."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.sorting.batching import group_uploads, is_quiet, member_names, write_batch_zip
+from gateway.sorting.sniff import ZIP_KIND, Sniffed
+from gateway.state.records import UploadRecord
+from gateway.state.states import UploadState
+
+
+def _upload(upload_id: int, name: str, received_at: float = 0.0) -> UploadRecord:
+    return UploadRecord(id=upload_id, institution="alpha", filename=name, size=1,
+                        sha256="0" * 64, state=UploadState.RECEIVED, kind=None, rows=None,
+                        problem=None, batch_id=None, received_at=received_at)
+
+
+def test_quiet_only_after_the_newest_upload_settles() -> None:
+    pending = [_upload(1, "a.csv", 100.0), _upload(2, "b.csv", 104.0)]
+    assert not is_quiet(pending, 105.0, 3.0)
+    assert is_quiet(pending, 107.0, 3.0)
+    assert not is_quiet([], 1000.0, 3.0)
+
+
+def test_zips_form_their_own_batches_in_arrival_order() -> None:
+    uploads = [_upload(1, "a.csv"), _upload(2, "all.zip"), _upload(3, "b.csv"),
+               _upload(4, "c.csv"), _upload(5, "more.zip")]
+    sniffed = {u.id: Sniffed(ZIP_KIND if u.filename.endswith(".zip") else "user", None, None)
+               for u in uploads}
+    groups = group_uploads(uploads, sniffed)
+    assert [[u.id for u in group] for group in groups] == [[1], [2], [3, 4], [5]]
+
+
+@given(st.lists(st.sampled_from(["users.csv", "Users.csv", "users", "a.b.csv", "users-2.csv"]),
+                max_size=12))
+def test_member_names_are_unique_and_keep_the_first_name(names: list[str]) -> None:
+    members = member_names(names)
+    assert len({m.lower() for m in members}) == len(names)
+    if names:
+        assert members[0] == names[0]
+
+
+def test_batch_zip_is_deterministic_and_holds_the_bytes(tmp_path: Path) -> None:
+    sources = []
+    for index, body in enumerate([b"user_id,login_id,status\nu,l,active\n", b"x" * 100_000]):
+        path = tmp_path / f"src{index}"
+        path.write_bytes(body)
+        sources.append((f"file{index}.csv", path))
+    write_batch_zip(sources, tmp_path / "one.zip")
+    write_batch_zip(sources, tmp_path / "two.zip")
+    assert (tmp_path / "one.zip").read_bytes() == (tmp_path / "two.zip").read_bytes()
+    with zipfile.ZipFile(tmp_path / "one.zip") as archive:
+        assert archive.namelist() == ["file0.csv", "file1.csv"]
+        assert archive.read("file1.csv") == b"x" * 100_000

@@ -1,0 +1,121 @@
+"""The store's transitions: only drawn edges, compare-and-set, side effects in one commit."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from gateway.state.states import (
+    BATCH_TRANSITIONS,
+    BatchState,
+    NoticeState,
+    TransitionError,
+    UploadState,
+)
+from gateway.state.store import Store
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "state.db")
+
+
+def test_a_batch_moves_along_drawn_edges_and_logs_each(store: Store) -> None:
+    with store.transaction() as txn:
+        batch_id = txn.create_batch("alpha")
+        txn.move("batch", batch_id, BatchState.OPEN, BatchState.READY)
+        txn.move("batch", batch_id, BatchState.READY, BatchState.SUBMITTING, attempts=1)
+    batch = store.batch(batch_id)
+    assert batch.state is BatchState.SUBMITTING
+    assert batch.attempts == 1
+    log = store._rows("SELECT from_state, to_state FROM transitions WHERE entity_id = ?",
+                      batch_id)
+    assert [(r[0], r[1]) for r in log] == [(None, "open"), ("open", "ready"),
+                                           ("ready", "submitting")]
+
+
+def test_an_undrawn_edge_is_refused(store: Store) -> None:
+    with store.transaction() as txn:
+        batch_id = txn.create_batch("alpha")
+    with pytest.raises(TransitionError, match="not allowed"), store.transaction() as txn:
+        txn.move("batch", batch_id, BatchState.OPEN, BatchState.IMPORTED)
+    assert store.batch(batch_id).state is BatchState.OPEN
+
+
+def test_compare_and_set_fails_when_someone_else_moved_it(store: Store) -> None:
+    with store.transaction() as txn:
+        batch_id = txn.create_batch("alpha")
+        txn.move("batch", batch_id, BatchState.OPEN, BatchState.READY)
+    with pytest.raises(TransitionError, match="no longer open"), store.transaction() as txn:
+        txn.move("batch", batch_id, BatchState.OPEN, BatchState.READY)
+
+
+def test_a_failed_transaction_leaves_no_side_effects(store: Store) -> None:
+    with store.transaction() as txn:
+        batch_id = txn.create_batch("alpha")
+        txn.move("batch", batch_id, BatchState.OPEN, BatchState.READY)
+
+    def notice_then_stale_move() -> None:
+        with store.transaction() as txn:
+            txn.add_notice("batch_report", "alpha", batch_id)
+            txn.move("batch", batch_id, BatchState.OPEN, BatchState.REJECTED)
+
+    with pytest.raises(TransitionError):
+        notice_then_stale_move()
+    assert store.notices() == []
+
+
+def test_only_one_of_four_racing_threads_wins(tmp_path: Path) -> None:
+    store = Store(tmp_path / "state.db")
+    with store.transaction() as txn:
+        batch_id = txn.create_batch("alpha")
+        txn.move("batch", batch_id, BatchState.OPEN, BatchState.READY)
+    outcomes: list[str] = []
+    barrier = threading.Barrier(4)
+
+    def claim() -> None:
+        barrier.wait()
+        try:
+            with store.transaction() as txn:
+                txn.move("batch", batch_id, BatchState.READY, BatchState.SUBMITTING)
+            outcomes.append("won")
+        except TransitionError:
+            outcomes.append("lost")
+
+    threads = [threading.Thread(target=claim) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["lost", "lost", "lost", "won"]
+
+
+def test_every_batch_state_has_a_transition_row() -> None:
+    assert set(BATCH_TRANSITIONS) == set(BatchState)
+
+
+def test_head_batch_is_the_oldest_unfinished(store: Store) -> None:
+    with store.transaction() as txn:
+        first = txn.create_batch("alpha")
+        second = txn.create_batch("alpha")
+        other = txn.create_batch("beta")
+        txn.move("batch", first, BatchState.OPEN, BatchState.REJECTED)
+    finished = frozenset({BatchState.REJECTED})
+    head = store.head_batch("alpha", finished)
+    assert head is not None
+    assert head.id == second
+    beta_head = store.head_batch("beta", finished)
+    assert beta_head is not None
+    assert beta_head.id == other
+
+
+def test_uploads_and_due_notices_are_queried_in_order(store: Store) -> None:
+    with store.transaction() as txn:
+        ids = [txn.record_upload("alpha", f"f{i}.csv", i, "0" * 64) for i in range(3)]
+        notice = txn.add_notice("batch_report", "alpha", None)
+    assert [u.id for u in store.uploads(state=UploadState.RECEIVED)] == ids
+    assert [n.id for n in store.notices(state=NoticeState.PENDING, due_by=store.clock())] == [
+        notice]
+    assert store.notices(state=NoticeState.PENDING, due_by=0) == []
