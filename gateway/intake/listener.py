@@ -15,7 +15,8 @@ from gateway.state.spool import Spool, publish_bytes
 
 log = logging.getLogger(__name__)
 
-HOST_KEY_ALGORITHMS = ("ssh-ed25519", "ecdsa-sha2-nistp256")
+HOST_KEY_FILES = {"ssh-ed25519": "ssh_host_ed25519_key",
+                  "ecdsa-sha2-nistp256": "ssh_host_ecdsa_key"}
 
 
 def load_host_keys(folder: Path) -> list[asyncssh.SSHKey]:
@@ -25,8 +26,8 @@ def load_host_keys(folder: Path) -> list[asyncssh.SSHKey]:
     vendors pin stay valid across restarts and upgrades.
     """
     keys = []
-    for algorithm in HOST_KEY_ALGORITHMS:
-        path = folder / f"ssh_host_{algorithm.split('-')[0]}_key"
+    for algorithm, filename in HOST_KEY_FILES.items():
+        path = folder / filename
         if not path.exists():
             key = asyncssh.generate_private_key(algorithm)
             publish_bytes(path, key.export_private_key())

@@ -94,7 +94,7 @@ class Receiver:
         self._show_in_inbox(final, writer.institution, writer.filename)
         log.info("upload received", extra={"upload_id": upload_id,
                                            "institution": writer.institution,
-                                           "filename": writer.filename, "size": writer.size})
+                                           "file": writer.filename, "size": writer.size})
         self._on_received()
         return upload_id
 
@@ -104,7 +104,7 @@ class Receiver:
             os.close(writer.fd)
         writer.path.unlink(missing_ok=True)
         log.warning("incomplete upload discarded", extra={
-            "institution": writer.institution, "filename": writer.filename,
+            "institution": writer.institution, "file": writer.filename,
             "bytes_written": writer.size})
 
     def _show_in_inbox(self, final: Path, institution: str, filename: str) -> None:

@@ -140,7 +140,7 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
             await asyncio.to_thread(self._receiver.complete, writer)
         except OSError as error:
             log.error("upload could not be stored: %s", error.strerror,
-                      extra={"institution": writer.institution, "filename": writer.filename})
+                      extra={"institution": writer.institution, "file": writer.filename})
             raise asyncssh.SFTPFailure(
                 f"{writer.filename}: the gateway could not store this upload "
                 f"({error.strerror}); nothing was received, please upload it again") from None

@@ -14,6 +14,11 @@ from gateway.reporting.render import RenderedReport
 _LINE_BREAKS = frozenset("\r\n\x00")
 
 
+# Long lines allowed up to RFC 5322's 998: Python's folder otherwise moves a subject that
+# starts with "[" onto a continuation line, which some clients show with a leading space.
+_POLICY = email.policy.SMTP.clone(max_line_length=998)
+
+
 def compose_message(
     rendered: RenderedReport,
     *,
@@ -35,7 +40,7 @@ def compose_message(
     """
     if not to:
         raise ValueError("a report needs at least one To recipient")
-    message = EmailMessage(policy=email.policy.SMTP)
+    message = EmailMessage(policy=_POLICY)
     message["From"] = _checked_address(sender)
     message["To"] = ", ".join(_checked_address(address) for address in to)
     if cc:

@@ -10,15 +10,12 @@ import ipaddress
 import logging
 import socket
 import ssl
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -29,49 +26,12 @@ from gateway.reporting.facts import Outcome
 from gateway.reporting.mailer import DeliveryError, SmtpMailer, SmtpTarget
 from gateway.reporting.message import compose_message
 from gateway.reporting.render import RenderedReport, ReportRenderer
+from tests.integration.mail_server import HOST, Collector, Received, free_port, smtp_server
 from tests.unit.reporting.samples import sample_report
 
-HOST = "127.0.0.1"
 USER = "gateway"
 PASSWORD = "correct horse battery staple"
 SENDER = "gateway@example.edu"
-
-
-@dataclass
-class Received:
-    """One message as the server took it."""
-
-    mail_from: str
-    rcpt_tos: list[str]
-    content: bytes
-    tls: bool
-
-
-@dataclass
-class Collector:
-    """aiosmtpd handler that keeps every message, and can refuse some recipients or DATA."""
-
-    messages: list[Received] = field(default_factory=list)
-    refuse_rcpt: dict[str, str] = field(default_factory=dict)
-    data_reply: str = "250 Message accepted"
-
-    # aiosmtpd finds its hooks by these exact names.
-    async def handle_RCPT(  # noqa: N802
-        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
-    ) -> str:
-        if address in self.refuse_rcpt:
-            return self.refuse_rcpt[address]
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(  # noqa: N802
-        self, server: Any, session: Any, envelope: Any
-    ) -> str:
-        if not self.data_reply.startswith("250"):
-            return self.data_reply
-        self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
-                                      envelope.original_content, session.ssl is not None))
-        return self.data_reply
 
 
 @dataclass
@@ -132,26 +92,6 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
                                             serialization.PrivateFormat.PKCS8,
                                             serialization.NoEncryption()))
     return paths
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@contextmanager
-def smtp_server(handler: Collector, **options: Any) -> Iterator[int]:
-    """Run an aiosmtpd server on 127.0.0.1 for the duration; yield its port."""
-    port = free_port()
-    controller = Controller(handler, hostname=HOST, port=port, server_hostname="localhost",
-                            **options)
-    controller.start()
-    try:
-        yield port
-    finally:
-        controller.stop()
 
 
 @pytest.fixture

@@ -1,0 +1,42 @@
+"""Real parts for the integration tests: Canvas sandbox, SMTP server, SFTP accounts, gateway."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gateway.sandbox.server import CanvasSandbox
+from tests.integration.gateway_process import Account, GatewayProcess, make_account
+from tests.integration.mail_server import Collector, smtp_server
+
+SANDBOX_TOKEN = "test-canvas-token"  # noqa: S105 - a test-only token for the loopback sandbox
+
+
+@pytest.fixture
+def sandbox() -> Iterator[CanvasSandbox]:
+    with CanvasSandbox(accounts={"1": SANDBOX_TOKEN}, processing_seconds=0.3) as running:
+        yield running
+
+
+@pytest.fixture
+def mailbox() -> Iterator[tuple[Collector, int]]:
+    collector = Collector()
+    with smtp_server(collector) as port:
+        yield collector, port
+
+
+@pytest.fixture
+def alpha(tmp_path: Path) -> Account:
+    return make_account("alpha", tmp_path)
+
+
+@pytest.fixture
+def gateway(tmp_path: Path, sandbox: CanvasSandbox, mailbox: tuple[Collector, int],
+            alpha: Account) -> Iterator[GatewayProcess]:
+    process = GatewayProcess(root=tmp_path, sandbox_url=sandbox.base_url,
+                             smtp_port=mailbox[1], accounts=[alpha], token=SANDBOX_TOKEN)
+    yield process
+    if process.process is not None:
+        process.kill()

@@ -1,0 +1,153 @@
+"""The real gateway as a subprocess (``python -m gateway serve``) for end-to-end tests.
+
+Tests drive it exactly as operators do: a TOML config file, the data dir, signals.  Its
+Canvas is a sandbox on loopback and its mail server an aiosmtpd on loopback, both run by the
+test so they outlive gateway crashes and restarts.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+import asyncssh
+from argon2 import PasswordHasher
+
+from gateway.state.store import Store
+from tests.integration.mail_server import free_port
+
+T = TypeVar("T")
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Account:
+    """An institution's SFTP login as the test uses it: password and an OpenSSH key file."""
+
+    name: str
+    password: str
+    key_file: Path
+    public_key: str
+
+
+def make_account(name: str, folder: Path) -> Account:
+    """Create an institution login with a fresh ed25519 key written for OpenSSH clients."""
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    key_file = folder / f"{name}_ed25519"
+    key_file.write_bytes(key.export_private_key())
+    key_file.chmod(0o600)
+    public = key.export_public_key().decode().strip()
+    return Account(name, f"{name}-secret-password", key_file, public)
+
+
+@dataclass
+class GatewayProcess:
+    """One gateway data dir and config; start, kill and restart the daemon on it."""
+
+    root: Path
+    sandbox_url: str
+    smtp_port: int
+    accounts: list[Account]
+    token: str = "test-canvas-token"
+    quiet_seconds: float = 0.5
+    sftp_port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "gateway.toml"
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / f"gateway-{self.starts}.log"
+
+    def write_config(self) -> None:
+        hasher = PasswordHasher()
+        lines = [
+            f'data_dir = "{self.data_dir}"',
+            "[sftp]", 'host = "127.0.0.1"', f"port = {self.sftp_port}",
+            "[batching]", f"quiet_seconds = {self.quiet_seconds}",
+            "[forwarding]", "poll_initial_seconds = 0.2", "poll_max_seconds = 1.0",
+            "retry_initial_seconds = 0.5", "retry_max_seconds = 2.0",
+            "[mail]", 'sender = "gateway@test.example"', 'ops = ["ops@test.example"]',
+            "[mail.smtp]", 'host = "127.0.0.1"', f"port = {self.smtp_port}",
+            'security = "plain"', "timeout_seconds = 5",
+        ]
+        for account in self.accounts:
+            lines += [
+                f"[institutions.{account.name}]",
+                f'password_hash = "{hasher.hash(account.password)}"',
+                f'authorized_keys = ["{account.public_key}"]',
+                f'report_to = ["registrar@{account.name}.example"]',
+                f"[institutions.{account.name}.canvas]",
+                f'base_url = "{self.sandbox_url}"', 'account_id = "1"',
+                'token_env = "TEST_CANVAS_TOKEN"',
+            ]
+        self.config_path.write_text("\n".join(lines) + "\n")
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start the daemon and wait until it says it is ready."""
+        if not self.config_path.exists():
+            self.write_config()
+        self.starts += 1
+        env = {**os.environ, "TEST_CANVAS_TOKEN": self.token, "PYTHONUNBUFFERED": "1"}
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "gateway", "serve", "--config", str(self.config_path)],
+                stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+        wait_for(lambda: b"gateway ready" in self.log_path.read_bytes(), timeout,
+                 f"gateway start (log {self.log_path})", self._check_alive)
+
+    def _check_alive(self) -> None:
+        if self.process is not None and self.process.poll() is not None:
+            raise AssertionError(f"gateway exited with {self.process.returncode}:\n"
+                                 + self.log_path.read_text(errors="replace")[-3000:])
+
+    def kill(self) -> None:
+        """SIGKILL: the crash no code can react to."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+        self.process = None
+
+    def stop(self) -> int:
+        """SIGTERM and wait for a clean exit; returns the exit code."""
+        if self.process is None:
+            return 0
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(20)
+        self.process = None
+        return code
+
+    def store(self) -> Store:
+        return Store(self.data_dir / "state.db")
+
+    def logs(self) -> str:
+        return "".join((self.root / f"gateway-{n}.log").read_text(errors="replace")
+                       for n in range(1, self.starts + 1))
+
+
+def wait_for(condition: Callable[[], T], timeout: float, what: str,
+             check: Callable[[], None] | None = None) -> T:
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check is not None:
+            check()
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

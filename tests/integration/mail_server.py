@@ -1,0 +1,72 @@
+"""A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps what it receives, for tests."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+HOST = "127.0.0.1"
+
+
+@dataclass
+class Received:
+    """One message as the server took it."""
+
+    mail_from: str
+    rcpt_tos: list[str]
+    content: bytes
+    tls: bool
+
+
+@dataclass
+class Collector:
+    """aiosmtpd handler that keeps every message, and can refuse some recipients or DATA."""
+
+    messages: list[Received] = field(default_factory=list)
+    refuse_rcpt: dict[str, str] = field(default_factory=dict)
+    data_reply: str = "250 Message accepted"
+
+    # aiosmtpd finds its hooks by these exact names.
+    async def handle_RCPT(  # noqa: N802
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        if address in self.refuse_rcpt:
+            return self.refuse_rcpt[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(  # noqa: N802
+        self, server: Any, session: Any, envelope: Any
+    ) -> str:
+        if not self.data_reply.startswith("250"):
+            return self.data_reply
+        self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
+                                      envelope.original_content, session.ssl is not None))
+        return self.data_reply
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def smtp_server(handler: Collector, **options: Any) -> Iterator[int]:
+    """Run an aiosmtpd server on 127.0.0.1 for the duration; yield its port."""
+    port = free_port()
+    controller = Controller(handler, hostname=HOST, port=port, server_hostname="localhost",
+                            **options)
+    controller.start()
+    try:
+        yield port
+    finally:
+        controller.stop()
+
+
