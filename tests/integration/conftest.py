@@ -11,7 +11,7 @@ from gateway.sandbox.server import CanvasSandbox
 from tests.integration.gateway_process import Account, GatewayProcess, make_account
 from tests.integration.mail_server import Collector, smtp_server
 
-SANDBOX_TOKEN = "test-canvas-token"  # noqa: S105 - a test-only token for the loopback sandbox
+SANDBOX_TOKEN = "test-canvas-token"
 
 
 @pytest.fixture

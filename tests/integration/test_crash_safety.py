@@ -1,0 +1,119 @@
+"""SIGKILL the real daemon mid-flow, restart it on the same data: nothing lost, nothing twice,
+order kept, one report per batch."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections import Counter
+from pathlib import Path
+
+import requests
+
+from gateway.sandbox.server import CanvasSandbox
+from gateway.state.states import BatchState
+from tests.integration.conftest import SANDBOX_TOKEN
+from tests.integration.gateway_process import REPO, Account, GatewayProcess, wait_for
+from tests.integration.mail_server import Collector
+from tests.integration.sftp_clients import openssh_put
+
+SAMPLES = REPO / "config" / "samples"
+
+
+def _members(payload: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def _our_payloads(sandbox: CanvasSandbox) -> list[dict[str, bytes]]:
+    """The zips the gateway posted (foreign test imports are raw CSV bodies)."""
+    return [_members(p) for p in sandbox.payloads("1") if p.startswith(b"PK")]
+
+
+def _report_subjects(mailbox: tuple[Collector, int]) -> Counter[str]:
+    subjects = []
+    for message in mailbox[0].messages:
+        for line in message.content.split(b"\r\n"):
+            if line.startswith(b"Subject:"):
+                subjects.append(line.decode())
+    return Counter(subjects)
+
+
+def _all_done(gateway: GatewayProcess, batches: int) -> bool:
+    found = gateway.store().batches()
+    return len(found) == batches and all(
+        b.state in (BatchState.IMPORTED, BatchState.IMPORTED_WITH_MESSAGES) for b in found)
+
+
+def test_kill_right_after_upload_close_loses_nothing_and_keeps_order(
+        gateway: GatewayProcess, sandbox: CanvasSandbox, mailbox: tuple[Collector, int],
+        alpha: Account) -> None:
+    gateway.quiet_seconds = 2.0  # the kill lands well before the batch is formed
+    gateway.start()
+    openssh_put(gateway.sftp_port, alpha, [SAMPLES / "users.csv"])
+    gateway.kill()
+    assert gateway.store().batches() == []  # acknowledged, not yet batched
+
+    gateway.start()
+    wait_for(lambda: _all_done(gateway, 1), 30, "the first batch to import")
+    openssh_put(gateway.sftp_port, alpha, [SAMPLES / "enrollments.csv"])
+    wait_for(lambda: _all_done(gateway, 2), 30, "the second batch to import")
+    wait_for(lambda: len(mailbox[0].messages) >= 2, 15, "two reports")
+
+    assert _our_payloads(sandbox) == [
+        {"users.csv": (SAMPLES / "users.csv").read_bytes()},
+        {"enrollments.csv": (SAMPLES / "enrollments.csv").read_bytes()},
+    ]
+    assert sorted(_report_subjects(mailbox).values()) == [1, 1]
+
+
+def test_kill_after_batch_formed_before_post_posts_exactly_once(
+        gateway: GatewayProcess, sandbox: CanvasSandbox, mailbox: tuple[Collector, int],
+        alpha: Account) -> None:
+    # Another system's import is running on the account, so the gateway must wait with
+    # its batch READY: that is the moment to kill it.
+    sandbox.processing_seconds = 6.0
+    foreign = requests.post(f"{sandbox.base_url}/api/v1/accounts/1/sis_imports",
+                            params={"extension": "csv"},
+                            headers={"Authorization": f"Bearer {SANDBOX_TOKEN}"},
+                            data=(SAMPLES / "courses.csv").read_bytes(), timeout=10)
+    assert foreign.status_code == 200
+    wait_for(lambda: sandbox.imports("1")[0]["workflow_state"] == "importing", 10,
+             "the foreign import to start")
+    sandbox.processing_seconds = 0.3
+
+    gateway.start()
+    openssh_put(gateway.sftp_port, alpha, [SAMPLES / "users.csv"])
+    wait_for(lambda: [b.state for b in gateway.store().batches()] == [BatchState.READY], 15,
+             "the batch to be formed and waiting")
+    gateway.kill()
+    assert len(sandbox.imports("1")) == 1  # only the foreign one
+
+    gateway.start()
+    wait_for(lambda: _all_done(gateway, 1), 30, "the batch to import after restart")
+    wait_for(lambda: len(mailbox[0].messages) >= 1, 15, "the report")
+    imports = sandbox.imports("1")
+    assert len(imports) == 2
+    assert _our_payloads(sandbox) == [{"users.csv": (SAMPLES / "users.csv").read_bytes()}]
+    assert list(_report_subjects(mailbox).values()) == [1]
+
+
+def test_kill_while_polling_resumes_without_reposting(
+        gateway: GatewayProcess, sandbox: CanvasSandbox, mailbox: tuple[Collector, int],
+        alpha: Account, tmp_path: Path) -> None:
+    sandbox.processing_seconds = 4.0
+    gateway.start()
+    openssh_put(gateway.sftp_port, alpha, [SAMPLES / "users.csv", SAMPLES / "courses.csv"])
+    batch = wait_for(lambda: [b for b in gateway.store().batches()
+                              if b.state is BatchState.IMPORTING], 15, "the import to run")[0]
+    gateway.kill()
+
+    gateway.start()
+    wait_for(lambda: _all_done(gateway, 1), 30, "the import to finish after restart")
+    wait_for(lambda: len(mailbox[0].messages) >= 1, 15, "the report")
+    [imported] = sandbox.imports("1")
+    assert imported["id"] == batch.import_id
+    assert gateway.store().batch(batch.id).import_id == batch.import_id
+    assert list(_report_subjects(mailbox).values()) == [1]
+    assert "Canvas import " + str(batch.import_id) in mailbox[0].messages[0].content.decode()
+    assert gateway.stop() == 0

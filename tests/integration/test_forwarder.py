@@ -1,0 +1,212 @@
+"""The forwarder against the sandbox as a real HTTP server: outcomes, errors, reconciliation."""
+
+from __future__ import annotations
+
+import io
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from pydantic import SecretStr
+
+from gateway.forwarding.forwarder import Forwarder, attachment_name
+from gateway.institutions import CanvasTarget, Institution
+from gateway.sandbox.server import CanvasSandbox
+from gateway.settings import ForwardingSettings
+from gateway.state.records import BatchRecord
+from gateway.state.spool import Spool
+from gateway.state.states import BatchState, NoticeState
+from gateway.state.store import Store
+from tests.integration.conftest import SANDBOX_TOKEN
+from tests.integration.mail_server import free_port
+
+USERS = b"user_id,login_id,status\nu1,l1,active\n"
+
+
+class Clock:
+    """A clock the test moves forward, so due times pass without sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def spool(tmp_path: Path) -> Spool:
+    spool = Spool(tmp_path)
+    spool.create(["alpha"])
+    return spool
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock: Clock) -> Store:
+    return Store(tmp_path / "state.db", clock=clock)
+
+
+def _institution(base_url: str, token: str = SANDBOX_TOKEN) -> Institution:
+    return Institution(name="alpha", username="alpha", password_hash=None, authorized_keys=(),
+                       canvas=CanvasTarget(base_url, "1", SecretStr(token)),
+                       report_to=(), report_cc=())
+
+
+def _forwarder(store: Store, spool: Spool, institution: Institution) -> Iterator[Forwarder]:
+    forwarder = Forwarder(store=store, spool=spool, institutions=lambda: {"alpha": institution},
+                          settings=ForwardingSettings(request_timeout_seconds=5),
+                          on_finished=lambda: None)
+    yield forwarder
+    forwarder.close()
+
+
+@pytest.fixture
+def forwarder(store: Store, spool: Spool, sandbox: CanvasSandbox) -> Iterator[Forwarder]:
+    yield from _forwarder(store, spool, _institution(sandbox.base_url))
+
+
+def _ready_batch(store: Store, spool: Spool, body: bytes = USERS) -> BatchRecord:
+    with store.transaction() as txn:
+        batch_id = txn.create_batch("alpha")
+        txn.move("batch", batch_id, BatchState.OPEN, BatchState.READY)
+    with zipfile.ZipFile(spool.batch_zip_path(batch_id), "w") as archive:
+        archive.writestr("users.csv", body)
+    return store.batch(batch_id)
+
+
+def _run_until(forwarder: Forwarder, store: Store, clock: Clock, batch_id: int,
+               states: set[BatchState], rounds: int = 200) -> BatchRecord:
+    for _ in range(rounds):
+        forwarder.step()
+        batch = store.batch(batch_id)
+        if batch.state in states:
+            return batch
+        clock.now += 60  # every wait is over
+        # Let the sandbox's processor thread run when a poll finds the import still going.
+        time.sleep(0.02)
+    raise AssertionError(f"batch {batch_id} stuck in {store.batch(batch_id).state}")
+
+
+def test_batch_is_posted_polled_and_finished(forwarder: Forwarder, store: Store, spool: Spool,
+                                             clock: Clock, sandbox: CanvasSandbox) -> None:
+    batch = _ready_batch(store, spool)
+    done = _run_until(forwarder, store, clock, batch.id, {BatchState.IMPORTED})
+    [imported] = sandbox.imports("1")
+    assert done.import_id == imported["id"]
+    assert done.canvas_state == "imported"
+    assert sandbox.payloads("1") == [spool.batch_zip_path(batch.id).read_bytes()]
+    assert [n.batch_id for n in store.notices(state=NoticeState.PENDING)] == [batch.id]
+
+
+def test_batches_of_one_institution_go_strictly_one_at_a_time(
+        forwarder: Forwarder, store: Store, spool: Spool, clock: Clock,
+        sandbox: CanvasSandbox) -> None:
+    sandbox.processing_seconds = 0.5
+    first, second = _ready_batch(store, spool), _ready_batch(store, spool)
+    forwarder.step()
+    assert store.batch(first.id).state is BatchState.IMPORTING
+    assert store.batch(second.id).state is BatchState.READY
+    _run_until(forwarder, store, clock, second.id, {BatchState.IMPORTED})
+    assert [i["id"] for i in sandbox.imports("1")] == [store.batch(first.id).import_id,
+                                                       store.batch(second.id).import_id]
+
+
+def test_a_failed_import_holds_the_queue(forwarder: Forwarder, store: Store, spool: Spool,
+                                         clock: Clock) -> None:
+    failing = _ready_batch(store, spool, body=b"not,a,canvas,header\n1,2,3,4\n")
+    later = _ready_batch(store, spool)
+    _run_until(forwarder, store, clock, failing.id, {BatchState.FAILED})
+    for _ in range(3):
+        forwarder.step()
+        clock.now += 60
+    assert store.batch(later.id).state is BatchState.READY
+    assert "failed_with_messages" in (store.batch(failing.id).reason or "")
+
+
+def test_a_wrong_token_holds_with_canvas_words_and_no_token(
+        store: Store, spool: Spool, clock: Clock, sandbox: CanvasSandbox) -> None:
+    secret = "wrong-token-never-shown"
+    for forwarder in _forwarder(store, spool, _institution(sandbox.base_url, secret)):
+        batch = _ready_batch(store, spool)
+        held = _run_until(forwarder, store, clock, batch.id, {BatchState.HELD}, rounds=3)
+    assert "401" in (held.reason or "")
+    assert "Invalid access token" in (held.reason or "")
+    assert secret not in (held.reason or "")
+    assert sandbox.imports("1") == []
+
+
+def test_canvas_down_defers_and_retries_later(store: Store, spool: Spool,
+                                              clock: Clock) -> None:
+    down = f"http://127.0.0.1:{free_port()}"
+    for forwarder in _forwarder(store, spool, _institution(down)):
+        batch = _ready_batch(store, spool)
+        forwarder.step()
+        later = store.batch(batch.id)
+        assert later.state is BatchState.READY
+        assert later.next_attempt_at > clock.now
+        assert "connection failed" in (later.reason or "")
+
+
+def _submitting(store: Store, batch: BatchRecord, clock: Clock) -> None:
+    with store.transaction() as txn:
+        txn.move("batch", batch.id, BatchState.READY, BatchState.SUBMITTING,
+                 submitted_at=clock.now)
+
+
+def _post_raw(sandbox: CanvasSandbox, body: bytes, filename: str) -> dict[str, object]:
+    answer = requests.post(f"{sandbox.base_url}/api/v1/accounts/1/sis_imports",
+                           headers={"Authorization": f"Bearer {SANDBOX_TOKEN}"},
+                           files={"attachment": (filename, body, "application/zip")},
+                           timeout=10)
+    assert answer.status_code == 200
+    result: dict[str, object] = answer.json()
+    return result
+
+
+def test_unanswered_post_that_reached_canvas_is_adopted_not_reposted(
+        forwarder: Forwarder, store: Store, spool: Spool, clock: Clock,
+        sandbox: CanvasSandbox) -> None:
+    batch = _ready_batch(store, spool)
+    _submitting(store, batch, clock)
+    clock.now = time.time()  # the sandbox stamps imports with real time
+    posted = _post_raw(sandbox, spool.batch_zip_path(batch.id).read_bytes(),
+                       attachment_name(batch))
+    forwarder.step()
+    assert store.batch(batch.id).state is BatchState.IMPORTING
+    assert store.batch(batch.id).import_id == posted["id"]
+    assert len(sandbox.imports("1")) == 1
+
+
+def test_unanswered_post_with_no_import_since_is_sent_again(
+        forwarder: Forwarder, store: Store, spool: Spool, clock: Clock,
+        sandbox: CanvasSandbox) -> None:
+    batch = _ready_batch(store, spool)
+    _submitting(store, batch, clock)
+    forwarder.step()
+    assert store.batch(batch.id).state is BatchState.READY
+    _run_until(forwarder, store, clock, batch.id, {BatchState.IMPORTED})
+    assert len(sandbox.imports("1")) == 1
+
+
+def test_unanswered_post_with_unmatched_imports_is_held_for_an_operator(
+        forwarder: Forwarder, store: Store, spool: Spool, clock: Clock,
+        sandbox: CanvasSandbox) -> None:
+    batch = _ready_batch(store, spool)
+    clock.now = time.time()
+    _submitting(store, batch, clock)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("users.csv", USERS)
+    _post_raw(sandbox, buffer.getvalue(), "someone-else.zip")
+    forwarder.step()
+    held = store.batch(batch.id)
+    assert held.state is BatchState.HELD
+    assert "may or may not have received" in (held.reason or "")
+    assert len(sandbox.imports("1")) == 1
