@@ -1,4 +1,4 @@
-"""The ``gateway`` command: ``serve``, ``status``, ``sandbox``.
+"""The ``gateway`` command: ``serve``, ``status``, ``hash-password``, ``sandbox``.
 
 Exit codes: 0 success, 1 the command ran and found a problem, 2 usage or configuration error.
 """
@@ -47,6 +47,11 @@ def _parser() -> argparse.ArgumentParser:
     _add_common(status)
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(handler=_status)
+    hashing = commands.add_parser("hash-password",
+                                  help="print an argon2id hash for an institution's password")
+    hashing.add_argument("--stdin", action="store_true",
+                         help="read the password from standard input instead of prompting")
+    hashing.set_defaults(handler=_hash_password)
     add_sandbox_parser(commands)
     return parser
 
@@ -95,3 +100,23 @@ def _status(args: argparse.Namespace) -> int:
     else:
         print(render_status(rows))
     return 1 if any(row["held"] or row["failed"] for row in rows) else 0
+
+
+def _hash_password(args: argparse.Namespace) -> int:
+    """Print the argon2id hash of a password typed twice (or read once from stdin)."""
+    import getpass
+
+    from argon2 import PasswordHasher
+
+    if args.stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            print("gateway: the two passwords differ", file=sys.stderr)
+            return 2
+    if len(password) < 12:
+        print("gateway: use at least 12 characters", file=sys.stderr)
+        return 2
+    print(PasswordHasher().hash(password))
+    return 0

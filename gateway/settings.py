@@ -205,7 +205,8 @@ def apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> dict
 
     A double underscore separates levels (``GATEWAY_SFTP__PORT=2200``,
     ``GATEWAY_INSTITUTIONS__DEMO__CANVAS__BASE_URL=...``); ``GATEWAY_DATA_DIR`` sets a
-    top-level key.  Other ``GATEWAY_`` variables (``GATEWAY_CONFIG``) are not settings.
+    top-level key.  Values are TOML values when they parse as one (numbers, booleans, lists)
+    and strings otherwise.  Other ``GATEWAY_`` variables (``GATEWAY_CONFIG``) are not settings.
     """
     merged = _deep_copy(raw)
     top_level = {"data_dir", "demo"}
@@ -220,8 +221,17 @@ def apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> dict
             target = target.setdefault(part, {})
             if not isinstance(target, dict):
                 raise ConfigError(f"environment {name}: {part} is not a table in the config")
-        target[path[-1]] = value
+        target[path[-1]] = _env_value(value)
     return merged
+
+
+def _env_value(text: str) -> Any:
+    """An env value read as a TOML value when it is one (``2200``, ``true``, ``["a@b"]``),
+    else as the plain string it is (``/srv/data``)."""
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        return text
 
 
 def _deep_copy(raw: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,49 @@
+"""The README's demo: `gateway serve` with no config, an upload as demo/demo, a report."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import paramiko
+
+from tests.integration.gateway_process import REPO, wait_for
+from tests.integration.mail_server import free_port
+
+
+def test_demo_runs_with_no_config_and_reports_within_seconds(tmp_path: Path) -> None:
+    port = free_port()
+    log = tmp_path / "demo.log"
+    env = {**os.environ, "GATEWAY_SFTP__PORT": str(port), "PYTHONUNBUFFERED": "1"}
+    env.pop("GATEWAY_CONFIG", None)
+    with open(log, "wb") as output:
+        demo = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--data",
+                                 str(tmp_path / "data")], stdout=output,
+                                stderr=subprocess.STDOUT, env=env, cwd=REPO)
+    try:
+        wait_for(lambda: b"gateway ready" in log.read_bytes(), 30, "the demo to start")
+        assert b"DEMO MODE" in log.read_bytes()
+        client = paramiko.SSHClient()
+        client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+        client.connect("127.0.0.1", port=port, username="demo", password="demo",
+                       look_for_keys=False, allow_agent=False)
+        sftp = client.open_sftp()
+        sftp.put(str(REPO / "config" / "samples" / "users.csv"), "inbox/users.csv")
+
+        mail = tmp_path / "data" / "mail"
+        [eml] = wait_for(lambda: list(mail.glob("*.eml")), 30, "the demo report mail")
+        message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+        assert str(message["Subject"]).startswith("[Imported]")
+        reports = wait_for(lambda: sorted(sftp.listdir("reports")), 5, "SFTP reports")
+        assert reports == ["batch-000001.html", "batch-000001.json", "batch-000001.txt"]
+        with sftp.open("reports/batch-000001.txt") as handle:
+            assert b"users.csv" in handle.read()
+        client.close()
+    finally:
+        demo.send_signal(signal.SIGTERM)
+        assert demo.wait(20) == 0

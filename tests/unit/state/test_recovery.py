@@ -1,0 +1,57 @@
+"""Start-up recovery: partial uploads removed, orphans quarantined, interruptions counted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gateway.state.recovery import recover
+from gateway.state.spool import Spool
+from gateway.state.states import BatchState, NoticeState
+from gateway.state.store import Store
+
+
+def _setup(tmp_path: Path) -> tuple[Store, Spool]:
+    spool = Spool(tmp_path)
+    spool.create(["alpha"])
+    return Store(spool.database), spool
+
+
+def test_partial_uploads_and_temp_files_are_removed(tmp_path: Path) -> None:
+    store, spool = _setup(tmp_path)
+    (spool.incoming / "alpha.abc.part").write_bytes(b"half a file")
+    (spool.batches / ".00000001.zip.1234.tmp").write_bytes(b"half a zip")
+    report = recover(store, spool, max_recoveries=3)
+    assert report.partial_uploads_removed == 1
+    assert report.temp_files_removed == 1
+    assert list(spool.incoming.iterdir()) == []
+
+
+def test_unrecorded_upload_is_quarantined_with_a_reason(tmp_path: Path) -> None:
+    store, spool = _setup(tmp_path)
+    with store.transaction() as txn:
+        known = txn.record_upload("alpha", "users.csv", 3, "0" * 64)
+    spool.upload_path(known).write_bytes(b"abc")
+    spool.upload_path(known + 1).write_bytes(b"orphan")
+    report = recover(store, spool, max_recoveries=3)
+    assert report.orphans_quarantined == [f"{known + 1:08d}"]
+    assert spool.upload_path(known).exists()
+    kept = spool.quarantine / f"upload-{known + 1:08d}"
+    assert kept.read_bytes() == b"orphan"
+    assert "never recorded" in kept.with_name(kept.name + ".reason.txt").read_text()
+
+
+def test_interrupted_batches_resume_until_the_limit_then_are_held(tmp_path: Path) -> None:
+    store, spool = _setup(tmp_path)
+    with store.transaction() as txn:
+        batch_id = txn.create_batch("alpha")
+        txn.move("batch", batch_id, BatchState.OPEN, BatchState.READY)
+        txn.move("batch", batch_id, BatchState.READY, BatchState.SUBMITTING)
+    for _ in range(2):
+        assert recover(store, spool, max_recoveries=2).batches_resumed == [batch_id]
+    assert store.batch(batch_id).state is BatchState.SUBMITTING
+    report = recover(store, spool, max_recoveries=2)
+    assert report.batches_held == [batch_id]
+    held = store.batch(batch_id)
+    assert held.state is BatchState.HELD
+    assert "interrupted 3 times" in (held.reason or "")
+    assert [n.batch_id for n in store.notices(state=NoticeState.PENDING)] == [batch_id]

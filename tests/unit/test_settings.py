@@ -1,0 +1,118 @@
+"""Settings: a bad config fails at start naming the file, the key and the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.institutions import resolve_institutions
+from gateway.settings import ConfigError, load_settings
+
+REPO = Path(__file__).resolve().parents[2]
+HASH = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
+
+VALID = f"""
+data_dir = "/tmp/gw"
+[sftp]
+port = 2200
+[institutions.alpha]
+password_hash = "{HASH}"
+report_to = ["reg@alpha.edu"]
+[institutions.alpha.canvas]
+base_url = "https://alpha.instructure.com/"
+token_env = "ALPHA_TOKEN"
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "gateway.toml"
+    path.write_text(text)
+    return path
+
+
+def test_valid_config_loads_with_typed_values(tmp_path: Path) -> None:
+    settings = load_settings(_write(tmp_path, VALID), environ={})
+    assert settings.sftp.port == 2200
+    assert settings.data_dir == Path("/tmp/gw")
+    assert settings.institutions["alpha"].canvas.base_url == "https://alpha.instructure.com"
+
+
+def test_env_overrides_nested_keys(tmp_path: Path) -> None:
+    settings = load_settings(_write(tmp_path, VALID), environ={
+        "GATEWAY_SFTP__PORT": "2300", "GATEWAY_DATA_DIR": "/srv/gw",
+        "GATEWAY_INSTITUTIONS__ALPHA__REPORT_TO": '["x@y.edu"]',
+        "GATEWAY_CONFIG": "/ignored.toml"})
+    assert settings.sftp.port == 2300
+    assert settings.data_dir == Path("/srv/gw")
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    (("port = 2200", "port = 99999"), "sftp.port: Input should be less than or equal to 65535"),
+    (("port = 2200", "prot = 2200"), "sftp.prot: unknown key"),
+    (('base_url = "https://alpha.instructure.com/"', 'base_url = "alpha"'),
+     "institutions.alpha.canvas.base_url"),
+    (('report_to = ["reg@alpha.edu"]', 'report_to = ["reg@alpha.edu\\r\\nBcc: x@y"]'),
+     "institutions.alpha.report_to.0"),
+    ((f'password_hash = "{HASH}"', 'password_hash = "plaintext-secret"'),
+     "institutions.alpha.password_hash: Value error, must be an argon2id hash"),
+])
+def test_bad_values_name_file_and_key(tmp_path: Path, change: tuple[str, str],
+                                      expected: str) -> None:
+    path = _write(tmp_path, VALID.replace(*change))
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={})
+    assert str(path) in str(caught.value)
+    assert expected in str(caught.value)
+
+
+def test_secret_values_are_not_echoed_in_errors(tmp_path: Path) -> None:
+    path = _write(tmp_path, VALID.replace(f'password_hash = "{HASH}"',
+                                          'password_hash = "hunter2-plaintext"'))
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={})
+    assert "hunter2" not in str(caught.value)
+
+
+def test_invalid_toml_names_the_file_and_line(tmp_path: Path) -> None:
+    path = _write(tmp_path, "[sftp\nport = 1\n")
+    with pytest.raises(ConfigError, match=r"gateway\.toml: not valid TOML.*line 1"):
+        load_settings(path, environ={})
+
+
+def test_missing_token_is_named_without_a_value(tmp_path: Path) -> None:
+    settings = load_settings(_write(tmp_path, VALID), environ={})
+    with pytest.raises(ConfigError, match="institutions.alpha.canvas.token: environment "
+                                          "variable ALPHA_TOKEN is not set"):
+        resolve_institutions(settings, None, environ={})
+
+
+def test_token_is_read_and_never_printed(tmp_path: Path) -> None:
+    settings = load_settings(_write(tmp_path, VALID), environ={})
+    [alpha] = resolve_institutions(settings, None, environ={"ALPHA_TOKEN": "tok-123-secret"})
+    assert alpha.canvas.token.get_secret_value() == "tok-123-secret"
+    assert "tok-123-secret" not in repr(alpha)
+    assert "tok-123-secret" not in repr(alpha.canvas)
+    assert "tok-123-secret" not in str(alpha.canvas.token)
+
+
+def test_token_file(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("from-a-file\n")
+    text = VALID.replace('token_env = "ALPHA_TOKEN"', f'token_file = "{token_file}"')
+    [alpha] = resolve_institutions(load_settings(_write(tmp_path, text), environ={}), None,
+                                   environ={})
+    assert alpha.canvas.token.get_secret_value() == "from-a-file"
+
+
+def test_bad_authorized_key_is_named_by_index(tmp_path: Path) -> None:
+    text = VALID.replace('report_to', 'authorized_keys = ["ssh-ed25519 AAAAnotakey"]\nreport_to')
+    settings = load_settings(_write(tmp_path, text), environ={})
+    with pytest.raises(ConfigError, match=r"institutions\.alpha\.authorized_keys\[0\]"):
+        resolve_institutions(settings, None, environ={"ALPHA_TOKEN": "t"})
+
+
+def test_the_shipped_example_config_is_valid() -> None:
+    settings = load_settings(REPO / "config" / "gateway.example.toml", environ={})
+    assert "state-university" in settings.institutions
+    assert settings.mail.smtp is not None
