@@ -30,7 +30,7 @@ def _mails(mailbox: tuple[Collector, int], count: int, timeout: float = 30.0
            ) -> list[EmailMessage]:
     collector = mailbox[0]
     wait_for(lambda: len(collector.messages) >= count, timeout, f"{count} report mail(s)")
-    return [email.message_from_bytes(m.content, policy=email.policy.default)  # type: ignore[misc]
+    return [email.message_from_bytes(m.content, policy=email.policy.default)
             for m in collector.messages]
 
 

@@ -82,8 +82,8 @@ def test_invalid_toml_names_the_file_and_line(tmp_path: Path) -> None:
 
 def test_missing_token_is_named_without_a_value(tmp_path: Path) -> None:
     settings = load_settings(_write(tmp_path, VALID), environ={})
-    with pytest.raises(ConfigError, match="institutions.alpha.canvas.token: environment "
-                                          "variable ALPHA_TOKEN is not set"):
+    with pytest.raises(ConfigError, match=r"institutions\.alpha\.canvas\.token: environment "
+                                          r"variable ALPHA_TOKEN is not set"):
         resolve_institutions(settings, None, environ={})
 
 

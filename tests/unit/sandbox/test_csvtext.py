@@ -9,7 +9,13 @@ from gateway.sandbox.csvtext import MalformedCsvError, detect_row_separator, par
 
 @pytest.mark.parametrize(
     ("text", "separator"),
-    [("a\r\nb", "\r\n"), ("a\nb\r\n", "\n"), ("a\rb", "\r"), ("abc", "\n"), ('"x\r\n",y\n', "\r\n")],
+    [
+        ("a\r\nb", "\r\n"),
+        ("a\nb\r\n", "\n"),
+        ("a\rb", "\r"),
+        ("abc", "\n"),
+        ('"x\r\n",y\n', "\r\n"),
+    ],
 )
 def test_row_separator_is_the_first_line_end_like_ruby(text: str, separator: str) -> None:
     assert detect_row_separator(text) == separator

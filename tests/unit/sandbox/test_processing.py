@@ -110,7 +110,7 @@ def test_zip_members_are_sniffed_skipped_and_run_in_importer_order() -> None:
             "nested/courses.CSV": COURSES,
             "readme.txt": b"hello",
             "__MACOSX/._users.csv": b"\x00\x05",
-            ".hidden.csv": b"garbage,\"",
+            ".hidden.csv": b'garbage,"',
             "Desktop DB": b"x",
             "empty.csv": b"",
             "bad.csv": b"nothing,useful\n",
@@ -141,7 +141,9 @@ def test_a_body_that_is_not_a_zip_gets_an_error_report() -> None:
 
 
 def test_a_zip_expanding_over_100_times_its_size_fails() -> None:
-    outcome = run("bomb.zip", make_zip({"users.csv": b"user_id,login_id,status\n" + b"\n" * 400_000}))
+    outcome = run(
+        "bomb.zip", make_zip({"users.csv": b"user_id,login_id,status\n" + b"\n" * 400_000})
+    )
     assert len(outcome.errors) == 1
     assert outcome.errors[0][1].startswith("Error while importing CSV.")
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 from gateway.sandbox.records import (
     ImportOptions,
@@ -18,7 +20,7 @@ from gateway.sandbox.records import (
 MOMENT = datetime(2026, 11, 22, 11, 10, 26, 987654, tzinfo=UTC)
 
 
-def record(**changes: object) -> SisImportRecord:
+def record(**changes: Any) -> SisImportRecord:
     base = SisImportRecord(
         id=3,
         account_id="1",
@@ -29,7 +31,7 @@ def record(**changes: object) -> SisImportRecord:
         options=ImportOptions(),
         upload=UploadedFile("users.csv", "text/csv", b"abc"),
     )
-    return SisImportRecord(**{**base.__dict__, **changes})  # type: ignore[arg-type]
+    return replace(base, **changes)
 
 
 def test_timestamps_are_whole_seconds_utc_with_z() -> None:

@@ -34,7 +34,10 @@ def test_users(values: dict[str, str | None], expected: RowResult) -> None:
     [
         (row(account_id="A1", name="Arts", status="active"), Verdict.IMPORT),
         (row(account_id=None, name="Arts", status="active"), "No account_id given for an account"),
-        (row(account_id="A1", name=None, status="active"), "No name given for account A1, skipping"),
+        (
+            row(account_id="A1", name=None, status="active"),
+            "No name given for account A1, skipping",
+        ),
         (
             row(account_id="A1", name="Arts", status="inactive"),
             'Improper status "inactive" for account A1, skipping',
@@ -50,7 +53,10 @@ def test_accounts(values: dict[str, str | None], expected: RowResult) -> None:
     [
         (row(term_id="T1", name="Fall", status="Active"), Verdict.IMPORT),
         (row(term_id=None, name="Fall", status="active"), "No term_id given for a term"),
-        (row(term_id="T2", name="Fall", status="inactive"), 'Improper status "inactive" for term T2'),
+        (
+            row(term_id="T2", name="Fall", status="inactive"),
+            'Improper status "inactive" for term T2',
+        ),
         (row(term_id="T3", name=None, status="active"), "No name given for term T3"),
         (row(term_id="T4", name=None, status=None), 'Improper status "" for term T4'),
         (
@@ -58,8 +64,12 @@ def test_accounts(values: dict[str, str | None], expected: RowResult) -> None:
             "Invalid date_override_enrollment_type",
         ),
         (
-            row(term_id="T5", name=None, status="active",
-                date_override_enrollment_type="StudentEnrollment"),
+            row(
+                term_id="T5",
+                name=None,
+                status="active",
+                date_override_enrollment_type="StudentEnrollment",
+            ),
             Verdict.IMPORT,
         ),
     ],
@@ -73,18 +83,36 @@ def test_terms(values: dict[str, str | None], expected: RowResult) -> None:
     [
         (row(course_id="C1", short_name="c", long_name="C", status="published"), Verdict.IMPORT),
         (row(course_id="C1", short_name="c", long_name="C", status="unpublished"), Verdict.IMPORT),
-        (row(course_id=None, short_name="c", long_name="C", status="active"),
-         "No course_id given for a course"),
-        (row(course_id="C4", short_name=None, long_name="C", status="active"),
-         "No short_name given for course C4"),
-        (row(course_id="C5", short_name="c", long_name=None, status="active"),
-         "No long_name given for course C5"),
-        (row(course_id="C6", short_name=None, long_name=None, status="active",
-             abstract_course_id="AC"), Verdict.IMPORT),
-        (row(course_id="C3", short_name="c", long_name="C", status="inactive"),
-         'Improper status "inactive" for course C3'),
-        (row(course_id="C7", short_name="c", long_name="C", status="active", course_format="tv"),
-         'Invalid course_format "tv" for course C7'),
+        (
+            row(course_id=None, short_name="c", long_name="C", status="active"),
+            "No course_id given for a course",
+        ),
+        (
+            row(course_id="C4", short_name=None, long_name="C", status="active"),
+            "No short_name given for course C4",
+        ),
+        (
+            row(course_id="C5", short_name="c", long_name=None, status="active"),
+            "No long_name given for course C5",
+        ),
+        (
+            row(
+                course_id="C6",
+                short_name=None,
+                long_name=None,
+                status="active",
+                abstract_course_id="AC",
+            ),
+            Verdict.IMPORT,
+        ),
+        (
+            row(course_id="C3", short_name="c", long_name="C", status="inactive"),
+            'Improper status "inactive" for course C3',
+        ),
+        (
+            row(course_id="C7", short_name="c", long_name="C", status="active", course_format="tv"),
+            'Invalid course_format "tv" for course C7',
+        ),
     ],
 )
 def test_courses(values: dict[str, str | None], expected: RowResult) -> None:
@@ -96,14 +124,22 @@ def test_courses(values: dict[str, str | None], expected: RowResult) -> None:
     [
         (row(section_id="S1", course_id="C1", name="S", status="active"), Verdict.IMPORT),
         (row(section_id="S1", course_id="C1", name=None, status="deleted"), Verdict.IMPORT),
-        (row(section_id="S2", course_id=None, name="S", status="active"),
-         "No course_id given for a section S2"),
-        (row(section_id=None, course_id="C1", name="S", status="active"),
-         "No section_id given for a section in course C1"),
-        (row(section_id="S3", course_id="C2", name="S", status="inactive"),
-         'Improper status "inactive" for section S3 in course C2'),
-        (row(section_id="S4", course_id="C2", name=None, status="active"),
-         "No name given for section S4 in course C2"),
+        (
+            row(section_id="S2", course_id=None, name="S", status="active"),
+            "No course_id given for a section S2",
+        ),
+        (
+            row(section_id=None, course_id="C1", name="S", status="active"),
+            "No section_id given for a section in course C1",
+        ),
+        (
+            row(section_id="S3", course_id="C2", name="S", status="inactive"),
+            'Improper status "inactive" for section S3 in course C2',
+        ),
+        (
+            row(section_id="S4", course_id="C2", name=None, status="active"),
+            "No name given for section S4 in course C2",
+        ),
     ],
 )
 def test_sections(values: dict[str, str | None], expected: RowResult) -> None:
@@ -114,13 +150,19 @@ def test_sections(values: dict[str, str | None], expected: RowResult) -> None:
     ("values", "expected"),
     [
         (row(course_id="C1", user_id="U1", role="student", status="active"), Verdict.IMPORT),
-        (row(section_id="S1", user_integration_id="I1", status="deleted_last_completed"),
-         Verdict.IMPORT),
-        (row(course_id=None, section_id=None, user_id="U1", status="active"),
-         "No course_id or section_id given for an enrollment"),
+        (
+            row(section_id="S1", user_integration_id="I1", status="deleted_last_completed"),
+            Verdict.IMPORT,
+        ),
+        (
+            row(course_id=None, section_id=None, user_id="U1", status="active"),
+            "No course_id or section_id given for an enrollment",
+        ),
         (row(course_id="C1", user_id=None, status="active"), "No user_id given for an enrollment"),
-        (row(course_id="C1", user_id="U1", status="semi-active"),
-         'Improper status "semi-active" for an enrollment'),
+        (
+            row(course_id="C1", user_id="U1", status="semi-active"),
+            'Improper status "semi-active" for an enrollment',
+        ),
     ],
 )
 def test_enrollments(values: dict[str, str | None], expected: RowResult) -> None:

@@ -1,0 +1,95 @@
+"""GET sis_imports: filters, ordering and Canvas pagination without a total (§1.4).
+
+Canvas paginates this list with `total_entries: nil`, so the Link header has `current`,
+`next` (when another page exists), `prev` (after the first page) and `first`, never `last`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
+from gateway.sandbox.records import SisImportRecord, WorkflowState
+from gateway.sandbox.wire import Params
+
+DEFAULT_PER_PAGE = 10
+MAX_PER_PAGE = 100
+# Canvas leaves these out of the query it copies into pagination links.
+_NOT_COPIED = ("page", "per_page", "access_token", "api_key")
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of results and the value of its Link header."""
+
+    records: list[SisImportRecord]
+    link_header: str
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """An ISO 8601 time as UTC (naive means UTC, Canvas's default zone); None if unusable."""
+    if value is None or not value.strip():
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _states(params: Params) -> set[WorkflowState]:
+    """Requested states; unknown ones are dropped (an empty result means no filter)."""
+    known = {state.value for state in WorkflowState}
+    return {WorkflowState(v) for v in params.get_all("workflow_state") if v in known}
+
+
+def newest_first(records: Sequence[SisImportRecord]) -> list[SisImportRecord]:
+    """Canvas's `order(created_at: :desc)`, ties broken by the newer id."""
+    return sorted(records, key=lambda r: (r.created_at, r.id), reverse=True)
+
+
+def filter_imports(records: Sequence[SisImportRecord], params: Params) -> list[SisImportRecord]:
+    """Apply created_since / created_before / workflow_state[] and order newest first."""
+    since = parse_time(params.get("created_since"))
+    before = parse_time(params.get("created_before"))
+    states = _states(params)
+    chosen = [
+        record
+        for record in records
+        if (since is None or record.created_at > since)
+        and (before is None or record.created_at < before)
+        and (not states or record.workflow_state in states)
+    ]
+    return newest_first(chosen)
+
+
+def _positive(value: str | None, default: int) -> int:
+    try:
+        number = int(value) if value is not None else default
+    except ValueError:
+        return default
+    return number if number > 0 else default
+
+
+def paginate(records: list[SisImportRecord], params: Params, page_url: str) -> Page:
+    """Slice one page and build its Link header; `page_url` is the absolute list URL."""
+    page = _positive(params.get("page"), 1)
+    per_page = min(_positive(params.get("per_page"), DEFAULT_PER_PAGE), MAX_PER_PAGE)
+    start = (page - 1) * per_page
+    chunk = records[start : start + per_page]
+    has_next = len(records) > start + per_page
+    kept = params.without(_NOT_COPIED).pairs
+
+    def link(number: int, rel: str) -> str:
+        query = urlencode([*kept, ("page", str(number)), ("per_page", str(per_page))])
+        return f'<{page_url}?{query}>; rel="{rel}"'
+
+    links = [link(page, "current")]
+    if has_next:
+        links.append(link(page + 1, "next"))
+    if page > 1:
+        links.append(link(page - 1, "prev"))
+    links.append(link(1, "first"))
+    return Page(chunk, ",".join(links))
