@@ -23,7 +23,8 @@ def institution_status(database: Path, configured: Sequence[str]) -> list[dict[s
         uploads = store.uploads(state=UploadState.RECEIVED)
     finally:
         store.close()
-    names = sorted(set(configured) | {b.institution for b in batches})
+    names = sorted(set(configured) | {b.institution for b in batches}
+                   | {u.institution for u in uploads})
     rows = []
     for name in names:
         mine = [b for b in batches if b.institution == name]

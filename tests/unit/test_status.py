@@ -1,0 +1,57 @@
+"""`gateway status`: queues, in-flight, held and last success per institution, from the store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gateway.cli import main
+from gateway.state.states import BatchState
+from gateway.state.store import Store
+
+
+def _history(data: Path) -> None:
+    store = Store(data / "state.db")
+    with store.transaction() as txn:
+        done = txn.create_batch("alpha")
+        txn.move("batch", done, BatchState.OPEN, BatchState.READY)
+        txn.move("batch", done, BatchState.READY, BatchState.SUBMITTING)
+        txn.move("batch", done, BatchState.SUBMITTING, BatchState.IMPORTING, import_id=41)
+        txn.move("batch", done, BatchState.IMPORTING, BatchState.IMPORTED, finished_at=txn.now)
+        held = txn.create_batch("alpha")
+        txn.move("batch", held, BatchState.OPEN, BatchState.READY)
+        txn.move("batch", held, BatchState.READY, BatchState.HELD, reason="Canvas said 401")
+        txn.create_batch("alpha")
+        txn.record_upload("beta", "users.csv", 10, "0" * 64)
+    store.close()
+
+
+def test_status_json_names_queue_holds_and_last_success(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _history(tmp_path)
+    code = main(["status", "--data", str(tmp_path), "--json"])
+    rows = {row["institution"]: row for row in json.loads(capsys.readouterr().out)}
+    assert code == 1  # something is held
+    alpha = rows["alpha"]
+    assert alpha["last_success"]["canvas_import"] == 41
+    assert alpha["held"] == [{"batch": 2, "reason": "Canvas said 401"}]
+    assert alpha["batches_queued"] == [3]
+    assert rows["beta"]["uploads_waiting"] == 1
+    assert "demo" in rows  # the configured (demo) institution is listed even when idle
+
+
+def test_status_table_is_readable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _history(tmp_path)
+    main(["status", "--data", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "INSTITUTION" in out
+    assert "batch #2: Canvas said 401" in out
+    assert "(import 41)" in out
+
+
+def test_status_without_data_is_a_clear_error(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["status", "--data", str(tmp_path / "nothing")]) == 2
+    assert "state.db missing" in capsys.readouterr().err
