@@ -1,4 +1,5 @@
-"""The ``gateway`` command: ``serve``, ``status``, ``hash-password``, ``sandbox``.
+"""The ``gateway`` command: ``serve``, ``status``, ``release``, ``requeue``, ``skip``,
+``hash-password``, ``sandbox``.
 
 Exit codes: 0 success, 1 the command ran and found a problem, 2 usage or configuration error.
 """
@@ -47,6 +48,14 @@ def _parser() -> argparse.ArgumentParser:
     _add_common(status)
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(handler=_status)
+    for name, help_text in (
+            ("release", "let a held or failed queue go on (BATCH id or INSTITUTION)"),
+            ("requeue", "send a held or failed BATCH to Canvas again"),
+            ("skip", "never send BATCH; the batches after it proceed")):
+        action = commands.add_parser(name, help=help_text)
+        _add_common(action)
+        action.add_argument("target", metavar="BATCH" if name != "release" else "TARGET")
+        action.set_defaults(handler=_operate, action=name)
     hashing = commands.add_parser("hash-password",
                                   help="print an argon2id hash for an institution's password")
     hashing.add_argument("--stdin", action="store_true",
@@ -119,4 +128,32 @@ def _hash_password(args: argparse.Namespace) -> int:
         print("gateway: use at least 12 characters", file=sys.stderr)
         return 2
     print(PasswordHasher().hash(password))
+    return 0
+
+
+def _operate(args: argparse.Namespace) -> int:
+    """release / requeue / skip, against a running daemon's store or a stopped one."""
+    from gateway.operator import OperatorError, find_target, release, requeue, skip
+    from gateway.state.spool import Spool
+    from gateway.state.store import Store
+
+    settings = settings_for(args)
+    spool = Spool(settings.data_dir)
+    if not spool.database.exists():
+        print(f"gateway: no gateway data at {settings.data_dir}", file=sys.stderr)
+        return 2
+    store = Store(spool.database)
+    try:
+        batch = find_target(store, args.target)
+        if args.action == "requeue" and not args.target.isdigit():
+            raise OperatorError("requeue takes a batch id")
+        new = {"release": lambda: release(store, spool, batch),
+               "requeue": lambda: requeue(store, spool, batch),
+               "skip": lambda: skip(store, batch)}[args.action]()
+    except OperatorError as error:
+        print(f"gateway: {error}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    print(f"batch {batch.id} ({batch.institution}): {batch.state} -> {new}")
     return 0

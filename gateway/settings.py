@@ -66,6 +66,8 @@ class ForwardingSettings(_Section):
     retry_initial_seconds: float = Field(default=5.0, gt=0.0)
     retry_max_seconds: float = Field(default=600.0, gt=0.0)
     max_recoveries: int = Field(default=3, ge=1)
+    max_import_seconds: float = Field(default=4 * 3600.0, gt=0.0)
+    abort_after_max_wait: bool = False
 
 
 class SmtpSettings(_Section):

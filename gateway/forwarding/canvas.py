@@ -9,14 +9,16 @@ The token travels in the Authorization header and never appears in an error mess
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
 from gateway.institutions import CanvasTarget
+from gateway.state.spool import publish_bytes
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,11 @@ class CanvasClient:
         self._session = session or requests.Session()
         self._base = f"{target.base_url}/api/v1/accounts/{target.account_id}/sis_imports"
 
+    @property
+    def base_url(self) -> str:
+        """The Canvas instance this client talks to."""
+        return self._target.base_url
+
     def post_import(self, payload: Path, filename: str,
                     options: Mapping[str, str] | None = None) -> dict[str, Any]:
         """POST a zip as a new SIS import; return Canvas's SisImport JSON."""
@@ -62,6 +69,32 @@ class CanvasClient:
     def get_import(self, import_id: int) -> dict[str, Any]:
         """The current SisImport JSON of one import."""
         return self._call("GET", f"{self._base}/{import_id}")
+
+    def abort_import(self, import_id: int) -> dict[str, Any]:
+        """Ask Canvas to abort an import that has not finished; returns it re-read."""
+        return self._call("PUT", f"{self._base}/{import_id}/abort")
+
+    def download(self, url: str, destination: Path, *, max_bytes: int = 256 << 20) -> None:
+        """Fetch a Canvas file (the errors CSV) to ``destination``.
+
+        The token is sent only to the Canvas host itself: file URLs on other hosts carry
+        their own verifier and must never receive it.  Raises CanvasError.
+        """
+        same_host = urlsplit(url).netloc == urlsplit(self._target.base_url).netloc
+        headers = ({"Authorization": f"Bearer {self._target.token.get_secret_value()}"}
+                   if same_host else {})
+        try:
+            with self._session.get(url, headers=headers, timeout=self._timeout,
+                                   stream=True) as response:
+                if response.status_code != 200:
+                    raise CanvasError(f"GET errors file: Canvas answered "
+                                      f"{response.status_code}", transient=True,
+                                      status=response.status_code)
+                data = b"".join(_limited(response.iter_content(1 << 16), max_bytes))
+        except requests.RequestException as error:
+            raise CanvasError(f"GET errors file: {type(error).__name__}",
+                              transient=True) from None
+        publish_bytes(destination, data)
 
     def list_imports(self, *, created_since: datetime | None = None,
                      states: tuple[str, ...] = (), max_pages: int = 10) -> list[dict[str, Any]]:
@@ -147,6 +180,15 @@ def _canvas_message(response: requests.Response) -> str:
             if key in body:
                 return str(body[key])
     return str(body)[:300]
+
+
+def _limited(chunks: Iterator[bytes], max_bytes: int) -> Iterator[bytes]:
+    total = 0
+    for chunk in chunks:
+        total += len(chunk)
+        if total > max_bytes:
+            raise CanvasError(f"errors file larger than {max_bytes} bytes", transient=False)
+        yield chunk
 
 
 def _refused(error: requests.ConnectionError) -> bool:

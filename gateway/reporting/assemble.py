@@ -31,12 +31,17 @@ NEXT_STEPS = {
         "Nothing is lost: every file is kept."),
     Outcome.REJECTED: (
         "Nothing was sent to Canvas. Fix the files named above and upload them again."),
+    Outcome.OVERDUE: (
+        "Check the import in Canvas. If it is stuck, abort it there; the gateway then reports "
+        "the batch as failed and holds the queue. Later batches wait meanwhile."),
 }
 
 
-def report_for(batch: BatchRecord, uploads: Sequence[UploadRecord]) -> BatchReport:
-    """The facts of a batch that reached a reportable state.  Raises ValueError otherwise."""
-    outcome = _OUTCOMES.get(batch.state)
+def report_for(batch: BatchRecord, uploads: Sequence[UploadRecord], *,
+               overdue: bool = False) -> BatchReport:
+    """The facts of a batch that reached a reportable state, or of an overdue import (an ops
+    alert).  Raises ValueError for a batch with nothing to report."""
+    outcome = Outcome.OVERDUE if overdue else _OUTCOMES.get(batch.state)
     if outcome is None:
         raise ValueError(f"batch {batch.id} is {batch.state}, which has no report")
     canvas: dict[str, Any] = batch.canvas_json or {}

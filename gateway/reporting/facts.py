@@ -19,6 +19,7 @@ class Outcome(StrEnum):
     FAILED = "failed"
     HELD = "held"
     REJECTED = "rejected"
+    OVERDUE = "overdue"  # an ops alert: Canvas has been importing for too long
 
 
 OUTCOME_WORDS: dict[Outcome, str] = {
@@ -27,6 +28,7 @@ OUTCOME_WORDS: dict[Outcome, str] = {
     Outcome.FAILED: "Failed",
     Outcome.HELD: "Held",
     Outcome.REJECTED: "Rejected",
+    Outcome.OVERDUE: "Still importing",
 }
 
 

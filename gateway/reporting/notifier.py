@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.forwarding.backoff import retry_delay
+from gateway.forwarding.steps import OPS_ALERT
 from gateway.institutions import Institution
 from gateway.reporting.assemble import report_for
 from gateway.reporting.facts import BatchReport, Outcome
@@ -65,9 +66,12 @@ class Notifier(Runner):
     def _deliver(self, notice: NoticeRecord) -> None:
         report = self._report(notice)
         rendered = self._renderer.render(report)
-        for name, content in report_files(report, rendered).items():
-            publish_bytes(self._spool.reports(report.institution) / name, content)
-        recipients = self._recipients(report)
+        alert = notice.kind == OPS_ALERT
+        if not alert:  # ops alerts are for operators, not the institution's folder
+            for name, content in report_files(report, rendered).items():
+                publish_bytes(self._spool.reports(report.institution) / name, content)
+        recipients = (list(self._delivery.settings.ops), []) if alert else \
+            self._recipients(report)
         try:
             if recipients[0] or recipients[1]:
                 message = compose_message(
@@ -89,7 +93,8 @@ class Notifier(Runner):
         if notice.batch_id is None:
             raise ValueError(f"notice {notice.id} names no batch")
         batch = self._store.batch(notice.batch_id)
-        return report_for(batch, self._store.uploads(batch_id=batch.id))
+        return report_for(batch, self._store.uploads(batch_id=batch.id),
+                          overdue=notice.kind == OPS_ALERT)
 
     def _recipients(self, report: BatchReport) -> tuple[list[str], list[str]]:
         institution = self._institutions().get(report.institution)

@@ -55,6 +55,8 @@ class BatchRecord:
     canvas_state: str | None
     canvas_json: dict[str, Any] | None
     reason: str | None
+    alerted_at: float | None = None
+    errors_csv: str | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> BatchRecord:
@@ -68,6 +70,7 @@ class BatchRecord:
             posted_at=row["posted_at"], finished_at=row["finished_at"],
             canvas_state=row["canvas_state"],
             canvas_json=json.loads(canvas) if canvas else None, reason=row["reason"],
+            alerted_at=row["alerted_at"], errors_csv=row["errors_csv"],
         )
 
 

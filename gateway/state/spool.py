@@ -108,6 +108,10 @@ class Spool:
         """Where the zip sent to Canvas for a batch lives."""
         return self.batches / f"{batch_id:08d}.zip"
 
+    def batch_errors_path(self, batch_id: int) -> Path:
+        """Where Canvas's errors CSV for a batch's import is kept."""
+        return self.batches / f"{batch_id:08d}.errors.csv"
+
     def home(self, institution: str) -> Path:
         """An institution's SFTP home."""
         return self.sftp / institution

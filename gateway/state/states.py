@@ -61,8 +61,10 @@ BATCH_TRANSITIONS: dict[BatchState, frozenset[BatchState]] = {
     ),
     BatchState.IMPORTED: frozenset(),
     BatchState.IMPORTED_WITH_MESSAGES: frozenset(),
-    BatchState.FAILED: frozenset({BatchState.READY, BatchState.SKIPPED}),
-    BatchState.HELD: frozenset({BatchState.READY, BatchState.IMPORTING, BatchState.SKIPPED}),
+    BatchState.FAILED: frozenset({BatchState.READY, BatchState.OPEN, BatchState.SKIPPED}),
+    BatchState.HELD: frozenset(
+        {BatchState.READY, BatchState.OPEN, BatchState.IMPORTING, BatchState.SKIPPED}
+    ),
     BatchState.REJECTED: frozenset(),
     BatchState.SKIPPED: frozenset(),
 }

@@ -33,7 +33,7 @@ from gateway.state.states import (
 
 Clock = Callable[[], float]
 
-SCHEMA = """
+MIGRATIONS: tuple[str, ...] = ("""
 CREATE TABLE IF NOT EXISTS uploads (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     institution TEXT NOT NULL,
@@ -78,7 +78,11 @@ CREATE TABLE IF NOT EXISTS transitions (
     from_state TEXT, to_state TEXT NOT NULL,
     at REAL NOT NULL, reason TEXT
 );
-"""
+""", """
+ALTER TABLE batches ADD COLUMN alerted_at REAL;
+ALTER TABLE batches ADD COLUMN errors_csv TEXT;
+""")
+"""Schema steps; ``PRAGMA user_version`` records how many have been applied.  Append only."""
 
 _TABLES: dict[str, tuple[str, dict[Any, frozenset[Any]]]] = {
     "upload": ("uploads", UPLOAD_TRANSITIONS),
@@ -89,7 +93,7 @@ _TABLES: dict[str, tuple[str, dict[Any, frozenset[Any]]]] = {
 _WRITABLE_COLUMNS = frozenset({
     "kind", "rows", "problem", "batch_id", "next_attempt_at", "attempts", "recoveries",
     "submitted_at", "import_id", "posted_at", "finished_at", "canvas_state", "canvas_json",
-    "reason", "sent_at", "last_error",
+    "reason", "sent_at", "last_error", "alerted_at", "errors_csv",
 })
 
 State = UploadState | BatchState | NoticeState
@@ -200,8 +204,22 @@ class Store:
         self.path = path
         self.clock = clock
         self._local = threading.local()
-        # executescript commits on its own; the statements are idempotent.
-        self._connection().executescript(SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Apply the schema steps this store has not seen yet, each in its own transaction."""
+        connection = self._connection()
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+            for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in filter(str.strip, step.split(";")):
+                    connection.execute(statement)
+                connection.execute(f"PRAGMA user_version = {number}")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
 
     def _connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)

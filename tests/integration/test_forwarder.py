@@ -12,7 +12,8 @@ import pytest
 import requests
 from pydantic import SecretStr
 
-from gateway.forwarding.forwarder import Forwarder, attachment_name
+from gateway.forwarding.forwarder import Forwarder
+from gateway.forwarding.steps import attachment_name
 from gateway.institutions import CanvasTarget, Institution
 from gateway.sandbox.server import CanvasSandbox
 from gateway.settings import ForwardingSettings
@@ -81,10 +82,16 @@ def _ready_batch(store: Store, spool: Spool, body: bytes = USERS) -> BatchRecord
     return store.batch(batch_id)
 
 
+def _step(forwarder: Forwarder) -> None:
+    """One round, waited for (the runner would be woken when it ends)."""
+    forwarder.step()
+    forwarder.drain()
+
+
 def _run_until(forwarder: Forwarder, store: Store, clock: Clock, batch_id: int,
                states: set[BatchState], rounds: int = 200) -> BatchRecord:
     for _ in range(rounds):
-        forwarder.step()
+        _step(forwarder)
         batch = store.batch(batch_id)
         if batch.state in states:
             return batch
@@ -110,7 +117,7 @@ def test_batches_of_one_institution_go_strictly_one_at_a_time(
         sandbox: CanvasSandbox) -> None:
     sandbox.processing_seconds = 0.5
     first, second = _ready_batch(store, spool), _ready_batch(store, spool)
-    forwarder.step()
+    _step(forwarder)
     assert store.batch(first.id).state is BatchState.IMPORTING
     assert store.batch(second.id).state is BatchState.READY
     _run_until(forwarder, store, clock, second.id, {BatchState.IMPORTED})
@@ -124,7 +131,7 @@ def test_a_failed_import_holds_the_queue(forwarder: Forwarder, store: Store, spo
     later = _ready_batch(store, spool)
     _run_until(forwarder, store, clock, failing.id, {BatchState.FAILED})
     for _ in range(3):
-        forwarder.step()
+        _step(forwarder)
         clock.now += 60
     assert store.batch(later.id).state is BatchState.READY
     assert "failed_with_messages" in (store.batch(failing.id).reason or "")
@@ -147,7 +154,7 @@ def test_canvas_down_defers_and_retries_later(store: Store, spool: Spool,
     down = f"http://127.0.0.1:{free_port()}"
     for forwarder in _forwarder(store, spool, _institution(down)):
         batch = _ready_batch(store, spool)
-        forwarder.step()
+        _step(forwarder)
         later = store.batch(batch.id)
         assert later.state is BatchState.READY
         assert later.next_attempt_at > clock.now
@@ -178,7 +185,7 @@ def test_unanswered_post_that_reached_canvas_is_adopted_not_reposted(
     clock.now = time.time()  # the sandbox stamps imports with real time
     posted = _post_raw(sandbox, spool.batch_zip_path(batch.id).read_bytes(),
                        attachment_name(batch))
-    forwarder.step()
+    _step(forwarder)
     assert store.batch(batch.id).state is BatchState.IMPORTING
     assert store.batch(batch.id).import_id == posted["id"]
     assert len(sandbox.imports("1")) == 1
@@ -189,7 +196,7 @@ def test_unanswered_post_with_no_import_since_is_sent_again(
         sandbox: CanvasSandbox) -> None:
     batch = _ready_batch(store, spool)
     _submitting(store, batch, clock)
-    forwarder.step()
+    _step(forwarder)
     assert store.batch(batch.id).state is BatchState.READY
     _run_until(forwarder, store, clock, batch.id, {BatchState.IMPORTED})
     assert len(sandbox.imports("1")) == 1
@@ -205,7 +212,7 @@ def test_unanswered_post_with_unmatched_imports_is_held_for_an_operator(
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("users.csv", USERS)
     _post_raw(sandbox, buffer.getvalue(), "someone-else.zip")
-    forwarder.step()
+    _step(forwarder)
     held = store.batch(batch.id)
     assert held.state is BatchState.HELD
     assert "may or may not have received" in (held.reason or "")

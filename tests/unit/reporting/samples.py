@@ -64,4 +64,9 @@ def sample_report(outcome: Outcome) -> BatchReport:
                 outcome=outcome, files=(UNKNOWN,), received_at=RECEIVED,
                 reason="people.csv is not a Canvas SIS file.",
                 next_step="Add the login_id column and upload the file again.")
+        case Outcome.OVERDUE:
+            return replace(
+                batch, canvas_state="importing", counts={}, finished_at=None,
+                reason="Canvas has been importing for 4h 0m.",
+                next_step="Check the import in Canvas; abort it there if it is stuck.")
     raise AssertionError(f"no sample for {outcome}")

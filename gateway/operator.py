@@ -1,0 +1,79 @@
+"""What an operator can do to a stopped queue: release, requeue or skip a batch.
+
+Each action is one compare-and-set transition, safe while the daemon runs: if the daemon
+moved the batch in the meantime the action fails with a clear message and changes nothing.
+The transition log records who did it ("operator: ...").
+"""
+
+from __future__ import annotations
+
+from gateway.state.records import BatchRecord
+from gateway.state.spool import Spool
+from gateway.state.states import FINISHED_BATCH_STATES, BatchState, TransitionError
+from gateway.state.store import Store
+
+STOPPED = frozenset({BatchState.HELD, BatchState.FAILED})
+
+
+class OperatorError(Exception):
+    """The action does not apply; the message says why and what would."""
+
+
+def find_target(store: Store, target: str) -> BatchRecord:
+    """A batch by id, or the batch stopping an institution's queue (by institution name)."""
+    if target.isdigit():
+        try:
+            return store.batch(int(target))
+        except KeyError:
+            raise OperatorError(f"there is no batch {target}") from None
+    head = store.head_batch(target, FINISHED_BATCH_STATES)
+    if head is None or head.state not in STOPPED:
+        raise OperatorError(f"institution {target!r} has no held or failed batch")
+    return head
+
+
+def release(store: Store, spool: Spool, batch: BatchRecord) -> BatchState:
+    """Let the queue go on: a HELD batch resumes where it stopped; a FAILED one is set aside
+    (its failure accepted) so the batches after it proceed.  Returns the new state."""
+    if batch.state is BatchState.FAILED:
+        return _move(store, batch, BatchState.SKIPPED, "operator: failure accepted, queue released")
+    if batch.state is not BatchState.HELD:
+        raise OperatorError(f"batch {batch.id} is {batch.state}, not held or failed")
+    return _move(store, batch, _resume_state(spool, batch), "operator: released")
+
+
+def requeue(store: Store, spool: Spool, batch: BatchRecord) -> BatchState:
+    """Send a HELD or FAILED batch to Canvas again, as a new import."""
+    if batch.state not in STOPPED:
+        raise OperatorError(f"batch {batch.id} is {batch.state}; only held or failed batches "
+                            "can be requeued")
+    new = BatchState.READY if spool.batch_zip_path(batch.id).exists() else BatchState.OPEN
+    return _move(store, batch, new, "operator: requeued", import_id=None)
+
+
+def skip(store: Store, batch: BatchRecord) -> BatchState:
+    """Never send this batch; the batches after it proceed."""
+    if batch.state not in STOPPED | {BatchState.READY}:
+        raise OperatorError(f"batch {batch.id} is {batch.state}; only ready, held or failed "
+                            "batches can be skipped")
+    return _move(store, batch, BatchState.SKIPPED, "operator: skipped")
+
+
+def _resume_state(spool: Spool, batch: BatchRecord) -> BatchState:
+    if batch.import_id is not None:
+        return BatchState.IMPORTING  # Canvas has it: follow it to its end
+    if spool.batch_zip_path(batch.id).exists():
+        return BatchState.READY
+    return BatchState.OPEN  # held before its zip was built: build it first
+
+
+def _move(store: Store, batch: BatchRecord, new: BatchState, reason: str,
+          **fields: object) -> BatchState:
+    try:
+        with store.transaction() as txn:
+            txn.move("batch", batch.id, batch.state, new, reason=reason,
+                     next_attempt_at=txn.now, **fields)
+    except TransitionError as error:
+        raise OperatorError(f"batch {batch.id} changed meanwhile ({error}); look again with "
+                            "`gateway status`") from None
+    return new

@@ -1,0 +1,99 @@
+"""Operator actions on stopped queues: release, requeue, skip; each a safe compare-and-set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.cli import main
+from gateway.operator import OperatorError, find_target, release, requeue, skip
+from gateway.state.spool import Spool
+from gateway.state.states import BatchState
+from gateway.state.store import Store
+
+
+@pytest.fixture
+def spool(tmp_path: Path) -> Spool:
+    spool = Spool(tmp_path)
+    spool.create(["alpha"])
+    return spool
+
+
+@pytest.fixture
+def store(spool: Spool) -> Store:
+    return Store(spool.database)
+
+
+def _batch_in(store: Store, spool: Spool, path: list[BatchState], *, zip_built: bool = True,
+              **fields: object) -> int:
+    with store.transaction() as txn:
+        batch_id = txn.create_batch("alpha")
+        current = BatchState.OPEN
+        for state in path:
+            txn.move("batch", batch_id, current, state, **(fields if state is path[-1] else {}))
+            current = state
+    if zip_built:
+        spool.batch_zip_path(batch_id).write_bytes(b"PK")
+    return batch_id
+
+
+def test_release_resumes_a_held_import_by_following_it(store: Store, spool: Spool) -> None:
+    held = _batch_in(store, spool, [BatchState.READY, BatchState.SUBMITTING,
+                                    BatchState.IMPORTING, BatchState.HELD])
+    with store.transaction() as txn:
+        txn.update("batch", held, BatchState.HELD, import_id=7)
+    assert release(store, spool, store.batch(held)) is BatchState.IMPORTING
+
+
+def test_release_of_a_batch_held_before_its_zip_rebuilds_it(store: Store, spool: Spool) -> None:
+    held = _batch_in(store, spool, [BatchState.HELD], zip_built=False)
+    assert release(store, spool, store.batch(held)) is BatchState.OPEN
+
+
+def test_release_by_institution_sets_a_failure_aside(store: Store, spool: Spool) -> None:
+    failed = _batch_in(store, spool, [BatchState.READY, BatchState.SUBMITTING,
+                                      BatchState.IMPORTING, BatchState.FAILED])
+    later = _batch_in(store, spool, [BatchState.READY])
+    target = find_target(store, "alpha")
+    assert target.id == failed
+    assert release(store, spool, target) is BatchState.SKIPPED
+    head = store.head_batch("alpha", frozenset({BatchState.SKIPPED}))
+    assert head is not None
+    assert head.id == later
+
+
+def test_requeue_sends_a_failed_batch_again(store: Store, spool: Spool) -> None:
+    failed = _batch_in(store, spool, [BatchState.READY, BatchState.SUBMITTING,
+                                      BatchState.IMPORTING, BatchState.FAILED], import_id=3)
+    assert requeue(store, spool, store.batch(failed)) is BatchState.READY
+    assert store.batch(failed).import_id is None
+
+
+def test_actions_refuse_batches_that_are_not_stopped(store: Store, spool: Spool) -> None:
+    importing = _batch_in(store, spool, [BatchState.READY, BatchState.SUBMITTING,
+                                         BatchState.IMPORTING])
+    for action in (lambda b: release(store, spool, b), lambda b: requeue(store, spool, b),
+                   lambda b: skip(store, b)):
+        with pytest.raises(OperatorError, match="importing"):
+            action(store.batch(importing))
+    with pytest.raises(OperatorError, match="no held or failed batch"):
+        find_target(store, "alpha")
+
+
+def test_a_stale_view_changes_nothing(store: Store, spool: Spool) -> None:
+    held = _batch_in(store, spool, [BatchState.HELD])
+    stale = store.batch(held)
+    skip(store, stale)
+    with pytest.raises(OperatorError, match="changed meanwhile"):
+        release(store, spool, stale)
+    assert store.batch(held).state is BatchState.SKIPPED
+
+
+def test_cli_skip_and_errors(store: Store, spool: Spool,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    held = _batch_in(store, spool, [BatchState.HELD])
+    assert main(["skip", str(held), "--data", str(spool.root)]) == 0
+    assert "held -> skipped" in capsys.readouterr().out
+    assert main(["release", "alpha", "--data", str(spool.root)]) == 1
+    assert "no held or failed batch" in capsys.readouterr().err
