@@ -39,6 +39,13 @@ def release(store: Store, spool: Spool, batch: BatchRecord) -> BatchState:
         return _move(store, batch, BatchState.SKIPPED, "operator: failure accepted, queue released")
     if batch.state is not BatchState.HELD:
         raise OperatorError(f"batch {batch.id} is {batch.state}, not held or failed")
+    if batch.import_id is None and store.held_from(batch.id) is BatchState.SUBMITTING:
+        # Releasing would post again: only a person who has looked at Canvas may decide.
+        raise OperatorError(
+            f"batch {batch.id} was held while being sent, so Canvas may already have it. "
+            f"Check the account's SIS imports in Canvas (file {batch.institution}-batch-"
+            f"{batch.id:06d}-{batch.attempts}.zip), then `gateway requeue {batch.id}` to send "
+            f"it again, or `gateway skip {batch.id}` if Canvas has it")
     return _move(store, batch, _resume_state(spool, batch), "operator: released")
 
 

@@ -66,6 +66,7 @@ class ForwardingSettings(_Section):
     retry_initial_seconds: float = Field(default=5.0, gt=0.0)
     retry_max_seconds: float = Field(default=600.0, gt=0.0)
     max_recoveries: int = Field(default=3, ge=1)
+    retry_lifetime_seconds: float = Field(default=24 * 3600.0, gt=0.0)
     max_import_seconds: float = Field(default=4 * 3600.0, gt=0.0)
     abort_after_max_wait: bool = False
 
@@ -249,9 +250,11 @@ def describe_validation_error(source: str, error: ValidationError) -> str:
         message = problem["msg"]
         if problem["type"] == "extra_forbidden":
             message = "unknown key (check its spelling and section)"
-        shown = "" if _is_secret_key(key) else f" (got {problem['input']!r})"
-        if problem["type"] in ("missing", "extra_forbidden"):
-            shown = ""
+        value = problem["input"]
+        # Only plain values are echoed: a table could hold password hashes or key material.
+        shown = f" (got {value!r})" if isinstance(value, str | int | float | bool) and \
+            not _is_secret_key(key) and problem["type"] not in ("missing", "extra_forbidden") \
+            else ""
         lines.append(f"  {key}: {message}{shown}")
     return "\n".join(lines)
 

@@ -17,6 +17,19 @@ def retry_delay(attempt: int, *, initial: float, maximum: float,
     return base * (0.5 + 0.5 * draw)
 
 
+def trouble_delay(elapsed: float, *, initial: float, maximum: float,
+                  rng: random.Random | None = None) -> float:
+    """Seconds to wait after a failure when the trouble has lasted ``elapsed`` seconds.
+
+    Waiting as long again as the trouble has already lasted doubles the interval on every
+    failure without keeping a counter (the start time is stored with the batch); clamped to
+    ``[initial, maximum]`` and jittered down by up to half.
+    """
+    base = min(maximum, max(initial, elapsed))
+    draw = rng.random() if rng is not None else random.random()
+    return base * (0.5 + 0.5 * draw)
+
+
 def poll_delay(elapsed: float, *, initial: float, maximum: float) -> float:
     """Seconds until the next status check of an import running for ``elapsed`` seconds.
 

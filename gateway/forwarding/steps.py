@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
 
-from gateway.forwarding.backoff import poll_delay, retry_delay
+from gateway.forwarding.backoff import poll_delay, trouble_delay
 from gateway.forwarding.canvas import RUNNING_STATES, TERMINAL_STATES, CanvasClient, CanvasError
 from gateway.settings import ForwardingSettings
 from gateway.sorting.sorter import BATCH_REPORT
@@ -30,14 +30,20 @@ log = logging.getLogger(__name__)
 OPS_ALERT = "ops_alert"
 RECONCILE_MARGIN_SECONDS = 300.0
 """How far before a POST attempt to search for its import (allows for clock skew)."""
+RECONCILE_GRACE_SECONDS = 120.0
+"""How long after a POST's own timeout Canvas may still create its import."""
 
 _OUTCOMES = {"imported": BatchState.IMPORTED,
              "imported_with_messages": BatchState.IMPORTED_WITH_MESSAGES}
 
 
 def attachment_name(batch: BatchRecord) -> str:
-    """The file name a batch is posted under; unique, so its import can be found again."""
-    return f"{batch.institution}-batch-{batch.id:06d}.zip"
+    """The file name a batch's current attempt is posted under.
+
+    Unique per batch *and* attempt, so reconciling a requeued batch can never adopt the
+    import of an earlier attempt.  ``attempts`` counts POST attempts (set at SUBMITTING).
+    """
+    return f"{batch.institution}-batch-{batch.id:06d}-{batch.attempts}.zip"
 
 
 @dataclass(frozen=True)
@@ -65,18 +71,29 @@ class BatchSteps:
         with self.store.transaction() as txn:
             txn.move("batch", batch.id, BatchState.READY, BatchState.SUBMITTING,
                      submitted_at=txn.now, attempts=batch.attempts + 1)
+        batch = self.store.batch(batch.id)
         try:
             answer = client.post_import(self.spool.batch_zip_path(batch.id),
                                         attachment_name(batch))
         except CanvasError as error:
-            if error.ambiguous:
-                log.warning("POST outcome unknown; will reconcile", extra={
-                    "batch_id": batch.id, "error": str(error)})
-                self._later(batch, BatchState.SUBMITTING, self.settings.poll_initial_seconds)
-            else:
-                self.trouble(self.store.batch(batch.id), BatchState.SUBMITTING, error)
+            self._post_failed(batch, error)
             return
         self._record_posted(batch.id, answer)
+
+    def _post_failed(self, batch: BatchRecord, error: CanvasError) -> None:
+        """Only a POST known not to have reached Canvas may leave SUBMITTING for a retry."""
+        if error.ambiguous:
+            log.warning("POST outcome unknown; will reconcile", extra={
+                "batch_id": batch.id, "error": str(error)})
+            self._later(batch, BatchState.SUBMITTING, self.settings.poll_initial_seconds)
+        elif not error.transient:
+            self.hold(batch, BatchState.SUBMITTING, f"Canvas refused the request: {error}")
+        else:
+            delay = self._delay(batch)
+            with self.store.transaction() as txn:
+                txn.move("batch", batch.id, BatchState.SUBMITTING, BatchState.DEFERRED,
+                         reason=str(error), next_attempt_at=txn.now + delay,
+                         trouble_since=batch.trouble_since or txn.now)
 
     def _record_posted(self, batch_id: int, answer: dict[str, Any]) -> None:
         with self.store.transaction() as txn:
@@ -97,9 +114,15 @@ class BatchSteps:
             return
         size = self.spool.batch_zip_path(batch.id).stat().st_size
         matches = [item for item in recent if _carries(item, attachment_name(batch), size)]
+        settled = self.store.clock() - (batch.submitted_at or batch.created_at) > \
+            self.settings.request_timeout_seconds + RECONCILE_GRACE_SECONDS
         if len(matches) == 1:
             log.info("found the import of an unanswered POST", extra={"batch_id": batch.id})
             self._record_posted(batch.id, matches[0])
+        elif not recent and not settled:
+            # Canvas may still be working on a request it fully received: look again later
+            # rather than conclude too early that it never arrived.
+            self._later(batch, BatchState.SUBMITTING, self.settings.poll_max_seconds)
         elif not recent:
             with self.store.transaction() as txn:
                 txn.move("batch", batch.id, BatchState.SUBMITTING, BatchState.READY,
@@ -139,12 +162,13 @@ class BatchSteps:
         errors_csv = self._keep_errors_csv(client, batch, answer)
         outcome = _OUTCOMES.get(state, BatchState.FAILED)
         with self.store.transaction() as txn:
-            txn.move("batch", batch.id, BatchState.IMPORTING, outcome,
-                     reason=None if outcome is not BatchState.FAILED else
-                     f"Canvas ended the import as {state}",
+            reason = None if outcome is not BatchState.FAILED else \
+                f"Canvas ended the import as {state}"
+            txn.move("batch", batch.id, BatchState.IMPORTING, outcome, reason=reason,
                      canvas_state=state, canvas_json=answer, finished_at=txn.now,
-                     errors_csv=errors_csv)
-            txn.add_notice(BATCH_REPORT, batch.institution, batch.id)
+                     errors_csv=errors_csv, trouble_since=None)
+            txn.add_notice(BATCH_REPORT, batch.institution, batch.id, batch_state=outcome,
+                           reason=reason)
         log.info("import finished", extra={"batch_id": batch.id, "import_id": batch.import_id,
                                            "canvas_state": state})
 
@@ -166,10 +190,12 @@ class BatchSteps:
     def _overdue(self, client: CanvasClient, batch: BatchRecord, elapsed: float) -> None:
         """Tell ops once that an import runs too long; abort it if so configured."""
         minutes = int(elapsed // 60)
+        reason = f"Canvas has been importing for {minutes} minutes"
         with self.store.transaction() as txn:
             txn.update("batch", batch.id, BatchState.IMPORTING, alerted_at=txn.now,
-                       reason=f"Canvas has been importing for {minutes} minutes")
-            txn.add_notice(OPS_ALERT, batch.institution, batch.id)
+                       reason=reason)
+            txn.add_notice(OPS_ALERT, batch.institution, batch.id,
+                           batch_state=BatchState.IMPORTING, reason=reason)
         log.error("import overdue", extra={"batch_id": batch.id, "minutes": minutes})
         if self.settings.abort_after_max_wait and batch.import_id is not None:
             try:
@@ -180,29 +206,33 @@ class BatchSteps:
     # -- trouble ---------------------------------------------------------------------------
 
     def trouble(self, batch: BatchRecord, current: BatchState, error: CanvasError) -> None:
-        """Back off on transient errors; hold the queue on permanent ones."""
+        """Hold the queue on a permanent error; on a transient one, try this same step again
+        later (the batch keeps its state: a SUBMITTING batch is reconciled again, never
+        re-posted blindly)."""
         if not error.transient:
             self.hold(batch, current, f"Canvas refused the request: {error}")
             return
-        delay = retry_delay(batch.attempts + 1, initial=self.settings.retry_initial_seconds,
-                            maximum=self.settings.retry_max_seconds)
-        log.warning("Canvas trouble, retrying in %.0fs: %s", delay, error,
-                    extra={"batch_id": batch.id})
-        with self.store.transaction() as txn:
-            if current is BatchState.SUBMITTING:
-                txn.move("batch", batch.id, current, BatchState.DEFERRED, reason=str(error),
-                         next_attempt_at=txn.now + delay)
-            else:
-                txn.update("batch", batch.id, current, next_attempt_at=txn.now + delay,
-                           attempts=batch.attempts + 1, reason=str(error))
+        log.warning("Canvas trouble: %s", error, extra={"batch_id": batch.id})
+        self.back_off(batch, str(error))
 
     def back_off(self, batch: BatchRecord, reason: str) -> None:
-        """Retry a batch later in whatever state it is in (after an unexpected error)."""
-        delay = retry_delay(batch.attempts + 1, initial=self.settings.retry_initial_seconds,
-                            maximum=self.settings.retry_max_seconds)
+        """Retry a batch's step later in whatever state it is in; hold it for an operator
+        once the trouble has lasted ``retry_lifetime_seconds``."""
+        now = self.store.clock()
+        since = batch.trouble_since or now
+        if now - since > self.settings.retry_lifetime_seconds:
+            self.hold(batch, batch.state, f"still failing after {int((now - since) // 60)} "
+                                          f"minutes of retries; last error: {reason}")
+            return
         with self.store.transaction() as txn:
-            txn.update("batch", batch.id, batch.state, next_attempt_at=txn.now + delay,
-                       attempts=batch.attempts + 1, reason=reason)
+            txn.update("batch", batch.id, batch.state, reason=reason, trouble_since=since,
+                       next_attempt_at=txn.now + self._delay(batch))
+
+    def _delay(self, batch: BatchRecord) -> float:
+        """The wait before the next try, from how long this batch's trouble has lasted."""
+        elapsed = self.store.clock() - (batch.trouble_since or self.store.clock())
+        return trouble_delay(elapsed, initial=self.settings.retry_initial_seconds,
+                             maximum=self.settings.retry_max_seconds)
 
     def _later(self, batch: BatchRecord, current: BatchState, delay: float) -> None:
         with self.store.transaction() as txn:
@@ -217,8 +247,9 @@ class BatchSteps:
 
 def hold(txn: Transaction, batch: BatchRecord, current: BatchState, reason: str) -> None:
     """Move a batch to HELD with its reason and queue the report saying so."""
-    txn.move("batch", batch.id, current, BatchState.HELD, reason=reason)
-    txn.add_notice(BATCH_REPORT, batch.institution, batch.id)
+    txn.move("batch", batch.id, current, BatchState.HELD, reason=reason, trouble_since=None)
+    txn.add_notice(BATCH_REPORT, batch.institution, batch.id, batch_state=BatchState.HELD,
+                   reason=reason)
 
 
 def _carries(item: dict[str, Any], filename: str, size: int) -> bool:

@@ -38,12 +38,17 @@ NEXT_STEPS = {
 
 
 def report_for(batch: BatchRecord, uploads: Sequence[UploadRecord], *,
+               reported: BatchState | None = None, reason: str | None = None,
                overdue: bool = False) -> BatchReport:
-    """The facts of a batch that reached a reportable state, or of an overdue import (an ops
-    alert).  Raises ValueError for a batch with nothing to report."""
-    outcome = Outcome.OVERDUE if overdue else _OUTCOMES.get(batch.state)
+    """The facts of a batch as of ``reported`` (the state its notice was queued for; default
+    the batch's current state), or of an overdue import (an ops alert).
+
+    Raises ValueError for a state with nothing to report.
+    """
+    state = reported or batch.state
+    outcome = Outcome.OVERDUE if overdue else _OUTCOMES.get(state)
     if outcome is None:
-        raise ValueError(f"batch {batch.id} is {batch.state}, which has no report")
+        raise ValueError(f"batch {batch.id} is {state}, which has no report")
     canvas: dict[str, Any] = batch.canvas_json or {}
     data = canvas.get("data") or {}
     return BatchReport(
@@ -62,7 +67,7 @@ def report_for(batch: BatchRecord, uploads: Sequence[UploadRecord], *,
         canvas_warnings=_messages(canvas.get("processing_warnings")),
         posted_at=_time(batch.posted_at),
         finished_at=_time(batch.finished_at),
-        reason=batch.reason,
+        reason=reason if reported else batch.reason,
         next_step=NEXT_STEPS[outcome],
     )
 

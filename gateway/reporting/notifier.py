@@ -60,7 +60,14 @@ class Notifier(Runner):
         """Deliver each notice that is due; True if there were any."""
         due = self._store.notices(state=NoticeState.PENDING, due_by=self._store.clock())
         for notice in due:
-            self._deliver(notice)
+            try:
+                self._deliver(notice)
+            except Exception as error:
+                # One bad notice (a bug, an unwritable folder) must not stop the others:
+                # it is retried with backoff like a mail outage, and fails after its lifetime.
+                log.exception("report could not be prepared", extra={"notice_id": notice.id})
+                self._failed(notice, DeliveryError(f"{type(error).__name__}: {error}",
+                                                   transient=True))
         return bool(due)
 
     def _deliver(self, notice: NoticeRecord) -> None:
@@ -94,6 +101,7 @@ class Notifier(Runner):
             raise ValueError(f"notice {notice.id} names no batch")
         batch = self._store.batch(notice.batch_id)
         return report_for(batch, self._store.uploads(batch_id=batch.id),
+                          reported=notice.batch_state, reason=notice.reason,
                           overdue=notice.kind == OPS_ALERT)
 
     def _recipients(self, report: BatchReport) -> tuple[list[str], list[str]]:

@@ -80,10 +80,11 @@ class Sorter(Runner):
             if accepted:
                 txn.move("batch", batch.id, BatchState.OPEN, BatchState.READY)
             else:
+                reason = "no file in this delivery can be imported"
                 txn.move("batch", batch.id, BatchState.OPEN, BatchState.REJECTED,
-                         reason="no file in this delivery can be imported",
-                         finished_at=txn.now)
-                txn.add_notice(BATCH_REPORT, batch.institution, batch.id)
+                         reason=reason, finished_at=txn.now)
+                txn.add_notice(BATCH_REPORT, batch.institution, batch.id,
+                               batch_state=BatchState.REJECTED, reason=reason)
         for upload in members:
             self._hide_from_inbox(upload)
 

@@ -57,6 +57,7 @@ class BatchRecord:
     reason: str | None
     alerted_at: float | None = None
     errors_csv: str | None = None
+    trouble_since: float | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> BatchRecord:
@@ -71,6 +72,7 @@ class BatchRecord:
             canvas_state=row["canvas_state"],
             canvas_json=json.loads(canvas) if canvas else None, reason=row["reason"],
             alerted_at=row["alerted_at"], errors_csv=row["errors_csv"],
+            trouble_since=row["trouble_since"],
         )
 
 
@@ -88,6 +90,8 @@ class NoticeRecord:
     created_at: float
     sent_at: float | None
     last_error: str | None
+    batch_state: BatchState | None = None
+    reason: str | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> NoticeRecord:
@@ -97,4 +101,6 @@ class NoticeRecord:
             batch_id=row["batch_id"], state=NoticeState(row["state"]),
             attempts=row["attempts"], next_attempt_at=row["next_attempt_at"],
             created_at=row["created_at"], sent_at=row["sent_at"], last_error=row["last_error"],
+            batch_state=BatchState(row["batch_state"]) if row["batch_state"] else None,
+            reason=row["reason"],
         )

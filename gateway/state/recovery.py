@@ -70,11 +70,12 @@ def _count_interruptions(store: Store, max_recoveries: int, report: RecoveryRepo
         for batch in store.batches(state=BatchState(state)):
             with store.transaction() as txn:
                 if batch.recoveries + 1 > max_recoveries:
-                    txn.move("batch", batch.id, batch.state, BatchState.HELD,
-                             reason=f"interrupted {batch.recoveries + 1} times while "
-                                    f"{batch.state}; held so it cannot crash-loop the gateway",
+                    reason = (f"interrupted {batch.recoveries + 1} times while {batch.state}; "
+                              "held so it cannot crash-loop the gateway")
+                    txn.move("batch", batch.id, batch.state, BatchState.HELD, reason=reason,
                              recoveries=batch.recoveries + 1)
-                    txn.add_notice(BATCH_REPORT, batch.institution, batch.id)
+                    txn.add_notice(BATCH_REPORT, batch.institution, batch.id,
+                                   batch_state=BatchState.HELD, reason=reason)
                     report.batches_held.append(batch.id)
                 else:
                     txn.update("batch", batch.id, batch.state, recoveries=batch.recoveries + 1)

@@ -81,6 +81,10 @@ CREATE TABLE IF NOT EXISTS transitions (
 """, """
 ALTER TABLE batches ADD COLUMN alerted_at REAL;
 ALTER TABLE batches ADD COLUMN errors_csv TEXT;
+""", """
+ALTER TABLE notices ADD COLUMN batch_state TEXT;
+ALTER TABLE notices ADD COLUMN reason TEXT;
+ALTER TABLE batches ADD COLUMN trouble_since REAL;
 """)
 """Schema steps; ``PRAGMA user_version`` records how many have been applied.  Append only."""
 
@@ -93,7 +97,7 @@ _TABLES: dict[str, tuple[str, dict[Any, frozenset[Any]]]] = {
 _WRITABLE_COLUMNS = frozenset({
     "kind", "rows", "problem", "batch_id", "next_attempt_at", "attempts", "recoveries",
     "submitted_at", "import_id", "posted_at", "finished_at", "canvas_state", "canvas_json",
-    "reason", "sent_at", "last_error", "alerted_at", "errors_csv",
+    "reason", "sent_at", "last_error", "alerted_at", "errors_csv", "trouble_since",
 })
 
 State = UploadState | BatchState | NoticeState
@@ -128,12 +132,18 @@ class Transaction:
         self._log("batch", batch_id, None, BatchState.OPEN, None)
         return batch_id
 
-    def add_notice(self, kind: str, institution: str, batch_id: int | None) -> int:
-        """Queue a notice (report or alert) to send as soon as possible."""
+    def add_notice(self, kind: str, institution: str, batch_id: int | None, *,
+                   batch_state: BatchState | None = None, reason: str | None = None) -> int:
+        """Queue a notice (report or alert) to send as soon as possible.
+
+        ``batch_state`` and ``reason`` fix what the notice reports at the moment it was
+        caused, so a report stays true even if an operator moves the batch before it is sent.
+        """
         cursor = self._db.execute(
             "INSERT INTO notices (kind, institution, batch_id, state, next_attempt_at,"
-            " created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (kind, institution, batch_id, NoticeState.PENDING, self.now, self.now),
+            " created_at, batch_state, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (kind, institution, batch_id, NoticeState.PENDING, self.now, self.now,
+             batch_state, reason),
         )
         return _last_id(cursor)
 
@@ -303,6 +313,13 @@ class Store:
             params.append(due_by)
         rows = self._rows(f"SELECT * FROM notices{clauses} ORDER BY id", *params)
         return [NoticeRecord.from_row(row) for row in rows]
+
+    def held_from(self, batch_id: int) -> BatchState | None:
+        """The state a batch was in when it was last moved to HELD (None if never held)."""
+        rows = self._rows(
+            "SELECT from_state FROM transitions WHERE entity = 'batch' AND entity_id = ?"
+            " AND to_state = ? ORDER BY id DESC LIMIT 1", batch_id, BatchState.HELD)
+        return BatchState(rows[0][0]) if rows and rows[0][0] else None
 
     def notice(self, notice_id: int) -> NoticeRecord:
         """One notice; raises KeyError when there is none."""

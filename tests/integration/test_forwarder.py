@@ -13,7 +13,7 @@ import requests
 from pydantic import SecretStr
 
 from gateway.forwarding.forwarder import Forwarder
-from gateway.forwarding.steps import attachment_name
+from gateway.forwarding.steps import RECONCILE_GRACE_SECONDS, attachment_name
 from gateway.institutions import CanvasTarget, Institution
 from gateway.sandbox.server import CanvasSandbox
 from gateway.settings import ForwardingSettings
@@ -197,9 +197,28 @@ def test_unanswered_post_with_no_import_since_is_sent_again(
     batch = _ready_batch(store, spool)
     _submitting(store, batch, clock)
     _step(forwarder)
+    # Too soon to tell: Canvas may still be creating the import from a received request.
+    assert store.batch(batch.id).state is BatchState.SUBMITTING
+    clock.now += 5 + RECONCILE_GRACE_SECONDS + 1  # past the request timeout and the grace
+    _step(forwarder)
     assert store.batch(batch.id).state is BatchState.READY
     _run_until(forwarder, store, clock, batch.id, {BatchState.IMPORTED})
     assert len(sandbox.imports("1")) == 1
+
+
+def test_unanswered_post_is_never_reposted_while_canvas_cannot_be_asked(
+        store: Store, spool: Spool, clock: Clock) -> None:
+    down = f"http://127.0.0.1:{free_port()}"
+    for forwarder in _forwarder(store, spool, _institution(down)):
+        batch = _ready_batch(store, spool)
+        _submitting(store, batch, clock)
+        for _ in range(5):
+            _step(forwarder)
+            clock.now = store.batch(batch.id).next_attempt_at + 1
+        still = store.batch(batch.id)
+        assert still.state is BatchState.SUBMITTING
+        assert still.trouble_since is not None
+        assert "connection failed" in (still.reason or "")
 
 
 def test_unanswered_post_with_unmatched_imports_is_held_for_an_operator(
@@ -217,3 +236,27 @@ def test_unanswered_post_with_unmatched_imports_is_held_for_an_operator(
     assert held.state is BatchState.HELD
     assert "may or may not have received" in (held.reason or "")
     assert len(sandbox.imports("1")) == 1
+
+
+def test_trouble_that_lasts_past_its_lifetime_holds_the_batch(
+        store: Store, spool: Spool, clock: Clock) -> None:
+    down = f"http://127.0.0.1:{free_port()}"
+    settings = ForwardingSettings(request_timeout_seconds=5, retry_lifetime_seconds=3600)
+    forwarder = Forwarder(store=store, spool=spool,
+                          institutions=lambda: {"alpha": _institution(down)},
+                          settings=settings, on_finished=lambda: None)
+    batch = _ready_batch(store, spool)
+    delays = []
+    while store.batch(batch.id).state is BatchState.READY:
+        _step(forwarder)
+        current = store.batch(batch.id)
+        delays.append(current.next_attempt_at - clock.now)
+        clock.now = max(clock.now, current.next_attempt_at) + 1
+        assert len(delays) < 100, "never held"
+    forwarder.close()
+    held = store.batch(batch.id)
+    assert held.state is BatchState.HELD
+    assert "minutes of retries" in (held.reason or "")
+    assert max(delays) > 4 * min(d for d in delays if d > 0)  # it backed off
+    [notice] = store.notices()
+    assert notice.batch_state is BatchState.HELD

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from gateway.cli import main
 from gateway.operator import OperatorError, find_target, release, requeue, skip
+from gateway.state.records import BatchRecord
 from gateway.state.spool import Spool
 from gateway.state.states import BatchState
 from gateway.state.store import Store
@@ -26,7 +29,7 @@ def store(spool: Spool) -> Store:
 
 
 def _batch_in(store: Store, spool: Spool, path: list[BatchState], *, zip_built: bool = True,
-              **fields: object) -> int:
+              **fields: Any) -> int:
     with store.transaction() as txn:
         batch_id = txn.create_batch("alpha")
         current = BatchState.OPEN
@@ -73,8 +76,10 @@ def test_requeue_sends_a_failed_batch_again(store: Store, spool: Spool) -> None:
 def test_actions_refuse_batches_that_are_not_stopped(store: Store, spool: Spool) -> None:
     importing = _batch_in(store, spool, [BatchState.READY, BatchState.SUBMITTING,
                                          BatchState.IMPORTING])
-    for action in (lambda b: release(store, spool, b), lambda b: requeue(store, spool, b),
-                   lambda b: skip(store, b)):
+    actions: list[Callable[[BatchRecord], BatchState]] = [
+        lambda b: release(store, spool, b), lambda b: requeue(store, spool, b),
+        lambda b: skip(store, b)]
+    for action in actions:
         with pytest.raises(OperatorError, match="importing"):
             action(store.batch(importing))
     with pytest.raises(OperatorError, match="no held or failed batch"):
@@ -97,3 +102,11 @@ def test_cli_skip_and_errors(store: Store, spool: Spool,
     assert "held -> skipped" in capsys.readouterr().out
     assert main(["release", "alpha", "--data", str(spool.root)]) == 1
     assert "no held or failed batch" in capsys.readouterr().err
+
+
+def test_release_refuses_a_batch_held_mid_post_and_says_what_to_do(store: Store,
+                                                                    spool: Spool) -> None:
+    held = _batch_in(store, spool, [BatchState.READY, BatchState.SUBMITTING, BatchState.HELD])
+    with pytest.raises(OperatorError, match=f"gateway requeue {held}"):
+        release(store, spool, store.batch(held))
+    assert requeue(store, spool, store.batch(held)) is BatchState.READY

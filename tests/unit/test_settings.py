@@ -116,3 +116,10 @@ def test_the_shipped_example_config_is_valid() -> None:
     settings = load_settings(REPO / "config" / "gateway.example.toml", environ={})
     assert "state-university" in settings.institutions
     assert settings.mail.smtp is not None
+
+
+def test_a_bad_institution_name_does_not_echo_the_table(tmp_path: Path) -> None:
+    path = _write(tmp_path, VALID.replace("institutions.alpha", "institutions.State-U"))
+    with pytest.raises(ConfigError, match="State-U") as caught:
+        load_settings(path, environ={})
+    assert HASH not in str(caught.value)
