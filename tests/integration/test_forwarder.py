@@ -73,9 +73,10 @@ def forwarder(store: Store, spool: Spool, sandbox: CanvasSandbox) -> Iterator[Fo
     yield from _forwarder(store, spool, _institution(sandbox.base_url))
 
 
-def _ready_batch(store: Store, spool: Spool, body: bytes = USERS) -> BatchRecord:
+def _ready_batch(store: Store, spool: Spool, body: bytes = USERS,
+                 institution: str = "alpha") -> BatchRecord:
     with store.transaction() as txn:
-        batch_id = txn.create_batch("alpha")
+        batch_id = txn.create_batch(institution)
         txn.move("batch", batch_id, BatchState.OPEN, BatchState.READY)
     with zipfile.ZipFile(spool.batch_zip_path(batch_id), "w") as archive:
         archive.writestr("users.csv", body)
@@ -260,3 +261,45 @@ def test_trouble_that_lasts_past_its_lifetime_holds_the_batch(
     assert max(delays) > 4 * min(d for d in delays if d > 0)  # it backed off
     [notice] = store.notices()
     assert notice.batch_state is BatchState.HELD
+
+
+def test_two_institutions_import_in_parallel_each_in_order(
+        store: Store, spool: Spool, clock: Clock) -> None:
+    with CanvasSandbox(accounts={"1": SANDBOX_TOKEN, "2": "beta-token"},
+                       processing_seconds=0.3) as canvas:
+        alpha = _institution(canvas.base_url)
+        beta = Institution(name="beta", username="beta", password_hash=None,
+                           authorized_keys=(), report_to=(), report_cc=(),
+                           canvas=CanvasTarget(canvas.base_url, "2", SecretStr("beta-token")))
+        spool.create(["beta"])
+        forwarder = Forwarder(store=store, spool=spool,
+                              institutions=lambda: {"alpha": alpha, "beta": beta},
+                              settings=ForwardingSettings(), on_finished=lambda: None)
+        batches = [_ready_batch(store, spool, institution=name)
+                   for name in ("alpha", "beta", "alpha", "beta")]
+        _step(forwarder)
+        # One step started for each institution at once: both first batches are importing.
+        assert [store.batch(b.id).state for b in batches] == [
+            BatchState.IMPORTING, BatchState.IMPORTING, BatchState.READY, BatchState.READY]
+        for batch in batches:
+            _run_until(forwarder, store, clock, batch.id, {BatchState.IMPORTED})
+        forwarder.close()
+        for account, name in (("1", "alpha"), ("2", "beta")):
+            mine = [store.batch(b.id).import_id for b in batches if b.institution == name]
+            assert [i["id"] for i in canvas.imports(account)] == mine
+
+
+def test_a_foreign_import_running_on_the_account_is_waited_for(
+        forwarder: Forwarder, store: Store, spool: Spool, clock: Clock,
+        sandbox: CanvasSandbox) -> None:
+    sandbox.processing_seconds = 1.0
+    _post_raw(sandbox, USERS, "someone-else.csv")
+    batch = _ready_batch(store, spool)
+    _step(forwarder)
+    assert store.batch(batch.id).state is BatchState.READY  # not posted behind it
+    assert len(sandbox.imports("1")) == 1
+    sandbox.processing_seconds = 0.1
+    _run_until(forwarder, store, clock, batch.id, {BatchState.IMPORTED})
+    first, ours = sandbox.imports("1")
+    assert first["ended_at"] is not None
+    assert ours["id"] == store.batch(batch.id).import_id
