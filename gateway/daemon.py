@@ -13,6 +13,7 @@ import logging
 import secrets
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pydantic import SecretStr
@@ -31,6 +32,7 @@ from gateway.sandbox.server import CanvasSandbox
 from gateway.settings import MailSettings, Settings, read_secret
 from gateway.sorting.sorter import Sorter
 from gateway.state.recovery import recover
+from gateway.state.retention import Retention
 from gateway.state.spool import Spool
 from gateway.state.store import Store
 
@@ -104,7 +106,7 @@ async def _run(settings: Settings, spool: Spool, running: Components,
                institutions: dict[str, Institution], stop: asyncio.Event) -> None:
     store = running.store
     notifier = Notifier(store=store, spool=spool, institutions=lambda: institutions,
-                        renderer=ReportRenderer(),
+                        renderers=_renderers(institutions),
                         delivery=Delivery(build_mailer(settings.mail, spool), settings.mail))
     forwarder = Forwarder(store=store, spool=spool, institutions=lambda: institutions,
                           settings=settings.forwarding, on_finished=notifier.wake)
@@ -115,7 +117,9 @@ async def _run(settings: Settings, spool: Spool, running: Components,
 
     sorter = Sorter(store=store, spool=spool, institutions=lambda: list(institutions),
                     quiet_seconds=settings.batching.quiet_seconds, on_ready=batch_sealed)
-    running.runners = [notifier, forwarder, sorter]
+    retention = Retention(store=store, spool=spool,
+                          retention_days=settings.archive.retention_days)
+    running.runners = [notifier, forwarder, sorter, retention]
     running.tasks = [asyncio.create_task(runner.run(), name=runner.name)
                      for runner in running.runners]
     acceptor = await start_sftp(
@@ -133,6 +137,19 @@ async def _run(settings: Settings, spool: Spool, running: Components,
     finally:
         acceptor.close()
         await acceptor.wait_closed()
+
+
+def _renderers(institutions: dict[str, Institution]) -> Callable[[str], ReportRenderer]:
+    """One renderer per institution (its template overrides, if any), made on first use."""
+    made: dict[str, ReportRenderer] = {}
+
+    def renderer_for(name: str) -> ReportRenderer:
+        if name not in made:
+            institution = institutions.get(name)
+            made[name] = ReportRenderer(institution.report_templates if institution else None)
+        return made[name]
+
+    return renderer_for
 
 
 def run_until_signalled(settings: Settings) -> None:

@@ -8,6 +8,7 @@ Tokens are :class:`pydantic.SecretStr`: they print as ``**********``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import asyncssh
@@ -39,6 +40,7 @@ class Institution:
     canvas: CanvasTarget
     report_to: tuple[str, ...]
     report_cc: tuple[str, ...]
+    report_templates: Path | None = None
 
     def __repr__(self) -> str:
         return f"Institution({self.name!r})"
@@ -85,7 +87,14 @@ def _resolve(name: str, raw: Any, sandbox: SandboxTarget | None,
         canvas=_canvas_target(f"{where}.canvas", raw.canvas, sandbox, environ),
         report_to=tuple(raw.report_to),
         report_cc=tuple(raw.report_cc),
+        report_templates=_template_folder(f"{where}.report_templates", raw.report_templates),
     )
+
+
+def _template_folder(where: str, folder: Path | None) -> Path | None:
+    if folder is not None and not folder.is_dir():
+        raise ConfigError(f"{where}: {folder} is not a folder")
+    return folder
 
 
 def _canvas_target(where: str, raw: Any, sandbox: SandboxTarget | None,

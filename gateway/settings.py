@@ -109,6 +109,7 @@ class MailSettings(_Section):
     retry_initial_seconds: float = Field(default=30.0, gt=0.0)
     retry_max_seconds: float = Field(default=1800.0, gt=0.0)
     lifetime_seconds: float = Field(default=5 * 86400.0, gt=0.0)
+    ops_alert_interval_seconds: float = Field(default=900.0, ge=0.0)
 
 
 class CanvasSettings(_Section):
@@ -136,6 +137,7 @@ class InstitutionSettings(_Section):
     canvas: CanvasSettings
     report_to: list[Address] = Field(default_factory=list)
     report_cc: list[Address] = Field(default_factory=list)
+    report_templates: Path | None = None
 
     @field_validator("password_hash")
     @classmethod
@@ -143,6 +145,12 @@ class InstitutionSettings(_Section):
         if value is not None and not value.startswith("$argon2id$"):
             raise ValueError("must be an argon2id hash (make one with `gateway hash-password`)")
         return value
+
+
+class ArchiveSettings(_Section):
+    """How long ended batches keep their files (uploads, zip, Canvas answers, reports)."""
+
+    retention_days: float = Field(default=90.0, gt=0.0)
 
 
 class SandboxSettings(_Section):
@@ -162,6 +170,7 @@ class Settings(_Section):
     forwarding: ForwardingSettings = ForwardingSettings()
     mail: MailSettings = MailSettings()
     sandbox: SandboxSettings = SandboxSettings()
+    archive: ArchiveSettings = ArchiveSettings()
     institutions: dict[str, InstitutionSettings] = Field(default_factory=dict)
 
     @field_validator("institutions")

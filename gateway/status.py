@@ -19,10 +19,16 @@ def institution_status(database: Path, configured: Sequence[str]) -> list[dict[s
     """One row per institution (configured or seen in the store), safe on a live store."""
     store = Store(database)
     try:
-        batches = store.batches()
-        uploads = store.uploads(state=UploadState.RECEIVED)
+        return status_rows(store, configured)
     finally:
         store.close()
+
+
+def status_rows(store: Store, configured: Sequence[str], *,
+                only: str | None = None) -> list[dict[str, Any]]:
+    """The status rows from an open store (``only``: just that institution's row)."""
+    batches = store.batches(institution=only)
+    uploads = store.uploads(institution=only, state=UploadState.RECEIVED)
     names = sorted(set(configured) | {b.institution for b in batches}
                    | {u.institution for u in uploads})
     rows = []

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.reporting.facts import BatchReport, CanvasMessage, Outcome, ReceivedFile
-from gateway.state.records import BatchRecord, UploadRecord
+from gateway.forwarding.steps import OPS_ALERT
+from gateway.reporting.facts import BatchReport, CanvasMessage, Finding, Outcome, ReceivedFile
+from gateway.state.records import BatchRecord, FindingRecord, UploadRecord
 from gateway.state.states import BatchState
 
+DELIVERY_FAILED = "delivery_failed"
+"""A notice telling ops that another notice could not be delivered."""
+
 _OUTCOMES = {
+    BatchState.READY: Outcome.ACCEPTED,
     BatchState.IMPORTED: Outcome.IMPORTED,
     BatchState.IMPORTED_WITH_MESSAGES: Outcome.IMPORTED_WITH_MESSAGES,
     BatchState.FAILED: Outcome.FAILED,
@@ -19,6 +25,12 @@ _OUTCOMES = {
 }
 
 NEXT_STEPS = {
+    Outcome.ACCEPTED: (
+        "The batch goes to Canvas when its turn comes; a second report follows when Canvas "
+        "has finished."),
+    Outcome.UNDELIVERED: (
+        "Fix the recipient address or the mail server. The report itself is kept in the "
+        "institution's SFTP /reports folder."),
     Outcome.IMPORTED: "Nothing to do. Later batches continue in order.",
     Outcome.IMPORTED_WITH_MESSAGES: (
         "The import ran. Fix the rows named in the warnings in your next export; later "
@@ -37,18 +49,33 @@ NEXT_STEPS = {
 }
 
 
-def report_for(batch: BatchRecord, uploads: Sequence[UploadRecord], *,
-               reported: BatchState | None = None, reason: str | None = None,
-               overdue: bool = False) -> BatchReport:
-    """The facts of a batch as of ``reported`` (the state its notice was queued for; default
-    the batch's current state), or of an overdue import (an ops alert).
-
-    Raises ValueError for a state with nothing to report.
-    """
-    state = reported or batch.state
-    outcome = Outcome.OVERDUE if overdue else _OUTCOMES.get(state)
+def outcome_of(kind: str, state: BatchState) -> Outcome:
+    """What a notice of ``kind`` about a batch in ``state`` reports.  Raises ValueError when
+    there is nothing to report (a notice queued for a state that has no report)."""
+    if kind == OPS_ALERT:
+        return Outcome.OVERDUE
+    if kind == DELIVERY_FAILED:
+        return Outcome.UNDELIVERED
+    outcome = _OUTCOMES.get(state)
     if outcome is None:
-        raise ValueError(f"batch {batch.id} is {state}, which has no report")
+        raise ValueError(f"a batch that is {state} has no report")
+    return outcome
+
+
+@dataclass(frozen=True)
+class Extras:
+    """What a report adds to the batch record: findings, notes and attachment names."""
+
+    findings: Sequence[FindingRecord] = ()
+    findings_total: int = 0
+    notes: tuple[str, ...] = ()
+    attachments: tuple[str, ...] = ()
+
+
+def report_for(batch: BatchRecord, uploads: Sequence[UploadRecord], outcome: Outcome,
+               reason: str | None, extras: Extras = Extras()) -> BatchReport:
+    """The facts of a batch as one notice reports them (``outcome`` and ``reason`` are the
+    notice's, fixed when it was queued; the rest is read from the records now)."""
     canvas: dict[str, Any] = batch.canvas_json or {}
     data = canvas.get("data") or {}
     return BatchReport(
@@ -67,8 +94,13 @@ def report_for(batch: BatchRecord, uploads: Sequence[UploadRecord], *,
         canvas_warnings=_messages(canvas.get("processing_warnings")),
         posted_at=_time(batch.posted_at),
         finished_at=_time(batch.finished_at),
-        reason=reason if reported else batch.reason,
+        reason=reason,
         next_step=NEXT_STEPS[outcome],
+        findings=tuple(Finding(f.file, f.row, f.column, f.message, f.fix, f.blocking)
+                       for f in extras.findings),
+        findings_total=extras.findings_total,
+        notes=extras.notes,
+        attachments=extras.attachments,
     )
 
 

@@ -14,21 +14,25 @@ from enum import StrEnum
 class Outcome(StrEnum):
     """What happened to a batch (or to uploads that never became one), in sender terms."""
 
+    ACCEPTED = "accepted"  # the receipt: formed and on its way to Canvas
     IMPORTED = "imported"
     IMPORTED_WITH_MESSAGES = "imported_with_messages"
     FAILED = "failed"
     HELD = "held"
     REJECTED = "rejected"
     OVERDUE = "overdue"  # an ops alert: Canvas has been importing for too long
+    UNDELIVERED = "undelivered"  # an ops alert: a report could not be delivered
 
 
 OUTCOME_WORDS: dict[Outcome, str] = {
+    Outcome.ACCEPTED: "Accepted",
     Outcome.IMPORTED: "Imported",
     Outcome.IMPORTED_WITH_MESSAGES: "Imported with warnings",
     Outcome.FAILED: "Failed",
     Outcome.HELD: "Held",
     Outcome.REJECTED: "Rejected",
     Outcome.OVERDUE: "Still importing",
+    Outcome.UNDELIVERED: "Report not delivered",
 }
 
 
@@ -42,6 +46,19 @@ class ReceivedFile:
     kind: str | None
     rows: int | None
     problem: str | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One validation finding: where (file, 1-based row as Canvas counts, column), what, and
+    how to fix it.  ``blocking`` findings stop the batch; the others are warnings."""
+
+    file: str
+    row: int | None
+    column: str | None
+    message: str
+    fix: str
+    blocking: bool
 
 
 @dataclass(frozen=True)
@@ -76,6 +93,15 @@ class BatchReport:
     finished_at: datetime | None = None
     reason: str | None = None
     next_step: str = ""
+    findings: tuple[Finding, ...] = ()
+    findings_total: int = 0
+    notes: tuple[str, ...] = ()
+    attachments: tuple[str, ...] = ()
+
+    @property
+    def findings_omitted(self) -> int:
+        """How many findings the report lists only in the attached CSV."""
+        return max(0, self.findings_total - len(self.findings))
 
     @property
     def outcome_words(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.policy
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -26,8 +27,10 @@ def compose_message(
     to: Sequence[str],
     cc: Sequence[str] = (),
     message_id: str,
+    attachments: Sequence[Attachment] = (),
 ) -> EmailMessage:
-    """Return a multipart/alternative message: the text part first, then the HTML part.
+    """Return a multipart/alternative message: the text part first, then the HTML part;
+    with ``attachments`` the alternative sits inside a multipart/mixed with the files after.
 
     Headers: From, To, Cc (when given), Subject, Date (now, UTC), Message-ID (``message_id``,
     angle brackets added if missing) and ``Auto-Submitted: auto-generated``.  The message uses
@@ -53,7 +56,22 @@ def compose_message(
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(rendered.text)
     message.add_alternative(rendered.html, subtype="html")
+    for attachment in attachments:
+        maintype, _, subtype = attachment.content_type.partition("/")
+        # The file name is an untrusted-derived value: the email package quotes or
+        # RFC 2231-encodes it as needed, and we strip anything that could break a line.
+        message.add_attachment(attachment.data, maintype=maintype, subtype=subtype,
+                               filename=_checked("attachment name", attachment.filename))
     return message
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file attached to a report (findings CSV, Canvas's errors CSV)."""
+
+    filename: str
+    data: bytes
+    content_type: str = "text/csv"
 
 
 def _checked_address(address: str) -> str:

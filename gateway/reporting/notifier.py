@@ -1,9 +1,11 @@
 """The notifier runner: delivers the outbox's notices as reports (SFTP folder + email).
 
 A notice is queued in the same transaction as the state change it reports, so a report can
-never be forgotten.  Delivery is at least once: a crash between the mail server's acceptance
-and the SENT mark resends, with the same Message-ID so mail clients show one message.  The
-SFTP copy is written first and is idempotent (same names, same content).
+never be forgotten, and it fixes the outcome it reports at that moment.  Delivery is at least
+once: a crash between the mail server's acceptance and the SENT mark resends, with the same
+Message-ID so mail clients show one message.  The SFTP copy (and the archive, for a batch's
+last report) is written first and is idempotent.  A notice that cannot be delivered within
+its lifetime is marked FAILED and ops are told.
 """
 
 from __future__ import annotations
@@ -15,21 +17,27 @@ from dataclasses import dataclass
 from gateway.forwarding.backoff import retry_delay
 from gateway.forwarding.steps import OPS_ALERT
 from gateway.institutions import Institution
-from gateway.reporting.assemble import report_for
+from gateway.reporting.assemble import DELIVERY_FAILED, Extras, outcome_of, report_for
+from gateway.reporting.attachments import canvas_errors_csv, findings_csv
 from gateway.reporting.facts import BatchReport, Outcome
 from gateway.reporting.mailer import DeliveryError, Mailer
-from gateway.reporting.message import compose_message
-from gateway.reporting.render import ReportRenderer, report_files
+from gateway.reporting.message import Attachment, compose_message
+from gateway.reporting.render import RenderedReport, ReportRenderer, report_files
+from gateway.reporting.status_file import write_status_file
 from gateway.runner import Runner
 from gateway.settings import MailSettings
+from gateway.state.archive import archive_batch
 from gateway.state.records import NoticeRecord
 from gateway.state.spool import Spool, publish_bytes
-from gateway.state.states import NoticeState
+from gateway.state.states import FINISHED_BATCH_STATES, NoticeState
 from gateway.state.store import Store
 
 log = logging.getLogger(__name__)
 
+FINDINGS_INLINE = 25
+"""Findings listed in the report itself; all of them are in the attached CSV."""
 _OPS_OUTCOMES = frozenset({Outcome.FAILED, Outcome.HELD})
+_OPS_ONLY_KINDS = frozenset({OPS_ALERT, DELIVERY_FAILED})
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,15 @@ class Delivery:
     domain: str = "sis-gateway"
 
 
+@dataclass(frozen=True)
+class Letter:
+    """One notice made ready to send: the facts, their rendering and the attachments."""
+
+    report: BatchReport
+    rendered: RenderedReport
+    attachments: tuple[Attachment, ...]
+
+
 class Notifier(Runner):
     """Sends every due PENDING notice; retries with backoff until the notice's lifetime ends."""
 
@@ -48,12 +65,12 @@ class Notifier(Runner):
 
     def __init__(self, *, store: Store, spool: Spool,
                  institutions: Callable[[], dict[str, Institution]],
-                 renderer: ReportRenderer, delivery: Delivery) -> None:
+                 renderers: Callable[[str], ReportRenderer], delivery: Delivery) -> None:
         super().__init__(idle_seconds=5.0)
         self._store = store
         self._spool = spool
         self._institutions = institutions
-        self._renderer = renderer
+        self._renderers = renderers
         self._delivery = delivery
 
     def step(self) -> bool:
@@ -71,48 +88,82 @@ class Notifier(Runner):
         return bool(due)
 
     def _deliver(self, notice: NoticeRecord) -> None:
-        report = self._report(notice)
-        rendered = self._renderer.render(report)
-        alert = notice.kind == OPS_ALERT
-        if not alert:  # ops alerts are for operators, not the institution's folder
-            for name, content in report_files(report, rendered).items():
-                publish_bytes(self._spool.reports(report.institution) / name, content)
-        recipients = (list(self._delivery.settings.ops), []) if alert else \
-            self._recipients(report)
+        letter = self._letter(notice)
+        report = letter.report
+        if notice.kind not in _OPS_ONLY_KINDS:  # alerts are for operators only
+            self._publish(notice, letter)
+        to, cc = self._recipients(notice, report)
         try:
-            if recipients[0] or recipients[1]:
-                message = compose_message(
-                    rendered, sender=self._delivery.settings.sender, to=recipients[0],
-                    cc=recipients[1],
-                    message_id=f"<{report.reference}.{notice.id}@{self._delivery.domain}>")
-                self._delivery.mailer.send(message)
+            if to:
+                self._delivery.mailer.send(compose_message(
+                    letter.rendered, sender=self._delivery.settings.sender, to=to, cc=cc,
+                    message_id=f"<{report.reference}.{notice.id}@{self._delivery.domain}>",
+                    attachments=letter.attachments))
         except DeliveryError as error:
             self._failed(notice, error)
             return
         with self._store.transaction() as txn:
             txn.move("notice", notice.id, NoticeState.PENDING, NoticeState.SENT,
                      sent_at=txn.now, attempts=notice.attempts + 1)
-        log.info("report delivered", extra={"notice_id": notice.id,
-                                            "batch_id": notice.batch_id,
-                                            "outcome": report.outcome.value})
+        log.info("report delivered", extra={"notice_id": notice.id, "batch_id": notice.batch_id,
+                                            "outcome": report.outcome.value,
+                                            "recipients": len(to) + len(cc)})
 
-    def _report(self, notice: NoticeRecord) -> BatchReport:
+    def _letter(self, notice: NoticeRecord) -> Letter:
         if notice.batch_id is None:
             raise ValueError(f"notice {notice.id} names no batch")
         batch = self._store.batch(notice.batch_id)
-        return report_for(batch, self._store.uploads(batch_id=batch.id),
-                          reported=notice.batch_state, reason=notice.reason,
-                          overdue=notice.kind == OPS_ALERT)
+        outcome = outcome_of(notice.kind, notice.batch_state or batch.state)
+        total = self._store.finding_count(batch.id)
+        attachments = [findings_csv(batch.id, self._store.findings(batch.id))] if total else []
+        errors = canvas_errors_csv(self._spool, batch)
+        if errors is not None:
+            attachments.append(errors)
+        extras = Extras(findings=self._store.findings(batch.id, FINDINGS_INLINE),
+                        findings_total=total,
+                        attachments=tuple(a.filename for a in attachments))
+        # Notices carry the reason of their moment; only very old ones fall back to the batch.
+        reason = notice.reason if notice.batch_state or notice.reason else batch.reason
+        report = report_for(batch, self._store.uploads(batch_id=batch.id), outcome, reason,
+                            extras)
+        rendered = self._renderers(batch.institution).render(report)
+        return Letter(report, rendered, tuple(attachments))
 
-    def _recipients(self, report: BatchReport) -> tuple[list[str], list[str]]:
+    def _publish(self, notice: NoticeRecord, letter: Letter) -> None:
+        """The institution's SFTP copy, status.json, and the archive once a batch ended."""
+        report = letter.report
+        files = report_files(report, letter.rendered)
+        for name, content in files.items():
+            publish_bytes(self._spool.reports(report.institution) / name, content)
+        write_status_file(self._store, self._spool, report.institution)
+        assert notice.batch_id is not None
+        batch = self._store.batch(notice.batch_id)
+        if notice.batch_state in FINISHED_BATCH_STATES or report.outcome is Outcome.FAILED:
+            archive_batch(self._spool, batch, self._store.uploads(batch_id=batch.id),
+                          self._store.history("batch", batch.id), files)
+
+    def _recipients(self, notice: NoticeRecord, report: BatchReport) -> tuple[list[str],
+                                                                             list[str]]:
+        ops = list(self._delivery.settings.ops)
+        if notice.kind in _OPS_ONLY_KINDS:
+            return ops, []
         institution = self._institutions().get(report.institution)
         to = list(institution.report_to) if institution else []
         cc = list(institution.report_cc) if institution else []
-        if report.outcome in _OPS_OUTCOMES:
-            cc += [address for address in self._delivery.settings.ops if address not in to]
+        if report.outcome in _OPS_OUTCOMES and ops and self._ops_may_be_alerted(report):
+            cc += [address for address in ops if address not in to + cc]
         if not to and cc:
             to, cc = cc, []
         return to, cc
+
+    def _ops_may_be_alerted(self, report: BatchReport) -> bool:
+        with self._store.transaction() as txn:
+            allowed = txn.ops_alert_allowed(report.institution,
+                                            self._delivery.settings.ops_alert_interval_seconds)
+        if not allowed:
+            log.info("ops copy suppressed by the alert rate limit",
+                     extra={"institution": report.institution, "batch_id": report.batch_id})
+        return allowed
 
     def _failed(self, notice: NoticeRecord, error: DeliveryError) -> None:
         settings = self._delivery.settings
@@ -128,5 +179,9 @@ class Notifier(Runner):
             else:
                 txn.move("notice", notice.id, NoticeState.PENDING, NoticeState.FAILED,
                          attempts=attempts, last_error=str(error))
+                if notice.kind not in _OPS_ONLY_KINDS and settings.ops:
+                    txn.add_notice(DELIVERY_FAILED, notice.institution, notice.batch_id,
+                                   reason=f"notice {notice.id} ({notice.kind}) could not be "
+                                          f"delivered: {error}")
         log.warning("report not delivered: %s", error, extra={
             "notice_id": notice.id, "transient": error.transient, "expired": expired})

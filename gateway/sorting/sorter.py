@@ -26,6 +26,9 @@ from gateway.state.store import Store
 log = logging.getLogger(__name__)
 
 BATCH_REPORT = "batch_report"
+"""A notice reporting a batch's end (imported, failed, held, rejected)."""
+BATCH_RECEIPT = "batch_receipt"
+"""A notice telling the sender a batch was formed and is on its way to Canvas."""
 
 
 class Sorter(Runner):
@@ -79,6 +82,8 @@ class Sorter(Runner):
         with self._store.transaction() as txn:
             if accepted:
                 txn.move("batch", batch.id, BatchState.OPEN, BatchState.READY)
+                txn.add_notice(BATCH_RECEIPT, batch.institution, batch.id,
+                               batch_state=BatchState.READY)
             else:
                 reason = "no file in this delivery can be imported"
                 txn.move("batch", batch.id, BatchState.OPEN, BatchState.REJECTED,

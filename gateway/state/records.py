@@ -77,6 +77,24 @@ class BatchRecord:
 
 
 @dataclass(frozen=True)
+class FindingRecord:
+    """One validation finding of an upload, as stored (see reporting.facts.Finding)."""
+
+    file: str
+    row: int | None
+    column: str | None
+    message: str
+    fix: str
+    blocking: bool
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> FindingRecord:
+        """Build from a findings row joined with its upload's file name."""
+        return cls(file=row["file"], row=row["row"], column=row["column_name"],
+                   message=row["message"], fix=row["fix"], blocking=bool(row["blocking"]))
+
+
+@dataclass(frozen=True)
 class NoticeRecord:
     """A report waiting in (or gone from) the outbox."""
 

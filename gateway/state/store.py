@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from gateway.state.records import BatchRecord, NoticeRecord, UploadRecord
+from gateway.state.records import BatchRecord, FindingRecord, NoticeRecord, UploadRecord
 from gateway.state.states import (
     BATCH_TRANSITIONS,
     NOTICE_TRANSITIONS,
@@ -85,6 +85,20 @@ ALTER TABLE batches ADD COLUMN errors_csv TEXT;
 ALTER TABLE notices ADD COLUMN batch_state TEXT;
 ALTER TABLE notices ADD COLUMN reason TEXT;
 ALTER TABLE batches ADD COLUMN trouble_since REAL;
+""", """
+CREATE TABLE IF NOT EXISTS findings (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    upload_id INTEGER NOT NULL REFERENCES uploads(id),
+    row INTEGER, column_name TEXT,
+    message TEXT NOT NULL, fix TEXT NOT NULL,
+    blocking INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS findings_by_upload ON findings (upload_id, id);
+CREATE TABLE IF NOT EXISTS ops_alerts (
+    institution TEXT PRIMARY KEY,
+    last_at REAL NOT NULL,
+    suppressed INTEGER NOT NULL DEFAULT 0
+);
 """)
 """Schema steps; ``PRAGMA user_version`` records how many have been applied.  Append only."""
 
@@ -146,6 +160,29 @@ class Transaction:
              batch_state, reason),
         )
         return _last_id(cursor)
+
+    def add_finding(self, upload_id: int, finding: FindingRecord) -> None:
+        """Record one validation finding of an upload (its ``file`` is the upload's name)."""
+        self._db.execute(
+            "INSERT INTO findings (upload_id, row, column_name, message, fix, blocking)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (upload_id, finding.row, finding.column, finding.message, finding.fix,
+             int(finding.blocking)),
+        )
+
+    def ops_alert_allowed(self, institution: str, interval: float) -> bool:
+        """True (and remembered) when ops may be alerted about ``institution`` now: at most
+        one alert per ``interval`` seconds; suppressed ones are counted."""
+        row = self._db.execute("SELECT last_at FROM ops_alerts WHERE institution = ?",
+                               (institution,)).fetchone()
+        if row is not None and self.now - row[0] < interval:
+            self._db.execute("UPDATE ops_alerts SET suppressed = suppressed + 1"
+                             " WHERE institution = ?", (institution,))
+            return False
+        self._db.execute("INSERT INTO ops_alerts (institution, last_at) VALUES (?, ?)"
+                         " ON CONFLICT (institution) DO UPDATE SET last_at = excluded.last_at,"
+                         " suppressed = 0", (institution, self.now))
+        return True
 
     def move(self, entity: str, record_id: int, expected: State, new: State,
              reason: str | None = None, **fields: Any) -> None:
@@ -313,6 +350,28 @@ class Store:
             params.append(due_by)
         rows = self._rows(f"SELECT * FROM notices{clauses} ORDER BY id", *params)
         return [NoticeRecord.from_row(row) for row in rows]
+
+    def findings(self, batch_id: int, limit: int = -1) -> list[FindingRecord]:
+        """Findings of a batch's uploads in upload then row order (all, or the first
+        ``limit``)."""
+        rows = self._rows(
+            "SELECT u.filename AS file, f.row, f.column_name, f.message, f.fix, f.blocking"
+            " FROM findings f JOIN uploads u ON u.id = f.upload_id WHERE u.batch_id = ?"
+            " ORDER BY f.upload_id, f.id LIMIT ?", batch_id, limit)
+        return [FindingRecord.from_row(row) for row in rows]
+
+    def finding_count(self, batch_id: int) -> int:
+        """How many findings a batch's uploads have."""
+        rows = self._rows("SELECT count(*) FROM findings f JOIN uploads u ON u.id ="
+                          " f.upload_id WHERE u.batch_id = ?", batch_id)
+        return int(rows[0][0])
+
+    def history(self, entity: str, record_id: int) -> list[dict[str, Any]]:
+        """Every state change of a record, oldest first (time, from, to, reason)."""
+        rows = self._rows("SELECT at, from_state, to_state, reason FROM transitions"
+                          " WHERE entity = ? AND entity_id = ? ORDER BY id", entity, record_id)
+        return [{"at": row["at"], "from": row["from_state"], "to": row["to_state"],
+                 "reason": row["reason"]} for row in rows]
 
     def held_from(self, batch_id: int) -> BatchState | None:
         """The state a batch was in when it was last moved to HELD (None if never held)."""

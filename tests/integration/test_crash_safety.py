@@ -58,13 +58,13 @@ def test_kill_right_after_upload_close_loses_nothing_and_keeps_order(
     wait_for(lambda: _all_done(gateway, 1), 30, "the first batch to import")
     openssh_put(gateway.sftp_port, alpha, [SAMPLES / "enrollments.csv"])
     wait_for(lambda: _all_done(gateway, 2), 30, "the second batch to import")
-    wait_for(lambda: len(mailbox[0].messages) >= 2, 15, "two reports")
+    wait_for(lambda: len(mailbox[0].messages) >= 4, 15, "a receipt and a result per batch")
 
     assert _our_payloads(sandbox) == [
         {"users.csv": (SAMPLES / "users.csv").read_bytes()},
         {"enrollments.csv": (SAMPLES / "enrollments.csv").read_bytes()},
     ]
-    assert sorted(_report_subjects(mailbox).values()) == [1, 1]
+    assert sorted(_report_subjects(mailbox).values()) == [1, 1, 1, 1]
 
 
 def test_kill_after_batch_formed_before_post_posts_exactly_once(
@@ -91,11 +91,11 @@ def test_kill_after_batch_formed_before_post_posts_exactly_once(
 
     gateway.start()
     wait_for(lambda: _all_done(gateway, 1), 30, "the batch to import after restart")
-    wait_for(lambda: len(mailbox[0].messages) >= 1, 15, "the report")
+    wait_for(lambda: len(mailbox[0].messages) >= 2, 15, "the receipt and the result")
     imports = sandbox.imports("1")
     assert len(imports) == 2
     assert _our_payloads(sandbox) == [{"users.csv": (SAMPLES / "users.csv").read_bytes()}]
-    assert list(_report_subjects(mailbox).values()) == [1]
+    assert list(_report_subjects(mailbox).values()) == [1, 1]
 
 
 def test_kill_while_polling_resumes_without_reposting(
@@ -110,10 +110,12 @@ def test_kill_while_polling_resumes_without_reposting(
 
     gateway.start()
     wait_for(lambda: _all_done(gateway, 1), 30, "the import to finish after restart")
-    wait_for(lambda: len(mailbox[0].messages) >= 1, 15, "the report")
+    wait_for(lambda: len(mailbox[0].messages) >= 2, 15, "the receipt and the result")
     [imported] = sandbox.imports("1")
     assert imported["id"] == batch.import_id
     assert gateway.store().batch(batch.id).import_id == batch.import_id
-    assert list(_report_subjects(mailbox).values()) == [1]
-    assert "Canvas import " + str(batch.import_id) in mailbox[0].messages[0].content.decode()
+    subjects = _report_subjects(mailbox)
+    assert list(subjects.values()) == [1, 1]
+    assert any(f"Canvas import {batch.import_id}" in subject and "[Imported]" in subject
+               for subject in subjects)
     assert gateway.stop() == 0

@@ -26,12 +26,18 @@ from tests.integration.sftp_clients import (
 SAMPLES = REPO / "config" / "samples"
 
 
-def _mails(mailbox: tuple[Collector, int], count: int, timeout: float = 30.0
-           ) -> list[EmailMessage]:
-    collector = mailbox[0]
-    wait_for(lambda: len(collector.messages) >= count, timeout, f"{count} report mail(s)")
+def _parsed(mailbox: tuple[Collector, int]) -> list[EmailMessage]:
     return [email.message_from_bytes(m.content, policy=email.policy.default)
-            for m in collector.messages]
+            for m in mailbox[0].messages]
+
+
+def _mails(mailbox: tuple[Collector, int], prefix: str, count: int = 1,
+           timeout: float = 30.0) -> list[EmailMessage]:
+    """Wait for ``count`` mails whose subject starts with ``prefix``; return them."""
+    def found() -> list[EmailMessage]:
+        mails = [m for m in _parsed(mailbox) if str(m["Subject"]).startswith(prefix)]
+        return mails if len(mails) >= count else []
+    return wait_for(found, timeout, f"{count} mail(s) starting {prefix}")
 
 
 def _parts(message: EmailMessage) -> tuple[str, str]:
@@ -49,7 +55,9 @@ def test_openssh_upload_reaches_canvas_once_with_the_exact_bytes_and_reports(
     files = [SAMPLES / "users.csv", SAMPLES / "courses.csv"]
     openssh_put(gateway.sftp_port, alpha, files)
 
-    [report] = _mails(mailbox, 1)
+    [report] = _mails(mailbox, "[Imported]")
+    [receipt] = _mails(mailbox, "[Accepted]")
+    assert "users.csv" in _parts(receipt)[0]
     [imported] = sandbox.imports("1")
     [payload] = sandbox.payloads("1")
     with zipfile.ZipFile(io.BytesIO(payload)) as archive:
@@ -83,7 +91,7 @@ def test_paramiko_upload_with_row_warnings_is_reported_with_canvas_messages(
     paramiko_put(gateway.sftp_port, alpha, SAMPLES / "users-with-warnings.csv",
                  "inbox/users.csv")
 
-    [report] = _mails(mailbox, 1)
+    [report] = _mails(mailbox, "[Imported with warnings]")
     [imported] = sandbox.imports("1")
     assert imported["workflow_state"] == "imported_with_messages"
     assert str(report["Subject"]).startswith("[Imported with warnings]")
@@ -100,8 +108,8 @@ def test_unrecognised_file_is_rejected_without_reaching_canvas(
     gateway.start()
     openssh_put(gateway.sftp_port, alpha, [bad])
 
-    [report] = _mails(mailbox, 1)
-    assert str(report["Subject"]).startswith("[Rejected]")
+    [report] = _mails(mailbox, "[Rejected]")
+    assert len(_parsed(mailbox)) == 1  # a rejected delivery has no receipt: one mail
     text, _ = _parts(report)
     assert "people.csv" in text
     assert "Couldn't find Canvas CSV import headers" in text
@@ -163,7 +171,7 @@ def test_two_deliveries_are_imported_in_upload_order(
     paramiko_put(gateway.sftp_port, alpha, SAMPLES / "enrollments.csv",
                  "inbox/enrollments.csv")
 
-    _mails(mailbox, 2)
+    _mails(mailbox, "[Imported]", 2)
     imports = sandbox.imports("1")
     assert [i["data"]["supplied_batches"] for i in imports] == [["user"], ["enrollment"]]
     store = gateway.store()

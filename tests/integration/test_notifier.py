@@ -20,7 +20,7 @@ def _notifier(tmp_path: Path) -> tuple[Notifier, Store, Spool]:
     spool.create(["alpha", "beta"])
     store = Store(spool.database)
     notifier = Notifier(store=store, spool=spool, institutions=lambda: {},
-                        renderer=ReportRenderer(),
+                        renderers=lambda _: ReportRenderer(),
                         delivery=Delivery(MailDirectory(spool.mail),
                                           MailSettings(ops=["ops@example.edu"])))
     return notifier, store, spool

@@ -64,6 +64,14 @@ def sample_report(outcome: Outcome) -> BatchReport:
                 outcome=outcome, files=(UNKNOWN,), received_at=RECEIVED,
                 reason="people.csv is not a Canvas SIS file.",
                 next_step="Add the login_id column and upload the file again.")
+        case Outcome.ACCEPTED:
+            return replace(batch, canvas_import_id=None, canvas_state=None, counts={},
+                           posted_at=None, finished_at=None,
+                           next_step="The batch goes to Canvas next; a second report follows.")
+        case Outcome.UNDELIVERED:
+            return replace(batch, reason="Mail to registrar@example.edu failed for 5 days: "
+                                         "550 mailbox unavailable",
+                           next_step="Fix the address or the mail server, then requeue.")
         case Outcome.OVERDUE:
             return replace(
                 batch, canvas_state="importing", counts={}, finished_at=None,

@@ -1,0 +1,63 @@
+"""Retention: purge archives and the spool payloads of batches that ended long ago.
+
+Only batches in a finished state (imported, rejected, skipped) are purged, and only their
+payloads: the records in the store stay, so history and reports remain answerable.  Held
+and failed batches are never purged: they wait for an operator.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+
+from gateway.runner import Runner
+from gateway.state.archive import archive_folder
+from gateway.state.records import BatchRecord
+from gateway.state.spool import Spool
+from gateway.state.states import FINISHED_BATCH_STATES
+from gateway.state.store import Store
+
+log = logging.getLogger(__name__)
+
+DAY = 86400.0
+
+
+class Retention(Runner):
+    """Hourly: removes what is older than ``retention_days`` (see the module docstring)."""
+
+    name = "retention"
+
+    def __init__(self, *, store: Store, spool: Spool, retention_days: float) -> None:
+        super().__init__(idle_seconds=3600.0)
+        self._store = store
+        self._spool = spool
+        self._keep_seconds = retention_days * DAY
+
+    def step(self) -> bool:
+        """Purge every expired batch once; False so the loop then sleeps for an hour."""
+        cutoff = self._store.clock() - self._keep_seconds
+        purged = 0
+        for batch in self._store.batches():
+            ended = batch.finished_at or batch.created_at
+            if batch.state not in FINISHED_BATCH_STATES or ended > cutoff:
+                continue
+            if self._purge(batch):
+                purged += 1
+        if purged:
+            log.info("retention purged old batches", extra={"batches": purged})
+        return False
+
+    def _purge(self, batch: BatchRecord) -> bool:
+        """Remove one batch's archive, payloads and report files; True if any existed."""
+        batch_id = batch.id
+        paths = [self._spool.batch_zip_path(batch_id), self._spool.batch_errors_path(batch_id),
+                 *(self._spool.upload_path(u.id) for u in self._store.uploads(batch_id=batch_id))]
+        folder = archive_folder(self._spool, batch)
+        existed = folder.exists() or any(path.exists() for path in paths)
+        shutil.rmtree(folder, ignore_errors=True)
+        for path in paths:
+            path.unlink(missing_ok=True)
+        for suffix in (".txt", ".html", ".json"):
+            (self._spool.reports(batch.institution) / f"batch-{batch_id:06d}{suffix}").unlink(
+                missing_ok=True)
+        return existed
