@@ -58,9 +58,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def smtp_server(handler: Collector, **options: Any) -> Iterator[int]:
-    """Run an aiosmtpd server on 127.0.0.1 for the duration; yield its port."""
-    port = free_port()
+def smtp_server(handler: Collector, port: int | None = None,
+                **options: Any) -> Iterator[int]:
+    """Run an aiosmtpd server on 127.0.0.1 (on ``port``, else a free one) for the duration;
+    yield its port."""
+    port = port or free_port()
     controller = Controller(handler, hostname=HOST, port=port, server_hostname="localhost",
                             **options)
     controller.start()

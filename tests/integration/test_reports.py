@@ -1,0 +1,213 @@
+"""Reports as senders get them, through a real SMTP server (aiosmtpd) on loopback, and an
+outbox that survives mail outages and restarts."""
+
+from __future__ import annotations
+
+import csv
+import email
+import email.policy
+import io
+import json
+from email.message import EmailMessage
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from gateway.institutions import CanvasTarget, Institution
+from gateway.reporting.mailer import MailDirectory
+from gateway.reporting.notifier import Delivery, Notifier
+from gateway.reporting.render import ReportRenderer
+from gateway.sandbox.server import CanvasSandbox
+from gateway.settings import MailSettings
+from gateway.state.records import FindingRecord
+from gateway.state.retention import Retention
+from gateway.state.spool import Spool
+from gateway.state.states import BatchState, NoticeState, UploadState
+from gateway.state.store import Store
+from tests.integration.gateway_process import REPO, Account, GatewayProcess, wait_for
+from tests.integration.mail_server import Collector, smtp_server
+from tests.integration.sftp_clients import openssh_put
+
+SAMPLES = REPO / "config" / "samples"
+
+
+def _messages(collector: Collector) -> list[EmailMessage]:
+    return [email.message_from_bytes(m.content, policy=email.policy.default)
+            for m in collector.messages]
+
+
+def _attachments(message: EmailMessage) -> dict[str, bytes]:
+    found = {}
+    for part in message.iter_attachments():
+        name = part.get_filename()
+        assert name is not None
+        payload = part.get_payload(decode=True)
+        assert isinstance(payload, bytes)
+        found[name] = payload
+    return found
+
+
+def test_warnings_report_carries_canvas_errors_csv_and_archive(
+        gateway: GatewayProcess, sandbox: CanvasSandbox, mailbox: tuple[Collector, int],
+        alpha: Account) -> None:
+    gateway.start()
+    openssh_put(gateway.sftp_port, alpha, [SAMPLES / "users-with-warnings.csv"])
+    result = wait_for(lambda: [m for m in _messages(mailbox[0])
+                               if str(m["Subject"]).startswith("[Imported with warnings]")],
+                      30, "the result mail")[0]
+    assert result.get_content_type() == "multipart/mixed"
+    body = result.get_body(("plain",))
+    assert body is not None
+    assert "Attached: canvas-errors-batch-000001.csv" in body.get_content()
+    errors = _attachments(result)["canvas-errors-batch-000001.csv"].decode()
+    rows = list(csv.DictReader(io.StringIO(errors)))
+    assert {"sis_import_id", "file", "message", "row"} <= set(rows[0])
+    assert any("No login_id given for user u1004" in row["message"] for row in rows)
+
+    archive = gateway.data_dir / "archive" / "alpha" / "batch-000001"
+    wait_for((archive / "history.json").exists, 10, "the archive")
+    assert (archive / "received" / "01-users-with-warnings.csv").read_bytes() == \
+        (SAMPLES / "users-with-warnings.csv").read_bytes()
+    assert (archive / "sent-to-canvas.zip").read_bytes() == sandbox.payloads("1")[0]
+    assert json.loads((archive / "canvas-import.json").read_text())["workflow_state"] == \
+        "imported_with_messages"
+    assert (archive / "canvas-errors.csv").read_text() == errors
+    assert "Imported with warnings" in (archive / "batch-000001.txt").read_text()
+    history = json.loads((archive / "history.json").read_text())
+    assert [step["to"] for step in history] == [
+        "open", "ready", "submitting", "importing", "imported_with_messages"]
+
+    status = json.loads((gateway.data_dir / "sftp" / "alpha" / "reports" /
+                         "status.json").read_text())
+    assert status["last_success"]["batch"] == 1
+    assert status["held"] == []
+    assert gateway.stop() == 0
+
+
+def test_every_report_arrives_exactly_once_across_a_mail_outage_and_a_restart(
+        tmp_path: Path, sandbox: CanvasSandbox, alpha: Account) -> None:
+    collector = Collector()
+    with smtp_server(collector) as port:
+        pass  # the port is known, nothing listens on it now: mail is down
+    gateway = GatewayProcess(root=tmp_path, sandbox_url=sandbox.base_url, smtp_port=port,
+                             accounts=[alpha])
+    gateway.write_config()
+    text = gateway.config_path.read_text().replace(
+        "[mail]", "[mail]\nretry_initial_seconds = 0.5\nretry_max_seconds = 1.0")
+    gateway.config_path.write_text(text)
+    try:
+        gateway.start()
+        openssh_put(gateway.sftp_port, alpha, [SAMPLES / "users.csv"])
+        wait_for(lambda: [b.state for b in gateway.store().batches()] ==
+                 [BatchState.IMPORTED], 30, "the first import")
+        openssh_put(gateway.sftp_port, alpha, [SAMPLES / "courses.csv"])
+        wait_for(lambda: len(gateway.store().batches()) == 2, 10, "the second batch")
+        gateway.kill()
+        pending = [n for n in gateway.store().notices() if n.state is NoticeState.PENDING]
+        assert len(pending) >= 3  # receipts and results, all waiting for mail
+        assert all(n.last_error for n in pending if n.attempts)
+
+        with smtp_server(collector, port=port):
+            gateway.start()
+            wait_for(lambda: all(b.state is BatchState.IMPORTED
+                                 for b in gateway.store().batches()), 30, "both imports")
+            wait_for(lambda: len(collector.messages) >= 4, 30, "all four reports")
+            assert gateway.stop() == 0
+    finally:
+        if gateway.process is not None:
+            gateway.kill()
+    subjects = sorted(str(m["Subject"]).split(":")[0] for m in _messages(collector))
+    assert subjects == ["[Accepted] alpha batch-000001", "[Accepted] alpha batch-000002",
+                        "[Imported] alpha batch-000001", "[Imported] alpha batch-000002"]
+    ids = [m["Message-ID"] for m in _messages(collector)]
+    assert len(set(ids)) == 4
+
+
+def _notifier(tmp_path: Path, ops_interval: float = 900.0,
+              report_to: tuple[str, ...] = ()) -> tuple[Notifier, Store, Spool]:
+    spool = Spool(tmp_path)
+    spool.create(["alpha"])
+    store = Store(spool.database)
+    settings = MailSettings(ops=["ops@example.edu"], ops_alert_interval_seconds=ops_interval)
+    alpha = Institution(name="alpha", username="alpha", password_hash=None,
+                        authorized_keys=(), report_to=report_to, report_cc=(),
+                        canvas=CanvasTarget("https://canvas.example.edu", "1", SecretStr("t")))
+    notifier = Notifier(store=store, spool=spool, institutions=lambda: {"alpha": alpha},
+                        renderers=lambda _: ReportRenderer(),
+                        delivery=Delivery(MailDirectory(spool.mail), settings))
+    return notifier, store, spool
+
+
+def _rejected_with_findings(store: Store, count: int) -> int:
+    with store.transaction() as txn:
+        upload = txn.record_upload("alpha", "users.csv", 10, "0" * 64)
+        batch = txn.create_batch("alpha")
+        txn.move("upload", upload, UploadState.RECEIVED, UploadState.REJECTED, batch_id=batch)
+        for row in range(2, count + 2):
+            txn.add_finding(upload, FindingRecord("users.csv", row, "status",
+                                                  f"Improper status for user u{row}",
+                                                  "use active, suspended or deleted",
+                                                  blocking=row == 2))
+        txn.move("batch", batch, BatchState.OPEN, BatchState.REJECTED, reason="blocked")
+        txn.add_notice("batch_report", "alpha", batch, batch_state=BatchState.REJECTED,
+                       reason="blocked")
+    return batch
+
+
+def test_findings_are_listed_first_n_inline_and_all_in_the_csv(tmp_path: Path) -> None:
+    notifier, store, spool = _notifier(tmp_path, report_to=("reg@alpha.edu",))
+    _rejected_with_findings(store, 40)
+    notifier.step()
+    [eml] = spool.mail.glob("*.eml")
+    message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    text = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    assert text is not None
+    assert html is not None
+    plain = text.get_content()
+    assert "Validation findings (40)" in plain
+    assert "users.csv, row 2, column status [blocks the batch]: Improper status for user u2" \
+        in plain
+    assert "... and 15 more" in plain
+    assert "Improper status for user u41" not in plain
+    assert "Improper status for user u26" in html.get_content()
+    findings = _attachments(message)["findings-batch-000001.csv"].decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(findings)))
+    assert len(rows) == 40
+    assert rows[0] == {"file": "users.csv", "row": "2", "column": "status",
+                       "message": "Improper status for user u2",
+                       "fix": "use active, suspended or deleted", "blocks_batch": "yes"}
+
+
+def test_ops_copies_are_rate_limited_per_institution(tmp_path: Path) -> None:
+    notifier, store, spool = _notifier(tmp_path, ops_interval=3600.0)
+    for _ in range(2):
+        with store.transaction() as txn:
+            batch = txn.create_batch("alpha")
+            txn.move("batch", batch, BatchState.OPEN, BatchState.HELD, reason="401")
+            txn.add_notice("batch_report", "alpha", batch, batch_state=BatchState.HELD,
+                           reason="401")
+    notifier.step()
+    copied = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+              for p in sorted(spool.mail.glob("*.eml"))]
+    # No institution recipients here, and the second ops copy falls within the interval.
+    assert [m["To"] for m in copied] == ["ops@example.edu"]
+    assert all(n.state is NoticeState.SENT for n in store.notices())
+
+
+def test_retention_purges_old_finished_batches_but_keeps_held_ones(tmp_path: Path) -> None:
+    _, store, spool = _notifier(tmp_path)
+    with store.transaction() as txn:
+        old = txn.create_batch("alpha")
+        txn.move("batch", old, BatchState.OPEN, BatchState.REJECTED, finished_at=txn.now)
+        held = txn.create_batch("alpha")
+        txn.move("batch", held, BatchState.OPEN, BatchState.HELD)
+    for batch in (old, held):
+        spool.batch_zip_path(batch).write_bytes(b"PK")
+    (spool.reports("alpha") / "batch-000001.txt").write_text("old report")
+    store.clock = lambda: 1e12  # far in the future: everything is past retention
+    Retention(store=store, spool=spool, retention_days=1).step()
+    assert not spool.batch_zip_path(old).exists()
+    assert not (spool.reports("alpha") / "batch-000001.txt").exists()
+    assert spool.batch_zip_path(held).exists()
+    assert store.batch(old).state is BatchState.REJECTED  # the record stays
