@@ -1,9 +1,32 @@
 """Canvas sandbox: a Canvas SIS Imports API simulator on loopback, for the demo and tests.
 
 `CanvasSandbox` (server.py) is the entry point; `add_sandbox_parser` (cli.py) adds the
-`sandbox` subcommand.  Behaviour follows docs/canvas-sis-reference §1-§4.
+`sandbox` subcommand.  Behaviour follows docs/canvas-sis-reference §1-§5; fault injection
+(faults.py) and Canvas's throttle (throttle.py) are configurable per sandbox.
 """
 
+from gateway.sandbox.faults import (
+    ErrorFault,
+    Faults,
+    ImportFault,
+    LatencyFault,
+    MaintenanceFault,
+    OutcomeFault,
+    RequestFault,
+    StuckFault,
+)
 from gateway.sandbox.server import CanvasSandbox
+from gateway.sandbox.throttle import Throttling
 
-__all__ = ["CanvasSandbox"]
+__all__ = [
+    "CanvasSandbox",
+    "ErrorFault",
+    "Faults",
+    "ImportFault",
+    "LatencyFault",
+    "MaintenanceFault",
+    "OutcomeFault",
+    "RequestFault",
+    "StuckFault",
+    "Throttling",
+]

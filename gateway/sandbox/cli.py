@@ -1,6 +1,11 @@
 """`gateway sandbox`: run the Canvas sandbox in the foreground until SIGINT or SIGTERM.
 
 Also runnable on its own: `python -m gateway.sandbox [options]`.
+
+  --host, --port, --account, --token, --processing-seconds   where and how it serves
+  fault injection and throttling flags: see faultflags.py, e.g.
+    gateway sandbox --seed 7 --fail-rate 0.2 --reset-after-rate 0.1 --fault-method POST
+While it runs, the control endpoints (control.py) change the same settings over HTTP.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import time
 from collections.abc import Sequence
 from types import FrameType
 
+from gateway.sandbox.faultflags import add_fault_arguments, faults_from_args, throttling_from_args
 from gateway.sandbox.server import CanvasSandbox
 
 # Not secrets: the sandbox is a loopback test tool and its default token is documented.
@@ -49,6 +55,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         default=1.0,
         help="seconds each import spends in `importing` (default %(default)s)",
     )
+    add_fault_arguments(parser)
     parser.set_defaults(handler=run_sandbox)
 
 
@@ -79,6 +86,8 @@ def _serve(args: argparse.Namespace, stop_requested: list[int]) -> int:
             processing_seconds=args.processing_seconds,
             host=args.host,
             port=args.port,
+            faults=faults_from_args(args),
+            throttling=throttling_from_args(args),
         )
         base_url = sandbox.start()
     except (OSError, ValueError) as error:

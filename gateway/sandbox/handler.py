@@ -3,12 +3,16 @@
 HTTP/1.1 with keep-alive, like Canvas behind its load balancer, so `requests.Session`
 reuses connections.  The whole body is read before the API sees the request, so a refused
 upload never leaves unread bytes that would corrupt the next request on the connection.
+
+A response marked `reset` is never written: the connection is closed with SO_LINGER 0, so
+the kernel sends a TCP RST (no FIN, no HTTP bytes) and the client sees "connection reset".
 """
 
 from __future__ import annotations
 
 import logging
 import socket
+import struct
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import cast
 from urllib.parse import urlsplit
@@ -75,7 +79,24 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
             self._send(json_response(400, {"errors": [{"message": str(error)}]}))
             return
         api = cast(SandboxHTTPServer, self.server).api
-        self._send(api.handle(self._request(body)))
+        response = api.handle(self._request(body))
+        if response.reset:
+            self._reset()
+        else:
+            self._send(response)
+
+    def _reset(self) -> None:
+        """Abort the connection with a TCP RST instead of answering.
+
+        Linger on with a zero timeout makes close() send RST.  socketserver would call
+        shutdown(SHUT_WR) first, which sends a FIN, so the socket is closed here; the read
+        buffer holds a reference to it, so it is closed too for the close to take effect.
+        The server's own shutdown/close of the socket afterwards fail harmlessly.
+        """
+        self.close_connection = True
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.rfile.close()
+        self.connection.close()
 
     def _request(self, body: bytes) -> Request:
         target = urlsplit(self.path)

@@ -1,14 +1,18 @@
-"""GET sis_imports: filters, ordering and Canvas pagination without a total (§1.4).
+"""GET sis_imports: filters, ordering and Canvas pagination (§1.4), shared by the errors API.
 
-Canvas paginates this list with `total_entries: nil`, so the Link header has `current`,
-`next` (when another page exists), `prev` (after the first page) and `first`, never `last`.
+Canvas paginates the import list with `total_entries: nil`, so its Link header has
+`current`, `next` (when another page exists), `prev` (after the first page) and `first`,
+never `last`.  The errors API paginates a plain scope, which Canvas counts, so its Link
+header also has `last` (`with_last=True`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Generic, TypeVar
 from urllib.parse import urlencode
 
 from gateway.sandbox.records import SisImportRecord, WorkflowState
@@ -20,11 +24,14 @@ MAX_PER_PAGE = 100
 _NOT_COPIED = ("page", "per_page", "access_token", "api_key")
 
 
+_Item = TypeVar("_Item")
+
+
 @dataclass(frozen=True)
-class Page:
+class Page(Generic[_Item]):
     """One page of results and the value of its Link header."""
 
-    records: list[SisImportRecord]
+    records: list[_Item]
     link_header: str
 
 
@@ -73,12 +80,14 @@ def _positive(value: str | None, default: int) -> int:
     return number if number > 0 else default
 
 
-def paginate(records: list[SisImportRecord], params: Params, page_url: str) -> Page:
+def paginate(
+    records: Sequence[_Item], params: Params, page_url: str, *, with_last: bool = False
+) -> Page[_Item]:
     """Slice one page and build its Link header; `page_url` is the absolute list URL."""
     page = _positive(params.get("page"), 1)
     per_page = min(_positive(params.get("per_page"), DEFAULT_PER_PAGE), MAX_PER_PAGE)
     start = (page - 1) * per_page
-    chunk = records[start : start + per_page]
+    chunk = list(records[start : start + per_page])
     has_next = len(records) > start + per_page
     kept = params.without(_NOT_COPIED).pairs
 
@@ -92,4 +101,6 @@ def paginate(records: list[SisImportRecord], params: Params, page_url: str) -> P
     if page > 1:
         links.append(link(page - 1, "prev"))
     links.append(link(1, "first"))
+    if with_last:
+        links.append(link(max(1, math.ceil(len(records) / per_page)), "last"))
     return Page(chunk, ",".join(links))

@@ -1,7 +1,8 @@
 """POST sis_imports parameters → ImportOptions, in the order Canvas's controller applies them.
 
-Two kinds of refusal exist (§1.3): the batch-mode term check happens before the batch row is
-saved (no import is created), while the multi-term and drop-status checks run inside
+Two kinds of refusal exist (§1.3): the batch-mode term checks happen before the batch row is
+saved (no import is created: 404 for a `batch_mode_term_id` that names no active term, 400
+when batch mode has no term at all), while the multi-term and drop-status checks run inside
 `create_with_attachment`'s block, after the row exists, and leave an `initializing` import
 behind.  `OptionError.leaves_record` says which.
 """
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway.sandbox.records import ImportOptions
-from gateway.sandbox.wire import Params
+from gateway.sandbox.wire import NOT_FOUND_BODY, Params
 
 IMPORT_TYPES = frozenset({"instructure_csv"})
 ENROLLMENT_DROP_STATUSES = ("deleted", "completed", "inactive", "deleted_last_completed")
@@ -31,10 +32,11 @@ class UnknownImportTypeError(ValueError):
 class OptionError(Exception):
     """A parameter Canvas refuses with a 400 and this JSON body."""
 
-    def __init__(self, body: dict[str, Any], *, leaves_record: bool) -> None:
+    def __init__(self, body: dict[str, Any], *, leaves_record: bool, status: int = 400) -> None:
         super().__init__(body)
         self.body = body
         self.leaves_record = leaves_record
+        self.status = status
 
 
 def ruby_to_i(value: str) -> int:
@@ -70,15 +72,21 @@ def check_import_type(params: Params) -> str:
     return import_type
 
 
-def batch_mode_term(params: Params, term_ids: Callable[[str], int]) -> int | None:
-    """The batch-mode term, checked before any import exists.  Raises OptionError.
+def batch_mode_term(params: Params, find_term: Callable[[str], int | None]) -> int | None:
+    """The batch-mode term's Canvas id, checked before any import exists.
 
-    Simplified from Canvas: every given `batch_mode_term_id` resolves to a term.
+    `find_term` resolves a reference (`sis_term_id:<x>` or a Canvas id) among the account's
+    active terms.  Raises OptionError: 404 when the given term is not found (Canvas's
+    `api_find`), 400 when batch mode has no term and no multi-term mode.
     """
     if not value_to_boolean(params.get("batch_mode")):
         return None
     reference = params.present("batch_mode_term_id")
-    term = term_ids(reference) if reference is not None else None
+    term = None
+    if reference is not None:
+        term = find_term(reference)
+        if term is None:
+            raise OptionError(NOT_FOUND_BODY, leaves_record=False, status=404)
     if term is None and not params.has("multi_term_batch_mode"):
         raise OptionError(
             {"message": "Batch mode specified, but the given batch_mode_term_id cannot be found."},

@@ -3,7 +3,11 @@
 Mirrors `SIS::CSV::ImportRefactored`: a `.zip` upload is unpacked, a `.csv` upload is used as
 is, anything else imports nothing.  Each CSV is checked (UTF-8, first row, header sniffing),
 then fully parsed; files are then run in importer order, rows checked by `rows.check_row`.
-Pure: bytes in, `Outcome` out; the only outside input is the error-report number source.
+Pure: bytes in, `Outcome` (plus the rows that were applied) out; the only outside input is
+the error-report number source.
+
+Row numbers follow Canvas: the header is row 1, blank lines are not counted and a quoted
+newline does not start a row, so the first data row is 2 whatever the physical layout.
 """
 
 from __future__ import annotations
@@ -13,11 +17,12 @@ import logging
 import re
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.sandbox.csvtext import MalformedCsvError, parse_rows
-from gateway.sandbox.records import Message, Outcome
-from gateway.sandbox.rows import Verdict, check_row
+from gateway.sandbox.errorfile import SisError, row_text
+from gateway.sandbox.records import Outcome
+from gateway.sandbox.rows import Row, Verdict, check_row
 from gateway.sorting.kinds import KIND_RULES, SisKind, identify
 
 logger = logging.getLogger(__name__)
@@ -71,25 +76,63 @@ class SisCsv:
     rows: tuple[tuple[str, ...], ...]
 
 
+@dataclass(frozen=True)
+class AppliedRow:
+    """A data row Canvas would have written: its kind and its stripped values."""
+
+    kind: SisKind
+    row: Row
+
+
+@dataclass(frozen=True)
+class Processed:
+    """The outcome of one upload and the rows it applied, in importer order."""
+
+    outcome: Outcome
+    applied: tuple[AppliedRow, ...]
+
+
 @dataclass
 class _Collector:
     """Mutable accumulator used while one upload is processed."""
 
-    errors: list[Message]
-    warnings: list[Message]
-    csvs: list[SisCsv]
+    problems: list[SisError] = field(default_factory=list)
+    csvs: list[SisCsv] = field(default_factory=list)
+    applied: list[AppliedRow] = field(default_factory=list)
+
+    def fail(self, file: str | None, message: str) -> None:
+        self.problems.append(SisError(file, message, failure=True))
+
+    def warn(
+        self, file: str | None, message: str, row: int | None = None, row_info: str | None = None
+    ) -> None:
+        self.problems.append(SisError(file, message, row=row, row_info=row_info))
+
+
+def crash_message(error_report: Callable[[], int]) -> str:
+    """Canvas's failure text when an import raises (`fail_with_error!`)."""
+    return f"Error while importing CSV. Please contact support. (Error report {error_report()})"
 
 
 def process_upload(
     filename: str, payload: bytes, *, skip_deletes: bool, error_report: Callable[[], int]
 ) -> Outcome:
-    """Process one upload the way Canvas does and return the outcome; never raises.
+    """Process one upload the way Canvas does and return the outcome; never raises."""
+    return import_upload(
+        filename, payload, skip_deletes=skip_deletes, error_report=error_report
+    ).outcome
+
+
+def import_upload(
+    filename: str, payload: bytes, *, skip_deletes: bool, error_report: Callable[[], int]
+) -> Processed:
+    """Process one upload and return the outcome with the applied rows; never raises.
 
     An exception while unpacking (not a zip, zip too large, encrypted member, ...) becomes the
     failure `Error while importing CSV. Please contact support. (Error report <n>)` with a
-    null file, as Canvas's `fail_with_error!` records it.
+    null file, as Canvas's `fail_with_error!` records it; nothing is applied then.
     """
-    collector = _Collector(errors=[], warnings=[], csvs=[])
+    collector = _Collector()
     try:
         lowered = filename.lower()
         if lowered.endswith(".zip"):
@@ -99,11 +142,11 @@ def process_upload(
             _sniff(filename, payload, collector)
     except Exception:  # Canvas turns any failure here into an error report; so do we.
         logger.exception("sandbox import of %s failed", filename)
-        message = (
-            f"Error while importing CSV. Please contact support. (Error report {error_report()})"
-        )
-        return _outcome(_Collector(errors=[(None, message)], warnings=[], csvs=[]), skip_deletes)
-    return _outcome(collector, skip_deletes)
+        crashed = _Collector()
+        crashed.fail(None, crash_message(error_report))
+        return Processed(_outcome(crashed, skip_deletes), ())
+    outcome = _outcome(collector, skip_deletes)
+    return Processed(outcome, tuple(collector.applied))
 
 
 def _skipped_member(name: str) -> bool:
@@ -126,7 +169,7 @@ def _zip_members(payload: bytes, collector: _Collector) -> list[tuple[str, bytes
             if info.is_dir() or _skipped_member(info.filename):
                 continue
             if not info.filename.lower().endswith(".csv"):
-                collector.warnings.append((info.filename, UNKNOWN_TYPE))
+                collector.warn(info.filename, UNKNOWN_TYPE)
                 continue
             members.append((info.filename, archive.read(info)))
     return members
@@ -142,20 +185,20 @@ def _sniff(name: str, data: bytes, collector: _Collector) -> None:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        collector.errors.append((name, INVALID_UTF8))
+        collector.fail(name, INVALID_UTF8)
         return
     text = text.removeprefix("\ufeff")
     try:
         rows = parse_rows(text)
     except MalformedCsvError:
-        collector.errors.append((name, MALFORMED))
+        collector.fail(name, MALFORMED)
         return
     if not rows:
         return  # empty (or only blank lines): ignored silently, like Canvas
     header = tuple(cell.strip().lower() for cell in rows[0])
     kind = identify(header)
     if kind is None:
-        collector.errors.append((name, NO_HEADERS))
+        collector.fail(name, NO_HEADERS)
         return
     collector.csvs.append(SisCsv(name, kind, header, tuple(tuple(row) for row in rows[1:])))
 
@@ -174,12 +217,15 @@ def _row_mapping(header: tuple[str, ...], cells: tuple[str, ...]) -> dict[str, s
 def _import_csv(csv: SisCsv, collector: _Collector, skip_deletes: bool) -> int:
     """Check every data row of one CSV; return how many would be imported."""
     imported = 0
-    for cells in csv.rows:
-        result = check_row(csv.kind, _row_mapping(csv.header, cells), skip_deletes=skip_deletes)
+    for index, cells in enumerate(csv.rows):
+        row = _row_mapping(csv.header, cells)
+        result = check_row(csv.kind, row, skip_deletes=skip_deletes)
         if isinstance(result, str):
-            collector.warnings.append((csv.name, result))
+            # index 0 is the first data row, which Canvas numbers 2 (the header is 1).
+            collector.warn(csv.name, result, row=index + 2, row_info=row_text(cells))
         elif result is Verdict.IMPORT:
             imported += 1
+            collector.applied.append(AppliedRow(csv.kind, row))
     return imported
 
 
@@ -200,14 +246,14 @@ def _outcome(collector: _Collector, skip_deletes: bool) -> Outcome:
             completed.append(str(rule.kind))
         imported = sum(_import_csv(csv, collector, skip_deletes) for csv in csvs)
         counts[COUNT_KEYS[rule.kind]] = imported
-    counts["error_count"] = len(collector.errors)
-    counts["warning_count"] = len(collector.warnings)
+    failures = sum(1 for problem in collector.problems if problem.failure)
+    counts["error_count"] = failures
+    counts["warning_count"] = len(collector.problems) - failures
     return Outcome(
         supplied_batches=tuple(supplied),
         completed_importers=tuple(completed),
         counts=counts,
-        errors=tuple(collector.errors),
-        warnings=tuple(collector.warnings),
+        problems=tuple(collector.problems),
         # Canvas's row total starts at 1, so inline means at most 49 data rows.
         running_immediately=total_rows + 1 <= _INLINE_ROW_LIMIT,
     )

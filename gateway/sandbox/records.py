@@ -1,16 +1,19 @@
 """The sandbox's SisImport record and its Canvas JSON form (reference §2.1).
 
 Records are frozen: the store replaces a record to change it, so a snapshot handed to an
-HTTP thread can be serialised without holding the store's lock.
+HTTP thread can be serialised without holding the store's lock.  `to_json` takes the base
+URL the client addressed so that `errors_attachment.url` points back at the sandbox.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
+
+from gateway.sandbox.errorfile import ERRORS_CSV_TYPE, ErrorsFile, SisError
 
 FileName = str | None  # None for batch-level messages (Canvas stores a null file)
 Message = tuple[FileName, str]
@@ -36,6 +39,9 @@ class WorkflowState(StrEnum):
 
 
 IMPORTING_STATES = frozenset({WorkflowState.IMPORTING, WorkflowState.CLEANUP_BATCH})
+NOT_STARTED_STATES = frozenset({WorkflowState.INITIALIZING, WorkflowState.CREATED})
+# Canvas's `not_completed` scope: the states `PUT :id/abort` can abort.
+NOT_COMPLETED_STATES = NOT_STARTED_STATES | IMPORTING_STATES
 
 
 @dataclass(frozen=True)
@@ -79,18 +85,40 @@ class UploadedFile:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What processing an upload produced (§2.1 `data` keys and the message lists)."""
+    """What processing an upload produced (§2.1 `data` keys and the SisBatchErrors).
+
+    `problems` holds failures and warnings in the order Canvas records them.
+    `error_message` is set for an exception-driven `failed` import (Canvas's
+    `data.error_message`); `aborted` for one that batch mode aborted (change_threshold,
+    multi-term without terms).
+    """
 
     supplied_batches: tuple[str, ...]
     completed_importers: tuple[str, ...]
     counts: dict[str, int]
-    errors: tuple[Message, ...]  # failure-class: the import ends failed_with_messages
-    warnings: tuple[Message, ...]
-    running_immediately: bool
+    problems: tuple[SisError, ...] = ()
+    running_immediately: bool = True
+    error_message: str | None = None
+    aborted: bool = False
+
+    @property
+    def errors(self) -> tuple[Message, ...]:
+        """(file, message) of the failure-class problems: the import ends failed."""
+        return tuple((p.file, p.message) for p in self.problems if p.failure)
+
+    @property
+    def warnings(self) -> tuple[Message, ...]:
+        """(file, message) of the warnings."""
+        return tuple((p.file, p.message) for p in self.problems if not p.failure)
 
     @property
     def final_state(self) -> WorkflowState:
         """Canvas's `finalize_workflow_state`: any failure fails the batch (§2.3)."""
+        if self.aborted:
+            return WorkflowState.ABORTED
+        if self.error_message is not None:
+            # `process_without_send_later` rescues the exception and sets `failed`.
+            return WorkflowState.FAILED
         if self.errors:
             return WorkflowState.FAILED_WITH_MESSAGES
         if self.warnings:
@@ -99,11 +127,29 @@ class Outcome:
 
     @property
     def final_progress(self) -> int:
-        """Canvas sets 100 only on success; a failed small (inline) import keeps 0, a
-        failed parallel one ends at 100 because every chunk completed."""
+        """Canvas sets 100 only when the import finished: a batch-mode abort finished its
+        importers, so 100; a failed small (inline) import keeps 0, a failed parallel one
+        ends at 100 because every chunk completed; an exception leaves progress as it was."""
+        if self.aborted:
+            return 100
+        if self.error_message is not None:
+            return 0
         if not self.errors or not self.running_immediately:
             return 100
         return 0
+
+    @property
+    def records_end(self) -> bool:
+        """Whether `ended_at` is set: Canvas's exception rescue saves without it."""
+        return self.error_message is None
+
+    def with_problem(self, problem: SisError) -> Outcome:
+        """This outcome with one more problem and the counts Canvas recomputes for it."""
+        problems = (*self.problems, problem)
+        counts = dict(self.counts)
+        counts["error_count"] = sum(1 for p in problems if p.failure)
+        counts["warning_count"] = len(problems) - counts["error_count"]
+        return replace(self, problems=problems, counts=counts)
 
 
 @dataclass(frozen=True)
@@ -122,6 +168,7 @@ class SisImportRecord:
     ended_at: datetime | None = None
     progress: int = 0
     outcome: Outcome | None = None
+    errors_file: ErrorsFile | None = None
 
 
 def iso8601(moment: datetime | None) -> str | None:
@@ -178,6 +225,9 @@ def _data_json(record: SisImportRecord) -> dict[str, Any]:
         data["counts"] = dict(outcome.counts)
         data["running_immediately"] = outcome.running_immediately
         data["completed_importers"] = list(outcome.completed_importers)
+        if outcome.error_message is not None:
+            data["error_message"] = outcome.error_message
+            data["stack_trace"] = f"{outcome.error_message}\n(sandbox: no backtrace)"
     return data
 
 
@@ -200,8 +250,39 @@ def attachment_json(record: SisImportRecord) -> dict[str, Any]:
     }
 
 
-def to_json(record: SisImportRecord) -> dict[str, Any]:
-    """The SisImport object exactly as the API returns it (§2.1)."""
+def errors_attachment_json(errors_file: ErrorsFile, base_url: str) -> dict[str, Any]:
+    """The error CSV as a (trimmed) Canvas File object; `url` downloads it with the
+    verifier alone, as Canvas's does."""
+    created = iso8601(errors_file.created_at)
+    return {
+        "id": errors_file.attachment_id,
+        "uuid": errors_file.verifier,
+        "folder_id": None,
+        "display_name": errors_file.filename,
+        "filename": errors_file.filename,
+        "upload_status": "success",
+        "content-type": ERRORS_CSV_TYPE,
+        "url": base_url + errors_file.download_path,
+        "size": len(errors_file.content),
+        "created_at": created,
+        "updated_at": created,
+        "modified_at": created,
+        "unlock_at": None,
+        "lock_at": None,
+        "locked": False,
+        "hidden": False,
+        "hidden_for_user": False,
+        "thumbnail_url": None,
+        "locked_for_user": False,
+    }
+
+
+def to_json(record: SisImportRecord, base_url: str = "") -> dict[str, Any]:
+    """The SisImport object exactly as the API returns it (§2.1).
+
+    `base_url` (`http://host:port`) prefixes `errors_attachment.url`; without it the URL
+    is a path on the sandbox.
+    """
     body: dict[str, Any] = {
         "id": record.id,
         "created_at": iso8601(record.created_at),
@@ -218,5 +299,7 @@ def to_json(record: SisImportRecord) -> dict[str, Any]:
         body["processing_errors"] = capped(outcome.errors, "errors")
     if outcome is not None and outcome.warnings:
         body["processing_warnings"] = capped(outcome.warnings, "warnings")
+    if record.errors_file is not None:
+        body["errors_attachment"] = errors_attachment_json(record.errors_file, base_url)
     body["csv_attachments"] = [attachment_json(record)]
     return body

@@ -6,6 +6,12 @@ Usage:
         ...                                  # talk to it exactly as to Canvas
         sandbox.imports("1")                 # SisImport JSON of every import, oldest first
 
+Fault injection and throttling (settable before or while running; see faults.py and
+throttle.py, and control.py for the same over HTTP):
+    sandbox.faults = Faults(seed=7, reset_after=RequestFault(count=1, methods=("POST",)))
+    sandbox.faults_fired()                   # {"reset_after": 1}
+    sandbox.throttling = Throttling(request_cost=300.0, status=429)
+
 Threads: one serving thread (plus one per connection) and one processor per account.  A
 sandbox runs once: start() after stop() raises.
 """
@@ -20,10 +26,13 @@ from types import TracebackType
 from typing import Any, Self
 
 from gateway.sandbox.api import SandboxApi
+from gateway.sandbox.faults import Faults
 from gateway.sandbox.handler import SandboxHTTPServer
+from gateway.sandbox.injector import FaultInjector
 from gateway.sandbox.processor import AccountProcessor
 from gateway.sandbox.records import to_json
 from gateway.sandbox.store import ImportStore
+from gateway.sandbox.throttle import Throttle, Throttling
 
 logger = logging.getLogger(__name__)
 
@@ -40,10 +49,14 @@ class CanvasSandbox:
         processing_seconds: float = 1.0,
         host: str = "127.0.0.1",
         port: int = 0,
+        faults: Faults | None = None,
+        throttling: Throttling | None = None,
     ) -> None:
         """`accounts` maps each root account id to the one bearer token it accepts.
 
-        Raises ValueError for no accounts, an empty token or a bad processing time.
+        `faults` is the initial fault plan (none by default); `throttling` the throttle
+        settings (Canvas's by default).  Raises ValueError for no accounts, an empty token
+        or a bad processing time.
         """
         if not accounts:
             raise ValueError("at least one account is required")
@@ -55,6 +68,8 @@ class CanvasSandbox:
         self._host = host
         self._port = port
         self._store = ImportStore(self._accounts, processing_seconds)
+        self._injector = FaultInjector(faults)
+        self._throttle = Throttle(throttling)
         self._stop_event = threading.Event()
         self._lifecycle = threading.Lock()
         self._httpd: SandboxHTTPServer | None = None
@@ -73,6 +88,28 @@ class CanvasSandbox:
         self._store.processing_seconds = seconds
 
     @property
+    def faults(self) -> Faults:
+        """The current fault plan; assigning one replaces it and restarts its counters."""
+        return self._injector.faults
+
+    @faults.setter
+    def faults(self, faults: Faults) -> None:
+        self._injector.set(faults)
+
+    def faults_fired(self) -> dict[str, int]:
+        """How many times each fault kind fired since the current plan was set."""
+        return self._injector.fired()
+
+    @property
+    def throttling(self) -> Throttling:
+        """The throttle settings; assigning applies from the next request."""
+        return self._throttle.settings
+
+    @throttling.setter
+    def throttling(self, throttling: Throttling) -> None:
+        self._throttle.settings = throttling
+
+    @property
     def base_url(self) -> str:
         """`http://HOST:PORT` once started.  Raises RuntimeError before start()."""
         if self._base_url is None:
@@ -88,7 +125,9 @@ class CanvasSandbox:
         with self._lifecycle:
             if self._httpd is not None or self._stopped:
                 raise RuntimeError("a CanvasSandbox can be started only once")
-            api = SandboxApi(self._store, self._accounts)
+            api = SandboxApi(
+                self._store, self._accounts, self._injector, self._throttle, self._stop_event.wait
+            )
             httpd = SandboxHTTPServer((self._host, self._port), api)
             self._httpd = httpd
             self._serving = threading.Thread(
@@ -99,7 +138,9 @@ class CanvasSandbox:
             )
             self._serving.start()
             for account_id in self._accounts:
-                processor = AccountProcessor(self._store, account_id, self._stop_event)
+                processor = AccountProcessor(
+                    self._store, account_id, self._stop_event, self._injector
+                )
                 processor.start()
                 self._processors.append(processor)
             host, port = httpd.server_address[:2]
@@ -137,11 +178,17 @@ class CanvasSandbox:
 
     def imports(self, account_id: str) -> list[dict[str, Any]]:
         """SisImport JSON of every import of the account, oldest first.  KeyError if unknown."""
-        return [to_json(record) for record in self._store.all(account_id)]
+        base_url = self._base_url or ""
+        return [to_json(record, base_url) for record in self._store.all(account_id)]
 
     def payloads(self, account_id: str) -> list[bytes]:
         """The exact bytes each import received, oldest first.  KeyError if unknown."""
         return [record.upload.payload for record in self._store.all(account_id)]
+
+    def sis_objects(self, account_id: str) -> dict[str, list[str]]:
+        """SIS ids of the account's active terms, courses, sections and enrollments, as its
+        imports left them (batch mode deletes from these).  KeyError if unknown."""
+        return self._store.objects(account_id).snapshot()
 
 
 def _url_host(host: str) -> str:

@@ -3,26 +3,34 @@
 HTTP handler threads and the per-account processor threads only ever touch state through
 this class.  Records are frozen, so readers get consistent snapshots and serialise them
 after the lock is released.  The condition variable wakes an account's processor when an
-import is created or when the sandbox stops.
+import is created, aborted or finished, and when the sandbox stops.
+
+Each account also has its SIS objects (`objects(account_id)`), written only by that
+account's processor and read by the POST handler to resolve `batch_mode_term_id`.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
-import re
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from gateway.sandbox.errorfile import ErrorsFile, errors_csv, new_verifier
 from gateway.sandbox.records import (
     IMPORTING_STATES,
+    NOT_COMPLETED_STATES,
+    NOT_STARTED_STATES,
     ImportOptions,
     Outcome,
     SisImportRecord,
     UploadedFile,
     WorkflowState,
 )
+from gateway.sandbox.sisobjects import SisObjects
 
 
 def utc_now() -> datetime:
@@ -40,7 +48,8 @@ class ImportStore:
         self._next_import_id = 1
         self._next_attachment_id = 1
         self._next_error_report = 1
-        self._terms: dict[tuple[str, str], int] = {}
+        term_ids = itertools.count(1)
+        self._objects = {a: SisObjects(lambda: next(term_ids)) for a in self._imports}
         self._processing_seconds = processing_seconds
 
     @property
@@ -131,22 +140,103 @@ class ImportStore:
         # Insertion order is creation order, so the first `created` one is the oldest.
         return next((r for r in records if r.workflow_state is WorkflowState.CREATED), None)
 
+    def hold(
+        self, account_id: str, import_id: int, seconds: float | None, stop: threading.Event
+    ) -> bool:
+        """Wait `seconds` (None: without end) while the import stays `importing` or
+        `cleanup_batch`; return True when it still is and the sandbox is not stopping.
+
+        An abort or stop() ends the wait at once: that is how a running import "notices"
+        the abort at its next step.
+        """
+        deadline = None if seconds is None else time.monotonic() + seconds
+        with self._changed:
+            while not stop.is_set():
+                record = self._imports[account_id][import_id]
+                if record.workflow_state not in IMPORTING_STATES:
+                    return False
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return True
+                self._changed.wait(left)
+        return False
+
+    def begin_cleanup(self, account_id: str, import_id: int) -> bool:
+        """Move an `importing` import to `cleanup_batch` (progress restarts at 0); False
+        when it is no longer importing (aborted)."""
+        with self._changed:
+            record = self._imports[account_id][import_id]
+            if record.workflow_state is not WorkflowState.IMPORTING:
+                return False
+            self._imports[account_id][import_id] = replace(
+                record, workflow_state=WorkflowState.CLEANUP_BATCH, progress=0, updated_at=utc_now()
+            )
+            return True
+
+    def abort(self, account_id: str, import_id: int) -> SisImportRecord | None:
+        """Canvas's `abort_batch`: an import in initializing, created, importing or
+        cleanup_batch becomes `aborted` (progress untouched); None for any other."""
+        with self._changed:
+            record = self._imports[account_id].get(import_id)
+            if record is None or record.workflow_state not in NOT_COMPLETED_STATES:
+                return None
+            aborted = replace(record, workflow_state=WorkflowState.ABORTED, updated_at=utc_now())
+            self._imports[account_id][import_id] = aborted
+            self._changed.notify_all()
+            return aborted
+
+    def abort_all_pending(self, account_id: str) -> None:
+        """Canvas's `abort_all_pending_for_account`: every initializing or created import
+        becomes `aborted` with progress 100; running ones are untouched."""
+        with self._changed:
+            imports = self._imports[account_id]
+            for import_id, record in imports.items():
+                if record.workflow_state in NOT_STARTED_STATES:
+                    imports[import_id] = replace(
+                        record, workflow_state=WorkflowState.ABORTED, progress=100
+                    )
+            self._changed.notify_all()
+
     def finish(self, account_id: str, import_id: int, outcome: Outcome) -> SisImportRecord:
-        """Record the outcome: terminal state, progress, ended_at; wakes the processor."""
+        """Record the outcome: terminal state, progress, ended_at and the error file when
+        there are problems; wakes the processor.  An import aborted meanwhile stays as it
+        is: Canvas's `finish` never overwrites `aborted`."""
         now = utc_now()
         with self._changed:
             record = self._imports[account_id][import_id]
+            if record.workflow_state is WorkflowState.ABORTED:
+                return record
             finished = replace(
                 record,
                 workflow_state=outcome.final_state,
                 progress=outcome.final_progress,
                 outcome=outcome,
-                ended_at=now,
+                ended_at=now if outcome.records_end else None,
                 updated_at=now,
+                errors_file=self._errors_file(import_id, outcome, now),
             )
             self._imports[account_id][import_id] = finished
             self._changed.notify_all()
         return finished
+
+    def _errors_file(self, import_id: int, outcome: Outcome, now: datetime) -> ErrorsFile | None:
+        """Canvas's `write_errors_to_file`, written when the import has any problem; the
+        caller holds the lock."""
+        if not outcome.problems:
+            return None
+        attachment_id = self._next_attachment_id
+        self._next_attachment_id += 1
+        content = errors_csv(import_id, outcome.problems)
+        return ErrorsFile(attachment_id, import_id, new_verifier(), now, content)
+
+    def errors_file(self, attachment_id: int) -> tuple[str, ErrorsFile] | None:
+        """(account id, file) of the error file with this attachment id, if any."""
+        with self._lock:
+            for account_id, imports in self._imports.items():
+                for record in imports.values():
+                    if record.errors_file and record.errors_file.attachment_id == attachment_id:
+                        return account_id, record.errors_file
+        return None
 
     def next_error_report(self) -> int:
         """A new Canvas-style error report number, unique within the sandbox."""
@@ -155,20 +245,9 @@ class ImportStore:
             self._next_error_report += 1
             return number
 
-    def term_id(self, account_id: str, reference: str) -> int:
-        """The Canvas id for a `batch_mode_term_id` value.
-
-        A plain number is taken as the Canvas id; any other form (`sis_term_id:2026FA`)
-        gets a stable id of its own so the same reference always shows the same number.
-        """
-        text = reference.strip()
-        if re.fullmatch(r"\d+", text):
-            return int(text)
-        with self._lock:
-            key = (account_id, text)
-            if key not in self._terms:
-                self._terms[key] = 1_000_000 + len(self._terms) + 1
-            return self._terms[key]
+    def objects(self, account_id: str) -> SisObjects:
+        """The account's SIS objects.  Raises KeyError for an unknown account."""
+        return self._objects[account_id]  # the key set never changes after __init__
 
     def wake_all(self) -> None:
         """Wake every waiting processor (used when stopping)."""

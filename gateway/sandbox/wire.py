@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -70,15 +70,23 @@ class Request:
 
 @dataclass(frozen=True)
 class Response:
-    """One HTTP response, ready to be written."""
+    """One HTTP response, ready to be written.
+
+    `reset` asks the HTTP shell to send nothing and reset the TCP connection instead (fault
+    injection); the other fields are then ignored.
+    """
 
     status: int
     body: bytes
     content_type: str = JSON_TYPE
     headers: tuple[tuple[str, str], ...] = ()
+    reset: bool = False
 
     def with_headers(self, *extra: tuple[str, str]) -> Response:
-        return Response(self.status, self.body, self.content_type, self.headers + extra)
+        return replace(self, headers=self.headers + extra)
+
+
+CONNECTION_RESET = Response(0, b"", reset=True)
 
 
 def json_response(status: int, payload: Any, *headers: tuple[str, str]) -> Response:

@@ -140,6 +140,8 @@ def test_multipart_post_returns_created_import_and_keeps_exact_bytes(
 
 
 def test_options_from_query_string_and_form_fields(api: str) -> None:
+    terms = post_file(api, "terms.csv", b"term_id,name,status\n2026FA,Fall,active\n")
+    assert wait_until(api, terms["id"], TERMINAL)["workflow_state"] == "imported"
     url = f"{api}.json?batch_mode=1&batch_mode_term_id=sis_term_id:2026FA&change_threshold=10"
     response = requests.post(
         url, headers=AUTH, files={"attachment": ("u.csv", USERS)}, data={"skip_deletes": "true"}

@@ -21,8 +21,8 @@ def params(*pairs: tuple[str, str]) -> Params:
     return Params(pairs)
 
 
-def term_ids(reference: str) -> int:
-    return 42 if reference == "sis_term_id:FA" else int(reference)
+def term_ids(reference: str) -> int | None:
+    return {"sis_term_id:FA": 42, "5": 5, "7": 7}.get(reference)
 
 
 @pytest.mark.parametrize(
@@ -101,6 +101,15 @@ def test_batch_mode_requires_a_term_unless_multi_term() -> None:
         batch_mode_term(params(("batch_mode", "1"), ("multi_term_batch_mode", "1")), term_ids)
         is None
     )
+
+
+def test_batch_mode_term_that_does_not_resolve_is_404_and_creates_nothing() -> None:
+    given = params(("batch_mode", "1"), ("batch_mode_term_id", "sis_term_id:NOPE"))
+    with pytest.raises(OptionError) as refused:
+        batch_mode_term(given, term_ids)
+    assert refused.value.status == 404
+    assert refused.value.leaves_record is False
+    assert refused.value.body == {"errors": [{"message": "The specified resource does not exist."}]}
 
 
 def test_batch_term_wins_over_diffing() -> None:

@@ -6,8 +6,9 @@ import io
 import itertools
 import zipfile
 
-from gateway.sandbox.processing import COUNT_KEYS, process_upload
+from gateway.sandbox.processing import COUNT_KEYS, import_upload, process_upload
 from gateway.sandbox.records import Outcome, WorkflowState
+from gateway.sorting.kinds import SisKind
 
 USERS = b"user_id,login_id,status\r\nu1,l1,active\r\nu2,l2,active\r\n"
 COURSES = b"course_id,short_name,long_name,status\nc1,C1,Course 1,active\n"
@@ -167,3 +168,29 @@ def test_failed_large_import_ends_at_progress_100() -> None:
     outcome = run("big.zip", payload)
     assert outcome.final_state is WorkflowState.FAILED_WITH_MESSAGES
     assert outcome.final_progress == 100
+
+
+def test_row_warnings_carry_canvas_row_numbers_and_row_text() -> None:
+    payload = b'user_id,login_id,status\n\nu1,"l\n1",active\n,l2,active\n'
+    [problem] = run("users.csv", payload).problems
+    assert (problem.file, problem.row, problem.row_info, problem.failure) == (
+        "users.csv",
+        3,
+        ",l2,active\n",
+        False,
+    )
+    [failure] = run("users.csv", b"\xff").problems
+    assert (failure.row, failure.failure) == (None, True)
+
+
+def test_applied_rows_are_the_imported_ones_in_importer_order() -> None:
+    payload = make_zip(
+        {"users.csv": b"user_id,login_id,status\nu1,l1,active\n,l2,active\n", "c.csv": COURSES}
+    )
+    applied = import_upload("b.zip", payload, skip_deletes=False, error_report=lambda: 1).applied
+    assert [(a.kind, a.row.get("course_id") or a.row.get("user_id")) for a in applied] == [
+        (SisKind.COURSE, "c1"),
+        (SisKind.USER, "u1"),
+    ]
+    crashed = import_upload("b.zip", b"not a zip", skip_deletes=False, error_report=lambda: 1)
+    assert crashed.applied == ()

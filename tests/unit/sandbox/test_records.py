@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from gateway.sandbox.errorfile import ErrorsFile, SisError
 from gateway.sandbox.records import (
     ImportOptions,
     Outcome,
@@ -81,11 +82,37 @@ def test_finished_import_json_has_data_and_messages() -> None:
         supplied_batches=("user",),
         completed_importers=("user",),
         counts={"users": 1, "error_count": 1, "warning_count": 0},
-        errors=((None, "boom"),),
-        warnings=(),
+        problems=(SisError(None, "boom", failure=True),),
         running_immediately=True,
     )
     body = to_json(record(outcome=outcome, workflow_state=WorkflowState.FAILED_WITH_MESSAGES))
     assert body["data"]["supplied_batches"] == ["user"]
     assert body["data"]["counts"]["users"] == 1
     assert body["processing_errors"] == [[None, "boom"]]
+
+
+def test_errors_attachment_and_exception_failures_in_json() -> None:
+    errors_file = ErrorsFile(11, 3, "v" * 40, MOMENT, b"sis_import_id,file,message,row\n")
+    outcome = Outcome(("user",), ("user",), {"error_count": 0}, error_message="boom")
+    body = to_json(
+        record(outcome=outcome, errors_file=errors_file, workflow_state=WorkflowState.FAILED),
+        "http://h:1",
+    )
+    attachment = body["errors_attachment"]
+    assert attachment["id"] == 11
+    assert attachment["filename"] == "sis_errors_attachment_3.csv"
+    assert attachment["url"] == f"http://h:1/files/11/download?download_frd=1&verifier={'v' * 40}"
+    assert attachment["size"] == 31
+    assert body["data"]["error_message"] == "boom"
+    assert body["data"]["stack_trace"].startswith("boom\n")
+    assert outcome.final_state is WorkflowState.FAILED
+    assert (outcome.final_progress, outcome.records_end) == (0, False)
+    assert "errors_attachment" not in to_json(record())
+
+
+def test_with_problem_recounts() -> None:
+    outcome = Outcome((), (), {"error_count": 0, "warning_count": 0})
+    grown = outcome.with_problem(SisError(None, "w")).with_problem(SisError("f", "e", failure=True))
+    assert (grown.counts["error_count"], grown.counts["warning_count"]) == (1, 1)
+    assert grown.errors == (("f", "e"),)
+    assert grown.warnings == ((None, "w"),)

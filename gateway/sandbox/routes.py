@@ -1,0 +1,77 @@
+"""The Canvas routes the sandbox serves, as a table (reference §1.1, §1.6).
+
+Under `/api/v1/accounts/:account_id/` (any route may end in `.json`, as in Rails):
+
+  POST sis_imports                    create an import (queued as `created`)
+  GET  sis_imports                    list, filtered and paginated
+  GET  sis_imports/importing          imports in `importing` / `cleanup_batch`
+  PUT  sis_imports/abort_all_pending  abort every initializing / created import
+  GET  sis_imports/:id                one import of this account
+  PUT  sis_imports/:id/abort          abort one not-completed import
+  GET  sis_imports/:id/errors         that import's errors
+  GET  sis_import_errors              the account's errors
+
+and `GET /files/:id/download` for error files.  A path or method not in the table gets
+Canvas's 404 before any authentication.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from gateway.sandbox.errorfile import DOWNLOAD_PATH
+
+_ACCOUNT = re.compile(r"/api/v1/accounts/(?P<account>[^/]+)/(?P<rest>.+?)/?")
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    LIST = "list"
+    IMPORTING = "importing"
+    ABORT_ALL_PENDING = "abort_all_pending"
+    SHOW = "show"
+    ABORT = "abort"
+    IMPORT_ERRORS = "import_errors"
+    ACCOUNT_ERRORS = "account_errors"
+    DOWNLOAD = "download"
+
+
+_TABLE = (
+    ("POST", re.compile(r"sis_imports"), Action.CREATE),
+    ("GET", re.compile(r"sis_imports"), Action.LIST),
+    ("GET", re.compile(r"sis_imports/importing"), Action.IMPORTING),
+    ("PUT", re.compile(r"sis_imports/abort_all_pending"), Action.ABORT_ALL_PENDING),
+    ("GET", re.compile(r"sis_imports/(?P<id>\d+)"), Action.SHOW),
+    ("PUT", re.compile(r"sis_imports/(?P<id>\d+)/abort"), Action.ABORT),
+    ("GET", re.compile(r"sis_imports/(?P<id>\d+)/errors"), Action.IMPORT_ERRORS),
+    ("GET", re.compile(r"sis_import_errors"), Action.ACCOUNT_ERRORS),
+)
+
+
+@dataclass(frozen=True)
+class Route:
+    """A matched route: the action, the account reference (may be `self`) and the id in
+    the path (import id, or attachment id for a download)."""
+
+    action: Action
+    account: str | None = None
+    id: int | None = None
+
+
+def match_route(method: str, path: str) -> Route | None:
+    """The route for a request, or None (Canvas's 404)."""
+    download = DOWNLOAD_PATH.fullmatch(path)
+    if download is not None:
+        return Route(Action.DOWNLOAD, id=int(download["id"])) if method == "GET" else None
+    account = _ACCOUNT.fullmatch(path)
+    if account is None:
+        return None
+    rest = account["rest"].removesuffix(".json")
+    for verb, pattern, action in _TABLE:
+        found = pattern.fullmatch(rest)
+        if verb == method and found is not None:
+            number = found.groupdict().get("id")
+            return Route(action, account["account"], int(number) if number else None)
+    return None
