@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any
 from urllib.parse import urljoin
 
@@ -30,8 +31,6 @@ log = logging.getLogger(__name__)
 OPS_ALERT = "ops_alert"
 RECONCILE_MARGIN_SECONDS = 300.0
 """How far before a POST attempt to search for its import (allows for clock skew)."""
-RECONCILE_GRACE_SECONDS = 120.0
-"""How long after a POST's own timeout Canvas may still create its import."""
 
 _OUTCOMES = {"imported": BatchState.IMPORTED,
              "imported_with_messages": BatchState.IMPORTED_WITH_MESSAGES}
@@ -112,18 +111,19 @@ class BatchSteps:
         except CanvasError as error:
             self.trouble(batch, BatchState.SUBMITTING, error)
             return
-        size = self.spool.batch_zip_path(batch.id).stat().st_size
-        matches = [item for item in recent if _carries(item, attachment_name(batch), size)]
         settled = self.store.clock() - (batch.submitted_at or batch.created_at) > \
-            self.settings.request_timeout_seconds + RECONCILE_GRACE_SECONDS
-        if len(matches) == 1:
+            self.settings.request_timeout_seconds + self.settings.reconcile_grace_seconds
+        verdict, found = judge_lost_post(
+            recent, known=self.store.import_ids(batch.institution),
+            filename=attachment_name(batch),
+            size=self.spool.batch_zip_path(batch.id).stat().st_size, settled=settled)
+        if verdict is Verdict.ADOPT:
+            assert found is not None
             log.info("found the import of an unanswered POST", extra={"batch_id": batch.id})
-            self._record_posted(batch.id, matches[0])
-        elif not recent and not settled:
-            # Canvas may still be working on a request it fully received: look again later
-            # rather than conclude too early that it never arrived.
+            self._record_posted(batch.id, found)
+        elif verdict is Verdict.WAIT:
             self._later(batch, BatchState.SUBMITTING, self.settings.poll_max_seconds)
-        elif not recent:
+        elif verdict is Verdict.REPOST:
             with self.store.transaction() as txn:
                 txn.move("batch", batch.id, BatchState.SUBMITTING, BatchState.READY,
                          reason="the POST did not reach Canvas; sending again")
@@ -250,6 +250,37 @@ def hold(txn: Transaction, batch: BatchRecord, current: BatchState, reason: str)
     txn.move("batch", batch.id, current, BatchState.HELD, reason=reason, trouble_since=None)
     txn.add_notice(BATCH_REPORT, batch.institution, batch.id, batch_state=BatchState.HELD,
                    reason=reason)
+
+
+class Verdict(Enum):
+    """What became of a POST whose answer was lost."""
+
+    ADOPT = "adopt"  # Canvas has it: follow that import
+    WAIT = "wait"  # nothing yet, but Canvas may still be creating it
+    REPOST = "repost"  # Canvas certainly does not have it: send it again
+    HOLD = "hold"  # cannot tell: an operator must look
+
+
+def judge_lost_post(recent: list[dict[str, Any]], *, known: set[int], filename: str,
+                    size: int, settled: bool) -> tuple[Verdict, dict[str, Any] | None]:
+    """Decide from Canvas's imports created since the attempt (pure; the rules of "never
+    twice").
+
+    Exactly one import carrying our unique file name and size: adopt it.  Several: hold.
+    None, and every other recent import is explained (one we recorded, or one naming a
+    different file): wait until the request could no longer be in progress (``settled``),
+    then post again.  Any unexplained import (not ours, no file named): hold.
+    """
+    matches = [item for item in recent if _carries(item, filename, size)]
+    if len(matches) == 1:
+        return Verdict.ADOPT, matches[0]
+    if matches:
+        return Verdict.HOLD, None
+    unexplained = [item for item in recent
+                   if item.get("id") not in known and not item.get("csv_attachments")]
+    if unexplained:
+        return Verdict.HOLD, None
+    return (Verdict.REPOST if settled else Verdict.WAIT), None
 
 
 def _carries(item: dict[str, Any], filename: str, size: int) -> bool:

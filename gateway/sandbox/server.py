@@ -100,6 +100,10 @@ class CanvasSandbox:
         """How many times each fault kind fired since the current plan was set."""
         return self._injector.fired()
 
+    def throttled(self) -> int:
+        """How many requests the throttle refused since the sandbox started."""
+        return self._throttle.refused
+
     @property
     def throttling(self) -> Throttling:
         """The throttle settings; assigning applies from the next request."""

@@ -90,6 +90,13 @@ class Throttle:
         self._settings = settings or Throttling()
         self._clock = clock
         self._buckets: dict[str, _Bucket] = {}
+        self._refused = 0
+
+    @property
+    def refused(self) -> int:
+        """How many requests were throttled so far."""
+        with self._lock:
+            return self._refused
 
     @property
     def settings(self) -> Throttling:
@@ -111,6 +118,8 @@ class Throttle:
         count = self._increment(token, up_front)
         if count >= settings.high_water_mark:
             remaining = settings.high_water_mark - self._increment(token, -up_front)
+            with self._lock:
+                self._refused += 1
             throttled = Response(settings.status, THROTTLED_BODIES[settings.status], TEXT_TYPE)
             return throttled.with_headers(("X-Rate-Limit-Remaining", _ruby_float(remaining)))
         cost = settings.request_cost

@@ -13,7 +13,7 @@ import requests
 from pydantic import SecretStr
 
 from gateway.forwarding.forwarder import Forwarder
-from gateway.forwarding.steps import RECONCILE_GRACE_SECONDS, attachment_name
+from gateway.forwarding.steps import attachment_name
 from gateway.institutions import CanvasTarget, Institution
 from gateway.sandbox.server import CanvasSandbox
 from gateway.settings import ForwardingSettings
@@ -200,7 +200,7 @@ def test_unanswered_post_with_no_import_since_is_sent_again(
     _step(forwarder)
     # Too soon to tell: Canvas may still be creating the import from a received request.
     assert store.batch(batch.id).state is BatchState.SUBMITTING
-    clock.now += 5 + RECONCILE_GRACE_SECONDS + 1  # past the request timeout and the grace
+    clock.now += 5 + 120 + 1  # past the request timeout and the default grace
     _step(forwarder)
     assert store.batch(batch.id).state is BatchState.READY
     _run_until(forwarder, store, clock, batch.id, {BatchState.IMPORTED})
@@ -222,7 +222,7 @@ def test_unanswered_post_is_never_reposted_while_canvas_cannot_be_asked(
         assert "connection failed" in (still.reason or "")
 
 
-def test_unanswered_post_with_unmatched_imports_is_held_for_an_operator(
+def test_unanswered_post_beside_other_systems_imports_is_sent_again_once_settled(
         forwarder: Forwarder, store: Store, spool: Spool, clock: Clock,
         sandbox: CanvasSandbox) -> None:
     batch = _ready_batch(store, spool)
@@ -231,13 +231,14 @@ def test_unanswered_post_with_unmatched_imports_is_held_for_an_operator(
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("users.csv", USERS)
-    _post_raw(sandbox, buffer.getvalue(), "someone-else.zip")
+    _post_raw(sandbox, buffer.getvalue(), "someone-else.zip")  # names another file
     _step(forwarder)
-    held = store.batch(batch.id)
-    assert held.state is BatchState.HELD
-    assert "may or may not have received" in (held.reason or "")
-    assert len(sandbox.imports("1")) == 1
-
+    assert store.batch(batch.id).state is BatchState.SUBMITTING  # not yet settled
+    clock.now += 5 + 120 + 1
+    _run_until(forwarder, store, clock, batch.id, {BatchState.IMPORTED})
+    ours = [i for i in sandbox.imports("1") if i["id"] == store.batch(batch.id).import_id]
+    assert len(ours) == 1
+    assert len(sandbox.imports("1")) == 2
 
 def test_trouble_that_lasts_past_its_lifetime_holds_the_batch(
         store: Store, spool: Spool, clock: Clock) -> None:
