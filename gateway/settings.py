@@ -62,6 +62,7 @@ class ForwardingSettings(_Section):
     workers: int = Field(default=4, ge=1, le=64)
     request_timeout_seconds: float = Field(default=60.0, gt=0.0)
     poll_initial_seconds: float = Field(default=2.0, gt=0.0)
+    reconcile_grace_seconds: float = Field(default=120.0, ge=0.0)
     poll_max_seconds: float = Field(default=30.0, gt=0.0)
     retry_initial_seconds: float = Field(default=5.0, gt=0.0)
     retry_max_seconds: float = Field(default=600.0, gt=0.0)

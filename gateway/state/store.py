@@ -373,6 +373,12 @@ class Store:
         return [{"at": row["at"], "from": row["from_state"], "to": row["to_state"],
                  "reason": row["reason"]} for row in rows]
 
+    def import_ids(self, institution: str) -> set[int]:
+        """Canvas import ids the gateway has recorded for an institution's batches."""
+        rows = self._rows("SELECT import_id FROM batches WHERE institution = ? AND import_id"
+                          " IS NOT NULL", institution)
+        return {int(row[0]) for row in rows}
+
     def held_from(self, batch_id: int) -> BatchState | None:
         """The state a batch was in when it was last moved to HELD (None if never held)."""
         rows = self._rows(
