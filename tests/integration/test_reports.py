@@ -101,7 +101,9 @@ def test_every_report_arrives_exactly_once_across_a_mail_outage_and_a_restart(
         wait_for(lambda: [b.state for b in gateway.store().batches()] ==
                  [BatchState.IMPORTED], 30, "the first import")
         openssh_put(gateway.sftp_port, alpha, [SAMPLES / "courses.csv"])
-        wait_for(lambda: len(gateway.store().batches()) == 2, 10, "the second batch")
+        wait_for(lambda: len(gateway.store().batches()) == 2 and
+                 gateway.store().batches()[1].state is not BatchState.OPEN, 10,
+                 "the second batch to be sealed (its receipt queued)")
         gateway.kill()
         pending = [n for n in gateway.store().notices() if n.state is NoticeState.PENDING]
         assert len(pending) >= 3  # receipts and results, all waiting for mail
