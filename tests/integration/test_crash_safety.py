@@ -10,6 +10,7 @@ from pathlib import Path
 
 import requests
 
+from gateway.sandbox import Faults, LatencyFault
 from gateway.sandbox.server import CanvasSandbox
 from gateway.state.states import BatchState
 from tests.integration.conftest import SANDBOX_TOKEN
@@ -119,3 +120,27 @@ def test_kill_while_polling_resumes_without_reposting(
     assert any(f"Canvas import {batch.import_id}" in subject and "[Imported]" in subject
                for subject in subjects)
     assert gateway.stop() == 0
+
+
+def test_kill_while_submitting_adopts_the_import_canvas_made(
+        gateway: GatewayProcess, sandbox: CanvasSandbox, mailbox: tuple[Collector, int],
+        alpha: Account) -> None:
+    # Canvas takes 3 s to answer the POST: the gateway dies while it waits, but Canvas
+    # goes on and creates the import.  After the restart the gateway must find it.
+    sandbox.faults = Faults(latency=LatencyFault(seconds=3.0, count=1, methods=("POST",),
+                                                 path=r"/sis_imports$"))
+    gateway.start()
+    openssh_put(gateway.sftp_port, alpha, [SAMPLES / "users.csv"])
+    wait_for(lambda: [b.state for b in gateway.store().batches()] ==
+             [BatchState.SUBMITTING], 15, "the POST to be under way")
+    gateway.kill()
+    wait_for(lambda: len(sandbox.imports("1")) == 1, 10, "Canvas to create the import anyway")
+
+    gateway.start()
+    wait_for(lambda: _all_done(gateway, 1), 30, "the adopted import to finish")
+    [imported] = sandbox.imports("1")
+    [batch] = gateway.store().batches()
+    assert batch.import_id == imported["id"]
+    assert _our_payloads(sandbox) == [{"users.csv": (SAMPLES / "users.csv").read_bytes()}]
+    wait_for(lambda: len(mailbox[0].messages) >= 2, 15, "the receipt and the result")
+    assert sorted(_report_subjects(mailbox).values()) == [1, 1]
