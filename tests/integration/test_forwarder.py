@@ -15,6 +15,15 @@ from pydantic import SecretStr
 from gateway.forwarding.forwarder import Forwarder
 from gateway.forwarding.steps import attachment_name
 from gateway.institutions import CanvasTarget, Institution
+from gateway.sandbox import (
+    ErrorFault,
+    Faults,
+    LatencyFault,
+    MaintenanceFault,
+    RequestFault,
+    StuckFault,
+    Throttling,
+)
 from gateway.sandbox.server import CanvasSandbox
 from gateway.settings import ForwardingSettings
 from gateway.state.records import BatchRecord
@@ -304,3 +313,89 @@ def test_a_foreign_import_running_on_the_account_is_waited_for(
     first, ours = sandbox.imports("1")
     assert first["ended_at"] is not None
     assert ours["id"] == store.batch(batch.id).import_id
+
+
+POST = {"methods": ("POST",), "path": r"/sis_imports$"}
+
+
+@pytest.mark.parametrize("faults", [
+    Faults(errors=ErrorFault(count=2, statuses=(500,), **POST)),
+    Faults(errors=ErrorFault(count=2, statuses=(502, 503, 504))),
+    Faults(errors=ErrorFault(count=1, statuses=(500,), after=True, **POST)),
+    Faults(maintenance=MaintenanceFault(count=2, status=200)),
+    Faults(maintenance=MaintenanceFault(count=2, status=503)),
+    Faults(reset_before=RequestFault(count=2, **POST)),
+    Faults(reset_after=RequestFault(count=1, **POST)),
+    Faults(reset_after=RequestFault(count=2, methods=("GET",))),
+], ids=["500-post", "5xx-html-any", "500-after-processing", "maintenance-200",
+        "maintenance-503", "reset-before-post", "reset-after-post", "reset-after-get"])
+def test_each_fault_class_ends_in_exactly_one_import(
+        faults: Faults, forwarder: Forwarder, store: Store, spool: Spool, clock: Clock,
+        sandbox: CanvasSandbox) -> None:
+    sandbox.faults = faults
+    batch = _ready_batch(store, spool)
+    done = _run_until(forwarder, store, clock, batch.id, {BatchState.IMPORTED})
+    assert [i["id"] for i in sandbox.imports("1")] == [done.import_id]
+    assert sum(sandbox.faults_fired().values()) >= 1
+
+
+@pytest.mark.parametrize("status", [403, 429])
+def test_throttling_is_retried_not_held(status: int, forwarder: Forwarder, store: Store,
+                                        spool: Spool, clock: Clock,
+                                        sandbox: CanvasSandbox) -> None:
+    # Every request costs more than the high-water mark: the second one is refused.
+    sandbox.throttling = Throttling(request_cost=700.0, outflow=1.0, status=status)
+    batch = _ready_batch(store, spool)
+    _step(forwarder)
+    _step(forwarder)
+    throttled = store.batch(batch.id)
+    assert throttled.state in (BatchState.READY, BatchState.DEFERRED, BatchState.IMPORTING)
+    assert sandbox.throttled() >= 1
+    assert f"throttled by Canvas ({status})" in (throttled.reason or "")
+    sandbox.throttling = Throttling(enabled=False)
+    _run_until(forwarder, store, clock, batch.id, {BatchState.IMPORTED})
+    assert len(sandbox.imports("1")) == 1
+
+
+def test_an_overdue_import_alerts_ops_and_is_aborted_when_configured(
+        store: Store, spool: Spool, clock: Clock, sandbox: CanvasSandbox) -> None:
+    sandbox.faults = Faults(stuck=StuckFault(count=1))  # importing until aborted
+    settings = ForwardingSettings(request_timeout_seconds=5, max_import_seconds=600,
+                                  abort_after_max_wait=True)
+    forwarder = Forwarder(store=store, spool=spool,
+                          institutions=lambda: {"alpha": _institution(sandbox.base_url)},
+                          settings=settings, on_finished=lambda: None)
+    batch = _ready_batch(store, spool)
+    _step(forwarder)
+    _step(forwarder)
+    assert store.batch(batch.id).state is BatchState.IMPORTING
+    clock.now += 601
+    done = _run_until(forwarder, store, clock, batch.id, {BatchState.FAILED})
+    forwarder.close()
+    assert done.canvas_state == "aborted"
+    kinds = [(n.kind, n.batch_state) for n in store.notices()]
+    assert ("ops_alert", BatchState.IMPORTING) in kinds
+    assert ("batch_report", BatchState.FAILED) in kinds
+
+
+def test_a_post_that_times_out_but_lands_later_is_adopted_not_repeated(
+        tmp_path: Path, sandbox: CanvasSandbox) -> None:
+    # Real time here: the grace period must hold against Canvas's real latency.
+    spool = Spool(tmp_path / "real")
+    spool.create(["alpha"])
+    store = Store(spool.database)
+    sandbox.faults = Faults(latency=LatencyFault(count=1, seconds=2.0, **POST))
+    settings = ForwardingSettings(request_timeout_seconds=1.0, reconcile_grace_seconds=3.0,
+                                  poll_initial_seconds=0.1, poll_max_seconds=0.2)
+    forwarder = Forwarder(store=store, spool=spool,
+                          institutions=lambda: {"alpha": _institution(sandbox.base_url)},
+                          settings=settings, on_finished=lambda: None)
+    batch = _ready_batch(store, spool)
+    deadline = time.monotonic() + 20
+    while store.batch(batch.id).state is not BatchState.IMPORTED:
+        assert time.monotonic() < deadline, store.batch(batch.id)
+        _step(forwarder)
+        time.sleep(0.05)
+    forwarder.close()
+    time.sleep(2.5)  # anything Canvas was still doing has landed by now
+    assert [i["id"] for i in sandbox.imports("1")] == [store.batch(batch.id).import_id]
