@@ -322,7 +322,8 @@ IMPORTS = r"/sis_imports$"
 @pytest.mark.parametrize("faults", [
     Faults(errors=ErrorFault(count=2, statuses=(500,), methods=POST_ONLY, path=IMPORTS)),
     Faults(errors=ErrorFault(count=2, statuses=(502, 503, 504))),
-    Faults(errors=ErrorFault(count=1, statuses=(500,), after=True, methods=POST_ONLY, path=IMPORTS)),
+    Faults(errors=ErrorFault(count=1, statuses=(500,), after=True, methods=POST_ONLY,
+                             path=IMPORTS)),
     Faults(maintenance=MaintenanceFault(count=2, status=200)),
     Faults(maintenance=MaintenanceFault(count=2, status=503)),
     Faults(reset_before=RequestFault(count=2, methods=POST_ONLY, path=IMPORTS)),
@@ -385,7 +386,8 @@ def test_a_post_that_times_out_but_lands_later_is_adopted_not_repeated(
     spool = Spool(tmp_path / "real")
     spool.create(["alpha"])
     store = Store(spool.database)
-    sandbox.faults = Faults(latency=LatencyFault(count=1, seconds=2.0, methods=POST_ONLY, path=IMPORTS))
+    sandbox.faults = Faults(latency=LatencyFault(count=1, seconds=2.0, methods=POST_ONLY,
+                                                 path=IMPORTS))
     settings = ForwardingSettings(request_timeout_seconds=1.0, reconcile_grace_seconds=3.0,
                                   poll_initial_seconds=0.1, poll_max_seconds=0.2)
     forwarder = Forwarder(store=store, spool=spool,
