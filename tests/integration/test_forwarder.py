@@ -99,8 +99,14 @@ def _step(forwarder: Forwarder) -> None:
 
 
 def _run_until(forwarder: Forwarder, store: Store, clock: Clock, batch_id: int,
-               states: set[BatchState], rounds: int = 200) -> BatchRecord:
+               states: set[BatchState], rounds: int = 10_000,
+               seconds: float = 60.0) -> BatchRecord:
+    """Step until the batch reaches ``states`` (within ``rounds`` and real ``seconds``: the
+    sandbox processes imports in real time, however fast the test clock runs)."""
+    deadline = time.monotonic() + seconds
     for _ in range(rounds):
+        if time.monotonic() > deadline:
+            break
         _step(forwarder)
         batch = store.batch(batch_id)
         if batch.state in states:
