@@ -1,5 +1,6 @@
-"""The ``gateway`` command: ``serve``, ``status``, ``release``, ``requeue``, ``skip``,
-``hash-password``, ``sandbox``.
+"""The ``gateway`` command: ``serve``, ``status``, ``show``, ``hold``, ``release``, ``requeue``,
+``skip``, ``quarantine``, ``check``, ``hash-password``, ``host-keys``, ``reload``, ``sandbox``,
+``validate``.
 
 Exit codes: 0 success, 1 the command ran and found a problem, 2 usage or configuration error.
 """
@@ -35,7 +36,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from gateway.cli_operations import add_operation_parsers
+    from gateway.intake.commands import add_intake_parsers
     from gateway.sandbox.cli import add_sandbox_parser
+    from gateway.sorting.validation.command import add_validate_parser
 
     parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
     commands = parser.add_subparsers(title="commands")
@@ -49,7 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(handler=_status)
     for name, help_text in (
-            ("release", "let a held or failed queue go on (BATCH id or INSTITUTION)"),
+            ("release", "let a held or failed queue go on (BATCH id or INSTITUTION; "
+                        "also lifts an institution hold)"),
             ("requeue", "send a held or failed BATCH to Canvas again"),
             ("skip", "never send BATCH; the batches after it proceed")):
         action = commands.add_parser(name, help=help_text)
@@ -61,7 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     hashing.add_argument("--stdin", action="store_true",
                          help="read the password from standard input instead of prompting")
     hashing.set_defaults(handler=_hash_password)
+    add_operation_parsers(commands, _add_common)
+    add_intake_parsers(commands, _add_common, settings_for)
     add_sandbox_parser(commands)
+    add_validate_parser(commands)
     return parser
 
 
@@ -90,7 +98,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     configure_logging(args.log_level)
     settings = settings_for(args)
-    run_until_signalled(settings)
+    run_until_signalled(settings, load=(lambda: settings_for(args)) if args.config else None)
     return 0
 
 
@@ -108,7 +116,7 @@ def _status(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
     else:
         print(render_status(rows))
-    return 1 if any(row["held"] or row["failed"] for row in rows) else 0
+    return 1 if any(row["held"] or row["failed"] or row["on_hold"] for row in rows) else 0
 
 
 def _hash_password(args: argparse.Namespace) -> int:
@@ -144,6 +152,11 @@ def _operate(args: argparse.Namespace) -> int:
         return 2
     store = Store(spool.database)
     try:
+        if args.action == "release" and not args.target.isdigit():
+            from gateway.holds import release_institution
+
+            print("\n".join(release_institution(store, spool, args.target)))
+            return 0
         batch = find_target(store, args.target)
         if args.action == "requeue" and not args.target.isdigit():
             raise OperatorError("requeue takes a batch id")

@@ -20,21 +20,21 @@ from pydantic import SecretStr
 
 from gateway.demo import BANNER
 from gateway.forwarding.forwarder import Forwarder
+from gateway.instance import InstanceError, hold, release
 from gateway.institutions import Institution, SandboxTarget, resolve_institutions
-from gateway.intake.auth import Accounts
-from gateway.intake.listener import start_sftp
-from gateway.intake.receiving import Receiver
+from gateway.intake.service import Intake
 from gateway.reporting.mailer import MailDirectory, Mailer, SmtpMailer, SmtpTarget
 from gateway.reporting.notifier import Delivery, Notifier
 from gateway.reporting.render import ReportRenderer
 from gateway.runner import Runner
 from gateway.sandbox.server import CanvasSandbox
-from gateway.settings import MailSettings, Settings, read_secret
+from gateway.settings import ConfigError, MailSettings, Settings, read_secret
 from gateway.sorting.sorter import Sorter
 from gateway.state.recovery import recover
 from gateway.state.retention import Retention
 from gateway.state.spool import Spool
 from gateway.state.store import Store
+from gateway.web.server import WebServer, start_web
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ class Components:
     sandbox: CanvasSandbox | None = None
     runners: list[Runner] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    web: WebServer | None = None
 
 
 def build_mailer(settings: MailSettings, spool: Spool) -> Mailer:
@@ -78,9 +79,23 @@ def start_sandbox(settings: Settings) -> tuple[CanvasSandbox | None, SandboxTarg
     return sandbox, SandboxTarget(url, SecretStr(token))
 
 
-async def serve(settings: Settings, stop: asyncio.Event) -> None:
-    """Run the gateway until ``stop`` is set.  Raises ConfigError before listening if the
-    configuration cannot work (tokens missing, keys unreadable)."""
+async def serve(settings: Settings, stop: asyncio.Event,
+                load: Callable[[], Settings] | None = None) -> None:
+    """Run the gateway until ``stop`` is set; with ``load``, SIGHUP reloads the institutions
+    from it.  Raises ConfigError before listening if the configuration cannot work (tokens
+    missing, keys unreadable, another gateway running on the data dir)."""
+    try:
+        lock = hold(settings.data_dir)  # before recovery: one gateway per data dir
+    except InstanceError as error:
+        raise ConfigError(str(error)) from None
+    try:
+        await _serve_locked(settings, stop, load)
+    finally:
+        release(settings.data_dir, lock)
+
+
+async def _serve_locked(settings: Settings, stop: asyncio.Event,
+                        load: Callable[[], Settings] | None) -> None:
     spool = Spool(settings.data_dir)
     spool.create(list(settings.institutions))
     running = Components(store=Store(spool.database))
@@ -88,7 +103,9 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         recover(running.store, spool, max_recoveries=settings.forwarding.max_recoveries)
         running.sandbox, sandbox_target = start_sandbox(settings)
         institutions = {i.name: i for i in resolve_institutions(settings, sandbox_target)}
-        await _run(settings, spool, running, institutions, stop)
+        running.web = start_web(settings, spool, running.store, lambda: list(institutions))
+        reload = _reloader(load, spool, institutions, sandbox_target)
+        await _run(settings, spool, running, institutions, stop, reload=reload)
     finally:
         for runner in reversed(running.runners):
             runner.stop()
@@ -96,6 +113,8 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         for runner in running.runners:
             if isinstance(runner, Forwarder):
                 runner.close()
+        if running.web is not None:
+            running.web.stop()
         if running.sandbox is not None:
             running.sandbox.stop()
         running.store.close()
@@ -103,7 +122,8 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
 
 
 async def _run(settings: Settings, spool: Spool, running: Components,
-               institutions: dict[str, Institution], stop: asyncio.Event) -> None:
+               institutions: dict[str, Institution], stop: asyncio.Event, *,
+               reload: Callable[[Intake], None]) -> None:
     store = running.store
     notifier = Notifier(store=store, spool=spool, institutions=lambda: institutions,
                         renderers=_renderers(institutions),
@@ -115,28 +135,36 @@ async def _run(settings: Settings, spool: Spool, running: Components,
         forwarder.wake()
         notifier.wake()  # a rejected batch has a report to send
 
+    def upload_received() -> None:
+        sorter.wake()  # the sorter is made below: it asks the intake about open uploads
+
+    intake = Intake(settings.sftp, spool=spool, store=store, institutions=institutions,
+                    on_received=upload_received)
     sorter = Sorter(store=store, spool=spool, institutions=lambda: list(institutions),
-                    quiet_seconds=settings.batching.quiet_seconds, on_ready=batch_sealed)
+                    quiet_seconds=settings.batching.quiet_seconds, on_ready=batch_sealed,
+                    intake=intake.deliveries)
     retention = Retention(store=store, spool=spool,
                           retention_days=settings.archive.retention_days)
     running.runners = [notifier, forwarder, sorter, retention]
     running.tasks = [asyncio.create_task(runner.run(), name=runner.name)
                      for runner in running.runners]
-    acceptor = await start_sftp(
-        host=settings.sftp.host, port=settings.sftp.port, spool=spool,
-        accounts=Accounts.of(list(institutions.values())),
-        receiver=Receiver(store, spool, on_received=sorter.wake))
-    port = acceptor.get_port()
+    port = await intake.start()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload, intake)
     log.info("SFTP listening", extra={"host": settings.sftp.host, "port": port})
     if settings.demo:
         log.warning("demo mode: well-known password, loopback only")
         print(BANNER.format(port=port, mail=spool.mail), file=sys.stderr, flush=True)
+    if running.web is not None:
+        running.web.health.sftp_port = port  # /readyz: SFTP is up
     print(f"gateway ready: sftp://{settings.sftp.host}:{port}", flush=True)
     try:
         await stop.wait()
     finally:
-        acceptor.close()
-        await acceptor.wait_closed()
+        if running.web is not None:
+            running.web.health.sftp_port = None  # /readyz fails from the first moment of stop
+        asyncio.get_running_loop().add_signal_handler(
+            signal.SIGHUP, log.warning, "reload ignored: stopping")
+        await intake.stop()
 
 
 def _renderers(institutions: dict[str, Institution]) -> Callable[[str], ReportRenderer]:
@@ -152,14 +180,41 @@ def _renderers(institutions: dict[str, Institution]) -> Callable[[str], ReportRe
     return renderer_for
 
 
-def run_until_signalled(settings: Settings) -> None:
-    """Serve until SIGTERM or SIGINT, then stop cleanly."""
+def _reloader(load: Callable[[], Settings] | None, spool: Spool,
+              institutions: dict[str, Institution],
+              sandbox: SandboxTarget | None) -> Callable[[Intake], None]:
+    """What SIGHUP does: re-read the config's institutions and swap them in (the SFTP
+    accounts and what the runners see), or log why not and keep the running ones."""
+
+    def reload(intake: Intake) -> None:
+        if load is None:
+            log.warning("reload ignored: the gateway runs without a config file")
+            return
+        try:
+            fresh = {i.name: i for i in resolve_institutions(load(), sandbox)}
+        except ConfigError as error:
+            log.error("reload refused; the running configuration stays: %s", error)
+            return
+        spool.create(list(fresh))
+        institutions.update(fresh)  # in place: the runners hold this dict
+        for gone in set(institutions) - set(fresh):
+            del institutions[gone]
+        intake.reload(fresh)
+
+    return reload
+
+
+def run_until_signalled(settings: Settings, load: Callable[[], Settings] | None = None) -> None:
+    """Serve until SIGTERM or SIGINT, then stop cleanly; SIGHUP reloads from ``load``."""
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await serve(settings, stop)
+        # SIGHUP's default action kills the process: until the intake is up, a reload that
+        # arrives early (the pid file exists from the start) is only logged.
+        loop.add_signal_handler(signal.SIGHUP, log.warning, "reload ignored: still starting")
+        await serve(settings, stop, load)
 
     asyncio.run(main())

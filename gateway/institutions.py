@@ -14,7 +14,12 @@ from typing import Any
 import asyncssh
 from pydantic import SecretStr
 
+from gateway.intake.bans import Network, networks
+from gateway.intake.config import IntakeOptions
+from gateway.intake.keys import parse_authorized_key
 from gateway.settings import EMBEDDED_SANDBOX, ConfigError, Settings, read_secret
+
+DEFAULT_INTAKE = IntakeOptions()
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,8 @@ class Institution:
     report_to: tuple[str, ...]
     report_cc: tuple[str, ...]
     report_templates: Path | None = None
+    intake: IntakeOptions = DEFAULT_INTAKE
+    allowed_networks: tuple[Network, ...] = ()
 
     def __repr__(self) -> str:
         return f"Institution({self.name!r})"
@@ -82,12 +89,14 @@ def _resolve(name: str, raw: Any, sandbox: SandboxTarget | None,
         name=name,
         username=raw.username or name,
         password_hash=raw.password_hash,
-        authorized_keys=tuple(_parse_key(f"{where}.authorized_keys[{index}]", text)
+        authorized_keys=tuple(parse_authorized_key(f"{where}.authorized_keys[{index}]", text)
                               for index, text in enumerate(raw.authorized_keys)),
         canvas=_canvas_target(f"{where}.canvas", raw.canvas, sandbox, environ),
         report_to=tuple(raw.report_to),
         report_cc=tuple(raw.report_cc),
         report_templates=_template_folder(f"{where}.report_templates", raw.report_templates),
+        intake=IntakeOptions(**{key: getattr(raw, key) for key in IntakeOptions.model_fields}),
+        allowed_networks=networks(raw.allowed_cidrs),
     )
 
 
@@ -106,10 +115,3 @@ def _canvas_target(where: str, raw: Any, sandbox: SandboxTarget | None,
     token = read_secret(env=raw.token_env, file=raw.token_file, what=f"{where}.token",
                         environ=environ)
     return CanvasTarget(raw.base_url, raw.account_id, token)
-
-
-def _parse_key(where: str, text: str) -> asyncssh.SSHKey:
-    try:
-        return asyncssh.import_public_key(text.strip())
-    except (asyncssh.KeyImportError, ValueError) as error:
-        raise ConfigError(f"{where}: not an OpenSSH public key line ({error})") from None

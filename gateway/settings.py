@@ -26,6 +26,8 @@ from pydantic import (
     model_validator,
 )
 
+from gateway.intake.config import IntakeOptions, SftpSettings
+
 EMBEDDED_SANDBOX = "embedded-sandbox"
 """A Canvas ``base_url`` that means "the Canvas simulator running inside this process"."""
 
@@ -43,13 +45,6 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class SftpSettings(_Section):
-    """The SFTP listener."""
-
-    host: str = "0.0.0.0"  # noqa: S104 - an appliance listens on all interfaces by default
-    port: int = Field(default=2222, ge=1, le=65535)
-
-
 class BatchingSettings(_Section):
     """How uploads are grouped into batches."""
 
@@ -62,12 +57,12 @@ class ForwardingSettings(_Section):
     workers: int = Field(default=4, ge=1, le=64)
     request_timeout_seconds: float = Field(default=60.0, gt=0.0)
     poll_initial_seconds: float = Field(default=2.0, gt=0.0)
-    reconcile_grace_seconds: float = Field(default=120.0, ge=0.0)
     poll_max_seconds: float = Field(default=30.0, gt=0.0)
     retry_initial_seconds: float = Field(default=5.0, gt=0.0)
     retry_max_seconds: float = Field(default=600.0, gt=0.0)
     max_recoveries: int = Field(default=3, ge=1)
     retry_lifetime_seconds: float = Field(default=24 * 3600.0, gt=0.0)
+    reconcile_grace_seconds: float = Field(default=120.0, ge=0.0)
     max_import_seconds: float = Field(default=4 * 3600.0, gt=0.0)
     abort_after_max_wait: bool = False
 
@@ -129,8 +124,9 @@ class CanvasSettings(_Section):
         return value.rstrip("/")
 
 
-class InstitutionSettings(_Section):
-    """One institution: its SFTP account, its Canvas target and who gets its reports."""
+class InstitutionSettings(IntakeOptions):
+    """One institution: its SFTP account and intake options (see gateway.intake.config),
+    its Canvas target and who gets its reports."""
 
     username: str | None = None
     password_hash: str | None = None
@@ -154,6 +150,30 @@ class ArchiveSettings(_Section):
     retention_days: float = Field(default=90.0, gt=0.0)
 
 
+class HttpSettings(_Section):
+    """The HTTP port: health checks, Prometheus metrics and the read-only status page.
+
+    Loopback by default because the status page has no login: publish it only to the
+    network your monitoring lives on.
+    """
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+
+
+class StorageSettings(_Section):
+    """The data volume: below ``min_free_mb`` free, new uploads are refused and /readyz fails,
+    so the disk never fills up under work already accepted."""
+
+    min_free_mb: int = Field(default=512, ge=0)
+
+    @property
+    def min_free_bytes(self) -> int:
+        """The floor in bytes."""
+        return self.min_free_mb * 1024 * 1024
+
+
 class SandboxSettings(_Section):
     """The embedded Canvas simulator (demo mode and local trials)."""
 
@@ -172,6 +192,8 @@ class Settings(_Section):
     mail: MailSettings = MailSettings()
     sandbox: SandboxSettings = SandboxSettings()
     archive: ArchiveSettings = ArchiveSettings()
+    http: HttpSettings = HttpSettings()
+    storage: StorageSettings = StorageSettings()
     institutions: dict[str, InstitutionSettings] = Field(default_factory=dict)
 
     @field_validator("institutions")

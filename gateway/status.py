@@ -16,12 +16,17 @@ _SUCCESS = (BatchState.IMPORTED, BatchState.IMPORTED_WITH_MESSAGES)
 
 
 def institution_status(database: Path, configured: Sequence[str]) -> list[dict[str, Any]]:
-    """One row per institution (configured or seen in the store), safe on a live store."""
+    """One row per institution (configured or seen in the store), safe on a live store,
+    with ``on_hold`` saying whether an operator holds its queue (``gateway hold``)."""
     store = Store(database)
     try:
-        return status_rows(store, configured)
+        rows = status_rows(store, configured)
+        holds = store.institution_holds()
     finally:
         store.close()
+    return [{**row, "on_hold": None if row["institution"] not in holds else {
+        "reason": holds[row["institution"]].reason,
+        "since": _iso(holds[row["institution"]].held_at)}} for row in rows]
 
 
 def status_rows(store: Store, configured: Sequence[str], *,
@@ -67,6 +72,9 @@ def render_status(rows: Sequence[dict[str, Any]]) -> str:
         lines.append(f"{row['institution']:<20} {row['uploads_waiting']:>7} "
                      f"{len(row['batches_queued']):>6} {flight:<22} "
                      f"{', '.join(stopped) or '-':<12} {success}")
+        if row.get("on_hold"):
+            hold = row["on_hold"]
+            lines.append(f"    queue held since {hold['since']}: {hold['reason']}")
         for stop in row["held"] + row["failed"]:
             lines.append(f"    batch #{stop['batch']}: {stop['reason']}")
     return "\n".join(lines)

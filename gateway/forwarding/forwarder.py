@@ -30,6 +30,9 @@ ACTIONABLE = frozenset({BatchState.READY, BatchState.DEFERRED, BatchState.SUBMIT
                         BatchState.IMPORTING})
 """Head states the forwarder acts on; any other head (OPEN, HELD, FAILED) waits."""
 
+UNSENT = frozenset({BatchState.READY, BatchState.DEFERRED})
+"""Head states not yet posted: an institution hold (``gateway hold``) keeps them waiting."""
+
 
 class Forwarder(Runner):
     """Moves head batches READY → SUBMITTING → IMPORTING → an end state."""
@@ -64,6 +67,8 @@ class Forwarder(Runner):
             head = self._store.head_batch(institution.name, FINISHED_BATCH_STATES)
             if head is None or head.state not in ACTIONABLE or head.next_attempt_at > now:
                 continue
+            if head.state in UNSENT and institution.name in self._store.institution_holds():
+                continue  # an operator holds this queue: post nothing new, follow what runs
             self._start(institution, head)
             started = True
         return started

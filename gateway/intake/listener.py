@@ -1,60 +1,103 @@
-"""The SFTP listener: host keys kept in the data volume, and the asyncssh server itself."""
+"""The SFTP listener: algorithms, the asyncssh server, and a graceful stop.
+
+Only modern algorithms are offered (see gateway.intake.config); host keys sign with SHA-2
+only.  Nothing but SFTP is served: no shell, exec, legacy scp, forwarding, agent or X11.
+
+Stopping: stop accepting, let uploads whose CLOSE is being completed finish (bounded by
+``shutdown_grace_seconds``), then close every connection.  Uploads still being written are
+discarded as the sessions end; their clients were never told they were received.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from pathlib import Path
+import os
+from collections.abc import Callable
 from typing import Any
 
 import asyncssh
 
-from gateway.intake.auth import Accounts, GatewaySSHServer
-from gateway.intake.receiving import Receiver
+from gateway.intake.auth import GatewaySSHServer, Guard
+from gateway.intake.compat import tolerate_trailing_write_bytes
+from gateway.intake.config import SftpSettings
+from gateway.intake.hostkeys import HOST_KEY_FILES, load_host_keys
+from gateway.intake.session import IntakeServices, UploadSession
 from gateway.intake.sftp import InstitutionSFTPServer
-from gateway.state.spool import Spool, publish_bytes
+from gateway.state.spool import Spool
 
 log = logging.getLogger(__name__)
 
-HOST_KEY_FILES = {"ssh-ed25519": "ssh_host_ed25519_key",
-                  "ecdsa-sha2-nistp256": "ssh_host_ecdsa_key"}
+__all__ = ["HOST_KEY_FILES", "SIGNATURE_ALGS", "IntakeListener"]  # HOST_KEY_FILES: checks.py
+
+SIGNATURE_ALGS = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
+                  "ecdsa-sha2-nistp521", "rsa-sha2-512", "rsa-sha2-256")
+"""Host key and client key signatures: no ssh-rsa (SHA-1), no DSA."""
+RESPONSE_FLUSH_SECONDS = 0.2
+"""After the last completion, time for its SFTP answer to reach the socket before close."""
 
 
-def load_host_keys(folder: Path) -> list[asyncssh.SSHKey]:
-    """Return the host keys in ``folder``, generating any that are missing.
+class IntakeListener:
+    """The running SFTP server; :meth:`stop` ends it gracefully."""
 
-    Keys are generated once and reused for the life of the data volume, so the fingerprints
-    vendors pin stay valid across restarts and upgrades.
-    """
-    keys = []
-    for algorithm, filename in HOST_KEY_FILES.items():
-        path = folder / filename
-        if not path.exists():
-            key = asyncssh.generate_private_key(algorithm)
-            publish_bytes(path, key.export_private_key())
-            path.chmod(0o600)
-            log.info("generated host key %s", key.get_fingerprint())
-        keys.append(asyncssh.read_private_key(path))
-    return keys
+    def __init__(self, settings: SftpSettings, spool: Spool, guard: Guard,
+                 services: IntakeServices) -> None:
+        self._settings = settings
+        self._spool = spool
+        self._guard = guard
+        self._services = services
+        self._acceptor: asyncssh.SSHAcceptor | None = None
+        self.connections: set[GatewaySSHServer] = set()
+
+    async def start(self) -> int:
+        """Listen; return the port (useful when the configured port is 0)."""
+        settings = self._settings
+        tolerate_trailing_write_bytes()
+        self._acceptor = await asyncssh.listen(
+            settings.host, settings.port,
+            server_host_keys=load_host_keys(self._spool.host_keys),
+            server_factory=self._new_connection, sftp_factory=self._new_session,
+            kex_algs=list(settings.kex_algs), encryption_algs=list(settings.encryption_algs),
+            mac_algs=list(settings.mac_algs), signature_algs=list(SIGNATURE_ALGS),
+            compression_algs=["none"],
+            allow_scp=False,  # scp over the SFTP protocol works; legacy scp is not offered
+            agent_forwarding=False, allow_pty=False, x11_forwarding=False,
+            process_factory=None, login_timeout=settings.login_timeout_seconds,
+            keepalive_interval=30, keepalive_count_max=4,
+        )
+        return self._acceptor.get_port()
+
+    def _new_connection(self) -> GatewaySSHServer:
+        server = GatewaySSHServer(self._guard, on_lost=self.connections.discard)
+        self.connections.add(server)
+        return server
+
+    def _new_session(self, chan: asyncssh.SSHServerChannel[Any]) -> InstitutionSFTPServer:
+        owner = chan.get_connection().get_owner()
+        assert isinstance(owner, GatewaySSHServer)
+        institution = owner.institution
+        assert institution is not None  # sessions open only after authentication
+        session = UploadSession(institution.name, institution.intake, self._services)
+        return InstitutionSFTPServer(chan, home=os.fsencode(self._spool.home(institution.name)),
+                                     session=session)
+
+    async def stop(self, grace: float) -> None:
+        """Stop accepting, let completing uploads finish (up to ``grace`` s), close the rest."""
+        if self._acceptor is not None:
+            self._acceptor.close()
+        receiver = self._services.receiver
+        if not await receiver.drain(grace):
+            log.warning("stopping with uploads still being completed; their clients were "
+                        "not told they were received and will upload them again")
+        await asyncio.sleep(RESPONSE_FLUSH_SECONDS)
+        for server in list(self.connections):
+            server.close()
+        await _wait_until(lambda: not self.connections, timeout=2.0)
+        log.info("SFTP stopped")
 
 
-async def start_sftp(*, host: str, port: int, spool: Spool, accounts: Accounts,
-                     receiver: Receiver) -> asyncssh.SSHAcceptor:
-    """Listen for SFTP on ``host:port``; returns the acceptor (``close()`` stops it)."""
-
-    def sftp_factory(chan: asyncssh.SSHServerChannel[Any]) -> InstitutionSFTPServer:
-        username = chan.get_extra_info("username")
-        institution = accounts.by_username[username]
-        return InstitutionSFTPServer(chan, institution=institution.name, spool=spool,
-                                     receiver=receiver)
-
-    return await asyncssh.listen(
-        host, port,
-        server_host_keys=load_host_keys(spool.host_keys),
-        server_factory=lambda: GatewaySSHServer(accounts),
-        sftp_factory=sftp_factory,
-        allow_scp=False,  # scp over the SFTP protocol works; legacy scp is not offered
-        # An SFTP appliance offers no shell, exec, forwarding or agent.
-        agent_forwarding=False, allow_pty=False, x11_forwarding=False,
-        process_factory=None,
-        login_timeout=60, keepalive_interval=30,
-    )
+async def _wait_until(condition: Callable[[], bool], timeout: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition() and loop.time() < deadline:
+        await asyncio.sleep(0.05)

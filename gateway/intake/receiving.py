@@ -1,124 +1,191 @@
 """Taking custody of uploaded bytes: temp file while writing, durable upload on clean close.
 
 An upload is written to ``spool/incoming`` under a random name.  Only when the client closes
-it cleanly does :meth:`Receiver.complete` flush it, move it to ``spool/uploads/<id>``, record
-it RECEIVED in the store and link it into the institution's inbox so the client can see it.
-A session that ends without a clean close calls :meth:`Receiver.discard` instead, and recovery
-removes anything left in ``incoming`` after a crash: half-written data is never received.
+it cleanly (or renames its temp name onto a final name) does :meth:`Receiver.receive` verify
+it is whole, flush it, move it to ``spool/uploads/<id>`` and record it RECEIVED; the client's
+request is answered only after that.  Anything else ends in :meth:`Receiver.discard`, and
+recovery removes whatever a crash leaves in ``incoming``: half-written data is never received.
+
+Disk work runs on the receiver's own small thread pool, never on the event loop and never
+behind password hashing or the queue runners, so acknowledgements are not delayed by them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import hashlib
 import logging
 import os
 import secrets
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
-from gateway.state.spool import Spool, fsync_directory, publish_file, temp_path_for
+import asyncssh
+
+from gateway.intake.config import IntakeOptions
+from gateway.intake.inbox import Receipts
+from gateway.intake.limits import Allowance
+from gateway.intake.uploads import RunningDigest, UploadWriter
+from gateway.state.spool import Spool, publish_file
+from gateway.state.states import UploadState
 from gateway.state.store import Store
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 
-@dataclass
-class UploadWriter:
-    """An upload being written.  Not thread-safe: one SFTP handle owns it."""
 
-    institution: str
-    filename: str
-    path: Path
-    fd: int
-    size: int = 0
-    _digest: hashlib._Hash | None = field(default_factory=hashlib.sha256)
-
-    def write(self, offset: int, data: bytes) -> None:
-        """Write ``data`` at ``offset`` (clients may pipeline writes out of order)."""
-        os.pwrite(self.fd, data, offset)
-        if self._digest is not None and offset == self.size:
-            self._digest.update(data)
-        else:
-            # Out-of-order or overlapping writes: hash the finished file instead.
-            self._digest = None
-        self.size = max(self.size, offset + len(data))
-
-    def sha256(self) -> str:
-        """The SHA-256 of the bytes written, reading the file back if writes were not linear."""
-        if self._digest is not None:
-            return self._digest.hexdigest()
-        digest = hashlib.sha256()
-        with open(self.path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-        return digest.hexdigest()
+class RefusedError(Exception):
+    """An upload that must not be received; the message is for the client."""
 
 
 class Receiver:
-    """Turns cleanly closed SFTP uploads into RECEIVED uploads.  Safe from many threads."""
+    """Turns cleanly closed uploads into RECEIVED uploads.  Owned by the event loop; its
+    blocking work runs on its own threads."""
 
-    def __init__(self, store: Store, spool: Spool, on_received: Callable[[], None]) -> None:
-        self._store = store
-        self._spool = spool
-        self._on_received = on_received
+    def __init__(self, store: Store, spool: Spool, on_received: Callable[[], None],
+                 *, workers: int = 4) -> None:
+        self.store = store
+        self.spool = spool
+        self.receipts = Receipts()
+        self.on_received = on_received
+        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="receiving")
+        self._hashing = ThreadPoolExecutor(2, thread_name_prefix="hashing")
+        self._lock = threading.Lock()
+        self._open: dict[str, set[UploadWriter]] = {}
+        self._allowances: dict[str, Allowance] = {}
+        self._running: set[asyncio.Future[Any]] = set()
 
-    def begin(self, institution: str, filename: str) -> UploadWriter:
-        """Open a fresh temp file for an upload of ``filename`` by ``institution``."""
-        path = self._spool.incoming / f"{institution}.{secrets.token_hex(8)}.part"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        return UploadWriter(institution=institution, filename=filename, path=path, fd=fd)
+    # -- writers ---------------------------------------------------------------------------
 
-    def complete(self, writer: UploadWriter) -> int:
-        """Make the upload durable and RECEIVED; return its id.
+    def begin(self, institution: str, options: IntakeOptions, name: str) -> UploadWriter:
+        """Open a fresh temp file for an upload of ``name`` by ``institution``."""
+        allowance = self.allowance(institution, options.max_pending_bytes)
+        allowance.refresh(self.pending_bytes(institution), options.max_pending_bytes)
+        path = self.spool.incoming / f"{institution}.{secrets.token_hex(8)}.part"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)  # RDWR: sidecars are read
+        writer = UploadWriter(institution=institution, name=name, path=path, fd=fd,
+                              max_bytes=options.max_file_bytes, allowance=allowance,
+                              digest=RunningDigest(self._hashing))
+        with self._lock:
+            self._open.setdefault(institution, set()).add(writer)
+        return writer
 
-        When this returns, the bytes and the record survive any crash: the SFTP close is
-        acknowledged only after it.  On error the temp file is removed and nothing is received.
+    def open_writers(self, institution: str) -> list[UploadWriter]:
+        """Uploads of ``institution`` being written now, in any session."""
+        with self._lock:
+            return list(self._open.get(institution, ()))
+
+    def uploads_open(self, institution: str) -> int:
+        """How many uploads of ``institution`` are being written now."""
+        with self._lock:
+            return len(self._open.get(institution, ()))
+
+    def allowance(self, institution: str, limit: int) -> Allowance:
+        """The institution's pending-bytes quota (created on first use)."""
+        with self._lock:
+            return self._allowances.setdefault(institution, Allowance(limit))
+
+    def pending_bytes(self, institution: str) -> int:
+        """Bytes of the institution's uploads received and not yet batched."""
+        pending = self.store.uploads(institution=institution, state=UploadState.RECEIVED)
+        return sum(upload.size for upload in pending)
+
+    # -- ending an upload ------------------------------------------------------------------
+
+    async def receive(self, writer: UploadWriter, name: str) -> int:
+        """Receive ``writer``'s bytes as an upload called ``name``; return its id.
+
+        Returns only when the bytes and the record survive any crash.  Raises an SFTP error
+        telling the client that nothing was received (and logs why) on any failure.
         """
         try:
+            return await self.run(self._receive, writer, name)
+        except RefusedError as refusal:
+            log.warning("upload refused: %s", refusal, extra=_fields(writer, name))
+            raise asyncssh.SFTPFailure(str(refusal)) from None
+        except OSError as error:
+            log.error("upload could not be stored: %s", error.strerror,
+                      extra=_fields(writer, name))
+            raise asyncssh.SFTPFailure(
+                f"{name}: the gateway could not store this upload ({error.strerror}); "
+                "nothing was received, please upload it again") from None
+        except Exception:
+            log.exception("upload could not be recorded", extra=_fields(writer, name))
+            raise asyncssh.SFTPFailure(
+                f"{name}: the gateway could not record this upload (an internal error, "
+                "logged for the operator); nothing was received, please upload it again"
+            ) from None
+
+    def _receive(self, writer: UploadWriter, name: str) -> int:
+        received = False
+        try:
+            if writer.failure is not None:
+                raise RefusedError(writer.failure)
+            writer.check_complete()
             os.fsync(writer.fd)
-            os.close(writer.fd)
             sha256 = writer.sha256()
-            with self._store.transaction() as txn:
-                upload_id = txn.record_upload(
-                    writer.institution, writer.filename, writer.size, sha256
-                )
+            with self.store.transaction() as txn:
+                upload_id = txn.record_upload(writer.institution, name, writer.size, sha256)
                 # Published inside the transaction: if the commit fails, the file is an
                 # orphan that recovery quarantines; a committed record always has its file.
-                final = self._spool.upload_path(upload_id)
-                publish_file(writer.path, final)
-        except BaseException:
-            writer.path.unlink(missing_ok=True)
-            raise
-        self._show_in_inbox(final, writer.institution, writer.filename)
-        log.info("upload received", extra={"upload_id": upload_id,
-                                           "institution": writer.institution,
-                                           "file": writer.filename, "size": writer.size})
-        self._on_received()
+                publish_file(writer.path, self.spool.upload_path(upload_id))
+            received = True
+        finally:
+            self.end(writer, received=received)
+        self.receipts.add(writer.institution, upload_id, name, writer.size, txn.now)
+        log.info("upload received", extra={"upload_id": upload_id, **_fields(writer, name),
+                                           "size": writer.size, "sha256": sha256})
+        warning = writer.allowance.warning()
+        if warning:
+            log.warning("pending bytes near the quota: %s", warning,
+                        extra={"institution": writer.institution})
+        self.on_received()
         return upload_id
 
-    def discard(self, writer: UploadWriter) -> None:
-        """Drop an upload that was not closed cleanly; nothing is received."""
+    async def discard(self, writer: UploadWriter, why: str) -> None:
+        """Drop an upload that will not be received (``why`` is logged); never raises."""
+        log.warning("upload discarded: %s", why, extra={
+            **_fields(writer, writer.name), "bytes_written": writer.size})
+        with contextlib.suppress(Exception):
+            await self.run(self.end, writer, received=False)
+
+    def end(self, writer: UploadWriter, *, received: bool) -> None:
+        """Release everything a writer holds (once); its temp file is gone afterwards.
+        Blocking: call it on the receiving threads."""
+        with self._lock:
+            if writer not in self._open.get(writer.institution, ()):
+                return
+            self._open[writer.institution].discard(writer)
         with contextlib.suppress(OSError):
             os.close(writer.fd)
         writer.path.unlink(missing_ok=True)
-        log.warning("incomplete upload discarded", extra={
-            "institution": writer.institution, "file": writer.filename,
-            "bytes_written": writer.size})
+        writer.allowance.settle(writer.size, received=received)
 
-    def _show_in_inbox(self, final: Path, institution: str, filename: str) -> None:
-        """Link the received file into the inbox so clients can stat and list it.
+    # -- the receiving threads -------------------------------------------------------------
 
-        The link is a view only (the spool copy is authoritative and the SFTP layer never
-        writes through it); the sorter removes it once the upload joins a batch.
-        """
-        visible = self._spool.inbox(institution) / filename
-        temp = temp_path_for(visible)
-        try:
-            os.link(final, temp)
-            os.replace(temp, visible)
-            fsync_directory(visible.parent)
-        except OSError as error:
-            temp.unlink(missing_ok=True)
-            log.warning("could not show upload in inbox: %s", error.strerror)
+    async def run(self, work: Callable[..., T], *args: object, **kwargs: object) -> T:
+        """Run blocking ``work`` on the receiving threads; shutdown waits for it."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.run_in_executor(
+            self._executor, lambda: work(*args, **kwargs))
+        self._running.add(future)
+        future.add_done_callback(self._running.discard)
+        return await future
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for running completions; True when none is left."""
+        if self._running:
+            await asyncio.wait(set(self._running), timeout=timeout)
+        return not self._running
+
+    def close(self) -> None:
+        """Stop the receiving threads (after :meth:`drain`)."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._hashing.shutdown(wait=False, cancel_futures=True)
+
+
+def _fields(writer: UploadWriter, name: str) -> dict[str, object]:
+    return {"institution": writer.institution, "file": name}

@@ -1,74 +1,37 @@
 """The SFTP view an institution gets: its home with ``/inbox`` (upload) and ``/reports`` (read).
 
-Every request is checked against an allow-list of (operation, place) pairs; anything else is
-refused with a clear SFTP error.  Writes never touch an existing file: each upload goes to a
-fresh temp file owned by the :class:`~gateway.intake.receiving.Receiver`, and becomes a
-received upload only on a clean close, which is acknowledged after the data is durable.
+Allowed: write, list, stat, rename and remove within /inbox; read, list and stat in /reports.
+Every request resolves its path with :func:`~gateway.intake.places.locate` first; everything
+else (links, mkdir, attributes outside the inbox, ``..``, control characters, v5/v6 append
+flags) is refused with an SFTP error that says what is wrong and what to do.  Uploads never
+touch an existing file: each goes to a fresh temp file owned by the receiver, and the inbox
+listing is virtual (see :mod:`gateway.intake.inbox`), so no request reaches a spool file.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
-import posixpath
 import sys
-import unicodedata
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import asyncssh
 from asyncssh import SFTPAttrs, SFTPName
 
-from gateway.intake.receiving import Receiver, UploadWriter
-from gateway.state.spool import Spool
+from gateway.intake.inbox import Entry, folder_attrs
+from gateway.intake.places import FOLDERS, INBOX, REPORTS, canonical, file_in, locate
+from gateway.intake.session import UploadSession, wait_quietly
+from gateway.intake.uploads import RESUME_REFUSED, UploadWriter
 
 log = logging.getLogger(__name__)
 
-INBOX = "inbox"
-REPORTS = "reports"
-_FOLDERS = (INBOX, REPORTS)
 _WRITE_FLAGS = asyncssh.FXF_WRITE | asyncssh.FXF_CREAT | asyncssh.FXF_TRUNC | asyncssh.FXF_APPEND
-
-
-@dataclass(frozen=True)
-class Place:
-    """Where a client path points inside the home: the root, a folder, or a file in one."""
-
-    folder: str | None
-    name: str | None
-
-    @property
-    def display(self) -> str:
-        """The path as the client would write it."""
-        return "/" + "/".join(part for part in (self.folder, self.name) if part)
-
-
-def locate(path: bytes) -> Place:
-    """Resolve a client path to a Place, or raise an SFTP error saying what is wrong."""
-    try:
-        text = path.decode("utf-8")
-    except UnicodeDecodeError:
-        raise asyncssh.SFTPInvalidFilename("file names must be UTF-8") from None
-    if any(unicodedata.category(char) == "Cc" for char in text):
-        raise asyncssh.SFTPInvalidFilename("file names must not contain control characters")
-    parts = [part for part in posixpath.normpath(posixpath.join("/", text)).split("/") if part]
-    if not parts:
-        return Place(None, None)
-    if parts[0] not in _FOLDERS or len(parts) > 2:
-        raise asyncssh.SFTPPermissionDenied(
-            f"{'/' + '/'.join(parts)}: only /inbox (uploads) and /reports (results) exist here")
-    return Place(parts[0], parts[1] if len(parts) == 2 else None)
-
-
-def _listed(place: Place, name: bytes) -> bool:
-    """Whether a directory entry is shown: the two folders at the top, no hidden names."""
-    if name in (b".", b".."):
-        return True
-    if place.folder is None:
-        return name.decode(errors="replace") in _FOLDERS
-    return not name.startswith(b".")
+_V56_APPEND = asyncssh.FXF_APPEND_DATA | asyncssh.FXF_APPEND_DATA_ATOMIC
+_UPLOAD_HERE = "upload files into /inbox"
+_READ_THERE = "uploads cannot be read back; reports are in /reports"
 
 
 def _closed_by_client() -> bool:
@@ -76,43 +39,63 @@ def _closed_by_client() -> bool:
 
     asyncssh calls ``close`` both for a client's CLOSE request and, when a session ends, for
     every handle the client left open; only the first means "the file is complete".  The
-    caller's frame is the one reliable signal it gives.  The intake tests pin this behaviour
-    (a client killed mid-upload must never produce a received file).
+    caller's frame is the one signal it gives; asyncssh is pinned to a tested range and the
+    intake tests pin this behaviour (a client killed mid-upload never produces a file).
     """
     return sys._getframe(2).f_code.co_name == "_process_close"
 
 
 class InstitutionSFTPServer(asyncssh.SFTPServer):
-    """One SFTP session of one institution, chrooted to its home."""
+    """One SFTP session of one institution, confined to its home."""
 
-    def __init__(self, chan: asyncssh.SSHServerChannel[Any], *, institution: str,
-                 spool: Spool, receiver: Receiver) -> None:
-        home = spool.home(institution)
-        super().__init__(chan, chroot=os.fsencode(home))
-        self._institution = institution
-        self._receiver = receiver
+    def __init__(self, chan: asyncssh.SSHServerChannel[Any], *, home: bytes,
+                 session: UploadSession) -> None:
+        super().__init__(chan, chroot=home)
+        self._session = session
+        self._loop = asyncio.get_running_loop()
+        self._last_request = self._loop.time()
+        self._idle_watch = self._loop.create_task(self._close_when_idle())
+
+    def _touch(self) -> None:
+        self._last_request = self._loop.time()
+
+    async def _close_when_idle(self) -> None:
+        """Close the connection after ``idle_timeout_seconds`` without a request."""
+        timeout = self._session.options.idle_timeout_seconds
+        while True:
+            await asyncio.sleep(max(0.1, min(timeout / 4, 30.0)))
+            if self._loop.time() - self._last_request >= timeout:
+                log.warning("idle session closed", extra={
+                    "institution": self._session.institution, "idle_seconds": timeout})
+                self.connection.close()
+                return
 
     # -- files -----------------------------------------------------------------------------
 
     def open(self, path: bytes, pflags: int, attrs: SFTPAttrs) -> object:
-        """Open a new upload in /inbox for writing, or a report in /reports for reading."""
+        """Start a new upload in /inbox, or open a report in /reports for reading."""
+        self._touch()
         place = locate(path)
-        if place.name is None:
-            raise asyncssh.SFTPFailure(f"{place.display} is a folder")
         if pflags & _WRITE_FLAGS:
-            if place.folder != INBOX:
-                raise asyncssh.SFTPPermissionDenied(f"{place.display}: upload into /inbox")
-            if place.name.startswith("."):
-                raise asyncssh.SFTPInvalidFilename(
-                    f"{place.display}: names starting with '.' are reserved")
-            return self._receiver.begin(self._institution, place.name)
-        if place.folder != REPORTS:
-            raise asyncssh.SFTPPermissionDenied(
-                f"{place.display}: uploads cannot be read back; reports are in /reports")
-        return super().open(path, pflags, attrs)
+            name = file_in(place, INBOX, _UPLOAD_HERE)
+            if pflags & asyncssh.FXF_APPEND:
+                raise asyncssh.SFTPOpUnsupported(f"{place.display}: {RESUME_REFUSED}")
+            return self._session.begin(name)
+        file_in(place, REPORTS, _READ_THERE)
+        return super().open(path, asyncssh.FXF_READ, attrs)
+
+    def open56(self, path: bytes, desired_access: int, flags: int,
+               attrs: SFTPAttrs) -> object:
+        """SFTP v5/v6 opens go through the same rules as v3 ones."""
+        if flags & _V56_APPEND or desired_access & asyncssh.ACE4_APPEND_DATA:
+            raise asyncssh.SFTPOpUnsupported(f"{locate(path).display}: {RESUME_REFUSED}")
+        writing = desired_access & asyncssh.ACE4_WRITE_DATA
+        return self.open(path, _WRITE_FLAGS & ~asyncssh.FXF_APPEND if writing
+                         else asyncssh.FXF_READ, attrs)
 
     def write(self, file_obj: object, offset: int, data: bytes) -> int:
         """Write to an upload; reports are read-only."""
+        self._touch()
         if not isinstance(file_obj, UploadWriter):
             raise asyncssh.SFTPPermissionDenied("reports are read-only")
         file_obj.write(offset, data)
@@ -120,105 +103,155 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
 
     def read(self, file_obj: object, offset: int, size: int) -> bytes:
         """Read a report; uploads are write-only."""
+        self._touch()
         if isinstance(file_obj, UploadWriter):
-            raise asyncssh.SFTPPermissionDenied("uploads cannot be read back")
+            raise asyncssh.SFTPPermissionDenied(f"/inbox/{file_obj.name}: {_READ_THERE}")
         data = super().read(file_obj, offset, size)
         assert isinstance(data, bytes)
         return data
 
     def close(self, file_obj: object) -> Any:
-        """Complete an upload on the client's CLOSE; discard it when the session just ended."""
+        """Finish an upload on the client's CLOSE; discard it when the session just ended."""
+        self._touch()
         if not isinstance(file_obj, UploadWriter):
             return super().close(file_obj)
         if _closed_by_client():
-            return self._complete(file_obj)
-        self._receiver.discard(file_obj)
-        return None
-
-    async def _complete(self, writer: UploadWriter) -> None:
-        try:
-            await asyncio.to_thread(self._receiver.complete, writer)
-        except OSError as error:
-            log.error("upload could not be stored: %s", error.strerror,
-                      extra={"institution": writer.institution, "file": writer.filename})
-            raise asyncssh.SFTPFailure(
-                f"{writer.filename}: the gateway could not store this upload "
-                f"({error.strerror}); nothing was received, please upload it again") from None
+            return self._session.closed(file_obj)
+        return self._session.abandoned(file_obj)
 
     def fstat(self, file_obj: object) -> Any:
         """Attributes of an open upload or report."""
         if isinstance(file_obj, UploadWriter):
-            return os.fstat(file_obj.fd)
+            return Entry(file_obj.name, file_obj.size, self._loop.time()).attrs()
         return super().fstat(file_obj)
 
     def fsetstat(self, file_obj: object, attrs: SFTPAttrs) -> None:
-        """Accepted and ignored: received files keep the gateway's own times and modes."""
+        """Accepted and ignored for uploads (clients set times); refused for reports."""
+        if not isinstance(file_obj, UploadWriter):
+            _refuse("reports are read-only")
 
-    def setstat(self, path: bytes, attrs: SFTPAttrs) -> None:
-        """Accepted and ignored for inbox files (clients set times after upload); else refused."""
-        if locate(path).folder != INBOX:
-            raise asyncssh.SFTPPermissionDenied("attributes can only be set in /inbox")
-
-    def fsync(self, file_obj: object) -> None:
-        """Flush an upload to disk on request (it is flushed at close regardless)."""
+    async def fsync(self, file_obj: object) -> None:
+        """Flush an upload to disk on request, off the event loop (close flushes anyway)."""
         if isinstance(file_obj, UploadWriter):
-            os.fsync(file_obj.fd)
+            await self._session.flush(file_obj)
 
     # -- names -----------------------------------------------------------------------------
 
-    def stat(self, path: bytes) -> Any:
-        """Attributes of the home, a folder, or a visible file."""
-        locate(path)
-        return super().stat(path)
+    def realpath(self, path: bytes) -> bytes:
+        """The absolute form of ``path`` within the home (never outside it)."""
+        self._touch()
+        return canonical(path)
 
-    def lstat(self, path: bytes) -> Any:
+    async def stat(self, path: bytes) -> Any:
+        """Attributes of the home, a folder, an inbox entry or a report."""
+        self._touch()
+        place = locate(path)
+        if place.name is None:
+            return folder_attrs()
+        if place.folder == INBOX:
+            entry = (await self._session.entries()).get(place.name)
+            if entry is None:
+                raise asyncssh.SFTPNoSuchFile(f"{place.display}: no such file")
+            return entry.attrs()
+        return super().lstat(path)  # reports hold plain files; never follow a link
+
+    async def lstat(self, path: bytes) -> Any:
         """Same as stat: there are no links in a home."""
-        return self.stat(path)
+        return await self.stat(path)
 
     async def scandir(self, path: bytes) -> AsyncIterator[SFTPName]:
-        """List the home (inbox, reports) or a folder, hiding the gateway's temp names."""
+        """List the home (inbox, reports), the virtual inbox, or the reports folder."""
+        self._touch()
         place = locate(path)
         if place.name is not None:
             raise asyncssh.SFTPNoSuchFile(f"{place.display} is not a folder")
-        async for entry in super().scandir(path):
-            name = entry.filename
-            assert isinstance(name, bytes)
-            if _listed(place, name):
-                yield entry
+        for dot in (b".", b".."):
+            yield SFTPName(dot, attrs=folder_attrs())
+        if place.folder is None:
+            for folder in FOLDERS:
+                yield SFTPName(folder.encode(), attrs=folder_attrs())
+        elif place.folder == INBOX:
+            for _, entry in sorted((await self._session.entries()).items()):
+                yield entry.sftp_name()
+        else:
+            for report in self._reports(path):
+                yield report
 
-    def remove(self, path: bytes) -> None:
-        """Refused: received files are the gateway's."""
-        _refuse()
+    def _reports(self, path: bytes) -> list[SFTPName]:
+        """The reports folder's plain files (the notifier's temp names start with '.')."""
+        with os.scandir(self.map_path(path)) as entries:
+            return [SFTPName(entry.name,
+                             attrs=SFTPAttrs.from_local(entry.stat(follow_symlinks=False)))
+                    for entry in entries
+                    if entry.is_file(follow_symlinks=False) and not entry.name.startswith(b".")]
 
-    def rename(self, oldpath: bytes, newpath: bytes) -> None:
-        """Refused."""
-        _refuse()
+    async def rename(self, oldpath: bytes, newpath: bytes) -> None:
+        """Rename a temp-named upload onto its final name in /inbox (this receives it)."""
+        self._touch()
+        old = file_in(locate(oldpath), INBOX, "only uploads in /inbox can be renamed")
+        new = file_in(locate(newpath), INBOX, "uploads can only be renamed within /inbox")
+        await self._session.rename(old, new)
 
-    def posix_rename(self, oldpath: bytes, newpath: bytes) -> None:
-        """Refused."""
-        _refuse()
+    async def posix_rename(self, oldpath: bytes, newpath: bytes) -> None:
+        """Same as rename: a name uploaded twice is two uploads, so nothing is overwritten."""
+        await self.rename(oldpath, newpath)
+
+    async def remove(self, path: bytes) -> None:
+        """Remove a temp-named upload, or hide a received one from the inbox listing."""
+        self._touch()
+        name = file_in(locate(path), INBOX, "only files in /inbox can be removed")
+        await self._session.remove(name, await self._session.entries())
+
+    def setstat(self, path: bytes, attrs: SFTPAttrs) -> None:
+        """Accepted and ignored in /inbox (clients set times after upload); else refused."""
+        if locate(path).folder != INBOX:
+            _refuse("attributes can only be set in /inbox (and are ignored there)")
+
+    def lsetstat(self, path: bytes, attrs: SFTPAttrs) -> None:
+        """Same as setstat: there are no links to set attributes on."""
+        self.setstat(path, attrs)
 
     def mkdir(self, path: bytes, attrs: SFTPAttrs) -> None:
         """Refused: the home has exactly two folders."""
-        _refuse()
+        locate(path)
+        _refuse("folders cannot be created; upload files directly into /inbox")
 
     def rmdir(self, path: bytes) -> None:
-        """Refused."""
-        _refuse()
+        """Refused: the two folders stay."""
+        locate(path)
+        _refuse("folders cannot be removed")
 
     def symlink(self, oldpath: bytes, newpath: bytes) -> None:
         """Refused: links could point outside the home."""
-        _refuse()
+        _refuse("links are not allowed")
 
     def link(self, oldpath: bytes, newpath: bytes) -> None:
-        """Refused."""
-        _refuse()
+        """Refused: links could point outside the home."""
+        _refuse("links are not allowed")
 
     def readlink(self, path: bytes) -> bytes:
         """Refused: there are no links in a home."""
-        _refuse()
+        locate(path)
+        _refuse("there are no links here")
+
+    def statvfs(self, path: bytes) -> NoReturn:
+        """Refused: the gateway's disks are not the client's business."""
+        raise asyncssh.SFTPOpUnsupported("file system information is not available")
+
+    def fstatvfs(self, file_obj: object) -> NoReturn:
+        """Refused, like statvfs."""
+        raise asyncssh.SFTPOpUnsupported("file system information is not available")
+
+    async def exit(self) -> None:
+        """The session ended: discard unfinished uploads, stop watching for idleness, and
+        report exit status 0 as OpenSSH's sftp-server does (scp treats a session without
+        one as failed)."""
+        await wait_quietly(self._idle_watch)
+        await self._session.end()
+        with contextlib.suppress(OSError, asyncssh.Error):
+            self.channel.exit(0)
 
 
-def _refuse() -> NoReturn:
-    raise asyncssh.SFTPPermissionDenied(
-        "not allowed here: upload files into /inbox and read results in /reports")
+def _refuse(why: str) -> NoReturn:
+    raise asyncssh.SFTPPermissionDenied(f"not allowed: {why}; {_UPLOAD_HERE} and read results "
+                                        "in /reports")

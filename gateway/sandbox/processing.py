@@ -19,11 +19,11 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from gateway.sandbox.csvtext import MalformedCsvError, parse_rows
 from gateway.sandbox.errorfile import SisError, row_text
 from gateway.sandbox.records import Outcome
 from gateway.sandbox.rows import Row, Verdict, check_row
 from gateway.sorting.kinds import KIND_RULES, SisKind, identify
+from gateway.sorting.validation.rubycsv import MalformedCsvError, parse_rows
 
 logger = logging.getLogger(__name__)
 

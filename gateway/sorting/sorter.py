@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+from typing import Any, Protocol
 
 from gateway.runner import Runner
 from gateway.sorting.batching import group_uploads, is_quiet, member_names, write_batch_zip
-from gateway.sorting.sniff import ZIP_KIND, sniff
+from gateway.sorting.sniff import ZIP_KIND, Sniffed, sniff
 from gateway.state.records import BatchRecord, UploadRecord
-from gateway.state.spool import Spool, fsync_directory, publish_file, temp_path_for
+from gateway.state.spool import Spool, publish_file, temp_path_for
 from gateway.state.states import BatchState, UploadState
 from gateway.state.store import Store
 
@@ -31,19 +33,57 @@ BATCH_RECEIPT = "batch_receipt"
 """A notice telling the sender a batch was formed and is on its way to Canvas."""
 
 
+class IntakeGate(Protocol):
+    """What the sorter asks the SFTP intake (implemented by gateway.intake.deliveries)."""
+
+    def forming(self, institution: str) -> AbstractContextManager[Any]:
+        """A lock held while a batch is formed, so the intake records no verdict meanwhile."""
+
+    def uploads_open(self, institution: str) -> int:
+        """Uploads of the institution still being written (or awaiting their rename)."""
+
+    def released_through(self, institution: str) -> int | None:
+        """The last upload id a trigger file released; None when batching by quiet period."""
+
+    def refused(self, institution: str) -> Mapping[int, str]:
+        """Uploads that must be rejected (checksum sidecar mismatch), with the reason."""
+
+
+class UngatedIntake:
+    """No intake to ask (tests, tools): nothing open, quiet-period batching, no refusals."""
+
+    def forming(self, institution: str) -> AbstractContextManager[Any]:
+        """No lock needed."""
+        return nullcontext()
+
+    def uploads_open(self, institution: str) -> int:
+        """Nothing is being written."""
+        return 0
+
+    def released_through(self, institution: str) -> int | None:
+        """Batch by the quiet period."""
+        return None
+
+    def refused(self, institution: str) -> Mapping[int, str]:
+        """Nothing is refused."""
+        return {}
+
+
 class Sorter(Runner):
     """Forms and seals batches; calls ``on_ready`` when a batch became READY or REJECTED."""
 
     name = "sorter"
 
     def __init__(self, *, store: Store, spool: Spool, institutions: Callable[[], list[str]],
-                 quiet_seconds: float, on_ready: Callable[[], None]) -> None:
+                 quiet_seconds: float, on_ready: Callable[[], None],
+                 intake: IntakeGate | None = None) -> None:
         super().__init__(idle_seconds=max(0.2, min(quiet_seconds / 2, 5.0)))
         self._store = store
         self._spool = spool
         self._institutions = institutions
         self._quiet_seconds = quiet_seconds
         self._on_ready = on_ready
+        self._intake = intake or UngatedIntake()
 
     def step(self) -> bool:
         """Form batches for quiet institutions, then seal every OPEN batch."""
@@ -56,10 +96,28 @@ class Sorter(Runner):
         return any(formed) or bool(sealed)
 
     def _form(self, institution: str) -> bool:
+        with self._intake.forming(institution):
+            pending = self._deliverable(institution)
+            if not pending:
+                return False
+            refused = self._intake.refused(institution)
+            sniffed = {u.id: Sniffed(None, None, refused[u.id]) if u.id in refused
+                       else sniff(self._spool.upload_path(u.id), u.filename) for u in pending}
+            self._record_batches(institution, pending, sniffed)
+        return True
+
+    def _deliverable(self, institution: str) -> list[UploadRecord]:
+        """The uploads forming the institution's next delivery now (none: wait longer)."""
         pending = self._store.uploads(institution=institution, state=UploadState.RECEIVED)
-        if not is_quiet(pending, self._store.clock(), self._quiet_seconds):
-            return False
-        sniffed = {u.id: sniff(self._spool.upload_path(u.id), u.filename) for u in pending}
+        through = self._intake.released_through(institution)
+        if through is not None:  # trigger files: the sender says when a delivery is complete
+            return [upload for upload in pending if upload.id <= through]
+        if self._intake.uploads_open(institution):  # a file still arriving belongs with these
+            return []
+        return pending if is_quiet(pending, self._store.clock(), self._quiet_seconds) else []
+
+    def _record_batches(self, institution: str, pending: list[UploadRecord],
+                        sniffed: dict[int, Sniffed]) -> None:
         with self._store.transaction() as txn:
             for group in group_uploads(pending, sniffed):
                 batch_id = txn.create_batch(institution)
@@ -72,7 +130,6 @@ class Sorter(Runner):
                 log.info("batch formed", extra={"batch_id": batch_id,
                                                 "institution": institution,
                                                 "uploads": [u.id for u in group]})
-        return True
 
     def _seal(self, batch: BatchRecord) -> None:
         members = self._store.uploads(batch_id=batch.id)
@@ -90,8 +147,6 @@ class Sorter(Runner):
                          reason=reason, finished_at=txn.now)
                 txn.add_notice(BATCH_REPORT, batch.institution, batch.id,
                                batch_state=BatchState.REJECTED, reason=reason)
-        for upload in members:
-            self._hide_from_inbox(upload)
 
     def _build_zip(self, batch_id: int, accepted: list[UploadRecord]) -> None:
         final = self._spool.batch_zip_path(batch_id)
@@ -109,16 +164,6 @@ class Sorter(Runner):
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
-
-    def _hide_from_inbox(self, upload: UploadRecord) -> None:
-        """Remove the inbox view of a sorted upload, unless a newer upload took the name."""
-        visible = self._spool.inbox(upload.institution) / upload.filename
-        try:
-            if os.path.samefile(visible, self._spool.upload_path(upload.id)):
-                visible.unlink()
-                fsync_directory(visible.parent)
-        except FileNotFoundError:
-            pass
 
 
 def _fsync_file(path: Path) -> None:

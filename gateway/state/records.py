@@ -1,4 +1,4 @@
-"""Read-only views of the store's rows: uploads, batches and notices."""
+"""Read-only views of the store's rows: uploads, batches, notices and holds."""
 
 from __future__ import annotations
 
@@ -122,3 +122,19 @@ class NoticeRecord:
             batch_state=BatchState(row["batch_state"]) if row["batch_state"] else None,
             reason=row["reason"],
         )
+
+
+@dataclass(frozen=True)
+class InstitutionHold:
+    """An operator's stop on an institution's queue: its batches are not posted until
+    released (imports already under way are followed to their end)."""
+
+    institution: str
+    reason: str
+    held_at: float
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> InstitutionHold:
+        """Build from a ``SELECT * FROM institution_holds`` row."""
+        return cls(institution=row["institution"], reason=row["reason"],
+                   held_at=row["held_at"])

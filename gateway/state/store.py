@@ -20,7 +20,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from gateway.state.records import BatchRecord, FindingRecord, NoticeRecord, UploadRecord
+from gateway.state.records import (
+    BatchRecord,
+    FindingRecord,
+    InstitutionHold,
+    NoticeRecord,
+    UploadRecord,
+)
 from gateway.state.states import (
     BATCH_TRANSITIONS,
     NOTICE_TRANSITIONS,
@@ -99,6 +105,14 @@ CREATE TABLE IF NOT EXISTS ops_alerts (
     last_at REAL NOT NULL,
     suppressed INTEGER NOT NULL DEFAULT 0
 );
+""", """
+CREATE TABLE IF NOT EXISTS institution_holds (
+    institution TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    held_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS transitions_by_record ON transitions (entity, entity_id);
+CREATE INDEX IF NOT EXISTS transitions_by_target ON transitions (entity, to_state);
 """)
 """Schema steps; ``PRAGMA user_version`` records how many have been applied.  Append only."""
 
@@ -183,6 +197,19 @@ class Transaction:
                          " ON CONFLICT (institution) DO UPDATE SET last_at = excluded.last_at,"
                          " suppressed = 0", (institution, self.now))
         return True
+
+    def hold_institution(self, institution: str, reason: str) -> bool:
+        """Stop an institution's queue (no new posts); False if it was already held."""
+        cursor = self._db.execute(
+            "INSERT OR IGNORE INTO institution_holds (institution, reason, held_at)"
+            " VALUES (?, ?, ?)", (institution, reason, self.now))
+        return cursor.rowcount == 1
+
+    def release_institution(self, institution: str) -> bool:
+        """Lift an institution's hold; False if it was not held."""
+        cursor = self._db.execute("DELETE FROM institution_holds WHERE institution = ?",
+                                  (institution,))
+        return cursor.rowcount == 1
 
     def move(self, entity: str, record_id: int, expected: State, new: State,
              reason: str | None = None, **fields: Any) -> None:
@@ -302,6 +329,13 @@ class Store:
     def _rows(self, sql: str, *params: Any) -> list[sqlite3.Row]:
         return self._connection().execute(sql, params).fetchall()
 
+    def read(self, sql: str, *params: Any) -> list[sqlite3.Row]:
+        """Rows of one SELECT, for read models that aggregate (metrics, the status page).
+        State changes never go through here; raises ValueError for anything but a SELECT."""
+        if not sql.lstrip().upper().startswith("SELECT"):
+            raise ValueError("Store.read runs SELECT statements only")
+        return self._rows(sql, *params)
+
     # -- queries ---------------------------------------------------------------------------
 
     def upload(self, upload_id: int) -> UploadRecord:
@@ -372,6 +406,11 @@ class Store:
                           " WHERE entity = ? AND entity_id = ? ORDER BY id", entity, record_id)
         return [{"at": row["at"], "from": row["from_state"], "to": row["to_state"],
                  "reason": row["reason"]} for row in rows]
+
+    def institution_holds(self) -> dict[str, InstitutionHold]:
+        """The institutions whose queues an operator stopped, by name."""
+        rows = self._rows("SELECT * FROM institution_holds ORDER BY institution")
+        return {row["institution"]: InstitutionHold.from_row(row) for row in rows}
 
     def import_ids(self, institution: str) -> set[int]:
         """Canvas import ids the gateway has recorded for an institution's batches."""

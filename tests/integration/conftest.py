@@ -40,3 +40,20 @@ def gateway(tmp_path: Path, sandbox: CanvasSandbox, mailbox: tuple[Collector, in
     yield process
     if process.process is not None:
         process.kill()
+
+
+@pytest.fixture
+def beta(tmp_path: Path) -> Account:
+    return make_account("beta", tmp_path)
+
+
+@pytest.fixture
+def intake(tmp_path: Path, alpha: Account, beta: Account) -> Iterator[GatewayProcess]:
+    """A gateway (not started) for SFTP intake tests: two institutions, and a quiet period
+    so long that received uploads stay waiting (and visible) for the whole test.  Its
+    Canvas and mail server are never reached."""
+    process = GatewayProcess(root=tmp_path, sandbox_url="http://127.0.0.1:9", smtp_port=9,
+                             accounts=[alpha, beta], quiet_seconds=3600)
+    yield process
+    if process.process is not None:
+        process.kill()

@@ -58,6 +58,14 @@ class GatewayProcess:
     token: str = "test-canvas-token"
     quiet_seconds: float = 0.5
     sftp_port: int = field(default_factory=free_port)
+    http_port: int = field(default_factory=free_port)
+    env: dict[str, str] = field(default_factory=dict)
+    sftp_options: list[str] = field(default_factory=list)
+    """Extra ``[sftp]`` lines (``ban_failures = 3``)."""
+    intake_options: dict[str, list[str]] = field(default_factory=dict)
+    """Extra ``[institutions.<name>]`` lines by account name (``max_file_bytes = 10``)."""
+    file_size_limit: int | None = None
+    """RLIMIT_FSIZE for the daemon (``ulimit -f``): writes past it fail like a full disk."""
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
 
@@ -77,7 +85,8 @@ class GatewayProcess:
         hasher = PasswordHasher()
         lines = [
             f'data_dir = "{self.data_dir}"',
-            "[sftp]", 'host = "127.0.0.1"', f"port = {self.sftp_port}",
+            "[sftp]", 'host = "127.0.0.1"', f"port = {self.sftp_port}", *self.sftp_options,
+            "[http]", 'host = "127.0.0.1"', f"port = {self.http_port}",
             "[batching]", f"quiet_seconds = {self.quiet_seconds}",
             "[forwarding]", "poll_initial_seconds = 0.2", "poll_max_seconds = 1.0",
             "retry_initial_seconds = 0.5", "retry_max_seconds = 2.0",
@@ -91,6 +100,7 @@ class GatewayProcess:
                 f'password_hash = "{hasher.hash(account.password)}"',
                 f'authorized_keys = ["{account.public_key}"]',
                 f'report_to = ["registrar@{account.name}.example"]',
+                *self.intake_options.get(account.name, []),
                 f"[institutions.{account.name}.canvas]",
                 f'base_url = "{self.sandbox_url}"', 'account_id = "1"',
                 'token_env = "TEST_CANVAS_TOKEN"',
@@ -102,13 +112,22 @@ class GatewayProcess:
         if not self.config_path.exists():
             self.write_config()
         self.starts += 1
-        env = {**os.environ, "TEST_CANVAS_TOKEN": self.token, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "TEST_CANVAS_TOKEN": self.token, "PYTHONUNBUFFERED": "1",
+               **self.env}
         with open(self.log_path, "wb") as log:
+            limit = [] if self.file_size_limit is None else [  # util-linux, always present
+                "prlimit", f"--fsize={self.file_size_limit}"]
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "gateway", "serve", "--config", str(self.config_path)],
+                [*limit, sys.executable, "-m", "gateway", "serve", "--config",
+                 str(self.config_path)],
                 stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
         wait_for(lambda: b"gateway ready" in self.log_path.read_bytes(), timeout,
                  f"gateway start (log {self.log_path})", self._check_alive)
+
+    def reload(self) -> None:
+        """SIGHUP, as ``gateway reload`` sends it."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGHUP)
 
     def _check_alive(self) -> None:
         if self.process is not None and self.process.poll() is not None:

@@ -1,10 +1,15 @@
-"""Uploading to the gateway with the clients vendors really use: OpenSSH sftp and paramiko."""
+"""Uploading to the gateway with the clients vendors really use: OpenSSH sftp and scp,
+paramiko, asyncssh, lftp, rclone and curl."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
+import asyncssh
 import paramiko
 
 from tests.integration.gateway_process import Account
@@ -47,3 +52,104 @@ def paramiko_put(port: int, account: Account, local: Path, remote: str) -> None:
     finally:
         sftp.close()
         client.close()
+
+
+# -- the other clients vendors use: each uploads ``local`` into /inbox as ``name``; with
+# ``temp`` it uploads under that temporary name and renames it to ``name`` in the same
+# session, as WinSCP, FileZilla and lftp do.  Each returns the finished process or raises.
+
+def _checked(command: list[str], timeout: float = 300.0, **kwargs: Any
+             ) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                          check=False, **kwargs)
+    assert done.returncode == 0, f"{command[0]} failed ({done.returncode}): {done.stderr}"
+    return done
+
+
+def openssh_upload(port: int, account: Account, local: Path, name: str,
+                   temp: str | None = None) -> None:
+    """OpenSSH sftp in batch mode."""
+    if temp is None:
+        commands = [f'put "{local}" "inbox/{name}"']
+    else:
+        commands = [f'put "{local}" "inbox/{temp}"', f'rename "inbox/{temp}" "inbox/{name}"']
+    done = openssh_batch(port, account, commands)
+    assert done.returncode == 0, f"sftp failed: {done.stderr}"
+
+
+def scp_upload(port: int, account: Account, local: Path, name: str,
+               temp: str | None = None) -> None:
+    """OpenSSH scp, which speaks the SFTP protocol since OpenSSH 9.0.  scp cannot rename, so
+    ``temp`` just uploads under that name."""
+    _checked(["scp", "-s", "-P", str(port), "-i", str(account.key_file), *OPENSSH_OPTIONS,
+              str(local), f"{account.name}@127.0.0.1:inbox/{temp or name}"])
+
+
+def paramiko_upload(port: int, account: Account, local: Path, name: str,
+                    temp: str | None = None) -> None:
+    """paramiko's put (confirming the size by stat), then posix-rename when ``temp``."""
+    client, sftp = paramiko_session(port, account)
+    try:
+        sftp.put(str(local), f"inbox/{temp or name}", confirm=True)
+        if temp is not None:
+            sftp.posix_rename(f"inbox/{temp}", f"inbox/{name}")
+    finally:
+        sftp.close()
+        client.close()
+
+
+async def asyncssh_sftp(port: int, account: Account, sftp_version: int = 3
+                        ) -> tuple[asyncssh.SSHClientConnection, asyncssh.SFTPClient]:
+    """An asyncssh SFTP session authenticated by the account's key."""
+    conn = await asyncssh.connect("127.0.0.1", port, username=account.name,
+                                  client_keys=[str(account.key_file)], known_hosts=None,
+                                  agent_path=None)
+    return conn, await conn.start_sftp_client(sftp_version=sftp_version)
+
+
+def asyncssh_upload(port: int, account: Account, local: Path, name: str,
+                    temp: str | None = None) -> None:
+    """asyncssh's parallel put, then rename when ``temp``."""
+
+    async def run() -> None:
+        conn, sftp = await asyncssh_sftp(port, account)
+        async with conn:
+            await sftp.put(str(local), f"inbox/{temp or name}")
+            if temp is not None:
+                await sftp.rename(f"inbox/{temp}", f"inbox/{name}")
+
+    asyncio.run(run())
+
+
+def lftp_upload(port: int, account: Account, local: Path, name: str,
+                temp: str | None = None) -> None:
+    """lftp over OpenSSH; with ``temp`` (a leading-dot pattern such as ``.in.*``) lftp
+    uploads to that temporary name and renames it itself (xfer:use-temp-file)."""
+    ssh = " ".join(["ssh", "-a", "-x", "-i", str(account.key_file), *OPENSSH_OPTIONS])
+    settings = [f'set sftp:connect-program "{ssh}"', "set cmd:fail-exit yes",
+                "set net:max-retries 1", "set xfer:clobber yes"]
+    if temp is not None:
+        settings += ["set xfer:use-temp-file yes", f'set xfer:temp-file-name "{temp}"']
+    script = "; ".join([*settings, f"open -u {account.name}, -p {port} sftp://127.0.0.1",
+                        f'put "{local}" -o "inbox/{name}"'])
+    _checked(["lftp", "-c", script])
+
+
+def rclone_upload(port: int, account: Account, local: Path, name: str,
+                  temp: str | None = None) -> None:
+    """rclone's sftp backend (no shell commands: the gateway offers none).  rclone 1.60 has
+    no temp-name mode, so ``temp`` just uploads under that name."""
+    remote = (f":sftp,host=127.0.0.1,port={port},user={account.name},"
+              f"key_file={account.key_file},shell_type=none,disable_hashcheck=true:")
+    _checked(["rclone", "copyto", "--config", os.devnull, "--low-level-retries", "1",
+              "--retries", "1", str(local), f"{remote}inbox/{temp or name}"])
+
+
+def curl_upload(port: int, account: Account, local: Path, name: str,
+                temp: str | None = None) -> None:
+    """curl's sftp:// (libssh2; password login, host key not checked); with ``temp`` the
+    rename is a post-transfer quote command in the same session."""
+    rename = [] if temp is None else ["-Q", f"-rename /inbox/{temp} /inbox/{name}"]
+    _checked(["curl", "--silent", "--show-error", "--insecure",
+              "--user", f"{account.name}:{account.password}", "-T", str(local), *rename,
+              f"sftp://127.0.0.1:{port}/inbox/{temp or name}"])

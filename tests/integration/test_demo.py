@@ -19,7 +19,8 @@ from tests.integration.mail_server import free_port
 def test_demo_runs_with_no_config_and_reports_within_seconds(tmp_path: Path) -> None:
     port = free_port()
     log = tmp_path / "demo.log"
-    env = {**os.environ, "GATEWAY_SFTP__PORT": str(port), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "GATEWAY_SFTP__PORT": str(port), "PYTHONUNBUFFERED": "1",
+           "GATEWAY_HTTP__PORT": str(free_port())}
     env.pop("GATEWAY_CONFIG", None)
     with open(log, "wb") as output:
         demo = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--data",

@@ -182,6 +182,10 @@ def test_skip_deletes_comes_before_the_new_account_checks() -> None:
     assert check_row(SisKind.ACCOUNT, values, skip_deletes=True) is Verdict.SKIP
 
 
-def test_kinds_without_modelled_checks_import_every_row() -> None:
-    values = row(xlist_course_id=None, section_id=None, status="bogus")
-    assert check_row(SisKind.XLIST, values, skip_deletes=False) is Verdict.IMPORT
+def test_every_kind_has_canvas_checks_now() -> None:
+    values = row(xlist_course_id="C1", section_id="S1", status="activated")
+    assert check_row(SisKind.XLIST, values, skip_deletes=False) == (
+        'Improper status "activated" for a cross-listing')
+    values = row(group_id="G1", user_id=None, status="accepted")
+    assert check_row(SisKind.GROUP_MEMBERSHIP, values, skip_deletes=False) == (
+        "No user_id given for a group user")

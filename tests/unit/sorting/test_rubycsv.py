@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.sandbox.csvtext import MalformedCsvError, detect_row_separator, parse_rows
+from gateway.sorting.validation.rubycsv import MalformedCsvError, detect_row_separator, parse_rows
 
 
 @pytest.mark.parametrize(

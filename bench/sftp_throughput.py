@@ -1,0 +1,209 @@
+"""SFTP intake throughput: the gateway against OpenSSH's own internal-sftp, same client, same run.
+
+    python bench/sftp_throughput.py [--size-mib 1024] [--rounds 3] [--concurrent 200]
+
+1. Uploads one file of ``--size-mib`` with the OpenSSH ``sftp`` client (default settings)
+   into the gateway and into a second ``sshd`` on a loopback port (its own config,
+   ``internal-sftp``), alternating, ``--rounds`` times each; prints the medians in MB/s
+   (10^6 bytes per second) and their ratio.  The gateway runs with its default algorithm
+   preference; the client and sshd run with theirs.  Each gateway upload is complete only
+   when it is durable (fsync) and recorded; internal-sftp does not fsync.
+2. Starts ``--concurrent`` sftp clients at once, each uploading its own 1 MiB file to the
+   gateway; prints the wall time, the number of failed uploads and the gateway's peak RSS.
+
+Needs: the OpenSSH client and server (``apt-get install openssh-client openssh-server``) and
+a free loopback.  Everything runs on 127.0.0.1 and is removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CLIENT_OPTIONS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                  "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"]
+MB = 1_000_000
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 30.0) -> None:
+    """Block until something accepts connections on ``port``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout}s")
+
+
+def make_file(path: Path, size: int) -> None:
+    """Write ``size`` random bytes (incompressible, like a real transfer's worst case)."""
+    chunk = os.urandom(1 << 20)
+    with open(path, "wb") as handle:
+        for _ in range(size // len(chunk)):
+            handle.write(chunk)
+        handle.write(chunk[: size % len(chunk)])
+
+
+def client_key(work: Path) -> tuple[Path, str]:
+    """An ed25519 key pair for the client; returns the private key path and public line."""
+    key = work / "client_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)],
+                   check=True)
+    return key, (work / "client_ed25519.pub").read_text().strip()
+
+
+@contextmanager
+def gateway(work: Path, public_key: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """The gateway as a subprocess with default [sftp] settings (and a bench institution)."""
+    config = work / "gateway.toml"
+    config.write_text("\n".join([
+        f'data_dir = "{work / "gateway-data"}"',
+        "[sftp]", 'host = "127.0.0.1"', f"port = {port}",
+        "[batching]", "quiet_seconds = 86400",  # keep the sorter idle during the runs
+        "[sandbox]", "enabled = true",
+        "[institutions.bench]", f'authorized_keys = ["{public_key}"]', "max_sessions = 1000",
+        "[institutions.bench.canvas]", 'base_url = "embedded-sandbox"', 'account_id = "1"',
+    ]) + "\n")
+    log = open(work / "gateway.log", "wb")  # noqa: SIM115 - closed below
+    process = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config",
+                                str(config), "--log-level", "WARNING"],
+                               stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+    try:
+        wait_for_port(port)
+        yield process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(60)
+        log.close()
+
+
+@contextmanager
+def openssh_server(work: Path, public_key: str, port: int) -> Iterator[None]:
+    """A second sshd on loopback with its own config, serving internal-sftp."""
+    folder = work / "sshd"
+    folder.mkdir()
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
+                    str(folder / "host_key")], check=True)
+    (folder / "authorized_keys").write_text(public_key + "\n")
+    (folder / "sshd_config").write_text("\n".join([
+        f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {folder / 'host_key'}",
+        f"AuthorizedKeysFile {folder / 'authorized_keys'}", "StrictModes no", "UsePAM no",
+        "PasswordAuthentication no", f"PidFile {folder / 'sshd.pid'}",
+        "Subsystem sftp internal-sftp",
+    ]) + "\n")
+    if os.geteuid() == 0:
+        Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation directory
+    process = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f",
+                                str(folder / "sshd_config")],
+                               stderr=open(folder / "sshd.log", "wb"))  # noqa: SIM115
+    try:
+        wait_for_port(port)
+        yield
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def upload(port: int, user: str, key: Path, local: Path, remote: str) -> float:
+    """Upload ``local`` to ``remote`` with ``sftp -b``; return the seconds it took."""
+    started = time.perf_counter()
+    done = subprocess.run(["sftp", "-b", "-", "-P", str(port), "-i", str(key),
+                           *CLIENT_OPTIONS, f"{user}@127.0.0.1"],
+                          input=f'put "{local}" "{remote}"\n', capture_output=True,
+                          text=True, check=False)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"upload to port {port} failed: {done.stderr.strip()}")
+    return elapsed
+
+
+def compare(work: Path, key: Path, ports: tuple[int, int], size: int, rounds: int) -> None:
+    """Alternate gateway and internal-sftp uploads; print medians and the ratio."""
+    big = work / "big.bin"
+    make_file(big, size)
+    target = work / "openssh-target.bin"
+    times: dict[str, list[float]] = {"gateway": [], "openssh": []}
+    for _ in range(rounds):
+        times["gateway"].append(upload(ports[0], "bench", key, big, "inbox/big.bin"))
+        times["openssh"].append(upload(ports[1], getpass.getuser(), key, big, str(target)))
+        target.unlink()
+    rates = {name: size / statistics.median(spent) / MB for name, spent in times.items()}
+    print(f"{size >> 20} MiB upload, median of {rounds} (OpenSSH sftp client, defaults):")
+    for name, spent in times.items():
+        print(f"  {name:8} {rates[name]:7.1f} MB/s   runs: "
+              + ", ".join(f"{size / s / MB:.1f}" for s in spent))
+    print(f"  ratio gateway/openssh: {rates['gateway'] / rates['openssh']:.2f}")
+
+
+def concurrent(work: Path, key: Path, port: int, count: int, pid: int) -> None:
+    """``count`` sftp clients at once, 1 MiB each; print wall time, errors, peak RSS."""
+    files = []
+    for number in range(count):
+        path = work / f"small-{number:03d}.bin"
+        make_file(path, 1 << 20)
+        files.append(path)
+    started = time.perf_counter()
+    clients = [subprocess.Popen(["sftp", "-b", "-", "-P", str(port), "-i", str(key),
+                                 *CLIENT_OPTIONS, "bench@127.0.0.1"],
+                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL) for _ in files]
+    for client, path in zip(clients, files, strict=True):
+        assert client.stdin is not None
+        client.stdin.write(f'put "{path}" inbox/\n'.encode())
+        client.stdin.close()
+    errors = sum(client.wait(300) != 0 for client in clients)
+    wall = time.perf_counter() - started
+    print(f"{count} concurrent 1 MiB uploads: wall {wall:.1f} s, errors {errors}, "
+          f"gateway peak RSS {peak_rss_mib(pid):.0f} MiB")
+
+
+def peak_rss_mib(pid: int) -> float:
+    """The process's peak resident set size (VmHWM) in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main() -> None:
+    """Run both measurements and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrent", type=int, default=200)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="sftp-bench-"))
+    try:
+        key, public = client_key(work)
+        ports = (free_port(), free_port())
+        with gateway(work, public, ports[0]) as process, \
+                openssh_server(work, public, ports[1]):
+            compare(work, key, ports, args.size_mib << 20, args.rounds)
+            concurrent(work, key, ports[0], args.concurrent, process.pid)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""Validation throughput: the gateway's validator against a bare ``csv.reader`` pass.
+
+    python bench/validate_throughput.py [--rows 1000000] [--small 250000] [--keep DIR]
+
+Generates ``enrollments.csv`` and ``users.csv`` of ``--rows`` rows (and of ``--small``
+rows, to show memory does not grow with the file) in a temporary directory, then for each
+file runs, each in a fresh Python process so peak RSS is the pass's own: a bare
+``csv.reader`` pass over the decoded file, and ``validate_file`` (Canvas's row rules, id
+digests, duplicate detection).  Prints rows/s of both, their ratio, and the peak RSS
+(``ru_maxrss`` of the child) of the validator.
+
+The data look like an SIS export: users with names and emails; enrollments grouped by
+section (a teacher and 30 students each, two sections per course), the people drawn at
+random from a fifth as many users, dates on every row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write_users(path: Path, rows: int) -> None:
+    with open(path, "w", encoding="utf-8", newline="") as out:
+        out.write("user_id,login_id,first_name,last_name,email,status\n")
+        for number in range(rows):
+            out.write(f"U{number:07d},login{number},First{number},Last{number},"
+                      f"user{number}@example.edu,active\n")
+
+
+def write_enrollments(path: Path, rows: int) -> None:
+    chooser = random.Random(4)
+    people = max(1, rows // 5)
+    with open(path, "w", encoding="utf-8", newline="") as out:
+        out.write("course_id,section_id,user_id,role,status,start_date,end_date\n")
+        written = section = 0
+        while written < rows:
+            course = f"C{section // 2:06d}"
+            seats = min(31, rows - written)
+            for seat, user in enumerate(chooser.sample(range(people), min(seats, people))):
+                role = "teacher" if seat == 0 else "student"
+                out.write(f"{course},S{section:06d},U{user:07d},{role},active,"
+                          "2025-01-13T08:00:00Z,2025-05-16T23:59:00Z\n")
+            written += min(31, rows - written)
+            section += 1
+
+
+def child(mode: str, path: str) -> None:
+    """Run one pass in this process and print its figures as JSON."""
+    started = time.perf_counter()
+    if mode == "csv":
+        import csv
+
+        with open(path, encoding="utf-8", newline="") as handle:
+            rows = sum(1 for _ in csv.reader(handle)) - 1
+    else:
+        sys.path.insert(0, str(REPO))
+        from gateway.sorting.validation import validate_file
+
+        verdict = validate_file(Path(path), Path(path).name)
+        assert verdict.rows is not None, verdict.findings
+        rows = verdict.rows
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"rows": rows, "seconds": seconds, "peak_mb": peak}))
+
+
+def measure(mode: str, path: Path) -> dict[str, float]:
+    result = subprocess.run([sys.executable, __file__, "--child", mode, str(path)],
+                            capture_output=True, text=True, check=True)
+    figures: dict[str, float] = json.loads(result.stdout)
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--small", type=int, default=250_000)
+    parser.add_argument("--keep", type=Path, help="generate into (and keep) this directory")
+    parser.add_argument("--child", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = args.keep or Path(scratch)
+        folder.mkdir(parents=True, exist_ok=True)
+        print(f"{'file':<26}{'rows':>9}{'validator rows/s':>18}{'csv.reader rows/s':>19}"
+              f"{'ratio':>7}{'peak RSS MB':>13}")
+        for writer, name in ((write_enrollments, "enrollments"), (write_users, "users")):
+            for rows in (args.small, args.rows):
+                path = folder / f"{name}-{rows}.csv"
+                writer(path, rows)
+                bare = measure("csv", path)
+                ours = measure("validate", path)
+                print(f"{path.name:<26}{rows:>9}{ours['rows'] / ours['seconds']:>18,.0f}"
+                      f"{bare['rows'] / bare['seconds']:>19,.0f}"
+                      f"{bare['seconds'] / ours['seconds']:>7.2f}{ours['peak_mb']:>13.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""``gateway check``: does each part work as configured, from this machine, right now?
+
+* ``config``: the file loads, every institution resolves (tokens and keys readable);
+* ``canvas``: each institution's account lists its SIS imports (reachable, token accepted);
+* ``smtp``: a test message goes through the configured mailer to ``--to``;
+* ``sftp``: the SFTP port answers with one of the data dir's host keys (the daemon that
+  vendors reach is the one using this data dir);
+* ``http``: the daemon's /readyz says ready (the container's HEALTHCHECK).
+
+Each check returns :class:`Check` results and never raises for the thing it checks; secret
+values never appear in a detail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+import asyncssh
+from pydantic import SecretStr
+
+from gateway.forwarding.canvas import CanvasClient, CanvasError
+from gateway.institutions import Institution, SandboxTarget, resolve_institutions
+from gateway.intake.listener import HOST_KEY_FILES
+from gateway.reporting.mailer import DeliveryError, MailDirectory
+from gateway.reporting.message import compose_message
+from gateway.reporting.render import RenderedReport
+from gateway.settings import EMBEDDED_SANDBOX, ConfigError, Settings
+from gateway.state.spool import Spool
+
+TIMEOUT_SECONDS = 10.0
+_ANY_ADDRESS = ("", "0.0.0.0", "::")  # noqa: S104 - compared against, never bound
+
+
+@dataclass(frozen=True)
+class Check:
+    """One result: what was checked, whether it works, and a line for people."""
+
+    target: str
+    ok: bool
+    detail: str
+
+
+def check_config(settings: Settings) -> list[Check]:
+    """The settings loaded (the caller did that) and every institution resolves."""
+    try:
+        institutions = _resolved(settings)
+    except ConfigError as error:
+        return [Check("config", False, str(error))]
+    names = ", ".join(i.name for i in institutions) or "none"
+    return [Check("config", True, f"{len(institutions)} institution(s): {names}")]
+
+
+def check_canvas(settings: Settings, only: str | None = None) -> list[Check]:
+    """One result per institution (or just ``only``): can we list its SIS imports?"""
+    try:
+        institutions = [i for i in _resolved(settings) if only in (None, i.name)]
+    except ConfigError as error:
+        return [Check("canvas", False, str(error))]
+    if not institutions:
+        return [Check("canvas", False, f"no institution {only!r} in the config")]
+    return [_canvas(settings, institution) for institution in institutions]
+
+
+def _canvas(settings: Settings, institution: Institution) -> Check:
+    target = f"canvas {institution.name}"
+    if settings.institutions[institution.name].canvas.base_url == EMBEDDED_SANDBOX:
+        return Check(target, True, "embedded sandbox (runs inside the daemon)")
+    where = f"{institution.canvas.base_url} account {institution.canvas.account_id}"
+    client = CanvasClient(institution.canvas, timeout_seconds=TIMEOUT_SECONDS)
+    try:
+        recent = client.list_imports(max_pages=1)
+    except CanvasError as error:
+        return Check(target, False, f"{where}: {error}")
+    return Check(target, True, f"{where}: reachable, token accepted "
+                               f"({len(recent)} recent SIS import(s) listed)")
+
+
+def check_smtp(settings: Settings, to: str) -> Check:
+    """Send a short test message to ``to`` through the mailer the daemon would use."""
+    from gateway.daemon import build_mailer
+
+    token = secrets.token_hex(6)
+    text = (f"This is a test message from sis-gateway (check {token}).\n"
+            "If you can read it, report mail reaches this address.\n")
+    message = compose_message(
+        RenderedReport(subject=f"sis-gateway mail check {token}", text=text,
+                       html=f"<p>{text}</p>"),
+        sender=settings.mail.sender, to=[to], message_id=f"<check.{token}@sis-gateway>")
+    try:
+        mailer = build_mailer(settings.mail, Spool(settings.data_dir))
+        mailer.send(message)
+    except (ConfigError, DeliveryError) as error:
+        return Check("smtp", False, str(error))
+    if isinstance(mailer, MailDirectory):
+        where = f"written to {mailer.path_for(str(message['Message-ID']))} (no [mail.smtp])"
+    else:
+        smtp = settings.mail.smtp
+        where = f"sent via {smtp.host}:{smtp.port}" if smtp else "sent"
+    return Check("smtp", True, f"test message {token} to {to} {where}")
+
+
+def check_sftp(settings: Settings) -> Check:
+    """Connect to the SFTP port; pass when it presents one of the data dir's host keys."""
+    host = _reachable(settings.sftp.host)
+    where = f"{host}:{settings.sftp.port}"
+    known = _host_keys(Spool(settings.data_dir))
+    if not known:
+        return Check("sftp", False, f"no host keys in {Spool(settings.data_dir).host_keys} "
+                                    "(the daemon makes them at its first start)")
+    try:
+        key = asyncio.run(asyncio.wait_for(
+            asyncssh.get_server_host_key(host, settings.sftp.port), TIMEOUT_SECONDS))
+    except (OSError, asyncssh.Error, TimeoutError) as error:
+        return Check("sftp", False, f"{where}: cannot connect ({type(error).__name__}: "
+                                    f"{error})")
+    if key is None:
+        return Check("sftp", False, f"{where}: presented no host key")
+    fingerprint = key.get_fingerprint()
+    if key.public_data not in known:
+        return Check("sftp", False, f"{where} presents {fingerprint}, which is not a key in "
+                                    f"{Spool(settings.data_dir).host_keys}: another server?")
+    return Check("sftp", True, f"{where} presents {fingerprint} (this data dir's host key)")
+
+
+def check_http(settings: Settings) -> Check:
+    """GET /readyz on the daemon's HTTP port; pass on 200."""
+    url = f"http://{_reachable(settings.http.host)}:{settings.http.port}/readyz"
+    try:
+        with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as answer:
+            body = answer.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as error:
+        return Check("http", False, f"{url}: {error.code} {_oneline(error.read().decode())}")
+    except (OSError, urllib.error.URLError) as error:
+        return Check("http", False, f"{url}: {error}")
+    return Check("http", True, f"{url}: {_oneline(body)}")
+
+
+def _resolved(settings: Settings) -> list[Institution]:
+    # The embedded sandbox only exists inside the daemon; a stand-in target lets the
+    # institutions that use it resolve without starting one.
+    stand_in = SandboxTarget("http://127.0.0.1", SecretStr("unused")) \
+        if settings.sandbox.enabled else None
+    return resolve_institutions(settings, stand_in)
+
+
+def _host_keys(spool: Spool) -> set[bytes]:
+    keys = set()
+    for filename in HOST_KEY_FILES.values():
+        path = spool.host_keys / filename
+        if path.exists():
+            keys.add(asyncssh.read_private_key(path).public_data)
+    return keys
+
+
+def _reachable(host: str) -> str:
+    """The address to connect to for a listener bound to ``host``."""
+    return "127.0.0.1" if host in _ANY_ADDRESS else host
+
+
+def _oneline(text: str) -> str:
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip())

@@ -1,0 +1,110 @@
+"""The inbox a client sees: a *virtual* listing, never a real folder.
+
+Received bytes live only in the spool, under the gateway's control; the inbox shows entries
+built from records: uploads waiting to be batched (from the store), uploads received in the
+last few minutes (so a client that stats its file right after uploading finds it even if the
+sorter already took it), uploads being written, and this session's temp-named files awaiting
+their rename.  No client request can therefore reach a spool file's inode (no chmod, no
+truncate through a link), and there is no inbox entry to clean up after a crash.
+"""
+
+from __future__ import annotations
+
+import stat
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from asyncssh import SFTPAttrs, SFTPName
+
+from gateway.state.records import UploadRecord
+
+RECENT_SECONDS = 300.0
+"""How long a received upload stays visible after the sorter has taken it."""
+RECENT_MAX = 1000
+FILE_MODE = stat.S_IFREG | 0o640
+FOLDER_MODE = stat.S_IFDIR | 0o750
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One name in the virtual inbox."""
+
+    name: str
+    size: int
+    mtime: float
+    upload_id: int | None = None
+
+    def attrs(self) -> SFTPAttrs:
+        """The SFTP attributes shown for this entry."""
+        return SFTPAttrs(type=1, size=self.size, permissions=FILE_MODE,
+                         atime=int(self.mtime), mtime=int(self.mtime))
+
+    def sftp_name(self) -> SFTPName:
+        """The directory entry for READDIR."""
+        return SFTPName(self.name.encode(), attrs=self.attrs())
+
+
+def folder_attrs(mtime: float | None = None) -> SFTPAttrs:
+    """Attributes of the home and its two folders."""
+    when = int(mtime if mtime is not None else time.time())
+    return SFTPAttrs(type=2, size=0, permissions=FOLDER_MODE, atime=when, mtime=when)
+
+
+class Receipts:
+    """Uploads received recently, per institution, and the ones clients removed from view.
+    Thread-safe (receiving threads add, the event loop reads)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._recent: dict[str, deque[Entry]] = {}
+        self._hidden: set[int] = set()
+
+    def add(self, institution: str, upload_id: int, name: str, size: int, at: float) -> None:
+        """Remember a received upload for RECENT_SECONDS."""
+        with self._lock:
+            recent = self._recent.setdefault(institution, deque(maxlen=RECENT_MAX))
+            recent.append(Entry(name, size, at, upload_id))
+
+    def recent(self, institution: str, now: float) -> list[Entry]:
+        """Uploads of ``institution`` received in the last RECENT_SECONDS, oldest first."""
+        with self._lock:
+            recent = self._recent.get(institution, deque())
+            while recent and now - recent[0].mtime > RECENT_SECONDS:
+                recent.popleft()
+            return [entry for entry in recent if entry.upload_id not in self._hidden]
+
+    def hide(self, upload_ids: Iterable[int]) -> None:
+        """A client removed these from its view (the gateway keeps and processes them)."""
+        with self._lock:
+            self._hidden.update(upload_ids)
+
+    def hidden(self, upload_id: int) -> bool:
+        """Whether a client removed this upload from its view."""
+        with self._lock:
+            return upload_id in self._hidden
+
+
+def view(pending: Iterable[UploadRecord], recent: Iterable[Entry],
+         live: Iterable[Entry], receipts: Receipts) -> dict[str, Entry]:
+    """The inbox by name: for a name uploaded several times the latest upload is shown, and
+    an upload in progress or awaiting its rename shows over a received one."""
+    shown: dict[str, Entry] = {}
+    for entry in _merge(pending, recent):
+        if entry.upload_id is None or not receipts.hidden(entry.upload_id):
+            shown[entry.name] = entry
+    for entry in live:
+        shown[entry.name] = entry
+    return shown
+
+
+def _merge(pending: Iterable[UploadRecord], recent: Iterable[Entry]) -> Iterator[Entry]:
+    """Received entries in id order, each upload once."""
+    by_id = {entry.upload_id: entry for entry in recent}
+    for upload in pending:
+        by_id.setdefault(upload.id, Entry(upload.filename, upload.size, upload.received_at,
+                                          upload.id))
+    for upload_id in sorted(key for key in by_id if key is not None):
+        yield by_id[upload_id]

@@ -1,0 +1,83 @@
+"""Per-institution limits that span sessions: the pending-bytes quota and concurrent sessions.
+
+Both are counted in memory (they describe live sessions); the quota's base, the bytes received
+but not yet batched, is re-read from the store each time an upload opens, so it follows the
+sorter without any coupling to it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+WARN_FRACTION = 0.8
+
+
+def _gib(count: int) -> str:
+    return f"{count / (1 << 30):.1f} GiB" if count >= 1 << 30 else f"{count / (1 << 20):.1f} MiB"
+
+
+class Allowance:
+    """An institution's quota of pending bytes: received-not-yet-batched plus being written.
+
+    Thread-safe: writes claim on the event loop, completions release in worker threads.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._received = 0
+        self._writing = 0
+
+    def refresh(self, received: int, limit: int) -> None:
+        """Take the store's current total of pending received bytes, and the current limit."""
+        with self._lock:
+            self._received = received
+            self.limit = limit
+
+    def claim(self, count: int) -> str | None:
+        """Reserve ``count`` more bytes for an upload; return why not when over the quota."""
+        with self._lock:
+            if self._received + self._writing + count > self.limit:
+                return (f"the institution's uploads waiting to be processed would exceed "
+                        f"{_gib(self.limit)} (max_pending_bytes); wait until the pending "
+                        "files have been processed, then upload again")
+            self._writing += count
+            return None
+
+    def settle(self, count: int, *, received: bool) -> None:
+        """An upload of ``count`` reserved bytes ended: received (they stay pending) or not."""
+        with self._lock:
+            self._writing -= count
+            if received:
+                self._received += count
+
+    def warning(self) -> str | None:
+        """A sentence for reports and logs when pending bytes reach 80% of the quota."""
+        with self._lock:
+            used = self._received + self._writing
+        if used < WARN_FRACTION * self.limit:
+            return None
+        return (f"Uploads waiting to be processed use {_gib(used)} of the {_gib(self.limit)} "
+                "allowed (max_pending_bytes); at the limit further uploads are refused.")
+
+
+class SessionCount:
+    """Live SSH sessions per institution, for ``max_sessions``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._live: Counter[str] = Counter()
+
+    def enter(self, institution: str, limit: int) -> bool:
+        """Count one more session unless ``limit`` are already live; True when counted."""
+        with self._lock:
+            if self._live[institution] >= limit:
+                return False
+            self._live[institution] += 1
+            return True
+
+    def leave(self, institution: str) -> None:
+        """A counted session ended."""
+        with self._lock:
+            self._live[institution] -= 1

@@ -1,0 +1,99 @@
+"""The SFTP intake as the daemon runs it: receiver, trigger/sidecar ledger, login guard and
+listener, built from the settings, reloadable, and stopped gracefully.
+
+``reload`` swaps the accounts (keys, passwords, allowed addresses, limits) used by new
+logins; live sessions keep the institution they logged in as, so nobody is disconnected.
+Listener settings (``[sftp]``: address, algorithms, ban policy) apply at the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+
+from gateway.institutions import Institution
+from gateway.intake.auth import AccountBook, Accounts, Guard, PasswordChecker
+from gateway.intake.bans import BanList, BanPolicy, networks
+from gateway.intake.config import SftpSettings
+from gateway.intake.deliveries import Deliveries
+from gateway.intake.limits import SessionCount
+from gateway.intake.listener import IntakeListener
+from gateway.intake.markers import Markers
+from gateway.intake.receiving import Receiver
+from gateway.intake.session import IntakeServices
+from gateway.state.spool import Spool
+from gateway.state.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def ban_policy(settings: SftpSettings) -> BanPolicy:
+    """The brute-force policy the ``[sftp]`` settings describe."""
+    return BanPolicy(failures=settings.ban_failures, window=settings.ban_window_seconds,
+                     ban=settings.ban_seconds, ban_max=settings.ban_max_seconds,
+                     safelist=networks(settings.safelist))
+
+
+class Intake:
+    """Everything SFTP.  Create on the event loop; ``start`` listens, ``stop`` ends."""
+
+    def __init__(self, settings: SftpSettings, *, spool: Spool, store: Store,
+                 institutions: Mapping[str, Institution],
+                 on_received: Callable[[], None]) -> None:
+        self._settings = settings
+        self._spool = spool
+        self._institutions = dict(institutions)
+        self.receiver = Receiver(store, spool, on_received)
+        self.deliveries = Deliveries(spool.root / "spool" / "intake",
+                                     trigger_mode=self._trigger_mode,
+                                     uploads_open=self.receiver.uploads_open)
+        self._passwords = PasswordChecker()
+        self._book = AccountBook(Accounts.of(list(self._institutions.values())))
+        guard = Guard(book=self._book, passwords=self._passwords,
+                      bans=BanList(ban_policy(settings)), sessions=SessionCount(),
+                      max_auth_tries=settings.max_auth_tries)
+        services = IntakeServices(self.receiver, Markers(self.receiver, self.deliveries))
+        self._listener = IntakeListener(settings, spool, guard, services)
+
+    def _trigger_mode(self, institution: str) -> bool:
+        known = self._institutions.get(institution)
+        return known is not None and bool(known.intake.trigger_files)
+
+    async def start(self) -> int:
+        """Listen for SFTP; return the port."""
+        self._clear_legacy_inbox_links()
+        return await self._listener.start()
+
+    def reload(self, institutions: Mapping[str, Institution]) -> None:
+        """Use ``institutions``' accounts and options for every new login from now on."""
+        self._institutions = dict(institutions)
+        self._book.swap(Accounts.of(list(self._institutions.values())))
+        log.info("SFTP accounts reloaded", extra={"institutions": sorted(self._institutions)})
+
+    def quota_warning(self, institution: str) -> str | None:
+        """A sentence for the institution's reports when its pending bytes near the quota
+        (safe from any thread: it reads the store with that thread's connection)."""
+        known = self._institutions.get(institution)
+        if known is None:
+            return None
+        limit = known.intake.max_pending_bytes
+        allowance = self.receiver.allowance(institution, limit)
+        allowance.refresh(self.receiver.pending_bytes(institution), limit)
+        return allowance.warning()
+
+    async def stop(self) -> None:
+        """Stop accepting, let completing uploads finish, close sessions, stop the threads."""
+        try:
+            await self._listener.stop(self._settings.shutdown_grace_seconds)
+        finally:
+            self.receiver.close()
+            self._passwords.close()
+
+    def _clear_legacy_inbox_links(self) -> None:
+        """Earlier versions showed received files as hard links in ``inbox/``; the inbox is
+        virtual now and those links (never authoritative) only expose spool inodes."""
+        for name in self._institutions:
+            folder = self._spool.inbox(name)
+            for path in folder.iterdir() if folder.is_dir() else ():
+                if path.is_file() and not path.is_symlink():
+                    path.unlink()

@@ -1,0 +1,155 @@
+"""One SFTP session's uploads: what a clean close or a rename means for each file.
+
+* A file closed under a final name is received (or, if it is a trigger file or a checksum
+  sidecar, recorded as one).
+* A file closed under a temporary name (``*.filepart``, ``*.part``, ``~``, leading dot ...)
+  is kept for this session; renaming it onto a final name receives it under that name, once.
+* Whatever is still open or never renamed when the session ends is discarded and logged:
+  a dropped connection or a killed client never produces a received file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from dataclasses import dataclass
+
+import asyncssh
+
+from gateway.intake.config import IntakeOptions
+from gateway.intake.inbox import Entry, view
+from gateway.intake.markers import Markers
+from gateway.intake.naming import NameRules, Role
+from gateway.intake.receiving import Receiver
+from gateway.intake.uploads import UploadWriter
+from gateway.state.states import UploadState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IntakeServices:
+    """What every session shares: the receiver and the marker handling."""
+
+    receiver: Receiver
+    markers: Markers
+
+
+class UploadSession:
+    """The uploads of one SFTP session of one institution."""
+
+    def __init__(self, institution: str, options: IntakeOptions,
+                 services: IntakeServices) -> None:
+        self.institution = institution
+        self.options = options
+        self.rules = NameRules.of(options)
+        self._services = services
+        self._receiver = services.receiver
+        self._writing: set[UploadWriter] = set()
+        self._staged: dict[str, UploadWriter] = {}
+
+    def begin(self, name: str) -> UploadWriter:
+        """Start a new upload called ``name`` (a temp name awaiting rename is replaced)."""
+        writer = self._receiver.begin(self.institution, self.options, name)
+        self._writing.add(writer)
+        return writer
+
+    async def closed(self, writer: UploadWriter) -> None:
+        """The client closed ``writer``: finish it according to its name's role."""
+        self._writing.discard(writer)
+        if self.rules.role(writer.name) is Role.TEMPORARY:
+            if writer.failure is not None:
+                await self._receiver.discard(writer, writer.failure)
+                raise asyncssh.SFTPFailure(writer.failure)
+            await self._replace_staged(writer.name, writer)
+            return
+        await self._finish(writer, writer.name)
+
+    async def flush(self, writer: UploadWriter) -> None:
+        """fsync an upload on the client's request, off the event loop."""
+        await self._receiver.run(os.fsync, writer.fd)
+
+    async def abandoned(self, writer: UploadWriter) -> None:
+        """The session ended with ``writer`` still open: nothing is received."""
+        self._writing.discard(writer)
+        await self._receiver.discard(writer, "the session ended before the file was closed")
+
+    async def rename(self, old: str, new: str) -> None:
+        """Receive the temp-named file ``old`` under ``new`` (or re-stage it if ``new`` is
+        temporary too); raise an SFTP error saying why anything else cannot be renamed."""
+        writer = self._staged.pop(old, None)
+        if writer is None:
+            raise await self._not_renamable(old)
+        writer.name = new
+        if self.rules.role(new) is Role.TEMPORARY:
+            await self._replace_staged(new, writer)
+            return
+        await self._finish(writer, new)
+
+    async def remove(self, name: str, entries: dict[str, Entry]) -> None:
+        """Drop a temp-named file, or take a received file out of this view (the gateway
+        keeps and processes it: custody is never given back)."""
+        writer = self._staged.pop(name, None)
+        if writer is not None:
+            await self._receiver.discard(writer, "removed by the client before its rename")
+            return
+        entry = entries.get(name)
+        if entry is None or entry.upload_id is None:
+            raise asyncssh.SFTPNoSuchFile(f"/inbox/{name}: no such file")
+        self._receiver.receipts.hide([entry.upload_id])
+        log.info("received file removed from the client's view; it is still processed",
+                 extra={"institution": self.institution, "file": name,
+                        "upload_id": entry.upload_id})
+
+    async def end(self) -> None:
+        """The session is over: discard every upload still open or never renamed."""
+        for writer in list(self._writing):
+            await self.abandoned(writer)
+        staged, self._staged = self._staged, {}
+        for writer in staged.values():
+            await self._receiver.discard(writer, "its temporary name was never renamed "
+                                                 "onto a final name before the session ended")
+
+    async def entries(self) -> dict[str, Entry]:
+        """The inbox as this session sees it, by name."""
+        receiver = self._receiver
+        pending = await receiver.run(receiver.store.uploads, institution=self.institution,
+                                     state=UploadState.RECEIVED)
+        now = time.time()
+        live = [Entry(w.name, w.size, now) for w in receiver.open_writers(self.institution)]
+        return view(pending, receiver.receipts.recent(self.institution, now), live,
+                    receiver.receipts)
+
+    async def _finish(self, writer: UploadWriter, name: str) -> None:
+        role = self.rules.role(name)
+        if role is Role.TRIGGER:
+            await self._services.markers.trigger(writer)
+            return
+        sidecar = self.rules.sidecar(name)
+        if role is Role.SIDECAR and sidecar is not None:
+            await self._services.markers.sidecar(writer, sidecar)
+            return
+        await self._receiver.receive(writer, name)
+
+    async def _replace_staged(self, name: str, writer: UploadWriter) -> None:
+        previous = self._staged.pop(name, None)
+        self._staged[name] = writer
+        if previous is not None:
+            await self._receiver.discard(previous, "replaced by a newer file of that name")
+
+    async def _not_renamable(self, name: str) -> asyncssh.SFTPError:
+        if any(writer.name == name for writer in self._writing):
+            return asyncssh.SFTPFailure(f"/inbox/{name}: close the file before renaming it")
+        if name in await self.entries():
+            return asyncssh.SFTPPermissionDenied(
+                f"/inbox/{name} has been received and cannot be renamed; to upload under "
+                f"another name, upload to a temporary name such as {name}.part and rename that")
+        return asyncssh.SFTPNoSuchFile(f"/inbox/{name}: no such file")
+
+
+async def wait_quietly(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` and wait for it, whatever it raised."""
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)

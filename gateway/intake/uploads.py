@@ -1,0 +1,219 @@
+"""An upload being written: its temp file, which bytes have arrived, its running digest, and
+the first error it met.
+
+Contract: an UploadWriter either holds exactly the bytes the client sent, with no gap and no
+short write, or it is *failed* and can never be received (the receiver discards it at close
+and the client is told).  Writes must start at offset 0 and stay near the written front:
+resuming or appending to an earlier upload is refused, because a received file must be one
+whole, cleanly closed transfer.
+"""
+
+from __future__ import annotations
+
+import bisect
+import errno
+import hashlib
+import os
+import threading
+from collections import deque
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import asyncssh
+
+if TYPE_CHECKING:
+    from gateway.intake.limits import Allowance
+
+RESUME_REFUSED = "resume is not supported; upload the whole file"
+REORDER_WINDOW = 64 << 20
+"""How far ahead of the contiguous front a pipelined write may land (clients keep at most a
+few MiB in flight); anything further is a gap, not reordering."""
+MAX_ISLANDS = 4096
+HASH_BATCH = 1 << 20
+MAX_QUEUED_CHUNKS = 4096
+WRITEBACK_STEP = 32 << 20
+"""Start writing an upload's data to disk every this many bytes, so the fsync at close has
+little left to do (the kernel would otherwise keep up to gigabytes dirty until then)."""
+
+
+class RunningDigest:
+    """The SHA-256 of a stream fed in order, hashed on worker threads.
+
+    Hashing on the event loop would cost the loop a third of its time on a fast upload;
+    hashlib releases the GIL, so another thread (core) can do it meanwhile.  Chunks are
+    queued in arrival order and hashed in that order by whichever worker drains the queue.
+    """
+
+    def __init__(self, executor: Executor) -> None:
+        self._executor = executor
+        self._sha = hashlib.sha256()
+        self._queue: deque[bytes] = deque()
+        self._lock = threading.Lock()
+        self._unscheduled = 0
+
+    def feed(self, data: bytes) -> None:
+        """Queue ``data`` (call from one thread, in stream order)."""
+        self._queue.append(data)
+        self._unscheduled += len(data)
+        if len(self._queue) > MAX_QUEUED_CHUNKS:
+            self._drain()  # hashing fell behind: catch up here rather than queue unboundedly
+        elif self._unscheduled >= HASH_BATCH:
+            self._unscheduled = 0
+            self._executor.submit(self._drain)
+
+    def _drain(self) -> None:
+        with self._lock:
+            while self._queue:
+                self._sha.update(self._queue.popleft())
+
+    def hexdigest(self) -> str:
+        """The digest of everything fed (blocking: hashes what is still queued)."""
+        self._drain()
+        return self._sha.hexdigest()
+
+
+class Coverage:
+    """Which byte ranges of a file have been written: a contiguous prefix plus islands."""
+
+    def __init__(self) -> None:
+        self.front = 0
+        self._islands: list[tuple[int, int]] = []
+
+    @property
+    def has_gaps(self) -> bool:
+        """True while some byte below the highest one written has never been written."""
+        return bool(self._islands)
+
+    @property
+    def high(self) -> int:
+        """One past the highest byte written."""
+        return max(self.front, self._islands[-1][1] if self._islands else 0)
+
+    def add(self, start: int, stop: int) -> None:
+        """Record that bytes ``start`` to ``stop`` (exclusive) were written."""
+        if start > self.front:
+            bisect.insort(self._islands, (start, stop))
+            return
+        self.front = max(self.front, stop)
+        while self._islands and self._islands[0][0] <= self.front:
+            self.front = max(self.front, self._islands.pop(0)[1])
+
+    @property
+    def island_count(self) -> int:
+        """How many separate ranges lie beyond the front."""
+        return len(self._islands)
+
+
+@dataclass(eq=False)  # identity: writers are tracked in sets
+class UploadWriter:
+    """An upload being written.  Not thread-safe: one SFTP handle owns it, on the event loop.
+
+    ``name`` is the name the client opened; a temp-named upload is received later under the
+    name it is renamed to.
+    """
+
+    institution: str
+    name: str
+    path: Path
+    fd: int
+    max_bytes: int
+    allowance: Allowance
+    digest: RunningDigest | None
+    coverage: Coverage = field(default_factory=Coverage)
+    failure: str | None = None
+    _written_back: int = 0
+
+    @property
+    def size(self) -> int:
+        """Bytes the file spans so far."""
+        return self.coverage.high
+
+    def write(self, offset: int, data: bytes) -> None:
+        """Write ``data`` at ``offset``; raise an SFTP error (and fail the upload) on any
+        refusal or I/O error, so nothing half-written can later be received."""
+        if self.failure is not None:
+            raise asyncssh.SFTPFailure(self.failure)
+        stop = offset + len(data)
+        self._check_place(offset, stop)
+        self._check_limits(stop)
+        try:
+            _write_all(self.fd, data, offset)
+        except OSError as error:
+            self.fail(f"{self.name}: the gateway could not write this upload "
+                      f"({error.strerror}); nothing will be received from it, upload the "
+                      "whole file again")
+        if self.digest is not None and offset == self.coverage.front:
+            self.digest.feed(data)
+        else:
+            self.digest = None  # out of order or rewritten: hash the finished file instead
+        self.coverage.add(offset, stop)
+        if self.coverage.front - self._written_back >= WRITEBACK_STEP:
+            self._start_writeback()
+
+    def _start_writeback(self) -> None:
+        """Have the kernel start writing the data so far to disk, without waiting for it
+        (and drop it from the page cache: the gateway does not read it back soon)."""
+        start, self._written_back = self._written_back, self.coverage.front
+        os.posix_fadvise(self.fd, start, self._written_back - start, os.POSIX_FADV_DONTNEED)
+
+    def _check_place(self, offset: int, stop: int) -> None:
+        if offset > self.coverage.front and self.coverage.high == 0:
+            self.fail(f"{self.name}: the first write starts at byte {offset}; {RESUME_REFUSED}")
+        if offset > self.coverage.front + REORDER_WINDOW:
+            self.fail(f"{self.name}: write at byte {offset} leaves a gap after byte "
+                      f"{self.coverage.front}; {RESUME_REFUSED}")
+        if self.coverage.island_count >= MAX_ISLANDS and offset > self.coverage.front:
+            self.fail(f"{self.name}: writes are too scattered; upload the file in order")
+
+    def _check_limits(self, stop: int) -> None:
+        if stop > self.max_bytes:
+            self.fail(f"{self.name}: larger than the {self.max_bytes} bytes allowed per "
+                      "file; split it, or ask the gateway operator to raise max_file_bytes",
+                      quota=True)
+        growth = stop - self.coverage.high
+        if growth > 0:
+            refusal = self.allowance.claim(growth)
+            if refusal is not None:
+                self.fail(f"{self.name}: {refusal}", quota=True)
+
+    def fail(self, reason: str, *, quota: bool = False) -> None:
+        """Mark the upload failed for ``reason`` and raise the SFTP error telling the client."""
+        self.failure = reason
+        raise (asyncssh.SFTPQuotaExceeded if quota else asyncssh.SFTPFailure)(reason)
+
+    def check_complete(self) -> None:
+        """Raise OSError unless the file holds exactly the written bytes with no gap (run
+        before receiving; a failed writer is refused by the caller first)."""
+        if self.coverage.has_gaps:
+            raise OSError(errno.EIO, f"the upload has gaps after byte {self.coverage.front}; "
+                                     f"{RESUME_REFUSED}")
+        on_disk = os.fstat(self.fd).st_size
+        if on_disk != self.coverage.front:
+            raise OSError(errno.EIO, f"{on_disk} bytes on disk but {self.coverage.front} "
+                                     "written")
+
+    def sha256(self) -> str:
+        """The SHA-256 of the bytes written, reading the file back if writes were not linear."""
+        if self.digest is not None:
+            return self.digest.hexdigest()
+        return file_digest(self.path, "sha256")
+
+
+def _write_all(fd: int, data: bytes, offset: int) -> None:
+    """``pwrite`` all of ``data``: a short write (full disk, file size limit) is continued,
+    and one that writes nothing is an error, never a silent truncation."""
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        if written <= 0:
+            raise OSError(errno.ENOSPC, "no space left for the upload")
+        view = view[written:]
+        offset += written
+
+
+def file_digest(path: Path, algorithm: str) -> str:
+    """The hex digest of a whole file (blocking; run it off the event loop)."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, algorithm).hexdigest()

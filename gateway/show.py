@@ -1,0 +1,107 @@
+"""What ``gateway show`` prints: everything the gateway knows about one batch or one upload.
+
+Details are plain dicts (times as ISO 8601 UTC strings) so ``--json`` prints them as they
+are and the status page shows the same facts; :func:`render_details` makes the human form.
+Reads only, so it is safe against a running daemon's store.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gateway.state.archive import archive_folder
+from gateway.state.records import BatchRecord, NoticeRecord, UploadRecord
+from gateway.state.spool import Spool
+from gateway.state.store import Store
+
+_BATCH_TIMES = ("created_at", "submitted_at", "posted_at", "finished_at", "next_attempt_at")
+
+
+def iso_time(stamp: float | None) -> str | None:
+    """A store timestamp as ISO 8601 UTC to the second (None stays None)."""
+    if stamp is None:
+        return None
+    return datetime.fromtimestamp(stamp, tz=UTC).isoformat(timespec="seconds")
+
+
+def batch_details(store: Store, spool: Spool, batch_id: int) -> dict[str, Any]:
+    """Everything about a batch; raises KeyError when there is none."""
+    batch = store.batch(batch_id)
+    notices = [NoticeRecord.from_row(row) for row in store.read(
+        "SELECT * FROM notices WHERE batch_id = ? ORDER BY id", batch_id)]
+    details: dict[str, Any] = {
+        "batch": batch.id, "institution": batch.institution, "state": batch.state.value,
+        "reason": batch.reason, "attempts": batch.attempts, "recoveries": batch.recoveries,
+        "canvas_import": batch.import_id, "canvas_state": batch.canvas_state,
+    }
+    details.update({name: iso_time(getattr(batch, name)) for name in _BATCH_TIMES})
+    details["uploads"] = [upload_summary(upload) for upload in store.uploads(batch_id=batch.id)]
+    details["notices"] = [{"notice": n.id, "kind": n.kind, "state": n.state.value,
+                           "attempts": n.attempts, "sent_at": iso_time(n.sent_at),
+                           "last_error": n.last_error} for n in notices]
+    details["history"] = _history(store, "batch", batch.id)
+    details["files"] = _existing(batch_files(spool, batch))
+    return details
+
+
+def batch_files(spool: Spool, batch: BatchRecord) -> dict[str, Path]:
+    """Where a batch's files are (or would be): zip, Canvas errors, report, archive."""
+    return {"zip": spool.batch_zip_path(batch.id),
+            "canvas_errors": spool.batch_errors_path(batch.id),
+            "report": spool.reports(batch.institution) / f"batch-{batch.id:06d}.txt",
+            "archive": archive_folder(spool, batch)}
+
+
+def upload_details(store: Store, spool: Spool, upload_id: int) -> dict[str, Any]:
+    """Everything about an upload; raises KeyError when there is none."""
+    upload = store.upload(upload_id)
+    details = {"institution": upload.institution, **upload_summary(upload),
+               "problem": upload.problem}
+    details["history"] = _history(store, "upload", upload.id)
+    details["files"] = _existing({"payload": spool.upload_path(upload.id)})
+    return details
+
+
+def upload_summary(upload: UploadRecord) -> dict[str, Any]:
+    """The one-line facts of an upload, as batch details list them."""
+    return {"upload": upload.id, "filename": upload.filename, "size": upload.size,
+            "sha256": upload.sha256, "state": upload.state.value, "kind": upload.kind,
+            "rows": upload.rows, "batch": upload.batch_id,
+            "received_at": iso_time(upload.received_at)}
+
+
+def render_details(kind: str, details: dict[str, Any]) -> str:
+    """The human form of batch or upload ``details`` (``kind``): a title line, the scalar
+    facts, then one block per list."""
+    title = f"{kind} {details[kind]} ({details['institution']}): {details['state']}"
+    lines = [title]
+    for key, value in details.items():
+        if key not in (kind, "institution", "state") and not isinstance(value, list | dict) \
+                and value is not None:
+            lines.append(f"  {key.replace('_', ' '):<16} {value}")
+    for key, value in details.items():
+        if isinstance(value, list) and value:
+            lines.append(f"{key}:")
+            lines.extend(f"  {_row(item)}" for item in value)
+        elif isinstance(value, dict) and value:
+            lines.append(f"{key}:")
+            lines.extend(f"  {name.replace('_', ' '):<16} {path}" for name, path in value.items())
+    return "\n".join(lines)
+
+
+def _row(item: dict[str, Any]) -> str:
+    if "to" in item:  # a history entry
+        arrow = f"{item['from']} -> {item['to']}" if item["from"] else f"-> {item['to']}"
+        return f"{item['at']}  {arrow}" + (f"  ({item['reason']})" if item["reason"] else "")
+    return "  ".join(f"{key}={value}" for key, value in item.items()
+                     if value is not None and key != "sha256")
+
+
+def _history(store: Store, entity: str, record_id: int) -> list[dict[str, Any]]:
+    return [{**entry, "at": iso_time(entry["at"])} for entry in store.history(entity, record_id)]
+
+
+def _existing(paths: dict[str, Path]) -> dict[str, str]:
+    return {name: str(path) for name, path in paths.items() if path.exists()}

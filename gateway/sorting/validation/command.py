@@ -1,0 +1,171 @@
+"""``gateway validate FILE_OR_ZIP...``: the gateway's checks, offline, for SIS vendors.
+
+The files named together are validated as one batch (a zip is a batch of its own).  Output
+is a table for people or ``--json`` for machines; a progress line goes to stderr for large
+files when stderr is a terminal.  Exit codes: 0 nothing blocks, 1 a finding blocks
+(failure-class by default; see ``--block``), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from gateway.sorting.validation.batch import check_batch
+from gateway.sorting.validation.findings import BlockingPolicy, Finding
+from gateway.sorting.validation.uploads import UploadVerdict, csv_verdicts, validate_upload
+from gateway.sorting.validation.verdicts import FileVerdict, ValidationOptions
+from gateway.sorting.validation.zips import ZipVerdict
+
+_PROGRESS_FROM = 8 << 20  # files smaller than this finish before a bar is worth drawing
+
+
+def add_validate_parser(commands: Any) -> None:
+    """Register ``validate`` on the ``gateway`` command's subparsers."""
+    parser = commands.add_parser(
+        "validate", help="check SIS CSVs and zips offline, as the gateway and Canvas would",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("files", nargs="+", type=Path, metavar="FILE_OR_ZIP")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--zip-password-env", metavar="NAME",
+                        help="environment variable holding the password of AES zips")
+    parser.add_argument("--skip-deletes", action="store_true",
+                        help="validate as for an import with skip_deletes")
+    parser.add_argument("--custom-role", action="append", default=[], metavar="NAME",
+                        help="a custom enrollment role name Canvas has (repeatable)")
+    parser.add_argument("--block", action="append", default=[], metavar="CODE",
+                        help="also block on this warning code (repeatable)")
+    parser.add_argument("--block-warnings", action="store_true",
+                        help="block on every warning")
+    parser.set_defaults(handler=run_validate)
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    """Validate ``args.files`` as one batch, print the findings, return the exit code."""
+    try:
+        policy = BlockingPolicy.from_names(args.block, warnings=args.block_warnings)
+        password = _password(args.zip_password_env)
+        _check_files(args.files)
+    except ValueError as error:
+        print(f"gateway validate: {error}", file=sys.stderr)
+        return 2
+    options = ValidationOptions(skip_deletes=args.skip_deletes,
+                                custom_roles=frozenset(args.custom_role))
+    verdicts = [validate_upload(path, path.name, password=password, options=options,
+                                on_progress=_progress(path, sys.stderr))
+                for path in args.files]
+    batch = _batch_findings(verdicts)
+    blocked = any(v.blocked(policy) for v in verdicts) or any(policy.blocks(f) for f in batch)
+    if args.json:
+        print(json.dumps(_as_json(verdicts, batch, policy, blocked), indent=2))
+    else:
+        print(render_table(verdicts, batch, policy))
+    return 1 if blocked else 0
+
+
+def _password(variable: str | None) -> bytes | None:
+    if variable is None:
+        return None
+    value = os.environ.get(variable)
+    if value is None:
+        raise ValueError(f"--zip-password-env: ${variable} is not set")
+    return value.encode()
+
+
+def _check_files(paths: Sequence[Path]) -> None:
+    for path in paths:
+        if not path.is_file():
+            raise ValueError(f"{path}: no such file")
+
+
+def _batch_findings(verdicts: Sequence[UploadVerdict]) -> list[Finding]:
+    """A zip is a batch of its own; the CSVs named together form one batch."""
+    findings: list[Finding] = []
+    loose = [v for v in verdicts if isinstance(v, FileVerdict)]
+    findings += check_batch(loose)
+    for verdict in verdicts:
+        if isinstance(verdict, ZipVerdict):
+            findings += check_batch(csv_verdicts(verdict))
+    return findings
+
+
+def _progress(path: Path, stream: TextIO) -> Callable[[int], None] | None:
+    """A percentage on one stderr line, for large files on a terminal only."""
+    size = path.stat().st_size
+    if size < _PROGRESS_FROM or not stream.isatty():
+        return None
+    shown = [-1]
+
+    def show(done: int) -> None:
+        percent = min(100, done * 100 // size)
+        if percent != shown[0]:
+            shown[0] = percent
+            end = "\n" if percent == 100 else ""
+            stream.write(f"\rvalidating {path.name}: {percent:3d}%{end}")
+            stream.flush()
+    return show
+
+
+def _rows(verdicts: Sequence[UploadVerdict], batch: Sequence[Finding],
+          policy: BlockingPolicy) -> list[tuple[Finding, bool]]:
+    found: list[tuple[Finding, bool]] = []
+    for verdict in verdicts:
+        files = csv_verdicts(verdict)
+        if isinstance(verdict, ZipVerdict):
+            found += [(f, policy.blocks(f)) for f in verdict.findings]
+        for file in files:
+            found += [(f, policy.blocks(f)) for f in file.findings]
+    found += [(f, policy.blocks(f)) for f in batch]
+    return found
+
+
+def render_table(verdicts: Sequence[UploadVerdict], batch: Sequence[Finding],
+                 policy: BlockingPolicy) -> str:
+    """Findings as an aligned table (file, row, column, severity, message, fix) + summary."""
+    lines = [_summary(file) for verdict in verdicts for file in csv_verdicts(verdict)]
+    rows = [(f.file, str(f.row or ""), f.column or "",
+             f.severity.value + (" (blocks)" if blocks else ""), f.message, f.fix)
+            for f, blocks in _rows(verdicts, batch, policy)]
+    if not rows:
+        return "\n".join([*lines, "no findings"])
+    header = ("FILE", "ROW", "COLUMN", "SEVERITY", "MESSAGE", "FIX")
+    widths = [min(48, max(len(r[i]) for r in [header, *rows])) for i in range(5)]
+    table = ["  ".join(cell.ljust(widths[i]) if i < 5 else cell
+                       for i, cell in enumerate(row)) for row in [header, *rows]]
+    omitted = sum(f.omitted for v in verdicts for f in csv_verdicts(v))
+    tail = [f"({omitted} more findings not listed)"] if omitted else []
+    return "\n".join([*lines, "", *table, *tail])
+
+
+def _summary(file: FileVerdict) -> str:
+    kind = file.kind.value if file.kind else "not imported"
+    rows = f"{file.rows} rows" if file.rows is not None else "unread"
+    return f"{file.name}: {kind}, {rows}, {file.total} findings"
+
+
+def _as_json(verdicts: Sequence[UploadVerdict], batch: Sequence[Finding],
+             policy: BlockingPolicy, blocked: bool) -> dict[str, Any]:
+    def finding(f: Finding) -> dict[str, Any]:
+        return {"code": f.code.value, "file": f.file, "row": f.row, "column": f.column,
+                "severity": f.severity.value, "message": f.message, "fix": f.fix,
+                "blocking": policy.blocks(f)}
+
+    def file(v: FileVerdict) -> dict[str, Any]:
+        return {"name": v.name, "kind": v.kind.value if v.kind else None, "rows": v.rows,
+                "blocked": v.blocked(policy), "counts": {c.value: n for c, n in v.counts.items()},
+                "omitted": v.omitted, "findings": [finding(f) for f in v.findings]}
+
+    def upload(v: UploadVerdict) -> dict[str, Any]:
+        if isinstance(v, ZipVerdict):
+            return {"name": v.name, "zip": True, "blocked": v.blocked(policy),
+                    "findings": [finding(f) for f in v.findings],
+                    "members": [file(m) for m in v.members]}
+        return file(v)
+
+    return {"blocked": blocked, "uploads": [upload(v) for v in verdicts],
+            "batch": [finding(f) for f in batch]}

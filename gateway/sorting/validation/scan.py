@@ -1,0 +1,190 @@
+"""The per-row pass over one recognised CSV: Canvas's row rules plus id digests.
+
+This is the hot loop of validation (a million rows per file is normal), so the layout of a
+file is compiled once from its header: an ``itemgetter`` pulls the columns the rule and the
+id checks read into one tuple per row.  Per row the loop runs the rule and keeps the tuple;
+once per block of rows the ids are digested by a chain of C-level ``map`` calls (strip,
+lower, hash, salt), so tracking ids costs one list append per row.  Absent columns read as
+``""``: each row gets one extra empty cell that they point at.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import repeat
+from operator import itemgetter, xor
+
+from gateway.sorting.kinds import SisKind
+from gateway.sorting.validation.rulebook import IDS, RULES, IdSpace
+from gateway.sorting.validation.rules import RowProblem
+
+Report = Callable[[RowProblem, int], None]
+Row = tuple[str, ...]
+_SPILL = 1 << 17  # distinct references kept as a set before moving to the compact array
+
+
+def _salt(space: IdSpace) -> int:
+    digest = hashlib.blake2b(space.value.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True)
+
+
+SALTS: dict[IdSpace, int] = {space: _salt(space) for space in IdSpace}
+
+
+def single_digest(value: str, salt: int, lower: bool) -> int:
+    """The digest of one stripped id (lower-cased where Canvas ignores case); a blank id's
+    digest is the salt itself (the hash of ``""`` is 0)."""
+    return hash(value.lower() if lower else value) ^ salt
+
+
+def key_digest(values: Row) -> int:
+    """The digest of a row identity made of several raw values."""
+    return hash(values)
+
+
+@dataclass
+class Target:
+    """One id column tracked per row: its position in the row tuple, space and digests.
+
+    ``all`` keeps every digest (to find repeats); references keep distinct ones only, in
+    ``distinct`` until it grows large, then in ``all`` too.
+    """
+
+    column: str
+    space: IdSpace
+    lower: bool
+    position: int
+    role: str  # "defines", "unique" or "reference"
+    all: array[int] = field(default_factory=lambda: array("q"))
+    distinct: set[int] = field(default_factory=set)
+
+    def take(self, rows: Sequence[Row]) -> None:
+        """Digest this column of a block of rows at C speed."""
+        values: Iterator[str] = map(str.strip, map(itemgetter(self.position), rows))
+        if self.lower:
+            values = map(str.lower, values)
+        digests = map(xor, map(hash, values), repeat(SALTS[self.space]))
+        if self.role != "reference":
+            self.all.extend(digests)
+            return
+        self.distinct.update(digests)
+        if len(self.distinct) > _SPILL:
+            self.all.extend(self.distinct)
+            self.distinct.clear()
+
+
+@dataclass
+class Layout:
+    """A file's header compiled for one kind: where every needed column is."""
+
+    kind: SisKind
+    width: int
+    index: dict[str, int]
+    needed: list[str]
+    getter: Callable[[Sequence[str]], Row]
+    targets: list[Target]
+    key_positions: tuple[int, ...]
+
+    @classmethod
+    def compile(cls, kind: SisKind, header: Sequence[str]) -> Layout:
+        index: dict[str, int] = {}
+        for position, name in enumerate(header):
+            index.setdefault(name, position)  # Ruby: the first of duplicate columns wins
+        needed = list(RULES[kind].columns)
+        ids = IDS[kind]
+        targets = _targets(ids.defines, ids.unique, ids.references, index, needed)
+        key_positions = tuple(_position(column, needed) for column in ids.key)
+        width = len(header)
+        getter = itemgetter(*(index.get(column, width) for column in needed))
+        return cls(kind, width, index, needed, getter, targets, key_positions)
+
+    def key_of(self, values: Row) -> Row:
+        """The raw values of the row identity (``key_digest`` hashes them)."""
+        return tuple(values[position] for position in self.key_positions)
+
+    def row_values(self, cells: list[str]) -> Row:
+        """The needed values of one row (outside the hot loop: rescans)."""
+        if len(cells) != self.width:
+            cells = (cells + [""] * self.width)[: self.width]
+        return self.getter([*cells, ""])
+
+
+def _position(column: str, needed: list[str]) -> int:
+    if column not in needed:
+        needed.append(column)
+    return needed.index(column)
+
+
+def _targets(defines: tuple[str, IdSpace] | None, unique: Iterable[tuple[str, IdSpace, bool]],
+             references: Iterable[tuple[str, IdSpace]], index: dict[str, int],
+             needed: list[str]) -> list[Target]:
+    wanted: list[tuple[str, IdSpace, bool, str]] = []
+    if defines is not None:
+        wanted.append((*defines, False, "defines"))
+    wanted += [(column, space, lower, "unique") for column, space, lower in unique]
+    wanted += [(column, space, False, "reference") for column, space in references]
+    return [Target(column, space, lower, _position(column, needed), role)
+            for column, space, lower, role in wanted if column in index]
+
+
+class RowScanner:
+    """Runs one file's rows through its kind's rule and collects id digests."""
+
+    def __init__(self, layout: Layout, report: Report, *, skip_deletes: bool,
+                 custom_roles: frozenset[str], id_rows: int) -> None:
+        rule = RULES[layout.kind]
+        self.layout = layout
+        self.keys = array("q")
+        self.rows = 0
+        self.untracked = 0  # rows past ``id_rows`` whose ids were not digested
+        self._report = report
+        self._skip_deletes = skip_deletes
+        self._roles = custom_roles
+        self._id_rows = id_rows
+        self._advise = rule.advise if any(c in layout.index for c in rule.advised) else None
+        self._check = rule.check
+        # itemgetter of one position returns the value, not a tuple: keep key_of's shape.
+        self._key_getter = (itemgetter(*layout.key_positions)
+                            if len(layout.key_positions) > 1 else layout.key_of)
+
+    def scan(self, batches: Iterable[list[list[str]]]) -> None:
+        """Check every row of every block; digest the ids of the first ``id_rows`` rows."""
+        for batch in batches:
+            room = self._id_rows - self.rows
+            kept = self._check_rows(batch)
+            if room > 0:
+                self._take_ids(kept if room >= len(kept) else kept[:room])
+            self.untracked += max(0, len(kept) - max(room, 0))
+
+    def _check_rows(self, batch: list[list[str]]) -> list[Row]:
+        """The hot loop: the rule (and advice) for each row; returns the rows' value tuples."""
+        width, getter, pad = self.layout.width, self.layout.getter, [""] * self.layout.width
+        check, advise, skip, roles = self._check, self._advise, self._skip_deletes, self._roles
+        report = self._report
+        kept: list[Row] = []
+        keep = kept.append
+        rows = self.rows
+        for row in batch:
+            rows += 1
+            cells = row if len(row) == width else (row + pad)[:width]
+            cells.append("")
+            values = getter(cells)
+            keep(values)
+            result = check(values, skip)
+            if result.__class__ is RowProblem:
+                report(result, rows + 1)
+            elif advise is not None:
+                note = advise(values, roles)
+                if note is not None:
+                    report(note, rows + 1)
+        self.rows = rows
+        return kept
+
+    def _take_ids(self, kept: list[Row]) -> None:
+        for target in self.layout.targets:
+            target.take(kept)
+        if self.layout.key_positions:
+            self.keys.extend(map(hash, map(self._key_getter, kept)))

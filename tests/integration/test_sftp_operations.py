@@ -1,0 +1,61 @@
+"""Operating the intake: host keys vendors pin, ``gateway reload``, one gateway per data dir."""
+
+from __future__ import annotations
+
+import asyncio
+import stat
+import subprocess
+import sys
+
+from tests.integration.gateway_process import REPO, GatewayProcess, wait_for
+from tests.integration.sftp_clients import asyncssh_sftp
+
+
+def _gateway(process: GatewayProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gateway", *args, "--config",
+                           str(process.config_path)], capture_output=True, text=True,
+                          cwd=REPO, timeout=60, check=False,
+                          env={"TEST_CANVAS_TOKEN": process.token, "PATH": "/usr/bin:/bin"})
+
+
+def _served_fingerprint(process: GatewayProcess) -> str:
+    async def fingerprint() -> str:
+        conn, _ = await asyncssh_sftp(process.sftp_port, process.accounts[0])
+        async with conn:
+            key = conn.get_server_host_key()
+        assert key is not None
+        return str(key.get_fingerprint("sha256"))
+
+    return asyncio.run(fingerprint())
+
+
+def test_host_keys_are_printed_and_kept_across_restarts(intake: GatewayProcess) -> None:
+    intake.start()
+    served = _served_fingerprint(intake)
+    listed = _gateway(intake, "host-keys")
+    assert listed.returncode == 0, listed.stderr
+    assert served in listed.stdout
+    assert len(listed.stdout.splitlines()) == 3  # ed25519, ecdsa, rsa
+    for key in (intake.data_dir / "host-keys").iterdir():
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    intake.stop()
+    intake.start()
+    assert _served_fingerprint(intake) == served
+
+
+def test_reload_command_signals_the_running_gateway(intake: GatewayProcess) -> None:
+    intake.write_config()
+    refused = _gateway(intake, "reload")
+    assert refused.returncode == 1
+    assert "no gateway is running" in refused.stderr
+    intake.start()
+    done = _gateway(intake, "reload")
+    assert done.returncode == 0, done.stderr
+    wait_for(lambda: "SFTP accounts reloaded" in intake.logs(), 10, "the reload")
+
+
+def test_a_second_gateway_on_the_same_data_dir_stops_at_start(intake: GatewayProcess) -> None:
+    intake.start()
+    second = _gateway(intake, "serve")
+    assert second.returncode == 2
+    assert "another gateway is already running" in second.stderr

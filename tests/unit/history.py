@@ -1,0 +1,61 @@
+"""Store histories for the operations tests: uploads and batches at known times and states."""
+
+from __future__ import annotations
+
+from gateway.state.spool import Spool
+from gateway.state.states import BatchState, UploadState
+from gateway.state.store import Store
+
+TO_IMPORTING = (BatchState.READY, BatchState.SUBMITTING, BatchState.IMPORTING)
+
+
+class Clock:
+    """A clock the test moves forward by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def received(store: Store, spool: Spool, institution: str, filename: str,
+             body: bytes = b"user_id,login_id,status\nu1,l1,active\n") -> int:
+    """A RECEIVED upload with its bytes in the spool; returns its id."""
+    with store.transaction() as txn:
+        upload_id = txn.record_upload(institution, filename, len(body), "0" * 64)
+    spool.upload_path(upload_id).write_bytes(body)
+    return upload_id
+
+
+def batch_of(store: Store, uploads: list[int], path: tuple[BatchState, ...],
+             **last: object) -> int:
+    """A batch of ``uploads`` (accepted) moved along ``path``; ``last`` fields go with the
+    last move.  Returns the batch id."""
+    institution = store.upload(uploads[0]).institution
+    with store.transaction() as txn:
+        batch_id = txn.create_batch(institution)
+        for upload in uploads:
+            txn.move("upload", upload, UploadState.RECEIVED, UploadState.ACCEPTED,
+                     batch_id=batch_id, kind="user", rows=1)
+        current = BatchState.OPEN
+        for state in path:
+            txn.move("batch", batch_id, current, state,
+                     **(last if state is path[-1] else {}))  # type: ignore[arg-type]
+            current = state
+    return batch_id
+
+
+def imported(store: Store, spool: Spool, clock: Clock, institution: str, *,
+             waited: float, processing: float, outcome: BatchState = BatchState.IMPORTED,
+             import_id: int = 7) -> int:
+    """An upload received, posted ``waited`` s later, ended ``processing`` s after that."""
+    upload = received(store, spool, institution, "users.csv")
+    clock.now += waited
+    batch_id = batch_of(store, [upload], TO_IMPORTING, import_id=import_id,
+                        posted_at=clock.now)
+    clock.now += processing
+    with store.transaction() as txn:
+        txn.move("batch", batch_id, BatchState.IMPORTING, outcome, finished_at=txn.now,
+                 canvas_state=outcome.value)
+    return batch_id

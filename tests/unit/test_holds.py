@@ -1,0 +1,80 @@
+"""`gateway hold` and `gateway release INSTITUTION`: stopping a queue on purpose, and back."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gateway.cli import main
+from gateway.holds import hold_batch
+from gateway.operator import OperatorError
+from gateway.state.spool import Spool
+from gateway.state.states import BatchState
+from gateway.state.store import Store
+from tests.unit.history import TO_IMPORTING, batch_of, received
+
+
+def _cli(spool: Spool, *args: str) -> int:
+    return main([*args, "--data", str(spool.root)])
+
+
+def test_institution_hold_shows_in_status_and_release_lifts_it(
+        store: Store, spool: Spool, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _cli(spool, "hold", "demo", "--reason", "term rollover") == 0
+    assert "held (term rollover)" in capsys.readouterr().out
+    assert _cli(spool, "status", "--json") == 1
+    [row] = json.loads(capsys.readouterr().out)
+    assert row["on_hold"]["reason"] == "term rollover"
+    assert _cli(spool, "status") == 1
+    assert "queue held since" in capsys.readouterr().out
+    assert _cli(spool, "hold", "demo") == 1
+    assert "already held (term rollover)" in capsys.readouterr().err
+
+    assert _cli(spool, "release", "demo") == 0
+    assert "institution demo: hold lifted" in capsys.readouterr().out
+    assert store.institution_holds() == {}
+    assert _cli(spool, "release", "demo") == 1
+    assert "is not held and has no held or failed batch" in capsys.readouterr().err
+
+
+def test_unknown_institution_cannot_be_held(spool: Spool, store: Store,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert _cli(spool, "hold", "nobody") == 1
+    assert "there is no institution 'nobody' (configured: demo)" in capsys.readouterr().err
+    assert store.institution_holds() == {}
+
+
+def test_release_institution_lifts_the_hold_and_releases_the_held_batch(
+        store: Store, spool: Spool, capsys: pytest.CaptureFixture[str]) -> None:
+    batch = batch_of(store, [received(store, spool, "alpha", "users.csv")],
+                     (BatchState.READY,))
+    spool.batch_zip_path(batch).write_bytes(b"PK")
+    assert _cli(spool, "hold", str(batch)) == 0
+    assert _cli(spool, "hold", "alpha") == 0
+    capsys.readouterr()
+    assert _cli(spool, "release", "alpha") == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "institution alpha: hold lifted", f"batch {batch} (alpha): held -> ready"]
+    assert store.batch(batch).state is BatchState.READY
+
+
+def test_only_unsent_batches_can_be_held(store: Store, spool: Spool,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    importing = batch_of(store, [received(store, spool, "alpha", "users.csv")], TO_IMPORTING)
+    assert _cli(spool, "hold", str(importing)) == 1
+    assert "`gateway hold alpha`" in capsys.readouterr().err
+    assert store.batch(importing).state is BatchState.IMPORTING
+    assert _cli(spool, "hold", "999") == 1
+    assert "there is no batch 999" in capsys.readouterr().err
+
+
+def test_holding_a_batch_the_forwarder_just_took_changes_nothing(store: Store,
+                                                                  spool: Spool) -> None:
+    ready = batch_of(store, [received(store, spool, "alpha", "users.csv")], (BatchState.READY,))
+    stale = store.batch(ready)
+    with store.transaction() as txn:  # the forwarder wins the race
+        txn.move("batch", ready, BatchState.READY, BatchState.SUBMITTING)
+    with pytest.raises(OperatorError, match="changed meanwhile"):
+        hold_batch(store, stale, "too late")
+    assert store.batch(ready).state is BatchState.SUBMITTING

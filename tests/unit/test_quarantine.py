@@ -1,0 +1,91 @@
+"""`gateway quarantine list|show|requeue`: files set aside, and receiving one again."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from gateway.cli import main
+from gateway.sorting.sorter import Sorter
+from gateway.state.spool import Spool
+from gateway.state.states import BatchState, UploadState
+from gateway.state.store import Store
+
+USERS = b"user_id,login_id,status\nu1,l1,active\n"
+
+
+@pytest.fixture
+def spool(tmp_path: Path) -> Spool:
+    spool = Spool(tmp_path)
+    spool.create(["demo"])
+    Store(spool.database).close()
+    return spool
+
+
+def _set_aside(spool: Spool, name: str, body: bytes, reason: str) -> Path:
+    path = spool.quarantine / name
+    path.write_bytes(body)
+    (spool.quarantine / f"{name}.reason.txt").write_text(reason + "\n")
+    return path
+
+
+def _cli(spool: Spool, *args: str) -> int:
+    return main(["quarantine", *args, "--data", str(spool.root)])
+
+
+def test_list_and_show(spool: Spool, capsys: pytest.CaptureFixture[str],
+                       tmp_path: Path) -> None:
+    assert _cli(spool, "list") == 0
+    assert capsys.readouterr().out.strip() == "nothing in quarantine"
+    _set_aside(spool, "upload-00000007", USERS, "never recorded")
+    with zipfile.ZipFile(tmp_path / "x.zip", "w") as archive:
+        archive.writestr("users.csv", USERS)
+    _set_aside(spool, "upload-00000008", (tmp_path / "x.zip").read_bytes(), "interrupted")
+
+    assert _cli(spool, "list", "--json") == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(item["name"], item["reason"]) for item in listed] == [
+        ("upload-00000007", "never recorded"), ("upload-00000008", "interrupted")]
+    assert _cli(spool, "show", "upload-00000007") == 0
+    out = capsys.readouterr().out
+    assert "reason           never recorded" in out
+    assert "  user_id,login_id,status" in out
+    assert _cli(spool, "show", "upload-00000008", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["first_lines"] == ["(a zip archive)"]
+    assert _cli(spool, "show", "../state.db") == 1
+    assert "not a quarantined file name" in capsys.readouterr().err
+
+
+def test_requeue_receives_the_file_and_the_sorter_batches_it(
+        spool: Spool, capsys: pytest.CaptureFixture[str]) -> None:
+    _set_aside(spool, "upload-00000007", USERS, "never recorded")
+    assert _cli(spool, "requeue", "upload-00000007", "--institution", "demo") == 0
+    assert "received again as upload 1 of demo" in capsys.readouterr().out
+    assert list(spool.quarantine.iterdir()) == []
+    store = Store(spool.database)
+    [upload] = store.uploads()
+    assert (upload.institution, upload.filename, upload.state) == (
+        "demo", "upload-00000007.csv", UploadState.RECEIVED)
+    assert spool.upload_path(upload.id).read_bytes() == USERS
+
+    sorter = Sorter(store=store, spool=spool, institutions=lambda: ["demo"],
+                    quiet_seconds=0, on_ready=lambda: None)
+    sorter.step()
+    [batch] = store.batches()
+    assert batch.state is BatchState.READY
+
+
+def test_requeue_refusals_change_nothing(spool: Spool,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    path = _set_aside(spool, "upload-00000007", USERS, "never recorded")
+    assert _cli(spool, "requeue", "upload-00000007", "--institution", "nobody") == 1
+    assert "institution 'nobody' is not configured" in capsys.readouterr().err
+    assert _cli(spool, "requeue", "upload-00000007", "--institution", "demo",
+                "--as", ".hidden.csv") == 1
+    assert _cli(spool, "requeue", "missing", "--institution", "demo") == 1
+    assert "there is no quarantined file 'missing'" in capsys.readouterr().err
+    assert path.exists()
+    assert Store(spool.database).uploads() == []

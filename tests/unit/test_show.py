@@ -1,0 +1,67 @@
+"""`gateway show`: everything about one batch or upload, as JSON or for people."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gateway.cli import main
+from gateway.state.spool import Spool
+from gateway.state.states import BatchState
+from gateway.state.store import Store
+from tests.unit.history import Clock, imported
+
+
+@pytest.fixture
+def spool(tmp_path: Path) -> Spool:
+    spool = Spool(tmp_path)
+    spool.create(["alpha"])
+    return spool
+
+
+def _show(spool: Spool, *args: str) -> int:
+    return main(["show", *args, "--data", str(spool.root)])
+
+
+def test_show_batch_json_has_uploads_history_notices_and_files(
+        spool: Spool, capsys: pytest.CaptureFixture[str]) -> None:
+    store = Store(spool.database, clock=Clock())
+    batch = imported(store, spool, Clock(), "alpha", waited=5, processing=2, import_id=77)
+    spool.batch_zip_path(batch).write_bytes(b"PK")
+    with store.transaction() as txn:
+        txn.add_notice("batch_report", "alpha", batch, batch_state=BatchState.IMPORTED)
+    assert _show(spool, str(batch), "--json") == 0
+    details = json.loads(capsys.readouterr().out)
+    assert details["state"] == "imported"
+    assert details["canvas_import"] == 77
+    assert [u["filename"] for u in details["uploads"]] == ["users.csv"]
+    assert [(h["from"], h["to"]) for h in details["history"]] == [
+        (None, "open"), ("open", "ready"), ("ready", "submitting"),
+        ("submitting", "importing"), ("importing", "imported")]
+    assert details["history"][0]["at"].endswith("+00:00")
+    assert details["notices"][0]["state"] == "pending"
+    assert details["files"] == {"zip": str(spool.batch_zip_path(batch))}
+
+
+def test_show_upload_for_people(spool: Spool, capsys: pytest.CaptureFixture[str]) -> None:
+    store = Store(spool.database)
+    imported(store, spool, Clock(), "alpha", waited=5, processing=2)
+    assert _show(spool, "upload", "1") == 0
+    out = capsys.readouterr().out
+    assert out.startswith("upload 1 (alpha): accepted")
+    assert "filename         users.csv" in out
+    assert "received -> accepted" in out
+    assert f"payload          {spool.upload_path(1)}" in out
+
+
+def test_show_errors(spool: Spool, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _show(spool, "1") == 2  # no store yet
+    assert "state.db missing" in capsys.readouterr().err
+    Store(spool.database).close()
+    assert _show(spool, "batch", "9") == 1
+    assert "there is no batch 9" in capsys.readouterr().err
+    assert _show(spool, "upload", "x") == 2
+    assert _show(spool, "parcel", "1") == 2
+    assert _show(spool, "batch", "1", "2") == 2

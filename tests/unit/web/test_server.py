@@ -1,0 +1,147 @@
+"""The HTTP port over real loopback HTTP: health, readiness, metrics, pages, and nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email.message import Message
+
+import pytest
+
+from gateway.state.spool import Spool
+from gateway.state.states import BatchState
+from gateway.state.store import Store
+from gateway.web.health import STALL_SECONDS, Health
+from gateway.web.metrics import metrics_registry
+from gateway.web.page import StatusPages
+from gateway.web.server import WebServer
+from tests.unit.conftest import INSTITUTIONS
+from tests.unit.history import Clock, batch_of, imported, received
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: Message
+    body: str
+
+
+def _serve(store: Store, spool: Spool, floor: int = 0) -> Iterator[WebServer]:
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    health = Health(store, spool.root, floor)
+    server = WebServer(
+        host="127.0.0.1", port=0, health=health,
+        pages=StatusPages(store=store, spool=spool, institutions=lambda: INSTITUTIONS,
+                          health=health),
+        registry=metrics_registry(store, lambda: INSTITUTIONS, spool.root, floor))
+
+    async def start() -> None:
+        server.start()
+
+    asyncio.run_coroutine_threadsafe(start(), loop).result(5)
+    yield server
+
+    async def stop() -> None:
+        server.stop()
+        await asyncio.sleep(0)  # let the heartbeat task finish cancelling
+
+    asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+    loop.close()
+
+
+@pytest.fixture
+def web(store: Store, spool: Spool) -> Iterator[WebServer]:
+    yield from _serve(store, spool)
+
+
+def _get(web: WebServer, path: str, method: str = "GET") -> Reply:
+    request = urllib.request.Request(f"http://127.0.0.1:{web.port}{path}", method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return Reply(answer.status, answer.headers, answer.read().decode())
+    except urllib.error.HTTPError as error:
+        return Reply(error.code, error.headers, error.read().decode())
+
+
+def test_healthz_is_alive_and_readyz_waits_for_sftp(web: WebServer) -> None:
+    assert _get(web, "/healthz").status == 200
+    before = _get(web, "/readyz")
+    assert before.status == 503
+    assert "FAIL  sftp: not listening" in before.body
+    assert "ok    store: writable" in before.body
+    web.health.sftp_port = 2222
+    after = _get(web, "/readyz")
+    assert after.status == 200, after.body
+    assert "ok    disk space:" in after.body
+
+
+def test_readyz_fails_below_the_disk_floor(store: Store, spool: Spool) -> None:
+    for web in _serve(store, spool, floor=1 << 62):
+        web.health.sftp_port = 2222
+        reply = _get(web, "/readyz")
+        assert reply.status == 503
+        assert "FAIL  disk space:" in reply.body
+
+
+def test_a_stalled_event_loop_is_not_alive(store: Store, spool: Spool) -> None:
+    clock = Clock()
+    health = Health(store, spool.root, 0, clock=clock)
+    assert health.alive().ok
+    clock.now += STALL_SECONDS + 1
+    assert not health.alive().ok
+    health.beat()
+    assert health.alive().ok
+
+
+def test_metrics_are_prometheus_text(web: WebServer) -> None:
+    reply = _get(web, "/metrics")
+    assert reply.status == 200
+    assert reply.headers["Content-Type"].startswith("text/plain; version=")
+    assert 'gateway_queue_depth{institution="beta"} 0.0' in reply.body
+
+
+def test_overview_shows_queues_holds_batches_and_quarantine_escaped(
+        web: WebServer, store: Store, spool: Spool) -> None:
+    done = imported(store, spool, Clock(), "alpha", waited=1, processing=1, import_id=4242)
+    hostile = received(store, spool, "alpha", "<script>alert(1)</script>.csv")
+    held = batch_of(store, [hostile], (BatchState.HELD,), reason="Canvas said 401")
+    with store.transaction() as txn:
+        txn.hold_institution("beta", "vendor asked for a pause")
+    (spool.quarantine / "upload-00000099").write_bytes(b"x")
+    (spool.quarantine / "upload-00000099.reason.txt").write_text("never recorded\n")
+
+    reply = _get(web, "/")
+    assert reply.status == 200
+    assert "script-src" not in reply.headers["Content-Security-Policy"]
+    page = reply.body
+    assert "<script" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;.csv" in page
+    for text in ("alpha", "beta", "vendor asked for a pause", "Canvas said 401",
+                 f"/batches/{done}", f"/batches/{held}", "4242", "upload-00000099",
+                 "never recorded"):
+        assert text in page
+
+
+def test_batch_page_has_history_and_report(web: WebServer, store: Store, spool: Spool) -> None:
+    batch = imported(store, spool, Clock(), "alpha", waited=1, processing=1)
+    (spool.reports("alpha") / f"batch-{batch:06d}.txt").write_text("Imported 1 user & more\n")
+    reply = _get(web, f"/batches/{batch}")
+    assert reply.status == 200
+    assert "Imported 1 user &amp; more" in reply.body
+    assert "importing" in reply.body  # the history table
+    assert _get(web, "/batches/999").status == 404
+    assert _get(web, "/nowhere").status == 404
+
+
+def test_only_get_and_head_exist(web: WebServer) -> None:
+    assert _get(web, "/healthz", method="HEAD").body == ""
+    assert _get(web, "/healthz", method="POST").status == 501
+    assert _get(web, "/", method="DELETE").status == 501
