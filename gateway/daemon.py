@@ -140,7 +140,7 @@ async def _run(settings: Settings, spool: Spool, running: Components,
 
     intake = Intake(settings.sftp, spool=spool, store=store, institutions=institutions,
                     on_received=upload_received)
-    sorter = Sorter(store=store, spool=spool, institutions=lambda: list(institutions),
+    sorter = Sorter(store=store, spool=spool, institutions=lambda: institutions,
                     quiet_seconds=settings.batching.quiet_seconds, on_ready=batch_sealed,
                     intake=intake.deliveries)
     retention = Retention(store=store, spool=spool,

@@ -18,6 +18,7 @@ from gateway.intake.bans import Network, networks
 from gateway.intake.config import IntakeOptions
 from gateway.intake.keys import parse_authorized_key
 from gateway.settings import EMBEDDED_SANDBOX, ConfigError, Settings, read_secret
+from gateway.sorting.config import DEFAULT_SORTING, SortingOptions
 
 DEFAULT_INTAKE = IntakeOptions()
 
@@ -48,6 +49,8 @@ class Institution:
     report_templates: Path | None = None
     intake: IntakeOptions = DEFAULT_INTAKE
     allowed_networks: tuple[Network, ...] = ()
+    sorting: SortingOptions = DEFAULT_SORTING
+    zip_password: SecretStr | None = None
 
     def __repr__(self) -> str:
         return f"Institution({self.name!r})"
@@ -97,7 +100,17 @@ def _resolve(name: str, raw: Any, sandbox: SandboxTarget | None,
         report_templates=_template_folder(f"{where}.report_templates", raw.report_templates),
         intake=IntakeOptions(**{key: getattr(raw, key) for key in IntakeOptions.model_fields}),
         allowed_networks=networks(raw.allowed_cidrs),
+        sorting=raw.sorting,
+        zip_password=_zip_password(f"{where}.sorting.zip_password", raw.sorting, environ),
     )
+
+
+def _zip_password(where: str, sorting: SortingOptions,
+                  environ: dict[str, str] | None) -> SecretStr | None:
+    if not (sorting.zip_password_env or sorting.zip_password_file):
+        return None
+    return read_secret(env=sorting.zip_password_env, file=sorting.zip_password_file,
+                       what=where, environ=environ)
 
 
 def _template_folder(where: str, folder: Path | None) -> Path | None:

@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from gateway.intake.config import IntakeOptions, SftpSettings
+from gateway.sorting.config import SortingOptions
 
 EMBEDDED_SANDBOX = "embedded-sandbox"
 """A Canvas ``base_url`` that means "the Canvas simulator running inside this process"."""
@@ -135,6 +136,7 @@ class InstitutionSettings(IntakeOptions):
     report_to: list[Address] = Field(default_factory=list)
     report_cc: list[Address] = Field(default_factory=list)
     report_templates: Path | None = None
+    sorting: SortingOptions = SortingOptions()
 
     @field_validator("password_hash")
     @classmethod

@@ -73,7 +73,7 @@ class BatchSteps:
         batch = self.store.batch(batch.id)
         try:
             answer = client.post_import(self.spool.batch_zip_path(batch.id),
-                                        attachment_name(batch))
+                                        attachment_name(batch), batch.options)
         except CanvasError as error:
             self._post_failed(batch, error)
             return

@@ -6,6 +6,10 @@ last few minutes (so a client that stats its file right after uploading finds it
 sorter already took it), uploads being written, and this session's temp-named files awaiting
 their rename.  No client request can therefore reach a spool file's inode (no chmod, no
 truncate through a link), and there is no inbox entry to clean up after a crash.
+
+Upload folders (``batch/<term_sis_id>``, ``diff/<identifier>``) are virtual too: a folder is
+listed while something waits in it or when this session made it, and each lists its own
+entries under the same rules as ``/inbox``.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from dataclasses import dataclass
 
 from asyncssh import SFTPAttrs, SFTPName
 
+from gateway.intake.places import inbox_display
 from gateway.state.records import UploadRecord
 
 RECENT_SECONDS = 300.0
@@ -30,12 +35,18 @@ FOLDER_MODE = stat.S_IFDIR | 0o750
 
 @dataclass(frozen=True)
 class Entry:
-    """One name in the virtual inbox."""
+    """One file in the virtual inbox, in its upload folder (None: /inbox itself)."""
 
     name: str
     size: int
     mtime: float
     upload_id: int | None = None
+    folder: str | None = None
+
+    @property
+    def display(self) -> str:
+        """The path as the client writes it; unique in an institution's inbox."""
+        return inbox_display(self.folder, self.name)
 
     def attrs(self) -> SFTPAttrs:
         """The SFTP attributes shown for this entry."""
@@ -48,9 +59,14 @@ class Entry:
 
 
 def folder_attrs(mtime: float | None = None) -> SFTPAttrs:
-    """Attributes of the home and its two folders."""
+    """Attributes of the home, its two folders and the inbox's virtual folders."""
     when = int(mtime if mtime is not None else time.time())
     return SFTPAttrs(type=2, size=0, permissions=FOLDER_MODE, atime=when, mtime=when)
+
+
+def folder_name(name: str) -> SFTPName:
+    """The directory entry of a folder called ``name``, for READDIR."""
+    return SFTPName(name.encode(), attrs=folder_attrs())
 
 
 class Receipts:
@@ -62,11 +78,11 @@ class Receipts:
         self._recent: dict[str, deque[Entry]] = {}
         self._hidden: set[int] = set()
 
-    def add(self, institution: str, upload_id: int, name: str, size: int, at: float) -> None:
-        """Remember a received upload for RECENT_SECONDS."""
+    def add(self, institution: str, received: Entry) -> None:
+        """Remember a received upload (its entry has its id) for RECENT_SECONDS."""
         with self._lock:
             recent = self._recent.setdefault(institution, deque(maxlen=RECENT_MAX))
-            recent.append(Entry(name, size, at, upload_id))
+            recent.append(received)
 
     def recent(self, institution: str, now: float) -> list[Entry]:
         """Uploads of ``institution`` received in the last RECENT_SECONDS, oldest first."""
@@ -89,15 +105,40 @@ class Receipts:
 
 def view(pending: Iterable[UploadRecord], recent: Iterable[Entry],
          live: Iterable[Entry], receipts: Receipts) -> dict[str, Entry]:
-    """The inbox by name: for a name uploaded several times the latest upload is shown, and
-    an upload in progress or awaiting its rename shows over a received one."""
+    """The inbox by display path: for a file uploaded several times the latest upload is
+    shown, and an upload in progress or awaiting its rename shows over a received one."""
     shown: dict[str, Entry] = {}
     for entry in _merge(pending, recent):
         if entry.upload_id is None or not receipts.hidden(entry.upload_id):
-            shown[entry.name] = entry
+            shown[entry.display] = entry
     for entry in live:
-        shown[entry.name] = entry
+        shown[entry.display] = entry
     return shown
+
+
+def listing(folder: str | None, entries: Iterable[Entry], made: Iterable[str]
+            ) -> list[SFTPName]:
+    """The directory entries of /inbox (``folder`` None), ``batch``, ``diff`` or an upload
+    folder: its subfolders first, then its files."""
+    shown = list(entries)
+    return ([folder_name(name) for name in subfolders(folder, shown, made)]
+            + [entry.sftp_name() for entry in files_in(shown, folder)])
+
+
+def files_in(entries: Iterable[Entry], folder: str | None) -> list[Entry]:
+    """The entries in upload folder ``folder`` (None: /inbox itself), by name."""
+    return sorted((entry for entry in entries if entry.folder == folder),
+                  key=lambda entry: entry.name)
+
+
+def subfolders(parent: str | None, entries: Iterable[Entry], made: Iterable[str]) -> list[str]:
+    """The names of the folders to list in ``parent`` (None: /inbox, else ``batch``,
+    ``diff`` or an upload folder): those holding an entry, or made by this session."""
+    depth = 0 if parent is None else parent.count("/") + 1
+    prefix = "" if parent is None else parent + "/"
+    holding = {entry.folder for entry in entries if entry.folder is not None}
+    return sorted({folder.split("/")[depth] for folder in holding.union(made)
+                   if folder.startswith(prefix) and folder.count("/") >= depth})
 
 
 def _merge(pending: Iterable[UploadRecord], recent: Iterable[Entry]) -> Iterator[Entry]:
@@ -105,6 +146,6 @@ def _merge(pending: Iterable[UploadRecord], recent: Iterable[Entry]) -> Iterator
     by_id = {entry.upload_id: entry for entry in recent}
     for upload in pending:
         by_id.setdefault(upload.id, Entry(upload.filename, upload.size, upload.received_at,
-                                          upload.id))
+                                          upload.id, upload.folder))
     for upload_id in sorted(key for key in by_id if key is not None):
         yield by_id[upload_id]

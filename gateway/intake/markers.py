@@ -1,9 +1,13 @@
 """Closing the files that are not uploads themselves: trigger files and checksum sidecars.
 
 A trigger file (``READY``, ``*.done``) says "everything I uploaded before this is one
-delivery"; its content is not kept.  A checksum sidecar (``users.csv.sha256``) is checked
-against the latest waiting upload of that name: a mismatch keeps that upload out of Canvas
-(the sorter rejects it in its delivery's report) and the sidecar's close fails saying so.
+delivery"; its content is not kept.  A trigger releases everything the institution has
+received before it, whatever folder either is in (uploads in ``/inbox`` and in upload
+folders alike): the sorter keeps arrival order across folders, so a trigger uploaded last
+into any folder completes the whole set.  A checksum sidecar (``users.csv.sha256``) is
+checked against the latest waiting upload of that name in the sidecar's own folder: a
+mismatch keeps that upload out of Canvas (the sorter rejects it in its delivery's report) and
+the sidecar's close fails saying so.
 Either way the marker's answer is given only after what it decided is durable.
 """
 
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import posixpath
 import re
 from collections.abc import Callable
 
@@ -37,11 +42,12 @@ class Markers:
         self._deliveries = deliveries
 
     async def trigger(self, writer: UploadWriter) -> None:
-        """Release every upload the institution has waiting as one delivery."""
+        """Release every upload the institution has waiting, in any folder, as one delivery."""
         await self._settle(writer, self._release, writer)
 
     async def sidecar(self, writer: UploadWriter, sidecar: Sidecar) -> None:
-        """Verify the upload ``sidecar`` names; raise an SFTP error when it does not match."""
+        """Verify the upload ``sidecar`` names in the sidecar's folder; raise an SFTP error
+        when it does not match."""
         await self._settle(writer, self._verify, writer, sidecar)
 
     async def _settle(self, writer: UploadWriter, work: Callable[..., None],
@@ -70,17 +76,20 @@ class Markers:
         through = max((upload.id for upload in pending), default=0)
         self._deliveries.release(writer.institution, through)
         log.info("trigger file received: delivery complete", extra={
-            "institution": writer.institution, "file": writer.name,
+            "institution": writer.institution, "file": writer.name, "folder": writer.folder,
             "uploads": [upload.id for upload in pending]})
 
     def _verify(self, writer: UploadWriter, sidecar: Sidecar) -> None:
         expected = _expected_digest(writer, sidecar)
         with self._deliveries.forming(writer.institution):
             pending = self._pending(writer.institution)
-            named = [upload for upload in pending if upload.filename == sidecar.target]
+            named = [upload for upload in pending
+                     if upload.filename == sidecar.target and upload.folder == writer.folder]
             if not named:
-                raise RefusedError(f"{writer.name}: no upload named {sidecar.target} is waiting to "
-                              f"be processed; upload {sidecar.target} first, then this file")
+                raise RefusedError(
+                    f"{writer.display}: no upload named {sidecar.target} is waiting in "
+                    f"{posixpath.dirname(writer.display)} to be processed; upload "
+                    f"{sidecar.target} first, then this file")
             target = named[-1]
             actual = (target.sha256 if sidecar.algorithm == "sha256" else
                       file_digest(self._receiver.spool.upload_path(target.id), "md5"))

@@ -1,9 +1,14 @@
 """Where a client path points inside an institution's home, and which names are acceptable.
 
-The home has exactly two folders: ``/inbox`` (uploads) and ``/reports`` (results).  Every
-SFTP request resolves its path here first; anything that is not the root, one of the two
-folders or one plain file name inside one of them is refused with an error saying what is
-wrong and what to do.  Nothing here touches the filesystem, so it cannot be tricked by links.
+The home has exactly two folders: ``/inbox`` (uploads) and ``/reports`` (results).  Inside
+the inbox, a vendor may choose a delivery's Canvas import options by the folder it uploads
+into: ``/inbox/batch/<term_sis_id>/`` (full batch mode for that term) or
+``/inbox/diff/<identifier>/`` (diffing mode).  These *upload folders* are virtual: they exist
+for every valid term or identifier, so making one is a no-op and nothing is ever created.
+Every SFTP request resolves its path here first; anything that is not the root, a folder or
+one plain file name inside the inbox, an upload folder or the reports is refused with an error
+saying what is wrong and what to do.  Nothing here touches the filesystem, so it cannot be
+tricked by links.
 """
 
 from __future__ import annotations
@@ -17,21 +22,56 @@ import asyncssh
 INBOX = "inbox"
 REPORTS = "reports"
 FOLDERS = (INBOX, REPORTS)
+BATCH = "batch"
+DIFF = "diff"
+CONVENTIONS = (BATCH, DIFF)
+"""The inbox's subfolders: each holds one upload folder per term (batch) or identifier (diff)."""
 MAX_NAME_BYTES = 255
+MAX_IDENTIFIER_CHARS = 128
+"""Canvas's limit for ``diffing_data_set_identifier``; term SIS ids are held to it too."""
+FILE_SUFFIXES = (".csv", ".zip")
+"""What the files Canvas takes end in: a folder named so is a mistyped upload path."""
 _LAYOUT = "only /inbox (uploads) and /reports (results) exist here"
+BATCH_FOLDERS = "/inbox/batch/<term_sis_id>/ (full batch mode for that term)"
+DIFF_FOLDERS = "/inbox/diff/<identifier>/ (diffing mode)"
+UPLOAD_FOLDERS = f"upload files into /inbox, or into {BATCH_FOLDERS} or {DIFF_FOLDERS}"
 
 
 @dataclass(frozen=True)
 class Place:
-    """The root (folder and name None), a folder (name None), or a file in a folder."""
+    """The root (folder and name None), a folder (name None), or a file in a folder.
+
+    ``subfolder`` is set only inside the inbox: ``batch`` or ``diff`` for those folders
+    themselves, ``batch/<term_sis_id>`` or ``diff/<identifier>`` for an upload folder and the
+    files in it.  A file's subfolder is always None or a whole upload folder.
+    """
 
     folder: str | None
     name: str | None
+    subfolder: str | None = None
 
     @property
     def display(self) -> str:
         """The path as the client would write it."""
-        return "/" + "/".join(part for part in (self.folder, self.name) if part)
+        return "/" + "/".join(part for part in (self.folder, self.subfolder, self.name) if part)
+
+
+@dataclass(frozen=True)
+class InboxFile:
+    """A file in the inbox: its upload folder (None for ``/inbox`` itself) and its name."""
+
+    folder: str | None
+    name: str
+
+    @property
+    def display(self) -> str:
+        """The path as the client would write it."""
+        return inbox_display(self.folder, self.name)
+
+
+def inbox_display(folder: str | None, name: str) -> str:
+    """The client's path of the file ``name`` in upload folder ``folder`` (None: /inbox)."""
+    return f"/{INBOX}/{name}" if folder is None else f"/{INBOX}/{folder}/{name}"
 
 
 def decode_path(path: bytes) -> str:
@@ -60,12 +100,63 @@ def locate(path: bytes) -> Place:
         raise asyncssh.SFTPPermissionDenied(f"{text}: '..' is not allowed in paths; {_LAYOUT}")
     if not parts:
         return Place(None, None)
-    if parts[0] not in FOLDERS or len(parts) > 2:
+    if parts[0] not in FOLDERS:
         raise asyncssh.SFTPNoSuchFile(f"/{'/'.join(parts)}: {_LAYOUT}")
-    if len(parts) == 2 and len(parts[1].encode()) > MAX_NAME_BYTES:
-        raise asyncssh.SFTPInvalidFilename(
-            f"{parts[1][:40]}...: file names are limited to {MAX_NAME_BYTES} bytes")
+    if parts[0] == INBOX and len(parts) > 1 and parts[1] in CONVENTIONS:
+        return _in_convention(parts)
+    if len(parts) > 2:
+        raise asyncssh.SFTPNoSuchFile(f"/{'/'.join(parts)}: " + (
+            UPLOAD_FOLDERS if parts[0] == INBOX else _LAYOUT))
+    if len(parts) == 2:
+        _check_file_name(parts[1])
     return Place(parts[0], parts[1] if len(parts) == 2 else None)
+
+
+def _in_convention(parts: list[str]) -> Place:
+    """A path below ``/inbox/batch`` or ``/inbox/diff``: that folder, an upload folder, or a
+    file in one; anything deeper is refused."""
+    if len(parts) == 2:
+        return Place(INBOX, None, parts[1])
+    if len(parts) > 4:
+        raise asyncssh.SFTPNoSuchFile(f"/{'/'.join(parts)}: folders go no deeper than "
+                                      f"/inbox/{parts[1]}/<{_identifier_kind(parts[1])}>/; "
+                                      + UPLOAD_FOLDERS)
+    _check_identifier(parts[1], parts[2])
+    folder = f"{parts[1]}/{parts[2]}"
+    if len(parts) == 3:
+        return Place(INBOX, None, folder)
+    _check_file_name(parts[3])
+    return Place(INBOX, parts[3], folder)
+
+
+def _identifier_kind(convention: str) -> str:
+    return "term_sis_id" if convention == BATCH else "identifier"
+
+
+def _check_identifier(convention: str, identifier: str) -> None:
+    """Raise SFTPInvalidFilename unless ``identifier`` may name an upload folder: 1 to
+    MAX_IDENTIFIER_CHARS printable characters, no leading dot, not a file's name."""
+    problem = None
+    if len(identifier) > MAX_IDENTIFIER_CHARS:
+        problem = f"is longer than {MAX_IDENTIFIER_CHARS} characters"
+    elif identifier.startswith("."):
+        problem = "starts with a dot"
+    elif not identifier.isprintable():
+        problem = "has characters that are not printable"
+    elif identifier.lower().endswith(FILE_SUFFIXES):
+        problem = "is a file name, not a folder"
+    if problem is not None:
+        kind = _identifier_kind(convention)
+        raise asyncssh.SFTPInvalidFilename(
+            f"/inbox/{convention}/{identifier[:40]}: the {kind} {problem}; name the folder by "
+            f"the {kind} (1 to {MAX_IDENTIFIER_CHARS} printable characters, no leading dot) "
+            f"and upload into /inbox/{convention}/<{kind}>/")
+
+
+def _check_file_name(name: str) -> None:
+    if len(name.encode()) > MAX_NAME_BYTES:
+        raise asyncssh.SFTPInvalidFilename(
+            f"{name[:40]}...: file names are limited to {MAX_NAME_BYTES} bytes")
 
 
 def canonical(path: bytes) -> bytes:
@@ -83,3 +174,14 @@ def file_in(place: Place, folder: str, action: str) -> str:
     if place.folder != folder:
         raise asyncssh.SFTPPermissionDenied(f"{place.display}: {action}")
     return place.name
+
+
+def inbox_file(place: Place, action: str) -> InboxFile:
+    """The inbox file ``place`` is; else raise saying where ``action`` is possible."""
+    return InboxFile(place.subfolder, file_in(place, INBOX, action))
+
+
+def inbox_subfolder(place: Place) -> str | None:
+    """The virtual folder below /inbox that ``place`` is (``batch``, ``diff`` or an upload
+    folder such as ``batch/2026-fall``), or None when it is not one."""
+    return place.subfolder if place.folder == INBOX and place.name is None else None

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import asyncssh
 
 from gateway.intake.config import IntakeOptions
-from gateway.intake.inbox import Receipts
+from gateway.intake.inbox import Entry, Receipts
 from gateway.intake.limits import Allowance
 from gateway.intake.uploads import RunningDigest, UploadWriter
 from gateway.state.spool import Spool, publish_file
@@ -60,15 +60,17 @@ class Receiver:
 
     # -- writers ---------------------------------------------------------------------------
 
-    def begin(self, institution: str, options: IntakeOptions, name: str) -> UploadWriter:
-        """Open a fresh temp file for an upload of ``name`` by ``institution``."""
+    def begin(self, institution: str, options: IntakeOptions, name: str, *,
+              folder: str | None = None) -> UploadWriter:
+        """Open a fresh temp file for an upload of ``name`` by ``institution`` into upload
+        folder ``folder`` (None: /inbox itself)."""
         allowance = self.allowance(institution, options.max_pending_bytes)
         allowance.refresh(self.pending_bytes(institution), options.max_pending_bytes)
         path = self.spool.incoming / f"{institution}.{secrets.token_hex(8)}.part"
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)  # RDWR: sidecars are read
         writer = UploadWriter(institution=institution, name=name, path=path, fd=fd,
                               max_bytes=options.max_file_bytes, allowance=allowance,
-                              digest=RunningDigest(self._hashing))
+                              digest=RunningDigest(self._hashing), folder=folder)
         with self._lock:
             self._open.setdefault(institution, set()).add(writer)
         return writer
@@ -96,7 +98,8 @@ class Receiver:
     # -- ending an upload ------------------------------------------------------------------
 
     async def receive(self, writer: UploadWriter, name: str) -> int:
-        """Receive ``writer``'s bytes as an upload called ``name``; return its id.
+        """Receive ``writer``'s bytes as an upload called ``name``, in the writer's upload
+        folder; return its id.
 
         Returns only when the bytes and the record survive any crash.  Raises an SFTP error
         telling the client that nothing was received (and logs why) on any failure.
@@ -128,14 +131,16 @@ class Receiver:
             os.fsync(writer.fd)
             sha256 = writer.sha256()
             with self.store.transaction() as txn:
-                upload_id = txn.record_upload(writer.institution, name, writer.size, sha256)
+                upload_id = txn.record_upload(writer.institution, name, writer.size, sha256,
+                                              folder=writer.folder)
                 # Published inside the transaction: if the commit fails, the file is an
                 # orphan that recovery quarantines; a committed record always has its file.
                 publish_file(writer.path, self.spool.upload_path(upload_id))
             received = True
         finally:
             self.end(writer, received=received)
-        self.receipts.add(writer.institution, upload_id, name, writer.size, txn.now)
+        self.receipts.add(writer.institution,
+                          Entry(name, writer.size, txn.now, upload_id, writer.folder))
         log.info("upload received", extra={"upload_id": upload_id, **_fields(writer, name),
                                            "size": writer.size, "sha256": sha256})
         warning = writer.allowance.warning()
@@ -188,4 +193,4 @@ class Receiver:
 
 
 def _fields(writer: UploadWriter, name: str) -> dict[str, object]:
-    return {"institution": writer.institution, "file": name}
+    return {"institution": writer.institution, "file": name, "folder": writer.folder}

@@ -6,6 +6,10 @@
   is kept for this session; renaming it onto a final name receives it under that name, once.
 * Whatever is still open or never renamed when the session ends is discarded and logged:
   a dropped connection or a killed client never produces a received file.
+
+Files are told apart by their path in the inbox (``/inbox/batch/2026-fall/users.csv`` is not
+``/inbox/users.csv``), and a rename stays within its upload folder: the folder chose the
+import options the file was uploaded for.
 """
 
 from __future__ import annotations
@@ -17,11 +21,13 @@ import time
 from dataclasses import dataclass
 
 import asyncssh
+from asyncssh import SFTPName
 
 from gateway.intake.config import IntakeOptions
-from gateway.intake.inbox import Entry, view
+from gateway.intake.inbox import Entry, listing, view
 from gateway.intake.markers import Markers
 from gateway.intake.naming import NameRules, Role
+from gateway.intake.places import InboxFile
 from gateway.intake.receiving import Receiver
 from gateway.intake.uploads import UploadWriter
 from gateway.state.states import UploadState
@@ -49,10 +55,14 @@ class UploadSession:
         self._receiver = services.receiver
         self._writing: set[UploadWriter] = set()
         self._staged: dict[str, UploadWriter] = {}
+        """Temp-named uploads awaiting their rename, by display path."""
+        self._made: set[str] = set()
+        """Upload folders (and ``batch``, ``diff``) this session made: listed while it lasts."""
 
-    def begin(self, name: str) -> UploadWriter:
-        """Start a new upload called ``name`` (a temp name awaiting rename is replaced)."""
-        writer = self._receiver.begin(self.institution, self.options, name)
+    def begin(self, file: InboxFile) -> UploadWriter:
+        """Start a new upload of ``file`` (a temp name awaiting rename is replaced)."""
+        writer = self._receiver.begin(self.institution, self.options, file.name,
+                                      folder=file.folder)
         self._writing.add(writer)
         return writer
 
@@ -63,7 +73,7 @@ class UploadSession:
             if writer.failure is not None:
                 await self._receiver.discard(writer, writer.failure)
                 raise asyncssh.SFTPFailure(writer.failure)
-            await self._replace_staged(writer.name, writer)
+            await self._replace_staged(writer)
             return
         await self._finish(writer, writer.name)
 
@@ -76,32 +86,53 @@ class UploadSession:
         self._writing.discard(writer)
         await self._receiver.discard(writer, "the session ended before the file was closed")
 
-    async def rename(self, old: str, new: str) -> None:
-        """Receive the temp-named file ``old`` under ``new`` (or re-stage it if ``new`` is
-        temporary too); raise an SFTP error saying why anything else cannot be renamed."""
-        writer = self._staged.pop(old, None)
+    async def rename(self, old: InboxFile, new: InboxFile) -> None:
+        """Receive the temp-named file ``old`` under ``new``'s name (or re-stage it if that
+        is temporary too); raise an SFTP error saying why anything else cannot be renamed,
+        including any rename out of ``old``'s upload folder."""
+        if old.folder != new.folder:
+            raise asyncssh.SFTPPermissionDenied(
+                f"{old.display} -> {new.display}: a file cannot be moved to another folder "
+                "(the folder chooses its import options); rename it within its folder, or "
+                f"upload it again into the folder of {new.display}")
+        writer = self._staged.pop(old.display, None)
         if writer is None:
             raise await self._not_renamable(old)
-        writer.name = new
-        if self.rules.role(new) is Role.TEMPORARY:
-            await self._replace_staged(new, writer)
+        writer.name = new.name
+        if self.rules.role(new.name) is Role.TEMPORARY:
+            await self._replace_staged(writer)
             return
-        await self._finish(writer, new)
+        await self._finish(writer, new.name)
 
-    async def remove(self, name: str, entries: dict[str, Entry]) -> None:
+    async def remove(self, file: InboxFile, entries: dict[str, Entry]) -> None:
         """Drop a temp-named file, or take a received file out of this view (the gateway
         keeps and processes it: custody is never given back)."""
-        writer = self._staged.pop(name, None)
+        writer = self._staged.pop(file.display, None)
         if writer is not None:
             await self._receiver.discard(writer, "removed by the client before its rename")
             return
-        entry = entries.get(name)
+        entry = entries.get(file.display)
         if entry is None or entry.upload_id is None:
-            raise asyncssh.SFTPNoSuchFile(f"/inbox/{name}: no such file")
+            raise asyncssh.SFTPNoSuchFile(f"{file.display}: no such file")
         self._receiver.receipts.hide([entry.upload_id])
         log.info("received file removed from the client's view; it is still processed",
-                 extra={"institution": self.institution, "file": name,
-                        "upload_id": entry.upload_id})
+                 extra={"institution": self.institution, "file": file.name,
+                        "folder": file.folder, "upload_id": entry.upload_id})
+
+    def make_folder(self, folder: str) -> None:
+        """The client made a virtual folder below /inbox: nothing is created (every upload
+        folder exists already); it is listed to this session, as clients expect."""
+        self._made.add(folder)
+
+    def remove_folder(self, folder: str) -> None:
+        """The client removed a virtual folder: uploads in it are kept and processed; it is
+        listed again only while something waits in it."""
+        self._made.discard(folder)
+
+    async def listing(self, folder: str | None) -> list[SFTPName]:
+        """READDIR's entries (``.`` and ``..`` aside) of /inbox (``folder`` None), of
+        ``batch`` or ``diff``, or of an upload folder."""
+        return listing(folder, (await self.entries()).values(), self._made)
 
     async def end(self) -> None:
         """The session is over: discard every upload still open or never renamed."""
@@ -113,12 +144,13 @@ class UploadSession:
                                                  "onto a final name before the session ended")
 
     async def entries(self) -> dict[str, Entry]:
-        """The inbox as this session sees it, by name."""
+        """The inbox as this session sees it, every upload folder included, by display path."""
         receiver = self._receiver
         pending = await receiver.run(receiver.store.uploads, institution=self.institution,
                                      state=UploadState.RECEIVED)
         now = time.time()
-        live = [Entry(w.name, w.size, now) for w in receiver.open_writers(self.institution)]
+        live = [Entry(w.name, w.size, now, folder=w.folder)
+                for w in receiver.open_writers(self.institution)]
         return view(pending, receiver.receipts.recent(self.institution, now), live,
                     receiver.receipts)
 
@@ -133,20 +165,21 @@ class UploadSession:
             return
         await self._receiver.receive(writer, name)
 
-    async def _replace_staged(self, name: str, writer: UploadWriter) -> None:
-        previous = self._staged.pop(name, None)
-        self._staged[name] = writer
+    async def _replace_staged(self, writer: UploadWriter) -> None:
+        previous = self._staged.pop(writer.display, None)
+        self._staged[writer.display] = writer
         if previous is not None:
             await self._receiver.discard(previous, "replaced by a newer file of that name")
 
-    async def _not_renamable(self, name: str) -> asyncssh.SFTPError:
-        if any(writer.name == name for writer in self._writing):
-            return asyncssh.SFTPFailure(f"/inbox/{name}: close the file before renaming it")
-        if name in await self.entries():
+    async def _not_renamable(self, file: InboxFile) -> asyncssh.SFTPError:
+        if any(writer.display == file.display for writer in self._writing):
+            return asyncssh.SFTPFailure(f"{file.display}: close the file before renaming it")
+        if file.display in await self.entries():
             return asyncssh.SFTPPermissionDenied(
-                f"/inbox/{name} has been received and cannot be renamed; to upload under "
-                f"another name, upload to a temporary name such as {name}.part and rename that")
-        return asyncssh.SFTPNoSuchFile(f"/inbox/{name}: no such file")
+                f"{file.display} has been received and cannot be renamed; to upload under "
+                f"another name, upload to a temporary name such as {file.name}.part and "
+                "rename that")
+        return asyncssh.SFTPNoSuchFile(f"{file.display}: no such file")
 
 
 async def wait_quietly(task: asyncio.Task[None]) -> None:

@@ -1,9 +1,11 @@
 """The SFTP view an institution gets: its home with ``/inbox`` (upload) and ``/reports`` (read).
 
-Allowed: write, list, stat, rename and remove within /inbox; read, list and stat in /reports.
-Every request resolves its path with :func:`~gateway.intake.places.locate` first; everything
-else (links, mkdir, attributes outside the inbox, ``..``, control characters, v5/v6 append
-flags) is refused with an SFTP error that says what is wrong and what to do.  Uploads never
+Allowed: write, list, stat, rename and remove within /inbox and its upload folders
+(``/inbox/batch/<term_sis_id>/``, ``/inbox/diff/<identifier>/``), which can also be made and
+removed (both no-ops: they are virtual); read, list and stat in /reports.  Every request
+resolves its path with :func:`~gateway.intake.places.locate` first; everything else (links,
+other folders, attributes outside the inbox, ``..``, control characters, v5/v6 append flags)
+is refused with an SFTP error that says what is wrong and what to do.  Uploads never
 touch an existing file: each goes to a fresh temp file owned by the receiver, and the inbox
 listing is virtual (see :mod:`gateway.intake.inbox`), so no request reaches a spool file.
 """
@@ -22,7 +24,19 @@ import asyncssh
 from asyncssh import SFTPAttrs, SFTPName
 
 from gateway.intake.inbox import Entry, folder_attrs
-from gateway.intake.places import FOLDERS, INBOX, REPORTS, canonical, file_in, locate
+from gateway.intake.places import (
+    BATCH_FOLDERS,
+    DIFF_FOLDERS,
+    FOLDERS,
+    INBOX,
+    REPORTS,
+    UPLOAD_FOLDERS,
+    canonical,
+    file_in,
+    inbox_file,
+    inbox_subfolder,
+    locate,
+)
 from gateway.intake.session import UploadSession, wait_quietly
 from gateway.intake.uploads import RESUME_REFUSED, UploadWriter
 
@@ -32,6 +46,8 @@ _WRITE_FLAGS = asyncssh.FXF_WRITE | asyncssh.FXF_CREAT | asyncssh.FXF_TRUNC | as
 _V56_APPEND = asyncssh.FXF_APPEND_DATA | asyncssh.FXF_APPEND_DATA_ATOMIC
 _UPLOAD_HERE = "upload files into /inbox"
 _READ_THERE = "uploads cannot be read back; reports are in /reports"
+_UPLOAD_FOLDER_PATHS = f"{BATCH_FOLDERS} and {DIFF_FOLDERS}"
+_FOLDERS_MADE = f"the only folders that can be made are {_UPLOAD_FOLDER_PATHS}"
 
 
 def _closed_by_client() -> bool:
@@ -73,14 +89,14 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
     # -- files -----------------------------------------------------------------------------
 
     def open(self, path: bytes, pflags: int, attrs: SFTPAttrs) -> object:
-        """Start a new upload in /inbox, or open a report in /reports for reading."""
+        """Start a new upload in /inbox or an upload folder, or open a report for reading."""
         self._touch()
         place = locate(path)
         if pflags & _WRITE_FLAGS:
-            name = file_in(place, INBOX, _UPLOAD_HERE)
+            file = inbox_file(place, UPLOAD_FOLDERS)
             if pflags & asyncssh.FXF_APPEND:
                 raise asyncssh.SFTPOpUnsupported(f"{place.display}: {RESUME_REFUSED}")
-            return self._session.begin(name)
+            return self._session.begin(file)
         file_in(place, REPORTS, _READ_THERE)
         return super().open(path, asyncssh.FXF_READ, attrs)
 
@@ -105,7 +121,7 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
         """Read a report; uploads are write-only."""
         self._touch()
         if isinstance(file_obj, UploadWriter):
-            raise asyncssh.SFTPPermissionDenied(f"/inbox/{file_obj.name}: {_READ_THERE}")
+            raise asyncssh.SFTPPermissionDenied(f"{file_obj.display}: {_READ_THERE}")
         data = super().read(file_obj, offset, size)
         assert isinstance(data, bytes)
         return data
@@ -143,13 +159,14 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
         return canonical(path)
 
     async def stat(self, path: bytes) -> Any:
-        """Attributes of the home, a folder, an inbox entry or a report."""
+        """Attributes of the home, a folder (every upload folder is one), an inbox entry or
+        a report."""
         self._touch()
         place = locate(path)
         if place.name is None:
             return folder_attrs()
         if place.folder == INBOX:
-            entry = (await self._session.entries()).get(place.name)
+            entry = (await self._session.entries()).get(place.display)
             if entry is None:
                 raise asyncssh.SFTPNoSuchFile(f"{place.display}: no such file")
             return entry.attrs()
@@ -160,19 +177,21 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
         return await self.stat(path)
 
     async def scandir(self, path: bytes) -> AsyncIterator[SFTPName]:
-        """List the home (inbox, reports), the virtual inbox, or the reports folder."""
+        """List the home (inbox, reports), the virtual inbox and its folders, or the reports
+        folder."""
         self._touch()
         place = locate(path)
         if place.name is not None:
-            raise asyncssh.SFTPNoSuchFile(f"{place.display} is not a folder")
+            raise asyncssh.SFTPNoSuchFile(f"{place.display} is not a folder; the folders are "
+                                          f"/inbox, /reports and {_UPLOAD_FOLDER_PATHS}")
         for dot in (b".", b".."):
             yield SFTPName(dot, attrs=folder_attrs())
         if place.folder is None:
             for folder in FOLDERS:
                 yield SFTPName(folder.encode(), attrs=folder_attrs())
         elif place.folder == INBOX:
-            for _, entry in sorted((await self._session.entries()).items()):
-                yield entry.sftp_name()
+            for name in await self._session.listing(place.subfolder):
+                yield name
         else:
             for report in self._reports(path):
                 yield report
@@ -186,10 +205,10 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
                     if entry.is_file(follow_symlinks=False) and not entry.name.startswith(b".")]
 
     async def rename(self, oldpath: bytes, newpath: bytes) -> None:
-        """Rename a temp-named upload onto its final name in /inbox (this receives it)."""
+        """Rename a temp-named upload onto its final name in its folder (this receives it)."""
         self._touch()
-        old = file_in(locate(oldpath), INBOX, "only uploads in /inbox can be renamed")
-        new = file_in(locate(newpath), INBOX, "uploads can only be renamed within /inbox")
+        old = inbox_file(locate(oldpath), "only uploads in /inbox can be renamed")
+        new = inbox_file(locate(newpath), "uploads can only be renamed within /inbox")
         await self._session.rename(old, new)
 
     async def posix_rename(self, oldpath: bytes, newpath: bytes) -> None:
@@ -199,8 +218,8 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
     async def remove(self, path: bytes) -> None:
         """Remove a temp-named upload, or hide a received one from the inbox listing."""
         self._touch()
-        name = file_in(locate(path), INBOX, "only files in /inbox can be removed")
-        await self._session.remove(name, await self._session.entries())
+        file = inbox_file(locate(path), "only files in /inbox can be removed")
+        await self._session.remove(file, await self._session.entries())
 
     def setstat(self, path: bytes, attrs: SFTPAttrs) -> None:
         """Accepted and ignored in /inbox (clients set times after upload); else refused."""
@@ -212,14 +231,20 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
         self.setstat(path, attrs)
 
     def mkdir(self, path: bytes, attrs: SFTPAttrs) -> None:
-        """Refused: the home has exactly two folders."""
-        locate(path)
-        _refuse("folders cannot be created; upload files directly into /inbox")
+        """A no-op success for the inbox's virtual folders (they always exist; clients make
+        them before uploading, again and again); refused for any other folder."""
+        folder = inbox_subfolder(locate(path))
+        if folder is None:
+            _refuse(_FOLDERS_MADE)
+        self._session.make_folder(folder)
 
     def rmdir(self, path: bytes) -> None:
-        """Refused: the two folders stay."""
-        locate(path)
-        _refuse("folders cannot be removed")
+        """A no-op success for the inbox's virtual folders (what waits in them is still
+        processed); refused for the home's two folders."""
+        folder = inbox_subfolder(locate(path))
+        if folder is None:
+            _refuse("folders cannot be removed")
+        self._session.remove_folder(folder)
 
     def symlink(self, oldpath: bytes, newpath: bytes) -> None:
         """Refused: links could point outside the home."""

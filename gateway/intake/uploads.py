@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING
 
 import asyncssh
 
+from gateway.intake.places import inbox_display
+
 if TYPE_CHECKING:
     from gateway.intake.limits import Allowance
 
@@ -111,7 +113,7 @@ class UploadWriter:
     """An upload being written.  Not thread-safe: one SFTP handle owns it, on the event loop.
 
     ``name`` is the name the client opened; a temp-named upload is received later under the
-    name it is renamed to.
+    name it is renamed to, always in the same upload ``folder`` (None: /inbox itself).
     """
 
     institution: str
@@ -121,6 +123,7 @@ class UploadWriter:
     max_bytes: int
     allowance: Allowance
     digest: RunningDigest | None
+    folder: str | None = None
     coverage: Coverage = field(default_factory=Coverage)
     failure: str | None = None
     _written_back: int = 0
@@ -129,6 +132,11 @@ class UploadWriter:
     def size(self) -> int:
         """Bytes the file spans so far."""
         return self.coverage.high
+
+    @property
+    def display(self) -> str:
+        """The upload's path as the client writes it."""
+        return inbox_display(self.folder, self.name)
 
     def write(self, offset: int, data: bytes) -> None:
         """Write ``data`` at ``offset``; raise an SFTP error (and fail the upload) on any

@@ -1,17 +1,20 @@
-"""Pure batching rules: when an institution's uploads are complete, and how they group.
+"""Batching rules and the batch zip: when a delivery is complete, and what Canvas receives.
 
 A batch is one Canvas import.  CSVs that arrive together (no new upload for the quiet period)
-go into one zip; a zip upload already is a complete import, so it forms a batch of its own,
-and arrival order is kept across the groups.
+go into one zip (see gateway.sorting.delivery for how uploads group), written here.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import shutil
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, BinaryIO
 
-from gateway.sorting.sniff import ZIP_KIND, Sniffed
 from gateway.state.records import UploadRecord
 
 _ZIP_STAMP = (1980, 1, 1, 0, 0, 0)
@@ -20,28 +23,6 @@ _ZIP_STAMP = (1980, 1, 1, 0, 0, 0)
 def is_quiet(pending: Sequence[UploadRecord], now: float, quiet_seconds: float) -> bool:
     """True when uploads are waiting and none arrived in the last ``quiet_seconds``."""
     return bool(pending) and now - max(u.received_at for u in pending) >= quiet_seconds
-
-
-def group_uploads(pending: Sequence[UploadRecord],
-                  sniffed: dict[int, Sniffed]) -> list[list[UploadRecord]]:
-    """Split uploads (arrival order) into batches: each zip alone, CSVs between them together.
-
-    Rejected files stay with the group they arrived in, so their report reaches the sender
-    together with the rest of that delivery.
-    """
-    groups: list[list[UploadRecord]] = []
-    current: list[UploadRecord] = []
-    for upload in pending:
-        if sniffed[upload.id].kind == ZIP_KIND:
-            if current:
-                groups.append(current)
-            groups.append([upload])
-            current = []
-        else:
-            current.append(upload)
-    if current:
-        groups.append(current)
-    return groups
 
 
 def member_names(filenames: Sequence[str]) -> list[str]:
@@ -61,17 +42,64 @@ def member_names(filenames: Sequence[str]) -> list[str]:
     return names
 
 
-def write_batch_zip(members: Sequence[tuple[str, Path]], destination: Path) -> None:
-    """Write the zip Canvas receives: ``members`` (name, source file) in the order given.
+Source = Callable[[], BinaryIO]
+"""Opens one file's bytes afresh (a received upload, or a member of a received zip)."""
 
-    The output is a pure function of the inputs (fixed timestamps), so rebuilding a batch
-    after a crash produces the same bytes.
+
+def path_source(path: Path) -> Source:
+    """A Source reading a file of the spool."""
+    return lambda: open(path, "rb")
+
+
+def write_batch_zip(members: Sequence[tuple[str, Sequence[Source]]],
+                    destination: Path) -> None:
+    """Write the zip Canvas receives: one member per (name, sources), in the order given.
+
+    One source is copied byte for byte; several (CSVs of one kind, merged) become one CSV
+    in arrival order under the union of their headers.  The output is a pure function of
+    the inputs (fixed timestamps), so rebuilding a batch after a crash gives the same bytes.
     """
     with zipfile.ZipFile(destination, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, source in members:
+        for name, sources in members:
             info = zipfile.ZipInfo(name, date_time=_ZIP_STAMP)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
-            with open(source, "rb") as reader, archive.open(info, "w") as writer:
-                while chunk := reader.read(1 << 20):
-                    writer.write(chunk)
+            with archive.open(info, "w") as writer:
+                if len(sources) == 1:
+                    with sources[0]() as reader:
+                        shutil.copyfileobj(reader, writer, 1 << 20)
+                else:
+                    merge_csvs(sources, writer)
+
+
+def merge_csvs(sources: Sequence[Source], writer: BinaryIO | IO[bytes]) -> None:
+    """Concatenate CSVs of one kind: a header that is the union of theirs (first seen
+    order, lower-cased as Canvas reads it), then every data row in arrival order.  Blank
+    lines are dropped as Canvas drops them; streams, so memory stays flat."""
+    header: list[str] = []
+    for source in sources:
+        with _text(source) as text:
+            first = next(csv.reader(text), [])
+        header += [c for c in (cell.strip().lower() for cell in first) if c and c not in header]
+    out = io.TextIOWrapper(writer, encoding="utf-8", newline="", write_through=True)
+    table = csv.writer(out, lineterminator="\r\n")
+    table.writerow(header)
+    for source in sources:
+        with _text(source) as text:
+            rows = csv.reader(text)
+            columns = [cell.strip().lower() for cell in next(rows, [])]
+            for row in rows:
+                if any(cell.strip() for cell in row):
+                    values = dict(zip(columns, row, strict=False))
+                    table.writerow([values.get(column, "") for column in header])
+    out.detach()
+
+
+@contextmanager
+def _text(source: Source) -> Iterator[io.TextIOWrapper]:
+    with source() as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+        try:
+            yield text
+        finally:
+            text.detach()

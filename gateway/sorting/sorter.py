@@ -1,11 +1,14 @@
-"""The sorter runner: turns RECEIVED uploads into sealed, ordered batches.
+"""The sorter runner: turns RECEIVED uploads into validated, sealed, ordered batches.
 
 Two phases, each crash-safe on its own:
-1. *form*: once an institution's uploads are quiet, sniff them and, in one transaction,
-   create OPEN batches and move every upload to ACCEPTED or REJECTED inside one of them;
-2. *seal*: for each OPEN batch build its zip durably, then move it to READY (or REJECTED
-   with a report when nothing in it can be imported).  A crash while sealing leaves the batch
-   OPEN and the next round rebuilds the same zip.
+1. *form*: once an institution's delivery is complete (quiet period, trigger file, or a zip
+   on its own), validate every upload with Canvas's rules and, in one transaction, create
+   the batches (with their import options and row counts), move every upload to ACCEPTED or
+   REJECTED inside one, and store the findings;
+2. *seal*: for each OPEN batch build the zip Canvas receives, durably, then move it to READY
+   (a receipt is sent), to HELD when the mass-change guard trips, or to REJECTED when
+   nothing in it can be imported.  A crash while sealing leaves the batch OPEN and the next
+   round rebuilds the same zip.
 """
 
 from __future__ import annotations
@@ -17,9 +20,19 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any, Protocol
 
+from gateway.institutions import Institution
 from gateway.runner import Runner
-from gateway.sorting.batching import group_uploads, is_quiet, member_names, write_batch_zip
-from gateway.sorting.sniff import ZIP_KIND, Sniffed, sniff
+from gateway.sorting.batching import (
+    Source,
+    is_quiet,
+    member_names,
+    path_source,
+    write_batch_zip,
+)
+from gateway.sorting.delivery import ZIP_KIND, PlannedBatch, plan_delivery
+from gateway.sorting.options import deletes_missing, mass_change
+from gateway.sorting.validation import validate_upload
+from gateway.sorting.validation.zips import csv_member_names, member_opener
 from gateway.state.records import BatchRecord, UploadRecord
 from gateway.state.spool import Spool, publish_file, temp_path_for
 from gateway.state.states import BatchState, UploadState
@@ -74,7 +87,8 @@ class Sorter(Runner):
 
     name = "sorter"
 
-    def __init__(self, *, store: Store, spool: Spool, institutions: Callable[[], list[str]],
+    def __init__(self, *, store: Store, spool: Spool,
+                 institutions: Callable[[], Mapping[str, Institution]],
                  quiet_seconds: float, on_ready: Callable[[], None],
                  intake: IntakeGate | None = None) -> None:
         super().__init__(idle_seconds=max(0.2, min(quiet_seconds / 2, 5.0)))
@@ -86,24 +100,29 @@ class Sorter(Runner):
         self._intake = intake or UngatedIntake()
 
     def step(self) -> bool:
-        """Form batches for quiet institutions, then seal every OPEN batch."""
-        formed = [self._form(name) for name in self._institutions()]
+        """Form batches for complete deliveries, then seal every OPEN batch."""
+        institutions = self._institutions()
+        formed = [self._form(institution) for institution in institutions.values()]
         sealed = self._store.batches(state=BatchState.OPEN)
         for batch in sealed:
-            self._seal(batch)
+            self._seal(batch, institutions.get(batch.institution))
         if sealed:
             self._on_ready()
         return any(formed) or bool(sealed)
 
-    def _form(self, institution: str) -> bool:
-        with self._intake.forming(institution):
-            pending = self._deliverable(institution)
+    def _form(self, institution: Institution) -> bool:
+        with self._intake.forming(institution.name):
+            pending = self._deliverable(institution.name)
             if not pending:
                 return False
-            refused = self._intake.refused(institution)
-            sniffed = {u.id: Sniffed(None, None, refused[u.id]) if u.id in refused
-                       else sniff(self._spool.upload_path(u.id), u.filename) for u in pending}
-            self._record_batches(institution, pending, sniffed)
+            password = _password(institution)
+            options = institution.sorting.validation()
+            verdicts = {u.id: validate_upload(self._spool.upload_path(u.id), u.filename,
+                                              password=password, options=options)
+                        for u in pending}
+            plans = plan_delivery(pending, verdicts, self._intake.refused(institution.name),
+                                  institution.sorting)
+            self._record(institution.name, plans)
         return True
 
     def _deliverable(self, institution: str) -> list[UploadRecord]:
@@ -114,30 +133,47 @@ class Sorter(Runner):
             return [upload for upload in pending if upload.id <= through]
         if self._intake.uploads_open(institution):  # a file still arriving belongs with these
             return []
-        return pending if is_quiet(pending, self._store.clock(), self._quiet_seconds) else []
+        if is_quiet(pending, self._store.clock(), self._quiet_seconds):
+            return pending
+        # A zip is a complete delivery by itself: no need to wait, as long as it is next.
+        leading = []
+        for upload in pending:
+            if not upload.filename.lower().endswith(".zip"):
+                break
+            leading.append(upload)
+        return leading
 
-    def _record_batches(self, institution: str, pending: list[UploadRecord],
-                        sniffed: dict[int, Sniffed]) -> None:
+    def _record(self, institution: str, plans: list[PlannedBatch]) -> None:
         with self._store.transaction() as txn:
-            for group in group_uploads(pending, sniffed):
-                batch_id = txn.create_batch(institution)
-                for upload in group:
-                    found = sniffed[upload.id]
+            for plan in plans:
+                batch_id = txn.create_batch(institution, options=plan.options,
+                                            row_counts=plan.row_counts)
+                for upload in plan.uploads:
+                    decision = plan.decisions[upload.id]
                     txn.move("upload", upload.id, UploadState.RECEIVED,
-                             UploadState.ACCEPTED if found.accepted else UploadState.REJECTED,
-                             reason=found.problem, batch_id=batch_id, kind=found.kind,
-                             rows=found.rows, problem=found.problem)
+                             UploadState.ACCEPTED if decision.accepted
+                             else UploadState.REJECTED, reason=decision.problem,
+                             batch_id=batch_id, kind=decision.kind, rows=decision.rows,
+                             problem=decision.problem)
+                    for finding in decision.findings:
+                        txn.add_finding(upload.id, finding)
                 log.info("batch formed", extra={"batch_id": batch_id,
                                                 "institution": institution,
-                                                "uploads": [u.id for u in group]})
+                                                "uploads": [u.id for u in plan.uploads],
+                                                "options": plan.options})
 
-    def _seal(self, batch: BatchRecord) -> None:
+    def _seal(self, batch: BatchRecord, institution: Institution | None) -> None:
         members = self._store.uploads(batch_id=batch.id)
         accepted = [u for u in members if u.state is UploadState.ACCEPTED]
         if accepted:
-            self._build_zip(batch.id, accepted)
+            self._build_zip(batch.id, accepted, _password(institution))
+        guard = self._mass_change(batch, institution) if accepted else None
         with self._store.transaction() as txn:
-            if accepted:
+            if guard is not None:
+                txn.move("batch", batch.id, BatchState.OPEN, BatchState.HELD, reason=guard)
+                txn.add_notice(BATCH_REPORT, batch.institution, batch.id,
+                               batch_state=BatchState.HELD, reason=guard)
+            elif accepted:
                 txn.move("batch", batch.id, BatchState.OPEN, BatchState.READY)
                 txn.add_notice(BATCH_RECEIPT, batch.institution, batch.id,
                                batch_state=BatchState.READY)
@@ -148,22 +184,53 @@ class Sorter(Runner):
                 txn.add_notice(BATCH_REPORT, batch.institution, batch.id,
                                batch_state=BatchState.REJECTED, reason=reason)
 
-    def _build_zip(self, batch_id: int, accepted: list[UploadRecord]) -> None:
+    def _mass_change(self, batch: BatchRecord, institution: Institution | None) -> str | None:
+        """The guard for deliveries that make Canvas delete what they leave out."""
+        if institution is None or not deletes_missing(batch.options):
+            return None
+        previous = self._store.last_success_with(batch.institution, batch.options, batch.id)
+        if previous is None:
+            return None
+        return mass_change(previous.row_counts, batch.row_counts,
+                           institution.sorting.mass_change_max_drop_percent)
+
+    def _build_zip(self, batch_id: int, accepted: list[UploadRecord],
+                   password: bytes | None) -> None:
         final = self._spool.batch_zip_path(batch_id)
         temp = temp_path_for(final)
         try:
-            if len(accepted) == 1 and accepted[0].kind == ZIP_KIND:
-                # A zip upload is sent exactly as received.
-                os.link(self._spool.upload_path(accepted[0].id), temp)
-            else:
-                names = member_names([u.filename for u in accepted])
-                write_batch_zip([(name, self._spool.upload_path(u.id))
-                                 for name, u in zip(names, accepted, strict=True)], temp)
-                _fsync_file(temp)
+            write_batch_zip(self._members(accepted, password), temp)
+            _fsync_file(temp)
             publish_file(temp, final)
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
+
+    def _members(self, accepted: list[UploadRecord],
+                 password: bytes | None) -> list[tuple[str, list[Source]]]:
+        """What goes into the zip: each zip's CSV members (decrypted: Canvas cannot open AES
+        zips), and the CSVs, those of one kind merged into the first one's name."""
+        entries: list[tuple[str, list[Source]]] = []
+        by_kind: dict[str, list[Source]] = {}
+        for upload in accepted:
+            path = self._spool.upload_path(upload.id)
+            if upload.kind == ZIP_KIND:
+                entries += [(member, [member_opener(path, member, password)])
+                            for member in csv_member_names(path)]
+            elif upload.kind in by_kind:
+                by_kind[upload.kind].append(path_source(path))
+            else:
+                sources = [path_source(path)]
+                by_kind[str(upload.kind)] = sources
+                entries.append((upload.filename, sources))
+        names = member_names([name for name, _ in entries])
+        return [(name, sources) for name, (_, sources) in zip(names, entries, strict=True)]
+
+
+def _password(institution: Institution | None) -> bytes | None:
+    if institution is None or institution.zip_password is None:
+        return None
+    return institution.zip_password.get_secret_value().encode()
 
 
 def _fsync_file(path: Path) -> None:
@@ -172,4 +239,3 @@ def _fsync_file(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-

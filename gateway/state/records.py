@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.state.states import BatchState, NoticeState, UploadState
@@ -25,6 +25,9 @@ class UploadRecord:
     problem: str | None
     batch_id: int | None
     received_at: float
+    folder: str | None = None
+    """The upload folder it came through: ``batch/<term_sis_id>`` or ``diff/<identifier>``
+    (its delivery's import options); None for plain /inbox."""
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> UploadRecord:
@@ -33,7 +36,7 @@ class UploadRecord:
             id=row["id"], institution=row["institution"], filename=row["filename"],
             size=row["size"], sha256=row["sha256"], state=UploadState(row["state"]),
             kind=row["kind"], rows=row["rows"], problem=row["problem"],
-            batch_id=row["batch_id"], received_at=row["received_at"],
+            batch_id=row["batch_id"], received_at=row["received_at"], folder=row["folder"],
         )
 
 
@@ -58,6 +61,8 @@ class BatchRecord:
     alerted_at: float | None = None
     errors_csv: str | None = None
     trouble_since: float | None = None
+    options: dict[str, str] = field(default_factory=dict)
+    row_counts: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> BatchRecord:
@@ -73,6 +78,8 @@ class BatchRecord:
             canvas_json=json.loads(canvas) if canvas else None, reason=row["reason"],
             alerted_at=row["alerted_at"], errors_csv=row["errors_csv"],
             trouble_since=row["trouble_since"],
+            options=json.loads(row["options"] or "{}"),
+            row_counts=json.loads(row["row_counts"] or "{}"),
         )
 
 

@@ -113,6 +113,11 @@ CREATE TABLE IF NOT EXISTS institution_holds (
 );
 CREATE INDEX IF NOT EXISTS transitions_by_record ON transitions (entity, entity_id);
 CREATE INDEX IF NOT EXISTS transitions_by_target ON transitions (entity, to_state);
+""", """
+ALTER TABLE batches ADD COLUMN options TEXT;
+ALTER TABLE batches ADD COLUMN row_counts TEXT;
+""", """
+ALTER TABLE uploads ADD COLUMN folder TEXT;
 """)
 """Schema steps; ``PRAGMA user_version`` records how many have been applied.  Append only."""
 
@@ -138,23 +143,31 @@ class Transaction:
         self._db = connection
         self.now = now
 
-    def record_upload(self, institution: str, filename: str, size: int, sha256: str) -> int:
-        """Insert a RECEIVED upload and return its id."""
+    def record_upload(self, institution: str, filename: str, size: int, sha256: str, *,
+                      folder: str | None = None) -> int:
+        """Insert a RECEIVED upload and return its id.  ``folder`` is the upload folder it
+        came through (``batch/<term_sis_id>``, ``diff/<identifier>``; None: plain /inbox)."""
         cursor = self._db.execute(
             "INSERT INTO uploads (institution, filename, size, sha256, state, received_at,"
-            " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (institution, filename, size, sha256, UploadState.RECEIVED, self.now, self.now),
+            " updated_at, folder) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (institution, filename, size, sha256, UploadState.RECEIVED, self.now, self.now,
+             folder),
         )
         upload_id = _last_id(cursor)
         self._log("upload", upload_id, None, UploadState.RECEIVED, filename)
         return upload_id
 
-    def create_batch(self, institution: str) -> int:
-        """Insert an OPEN batch and return its id (ids grow, so they give the queue order)."""
+    def create_batch(self, institution: str, *, options: dict[str, str] | None = None,
+                     row_counts: dict[str, int] | None = None) -> int:
+        """Insert an OPEN batch and return its id (ids grow, so they give the queue order).
+
+        ``options`` are the Canvas import parameters it is posted with; ``row_counts`` its
+        data rows per kind (for the mass-change guard)."""
         cursor = self._db.execute(
-            "INSERT INTO batches (institution, state, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?)",
-            (institution, BatchState.OPEN, self.now, self.now),
+            "INSERT INTO batches (institution, state, created_at, updated_at, options,"
+            " row_counts) VALUES (?, ?, ?, ?, ?, ?)",
+            (institution, BatchState.OPEN, self.now, self.now,
+             json.dumps(options or {}, sort_keys=True), json.dumps(row_counts or {})),
         )
         batch_id = _last_id(cursor)
         self._log("batch", batch_id, None, BatchState.OPEN, None)
@@ -411,6 +424,17 @@ class Store:
         """The institutions whose queues an operator stopped, by name."""
         rows = self._rows("SELECT * FROM institution_holds ORDER BY institution")
         return {row["institution"]: InstitutionHold.from_row(row) for row in rows}
+
+    def last_success_with(self, institution: str, options: dict[str, str],
+                          before: int) -> BatchRecord | None:
+        """The newest imported batch of an institution, older than batch ``before``, that
+        was posted with exactly these ``options``."""
+        rows = self._rows(
+            "SELECT * FROM batches WHERE institution = ? AND options = ? AND id < ?"
+            " AND state IN (?, ?) ORDER BY id DESC LIMIT 1", institution,
+            json.dumps(options, sort_keys=True), before, BatchState.IMPORTED,
+            BatchState.IMPORTED_WITH_MESSAGES)
+        return BatchRecord.from_row(rows[0]) if rows else None
 
     def import_ids(self, institution: str) -> set[int]:
         """Canvas import ids the gateway has recorded for an institution's batches."""

@@ -125,14 +125,21 @@ def lftp_upload(port: int, account: Account, local: Path, name: str,
                 temp: str | None = None) -> None:
     """lftp over OpenSSH; with ``temp`` (a leading-dot pattern such as ``.in.*``) lftp
     uploads to that temporary name and renames it itself (xfer:use-temp-file)."""
+    lftp_run(port, account, [f'put "{local}" -o "inbox/{name}"'], temp)
+
+
+def lftp_run(port: int, account: Account, commands: list[str],
+             temp: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run lftp ``commands`` in one session over OpenSSH, stopping at the first that fails;
+    with ``temp``, uploads go to that temporary name and lftp renames them."""
     ssh = " ".join(["ssh", "-a", "-x", "-i", str(account.key_file), *OPENSSH_OPTIONS])
     settings = [f'set sftp:connect-program "{ssh}"', "set cmd:fail-exit yes",
                 "set net:max-retries 1", "set xfer:clobber yes"]
     if temp is not None:
         settings += ["set xfer:use-temp-file yes", f'set xfer:temp-file-name "{temp}"']
     script = "; ".join([*settings, f"open -u {account.name}, -p {port} sftp://127.0.0.1",
-                        f'put "{local}" -o "inbox/{name}"'])
-    _checked(["lftp", "-c", script])
+                        *commands])
+    return _checked(["lftp", "-c", script])
 
 
 def rclone_upload(port: int, account: Account, local: Path, name: str,

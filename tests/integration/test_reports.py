@@ -58,7 +58,11 @@ def test_warnings_report_carries_canvas_errors_csv_and_archive(
     assert result.get_content_type() == "multipart/mixed"
     body = result.get_body(("plain",))
     assert body is not None
-    assert "Attached: canvas-errors-batch-000001.csv" in body.get_content()
+    # The gateway's own validation saw the same rows: its findings come first, then Canvas's.
+    assert "Attached: findings-batch-000001.csv, canvas-errors-batch-000001.csv" in \
+        body.get_content()
+    findings = _attachments(result)["findings-batch-000001.csv"].decode("utf-8-sig")
+    assert "No login_id given for user u1004" in findings
     errors = _attachments(result)["canvas-errors-batch-000001.csv"].decode()
     rows = list(csv.DictReader(io.StringIO(errors)))
     assert {"sis_import_id", "file", "message", "row"} <= set(rows[0])

@@ -13,6 +13,7 @@ from gateway.sorting.sorter import Sorter
 from gateway.state.spool import Spool
 from gateway.state.states import BatchState, UploadState
 from gateway.state.store import Store
+from tests.institution_records import institution
 
 USERS = b"user_id,login_id,status\nu1,l1,active\n"
 
@@ -71,7 +72,7 @@ def test_requeue_receives_the_file_and_the_sorter_batches_it(
         "demo", "upload-00000007.csv", UploadState.RECEIVED)
     assert spool.upload_path(upload.id).read_bytes() == USERS
 
-    sorter = Sorter(store=store, spool=spool, institutions=lambda: ["demo"],
+    sorter = Sorter(store=store, spool=spool, institutions=lambda: {"demo": institution("demo")},
                     quiet_seconds=0, on_ready=lambda: None)
     sorter.step()
     [batch] = store.batches()

@@ -93,6 +93,14 @@ def validate_zip(path: Path, display_name: str, password: bytes | None = None, *
     return ZipVerdict(display_name, tuple(log.kept), verdicts)
 
 
+def csv_member_names(path: Path) -> list[str]:
+    """The CSV members Canvas would import from a zip that passed validation, in the order
+    validation walked them (raises the zip library's errors for an unreadable zip)."""
+    with pyzipper.AESZipFile(path) as archive:
+        infos = sorted(archive.infolist(), key=lambda info: info.filename)
+    return [info.filename for info in _walk(infos, path.name, FindingLog())]
+
+
 def _walk(infos: list[pyzipper.ZipInfo], name: str, log: FindingLog) -> list[pyzipper.ZipInfo]:
     """Canvas's walk: the CSV members to validate, in path order."""
     members = []

@@ -1,15 +1,21 @@
-"""Batching rules: quiet period, zips alone, order kept, unique member names, stable zips."""
+"""Batching rules and the batch zip: quiet period, unique member names, stable bytes, merge."""
 
 from __future__ import annotations
 
+import io
 import zipfile
 from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.sorting.batching import group_uploads, is_quiet, member_names, write_batch_zip
-from gateway.sorting.sniff import ZIP_KIND, Sniffed
+from gateway.sorting.batching import (
+    is_quiet,
+    member_names,
+    merge_csvs,
+    path_source,
+    write_batch_zip,
+)
 from gateway.state.records import UploadRecord
 from gateway.state.states import UploadState
 
@@ -27,15 +33,6 @@ def test_quiet_only_after_the_newest_upload_settles() -> None:
     assert not is_quiet([], 1000.0, 3.0)
 
 
-def test_zips_form_their_own_batches_in_arrival_order() -> None:
-    uploads = [_upload(1, "a.csv"), _upload(2, "all.zip"), _upload(3, "b.csv"),
-               _upload(4, "c.csv"), _upload(5, "more.zip")]
-    sniffed = {u.id: Sniffed(ZIP_KIND if u.filename.endswith(".zip") else "user", None, None)
-               for u in uploads}
-    groups = group_uploads(uploads, sniffed)
-    assert [[u.id for u in group] for group in groups] == [[1], [2], [3, 4], [5]]
-
-
 @given(st.lists(st.sampled_from(["users.csv", "Users.csv", "users", "a.b.csv", "users-2.csv"]),
                 max_size=12))
 def test_member_names_are_unique_and_keep_the_first_name(names: list[str]) -> None:
@@ -50,10 +47,26 @@ def test_batch_zip_is_deterministic_and_holds_the_bytes(tmp_path: Path) -> None:
     for index, body in enumerate([b"user_id,login_id,status\nu,l,active\n", b"x" * 100_000]):
         path = tmp_path / f"src{index}"
         path.write_bytes(body)
-        sources.append((f"file{index}.csv", path))
+        sources.append((f"file{index}.csv", [path_source(path)]))
     write_batch_zip(sources, tmp_path / "one.zip")
     write_batch_zip(sources, tmp_path / "two.zip")
     assert (tmp_path / "one.zip").read_bytes() == (tmp_path / "two.zip").read_bytes()
     with zipfile.ZipFile(tmp_path / "one.zip") as archive:
         assert archive.namelist() == ["file0.csv", "file1.csv"]
         assert archive.read("file1.csv") == b"x" * 100_000
+
+
+def test_csvs_of_one_kind_merge_under_the_union_header_in_arrival_order(
+        tmp_path: Path) -> None:
+    first = tmp_path / "a.csv"
+    first.write_bytes(b"\xef\xbb\xbfuser_id,login_id,status\r\nu1,l1,active\r\n\r\n")
+    second = tmp_path / "b.csv"
+    second.write_text('User_ID,Status,Login_ID,email\nu2,active,l2,"a@b.edu"\n'
+                      'u1,deleted,l1,\n')
+    out = io.BytesIO()
+    merge_csvs([path_source(first), path_source(second)], out)
+    assert out.getvalue().decode() == (
+        "user_id,login_id,status,email\r\n"
+        "u1,l1,active,\r\n"
+        "u2,l2,active,a@b.edu\r\n"
+        "u1,l1,deleted,\r\n")

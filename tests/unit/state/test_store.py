@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
+from gateway.state import store as store_module
 from gateway.state.states import (
     BATCH_TRANSITIONS,
     BatchState,
@@ -119,3 +122,22 @@ def test_uploads_and_due_notices_are_queried_in_order(store: Store) -> None:
     assert [n.id for n in store.notices(state=NoticeState.PENDING, due_by=store.clock())] == [
         notice]
     assert store.notices(state=NoticeState.PENDING, due_by=0) == []
+
+
+def test_uploads_keep_the_folder_they_came_through(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Recorded with its upload folder; a store from before the folder column gets it, with
+    None (plain /inbox) for the uploads it already holds."""
+    step = next(n for n, sql in enumerate(store_module.MIGRATIONS) if "folder TEXT" in sql)
+    with monkeypatch.context() as before:
+        before.setattr(store_module, "MIGRATIONS", store_module.MIGRATIONS[:step])
+        Store(tmp_path / "state.db").close()
+    with closing(sqlite3.connect(tmp_path / "state.db")) as old, old:
+        old.execute("INSERT INTO uploads (institution, filename, size, sha256, state,"
+                    " received_at, updated_at) VALUES ('alpha', 'users.csv', 1, ?, ?, 0, 0)",
+                    ("0" * 64, UploadState.RECEIVED))
+    store = Store(tmp_path / "state.db")
+    with store.transaction() as txn:
+        txn.record_upload("alpha", "users.csv", 2, "0" * 64, folder="batch/2026-fall")
+        txn.record_upload("alpha", "users.csv", 3, "0" * 64, folder="diff/nightly-sis")
+    assert [u.folder for u in store.uploads()] == [None, "batch/2026-fall", "diff/nightly-sis"]
