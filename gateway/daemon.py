@@ -125,9 +125,15 @@ async def _run(settings: Settings, spool: Spool, running: Components,
                institutions: dict[str, Institution], stop: asyncio.Event, *,
                reload: Callable[[Intake], None]) -> None:
     store = running.store
+    def report_notes(name: str, delivered: int) -> tuple[str, ...]:
+        # The intake is made below; reports are only rendered once the runners run.
+        warning = intake.quota_warning(name, delivered)
+        return (warning,) if warning else ()
+
     notifier = Notifier(store=store, spool=spool, institutions=lambda: institutions,
                         renderers=_renderers(institutions),
-                        delivery=Delivery(build_mailer(settings.mail, spool), settings.mail))
+                        delivery=Delivery(build_mailer(settings.mail, spool), settings.mail),
+                        notes=report_notes)
     forwarder = Forwarder(store=store, spool=spool, institutions=lambda: institutions,
                           settings=settings.forwarding, on_finished=notifier.wake)
 
@@ -139,7 +145,7 @@ async def _run(settings: Settings, spool: Spool, running: Components,
         sorter.wake()  # the sorter is made below: it asks the intake about open uploads
 
     intake = Intake(settings.sftp, spool=spool, store=store, institutions=institutions,
-                    on_received=upload_received)
+                    on_received=upload_received, min_free_bytes=settings.storage.min_free_bytes)
     sorter = Sorter(store=store, spool=spool, institutions=lambda: institutions,
                     quiet_seconds=settings.batching.quiet_seconds, on_ready=batch_sealed,
                     intake=intake.deliveries)

@@ -26,6 +26,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from gateway.institutions import Institution
 from gateway.intake.bans import BanList, address_in
 from gateway.intake.limits import SessionCount
+from gateway.web.metrics import SFTP_AUTH_FAILURES, SFTP_BANS
 
 log = logging.getLogger(__name__)
 
@@ -211,9 +212,11 @@ class GatewaySSHServer(asyncssh.SSHServer):
             return True
         self._failures += 1
         log.warning("login refused: %s", why, extra=extra)
+        SFTP_AUTH_FAILURES.labels(method=method).inc()
         ban = self._guard.bans.failed(self.peer)
         if ban:
             log.warning("address banned", extra={"peer": self.peer, "seconds": round(ban)})
+            SFTP_BANS.inc()
         if (ban or self._failures >= self._guard.max_auth_tries) and self._conn is not None:
             self._conn.disconnect(asyncssh.DISC_NO_MORE_AUTH_METHODS_AVAILABLE,
                                   "too many authentication failures")

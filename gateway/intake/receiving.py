@@ -28,9 +28,11 @@ from gateway.intake.config import IntakeOptions
 from gateway.intake.inbox import Entry, Receipts
 from gateway.intake.limits import Allowance
 from gateway.intake.uploads import RunningDigest, UploadWriter
+from gateway.state.diskspace import disk_space
 from gateway.state.spool import Spool, publish_file
 from gateway.state.states import UploadState
 from gateway.state.store import Store
+from gateway.web.metrics import UPLOADS_REFUSED
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +48,10 @@ class Receiver:
     blocking work runs on its own threads."""
 
     def __init__(self, store: Store, spool: Spool, on_received: Callable[[], None],
-                 *, workers: int = 4) -> None:
+                 *, workers: int = 4, min_free_bytes: int = 0) -> None:
         self.store = store
         self.spool = spool
+        self.min_free_bytes = min_free_bytes
         self.receipts = Receipts()
         self.on_received = on_received
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="receiving")
@@ -63,7 +66,15 @@ class Receiver:
     def begin(self, institution: str, options: IntakeOptions, name: str, *,
               folder: str | None = None) -> UploadWriter:
         """Open a fresh temp file for an upload of ``name`` by ``institution`` into upload
-        folder ``folder`` (None: /inbox itself)."""
+        folder ``folder`` (None: /inbox itself).  Raises SFTPFailure when the data volume is
+        below its free-space floor: better refuse a new upload than fill the disk."""
+        space = disk_space(self.spool.root, self.min_free_bytes)
+        if not space.above_floor:
+            UPLOADS_REFUSED.labels(reason="disk_space").inc()
+            log.error("upload refused: disk space below the floor", extra={
+                "institution": institution, "file": name, "free_bytes": space.free_bytes})
+            raise asyncssh.SFTPFailure(f"{name}: upload refused, the gateway is low on disk "
+                                       "space; nothing was received, try again later")
         allowance = self.allowance(institution, options.max_pending_bytes)
         allowance.refresh(self.pending_bytes(institution), options.max_pending_bytes)
         path = self.spool.incoming / f"{institution}.{secrets.token_hex(8)}.part"
@@ -108,6 +119,7 @@ class Receiver:
             return await self.run(self._receive, writer, name)
         except RefusedError as refusal:
             log.warning("upload refused: %s", refusal, extra=_fields(writer, name))
+            UPLOADS_REFUSED.labels(reason="limit").inc()
             raise asyncssh.SFTPFailure(str(refusal)) from None
         except OSError as error:
             log.error("upload could not be stored: %s", error.strerror,

@@ -39,11 +39,11 @@ class Intake:
 
     def __init__(self, settings: SftpSettings, *, spool: Spool, store: Store,
                  institutions: Mapping[str, Institution],
-                 on_received: Callable[[], None]) -> None:
+                 on_received: Callable[[], None], min_free_bytes: int = 0) -> None:
         self._settings = settings
         self._spool = spool
         self._institutions = dict(institutions)
-        self.receiver = Receiver(store, spool, on_received)
+        self.receiver = Receiver(store, spool, on_received, min_free_bytes=min_free_bytes)
         self.deliveries = Deliveries(spool.root / "spool" / "intake",
                                      trigger_mode=self._trigger_mode,
                                      uploads_open=self.receiver.uploads_open)
@@ -70,16 +70,19 @@ class Intake:
         self._book.swap(Accounts.of(list(self._institutions.values())))
         log.info("SFTP accounts reloaded", extra={"institutions": sorted(self._institutions)})
 
-    def quota_warning(self, institution: str) -> str | None:
-        """A sentence for the institution's reports when its pending bytes near the quota
-        (safe from any thread: it reads the store with that thread's connection)."""
+    def quota_warning(self, institution: str, delivered: int = 0) -> str | None:
+        """A sentence for the institution's reports when its pending bytes (plus
+        ``delivered``: a delivery just taken off the queue) near the quota (safe from any
+        thread: it reads the store with that thread's connection)."""
         known = self._institutions.get(institution)
         if known is None:
             return None
         limit = known.intake.max_pending_bytes
         allowance = self.receiver.allowance(institution, limit)
+        allowance.refresh(self.receiver.pending_bytes(institution) + delivered, limit)
+        warning = allowance.warning()
         allowance.refresh(self.receiver.pending_bytes(institution), limit)
-        return allowance.warning()
+        return warning
 
     async def stop(self) -> None:
         """Stop accepting, let completing uploads finish, close sessions, stop the threads."""

@@ -26,8 +26,9 @@ from gateway.reporting.render import RenderedReport, ReportRenderer, report_file
 from gateway.reporting.status_file import write_status_file
 from gateway.runner import Runner
 from gateway.settings import MailSettings
+from gateway.sorting.sorter import BATCH_RECEIPT
 from gateway.state.archive import archive_batch
-from gateway.state.records import NoticeRecord
+from gateway.state.records import BatchRecord, NoticeRecord
 from gateway.state.spool import Spool, publish_bytes
 from gateway.state.states import FINISHED_BATCH_STATES, NoticeState
 from gateway.state.store import Store
@@ -65,8 +66,10 @@ class Notifier(Runner):
 
     def __init__(self, *, store: Store, spool: Spool,
                  institutions: Callable[[], dict[str, Institution]],
-                 renderers: Callable[[str], ReportRenderer], delivery: Delivery) -> None:
+                 renderers: Callable[[str], ReportRenderer], delivery: Delivery,
+                 notes: Callable[[str, int], tuple[str, ...]] = lambda _, __: ()) -> None:
         super().__init__(idle_seconds=5.0)
+        self._notes = notes
         self._store = store
         self._spool = spool
         self._institutions = institutions
@@ -120,7 +123,7 @@ class Notifier(Runner):
         if errors is not None:
             attachments.append(errors)
         extras = Extras(findings=self._store.findings(batch.id, FINDINGS_INLINE),
-                        findings_total=total,
+                        findings_total=total, notes=self._quota_notes(notice, batch),
                         attachments=tuple(a.filename for a in attachments))
         # Notices carry the reason of their moment; only very old ones fall back to the batch.
         reason = notice.reason if notice.batch_state or notice.reason else batch.reason
@@ -128,6 +131,13 @@ class Notifier(Runner):
                             extras)
         rendered = self._renderers(batch.institution).render(report)
         return Letter(report, rendered, tuple(attachments))
+
+    def _quota_notes(self, notice: NoticeRecord, batch: BatchRecord) -> tuple[str, ...]:
+        """The intake's quota warning; a receipt counts its own delivery as still waiting
+        (it left the queue only moments ago), so a sender near the quota hears of it."""
+        delivered = sum(u.size for u in self._store.uploads(batch_id=batch.id)) \
+            if notice.kind == BATCH_RECEIPT else 0
+        return self._notes(batch.institution, delivered)
 
     def _publish(self, notice: NoticeRecord, letter: Letter) -> None:
         """The institution's SFTP copy, status.json, and the archive once a batch ended."""

@@ -217,3 +217,26 @@ def test_retention_purges_old_finished_batches_but_keeps_held_ones(tmp_path: Pat
     assert not (spool.reports("alpha") / "batch-000001.txt").exists()
     assert spool.batch_zip_path(held).exists()
     assert store.batch(old).state is BatchState.REJECTED  # the record stays
+
+
+def test_a_delivery_near_the_quota_is_warned_in_its_receipt(
+        tmp_path: Path, sandbox: CanvasSandbox, mailbox: tuple[Collector, int],
+        alpha: Account) -> None:
+    gateway = GatewayProcess(root=tmp_path, sandbox_url=sandbox.base_url,
+                             smtp_port=mailbox[1], accounts=[alpha],
+                             intake_options={"alpha": ["max_pending_bytes = 1000"]})
+    users = tmp_path / "users.csv"
+    rows = "".join(f"u{n:04d},login{n:04d},active\n" for n in range(36))
+    users.write_text("user_id,login_id,status\n" + rows)
+    assert 800 <= users.stat().st_size <= 1000
+    try:
+        gateway.start()
+        openssh_put(gateway.sftp_port, alpha, [users])
+        receipt = wait_for(lambda: [m for m in _messages(mailbox[0])
+                                    if str(m["Subject"]).startswith("[Accepted]")],
+                           30, "the receipt")[0]
+    finally:
+        gateway.kill()
+    text = receipt.get_body(("plain",))
+    assert text is not None
+    assert "max_pending_bytes" in text.get_content()
