@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gateway.forwarding.steps import OPS_ALERT
-from gateway.reporting.facts import BatchReport, CanvasMessage, Finding, Outcome, ReceivedFile
+from gateway.reporting.facts import BatchReport, CanvasMessage, Outcome, ReceivedFile
 from gateway.state.records import BatchRecord, FindingRecord, UploadRecord
 from gateway.state.states import BatchState
 
@@ -96,8 +96,7 @@ def report_for(batch: BatchRecord, uploads: Sequence[UploadRecord], outcome: Out
         finished_at=_time(batch.finished_at),
         reason=reason,
         next_step=NEXT_STEPS[outcome],
-        findings=tuple(Finding(f.file, f.row, f.column, f.message, f.fix, f.blocking)
-                       for f in extras.findings),
+        findings=tuple(extras.findings),
         findings_total=extras.findings_total,
         notes=extras.notes,
         attachments=extras.attachments,

@@ -10,6 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from gateway.state.records import FindingRecord as Finding
+
+__all__ = ["BatchReport", "CanvasMessage", "Finding", "Outcome", "ReceivedFile"]
+
 
 class Outcome(StrEnum):
     """What happened to a batch (or to uploads that never became one), in sender terms."""
@@ -46,19 +50,6 @@ class ReceivedFile:
     kind: str | None
     rows: int | None
     problem: str | None = None
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One validation finding: where (file, 1-based row as Canvas counts, column), what, and
-    how to fix it.  ``blocking`` findings stop the batch; the others are warnings."""
-
-    file: str
-    row: int | None
-    column: str | None
-    message: str
-    fix: str
-    blocking: bool
 
 
 @dataclass(frozen=True)

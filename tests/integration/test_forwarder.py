@@ -32,35 +32,9 @@ from gateway.state.states import BatchState, NoticeState
 from gateway.state.store import Store
 from tests.integration.conftest import SANDBOX_TOKEN
 from tests.integration.mail_server import free_port
+from tests.unit.history import Clock
 
 USERS = b"user_id,login_id,status\nu1,l1,active\n"
-
-
-class Clock:
-    """A clock the test moves forward, so due times pass without sleeping."""
-
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def spool(tmp_path: Path) -> Spool:
-    spool = Spool(tmp_path)
-    spool.create(["alpha"])
-    return spool
-
-
-@pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> Store:
-    return Store(tmp_path / "state.db", clock=clock)
 
 
 def _institution(base_url: str, token: str = SANDBOX_TOKEN) -> Institution:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,18 +13,6 @@ from gateway.state.records import BatchRecord
 from gateway.state.spool import Spool
 from gateway.state.states import BatchState
 from gateway.state.store import Store
-
-
-@pytest.fixture
-def spool(tmp_path: Path) -> Spool:
-    spool = Spool(tmp_path)
-    spool.create(["alpha"])
-    return spool
-
-
-@pytest.fixture
-def store(spool: Spool) -> Store:
-    return Store(spool.database)
 
 
 def _batch_in(store: Store, spool: Spool, path: list[BatchState], *, zip_built: bool = True,

@@ -19,7 +19,7 @@ from gateway.web.health import STALL_SECONDS, Health
 from gateway.web.metrics import metrics_registry
 from gateway.web.page import StatusPages
 from gateway.web.server import WebServer
-from tests.unit.conftest import INSTITUTIONS
+from tests.conftest import INSTITUTIONS
 from tests.unit.history import Clock, batch_of, imported, received
 
 

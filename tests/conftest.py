@@ -1,4 +1,4 @@
-"""Shared fixtures of the unit tests: a data dir's spool and a store on a hand-moved clock."""
+"""Shared fixtures: a data dir's spool and a store on a hand-moved clock."""
 
 from __future__ import annotations
 
