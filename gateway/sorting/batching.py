@@ -64,7 +64,8 @@ def write_batch_zip(members: Sequence[tuple[str, Sequence[Source]]],
             info = zipfile.ZipInfo(name, date_time=_ZIP_STAMP)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
-            with archive.open(info, "w") as writer:
+            # force_zip64: members may pass 2 GiB (intake accepts files up to its limit).
+            with archive.open(info, "w", force_zip64=True) as writer:
                 if len(sources) == 1:
                     with sources[0]() as reader:
                         shutil.copyfileobj(reader, writer, 1 << 20)
@@ -76,23 +77,34 @@ def merge_csvs(sources: Sequence[Source], writer: BinaryIO | IO[bytes]) -> None:
     """Concatenate CSVs of one kind: a header that is the union of theirs (first seen
     order, lower-cased as Canvas reads it), then every data row in arrival order.  Blank
     lines are dropped as Canvas drops them; streams, so memory stays flat."""
-    header: list[str] = []
-    for source in sources:
-        with _text(source) as text:
-            first = next(csv.reader(text), [])
-        header += [c for c in (cell.strip().lower() for cell in first) if c and c not in header]
+    header = union_header(sources)
     out = io.TextIOWrapper(writer, encoding="utf-8", newline="", write_through=True)
     table = csv.writer(out, lineterminator="\r\n")
     table.writerow(header)
     for source in sources:
         with _text(source) as text:
             rows = csv.reader(text)
-            columns = [cell.strip().lower() for cell in next(rows, [])]
+            position: dict[str, int] = {}
+            for index, cell in enumerate(next(rows, [])):
+                # A repeated column: Canvas reads the first, so the merge keeps the first.
+                position.setdefault(cell.strip().lower(), index)
             for row in rows:
-                if any(cell.strip() for cell in row):
-                    values = dict(zip(columns, row, strict=False))
-                    table.writerow([values.get(column, "") for column in header])
+                if row:  # Canvas skips empty lines only; rows of commas still get its warning
+                    table.writerow([row[position[column]] if column in position and
+                                    position[column] < len(row) else ""
+                                    for column in header])
     out.detach()
+
+
+def union_header(sources: Sequence[Source]) -> list[str]:
+    """The columns of all ``sources`` (first-seen order, lower-cased as Canvas reads them)."""
+    header: list[str] = []
+    for source in sources:
+        with _text(source) as text:
+            first = next(csv.reader(text), [])
+        header += [c for c in dict.fromkeys(cell.strip().lower() for cell in first)
+                   if c and c not in header]
+    return header
 
 
 @contextmanager

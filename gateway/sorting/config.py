@@ -10,7 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from gateway.sorting.validation import BlockingPolicy, ValidationOptions
+from gateway.sorting.validation import BlockingPolicy, Severity, ValidationOptions
+from gateway.sorting.validation.findings import severity_of
 
 DropStatus = Literal["deleted", "completed", "inactive"]
 
@@ -51,10 +52,23 @@ class SortingOptions(_Options):
     zip_password_env: str | None = None
     zip_password_file: Path | None = None
 
-    @field_validator("block", "allow")
+    @field_validator("block")
     @classmethod
     def _known_codes(cls, value: list[str]) -> list[str]:
         BlockingPolicy.from_names(block=value)  # raises ValueError naming an unknown code
+        return value
+
+    @field_validator("allow")
+    @classmethod
+    def _only_warnings(cls, value: list[str]) -> list[str]:
+        # A failure-class file would fail the whole Canvas import (and hold the queue), and a
+        # refused one was never fully validated: only warnings can be let through.
+        policy = BlockingPolicy.from_names(allow=value)
+        strict = [code.value for code in policy.allow
+                  if severity_of(code) is not Severity.WARNING]
+        if strict:
+            raise ValueError(f"{', '.join(sorted(strict))}: only warning codes can be allowed "
+                             "(failure-class files would fail the whole Canvas import)")
         return value
 
     def validation(self) -> ValidationOptions:

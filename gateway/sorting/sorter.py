@@ -27,15 +27,17 @@ from gateway.sorting.batching import (
     is_quiet,
     member_names,
     path_source,
+    union_header,
     write_batch_zip,
 )
 from gateway.sorting.delivery import ZIP_KIND, PlannedBatch, plan_delivery
+from gateway.sorting.kinds import identify
 from gateway.sorting.options import deletes_missing, mass_change
 from gateway.sorting.validation import validate_upload
 from gateway.sorting.validation.zips import csv_member_names, member_opener
 from gateway.state.records import BatchRecord, UploadRecord
 from gateway.state.spool import Spool, publish_file, temp_path_for
-from gateway.state.states import BatchState, UploadState
+from gateway.state.states import BatchState, TransitionError, UploadState
 from gateway.state.store import Store
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,8 @@ BATCH_REPORT = "batch_report"
 """A notice reporting a batch's end (imported, failed, held, rejected)."""
 BATCH_RECEIPT = "batch_receipt"
 """A notice telling the sender a batch was formed and is on its way to Canvas."""
+SEAL_ATTEMPTS = 3
+"""Rounds a batch may fail to seal before it is held for an operator."""
 
 
 class IntakeGate(Protocol):
@@ -98,17 +102,52 @@ class Sorter(Runner):
         self._quiet_seconds = quiet_seconds
         self._on_ready = on_ready
         self._intake = intake or UngatedIntake()
+        self._seal_failures: dict[int, int] = {}
 
     def step(self) -> bool:
-        """Form batches for complete deliveries, then seal every OPEN batch."""
+        """Form batches for complete deliveries, then seal every OPEN batch.
+
+        Each institution and each batch is handled on its own: an error in one (a zip whose
+        password changed, a full disk) is logged and leaves the others untouched; a batch
+        that fails to seal ``SEAL_ATTEMPTS`` times is HELD for an operator with the reason.
+        """
         institutions = self._institutions()
-        formed = [self._form(institution) for institution in institutions.values()]
+        formed = [self._form_safely(institution) for institution in institutions.values()]
         sealed = self._store.batches(state=BatchState.OPEN)
         for batch in sealed:
-            self._seal(batch, institutions.get(batch.institution))
+            try:
+                self._seal(batch, institutions.get(batch.institution))
+            except TransitionError as error:  # an operator moved it meanwhile
+                log.warning("batch changed while sealing: %s", error)
+            except Exception as error:
+                self._seal_failed(batch, error)
         if sealed:
             self._on_ready()
         return any(formed) or bool(sealed)
+
+    def _form_safely(self, institution: Institution) -> bool:
+        try:
+            return self._form(institution)
+        except Exception:
+            log.exception("forming batches failed; retrying next round",
+                          extra={"institution": institution.name})
+            return False
+
+    def _seal_failed(self, batch: BatchRecord, error: Exception) -> None:
+        failures = self._seal_failures.get(batch.id, 0) + 1
+        self._seal_failures[batch.id] = failures
+        log.exception("sealing failed (%d of %d)", failures, SEAL_ATTEMPTS,
+                      extra={"batch_id": batch.id})
+        if failures < SEAL_ATTEMPTS:
+            return
+        reason = (f"the batch could not be prepared for Canvas ({type(error).__name__}: "
+                  f"{error}); fix the cause (see the log), then `gateway release {batch.id}` "
+                  f"to try again, or `gateway skip {batch.id}`")
+        with self._store.transaction() as txn:
+            txn.move("batch", batch.id, BatchState.OPEN, BatchState.HELD, reason=reason)
+            txn.add_notice(BATCH_REPORT, batch.institution, batch.id,
+                           batch_state=BatchState.HELD, reason=reason)
+        del self._seal_failures[batch.id]
 
     def _form(self, institution: Institution) -> bool:
         with self._intake.forming(institution.name):
@@ -209,22 +248,33 @@ class Sorter(Runner):
     def _members(self, accepted: list[UploadRecord],
                  password: bytes | None) -> list[tuple[str, list[Source]]]:
         """What goes into the zip: each zip's CSV members (decrypted: Canvas cannot open AES
-        zips), and the CSVs, those of one kind merged into the first one's name."""
-        entries: list[tuple[str, list[Source]]] = []
-        by_kind: dict[str, list[Source]] = {}
+        zips), and the CSVs, those of one kind merged under the first one's name."""
+        items: list[list[tuple[str, Source]]] = []
+        by_kind: dict[str, list[tuple[str, Source]]] = {}
         for upload in accepted:
             path = self._spool.upload_path(upload.id)
             if upload.kind == ZIP_KIND:
-                entries += [(member, [member_opener(path, member, password)])
-                            for member in csv_member_names(path)]
+                items += [[(member, member_opener(path, member, password))]
+                          for member in csv_member_names(path)]
             elif upload.kind in by_kind:
-                by_kind[upload.kind].append(path_source(path))
+                by_kind[upload.kind].append((upload.filename, path_source(path)))
             else:
-                sources = [path_source(path)]
-                by_kind[str(upload.kind)] = sources
-                entries.append((upload.filename, sources))
+                by_kind[str(upload.kind)] = [(upload.filename, path_source(path))]
+                items.append(by_kind[str(upload.kind)])
+        entries = [entry for item in items for entry in _merged(item)]
         names = member_names([name for name, _ in entries])
         return [(name, sources) for name, (_, sources) in zip(names, entries, strict=True)]
+
+
+def _merged(files: list[tuple[str, Source]]) -> list[tuple[str, list[Source]]]:
+    """One member for files of one kind, unless Canvas would read their merged header as
+    another kind (extra columns can turn courses into terms): then each file on its own."""
+    sources = [source for _, source in files]
+    if len(files) > 1:
+        kinds = {identify(union_header([source])) for source in sources}
+        if kinds != {identify(union_header(sources))}:
+            return [(name, [source]) for name, source in files]
+    return [(files[0][0], sources)]
 
 
 def _password(institution: Institution | None) -> bytes | None:

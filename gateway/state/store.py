@@ -118,6 +118,8 @@ ALTER TABLE batches ADD COLUMN options TEXT;
 ALTER TABLE batches ADD COLUMN row_counts TEXT;
 """, """
 ALTER TABLE uploads ADD COLUMN folder TEXT;
+""", """
+CREATE INDEX IF NOT EXISTS uploads_by_batch ON uploads (batch_id, id);
 """)
 """Schema steps; ``PRAGMA user_version`` records how many have been applied.  Append only."""
 
@@ -403,14 +405,14 @@ class Store:
         ``limit``)."""
         rows = self._rows(
             "SELECT u.filename AS file, f.row, f.column_name, f.message, f.fix, f.blocking"
-            " FROM findings f JOIN uploads u ON u.id = f.upload_id WHERE u.batch_id = ?"
-            " ORDER BY f.upload_id, f.id LIMIT ?", batch_id, limit)
+            " FROM uploads u JOIN findings f ON f.upload_id = u.id WHERE u.batch_id = ?"
+            " ORDER BY u.id, f.id LIMIT ?", batch_id, limit)
         return [FindingRecord.from_row(row) for row in rows]
 
     def finding_count(self, batch_id: int) -> int:
         """How many findings a batch's uploads have."""
-        rows = self._rows("SELECT count(*) FROM findings f JOIN uploads u ON u.id ="
-                          " f.upload_id WHERE u.batch_id = ?", batch_id)
+        rows = self._rows("SELECT count(*) FROM uploads u JOIN findings f ON f.upload_id ="
+                          " u.id WHERE u.batch_id = ?", batch_id)
         return int(rows[0][0])
 
     def history(self, entity: str, record_id: int) -> list[dict[str, Any]]:

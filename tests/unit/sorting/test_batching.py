@@ -70,3 +70,14 @@ def test_csvs_of_one_kind_merge_under_the_union_header_in_arrival_order(
         "u1,l1,active,\r\n"
         "u2,l2,active,a@b.edu\r\n"
         "u1,l1,deleted,\r\n")
+
+
+def test_a_repeated_column_keeps_its_first_value_as_canvas_reads_it(tmp_path: Path) -> None:
+    first = tmp_path / "a.csv"
+    first.write_text("user_id,login_id,status,status\nu1,l1,active,deleted\n")
+    second = tmp_path / "b.csv"
+    second.write_text("user_id,login_id,status\nu2,l2,active\n,,\n")
+    out = io.BytesIO()
+    merge_csvs([path_source(first), path_source(second)], out)
+    assert out.getvalue().decode() == (
+        "user_id,login_id,status\r\nu1,l1,active\r\nu2,l2,active\r\n,,\r\n")

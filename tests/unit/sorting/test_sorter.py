@@ -1,0 +1,62 @@
+"""The sorter runner with a real store and spool: merges that would change the kind are not
+made, and one batch that cannot be sealed holds itself without stopping the others."""
+
+from __future__ import annotations
+
+import zipfile
+
+import pytest
+
+from gateway.settings import ConfigError, settings_from_mapping
+from gateway.sorting.sorter import SEAL_ATTEMPTS, Sorter
+from gateway.state.spool import Spool
+from gateway.state.states import BatchState, NoticeState, UploadState
+from gateway.state.store import Store
+from tests.institution_records import institution
+from tests.unit.history import received
+
+
+def _sorter(store: Store, spool: Spool) -> Sorter:
+    institutions = {name: institution(name) for name in ("alpha", "beta")}
+    return Sorter(store=store, spool=spool, institutions=lambda: institutions,
+                  quiet_seconds=0, on_ready=lambda: None)
+
+
+def test_courses_whose_merged_header_reads_as_terms_are_sent_side_by_side(
+        store: Store, spool: Spool) -> None:
+    received(store, spool, "alpha", "courses.csv",
+             b"course_id,short_name,long_name,term_id,status\nC1,C1,One,T1,active\n")
+    received(store, spool, "alpha", "courses2.csv",
+             b"course_id,short_name,long_name,status,name\nC2,C2,Two,active,x\n")
+    _sorter(store, spool).step()
+    [batch] = store.batches()
+    assert batch.state is BatchState.READY
+    with zipfile.ZipFile(spool.batch_zip_path(batch.id)) as sent:
+        assert sent.namelist() == ["courses.csv", "courses2.csv"]
+
+
+def test_one_unsealable_batch_is_held_and_the_others_go_on(store: Store, spool: Spool) -> None:
+    # An accepted upload whose bytes vanished from the spool (a disk fault): unsealable.
+    with store.transaction() as txn:
+        broken = txn.record_upload("alpha", "users.csv", 10, "0" * 64)
+        batch_id = txn.create_batch("alpha")
+        txn.move("upload", broken, UploadState.RECEIVED, UploadState.ACCEPTED,
+                 batch_id=batch_id, kind="user", rows=1)
+    received(store, spool, "beta", "users.csv")
+    sorter = _sorter(store, spool)
+    for _ in range(SEAL_ATTEMPTS):
+        sorter.step()
+    held = store.batch(batch_id)
+    assert held.state is BatchState.HELD
+    assert "could not be prepared for Canvas" in (held.reason or "")
+    assert f"gateway release {batch_id}" in (held.reason or "")
+    assert [b.state for b in store.batches(institution="beta")] == [BatchState.READY]
+    assert any(n.batch_id == batch_id and n.batch_state is BatchState.HELD
+               for n in store.notices(state=NoticeState.PENDING))
+
+
+def test_failure_class_codes_cannot_be_allowed() -> None:
+    with pytest.raises(ConfigError, match="only warning codes can be allowed"):
+        settings_from_mapping({"institutions": {"alpha": {
+            "password_hash": "$argon2id$x", "canvas": {"base_url": "https://c.example"},
+            "sorting": {"allow": ["invalid_utf8"]}}}}, source="t", environ={})
