@@ -7,6 +7,7 @@ The transition log records who did it ("operator: ...").
 
 from __future__ import annotations
 
+from gateway.sorting.options import GUARD_PREFIX
 from gateway.state.records import BatchRecord
 from gateway.state.spool import Spool
 from gateway.state.states import FINISHED_BATCH_STATES, BatchState, TransitionError
@@ -46,7 +47,9 @@ def release(store: Store, spool: Spool, batch: BatchRecord) -> BatchState:
             f"Check the account's SIS imports in Canvas (file {batch.institution}-batch-"
             f"{batch.id:06d}-{batch.attempts}.zip), then `gateway requeue {batch.id}` to send "
             f"it again, or `gateway skip {batch.id}` if Canvas has it")
-    return _move(store, batch, _resume_state(spool, batch), "operator: released")
+    acknowledged = (batch.reason or "").startswith(GUARD_PREFIX)
+    return _move(store, batch, _resume_state(spool, batch), "operator: released",
+                 **({"guard_ack": 1} if acknowledged else {}))
 
 
 def requeue(store: Store, spool: Spool, batch: BatchRecord) -> BatchState:

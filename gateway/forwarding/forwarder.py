@@ -108,7 +108,8 @@ class Forwarder(Runner):
                     txn.move("batch", batch.id, BatchState.DEFERRED, BatchState.READY)
                 batch = self._store.batch(batch.id)
             if batch.state is BatchState.READY:
-                self._steps.submit(client, batch)
+                self._steps.submit(client, batch,
+                                   institution.sorting.mass_change_max_drop_percent)
             elif batch.state is BatchState.SUBMITTING:
                 self._steps.reconcile(client, batch)
             elif batch.state is BatchState.IMPORTING:

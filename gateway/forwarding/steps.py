@@ -20,6 +20,7 @@ from urllib.parse import urljoin
 from gateway.forwarding.backoff import poll_delay, trouble_delay
 from gateway.forwarding.canvas import RUNNING_STATES, TERMINAL_STATES, CanvasClient, CanvasError
 from gateway.settings import ForwardingSettings
+from gateway.sorting.options import baseline, deletion_scope, mass_change
 from gateway.sorting.sorter import BATCH_REPORT
 from gateway.state.records import BatchRecord
 from gateway.state.spool import Spool
@@ -55,8 +56,14 @@ class BatchSteps:
 
     # -- submitting ------------------------------------------------------------------------
 
-    def submit(self, client: CanvasClient, batch: BatchRecord) -> None:
-        """POST a READY batch, unless Canvas is still busy with imports on the account."""
+    def submit(self, client: CanvasClient, batch: BatchRecord,
+               max_drop_percent: float = 100.0) -> None:
+        """POST a READY batch, unless Canvas is still busy with imports on the account, or
+        the mass-change guard holds it (``max_drop_percent``: the institution's limit)."""
+        guard = self._mass_change(batch, max_drop_percent)
+        if guard is not None:
+            self.hold(batch, BatchState.READY, guard)
+            return
         try:
             running = client.list_imports(states=RUNNING_STATES, max_pages=1)
         except CanvasError as error:
@@ -78,6 +85,18 @@ class BatchSteps:
             self._post_failed(batch, error)
             return
         self._record_posted(batch.id, answer)
+
+    def _mass_change(self, batch: BatchRecord, max_drop_percent: float) -> str | None:
+        """The guard for a delivery that makes Canvas delete what it leaves out: compared
+        with the last success to the same term or data set, per kind (every earlier batch
+        of the institution has ended by now: this one is the head of its queue)."""
+        scope = deletion_scope(batch.options)
+        if scope is None or batch.guard_ack:
+            return None
+        earlier = [(b.options, b.row_counts)
+                   for b in self.store.successes(batch.institution, batch.id)]
+        previous = baseline(scope, batch.row_counts, earlier)
+        return mass_change(previous, batch.row_counts, max_drop_percent)
 
     def _post_failed(self, batch: BatchRecord, error: CanvasError) -> None:
         """Only a POST known not to have reached Canvas may leave SUBMITTING for a retry."""

@@ -52,14 +52,20 @@ class Allowance:
             if received:
                 self._received += count
 
-    def warning(self) -> str | None:
-        """A sentence for reports and logs when pending bytes reach 80% of the quota."""
+    def warning(self, extra: int = 0) -> str | None:
+        """A sentence for reports and logs when pending bytes (plus ``extra``, counted only
+        for this sentence) reach 80% of the quota."""
         with self._lock:
-            used = self._received + self._writing
-        if used < WARN_FRACTION * self.limit:
-            return None
-        return (f"Uploads waiting to be processed use {_gib(used)} of the {_gib(self.limit)} "
-                "allowed (max_pending_bytes); at the limit further uploads are refused.")
+            used = self._received + self._writing + extra
+        return quota_warning(used, self.limit)
+
+
+def quota_warning(used: int, limit: int) -> str | None:
+    """The quota sentence for ``used`` pending bytes of ``limit``, or None below 80%."""
+    if used < WARN_FRACTION * limit:
+        return None
+    return (f"Uploads waiting to be processed use {_gib(used)} of the {_gib(limit)} "
+            "allowed (max_pending_bytes); at the limit further uploads are refused.")
 
 
 class SessionCount:

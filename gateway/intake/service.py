@@ -79,10 +79,8 @@ class Intake:
             return None
         limit = known.intake.max_pending_bytes
         allowance = self.receiver.allowance(institution, limit)
-        allowance.refresh(self.receiver.pending_bytes(institution) + delivered, limit)
-        warning = allowance.warning()
         allowance.refresh(self.receiver.pending_bytes(institution), limit)
-        return warning
+        return allowance.warning(extra=delivered)  # the live quota itself is not touched
 
     async def stop(self) -> None:
         """Stop accepting, let completing uploads finish, close sessions, stop the threads."""

@@ -4,13 +4,14 @@ A delivery's options come from the folder it was uploaded into (``batch/<term>``
 batch mode for that term, ``diff/<identifier>`` = diffing mode) or, for plain ``/inbox``
 uploads, from the institution's defaults.  Batch mode and diffing delete what a delivery
 leaves out, so before such a batch goes out its row counts are compared with the last
-successful batch posted with the same options: a sharp drop (a truncated export) holds it
-for an operator rather than letting Canvas delete half a term.
+successful delivery to the same term or data set that supplied each kind, just before it is
+posted: a sharp drop (a truncated export) holds it for an operator rather than letting Canvas
+delete half a term.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from gateway.sorting.config import ImportDefaults
 
@@ -54,9 +55,39 @@ def _put(options: dict[str, str], key: str, value: object) -> None:
         options[key] = str(value)
 
 
+GUARD_PREFIX = "Mass-change guard: "
+"""How the guard's hold reasons start (an operator's release acknowledges them)."""
+
+
+def deletion_scope(options: Mapping[str, str]) -> str | None:
+    """What Canvas deletes within under these options (a term, a diffing data set), or None
+    when it deletes nothing the delivery leaves out."""
+    if "batch_mode" in options:
+        return "batch:" + options.get("batch_mode_term_id", "")
+    if "diffing_data_set_identifier" in options:
+        return "diff:" + options["diffing_data_set_identifier"]
+    return None
+
+
 def deletes_missing(options: Mapping[str, str]) -> bool:
     """True for options under which Canvas deletes what the delivery leaves out."""
-    return "batch_mode" in options or "diffing_data_set_identifier" in options
+    return deletion_scope(options) is not None
+
+
+def baseline(scope: str, kinds: Iterable[str],
+             earlier: Iterable[tuple[Mapping[str, str], Mapping[str, int]]]) -> dict[str, int]:
+    """Per kind, its row count in the newest earlier success with the same deletion scope
+    that supplied that kind (``earlier``: options and row counts, newest first)."""
+    wanted = set(kinds)
+    found: dict[str, int] = {}
+    for options, counts in earlier:
+        if deletion_scope(options) != scope:
+            continue
+        for kind in wanted & counts.keys():
+            found.setdefault(kind, counts[kind])
+        if found.keys() >= wanted:
+            break
+    return found
 
 
 def mass_change(previous: Mapping[str, int], current: Mapping[str, int],
@@ -74,7 +105,8 @@ def mass_change(previous: Mapping[str, int], current: Mapping[str, int],
                          f"(-{100 * (before - now) / before:.0f}%)")
     if not drops:
         return None
-    return ("row counts fell sharply since the last successful delivery with the same "
-            "import options (" + "; ".join(drops) + f"; the limit is -{max_drop_percent:g}%). "
+    return (GUARD_PREFIX + "row counts fell sharply since the last successful delivery to "
+            "the same term or data set (" + "; ".join(drops) +
+            f"; the limit is -{max_drop_percent:g}%). "
             "Canvas would delete what is missing. If the export is right, release the batch "
             "with `gateway release BATCH`; otherwise skip it and upload a complete export.")

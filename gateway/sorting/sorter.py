@@ -6,9 +6,9 @@ Two phases, each crash-safe on its own:
    the batches (with their import options and row counts), move every upload to ACCEPTED or
    REJECTED inside one, and store the findings;
 2. *seal*: for each OPEN batch build the zip Canvas receives, durably, then move it to READY
-   (a receipt is sent), to HELD when the mass-change guard trips, or to REJECTED when
-   nothing in it can be imported.  A crash while sealing leaves the batch OPEN and the next
-   round rebuilds the same zip.
+   (a receipt is sent) or to REJECTED when nothing in it can be imported.  A crash while
+   sealing leaves the batch OPEN and the next round rebuilds the same zip.  (The mass-change
+   guard runs later, just before posting: see gateway.forwarding.steps.)
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from gateway.sorting.batching import (
 )
 from gateway.sorting.delivery import ZIP_KIND, PlannedBatch, plan_delivery
 from gateway.sorting.kinds import identify
-from gateway.sorting.options import deletes_missing, mass_change
 from gateway.sorting.validation import validate_upload
 from gateway.sorting.validation.zips import csv_member_names, member_opener
 from gateway.state.records import BatchRecord, UploadRecord
@@ -206,13 +205,8 @@ class Sorter(Runner):
         accepted = [u for u in members if u.state is UploadState.ACCEPTED]
         if accepted:
             self._build_zip(batch.id, accepted, _password(institution))
-        guard = self._mass_change(batch, institution) if accepted else None
         with self._store.transaction() as txn:
-            if guard is not None:
-                txn.move("batch", batch.id, BatchState.OPEN, BatchState.HELD, reason=guard)
-                txn.add_notice(BATCH_REPORT, batch.institution, batch.id,
-                               batch_state=BatchState.HELD, reason=guard)
-            elif accepted:
+            if accepted:
                 txn.move("batch", batch.id, BatchState.OPEN, BatchState.READY)
                 txn.add_notice(BATCH_RECEIPT, batch.institution, batch.id,
                                batch_state=BatchState.READY)
@@ -222,16 +216,6 @@ class Sorter(Runner):
                          reason=reason, finished_at=txn.now)
                 txn.add_notice(BATCH_REPORT, batch.institution, batch.id,
                                batch_state=BatchState.REJECTED, reason=reason)
-
-    def _mass_change(self, batch: BatchRecord, institution: Institution | None) -> str | None:
-        """The guard for deliveries that make Canvas delete what they leave out."""
-        if institution is None or not deletes_missing(batch.options):
-            return None
-        previous = self._store.last_success_with(batch.institution, batch.options, batch.id)
-        if previous is None:
-            return None
-        return mass_change(previous.row_counts, batch.row_counts,
-                           institution.sorting.mass_change_max_drop_percent)
 
     def _build_zip(self, batch_id: int, accepted: list[UploadRecord],
                    password: bytes | None) -> None:

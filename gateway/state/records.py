@@ -63,6 +63,7 @@ class BatchRecord:
     trouble_since: float | None = None
     options: dict[str, str] = field(default_factory=dict)
     row_counts: dict[str, int] = field(default_factory=dict)
+    guard_ack: bool = False
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> BatchRecord:
@@ -80,6 +81,7 @@ class BatchRecord:
             trouble_since=row["trouble_since"],
             options=json.loads(row["options"] or "{}"),
             row_counts=json.loads(row["row_counts"] or "{}"),
+            guard_ack=bool(row["guard_ack"]),
         )
 
 

@@ -120,6 +120,8 @@ ALTER TABLE batches ADD COLUMN row_counts TEXT;
 ALTER TABLE uploads ADD COLUMN folder TEXT;
 """, """
 CREATE INDEX IF NOT EXISTS uploads_by_batch ON uploads (batch_id, id);
+""", """
+ALTER TABLE batches ADD COLUMN guard_ack INTEGER NOT NULL DEFAULT 0;
 """)
 """Schema steps; ``PRAGMA user_version`` records how many have been applied.  Append only."""
 
@@ -133,6 +135,7 @@ _WRITABLE_COLUMNS = frozenset({
     "kind", "rows", "problem", "batch_id", "next_attempt_at", "attempts", "recoveries",
     "submitted_at", "import_id", "posted_at", "finished_at", "canvas_state", "canvas_json",
     "reason", "sent_at", "last_error", "alerted_at", "errors_csv", "trouble_since",
+    "guard_ack",
 })
 
 State = UploadState | BatchState | NoticeState
@@ -427,16 +430,13 @@ class Store:
         rows = self._rows("SELECT * FROM institution_holds ORDER BY institution")
         return {row["institution"]: InstitutionHold.from_row(row) for row in rows}
 
-    def last_success_with(self, institution: str, options: dict[str, str],
-                          before: int) -> BatchRecord | None:
-        """The newest imported batch of an institution, older than batch ``before``, that
-        was posted with exactly these ``options``."""
+    def successes(self, institution: str, before: int, limit: int = 500) -> list[BatchRecord]:
+        """The institution's imported batches older than batch ``before``, newest first."""
         rows = self._rows(
-            "SELECT * FROM batches WHERE institution = ? AND options = ? AND id < ?"
-            " AND state IN (?, ?) ORDER BY id DESC LIMIT 1", institution,
-            json.dumps(options, sort_keys=True), before, BatchState.IMPORTED,
-            BatchState.IMPORTED_WITH_MESSAGES)
-        return BatchRecord.from_row(rows[0]) if rows else None
+            "SELECT * FROM batches WHERE institution = ? AND id < ? AND state IN (?, ?)"
+            " ORDER BY id DESC LIMIT ?", institution, before, BatchState.IMPORTED,
+            BatchState.IMPORTED_WITH_MESSAGES, limit)
+        return [BatchRecord.from_row(row) for row in rows]
 
     def import_ids(self, institution: str) -> set[int]:
         """Canvas import ids the gateway has recorded for an institution's batches."""

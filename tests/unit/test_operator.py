@@ -9,6 +9,7 @@ import pytest
 
 from gateway.cli import main
 from gateway.operator import OperatorError, find_target, release, requeue, skip
+from gateway.sorting.options import GUARD_PREFIX
 from gateway.state.records import BatchRecord
 from gateway.state.spool import Spool
 from gateway.state.states import BatchState
@@ -97,3 +98,14 @@ def test_release_refuses_a_batch_held_mid_post_and_says_what_to_do(store: Store,
     with pytest.raises(OperatorError, match=f"gateway requeue {held}"):
         release(store, spool, store.batch(held))
     assert requeue(store, spool, store.batch(held)) is BatchState.READY
+
+
+def test_releasing_a_guard_hold_acknowledges_the_guard_and_only_that(store: Store,
+                                                                      spool: Spool) -> None:
+    guarded = _batch_in(store, spool, [BatchState.READY, BatchState.HELD],
+                        reason=GUARD_PREFIX + "row counts fell sharply")
+    other = _batch_in(store, spool, [BatchState.READY, BatchState.HELD], reason="Canvas 401")
+    assert release(store, spool, store.batch(guarded)) is BatchState.READY
+    assert release(store, spool, store.batch(other)) is BatchState.READY
+    assert store.batch(guarded).guard_ack
+    assert not store.batch(other).guard_ack

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from gateway.sorting.config import ImportDefaults
-from gateway.sorting.options import canvas_options, deletes_missing, mass_change
+from gateway.sorting.options import (
+    baseline,
+    canvas_options,
+    deletes_missing,
+    deletion_scope,
+    mass_change,
+)
 
 
 def test_plain_inbox_uses_the_institution_defaults() -> None:
@@ -53,3 +59,26 @@ def test_mass_change_names_each_kind_that_fell_past_the_limit() -> None:
     assert "course" not in why  # not supplied: Canvas deletes nothing of that kind
     assert "gateway release" in why
     assert mass_change({"user": 10}, {"user": 0}, 20.0) is not None  # header only
+
+
+def test_deletion_scope_is_the_term_or_the_data_set() -> None:
+    assert deletion_scope({}) is None
+    assert deletion_scope({"batch_mode": "true", "batch_mode_term_id": "sis_term_id:T1",
+                           "change_threshold": "5"}) == "batch:sis_term_id:T1"
+    assert deletion_scope({"diffing_data_set_identifier": "n"}) == "diff:n"
+
+
+def test_baseline_takes_each_kind_from_the_last_delivery_that_supplied_it() -> None:
+    term = {"batch_mode": "true", "batch_mode_term_id": "sis_term_id:T1"}
+    other_term = {"batch_mode": "true", "batch_mode_term_id": "sis_term_id:T2"}
+    earlier = [  # newest first: today's people zip, another term, yesterday's courses zip
+        ({**term, "change_threshold": "10"}, {"user": 500, "enrollment": 900}),
+        (other_term, {"course": 1}),
+        (term, {"course": 40, "section": 60}),
+        (term, {"course": 45}),
+    ]
+    found = baseline("batch:sis_term_id:T1", ["course", "section", "user"], earlier)
+    assert found == {"course": 40, "section": 60, "user": 500}
+    # A courses export that lost most courses is caught although the newest success of
+    # the term (the people zip) supplied no courses.
+    assert mass_change(found, {"course": 10}, 20.0) is not None
