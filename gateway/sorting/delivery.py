@@ -55,8 +55,9 @@ def plan_delivery(pending: Sequence[UploadRecord], verdicts: Mapping[int, Upload
     batches = []
     for group in _groups(pending, verdicts):
         decisions = {u.id: _decide(verdicts[u.id], refused.get(u.id), policy) for u in group}
-        _check_batch(group, verdicts, decisions, policy)
+        # Same-kind first: a file the rule drops must not satisfy (or trip) cross-file checks.
         _same_kind(group, decisions, sorting.same_kind)
+        _check_batch(group, verdicts, decisions, policy)
         batches.append(PlannedBatch(
             uploads=list(group), decisions=decisions,
             options=canvas_options(sorting.imports, group[0].folder),
