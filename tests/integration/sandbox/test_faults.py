@@ -7,7 +7,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,20 +22,11 @@ from gateway.sandbox import (
     RequestFault,
     StuckFault,
 )
-from tests.integration.test_sandbox_http import AUTH, TERMINAL, TOKEN, USERS, wait_until
+from tests.integration.sandbox.calls import AUTH, TERMINAL, TOKEN, USERS, wait_until
 
 POST, CREATE_PATH = ("POST",), r"/sis_imports$"  # only POST sis_imports
 
 
-@pytest.fixture
-def sandbox() -> Iterator[CanvasSandbox]:
-    with CanvasSandbox(accounts={"1": TOKEN}, processing_seconds=0.1) as running:
-        yield running
-
-
-@pytest.fixture
-def api(sandbox: CanvasSandbox) -> str:
-    return f"{sandbox.base_url}/api/v1/accounts/1/sis_imports"
 
 
 def post(api: str, **kwargs: Any) -> requests.Response:

@@ -2,37 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import requests
 
 from gateway.sandbox import CanvasSandbox
-from tests.integration.test_sandbox_http import (
+from tests.integration.sandbox.calls import (
     AUTH,
     NOT_FOUND,
+    OTHER_AUTH,
     TERMINAL,
-    TOKEN,
     USERS,
     make_zip,
     post_file,
     wait_until,
 )
 
-OTHER = "token-two"
 ENROLLMENTS = b"course_id,user_id,role,status\nC1,U1,student,active\n,U2,student,active\n"
 
 
-@pytest.fixture
-def sandbox() -> Iterator[CanvasSandbox]:
-    with CanvasSandbox(accounts={"1": TOKEN, "2": OTHER}, processing_seconds=0.1) as running:
-        yield running
-
-
-@pytest.fixture
-def api(sandbox: CanvasSandbox) -> str:
-    return f"{sandbox.base_url}/api/v1/accounts/1/sis_imports"
 
 
 def state(api: str, import_id: int) -> dict[str, Any]:
@@ -86,7 +74,7 @@ def test_abort_is_scoped_to_the_account_and_authenticated(sandbox: CanvasSandbox
     sandbox.processing_seconds = 30.0
     created = post_file(api, "u.csv", USERS)
     other = f"{sandbox.base_url}/api/v1/accounts/2/sis_imports/{created['id']}/abort"
-    assert requests.put(other, headers={"Authorization": f"Bearer {OTHER}"}).status_code == 404
+    assert requests.put(other, headers=OTHER_AUTH).status_code == 404
     assert requests.put(f"{api}/{created['id']}/abort").status_code == 401
     assert requests.put(f"{api}/999/abort", headers=AUTH).status_code == 404
     assert requests.post(f"{api}/{created['id']}/abort", headers=AUTH).status_code == 404
@@ -196,7 +184,7 @@ def test_errors_pagination_link_header(sandbox: CanvasSandbox, api: str) -> None
     assert "next" not in last.links
     assert requests.get(f"{api}/999/errors", headers=AUTH).status_code == 404
     other = f"{sandbox.base_url}/api/v1/accounts/2/sis_imports/{done['id']}/errors"
-    assert requests.get(other, headers={"Authorization": f"Bearer {OTHER}"}).status_code == 404
+    assert requests.get(other, headers=OTHER_AUTH).status_code == 404
     assert requests.get(url).status_code == 401
 
 
@@ -221,7 +209,7 @@ def test_errors_attachment_downloads_the_error_csv(sandbox: CanvasSandbox, api: 
     assert requests.get(plain, headers=AUTH).content == expected
     assert requests.get(plain).status_code == 401
     wrong = requests.get(
-        plain, params={"verifier": "nope"}, headers={"Authorization": f"Bearer {OTHER}"}
+        plain, params={"verifier": "nope"}, headers=OTHER_AUTH
     )
     assert wrong.status_code == 401
     assert requests.get(f"{sandbox.base_url}/files/999/download", headers=AUTH).status_code == 404

@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 import requests
 
 from gateway.sandbox import CanvasSandbox, Throttling
-from tests.integration.test_sandbox_http import AUTH, TOKEN, USERS
+from tests.integration.sandbox.calls import AUTH, OTHER_AUTH, USERS
 
-OTHER = "token-two"
 THROTTLED_403 = b"403 Forbidden (Rate Limit Exceeded)\n"
 THROTTLED_429 = b"429 Too Many Requests (Rate Limit Exceeded)\n"
 
 
-@pytest.fixture
-def sandbox() -> Iterator[CanvasSandbox]:
-    with CanvasSandbox(accounts={"1": TOKEN, "2": OTHER}, processing_seconds=0.1) as running:
-        yield running
-
-
-@pytest.fixture
-def api(sandbox: CanvasSandbox) -> str:
-    return f"{sandbox.base_url}/api/v1/accounts/1/sis_imports"
 
 
 def remaining(response: requests.Response) -> float:
@@ -65,7 +54,7 @@ def test_a_full_bucket_is_refused_with_canvas_403(sandbox: CanvasSandbox, api: s
     assert sandbox.imports("1") == []  # a throttled POST creates nothing
     # Buckets are per token: the other account's token is unaffected.
     other = f"{sandbox.base_url}/api/v1/accounts/2/sis_imports"
-    assert requests.get(other, headers={"Authorization": f"Bearer {OTHER}"}).status_code == 200
+    assert requests.get(other, headers=OTHER_AUTH).status_code == 200
 
 
 def test_the_429_variant(sandbox: CanvasSandbox, api: str) -> None:

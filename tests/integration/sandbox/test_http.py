@@ -3,64 +3,29 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
-import zipfile
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import requests
 
 from gateway.sandbox import CanvasSandbox
-
-TOKEN = "token-one"
-OTHER_TOKEN = "token-two"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-TERMINAL = {"imported", "imported_with_messages", "failed", "failed_with_messages", "aborted"}
-USERS = b"user_id,login_id,status\r\nu1,l1,active\r\nu2,l2,active\r\n"
-NOT_FOUND = {"errors": [{"message": "The specified resource does not exist."}]}
-
-
-@pytest.fixture
-def sandbox() -> Iterator[CanvasSandbox]:
-    with CanvasSandbox(accounts={"1": TOKEN, "2": OTHER_TOKEN}, processing_seconds=0.2) as running:
-        yield running
-
-
-@pytest.fixture
-def api(sandbox: CanvasSandbox) -> str:
-    return f"{sandbox.base_url}/api/v1/accounts/1/sis_imports"
-
-
-def post_file(api: str, name: str, data: bytes, **fields: str) -> dict[str, Any]:
-    response = requests.post(api, headers=AUTH, files={"attachment": (name, data)}, data=fields)
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def wait_until(api: str, import_id: int, states: set[str], timeout: float = 5.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        body: dict[str, Any] = requests.get(f"{api}/{import_id}", headers=AUTH).json()
-        if body["workflow_state"] in states or time.monotonic() > deadline:
-            return body
-        time.sleep(0.02)
-
-
-def make_zip(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
-
+from tests.integration.sandbox.calls import (
+    AUTH,
+    NOT_FOUND,
+    OTHER_AUTH,
+    OTHER_TOKEN,
+    TERMINAL,
+    TOKEN,
+    USERS,
+    make_zip,
+    post_file,
+    wait_until,
+)
 
 # --- authentication (§3.1) -------------------------------------------------------------
 
@@ -255,7 +220,7 @@ def test_get_one_is_scoped_to_its_account(sandbox: CanvasSandbox, api: str) -> N
     created = post_file(api, "u.csv", USERS)
     assert requests.get(f"{api}/{created['id']}", headers=AUTH).json()["id"] == created["id"]
     other = f"{sandbox.base_url}/api/v1/accounts/2/sis_imports/{created['id']}"
-    response = requests.get(other, headers={"Authorization": f"Bearer {OTHER_TOKEN}"})
+    response = requests.get(other, headers=OTHER_AUTH)
     assert response.status_code == 404
     assert response.json() == NOT_FOUND
     assert requests.get(f"{api}/999", headers=AUTH).status_code == 404
@@ -317,7 +282,7 @@ def test_accounts_process_independently(sandbox: CanvasSandbox, api: str) -> Non
     other = f"{sandbox.base_url}/api/v1/accounts/2/sis_imports"
     response = requests.post(
         other,
-        headers={"Authorization": f"Bearer {OTHER_TOKEN}"},
+        headers=OTHER_AUTH,
         files={"attachment": ("u.csv", USERS)},
     )
     deadline = time.monotonic() + 2

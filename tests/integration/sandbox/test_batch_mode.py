@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import requests
 
 from gateway.sandbox import CanvasSandbox
-from tests.integration.test_sandbox_http import AUTH, NOT_FOUND, TERMINAL, TOKEN, make_zip
+from tests.integration.sandbox.calls import AUTH, NOT_FOUND, TERMINAL, make_zip
 
 TERMS = b"term_id,name,status\nT1,Fall,active\nT2,Spring,active\n"
 COURSES = (
@@ -24,15 +22,6 @@ ENROLLMENTS = (
 )
 
 
-@pytest.fixture
-def sandbox() -> Iterator[CanvasSandbox]:
-    with CanvasSandbox(accounts={"1": TOKEN}, processing_seconds=0.1) as running:
-        yield running
-
-
-@pytest.fixture
-def api(sandbox: CanvasSandbox) -> str:
-    return f"{sandbox.base_url}/api/v1/accounts/1/sis_imports"
 
 
 def run(api: str, members: dict[str, bytes], **fields: str) -> tuple[dict[str, Any], set[str]]:
