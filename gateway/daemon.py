@@ -12,6 +12,7 @@ import asyncio
 import logging
 import secrets
 import signal
+import sqlite3
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from gateway.runner import Runner
 from gateway.sandbox.server import CanvasSandbox
 from gateway.settings import ConfigError, MailSettings, Settings, read_secret
 from gateway.sorting.sorter import Sorter
-from gateway.state.recovery import recover
+from gateway.state.recovery import mark_clean_stop, recover
 from gateway.state.retention import Retention
 from gateway.state.spool import Spool
 from gateway.state.store import Store
@@ -117,6 +118,12 @@ async def _serve_locked(settings: Settings, stop: asyncio.Event,
             running.web.stop()
         if running.sandbox is not None:
             running.sandbox.stop()
+        # Every runner has finished its step (the forwarder waited for its POSTs): nothing
+        # was cut short, so the next start must not count an interruption.
+        try:
+            mark_clean_stop(running.store)
+        except sqlite3.Error:
+            log.exception("could not record the clean stop")
         running.store.close()
         log.info("gateway stopped")
 

@@ -7,6 +7,7 @@ The transition log records who did it ("operator: ...").
 
 from __future__ import annotations
 
+from gateway.sorting.identity import attempt_prefix
 from gateway.sorting.options import GUARD_PREFIX
 from gateway.state.records import BatchRecord
 from gateway.state.spool import Spool
@@ -44,9 +45,10 @@ def release(store: Store, spool: Spool, batch: BatchRecord) -> BatchState:
         # Releasing would post again: only a person who has looked at Canvas may decide.
         raise OperatorError(
             f"batch {batch.id} was held while being sent, so Canvas may already have it. "
-            f"Check the account's SIS imports in Canvas (file {batch.institution}-batch-"
-            f"{batch.id:06d}-{batch.attempts}.zip), then `gateway requeue {batch.id}` to send "
-            f"it again, or `gateway skip {batch.id}` if Canvas has it")
+            f"Check the account's SIS imports in Canvas (files named "
+            f"{attempt_prefix(batch.id, max(batch.attempts, 1))}*.csv; `gateway show "
+            f"{batch.id}` lists what Canvas showed), then `gateway requeue {batch.id}` to "
+            f"send it again, or `gateway skip {batch.id}` if Canvas has it")
     acknowledged = (batch.reason or "").startswith(GUARD_PREFIX)
     return _move(store, batch, _resume_state(spool, batch), "operator: released",
                  **({"guard_ack": 1} if acknowledged else {}))

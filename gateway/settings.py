@@ -63,8 +63,9 @@ class ForwardingSettings(_Section):
     retry_max_seconds: float = Field(default=600.0, gt=0.0)
     max_recoveries: int = Field(default=3, ge=1)
     retry_lifetime_seconds: float = Field(default=24 * 3600.0, gt=0.0)
-    reconcile_grace_seconds: float = Field(default=120.0, ge=0.0)
+    reconcile_grace_seconds: float = Field(default=30.0, ge=0.0)
     max_import_seconds: float = Field(default=4 * 3600.0, gt=0.0)
+    errors_file_wait_seconds: float = Field(default=300.0, ge=0.0)
     abort_after_max_wait: bool = False
 
 

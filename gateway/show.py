@@ -37,6 +37,7 @@ def batch_details(store: Store, spool: Spool, batch_id: int) -> dict[str, Any]:
         "canvas_import": batch.import_id, "canvas_state": batch.canvas_state,
     }
     details.update({name: iso_time(getattr(batch, name)) for name in _BATCH_TIMES})
+    details.update(_attempt_evidence(batch))
     details["uploads"] = [upload_summary(upload) for upload in store.uploads(batch_id=batch.id)]
     details["notices"] = [{"notice": n.id, "kind": n.kind, "state": n.state.value,
                            "attempts": n.attempts, "sent_at": iso_time(n.sent_at),
@@ -44,6 +45,25 @@ def batch_details(store: Store, spool: Spool, batch_id: int) -> dict[str, Any]:
     details["history"] = _history(store, "batch", batch.id)
     details["files"] = _existing(batch_files(spool, batch))
     return details
+
+
+def _attempt_evidence(batch: BatchRecord) -> dict[str, Any]:
+    """How the current POST attempt is recognised in Canvas, and what the last reconcile
+    saw there (every listed import and how it was read); duplicates first, never hidden."""
+    facts: dict[str, Any] = {}
+    reconcile = batch.reconcile or {}
+    if reconcile.get("duplicates"):
+        facts["duplicate_imports"] = ", ".join(str(i) for i in reconcile["duplicates"]) + \
+            " (Canvas shows more than one import of this batch)"
+    if batch.identity:
+        facts["attempt_files"] = ", ".join(batch.identity.get("member_names", []))
+        facts["canvas_user"] = batch.identity.get("api_user_id")
+    if reconcile:
+        facts["reconciled_at"] = iso_time(reconcile.get("at"))
+        facts["reconcile"] = f"{reconcile.get('verdict')}: {reconcile.get('why')}"
+        facts["canvas_showed"] = [{"import": item.get("id"), "read_as": item.get("reading")}
+                                  for item in reconcile.get("imports", [])]
+    return facts
 
 
 def batch_files(spool: Spool, batch: BatchRecord) -> dict[str, Path]:

@@ -66,6 +66,11 @@ class CanvasClient:
             files = {"attachment": (filename, body, "application/zip")}
             return self._call("POST", self._base, data=fields, files=files, ambiguous=True)
 
+    def current_user(self) -> dict[str, Any]:
+        """The API user the token belongs to (``GET /api/v1/users/self``): Canvas stores it
+        as the ``user`` of every import the token creates."""
+        return self._call("GET", f"{self._target.base_url}/api/v1/users/self")
+
     def get_import(self, import_id: int) -> dict[str, Any]:
         """The current SisImport JSON of one import."""
         return self._call("GET", f"{self._base}/{import_id}")

@@ -1,9 +1,12 @@
 """One forwarding step on one head batch: submit it, reconcile a lost answer, or poll it.
 
-Never twice: the batch moves to SUBMITTING (committed) before its POST.  When the outcome of a
-POST is unknown (timeout, reset, 5xx, crash), the batch stays SUBMITTING and is *reconciled*:
-Canvas's recent imports are searched for its unique attachment name and size; it is adopted
-if found, re-queued only if Canvas shows no import at all since the attempt, and HELD for an
+Never twice: before its POST the batch moves to SUBMITTING with the attempt's identity
+(gateway.sorting.identity: the API user, the time, the options and the zip's member names,
+unique per batch and attempt), in one committed transaction.  When the outcome of a POST is
+unknown (timeout, reset, 5xx, crash), the batch stays SUBMITTING and is *reconciled* against
+what Canvas shows (gateway.forwarding.reconcile): adopted when an import carries the
+attempt's names, waited for while an import that could be ours has not shown its files,
+posted again only when no import of the attempt exists or can still appear, held for an
 operator otherwise.  Every error arrives classified (CanvasError); transient ones back off,
 permanent ones hold the institution's queue with Canvas's own words.
 """
@@ -13,37 +16,35 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import Enum
 from typing import Any
-from urllib.parse import urljoin
 
 from gateway.forwarding.backoff import poll_delay, trouble_delay
-from gateway.forwarding.canvas import RUNNING_STATES, TERMINAL_STATES, CanvasClient, CanvasError
+from gateway.forwarding.canvas import RUNNING_STATES, CanvasClient, CanvasError
+from gateway.forwarding.following import OPS_ALERT, ImportFollower
+from gateway.forwarding.reconcile import CLOCK_SKEW_SECONDS, Judgement, Verdict, judge
 from gateway.settings import ForwardingSettings
+from gateway.sorting.identity import (
+    AttemptIdentity,
+    attempt_prefix,
+    rename_members,
+    zip_member_names,
+)
 from gateway.sorting.options import baseline, deletion_scope, mass_change
 from gateway.sorting.sorter import BATCH_REPORT
 from gateway.state.records import BatchRecord
-from gateway.state.spool import Spool
+from gateway.state.spool import Spool, fsync_file, publish_file, temp_path_for
 from gateway.state.states import BatchState
 from gateway.state.store import Store, Transaction
 
 log = logging.getLogger(__name__)
 
-OPS_ALERT = "ops_alert"
-RECONCILE_MARGIN_SECONDS = 300.0
-"""How far before a POST attempt to search for its import (allows for clock skew)."""
-
-_OUTCOMES = {"imported": BatchState.IMPORTED,
-             "imported_with_messages": BatchState.IMPORTED_WITH_MESSAGES}
+__all__ = ["OPS_ALERT", "BatchSteps", "attempt_identity", "hold", "upload_name"]
 
 
-def attachment_name(batch: BatchRecord) -> str:
-    """The file name a batch's current attempt is posted under.
-
-    Unique per batch *and* attempt, so reconciling a requeued batch can never adopt the
-    import of an earlier attempt.  ``attempts`` counts POST attempts (set at SUBMITTING).
-    """
-    return f"{batch.institution}-batch-{batch.id:06d}-{batch.attempts}.zip"
+def upload_name(batch_id: int, attempt: int) -> str:
+    """The file name a zip is uploaded under.  Canvas never shows it (the import lists the
+    extracted CSVs instead), but it must end in ``.zip`` for Canvas to unpack it."""
+    return f"{attempt_prefix(batch_id, attempt).rstrip('-')}.zip"
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,10 @@ class BatchSteps:
     store: Store
     spool: Spool
     settings: ForwardingSettings
+
+    @property
+    def follower(self) -> ImportFollower:
+        return ImportFollower(self.store, self.spool, self.settings, self)
 
     # -- submitting ------------------------------------------------------------------------
 
@@ -66,25 +71,55 @@ class BatchSteps:
             return
         try:
             running = client.list_imports(states=RUNNING_STATES, max_pages=1)
+            user = None if running else _api_user_id(client)
         except CanvasError as error:
             self.trouble(batch, BatchState.READY, error)
             return
         if running:
             log.info("waiting for Canvas imports already running", extra={
                 "batch_id": batch.id, "canvas_imports": [item.get("id") for item in running]})
-            self._later(batch, BatchState.READY, self.settings.poll_initial_seconds)
+            self.later(batch, BatchState.READY, self.settings.poll_initial_seconds)
             return
-        with self.store.transaction() as txn:
-            txn.move("batch", batch.id, BatchState.READY, BatchState.SUBMITTING,
-                     submitted_at=txn.now, attempts=batch.attempts + 1)
+        identity = self.begin_attempt(batch, user)
         batch = self.store.batch(batch.id)
         try:
             answer = client.post_import(self.spool.batch_zip_path(batch.id),
-                                        attachment_name(batch), batch.options)
+                                        upload_name(batch.id, identity.attempt), batch.options)
         except CanvasError as error:
             self._post_failed(batch, error)
             return
-        self._record_posted(batch.id, answer)
+        self.record_posted(batch.id, answer, identity.attempt)
+
+    def begin_attempt(self, batch: BatchRecord, user: int | None) -> AttemptIdentity:
+        """Name the zip's members for the next attempt, then commit SUBMITTING with the
+        attempt's identity (a crash after this is reconciled, never re-posted blindly)."""
+        attempt = batch.attempts + 1
+        names = self._name_members(batch.id, attempt)
+        identity = AttemptIdentity(batch.id, attempt, user, self.store.clock(),
+                                   dict(batch.options), tuple(names))
+        with self.store.transaction() as txn:
+            txn.move("batch", batch.id, BatchState.READY, BatchState.SUBMITTING,
+                     submitted_at=txn.now, attempts=attempt, identity_json=identity.to_json(),
+                     post_settles_at=None, reconcile_json=None, terminal_seen_at=None)
+        return identity
+
+    def _name_members(self, batch_id: int, attempt: int) -> list[str]:
+        """The zip's member names for ``attempt``; rewrites the zip when they differ (only
+        for a second or later attempt: the sorter names them for the first)."""
+        path = self.spool.batch_zip_path(batch_id)
+        names = zip_member_names(path)
+        prefix = attempt_prefix(batch_id, attempt)
+        if all(name.startswith(prefix) for name in names):
+            return names
+        temp = temp_path_for(path)
+        try:
+            names = rename_members(path, temp, prefix)
+            fsync_file(temp)
+            publish_file(temp, path)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        return names
 
     def _mass_change(self, batch: BatchRecord, max_drop_percent: float) -> str | None:
         """The guard for a delivery that makes Canvas delete what it leaves out: compared
@@ -99,11 +134,16 @@ class BatchSteps:
         return mass_change(previous, batch.row_counts, max_drop_percent)
 
     def _post_failed(self, batch: BatchRecord, error: CanvasError) -> None:
-        """Only a POST known not to have reached Canvas may leave SUBMITTING for a retry."""
+        """Only a POST known not to have reached Canvas may leave SUBMITTING for a retry;
+        any other records when an import of it could still appear and is reconciled."""
         if error.ambiguous:
             log.warning("POST outcome unknown; will reconcile", extra={
                 "batch_id": batch.id, "error": str(error)})
-            self._later(batch, BatchState.SUBMITTING, self.settings.poll_initial_seconds)
+            with self.store.transaction() as txn:
+                # The request is over for us now; Canvas may still be finishing it.
+                txn.update("batch", batch.id, BatchState.SUBMITTING, reason=str(error),
+                           post_settles_at=txn.now + self.settings.reconcile_grace_seconds,
+                           next_attempt_at=txn.now + self.settings.poll_initial_seconds)
         elif not error.transient:
             self.hold(batch, BatchState.SUBMITTING, f"Canvas refused the request: {error}")
         else:
@@ -113,114 +153,97 @@ class BatchSteps:
                          reason=str(error), next_attempt_at=txn.now + delay,
                          trouble_since=batch.trouble_since or txn.now)
 
-    def _record_posted(self, batch_id: int, answer: dict[str, Any]) -> None:
+    def record_posted(self, batch_id: int, answer: dict[str, Any], attempt: int,
+                      evidence: dict[str, Any] | None = None) -> None:
+        """Canvas has the attempt's import: follow it (progress: the interruption count and
+        the retry clock start again)."""
+        batch = self.store.batch(batch_id)
         with self.store.transaction() as txn:
+            fields: dict[str, Any] = {"reconcile_json": evidence} if evidence else {}
             txn.move("batch", batch_id, BatchState.SUBMITTING, BatchState.IMPORTING,
                      import_id=int(answer["id"]), posted_at=txn.now,
                      canvas_state=answer.get("workflow_state"), canvas_json=answer,
-                     next_attempt_at=txn.now + self.settings.poll_initial_seconds)
+                     recoveries=0, trouble_since=None,
+                     next_attempt_at=txn.now + self.settings.poll_initial_seconds, **fields)
+            txn.record_import(batch.institution, int(answer["id"]), batch_id, attempt)
         log.info("batch posted", extra={"batch_id": batch_id, "import_id": answer["id"]})
+
+    # -- reconciling -----------------------------------------------------------------------
 
     def reconcile(self, client: CanvasClient, batch: BatchRecord) -> None:
         """Decide what became of a POST whose answer was lost (see the module docstring)."""
-        since = datetime.fromtimestamp(
-            (batch.submitted_at or batch.created_at) - RECONCILE_MARGIN_SECONDS, tz=UTC)
+        identity = attempt_identity(batch)
         try:
-            recent = client.list_imports(created_since=since)
+            recent = client.list_imports(created_since=datetime.fromtimestamp(
+                identity.started_at - CLOCK_SKEW_SECONDS, tz=UTC))
         except CanvasError as error:
             self.trouble(batch, BatchState.SUBMITTING, error)
             return
-        settled = self.store.clock() - (batch.submitted_at or batch.created_at) > \
-            self.settings.request_timeout_seconds + self.settings.reconcile_grace_seconds
-        verdict, found = judge_lost_post(
-            recent, known=self.store.import_ids(batch.institution),
-            filename=attachment_name(batch),
-            size=self.spool.batch_zip_path(batch.id).stat().st_size, settled=settled)
-        if verdict is Verdict.ADOPT:
-            assert found is not None
-            log.info("found the import of an unanswered POST", extra={"batch_id": batch.id})
-            self._record_posted(batch.id, found)
-        elif verdict is Verdict.WAIT:
-            self._later(batch, BatchState.SUBMITTING, self.settings.poll_max_seconds)
-        elif verdict is Verdict.REPOST:
+        now = self.store.clock()
+        judgement = judge(recent, identity, known=self.store.import_ids(batch.institution),
+                          now=now, settles_at=self.settles_at(batch),
+                          wait_until=identity.started_at + self.settings.max_import_seconds,
+                          poll_seconds=poll_delay(now - identity.started_at,
+                                                  initial=self.settings.poll_initial_seconds,
+                                                  maximum=self.settings.poll_max_seconds))
+        log.info("reconciled: %s", judgement.why, extra={
+            "batch_id": batch.id, "verdict": judgement.verdict.value})
+        self._apply(batch, identity, judgement)
+
+    def settles_at(self, batch: BatchRecord) -> float:
+        """When no import of the current attempt can still appear: recorded when the POST
+        ended, else (the gateway stopped during the POST) the longest the POST could last."""
+        if batch.post_settles_at is not None:
+            return batch.post_settles_at
+        started = batch.submitted_at or batch.created_at
+        return started + self.settings.request_timeout_seconds + \
+            self.settings.reconcile_grace_seconds
+
+    def _apply(self, batch: BatchRecord, identity: AttemptIdentity,
+               judgement: Judgement) -> None:
+        evidence = judgement.evidence(self.store.clock())
+        if judgement.duplicates:
+            self.alert_duplicates(batch, judgement.duplicates, evidence)
+        if judgement.verdict is Verdict.ADOPT:
+            assert judgement.adopted is not None
+            self.record_posted(batch.id, judgement.adopted, identity.attempt, evidence)
+        elif judgement.verdict is Verdict.WAIT:
+            with self.store.transaction() as txn:
+                txn.update("batch", batch.id, BatchState.SUBMITTING, reconcile_json=evidence,
+                           trouble_since=None, next_attempt_at=judgement.check_at or txn.now)
+        elif judgement.verdict is Verdict.REPOST:
             with self.store.transaction() as txn:
                 txn.move("batch", batch.id, BatchState.SUBMITTING, BatchState.READY,
-                         reason="the POST did not reach Canvas; sending again")
+                         reason=f"not in Canvas ({judgement.why}); sending again",
+                         reconcile_json=evidence, trouble_since=None, recoveries=0)
         else:
+            with self.store.transaction() as txn:
+                txn.update("batch", batch.id, BatchState.SUBMITTING, reconcile_json=evidence)
             self.hold(batch, BatchState.SUBMITTING,
-                      "Canvas may or may not have received this batch (its answer was lost "
-                      "and its recent imports do not settle it). Check Canvas, then requeue "
-                      "or skip the batch.")
+                      f"Canvas may or may not have this batch: {judgement.why}. Check the "
+                      f"account's SIS imports (files named {identity.prefix}*), then requeue "
+                      "or skip the batch; `gateway show` lists what Canvas showed.")
+
+    def alert_duplicates(self, batch: BatchRecord, duplicates: tuple[int, ...],
+                         evidence: dict[str, Any]) -> None:
+        """Tell ops at once: Canvas holds more imports of this batch than the gateway made
+        on purpose.  The evidence stays with the batch for ``gateway show``."""
+        reason = (f"Canvas shows more than one import of batch {batch.id}: import "
+                  f"{', '.join(map(str, duplicates))} carries its files; check them in Canvas")
+        with self.store.transaction() as txn:
+            current = self.store.batch(batch.id)
+            txn.update("batch", batch.id, current.state,
+                       reconcile_json={**evidence, "duplicates": list(duplicates)})
+            txn.add_notice(OPS_ALERT, batch.institution, batch.id, batch_state=current.state,
+                           reason=reason)
+        log.error("duplicate Canvas import", extra={"batch_id": batch.id,
+                                                    "canvas_imports": list(duplicates)})
 
     # -- polling ---------------------------------------------------------------------------
 
     def poll(self, client: CanvasClient, batch: BatchRecord) -> bool:
         """Check an IMPORTING batch; returns True when it reached its end."""
-        assert batch.import_id is not None
-        try:
-            answer = client.get_import(batch.import_id)
-        except CanvasError as error:
-            self.trouble(batch, BatchState.IMPORTING, error)
-            return False
-        state = str(answer.get("workflow_state"))
-        if state in TERMINAL_STATES:
-            self._finish(client, batch, state, answer)
-            return True
-        elapsed = self.store.clock() - (batch.posted_at or batch.created_at)
-        with self.store.transaction() as txn:
-            txn.update("batch", batch.id, BatchState.IMPORTING, canvas_state=state,
-                       canvas_json=answer, next_attempt_at=txn.now + poll_delay(
-                           elapsed, initial=self.settings.poll_initial_seconds,
-                           maximum=self.settings.poll_max_seconds))
-        if elapsed > self.settings.max_import_seconds and batch.alerted_at is None:
-            self._overdue(client, batch, elapsed)
-        return False
-
-    def _finish(self, client: CanvasClient, batch: BatchRecord, state: str,
-                answer: dict[str, Any]) -> None:
-        errors_csv = self._keep_errors_csv(client, batch, answer)
-        outcome = _OUTCOMES.get(state, BatchState.FAILED)
-        with self.store.transaction() as txn:
-            reason = None if outcome is not BatchState.FAILED else \
-                f"Canvas ended the import as {state}"
-            txn.move("batch", batch.id, BatchState.IMPORTING, outcome, reason=reason,
-                     canvas_state=state, canvas_json=answer, finished_at=txn.now,
-                     errors_csv=errors_csv, trouble_since=None)
-            txn.add_notice(BATCH_REPORT, batch.institution, batch.id, batch_state=outcome,
-                           reason=reason)
-        log.info("import finished", extra={"batch_id": batch.id, "import_id": batch.import_id,
-                                           "canvas_state": state})
-
-    def _keep_errors_csv(self, client: CanvasClient, batch: BatchRecord,
-                         answer: dict[str, Any]) -> str | None:
-        """Download Canvas's errors CSV beside the batch; a failure only loses the copy."""
-        attachment = answer.get("errors_attachment")
-        url = attachment.get("url") if isinstance(attachment, dict) else None
-        if not url:
-            return None
-        destination = self.spool.batch_errors_path(batch.id)
-        try:
-            client.download(urljoin(client.base_url, str(url)), destination)
-        except CanvasError as error:
-            log.warning("errors CSV not downloaded: %s", error, extra={"batch_id": batch.id})
-            return None
-        return destination.name
-
-    def _overdue(self, client: CanvasClient, batch: BatchRecord, elapsed: float) -> None:
-        """Tell ops once that an import runs too long; abort it if so configured."""
-        minutes = int(elapsed // 60)
-        reason = f"Canvas has been importing for {minutes} minutes"
-        with self.store.transaction() as txn:
-            txn.update("batch", batch.id, BatchState.IMPORTING, alerted_at=txn.now,
-                       reason=reason)
-            txn.add_notice(OPS_ALERT, batch.institution, batch.id,
-                           batch_state=BatchState.IMPORTING, reason=reason)
-        log.error("import overdue", extra={"batch_id": batch.id, "minutes": minutes})
-        if self.settings.abort_after_max_wait and batch.import_id is not None:
-            try:
-                client.abort_import(batch.import_id)
-            except CanvasError as error:
-                log.error("abort failed: %s", error, extra={"batch_id": batch.id})
+        return self.follower.poll(client, batch)
 
     # -- trouble ---------------------------------------------------------------------------
 
@@ -236,7 +259,8 @@ class BatchSteps:
 
     def back_off(self, batch: BatchRecord, reason: str) -> None:
         """Retry a batch's step later in whatever state it is in; hold it for an operator
-        once the trouble has lasted ``retry_lifetime_seconds``."""
+        once the trouble has lasted ``retry_lifetime_seconds`` (the clock restarts on any
+        request that succeeds)."""
         now = self.store.clock()
         since = batch.trouble_since or now
         if now - since > self.settings.retry_lifetime_seconds:
@@ -253,9 +277,11 @@ class BatchSteps:
         return trouble_delay(elapsed, initial=self.settings.retry_initial_seconds,
                              maximum=self.settings.retry_max_seconds)
 
-    def _later(self, batch: BatchRecord, current: BatchState, delay: float) -> None:
+    def later(self, batch: BatchRecord, current: BatchState, delay: float) -> None:
+        """Look again in ``delay`` seconds after a request that succeeded."""
         with self.store.transaction() as txn:
-            txn.update("batch", batch.id, current, next_attempt_at=txn.now + delay)
+            txn.update("batch", batch.id, current, next_attempt_at=txn.now + delay,
+                       trouble_since=None)
 
     def hold(self, batch: BatchRecord, current: BatchState, reason: str) -> None:
         """Stop the institution's queue at this batch, with the reason and a report."""
@@ -264,48 +290,31 @@ class BatchSteps:
         log.error("batch held: %s", reason, extra={"batch_id": batch.id})
 
 
+def attempt_identity(batch: BatchRecord) -> AttemptIdentity:
+    """The batch's current attempt; a batch submitted before identities were recorded gets
+    one without user or names, so only the conservative rules apply to it."""
+    if batch.identity:
+        return AttemptIdentity.from_json(batch.identity)
+    return AttemptIdentity(batch.id, max(batch.attempts, 1), None,
+                           batch.submitted_at or batch.created_at, dict(batch.options))
+
+
+def _api_user_id(client: CanvasClient) -> int | None:
+    """The token's Canvas user id; None when the token may not read it (a scoped token):
+    every import then counts as possibly ours.  Raises CanvasError when Canvas is in
+    trouble or refuses the token itself."""
+    try:
+        user = client.current_user()
+    except CanvasError as error:
+        if error.transient or error.status == 401:
+            raise
+        return None
+    user_id = user.get("id")
+    return int(user_id) if isinstance(user_id, int | str) and str(user_id).isdigit() else None
+
+
 def hold(txn: Transaction, batch: BatchRecord, current: BatchState, reason: str) -> None:
     """Move a batch to HELD with its reason and queue the report saying so."""
     txn.move("batch", batch.id, current, BatchState.HELD, reason=reason, trouble_since=None)
     txn.add_notice(BATCH_REPORT, batch.institution, batch.id, batch_state=BatchState.HELD,
                    reason=reason)
-
-
-class Verdict(Enum):
-    """What became of a POST whose answer was lost."""
-
-    ADOPT = "adopt"  # Canvas has it: follow that import
-    WAIT = "wait"  # nothing yet, but Canvas may still be creating it
-    REPOST = "repost"  # Canvas certainly does not have it: send it again
-    HOLD = "hold"  # cannot tell: an operator must look
-
-
-def judge_lost_post(recent: list[dict[str, Any]], *, known: set[int], filename: str,
-                    size: int, settled: bool) -> tuple[Verdict, dict[str, Any] | None]:
-    """Decide from Canvas's imports created since the attempt (pure; the rules of "never
-    twice").
-
-    Exactly one import carrying our unique file name and size: adopt it.  Several: hold.
-    None, and every other recent import is explained (one we recorded, or one naming a
-    different file): wait until the request could no longer be in progress (``settled``),
-    then post again.  Any unexplained import (not ours, no file named): hold.
-    """
-    matches = [item for item in recent if _carries(item, filename, size)]
-    if len(matches) == 1:
-        return Verdict.ADOPT, matches[0]
-    if matches:
-        return Verdict.HOLD, None
-    unexplained = [item for item in recent
-                   if item.get("id") not in known and not item.get("csv_attachments")]
-    if unexplained:
-        return Verdict.HOLD, None
-    return (Verdict.REPOST if settled else Verdict.WAIT), None
-
-
-def _carries(item: dict[str, Any], filename: str, size: int) -> bool:
-    """True when a SisImport's uploaded attachment is our file (same unique name and size)."""
-    for attachment in item.get("csv_attachments") or []:
-        names = {attachment.get("filename"), attachment.get("display_name")}
-        if filename in names and attachment.get("size") == size:
-            return True
-    return False

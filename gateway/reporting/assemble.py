@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.forwarding.steps import OPS_ALERT
+from gateway.forwarding.following import NO_ERRORS_FILE, OPS_ALERT
 from gateway.reporting.facts import BatchReport, CanvasMessage, Outcome, ReceivedFile
 from gateway.state.records import BatchRecord, FindingRecord, UploadRecord
 from gateway.state.states import BatchState
@@ -98,9 +98,18 @@ def report_for(batch: BatchRecord, uploads: Sequence[UploadRecord], outcome: Out
         next_step=NEXT_STEPS[outcome],
         findings=tuple(extras.findings),
         findings_total=extras.findings_total,
-        notes=extras.notes,
+        notes=extras.notes + _errors_file_note(batch),
         attachments=extras.attachments,
     )
+
+
+def _errors_file_note(batch: BatchRecord) -> tuple[str, ...]:
+    """Say so when Canvas reported messages but never provided its errors file."""
+    if batch.errors_csv != NO_ERRORS_FILE:
+        return ()
+    return ("Canvas reported errors or warnings but did not provide its errors file in time; "
+            "the messages above are the first ones Canvas lists, and all of them are in "
+            f"Canvas under SIS import {batch.import_id}.",)
 
 
 def _received(upload: UploadRecord) -> ReceivedFile:

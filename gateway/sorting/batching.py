@@ -25,23 +25,6 @@ def is_quiet(pending: Sequence[UploadRecord], now: float, quiet_seconds: float) 
     return bool(pending) and now - max(u.received_at for u in pending) >= quiet_seconds
 
 
-def member_names(filenames: Sequence[str]) -> list[str]:
-    """Zip member names for the files: their own names, with ``-2``, ``-3`` added to repeats."""
-    used: set[str] = set()
-    names = []
-    for filename in filenames:
-        stem, dot, ext = filename.rpartition(".")
-        if not dot:
-            stem, ext = filename, ""
-        candidate, counter = filename, 1
-        while candidate.lower() in used:
-            counter += 1
-            candidate = f"{stem}-{counter}{dot}{ext}"
-        used.add(candidate.lower())
-        names.append(candidate)
-    return names
-
-
 Source = Callable[[], BinaryIO]
 """Opens one file's bytes afresh (a received upload, or a member of a received zip)."""
 

@@ -14,10 +14,8 @@ Two phases, each crash-safe on its own:
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from pathlib import Path
 from typing import Any, Protocol
 
 from gateway.institutions import Institution
@@ -25,17 +23,17 @@ from gateway.runner import Runner
 from gateway.sorting.batching import (
     Source,
     is_quiet,
-    member_names,
     path_source,
     union_header,
     write_batch_zip,
 )
 from gateway.sorting.delivery import ZIP_KIND, PlannedBatch, plan_delivery
+from gateway.sorting.identity import attempt_prefix, prefixed_names
 from gateway.sorting.kinds import identify
 from gateway.sorting.validation import validate_upload
 from gateway.sorting.validation.zips import csv_member_names, member_opener
 from gateway.state.records import BatchRecord, UploadRecord
-from gateway.state.spool import Spool, publish_file, temp_path_for
+from gateway.state.spool import Spool, fsync_file, publish_file, temp_path_for
 from gateway.state.states import BatchState, TransitionError, UploadState
 from gateway.state.store import Store
 
@@ -222,17 +220,18 @@ class Sorter(Runner):
         final = self._spool.batch_zip_path(batch_id)
         temp = temp_path_for(final)
         try:
-            write_batch_zip(self._members(accepted, password), temp)
-            _fsync_file(temp)
+            write_batch_zip(self._members(batch_id, accepted, password), temp)
+            fsync_file(temp)
             publish_file(temp, final)
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
 
-    def _members(self, accepted: list[UploadRecord],
+    def _members(self, batch_id: int, accepted: list[UploadRecord],
                  password: bytes | None) -> list[tuple[str, list[Source]]]:
         """What goes into the zip: each zip's CSV members (decrypted: Canvas cannot open AES
-        zips), and the CSVs, those of one kind merged under the first one's name."""
+        zips), and the CSVs, those of one kind merged under the first one's name.  Members
+        are named for the batch's first POST attempt (see gateway.sorting.identity)."""
         items: list[list[tuple[str, Source]]] = []
         by_kind: dict[str, list[tuple[str, Source]]] = {}
         for upload in accepted:
@@ -246,7 +245,7 @@ class Sorter(Runner):
                 by_kind[str(upload.kind)] = [(upload.filename, path_source(path))]
                 items.append(by_kind[str(upload.kind)])
         entries = [entry for item in items for entry in _merged(item)]
-        names = member_names([name for name, _ in entries])
+        names = prefixed_names([name for name, _ in entries], attempt_prefix(batch_id, 1))
         return [(name, sources) for name, (_, sources) in zip(names, entries, strict=True)]
 
 
@@ -266,10 +265,3 @@ def _password(institution: Institution | None) -> bytes | None:
         return None
     return institution.zip_password.get_secret_value().encode()
 
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

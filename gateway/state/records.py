@@ -64,6 +64,15 @@ class BatchRecord:
     options: dict[str, str] = field(default_factory=dict)
     row_counts: dict[str, int] = field(default_factory=dict)
     guard_ack: bool = False
+    identity: dict[str, Any] | None = None
+    """The current POST attempt's AttemptIdentity (gateway.sorting.identity), as JSON."""
+    post_settles_at: float | None = None
+    """When no import of the current attempt can still appear in Canvas (None: the POST
+    has not ended, or the gateway stopped during it)."""
+    reconcile: dict[str, Any] | None = None
+    """The last reconcile's verdict and evidence (what Canvas showed), for ``show``."""
+    terminal_seen_at: float | None = None
+    """When Canvas was first seen to have ended the import (the errors file may follow)."""
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> BatchRecord:
@@ -82,6 +91,10 @@ class BatchRecord:
             options=json.loads(row["options"] or "{}"),
             row_counts=json.loads(row["row_counts"] or "{}"),
             guard_ack=bool(row["guard_ack"]),
+            identity=_json_or_none(row["identity_json"]),
+            post_settles_at=row["post_settles_at"],
+            reconcile=_json_or_none(row["reconcile_json"]),
+            terminal_seen_at=row["terminal_seen_at"],
         )
 
 
@@ -147,3 +160,7 @@ class InstitutionHold:
         """Build from a ``SELECT * FROM institution_holds`` row."""
         return cls(institution=row["institution"], reason=row["reason"],
                    held_at=row["held_at"])
+
+
+def _json_or_none(text: str | None) -> dict[str, Any] | None:
+    return json.loads(text) if text else None

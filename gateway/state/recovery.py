@@ -2,9 +2,11 @@
 
 Runs before any component starts.  It removes what was never acknowledged (partial uploads,
 temp files), sets aside what has no record (quarantine, never delete), and counts each
-interruption of an in-flight batch; a batch interrupted too often is HELD for an operator
-instead of crash-looping the gateway.  Everything else resumes by itself: the runners read
-their work from the store.
+*crash* in the middle of a batch's action (being formed, or a POST whose end was never
+recorded); a batch interrupted too often is HELD for an operator instead of crash-looping the
+gateway.  A clean stop (``CLEAN_STOP`` marked by the daemon after its runners finished their
+steps) interrupted nothing and counts nothing.  Everything else resumes by itself: the
+runners read their work from the store.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from gateway.state.states import IN_FLIGHT_BATCH_STATES, BatchState
 from gateway.state.store import Store
 
 log = logging.getLogger(__name__)
+
+CLEAN_STOP = "clean_stop"
+"""Store mark set by an orderly shutdown, cleared by the next start's recovery."""
 
 
 @dataclass
@@ -43,7 +48,10 @@ def recover(store: Store, spool: Spool, *, max_recoveries: int) -> RecoveryRepor
             temp.unlink()
             report.temp_files_removed += 1
     _quarantine_orphans(store, spool, report)
-    _count_interruptions(store, max_recoveries, report)
+    if store.mark(CLEAN_STOP) is None:
+        _count_interruptions(store, max_recoveries, report)
+    with store.transaction() as txn:
+        txn.set_mark(CLEAN_STOP, None)
     log.info("recovery done", extra={"recovery": report.__dict__})
     return report
 
@@ -65,9 +73,17 @@ def _quarantine(spool: Spool, path: Path, reason: str) -> None:
     log.warning("quarantined %s: %s", path.name, reason)
 
 
+def mark_clean_stop(store: Store) -> None:
+    """Record that the gateway stopped in order: no batch was in the middle of an action."""
+    with store.transaction() as txn:
+        txn.set_mark(CLEAN_STOP, txn.now)
+
+
 def _count_interruptions(store: Store, max_recoveries: int, report: RecoveryReport) -> None:
     for state in sorted(IN_FLIGHT_BATCH_STATES):
         for batch in store.batches(state=BatchState(state)):
+            if batch.state is BatchState.SUBMITTING and batch.post_settles_at is not None:
+                continue  # its POST had ended: only waiting for Canvas, nothing interrupted
             with store.transaction() as txn:
                 if batch.recoveries + 1 > max_recoveries:
                     reason = (f"interrupted {batch.recoveries + 1} times while {batch.state}; "

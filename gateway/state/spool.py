@@ -39,6 +39,15 @@ def publish_file(temp: Path, final: Path) -> None:
     fsync_directory(final.parent)
 
 
+def fsync_file(path: Path) -> None:
+    """Flush a written file's bytes to disk (before it is published by rename)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def publish_bytes(final: Path, data: bytes) -> None:
     """Durably write ``data`` as ``final``: either the old content or all of ``data`` survives."""
     final.parent.mkdir(parents=True, exist_ok=True)

@@ -122,6 +122,23 @@ ALTER TABLE uploads ADD COLUMN folder TEXT;
 CREATE INDEX IF NOT EXISTS uploads_by_batch ON uploads (batch_id, id);
 """, """
 ALTER TABLE batches ADD COLUMN guard_ack INTEGER NOT NULL DEFAULT 0;
+""", """
+ALTER TABLE batches ADD COLUMN identity_json TEXT;
+ALTER TABLE batches ADD COLUMN post_settles_at REAL;
+ALTER TABLE batches ADD COLUMN reconcile_json TEXT;
+ALTER TABLE batches ADD COLUMN terminal_seen_at REAL;
+CREATE TABLE IF NOT EXISTS marks (
+    name TEXT PRIMARY KEY,
+    at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS canvas_imports (
+    institution TEXT NOT NULL,
+    import_id INTEGER NOT NULL,
+    batch_id INTEGER NOT NULL REFERENCES batches(id),
+    attempt INTEGER NOT NULL,
+    recorded_at REAL NOT NULL,
+    PRIMARY KEY (institution, import_id)
+);
 """)
 """Schema steps; ``PRAGMA user_version`` records how many have been applied.  Append only."""
 
@@ -135,7 +152,7 @@ _WRITABLE_COLUMNS = frozenset({
     "kind", "rows", "problem", "batch_id", "next_attempt_at", "attempts", "recoveries",
     "submitted_at", "import_id", "posted_at", "finished_at", "canvas_state", "canvas_json",
     "reason", "sent_at", "last_error", "alerted_at", "errors_csv", "trouble_since",
-    "guard_ack",
+    "guard_ack", "identity_json", "post_settles_at", "reconcile_json", "terminal_seen_at",
 })
 
 State = UploadState | BatchState | NoticeState
@@ -228,6 +245,23 @@ class Transaction:
         cursor = self._db.execute("DELETE FROM institution_holds WHERE institution = ?",
                                   (institution,))
         return cursor.rowcount == 1
+
+    def record_import(self, institution: str, import_id: int, batch_id: int,
+                      attempt: int) -> None:
+        """Remember that Canvas import ``import_id`` is this batch attempt's, for good: a
+        requeue replaces the batch's ``import_id``, but the reconcile must still know it."""
+        self._db.execute(
+            "INSERT INTO canvas_imports (institution, import_id, batch_id, attempt,"
+            " recorded_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (institution, import_id)"
+            " DO NOTHING", (institution, import_id, batch_id, attempt, self.now))
+
+    def set_mark(self, name: str, at: float | None) -> None:
+        """Set (or with None, clear) a named time mark, such as ``clean_stop``."""
+        if at is None:
+            self._db.execute("DELETE FROM marks WHERE name = ?", (name,))
+        else:
+            self._db.execute("INSERT INTO marks (name, at) VALUES (?, ?) ON CONFLICT (name)"
+                             " DO UPDATE SET at = excluded.at", (name, at))
 
     def move(self, entity: str, record_id: int, expected: State, new: State,
              reason: str | None = None, **fields: Any) -> None:
@@ -441,7 +475,8 @@ class Store:
     def import_ids(self, institution: str) -> set[int]:
         """Canvas import ids the gateway has recorded for an institution's batches."""
         rows = self._rows("SELECT import_id FROM batches WHERE institution = ? AND import_id"
-                          " IS NOT NULL", institution)
+                          " IS NOT NULL UNION SELECT import_id FROM canvas_imports"
+                          " WHERE institution = ?", institution, institution)
         return {int(row[0]) for row in rows}
 
     def held_from(self, batch_id: int) -> BatchState | None:
@@ -450,6 +485,11 @@ class Store:
             "SELECT from_state FROM transitions WHERE entity = 'batch' AND entity_id = ?"
             " AND to_state = ? ORDER BY id DESC LIMIT 1", batch_id, BatchState.HELD)
         return BatchState(rows[0][0]) if rows and rows[0][0] else None
+
+    def mark(self, name: str) -> float | None:
+        """The time of a named mark (see Transaction.set_mark), or None."""
+        rows = self._rows("SELECT at FROM marks WHERE name = ?", name)
+        return float(rows[0][0]) if rows else None
 
     def notice(self, notice_id: int) -> NoticeRecord:
         """One notice; raises KeyError when there is none."""

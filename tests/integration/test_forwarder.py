@@ -13,7 +13,7 @@ import requests
 from pydantic import SecretStr
 
 from gateway.forwarding.forwarder import Forwarder
-from gateway.forwarding.steps import attachment_name
+from gateway.forwarding.steps import BatchSteps, upload_name
 from gateway.institutions import CanvasTarget, Institution
 from gateway.sandbox import (
     ErrorFault,
@@ -151,10 +151,10 @@ def test_canvas_down_defers_and_retries_later(store: Store, spool: Spool,
         assert "connection failed" in (later.reason or "")
 
 
-def _submitting(store: Store, batch: BatchRecord, clock: Clock) -> None:
-    with store.transaction() as txn:
-        txn.move("batch", batch.id, BatchState.READY, BatchState.SUBMITTING,
-                 submitted_at=clock.now)
+def _submitting(store: Store, spool: Spool, batch: BatchRecord) -> None:
+    """As the forwarder leaves a batch when it stops during its POST: attempt recorded,
+    zip members named for it, the POST's end never recorded."""
+    BatchSteps(store, spool, ForwardingSettings()).begin_attempt(batch, None)
 
 
 def _post_raw(sandbox: CanvasSandbox, body: bytes, filename: str) -> dict[str, object]:
@@ -171,13 +171,13 @@ def test_unanswered_post_that_reached_canvas_is_adopted_not_reposted(
         forwarder: Forwarder, store: Store, spool: Spool, clock: Clock,
         sandbox: CanvasSandbox) -> None:
     batch = _ready_batch(store, spool)
-    _submitting(store, batch, clock)
     clock.now = time.time()  # the sandbox stamps imports with real time
+    _submitting(store, spool, batch)
     posted = _post_raw(sandbox, spool.batch_zip_path(batch.id).read_bytes(),
-                       attachment_name(batch))
-    _step(forwarder)
-    assert store.batch(batch.id).state is BatchState.IMPORTING
-    assert store.batch(batch.id).import_id == posted["id"]
+                       upload_name(batch.id, 1))
+    adopted = _run_until(forwarder, store, clock, batch.id,
+                         {BatchState.IMPORTING, BatchState.IMPORTED})
+    assert adopted.import_id == posted["id"]
     assert len(sandbox.imports("1")) == 1
 
 
@@ -185,11 +185,11 @@ def test_unanswered_post_with_no_import_since_is_sent_again(
         forwarder: Forwarder, store: Store, spool: Spool, clock: Clock,
         sandbox: CanvasSandbox) -> None:
     batch = _ready_batch(store, spool)
-    _submitting(store, batch, clock)
+    _submitting(store, spool, batch)
     _step(forwarder)
     # Too soon to tell: Canvas may still be creating the import from a received request.
     assert store.batch(batch.id).state is BatchState.SUBMITTING
-    clock.now += 5 + 120 + 1  # past the request timeout and the default grace
+    clock.now += 5 + 30 + 1  # past the request timeout and the default grace
     _step(forwarder)
     assert store.batch(batch.id).state is BatchState.READY
     _run_until(forwarder, store, clock, batch.id, {BatchState.IMPORTED})
@@ -201,7 +201,7 @@ def test_unanswered_post_is_never_reposted_while_canvas_cannot_be_asked(
     down = f"http://127.0.0.1:{free_port()}"
     for forwarder in _forwarder(store, spool, _institution(down)):
         batch = _ready_batch(store, spool)
-        _submitting(store, batch, clock)
+        _submitting(store, spool, batch)
         for _ in range(5):
             _step(forwarder)
             clock.now = store.batch(batch.id).next_attempt_at + 1
@@ -216,7 +216,7 @@ def test_unanswered_post_beside_other_systems_imports_is_sent_again_once_settled
         sandbox: CanvasSandbox) -> None:
     batch = _ready_batch(store, spool)
     clock.now = time.time()
-    _submitting(store, batch, clock)
+    _submitting(store, spool, batch)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("users.csv", USERS)

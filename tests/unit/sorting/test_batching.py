@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 
 from gateway.sorting.batching import (
     is_quiet,
-    member_names,
     merge_csvs,
     path_source,
     write_batch_zip,
 )
+from gateway.sorting.identity import attempt_prefix, prefixed_names
 from gateway.state.records import UploadRecord
 from gateway.state.states import UploadState
 
@@ -33,13 +33,16 @@ def test_quiet_only_after_the_newest_upload_settles() -> None:
     assert not is_quiet([], 1000.0, 3.0)
 
 
-@given(st.lists(st.sampled_from(["users.csv", "Users.csv", "users", "a.b.csv", "users-2.csv"]),
-                max_size=12))
-def test_member_names_are_unique_and_keep_the_first_name(names: list[str]) -> None:
-    members = member_names(names)
+@given(st.lists(st.sampled_from(["users.csv", "Users.csv", "users", "a.b.csv", "users-2.csv",
+                                  "sis/users.csv", "b000001-a3-users.csv"]), max_size=12))
+def test_member_names_are_unique_flat_and_keep_the_first_name(names: list[str]) -> None:
+    prefix = attempt_prefix(7, 2)
+    members = prefixed_names(names, prefix)
     assert len({m.lower() for m in members}) == len(names)
+    assert all(m.startswith("b000007-a2-") and "/" not in m for m in members)
     if names:
-        assert members[0] == names[0]
+        first = names[0].rsplit("/", 1)[-1].removeprefix("b000001-a3-")
+        assert members[0] == prefix + first
 
 
 def test_batch_zip_is_deterministic_and_holds_the_bytes(tmp_path: Path) -> None:

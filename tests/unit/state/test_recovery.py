@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gateway.state.recovery import recover
+from gateway.state.recovery import mark_clean_stop, recover
 from gateway.state.spool import Spool
 from gateway.state.states import BatchState, NoticeState
 from gateway.state.store import Store
@@ -55,3 +55,35 @@ def test_interrupted_batches_resume_until_the_limit_then_are_held(tmp_path: Path
     assert held.state is BatchState.HELD
     assert "interrupted 3 times" in (held.reason or "")
     assert [n.batch_id for n in store.notices(state=NoticeState.PENDING)] == [batch_id]
+
+
+def _submitting(store: Store) -> int:
+    with store.transaction() as txn:
+        batch_id = txn.create_batch("alpha")
+        txn.move("batch", batch_id, BatchState.OPEN, BatchState.READY)
+        txn.move("batch", batch_id, BatchState.READY, BatchState.SUBMITTING)
+    return batch_id
+
+
+def test_clean_stops_never_count_as_interruptions(tmp_path: Path) -> None:
+    store, spool = _setup(tmp_path)
+    batch_id = _submitting(store)
+    for _ in range(5):
+        mark_clean_stop(store)
+        report = recover(store, spool, max_recoveries=2)
+        assert report.batches_resumed == []
+        assert report.batches_held == []
+    assert store.batch(batch_id).state is BatchState.SUBMITTING
+    assert store.batch(batch_id).recoveries == 0
+    # The mark is consumed by the start it belongs to: a crash after it counts again.
+    assert recover(store, spool, max_recoveries=2).batches_resumed == [batch_id]
+
+
+def test_a_crash_while_only_waiting_for_canvas_interrupts_nothing(tmp_path: Path) -> None:
+    store, spool = _setup(tmp_path)
+    batch_id = _submitting(store)
+    with store.transaction() as txn:  # the POST ended (its answer lost): reconcile later
+        txn.update("batch", batch_id, BatchState.SUBMITTING, post_settles_at=txn.now + 30)
+    for _ in range(4):
+        assert recover(store, spool, max_recoveries=2).batches_resumed == []
+    assert store.batch(batch_id).state is BatchState.SUBMITTING
