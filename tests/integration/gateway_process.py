@@ -64,6 +64,10 @@ class GatewayProcess:
     """Extra ``[sftp]`` lines (``ban_failures = 3``)."""
     intake_options: dict[str, list[str]] = field(default_factory=dict)
     """Extra ``[institutions.<name>]`` lines by account name (``max_file_bytes = 10``)."""
+    forwarding_options: list[str] = field(default_factory=lambda: [
+        "request_timeout_seconds = 5", "reconcile_grace_seconds = 1",
+        "errors_file_wait_seconds = 5"])
+    """``[forwarding]`` lines beyond the polling and retry times."""
     file_size_limit: int | None = None
     """RLIMIT_FSIZE for the daemon (``ulimit -f``): writes past it fail like a full disk."""
     process: subprocess.Popen[bytes] | None = None
@@ -89,7 +93,7 @@ class GatewayProcess:
             "[http]", 'host = "127.0.0.1"', f"port = {self.http_port}",
             "[batching]", f"quiet_seconds = {self.quiet_seconds}",
             "[forwarding]", "poll_initial_seconds = 0.2", "poll_max_seconds = 1.0",
-            "retry_initial_seconds = 0.5", "retry_max_seconds = 2.0",
+            "retry_initial_seconds = 0.5", "retry_max_seconds = 2.0", *self.forwarding_options,
             "[mail]", 'sender = "gateway@test.example"', 'ops = ["ops@test.example"]',
             "[mail.smtp]", 'host = "127.0.0.1"', f"port = {self.smtp_port}",
             'security = "plain"', "timeout_seconds = 5",

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import requests
 
-from gateway.sandbox import Faults, LatencyFault
+from gateway.sandbox import ErrorFault, Faults, LatencyFault, RequestFault
 from gateway.sandbox.server import CanvasSandbox
+from gateway.sorting.identity import bare_name
 from gateway.state.states import BatchState
 from tests.integration.conftest import SANDBOX_TOKEN
 from tests.integration.gateway_process import REPO, Account, GatewayProcess, wait_for
@@ -22,8 +23,9 @@ SAMPLES = REPO / "config" / "samples"
 
 
 def _members(payload: bytes) -> dict[str, bytes]:
+    """A posted zip's members by their own names (the batch and attempt prefix dropped)."""
     with zipfile.ZipFile(io.BytesIO(payload)) as archive:
-        return {name: archive.read(name) for name in archive.namelist()}
+        return {bare_name(name): archive.read(name) for name in archive.namelist()}
 
 
 def _our_payloads(sandbox: CanvasSandbox) -> list[dict[str, bytes]]:
@@ -122,11 +124,13 @@ def test_kill_while_polling_resumes_without_reposting(
     assert gateway.stop() == 0
 
 
-def test_kill_while_submitting_adopts_the_import_canvas_made(
+def test_kill_while_the_post_is_in_flight_ends_in_exactly_one_import(
         gateway: GatewayProcess, sandbox: CanvasSandbox, mailbox: tuple[Collector, int],
         alpha: Account) -> None:
-    # Canvas takes 3 s to answer the POST: the gateway dies while it waits, but Canvas
-    # goes on and creates the import.  After the restart the gateway must find it.
+    # Canvas takes 3 s to answer the POST and the gateway dies while it waits.  Whether or
+    # not the request reached Canvas before the kill, the restarted gateway must end with
+    # exactly one import of the batch: the one Canvas made (adopted by its files' names),
+    # or, when none can still appear, a second POST.
     sandbox.faults = Faults(latency=LatencyFault(seconds=3.0, count=1, methods=("POST",),
                                                  path=r"/sis_imports$"))
     gateway.start()
@@ -134,13 +138,59 @@ def test_kill_while_submitting_adopts_the_import_canvas_made(
     wait_for(lambda: [b.state for b in gateway.store().batches()] ==
              [BatchState.SUBMITTING], 15, "the POST to be under way")
     gateway.kill()
-    wait_for(lambda: len(sandbox.imports("1")) == 1, 10, "Canvas to create the import anyway")
 
     gateway.start()
-    wait_for(lambda: _all_done(gateway, 1), 30, "the adopted import to finish")
+    wait_for(lambda: _all_done(gateway, 1), 40, "the batch to be imported")
     [imported] = sandbox.imports("1")
     [batch] = gateway.store().batches()
     assert batch.import_id == imported["id"]
     assert _our_payloads(sandbox) == [{"users.csv": (SAMPLES / "users.csv").read_bytes()}]
     wait_for(lambda: len(mailbox[0].messages) >= 2, 15, "the receipt and the result")
     assert sorted(_report_subjects(mailbox).values()) == [1, 1]
+
+
+def test_kill_while_an_unanswered_import_is_still_running_adopts_it(
+        gateway: GatewayProcess, sandbox: CanvasSandbox, mailbox: tuple[Collector, int],
+        alpha: Account) -> None:
+    # The POST reaches Canvas but its answer is lost (connection reset after the import was
+    # made); a small import shows its files only at its end, so the gateway is waiting for
+    # it when it dies.  After the restart it must adopt that import, not post again.
+    sandbox.processing_seconds = 4.0
+    sandbox.faults = Faults(reset_after=RequestFault(count=1, methods=("POST",),
+                                                     path=r"/sis_imports$"))
+    gateway.start()
+    openssh_put(gateway.sftp_port, alpha, [SAMPLES / "users.csv"])
+    wait_for(lambda: sandbox.imports("1") and
+             sandbox.imports("1")[0]["workflow_state"] == "importing", 15,
+             "Canvas to import the unanswered POST")
+    [waiting] = gateway.store().batches()
+    assert waiting.state is BatchState.SUBMITTING
+    gateway.kill()
+
+    gateway.start()
+    wait_for(lambda: _all_done(gateway, 1), 30, "the adopted import to finish")
+    [imported] = sandbox.imports("1")
+    [batch] = gateway.store().batches()
+    assert batch.import_id == imported["id"]
+    assert batch.reconcile is not None and batch.reconcile["verdict"] == "adopt"
+    wait_for(lambda: len(mailbox[0].messages) >= 2, 15, "the receipt and the result")
+    assert sorted(_report_subjects(mailbox).values()) == [1, 1]
+
+
+def test_clean_restarts_while_canvas_is_down_hold_nothing(
+        gateway: GatewayProcess, sandbox: CanvasSandbox, alpha: Account) -> None:
+    # Canvas answers every POST 503 (no import made); four clean restarts on the way must
+    # not count as interruptions: the batch is posted once Canvas answers again.
+    sandbox.faults = Faults(errors=ErrorFault(rate=1.0, statuses=(503,), methods=("POST",)))
+    gateway.start()
+    openssh_put(gateway.sftp_port, alpha, [SAMPLES / "users.csv"])
+    wait_for(lambda: [b.state for b in gateway.store().batches()] in
+             ([BatchState.SUBMITTING], [BatchState.DEFERRED]), 15, "the first refused POST")
+    for _ in range(4):
+        assert gateway.stop() == 0
+        gateway.start()
+    sandbox.faults = Faults()
+    wait_for(lambda: _all_done(gateway, 1), 40, "the batch to be imported")
+    [batch] = gateway.store().batches()
+    assert batch.recoveries == 0
+    assert len(sandbox.imports("1")) == 1
