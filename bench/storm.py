@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.integration.storm import StormPlan, run_storm  # noqa: E402
+from tests.integration.storm import StormPlan, run_storm
 
 
 def main() -> int:

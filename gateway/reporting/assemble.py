@@ -9,6 +9,7 @@ from typing import Any
 
 from gateway.forwarding.following import NO_ERRORS_FILE, OPS_ALERT
 from gateway.reporting.facts import BatchReport, CanvasMessage, Outcome, ReceivedFile
+from gateway.sorting.identity import ATTEMPT_PREFIX, bare_name
 from gateway.state.records import BatchRecord, FindingRecord, UploadRecord
 from gateway.state.states import BatchState
 
@@ -103,6 +104,12 @@ def report_for(batch: BatchRecord, uploads: Sequence[UploadRecord], outcome: Out
     )
 
 
+def _sent_name(name: str) -> str:
+    """A member name without the gateway's batch and attempt prefix (Canvas's summary
+    pair, ``and N more errors ...``, has no prefix and stays as it is)."""
+    return bare_name(name) if ATTEMPT_PREFIX.match(name) else name
+
+
 def _errors_file_note(batch: BatchRecord) -> tuple[str, ...]:
     """Say so when Canvas reported messages but never provided its errors file."""
     if batch.errors_csv != NO_ERRORS_FILE:
@@ -124,8 +131,10 @@ def _messages(pairs: Any) -> tuple[CanvasMessage, ...]:
     found = []
     for pair in pairs:
         if isinstance(pair, list | tuple) and len(pair) == 2:
-            found.append(CanvasMessage(file=None if pair[0] is None else str(pair[0]),
-                                       message=str(pair[1])))
+            # Canvas names the file as it was in the zip sent (``b000015-a1-users.csv``);
+            # the sender knows it by its own name.
+            found.append(CanvasMessage(file=None if pair[0] is None else
+                                       _sent_name(str(pair[0])), message=str(pair[1])))
     return tuple(found)
 
 

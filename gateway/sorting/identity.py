@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-_PREFIX = re.compile(r"\Ab\d{6}-a\d+-")
+ATTEMPT_PREFIX = re.compile(r"\Ab\d{6}-a\d+-")
+"""Matches the batch-and-attempt prefix the gateway puts on every member name."""
 _ZIP_STAMP = (2000, 1, 1, 0, 0, 0)
 
 
@@ -41,7 +42,7 @@ def attempt_prefix(batch_id: int, attempt: int) -> str:
 def bare_name(member: str) -> str:
     """A member's own file name: folders dropped (Canvas names attachments by base name)
     and any attempt prefix removed."""
-    return _PREFIX.sub("", PurePosixPath(member).name)
+    return ATTEMPT_PREFIX.sub("", PurePosixPath(member).name)
 
 
 def attempt_of(member: str, batch_id: int) -> int | None:

@@ -15,6 +15,7 @@ no batch held.  Used by tests/integration/test_storm.py (CI size) and bench/stor
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import random
@@ -127,10 +128,8 @@ class _Uploader(threading.Thread):
             client, sftp = self._session
             self._session = None
             for closing in (sftp.close, client.close):
-                try:
+                with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
                     closing()
-                except (OSError, EOFError, paramiko.SSHException):
-                    pass
 
 
 def _faults(plan: StormPlan) -> Faults:

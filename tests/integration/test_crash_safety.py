@@ -172,7 +172,8 @@ def test_kill_while_an_unanswered_import_is_still_running_adopts_it(
     [imported] = sandbox.imports("1")
     [batch] = gateway.store().batches()
     assert batch.import_id == imported["id"]
-    assert batch.reconcile is not None and batch.reconcile["verdict"] == "adopt"
+    assert batch.reconcile is not None
+    assert batch.reconcile["verdict"] == "adopt"
     wait_for(lambda: len(mailbox[0].messages) >= 2, 15, "the receipt and the result")
     assert sorted(_report_subjects(mailbox).values()) == [1, 1]
 

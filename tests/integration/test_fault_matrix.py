@@ -12,7 +12,6 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from gateway.forwarding.forwarder import Forwarder
-from gateway.forwarding.steps import attachment_name
 from gateway.institutions import CanvasTarget, Institution
 from gateway.operator import skip
 from gateway.sandbox import ErrorFault, Faults, OutcomeFault, RequestFault, Throttling
@@ -43,9 +42,8 @@ def _institution(name: str, account: str, base_url: str) -> Institution:
                        canvas=CanvasTarget(base_url, account, SecretStr(f"token-{account}")))
 
 
-def _queue(store: Store, spool: Spool) -> dict[int, bytes]:
-    """20 ready batches per institution, interleaved; returns each batch's zip bytes."""
-    zips: dict[int, bytes] = {}
+def _queue(store: Store, spool: Spool) -> None:
+    """20 ready batches per institution, interleaved."""
     for number in range(BATCHES_EACH):
         for name in INSTITUTIONS:
             with store.transaction() as txn:
@@ -56,8 +54,6 @@ def _queue(store: Store, spool: Spool) -> dict[int, bytes]:
                 archive.writestr("users.csv", f"user_id,login_id,status\n{name}-{number},"
                                               f"l{number},active\n")
             spool.batch_zip_path(batch_id).write_bytes(buffer.getvalue())
-            zips[batch_id] = buffer.getvalue()
-    return zips
 
 
 def _operator_round(store: Store, stopped: dict[int, str]) -> None:
@@ -93,7 +89,7 @@ def test_every_batch_imported_once_or_stopped_with_a_reason_in_order(tmp_path: P
                        throttling=THROTTLING) as canvas:
         institutions = {name: _institution(name, str(n), canvas.base_url)
                         for n, name in enumerate(INSTITUTIONS, start=1)}
-        zips = _queue(store, spool)
+        _queue(store, spool)
         forwarder = Forwarder(store=store, spool=spool, institutions=lambda: institutions,
                               settings=SETTINGS, on_finished=lambda: None)
         try:
@@ -117,18 +113,27 @@ def test_every_batch_imported_once_or_stopped_with_a_reason_in_order(tmp_path: P
     for batch in batches.values():
         assert batch.state is BatchState.IMPORTED or batch.id in stopped, batch
     for account, name in zip(accounts, INSTITUTIONS, strict=True):
-        done = [i for i in imports[account] if i["workflow_state"] == "imported"]
-        names = [i["csv_attachments"][0]["filename"] for i in done]
-        posted_ids = [int(n.split("-batch-")[1].split("-")[0]) for n in names]
-        assert len(posted_ids) == len(set(posted_ids)), "a batch was imported twice"
-        assert posted_ids == sorted(posted_ids), f"{name} imported out of order"
+        posted = [(item, _posted(payload))
+                  for item, payload in zip(imports[account], payloads[account], strict=True)]
+        done = [batch_id for item, (batch_id, _) in posted if item["workflow_state"] == "imported"]
+        assert len(done) == len(set(done)), "a batch was imported twice"
+        assert done == sorted(done), f"{name} imported out of order"
         mine = sorted(b.id for b in batches.values()
                       if b.institution == name and b.state is BatchState.IMPORTED)
-        assert posted_ids == mine
-        for item, payload in zip(imports[account], payloads[account], strict=True):
-            batch_id = int(item["csv_attachments"][0]["filename"].split("-batch-")[1][:6])
-            assert payload == zips[batch_id], "Canvas received other bytes than the batch"
+        assert done == mine
+        for item, (batch_id, attempt) in posted:
             if item["workflow_state"] == "imported":
-                assert attachment_name(batches[batch_id]) == \
-                    item["csv_attachments"][0]["filename"]
+                # Canvas lists the extracted CSVs under the attempt's names.
+                assert attempt == batches[batch_id].attempts
+                assert [a["filename"] for a in item["csv_attachments"]] == \
+                    [f"b{batch_id:06d}-a{attempt}-users.csv"]
+                assert payloads[account][imports[account].index(item)] == \
+                    spool.batch_zip_path(batch_id).read_bytes()
 
+
+def _posted(payload: bytes) -> tuple[int, int]:
+    """The batch and attempt a posted zip belongs to, from its member names."""
+    with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+        [member] = archive.namelist()
+    batch, attempt = member.split("-")[:2]
+    return int(batch[1:]), int(attempt[1:])

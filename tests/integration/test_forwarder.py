@@ -382,3 +382,67 @@ def test_a_post_that_times_out_but_lands_later_is_adopted_not_repeated(
     forwarder.close()
     time.sleep(2.5)  # anything Canvas was still doing has landed by now
     assert [i["id"] for i in sandbox.imports("1")] == [store.batch(batch.id).import_id]
+
+
+def test_the_retry_clock_restarts_when_a_request_succeeds(
+        forwarder: Forwarder, store: Store, spool: Spool, clock: Clock,
+        sandbox: CanvasSandbox) -> None:
+    sandbox.processing_seconds = 2.0
+    batch = _ready_batch(store, spool)
+    _step(forwarder)
+    assert store.batch(batch.id).state is BatchState.IMPORTING
+    with store.transaction() as txn:  # trouble a day ago, long over
+        txn.update("batch", batch.id, BatchState.IMPORTING, trouble_since=clock.now - 86_000)
+    clock.now += 60
+    _step(forwarder)  # a poll that succeeds
+    assert store.batch(batch.id).trouble_since is None
+    sandbox.faults = Faults(errors=ErrorFault(count=1, statuses=(503,), methods=("GET",)))
+    clock.now += 60
+    _step(forwarder)  # one 503 now is one 503, not the 24th hour of trouble
+    after = store.batch(batch.id)
+    assert after.state is BatchState.IMPORTING
+    assert after.trouble_since == clock.now
+
+
+def test_a_refused_post_with_no_import_is_sent_again_after_the_grace_not_minutes(
+        forwarder: Forwarder, store: Store, spool: Spool, clock: Clock,
+        sandbox: CanvasSandbox) -> None:
+    sandbox.faults = Faults(errors=ErrorFault(count=1, statuses=(503,), methods=POST_ONLY,
+                                              path=IMPORTS))
+    batch = _ready_batch(store, spool)
+    _step(forwarder)
+    refused = store.batch(batch.id)
+    assert refused.state is BatchState.SUBMITTING
+    assert refused.post_settles_at == clock.now + 30  # the default grace after the answer
+    clock.now = refused.next_attempt_at
+    _step(forwarder)  # the first look: nothing in Canvas, look again when it settles
+    waiting = store.batch(batch.id)
+    assert waiting.next_attempt_at == refused.post_settles_at
+    clock.now = waiting.next_attempt_at
+    _step(forwarder)
+    assert store.batch(batch.id).state is BatchState.READY
+    done = _run_until(forwarder, store, clock, batch.id, {BatchState.IMPORTED})
+    assert done.attempts == 2
+    assert [i["id"] for i in sandbox.imports("1")] == [done.import_id]
+
+
+def test_a_late_import_of_an_earlier_attempt_alerts_ops(
+        forwarder: Forwarder, store: Store, spool: Spool, clock: Clock,
+        sandbox: CanvasSandbox) -> None:
+    batch = _ready_batch(store, spool)
+    clock.now = time.time()
+    _submitting(store, spool, batch)
+    first_attempt = spool.batch_zip_path(batch.id).read_bytes()
+    _step(forwarder)
+    clock.now += 5 + 30 + 1  # nothing appeared in time: the gateway posts again
+    _step(forwarder)
+    assert store.batch(batch.id).state is BatchState.READY
+    _post_raw(sandbox, first_attempt, upload_name(batch.id, 1))  # ...and then it lands
+    done = _run_until(forwarder, store, clock, batch.id, {BatchState.IMPORTED})
+    late, ours = sandbox.imports("1")
+    assert done.import_id == ours["id"]
+    assert done.reconcile is not None
+    assert done.reconcile["duplicates"] == [late["id"]]
+    alerts = [n for n in store.notices() if n.kind == "ops_alert"]
+    assert len(alerts) == 1
+    assert str(late["id"]) in (alerts[0].reason or "")
