@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -52,6 +53,9 @@ class CanvasClient:
         self._timeout = timeout_seconds
         self._session = session or requests.Session()
         self._base = f"{target.base_url}/api/v1/accounts/{target.account_id}/sis_imports"
+        self.server_time: float | None = None
+        """Canvas's own clock (the ``Date`` header) at its last answer, as a Unix time:
+        imports are stamped by that clock, not by ours."""
 
     @property
     def base_url(self) -> str:
@@ -142,6 +146,7 @@ class CanvasClient:
         except requests.RequestException as error:
             raise CanvasError(f"{where}: request failed ({type(error).__name__})",
                               transient=True, ambiguous=ambiguous) from None
+        self.server_time = _date_header(response) or self.server_time
         return _classify(where, response, ambiguous), response
 
 
@@ -201,6 +206,17 @@ def _refused(error: requests.ConnectionError) -> bool:
     text = str(error)
     return "Connection refused" in text or "NewConnectionError" in text or \
         "Name or service not known" in text
+
+
+def _date_header(response: requests.Response) -> float | None:
+    """The answer's ``Date`` header as a Unix time, or None when absent or unreadable."""
+    value = response.headers.get("Date")
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return None
 
 
 def _without_query(url: str) -> str:

@@ -21,7 +21,7 @@ from gateway.forwarding.backoff import poll_delay
 from gateway.forwarding.canvas import TERMINAL_STATES, CanvasClient, CanvasError
 from gateway.forwarding.reconcile import CLOCK_SKEW_SECONDS, attachment_names
 from gateway.settings import ForwardingSettings
-from gateway.sorting.identity import attempt_of
+from gateway.sorting.identity import AttemptIdentity, attempt_of
 from gateway.sorting.sorter import BATCH_REPORT
 from gateway.state.records import BatchRecord
 from gateway.state.spool import Spool
@@ -151,7 +151,9 @@ class ImportFollower:
         show another import carrying its files?  A failed look only logs."""
         if batch.reconcile is None and batch.attempts <= 1:
             return
-        since = datetime.fromtimestamp(batch.created_at - CLOCK_SKEW_SECONDS, tz=UTC)
+        identity = AttemptIdentity.from_json(batch.identity) if batch.identity else None
+        offset = identity.canvas_offset if identity else 0.0
+        since = datetime.fromtimestamp(batch.created_at + offset - CLOCK_SKEW_SECONDS, tz=UTC)
         try:
             recent = client.list_imports(created_since=since)
         except CanvasError as error:

@@ -28,7 +28,10 @@ from typing import Any
 from gateway.sorting.identity import AttemptIdentity, attempt_of
 
 CLOCK_SKEW_SECONDS = 300.0
-"""How far Canvas's clock may be from ours when placing an import in an attempt's window."""
+"""How far Canvas's clock may be from ours, when Canvas's own time is not known."""
+SERVER_CLOCKS_SECONDS = 60.0
+"""How far apart Canvas's servers' clocks may be, when the window is in Canvas's own time
+(the ``Date`` of the answer just before the POST): whole seconds, several app servers."""
 
 TERMINAL_STATES = frozenset({"imported", "imported_with_messages", "failed",
                              "failed_with_messages", "aborted", "restoring", "restored",
@@ -105,8 +108,8 @@ def read_import(item: Mapping[str, Any], identity: AttemptIdentity, *, known: se
         # Names are certain evidence whatever the clocks say: no time window applies.
         return _read_names(names, identity)
     created = _timestamp(item.get("created_at"))
-    if created is not None and not (identity.started_at - CLOCK_SKEW_SECONDS <= created
-                                    <= settles_at + CLOCK_SKEW_SECONDS):
+    low, high = canvas_window(identity, settles_at)
+    if created is not None and not low <= created <= high:
         return Reading.OUTSIDE_WINDOW
     if not options_match(item, identity.options):
         return Reading.OTHER_OPTIONS
@@ -117,6 +120,15 @@ def read_import(item: Mapping[str, Any], identity: AttemptIdentity, *, known: se
     if state in TERMINAL_STATES:
         return Reading.UNIDENTIFIABLE
     return Reading.MAY_BE_OURS
+
+
+def canvas_window(identity: AttemptIdentity, settles_at: float) -> tuple[float, float]:
+    """The ``created_at`` range, in Canvas's clock, an import of the attempt can have: from
+    the attempt's start to ``settles_at`` (gateway times moved onto Canvas's clock when its
+    time is known, else widened by the clock skew we allow)."""
+    margin = CLOCK_SKEW_SECONDS if identity.canvas_started_at is None else SERVER_CLOCKS_SECONDS
+    offset = identity.canvas_offset
+    return identity.started_at + offset - margin, settles_at + offset + margin
 
 
 def _read_names(names: Sequence[str], identity: AttemptIdentity) -> Reading:

@@ -21,7 +21,7 @@ from typing import Any
 from gateway.forwarding.backoff import poll_delay, trouble_delay
 from gateway.forwarding.canvas import RUNNING_STATES, CanvasClient, CanvasError
 from gateway.forwarding.following import OPS_ALERT, ImportFollower
-from gateway.forwarding.reconcile import CLOCK_SKEW_SECONDS, Judgement, Verdict, judge
+from gateway.forwarding.reconcile import Judgement, Verdict, canvas_window, judge
 from gateway.settings import ForwardingSettings
 from gateway.sorting.identity import (
     AttemptIdentity,
@@ -80,7 +80,7 @@ class BatchSteps:
                 "batch_id": batch.id, "canvas_imports": [item.get("id") for item in running]})
             self.later(batch, BatchState.READY, self.settings.poll_initial_seconds)
             return
-        identity = self.begin_attempt(batch, user)
+        identity = self.begin_attempt(batch, user, client.server_time)
         batch = self.store.batch(batch.id)
         try:
             answer = client.post_import(self.spool.batch_zip_path(batch.id),
@@ -90,13 +90,14 @@ class BatchSteps:
             return
         self.record_posted(batch.id, answer, identity.attempt)
 
-    def begin_attempt(self, batch: BatchRecord, user: int | None) -> AttemptIdentity:
+    def begin_attempt(self, batch: BatchRecord, user: int | None,
+                      canvas_now: float | None = None) -> AttemptIdentity:
         """Name the zip's members for the next attempt, then commit SUBMITTING with the
         attempt's identity (a crash after this is reconciled, never re-posted blindly)."""
         attempt = batch.attempts + 1
         names = self._name_members(batch.id, attempt)
         identity = AttemptIdentity(batch.id, attempt, user, self.store.clock(),
-                                   dict(batch.options), tuple(names))
+                                   dict(batch.options), tuple(names), canvas_now)
         with self.store.transaction() as txn:
             txn.move("batch", batch.id, BatchState.READY, BatchState.SUBMITTING,
                      submitted_at=txn.now, attempts=attempt, identity_json=identity.to_json(),
@@ -174,8 +175,8 @@ class BatchSteps:
         """Decide what became of a POST whose answer was lost (see the module docstring)."""
         identity = attempt_identity(batch)
         try:
-            recent = client.list_imports(created_since=datetime.fromtimestamp(
-                identity.started_at - CLOCK_SKEW_SECONDS, tz=UTC))
+            low, _ = canvas_window(identity, self.settles_at(batch))
+            recent = client.list_imports(created_since=datetime.fromtimestamp(low, tz=UTC))
         except CanvasError as error:
             self.trouble(batch, BatchState.SUBMITTING, error)
             return

@@ -58,7 +58,9 @@ class AttemptIdentity:
 
     ``api_user_id`` is None when the token may not read its own user (Canvas's
     ``users/self`` refused): every import then counts as possibly by us.
-    ``started_at`` is the gateway's clock when the attempt was committed.
+    ``started_at`` is the gateway's clock when the attempt was committed;
+    ``canvas_started_at`` Canvas's clock then (from its last answer's ``Date``), the one
+    that stamps ``created_at``, or None when Canvas gave no date.
     """
 
     batch_id: int
@@ -67,15 +69,24 @@ class AttemptIdentity:
     started_at: float
     options: Mapping[str, str] = field(default_factory=dict)
     member_names: tuple[str, ...] = ()
+    canvas_started_at: float | None = None
 
     @property
     def prefix(self) -> str:
         return attempt_prefix(self.batch_id, self.attempt)
 
+    @property
+    def canvas_offset(self) -> float:
+        """Seconds to add to a gateway time to get Canvas's time (0 when unknown)."""
+        if self.canvas_started_at is None:
+            return 0.0
+        return self.canvas_started_at - self.started_at
+
     def to_json(self) -> dict[str, Any]:
         return {"batch_id": self.batch_id, "attempt": self.attempt,
                 "api_user_id": self.api_user_id, "started_at": self.started_at,
-                "options": dict(self.options), "member_names": list(self.member_names)}
+                "options": dict(self.options), "member_names": list(self.member_names),
+                "canvas_started_at": self.canvas_started_at}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> AttemptIdentity:
@@ -84,7 +95,9 @@ class AttemptIdentity:
                                 else int(data["api_user_id"])),
                    started_at=float(data["started_at"]),
                    options={str(k): str(v) for k, v in dict(data.get("options", {})).items()},
-                   member_names=tuple(str(n) for n in data.get("member_names", ())))
+                   member_names=tuple(str(n) for n in data.get("member_names", ())),
+                   canvas_started_at=(None if data.get("canvas_started_at") is None
+                                      else float(data["canvas_started_at"])))
 
 
 def prefixed_names(names: Sequence[str], prefix: str) -> list[str]:

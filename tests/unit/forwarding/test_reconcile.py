@@ -181,3 +181,22 @@ def test_never_reposts_while_an_import_could_be_ours(recent: list[dict[str, Any]
         assert result.adopted is not None
         assert any(a["filename"].startswith("b000015-a2-")
                    for a in result.adopted["csv_attachments"])
+
+
+def test_the_window_is_placed_on_canvas_s_own_clock() -> None:
+    # The gateway's clock is two hours behind Canvas's: Canvas's Date header anchors it.
+    skewed = AttemptIdentity(15, 2, US, T0 - 7200, {}, IDENTITY.member_names,
+                             canvas_started_at=T0)
+    settles = T0 - 7200 + 90
+
+    def reading(created: float) -> Reading:
+        return read_import(canvas_import(31, created=created), skewed, known=set(),
+                           now=settles, settles_at=settles)
+
+    assert reading(T0 + 1) is Reading.MAY_BE_OURS
+    assert reading(T0 - 600) is Reading.OUTSIDE_WINDOW
+    assert reading(T0 + 90 + 600) is Reading.OUTSIDE_WINDOW
+    # Without Canvas's time the same import is judged on our clock, with its wide margin.
+    assert read_import(canvas_import(31, created=T0 + 1),
+                       AttemptIdentity(15, 2, US, T0 - 7200, {}, ()), known=set(),
+                       now=settles, settles_at=settles) is Reading.OUTSIDE_WINDOW
