@@ -8,7 +8,8 @@
 3. The throttle (throttle.py), for every request that carries a token: rate headers, and
    the 403/429 refusal when the token's bucket is full.
 4. Canvas itself: an injected 500 (before or after handling), else the route table
-   (routes.py) → authentication (auth.py) → the endpoint (imports_api.py, errors_api.py).
+   (routes.py) → authentication (auth.py) → the endpoint (imports_api.py, errors_api.py,
+   people_api.py).
 5. A reset after handling replaces the answer: the work is done, the client never hears.
 """
 
@@ -16,10 +17,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
-from gateway.sandbox import control, errors_api, imports_api
-from gateway.sandbox.auth import authorize, presented_token
+from gateway.sandbox import control, errors_api, imports_api, people_api
+from gateway.sandbox.auth import Caller, authorize, presented_token
 from gateway.sandbox.injector import (
     FaultInjector,
     RequestPlan,
@@ -29,6 +30,7 @@ from gateway.sandbox.injector import (
 from gateway.sandbox.routes import Action, Route, match_route
 from gateway.sandbox.store import ImportStore
 from gateway.sandbox.throttle import Throttle
+from gateway.sandbox.views import ImportViews
 from gateway.sandbox.wire import CONNECTION_RESET, Request, Response, not_found
 
 logger = logging.getLogger(__name__)
@@ -40,7 +42,7 @@ class SandboxApi:
     def __init__(
         self,
         store: ImportStore,
-        accounts: Mapping[str, str],
+        views: ImportViews,
         injector: FaultInjector | None = None,
         throttle: Throttle | None = None,
         sleep: Callable[[float], object] = time.sleep,
@@ -48,7 +50,7 @@ class SandboxApi:
         """`sleep` waits out injected latency (the server passes its stop event's wait,
         so stopping does not wait for sleeping requests)."""
         self._store = store
-        self._accounts = dict(accounts)
+        self._views = views
         self._injector = injector or FaultInjector()
         self._throttle = throttle or Throttle()
         self._sleep = sleep
@@ -57,7 +59,9 @@ class SandboxApi:
         """Answer one request; an unexpected error becomes Canvas's 500 body, never a raise."""
         try:
             if request.path.startswith("/sandbox/"):
-                return control.handle(request, self._store, self._injector, self._throttle)
+                return control.handle(
+                    request, self._store, self._views, self._injector, self._throttle
+                )
             return self._with_faults(
                 request, self._injector.for_request(request.method, request.path)
             )
@@ -102,21 +106,25 @@ class SandboxApi:
         if route is None:
             return not_found()
         if route.action is Action.DOWNLOAD and route.id is not None:
-            return errors_api.download(self._store, request, self._accounts, route.id)
-        decision = authorize(request, route.account or "", self._accounts)
+            return errors_api.download(self._store, self._views, request, route.id)
+        if route.action is Action.USER:
+            return people_api.show_user(request, self._views.directory, route.user or "")
+        decision = authorize(request, route.account or "", self._views.directory)
         if isinstance(decision, Response):
             return decision
         return self._dispatch(request, route, decision)
 
-    def _dispatch(self, request: Request, route: Route, account_id: str) -> Response:
-        store, import_id = self._store, route.id or 0
+    def _dispatch(self, request: Request, route: Route, caller: Caller) -> Response:
+        store, views, import_id = self._store, self._views, route.id or 0
+        account_id = caller.account_id
         endpoints: dict[Action, Callable[[], Response]] = {
-            Action.CREATE: lambda: imports_api.create(store, request, account_id),
-            Action.LIST: lambda: imports_api.list_imports(store, request, account_id),
-            Action.IMPORTING: lambda: imports_api.importing(store, request, account_id),
+            Action.ACCOUNT: lambda: people_api.show_account(caller),
+            Action.CREATE: lambda: imports_api.create(store, views, request, caller),
+            Action.LIST: lambda: imports_api.list_imports(store, views, request, account_id),
+            Action.IMPORTING: lambda: imports_api.importing(store, views, request, account_id),
             Action.ABORT_ALL_PENDING: lambda: imports_api.abort_all_pending(store, account_id),
-            Action.SHOW: lambda: imports_api.show(store, request, account_id, import_id),
-            Action.ABORT: lambda: imports_api.abort(store, request, account_id, import_id),
+            Action.SHOW: lambda: imports_api.show(store, views, request, account_id, import_id),
+            Action.ABORT: lambda: imports_api.abort(store, views, request, account_id, import_id),
             Action.IMPORT_ERRORS: lambda: errors_api.import_errors(
                 store, request, account_id, import_id
             ),

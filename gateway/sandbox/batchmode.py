@@ -16,15 +16,21 @@ Mirrors `SisBatch#remove_previous_imports`:
 5. Otherwise delete enrollments, then sections, then courses of the terms that this import
    did not touch, and count them as `batch_enrollments_deleted` etc.
    `batch_mode_enrollment_drop_status` completed/inactive changes enrollments instead;
-   `deleted_last_completed` makes Canvas raise NotImplementedError, failing the import.
+   `deleted_last_completed` makes Canvas raise NotImplementedError, which no rescue
+   catches (it is not a StandardError): the job dies.  An inline import is then finished
+   as failed by the job's permanent-failure hook (`End.JOB_FAILED`); a parallel one, whose
+   cleanup runs in its own job without such a hook, stays `cleanup_batch` (processor.py).
+6. The deletions are state changes for `data.statistics` (deleted, or concluded /
+   deactivated for the drop statuses).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, replace
 
 from gateway.sandbox.errorfile import SisError
-from gateway.sandbox.records import ImportOptions, Outcome
+from gateway.sandbox.records import End, ImportOptions, Outcome
 from gateway.sandbox.sisobjects import CLEANUP_KINDS, SisObjects
 from gateway.sorting.kinds import SisKind
 
@@ -112,12 +118,14 @@ def apply_cleanup(
 ) -> Outcome:
     """Carry out the cleanup on `objects` and return the import's final outcome."""
     if cleanup.abort_message is not None:
-        return replace(outcome.with_problem(SisError(None, cleanup.abort_message)), aborted=True)
+        aborted = outcome.with_problem(SisError(None, cleanup.abort_message))
+        return replace(aborted, end=End.ABORTED)
     if cleanup.crash is not None:
-        return replace(outcome, error_message=cleanup.crash)
+        return replace(outcome, end=End.JOB_FAILED)
     counts = dict(outcome.counts)
+    changes = Counter(outcome.changes)
     drop_status = options.batch_mode_enrollment_drop_status or "deleted"
     for deletion in cleanup.deletions:
-        objects.remove(deletion.kind, deletion.keys, drop_status)
+        changes.update(objects.remove(deletion.kind, deletion.keys, drop_status))
         counts[deletion.count_key] = len(deletion.keys)
-    return replace(outcome, counts=counts)
+    return replace(outcome, counts=counts, changes=dict(changes))

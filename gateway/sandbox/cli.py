@@ -3,6 +3,8 @@
 Also runnable on its own: `python -m gateway.sandbox [options]`.
 
   --host, --port, --account, --token, --processing-seconds   where and how it serves
+  --errors-file-delay SECONDS   how long after an import's end its error file shows (5)
+  --data DIR                    keep imports, files and ids in DIR/canvas.db across restarts
   fault injection and throttling flags: see faultflags.py, e.g.
     gateway sandbox --seed 7 --fail-rate 0.2 --reset-after-rate 0.1 --fault-method POST
 While it runs, the control endpoints (control.py) change the same settings over HTTP.
@@ -13,9 +15,11 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import sqlite3
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
 
 from gateway.sandbox.faultflags import add_fault_arguments, faults_from_args, throttling_from_args
@@ -55,8 +59,30 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         default=1.0,
         help="seconds each import spends in `importing` (default %(default)s)",
     )
+    parser.add_argument(
+        "--errors-file-delay",
+        type=_seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="seconds from an import's end to its errors_attachment, as Canvas's delayed "
+        "job (default %(default)s; 0 = at once)",
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        metavar="DIR",
+        help="keep imports, files, ids and SIS objects in DIR/canvas.db across restarts "
+        "(default: in memory)",
+    )
     add_fault_arguments(parser)
     parser.set_defaults(handler=run_sandbox)
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < float("inf"):  # also refuses nan
+        raise argparse.ArgumentTypeError("must be a number >= 0")
+    return value
 
 
 def run_sandbox(args: argparse.Namespace) -> int:
@@ -80,6 +106,7 @@ def run_sandbox(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace, stop_requested: list[int]) -> int:
+    where = f"{args.host}:{args.port}"
     try:
         sandbox = CanvasSandbox(
             accounts={args.account: args.token},
@@ -88,10 +115,17 @@ def _serve(args: argparse.Namespace, stop_requested: list[int]) -> int:
             port=args.port,
             faults=faults_from_args(args),
             throttling=throttling_from_args(args),
+            errors_file_delay_seconds=args.errors_file_delay,
+            data_dir=args.data,
         )
+    except (OSError, ValueError, sqlite3.Error) as error:
+        print(f"sandbox: cannot start on {where}: {error}", file=sys.stderr)
+        return 1
+    try:
         base_url = sandbox.start()
-    except (OSError, ValueError) as error:
-        print(f"sandbox: cannot start on {args.host}:{args.port}: {error}", file=sys.stderr)
+    except OSError as error:
+        sandbox.stop()  # closes the data dir
+        print(f"sandbox: cannot start on {where}: {error}", file=sys.stderr)
         return 1
     try:
         print(f"Canvas sandbox listening on {base_url} (account {args.account})", flush=True)

@@ -2,8 +2,8 @@
 
 They never get injected faults and are never throttled, so a test can always reach them.
 
-GET /sandbox/settings                 {"processing_seconds": 1.0}
-PUT /sandbox/settings                 JSON {"processing_seconds": 5.0} changes it at runtime
+GET /sandbox/settings                 {"processing_seconds": 1.0, "errors_file_delay_seconds": 5.0}
+PUT /sandbox/settings                 JSON {"processing_seconds": 5.0} changes either at runtime
 GET /sandbox/imports/<account_id>     {"imports": [SisImport + payload_sha256, payload_size]}
                                       oldest first
 GET /sandbox/objects/<account_id>     SIS ids the account has, from its imports' rows:
@@ -30,7 +30,6 @@ from typing import Any
 
 from gateway.sandbox.faults import FaultPlanError, faults_from_json, faults_to_json
 from gateway.sandbox.injector import FaultInjector
-from gateway.sandbox.records import to_json
 from gateway.sandbox.store import ImportStore
 from gateway.sandbox.throttle import (
     Throttle,
@@ -38,6 +37,7 @@ from gateway.sandbox.throttle import (
     throttling_from_json,
     throttling_to_json,
 )
+from gateway.sandbox.views import ImportViews
 from gateway.sandbox.wire import Request, Response, json_response, not_found
 
 _PER_ACCOUNT = re.compile(r"/sandbox/(?P<what>imports|objects)/(?P<account>[^/]+)/?")
@@ -48,7 +48,11 @@ class _BadRequestError(ValueError):
 
 
 def handle(
-    request: Request, store: ImportStore, injector: FaultInjector, throttle: Throttle
+    request: Request,
+    store: ImportStore,
+    views: ImportViews,
+    injector: FaultInjector,
+    throttle: Throttle,
 ) -> Response:
     """Answer a `/sandbox/...` request."""
     path = request.path.rstrip("/")
@@ -66,7 +70,7 @@ def handle(
     match = _PER_ACCOUNT.fullmatch(request.path)
     if match and request.method == "GET" and store.has_account(match["account"]):
         if match["what"] == "imports":
-            return _imports(store, match["account"], request.base_url)
+            return _imports(store, views, match["account"], request.base_url)
         return json_response(200, store.objects(match["account"]).snapshot())
     return not_found()
 
@@ -92,19 +96,36 @@ def _bad_request(message: str) -> Response:
     return json_response(400, {"errors": [{"message": message}]})
 
 
+_SETTINGS = ("processing_seconds", "errors_file_delay_seconds")
+
+
 def _settings(store: ImportStore) -> dict[str, Any]:
-    return {"processing_seconds": store.processing_seconds}
+    return {
+        "processing_seconds": store.processing_seconds,
+        "errors_file_delay_seconds": store.errors_file_delay,
+    }
 
 
 def _put_settings(document: Any, store: ImportStore) -> None:
-    if not isinstance(document, dict) or set(document) - {"processing_seconds"}:
-        raise _BadRequestError('expected {"processing_seconds": <number>}')
-    seconds = document.get("processing_seconds")
-    if seconds is not None:
-        valid = isinstance(seconds, int | float) and not isinstance(seconds, bool)
-        if not valid or not math.isfinite(seconds) or seconds < 0:
-            raise _BadRequestError("processing_seconds must be a number >= 0")
-        store.processing_seconds = float(seconds)
+    if not isinstance(document, dict) or set(document) - set(_SETTINGS):
+        raise _BadRequestError(
+            'expected {"processing_seconds": <number>, "errors_file_delay_seconds": <number>}'
+        )
+    values = {name: _seconds(name, document.get(name)) for name in _SETTINGS}
+    if values["processing_seconds"] is not None:
+        store.processing_seconds = values["processing_seconds"]
+    if values["errors_file_delay_seconds"] is not None:
+        store.errors_file_delay = values["errors_file_delay_seconds"]
+
+
+def _seconds(name: str, value: Any) -> float | None:
+    """A settings value: absent (None) or a finite number >= 0."""
+    if value is None:
+        return None
+    valid = isinstance(value, int | float) and not isinstance(value, bool)
+    if not valid or not math.isfinite(value) or value < 0:
+        raise _BadRequestError(f"{name} must be a number >= 0")
+    return float(value)
 
 
 def _faults(injector: FaultInjector) -> dict[str, Any]:
@@ -119,10 +140,10 @@ def _put_throttle(document: Any, throttle: Throttle) -> None:
     throttle.settings = throttling_from_json(document)
 
 
-def _imports(store: ImportStore, account_id: str, base_url: str) -> Response:
+def _imports(store: ImportStore, views: ImportViews, account_id: str, base_url: str) -> Response:
     imports = []
     for record in store.all(account_id):
-        body = to_json(record, base_url)
+        body = views.render(record, base_url)
         body["payload_sha256"] = record.upload.sha256
         body["payload_size"] = record.upload.size
         imports.append(body)

@@ -1,26 +1,18 @@
-"""SIS import errors as Canvas stores them (SisBatchError) and the error file (§1.6).
+"""SIS import errors as Canvas stores them (SisBatchError) and the error file's bytes (§1.6).
 
 Canvas records every problem of an import as one SisBatchError row: failures (`failure`
 true, the import fails) and warnings together.  When an import ends with any of them,
 `write_errors_to_file` writes `sis_errors_attachment_<id>.csv` with the header
-`sis_import_id,file,message,row`, one line per error, and attaches it to the batch; the API
-then shows it as `errors_attachment`, a File object whose `url` carries a verifier token.
+`sis_import_id,file,message,row`, one line per error, and attaches it to the batch (in
+production from a delayed job, so it appears after the terminal state; see store.py); the
+API then shows it as `errors_attachment` (files.py).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import re
-import secrets
-import string
-from dataclasses import dataclass, field
-from datetime import datetime
-
-ERRORS_CSV_TYPE = "text/csv"
-_VERIFIER_ALPHABET = string.ascii_letters + string.digits
-_VERIFIER_LENGTH = 40  # Canvas's attachment uuid: 40 alphanumeric characters
-DOWNLOAD_PATH = re.compile(r"/files/(?P<id>\d+)/download/?")
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -33,31 +25,6 @@ class SisError:
     failure: bool = False
     row: int | None = None
     row_info: str | None = None
-
-
-@dataclass(frozen=True)
-class ErrorsFile:
-    """The error CSV attached to one import, downloadable with its verifier."""
-
-    attachment_id: int
-    import_id: int
-    verifier: str
-    created_at: datetime
-    content: bytes = field(repr=False)
-
-    @property
-    def filename(self) -> str:
-        return f"sis_errors_attachment_{self.import_id}.csv"
-
-    @property
-    def download_path(self) -> str:
-        """Path and query of the download URL (Canvas's `file_download_url` form)."""
-        return f"/files/{self.attachment_id}/download?download_frd=1&verifier={self.verifier}"
-
-
-def new_verifier() -> str:
-    """A fresh, unguessable verifier token."""
-    return "".join(secrets.choice(_VERIFIER_ALPHABET) for _ in range(_VERIFIER_LENGTH))
 
 
 def errors_csv(import_id: int, problems: tuple[SisError, ...]) -> bytes:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Generic, TypeVar
 from urllib.parse import urlencode
 
+from gateway.sandbox.options import ruby_to_i
 from gateway.sandbox.records import SisImportRecord, WorkflowState
 from gateway.sandbox.wire import Params
 
@@ -80,12 +81,20 @@ def _positive(value: str | None, default: int) -> int:
     return number if number > 0 else default
 
 
+def _per_page(value: str | None) -> int:
+    """`Api.per_page_for`: `(params[:per_page] || 10).to_i.clamp(1, 100)`, so a value that
+    is not a number asks for 1 per page."""
+    if value is None:
+        return DEFAULT_PER_PAGE
+    return min(max(ruby_to_i(value), 1), MAX_PER_PAGE)
+
+
 def paginate(
     records: Sequence[_Item], params: Params, page_url: str, *, with_last: bool = False
 ) -> Page[_Item]:
     """Slice one page and build its Link header; `page_url` is the absolute list URL."""
     page = _positive(params.get("page"), 1)
-    per_page = min(_positive(params.get("per_page"), DEFAULT_PER_PAGE), MAX_PER_PAGE)
+    per_page = _per_page(params.get("per_page"))
     start = (page - 1) * per_page
     chunk = list(records[start : start + per_page])
     has_next = len(records) > start + per_page

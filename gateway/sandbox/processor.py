@@ -1,14 +1,19 @@
 """One processor thread per root account: Canvas's singleton `sis_batch:account:<id>` job.
 
-It takes the account's oldest `created` import and runs it through these steps:
+It takes the account's import to run (one a previous run left `importing` first, else the
+oldest `created` one, now `importing`) and runs it through these steps, saving the record
+exactly where Canvas saves the SisBatch:
 
-1. `importing` for `processing_seconds` (longer, or until aborted, when a stuck fault hits);
-2. a forced outcome from the fault plan, if any, replaces the rest;
-3. the payload is processed and the rows it applied are written to the account's SIS
-   objects;
-4. batch mode (§5): `cleanup_batch` for another `processing_seconds`, then the deletions
+1. prepare (unpack.py): the batch's attachments are created; a parallel import (more than
+   49 data rows) saves its data now, so its csv_attachments show while it is `importing`;
+2. `importing` for `processing_seconds` (longer, or until aborted, when a stuck fault hits);
+3. a forced outcome from the fault plan, if any, replaces the rest;
+4. the rows are applied to the account's SIS objects (the state changes feed
+   `data.statistics`);
+5. batch mode (§5): `cleanup_batch` for another `processing_seconds`, then the deletions
    (or the change_threshold abort);
-5. the terminal state is recorded.
+6. the end is saved (batchdata.py decides `data`); the error file follows after the
+   store's `errors_file_delay` (delayed.py).
 
 An abort is noticed at the next step boundary (the waits end at once), and the import is
 then left exactly as the abort set it, as Canvas's `finish` does.  Only one import per
@@ -21,12 +26,13 @@ from __future__ import annotations
 import logging
 import math
 import threading
+from dataclasses import replace
 
+from gateway.sandbox.batchdata import final_data, prepared_data
 from gateway.sandbox.batchmode import apply_cleanup, plan_cleanup
-from gateway.sandbox.errorfile import SisError
 from gateway.sandbox.injector import FaultInjector, ImportPlan
-from gateway.sandbox.processing import COUNT_KEYS, crash_message, import_upload
-from gateway.sandbox.records import Outcome, SisImportRecord
+from gateway.sandbox.processing import Processed, crashed, import_upload
+from gateway.sandbox.records import End, Outcome, SisImportRecord
 from gateway.sandbox.store import ImportStore
 
 logger = logging.getLogger(__name__)
@@ -69,6 +75,7 @@ class AccountProcessor:
 
     def _import(self, record: SisImportRecord, plan: ImportPlan) -> None:
         """Run one claimed import to its end (or leave it when aborted or stopping)."""
+        processed, listed = self._prepare(record)
         processing = self._store.processing_seconds
         seconds: float | None = processing
         if plan.stuck:
@@ -79,22 +86,34 @@ class AccountProcessor:
         if not self._store.hold(self._account_id, record.id, seconds, self._stop):
             return
         if plan.outcome is not None:
-            self._force(record, plan.outcome)
+            self._force(record, plan.outcome, processed, listed)
             return
+        objects = self._store.objects(self._account_id)
+        changes = objects.apply(record.id, processed.applied)
+        outcome = self._cleanup(record, replace(processed.outcome, changes=dict(changes)))
+        if outcome is not None:
+            self._finish(record, outcome, listed)
+
+    def _prepare(self, record: SisImportRecord) -> tuple[Processed, tuple[int, ...]]:
+        """Unpack and sniff the upload, create its attachments; a parallel import saves
+        its data now.  Returns the processing result and the listed attachment ids."""
         processed = import_upload(
             record.upload.filename,
             record.upload.payload,
             skip_deletes=record.options.skip_deletes,
             error_report=self._store.next_error_report,
         )
-        objects = self._store.objects(self._account_id)
-        objects.apply(record.id, processed.applied)
-        outcome = self._cleanup(record, processed.outcome)
-        if outcome is not None:
-            self._finish(record, outcome)
+        files = processed.prepared.files
+        stored = self._store.attach_files(self._account_id, record.id, files)
+        listed = tuple(s.id for s, f in zip(stored, files, strict=True) if f.listed)
+        outcome = processed.outcome
+        if outcome.end is End.FINISHED and not outcome.running_immediately:
+            self._store.save_data(self._account_id, record.id, prepared_data(listed, outcome))
+        return processed, listed
 
     def _cleanup(self, record: SisImportRecord, outcome: Outcome) -> Outcome | None:
-        """Batch mode's cleanup phase; None when the import was aborted meanwhile."""
+        """Batch mode's cleanup phase; None when the import was aborted meanwhile, or
+        when its cleanup job died (a parallel import then stays `cleanup_batch`)."""
         objects = self._store.objects(self._account_id)
         cleanup = plan_cleanup(record.id, record.options, outcome, objects)
         if cleanup is None:
@@ -105,26 +124,38 @@ class AccountProcessor:
             seconds = self._store.processing_seconds
             if not self._store.hold(self._account_id, record.id, seconds, self._stop):
                 return None
-        return apply_cleanup(cleanup, record.options, outcome, objects)
+        final = apply_cleanup(cleanup, record.options, outcome, objects)
+        if final.end is End.JOB_FAILED and not final.running_immediately:
+            # The cleanup ran in its own job, which has no failure hook: stuck for good.
+            self._store.hold(self._account_id, record.id, None, self._stop)
+            return None
+        return final
 
-    def _force(self, record: SisImportRecord, state: str) -> None:
+    def _force(
+        self, record: SisImportRecord, state: str, processed: Processed, listed: tuple[int, ...]
+    ) -> None:
         """End the import in a forced state, applying nothing (fault injection)."""
         if state == "aborted":
             # As if an administrator aborted it while it ran: no outcome, no ended_at.
             self._store.abort(self._account_id, record.id)
             return
-        counts = dict.fromkeys(COUNT_KEYS.values(), 0)
+        prepared = processed.prepared
         if state == "failed":
-            counts.update(error_count=0, warning_count=0)
-            outcome = Outcome((), (), counts, error_message=FORCED_FAILURE)
+            outcome = Outcome(
+                processed.outcome.supplied_batches,
+                (),
+                {},
+                running_immediately=prepared.running_immediately,
+                error_message=FORCED_FAILURE,
+                end=End.RESCUED,
+            )
         else:
-            counts.update(error_count=1, warning_count=0)
-            crash = SisError(None, crash_message(self._store.next_error_report), failure=True)
-            outcome = Outcome((), (), counts, problems=(crash,))
-        self._finish(record, outcome)
+            outcome = crashed(self._store.next_error_report, prepared)
+        self._finish(record, outcome, listed)
 
-    def _finish(self, record: SisImportRecord, outcome: Outcome) -> None:
-        finished = self._store.finish(self._account_id, record.id, outcome)
+    def _finish(self, record: SisImportRecord, outcome: Outcome, listed: tuple[int, ...]) -> None:
+        data = final_data(listed, outcome)
+        finished = self._store.finish(self._account_id, record.id, outcome, data)
         logger.debug(
             "account %s: import %d %s", self._account_id, record.id, finished.workflow_state
         )

@@ -1,8 +1,13 @@
 """The sandbox's SisImport record and its Canvas JSON form (reference §2.1).
 
-Records are frozen: the store replaces a record to change it, so a snapshot handed to an
-HTTP thread can be serialised without holding the store's lock.  `to_json` takes the base
-URL the client addressed so that `errors_attachment.url` points back at the sandbox.
+A record is what Canvas has *saved* for a batch: the store replaces a record only at the
+points where Canvas saves the SisBatch row, so what the API shows changes exactly when it
+does in Canvas (see processor.py for those points).  Records are frozen, so a snapshot
+handed to an HTTP thread is serialised without holding the store's lock.
+
+`to_json` is `SisBatch#as_json` plus `Api::V1::SisImport#sis_import_json`: `user` when the
+batch has one, `csv_attachments` only when `data.downloadable_attachment_ids` lists any,
+`errors_attachment` only once the error file is written.
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from gateway.sandbox.errorfile import ERRORS_CSV_TYPE, ErrorsFile, SisError
+from gateway.sandbox.errorfile import SisError
+from gateway.sandbox.files import StoredFile, file_json
 
 FileName = str | None  # None for batch-level messages (Canvas stores a null file)
 Message = tuple[FileName, str]
@@ -83,14 +89,23 @@ class UploadedFile:
         return hashlib.sha256(self.payload).hexdigest()
 
 
+class End(StrEnum):
+    """How Canvas's processing of a batch ended, which decides its final state and data."""
+
+    FINISHED = "finished"  # the importers ran, then `do_batch_end_work`
+    CRASHED = "crashed"  # `fail_with_error!` (an exception while unpacking): finish(false)
+    ABORTED = "aborted"  # batch mode aborted (change_threshold, multi-term without terms)
+    RESCUED = "rescued"  # `process_without_send_later` rescued an exception: failed
+    JOB_FAILED = "job_failed"  # the job died (NotImplementedError): finish(false) on reload
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What processing an upload produced (§2.1 `data` keys and the SisBatchErrors).
 
-    `problems` holds failures and warnings in the order Canvas records them.
-    `error_message` is set for an exception-driven `failed` import (Canvas's
-    `data.error_message`); `aborted` for one that batch mode aborted (change_threshold,
-    multi-term without terms).
+    `problems` holds failures and warnings in the order Canvas records them; `changes` the
+    state changes for `data.statistics`; `error_message` the exception text of a RESCUED
+    end (Canvas's `data.error_message`).
     """
 
     supplied_batches: tuple[str, ...]
@@ -99,7 +114,8 @@ class Outcome:
     problems: tuple[SisError, ...] = ()
     running_immediately: bool = True
     error_message: str | None = None
-    aborted: bool = False
+    end: End = End.FINISHED
+    changes: dict[str, int] = field(default_factory=dict)
 
     @property
     def errors(self) -> tuple[Message, ...]:
@@ -113,26 +129,31 @@ class Outcome:
 
     @property
     def final_state(self) -> WorkflowState:
-        """Canvas's `finalize_workflow_state`: any failure fails the batch (§2.3)."""
-        if self.aborted:
+        """Canvas's `finalize_workflow_state` (§2.3) for each way of ending."""
+        if self.end is End.ABORTED:
             return WorkflowState.ABORTED
-        if self.error_message is not None:
-            # `process_without_send_later` rescues the exception and sets `failed`.
+        if self.end is End.RESCUED:
             return WorkflowState.FAILED
-        if self.errors:
-            return WorkflowState.FAILED_WITH_MESSAGES
+        finished = self.end is End.FINISHED and not self.errors
+        if not finished:
+            return WorkflowState.FAILED_WITH_MESSAGES if self.problems else WorkflowState.FAILED
         if self.warnings:
             return WorkflowState.IMPORTED_WITH_MESSAGES
         return WorkflowState.IMPORTED
 
     @property
-    def final_progress(self) -> int:
-        """Canvas sets 100 only when the import finished: a batch-mode abort finished its
-        importers, so 100; a failed small (inline) import keeps 0, a failed parallel one
-        ends at 100 because every chunk completed; an exception leaves progress as it was."""
-        if self.aborted:
+    def final_progress(self) -> int | None:
+        """The progress Canvas ends with; None leaves it as it was (a RESCUED end).
+
+        100 when the import finished (a batch-mode abort finished its importers); a failed
+        inline import keeps 0, a failed parallel one ends at 100 because every chunk
+        completed and reported its progress; CRASHED and JOB_FAILED never set it.
+        """
+        if self.end is End.ABORTED:
             return 100
-        if self.error_message is not None:
+        if self.end is End.RESCUED:
+            return None
+        if self.end is not End.FINISHED:
             return 0
         if not self.errors or not self.running_immediately:
             return 100
@@ -141,7 +162,7 @@ class Outcome:
     @property
     def records_end(self) -> bool:
         """Whether `ended_at` is set: Canvas's exception rescue saves without it."""
-        return self.error_message is None
+        return self.end is not End.RESCUED
 
     def with_problem(self, problem: SisError) -> Outcome:
         """This outcome with one more problem and the counts Canvas recomputes for it."""
@@ -153,8 +174,40 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class BatchData:
+    """The SisBatch `data` hash as Canvas saved it, beyond `import_type`; None = absent.
+
+    Fields are in the order Canvas inserts the keys (prepare, process, do_batch_end_work,
+    or the rescue's error_message / stack_trace).
+    """
+
+    downloadable_attachment_ids: tuple[int, ...] | None = None
+    supplied_batches: tuple[str, ...] | None = None
+    counts: dict[str, int] | None = None
+    running_immediately: bool | None = None
+    completed_importers: tuple[str, ...] | None = None
+    statistics: dict[str, Any] | None = None
+    error_message: str | None = None
+    stack_trace: str | None = None
+
+    def to_json(self, import_type: str) -> dict[str, Any]:
+        """`data` as the API shows it."""
+        data: dict[str, Any] = {"import_type": import_type}
+        for name, value in self.__dict__.items():
+            if value is not None:
+                data[name] = list(value) if isinstance(value, tuple) else value
+        return data
+
+
+@dataclass(frozen=True)
 class SisImportRecord:
-    """One SIS import as the sandbox holds it."""
+    """One SIS import as Canvas last saved it.
+
+    `attachment_id` is the uploaded file's attachment (never shown); `files` every other
+    attachment the batch owns (extracted CSVs, filtered copies), of which those listed in
+    `data.downloadable_attachment_ids` are its csv_attachments.  `errors_due_at` is when the
+    delayed `write_errors_to_file` job runs; `errors_file` is set once it did.
+    """
 
     id: int
     account_id: str
@@ -164,11 +217,21 @@ class SisImportRecord:
     workflow_state: WorkflowState
     options: ImportOptions
     upload: UploadedFile
+    user_id: int | None = None  # the creator (Canvas: the API caller), shown as `user`
     started_at: datetime | None = None
     ended_at: datetime | None = None
     progress: int = 0
+    data: BatchData = BatchData()
+    files: tuple[StoredFile, ...] = ()
     outcome: Outcome | None = None
-    errors_file: ErrorsFile | None = None
+    errors_due_at: datetime | None = None
+    errors_file: StoredFile | None = None
+
+    @property
+    def csv_attachments(self) -> tuple[StoredFile, ...]:
+        """The listed attachments, in id order (Canvas's `downloadable_attachments`)."""
+        listed = set(self.data.downloadable_attachment_ids or ())
+        return tuple(sorted((f for f in self.files if f.id in listed), key=lambda f: f.id))
 
 
 def iso8601(moment: datetime | None) -> str | None:
@@ -192,7 +255,8 @@ def capped(messages: tuple[Message, ...], noun: str) -> list[list[str | None]]:
     return pairs
 
 
-def _options_json(record: SisImportRecord) -> dict[str, Any]:
+def _columns_json(record: SisImportRecord) -> dict[str, Any]:
+    """The SisBatch columns after `data`, as `as_json` adds them."""
     options = record.options
     body: dict[str, Any] = {
         "batch_mode": options.batch_mode,
@@ -205,101 +269,52 @@ def _options_json(record: SisImportRecord) -> dict[str, Any]:
         "skip_deletes": options.skip_deletes,
         "diffing_data_set_identifier": options.diffing_data_set_identifier,
         "diffing_remaster": options.diffing_remaster,
-        "diffed_against_import_id": None,  # the sandbox never diffs
+        # Read from options, where Canvas never writes it (data gets the id): always null.
+        "diffed_against_import_id": None,
         "diffing_drop_status": options.diffing_drop_status,
         "diffing_user_remove_status": options.diffing_user_remove_status,
         "change_threshold": options.change_threshold,
         "diff_row_count_threshold": options.diff_row_count_threshold,
     }
-    if options.diffing_data_set_identifier is not None:
-        # Never exceeded: every sandbox import is a full import; unknown until processed.
-        body["diffing_threshold_exceeded"] = False if record.outcome is not None else None
-    return body
-
-
-def _data_json(record: SisImportRecord) -> dict[str, Any]:
-    data: dict[str, Any] = {"import_type": record.options.import_type}
-    outcome = record.outcome
-    if outcome is not None:
-        data["supplied_batches"] = list(outcome.supplied_batches)
-        data["counts"] = dict(outcome.counts)
-        data["running_immediately"] = outcome.running_immediately
-        data["completed_importers"] = list(outcome.completed_importers)
-        if outcome.error_message is not None:
-            data["error_message"] = outcome.error_message
-            data["stack_trace"] = f"{outcome.error_message}\n(sandbox: no backtrace)"
-    return data
-
-
-def attachment_json(record: SisImportRecord) -> dict[str, Any]:
-    """The uploaded file as a (trimmed) Canvas File object."""
-    upload = record.upload
-    created = iso8601(record.created_at)
-    return {
-        "id": record.attachment_id,
-        "display_name": upload.filename,
-        "filename": upload.filename,
-        "content-type": upload.content_type,
-        "size": upload.size,
-        "upload_status": "success",
-        "locked": False,
-        "hidden": False,
-        "created_at": created,
-        "updated_at": created,
-        "modified_at": created,
-    }
-
-
-def errors_attachment_json(errors_file: ErrorsFile, base_url: str) -> dict[str, Any]:
-    """The error CSV as a (trimmed) Canvas File object; `url` downloads it with the
-    verifier alone, as Canvas's does."""
-    created = iso8601(errors_file.created_at)
-    return {
-        "id": errors_file.attachment_id,
-        "uuid": errors_file.verifier,
-        "folder_id": None,
-        "display_name": errors_file.filename,
-        "filename": errors_file.filename,
-        "upload_status": "success",
-        "content-type": ERRORS_CSV_TYPE,
-        "url": base_url + errors_file.download_path,
-        "size": len(errors_file.content),
-        "created_at": created,
-        "updated_at": created,
-        "modified_at": created,
-        "unlock_at": None,
-        "lock_at": None,
-        "locked": False,
-        "hidden": False,
-        "hidden_for_user": False,
-        "thumbnail_url": None,
-        "locked_for_user": False,
-    }
-
-
-def to_json(record: SisImportRecord, base_url: str = "") -> dict[str, Any]:
-    """The SisImport object exactly as the API returns it (§2.1).
-
-    `base_url` (`http://host:port`) prefixes `errors_attachment.url`; without it the URL
-    is a path on the sandbox.
-    """
-    body: dict[str, Any] = {
-        "id": record.id,
-        "created_at": iso8601(record.created_at),
-        "updated_at": iso8601(record.updated_at),
-        "started_at": iso8601(record.started_at),
-        "ended_at": iso8601(record.ended_at),
-        "progress": record.progress,
-        "workflow_state": str(record.workflow_state),
-        "data": _data_json(record),
-    }
-    body.update(_options_json(record))
     outcome = record.outcome
     if outcome is not None and outcome.errors:
         body["processing_errors"] = capped(outcome.errors, "errors")
     if outcome is not None and outcome.warnings:
         body["processing_warnings"] = capped(outcome.warnings, "warnings")
+    if options.diffing_data_set_identifier is not None:
+        # The column defaults to false (NOT NULL) and the sandbox never diffs, so it stays so.
+        body["diffing_threshold_exceeded"] = False
+    return body
+
+
+def to_json(
+    record: SisImportRecord,
+    base_url: str = "",
+    *,
+    user: dict[str, Any] | None = None,
+    errors_verifier: str | None = None,
+) -> dict[str, Any]:
+    """The SisImport object exactly as the API returns it (§2.1).
+
+    `base_url` (`http://host:port`) prefixes the file URLs; `user` is the creator's user
+    JSON (users.py), `errors_verifier` the download token for errors_attachment.url.
+    """
+    body: dict[str, Any] = {
+        "id": record.id,
+        "created_at": iso8601(record.created_at),
+        "started_at": iso8601(record.started_at),
+        "ended_at": iso8601(record.ended_at),
+        "updated_at": iso8601(record.updated_at),
+        "progress": record.progress,
+        "workflow_state": str(record.workflow_state),
+        "data": record.data.to_json(record.options.import_type),
+    }
+    body.update(_columns_json(record))
     if record.errors_file is not None:
-        body["errors_attachment"] = errors_attachment_json(record.errors_file, base_url)
-    body["csv_attachments"] = [attachment_json(record)]
+        body["errors_attachment"] = file_json(record.errors_file, base_url, errors_verifier)
+    if user is not None:
+        body["user"] = user
+    attachments = record.csv_attachments
+    if attachments:
+        body["csv_attachments"] = [file_json(f, base_url) for f in attachments]
     return body

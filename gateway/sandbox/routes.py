@@ -11,8 +11,9 @@ Under `/api/v1/accounts/:account_id/` (any route may end in `.json`, as in Rails
   GET  sis_imports/:id/errors         that import's errors
   GET  sis_import_errors              the account's errors
 
-and `GET /files/:id/download` for error files.  A path or method not in the table gets
-Canvas's 404 before any authentication.
+and `GET /api/v1/accounts/:account_id` (the root account), `GET /api/v1/users/self` (or
+`users/<id>`: the caller), and `GET /files/:id/download` for the files a SIS import shows.
+A path or method not in the table gets Canvas's 404 before any authentication.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from gateway.sandbox.errorfile import DOWNLOAD_PATH
+from gateway.sandbox.files import DOWNLOAD_PATH
 
 _ACCOUNT = re.compile(r"/api/v1/accounts/(?P<account>[^/]+)/(?P<rest>.+?)/?")
+_ACCOUNT_ITSELF = re.compile(r"/api/v1/accounts/(?P<account>[^/]+?)(?:\.json)?/?")
+_USER = re.compile(r"/api/v1/users/(?P<user>self|\d+)(?:\.json)?/?")
 
 
 class Action(StrEnum):
@@ -36,6 +39,8 @@ class Action(StrEnum):
     IMPORT_ERRORS = "import_errors"
     ACCOUNT_ERRORS = "account_errors"
     DOWNLOAD = "download"
+    ACCOUNT = "account"
+    USER = "user"
 
 
 _TABLE = (
@@ -52,12 +57,13 @@ _TABLE = (
 
 @dataclass(frozen=True)
 class Route:
-    """A matched route: the action, the account reference (may be `self`) and the id in
-    the path (import id, or attachment id for a download)."""
+    """A matched route: the action, the account reference (may be `self`), the id in
+    the path (import id, or attachment id for a download) and the user reference."""
 
     action: Action
     account: str | None = None
     id: int | None = None
+    user: str | None = None
 
 
 def match_route(method: str, path: str) -> Route | None:
@@ -65,6 +71,10 @@ def match_route(method: str, path: str) -> Route | None:
     download = DOWNLOAD_PATH.fullmatch(path)
     if download is not None:
         return Route(Action.DOWNLOAD, id=int(download["id"])) if method == "GET" else None
+    if method == "GET" and (user := _USER.fullmatch(path)) is not None:
+        return Route(Action.USER, user=user["user"])
+    if method == "GET" and (itself := _ACCOUNT_ITSELF.fullmatch(path)) is not None:
+        return Route(Action.ACCOUNT, itself["account"])
     account = _ACCOUNT.fullmatch(path)
     if account is None:
         return None

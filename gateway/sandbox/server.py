@@ -6,33 +6,42 @@ Usage:
         ...                                  # talk to it exactly as to Canvas
         sandbox.imports("1")                 # SisImport JSON of every import, oldest first
 
+Users and persistence:
+    CanvasSandbox(accounts={"1": "token"}, other_users={"token2": "1"},   # a 2nd admin of 1
+                  errors_file_delay_seconds=5.0,   # errors_attachment shows 5 s after the end
+                  data_dir=Path("/data/sandbox"))  # survive restarts (journal.py)
+
 Fault injection and throttling (settable before or while running; see faults.py and
 throttle.py, and control.py for the same over HTTP):
     sandbox.faults = Faults(seed=7, reset_after=RequestFault(count=1, methods=("POST",)))
     sandbox.faults_fired()                   # {"reset_after": 1}
     sandbox.throttling = Throttling(request_cost=300.0, status=429)
 
-Threads: one serving thread (plus one per connection) and one processor per account.  A
-sandbox runs once: start() after stop() raises.
+Threads: one serving thread (plus one per connection), one processor per account and one
+delayed-job thread (error files).  A sandbox runs once: start() after stop() raises; a new
+CanvasSandbox on the same data dir carries on where the last one stopped.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 from gateway.sandbox.api import SandboxApi
+from gateway.sandbox.delayed import ErrorsFileJobs
 from gateway.sandbox.faults import Faults
 from gateway.sandbox.handler import SandboxHTTPServer
 from gateway.sandbox.injector import FaultInjector
+from gateway.sandbox.journal import open_journal
 from gateway.sandbox.processor import AccountProcessor
-from gateway.sandbox.records import to_json
-from gateway.sandbox.store import ImportStore
+from gateway.sandbox.store import ImportStore, utc_now
 from gateway.sandbox.throttle import Throttle, Throttling
+from gateway.sandbox.users import register, user_json
+from gateway.sandbox.views import ImportViews
 
 logger = logging.getLogger(__name__)
 
@@ -51,23 +60,49 @@ class CanvasSandbox:
         port: int = 0,
         faults: Faults | None = None,
         throttling: Throttling | None = None,
+        other_users: Mapping[str, str] | None = None,
+        errors_file_delay_seconds: float = 5.0,
+        data_dir: Path | None = None,
     ) -> None:
-        """`accounts` maps each root account id to the one bearer token it accepts.
+        """`accounts` maps each root account id to the token of its integration user.
 
+        `other_users` maps more tokens to the account whose admins they are (other API
+        users).  `errors_file_delay_seconds` is how long after an import's end its error
+        file shows (Canvas writes it from a delayed job; 0 = at the end).  With `data_dir`
+        every import, file, id counter and SIS object is kept in `<data_dir>/canvas.db`.
         `faults` is the initial fault plan (none by default); `throttling` the throttle
-        settings (Canvas's by default).  Raises ValueError for no accounts, an empty token
-        or a bad processing time.
+        settings (Canvas's by default).  Raises ValueError for no accounts, an empty or
+        repeated token or a bad time; OSError / sqlite3.Error when the data dir cannot be
+        used.
         """
         if not accounts:
             raise ValueError("at least one account is required")
-        if any(not token for token in accounts.values()):
-            raise ValueError("every account needs a non-empty token")
-        if not math.isfinite(processing_seconds) or processing_seconds < 0:
-            raise ValueError("processing_seconds must be a finite number >= 0")
+        tokens = [*accounts.values(), *(other_users or {})]
+        if any(not token for token in tokens) or len(set(tokens)) != len(tokens):
+            raise ValueError("every token must be non-empty and used once")
         self._accounts = dict(accounts)
         self._host = host
         self._port = port
-        self._store = ImportStore(self._accounts, processing_seconds)
+        journal = open_journal(data_dir)
+        try:
+            self._store = ImportStore(
+                self._accounts,
+                processing_seconds,
+                errors_file_delay=errors_file_delay_seconds,
+                journal=journal,
+            )
+            directory, users = register(
+                self._accounts,
+                other_users or {},
+                self._store.meta("users"),
+                lambda: self._store.take_id("user"),
+                utc_now(),
+            )
+            self._store.put_meta("users", users)
+        except BaseException:
+            journal.close()  # a sandbox that never starts must not hold the data dir open
+            raise
+        self._views = ImportViews(self._store, directory)
         self._injector = FaultInjector(faults)
         self._throttle = Throttle(throttling)
         self._stop_event = threading.Event()
@@ -75,6 +110,7 @@ class CanvasSandbox:
         self._httpd: SandboxHTTPServer | None = None
         self._serving: threading.Thread | None = None
         self._processors: list[AccountProcessor] = []
+        self._delayed = ErrorsFileJobs(self._store, self._stop_event)
         self._base_url: str | None = None
         self._stopped = False
 
@@ -86,6 +122,15 @@ class CanvasSandbox:
     @processing_seconds.setter
     def processing_seconds(self, seconds: float) -> None:
         self._store.processing_seconds = seconds
+
+    @property
+    def errors_file_delay_seconds(self) -> float:
+        """Seconds from an import's end to its errors_attachment; settable while running."""
+        return self._store.errors_file_delay
+
+    @errors_file_delay_seconds.setter
+    def errors_file_delay_seconds(self, seconds: float) -> None:
+        self._store.errors_file_delay = seconds
 
     @property
     def faults(self) -> Faults:
@@ -130,7 +175,7 @@ class CanvasSandbox:
             if self._httpd is not None or self._stopped:
                 raise RuntimeError("a CanvasSandbox can be started only once")
             api = SandboxApi(
-                self._store, self._accounts, self._injector, self._throttle, self._stop_event.wait
+                self._store, self._views, self._injector, self._throttle, self._stop_event.wait
             )
             httpd = SandboxHTTPServer((self._host, self._port), api)
             self._httpd = httpd
@@ -147,13 +192,16 @@ class CanvasSandbox:
                 )
                 processor.start()
                 self._processors.append(processor)
+            self._delayed.start()
             host, port = httpd.server_address[:2]
             self._base_url = f"http://{_url_host(str(host))}:{port}"
             logger.debug("Canvas sandbox serving on %s", self._base_url)
             return self._base_url
 
     def stop(self) -> None:
-        """Stop serving and processing; idempotent.  Imports in progress stay `importing`."""
+        """Stop serving and processing, close the data dir; idempotent.  Imports in
+        progress stay `importing` (a sandbox started on the same data dir runs them
+        again)."""
         with self._lifecycle:
             if self._stopped:
                 return
@@ -167,6 +215,9 @@ class CanvasSandbox:
                 self._serving.join(_JOIN_SECONDS)
             for processor in self._processors:
                 processor.join(_JOIN_SECONDS)
+            if self._httpd is not None:
+                self._delayed.join(_JOIN_SECONDS)
+            self._store.close()
 
     def __enter__(self) -> Self:
         self.start()
@@ -183,7 +234,7 @@ class CanvasSandbox:
     def imports(self, account_id: str) -> list[dict[str, Any]]:
         """SisImport JSON of every import of the account, oldest first.  KeyError if unknown."""
         base_url = self._base_url or ""
-        return [to_json(record, base_url) for record in self._store.all(account_id)]
+        return [self._views.render(record, base_url) for record in self._store.all(account_id)]
 
     def payloads(self, account_id: str) -> list[bytes]:
         """The exact bytes each import received, oldest first.  KeyError if unknown."""
@@ -193,6 +244,11 @@ class CanvasSandbox:
         """SIS ids of the account's active terms, courses, sections and enrollments, as its
         imports left them (batch mode deletes from these).  KeyError if unknown."""
         return self._store.objects(account_id).snapshot()
+
+    def user(self, token: str) -> dict[str, Any] | None:
+        """The user JSON (as a SIS import's `user`) of the token's owner, or None."""
+        user = self._views.directory.user_for(token)
+        return user_json(user) if user is not None else None
 
 
 def _url_host(host: str) -> str:

@@ -13,6 +13,13 @@ them (Canvas's `sis_batch_id`).  Only what batch mode needs is kept:
 A row with a `deleted` status removes the object: Canvas's batch scopes and term lookup
 only see active objects.  Cross-listing is not modelled, so a section always follows the
 course its row named.  Thread-safe: one lock guards everything.
+
+`apply` and `remove` return the state changes they made, for `data.statistics`
+(statistics.py): a new object is `created`, a removed one `deleted`; enrollments also count
+`concluded` (completed), `deactivated` (inactive) and `restored` (back to active).  A row
+that deletes an object the sandbox does not hold counts nothing, and an object deleted and
+then re-created counts as `created` (Canvas: `restored`), since deleted objects are not kept.
+`to_json` / `from_json` carry the whole state across a sandbox restart.
 """
 
 from __future__ import annotations
@@ -20,13 +27,23 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 from gateway.sandbox.processing import AppliedRow
 from gateway.sandbox.rows import Row
+from gateway.sandbox.statistics import Changes, change_key
 from gateway.sorting.kinds import SisKind
 
 CLEANUP_KINDS = (SisKind.COURSE, SisKind.SECTION, SisKind.ENROLLMENT)
+_MODELS = {
+    SisKind.TERM: "EnrollmentTerm",
+    SisKind.COURSE: "Course",
+    SisKind.SECTION: "CourseSection",
+    SisKind.ENROLLMENT: "Enrollment",
+}
+# The statistic an enrollment status change counts under (Canvas's stat_* helpers).
+_ENROLLMENT_COUNTS = {"completed": "concluded", "inactive": "deactivated", "deleted": "deleted"}
 _SIS_TERM = re.compile(r"sis_term_id:(?P<sis>.+)", re.IGNORECASE)
 
 
@@ -88,64 +105,72 @@ class SisObjects:
                 return int(text) if int(text) in ids else None
             return None
 
-    def apply(self, batch_id: int, rows: Iterable[AppliedRow]) -> None:
-        """Write the rows one import applied, in importer order."""
-        appliers: dict[SisKind, Callable[[int, Row], None]] = {
+    def apply(self, batch_id: int, rows: Iterable[AppliedRow]) -> Changes:
+        """Write the rows one import applied, in importer order; return the changes."""
+        appliers: dict[SisKind, Callable[[int, Row], str | None]] = {
             SisKind.TERM: self._term,
             SisKind.COURSE: self._course,
             SisKind.SECTION: self._section,
             SisKind.ENROLLMENT: self._enrollment,
         }
+        changes: Changes = Changes()
         with self._lock:
             for applied in rows:
                 applier = appliers.get(applied.kind)
-                if applier is not None:
-                    applier(batch_id, applied.row)
+                if applier is None:
+                    continue
+                count = applier(batch_id, applied.row)
+                if count is not None:
+                    changes[change_key(_MODELS[applied.kind], count)] += 1
+        return changes
 
-    def _term(self, batch_id: int, row: Row) -> None:
+    def _term(self, batch_id: int, row: Row) -> str | None:
+        """Apply a term row; return the statistic it counts under, if any."""
         sis_id = row.get("term_id")
         if sis_id is None or row.get("date_override_enrollment_type") is not None:
-            return  # an override row only edits a term's dates
+            return None  # an override row only edits a term's dates
         if _deleted(row):
-            self._terms.pop(sis_id, None)
-            return
+            return "deleted" if self._terms.pop(sis_id, None) is not None else None
         known = self._terms.get(sis_id)
         canvas_id = known.canvas_id if known is not None else self._next_term_id()
         self._terms[sis_id] = Term(batch_id, canvas_id)
+        return None if known is not None else "created"
 
-    def _course(self, batch_id: int, row: Row) -> None:
+    def _course(self, batch_id: int, row: Row) -> str | None:
         sis_id = row.get("course_id")
         if sis_id is None:
-            return
+            return None
         if _deleted(row):
-            self._courses.pop(sis_id, None)
-            return
+            return "deleted" if self._courses.pop(sis_id, None) is not None else None
         known = self._courses.get(sis_id)
         term = self._terms.get(row.get("term_id") or "")
         # An unknown or blank term_id keeps the course's term; a new course gets the default.
         term_id = term.canvas_id if term is not None else (known.term_id if known else None)
         self._courses[sis_id] = Course(batch_id, term_id)
+        return None if known is not None else "created"
 
-    def _section(self, batch_id: int, row: Row) -> None:
+    def _section(self, batch_id: int, row: Row) -> str | None:
         sis_id, course_id = row.get("section_id"), row.get("course_id")
         if sis_id is None or course_id is None:
-            return
+            return None
         if _deleted(row):
-            self._sections.pop(sis_id, None)
-            return
+            return "deleted" if self._sections.pop(sis_id, None) is not None else None
+        known = self._sections.get(sis_id)
         self._sections[sis_id] = Section(batch_id, course_id)
+        return None if known is not None else "created"
 
-    def _enrollment(self, batch_id: int, row: Row) -> None:
+    def _enrollment(self, batch_id: int, row: Row) -> str | None:
         section_id, course_id = row.get("section_id"), row.get("course_id")
         user = row.get("user_id") or f"integration:{row.get('user_integration_id')}"
         place = section_id or f"default:{course_id}"
         role = row.get("role") or f"role_id:{row.get('role_id')}"
         key = "|".join((user, place, role, row.get("associated_user_id") or ""))
         if _deleted(row):
-            self._enrollments.pop(key, None)
-            return
+            return "deleted" if self._enrollments.pop(key, None) is not None else None
         status = (row.get("status") or "active").lower()
+        known = self._enrollments.get(key)
         self._enrollments[key] = Enrollment(batch_id, course_id, section_id, status)
+        return _enrollment_change(known.status if known is not None else None, status)
 
     def terms_touched_by(self, batch_id: int) -> frozenset[int]:
         """Canvas ids of the active terms this import wrote (multi-term batch mode)."""
@@ -182,19 +207,33 @@ class SisObjects:
         course = self._courses.get(course_id or "")
         return course.term_id if course is not None else None
 
-    def remove(self, kind: SisKind, keys: Iterable[str], drop_status: str = "deleted") -> None:
+    def remove(
+        self, kind: SisKind, keys: Iterable[str], drop_status: str = "deleted"
+    ) -> Changes:
         """Delete these objects; enrollments take `drop_status` instead when it is not
-        `deleted` (batch_mode_enrollment_drop_status completed / inactive)."""
+        `deleted` (batch_mode_enrollment_drop_status completed / inactive).  Returns the
+        changes."""
+        changes: Changes = Changes()
         with self._lock:
             for key in keys:
-                if kind is SisKind.COURSE:
-                    self._courses.pop(key, None)
-                elif kind is SisKind.SECTION:
-                    self._sections.pop(key, None)
-                elif drop_status == "deleted":
-                    self._enrollments.pop(key, None)
-                elif key in self._enrollments:
-                    self._enrollments[key] = replace(self._enrollments[key], status=drop_status)
+                count = self._remove_one(kind, key, drop_status)
+                if count is not None:
+                    changes[change_key(_MODELS[kind], count)] += 1
+        return changes
+
+    def _remove_one(self, kind: SisKind, key: str, drop_status: str) -> str | None:
+        if kind is SisKind.COURSE:
+            return "deleted" if self._courses.pop(key, None) is not None else None
+        if kind is SisKind.SECTION:
+            return "deleted" if self._sections.pop(key, None) is not None else None
+        known = self._enrollments.get(key)
+        if known is None:
+            return None
+        if drop_status == "deleted":
+            del self._enrollments[key]
+        else:
+            self._enrollments[key] = replace(known, status=drop_status)
+        return _ENROLLMENT_COUNTS.get(drop_status)
 
     def snapshot(self) -> dict[str, list[str]]:
         """SIS ids of the active objects per kind, sorted (for tests and the control API)."""
@@ -205,3 +244,30 @@ class SisObjects:
                 "sections": sorted(self._sections),
                 "enrollments": sorted(self._enrollments),
             }
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything held, as JSON-ready data (for the journal)."""
+        with self._lock:
+            return {
+                "terms": {k: asdict(v) for k, v in self._terms.items()},
+                "courses": {k: asdict(v) for k, v in self._courses.items()},
+                "sections": {k: asdict(v) for k, v in self._sections.items()},
+                "enrollments": {k: asdict(v) for k, v in self._enrollments.items()},
+            }
+
+    def load_json(self, document: dict[str, Any]) -> None:
+        """Replace everything held with a `to_json` document."""
+        with self._lock:
+            self._terms = {k: Term(**v) for k, v in document["terms"].items()}
+            self._courses = {k: Course(**v) for k, v in document["courses"].items()}
+            self._sections = {k: Section(**v) for k, v in document["sections"].items()}
+            self._enrollments = {k: Enrollment(**v) for k, v in document["enrollments"].items()}
+
+
+def _enrollment_change(old: str | None, new: str) -> str | None:
+    """The statistic an enrollment moving from `old` (None: new) to `new` counts under."""
+    if old == new:
+        return None  # no workflow_state change: Canvas writes no roll-back row
+    if new == "active":
+        return "created" if old is None else "restored"
+    return _ENROLLMENT_COUNTS.get(new)

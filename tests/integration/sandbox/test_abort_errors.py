@@ -155,13 +155,13 @@ def test_failure_filter_and_account_wide_errors_newest_first(
     assert second["workflow_state"] == "failed_with_messages"
     url = f"{sandbox.base_url}/api/v1/accounts/1/sis_import_errors"
     everything = requests.get(url, headers=AUTH).json()["sis_import_errors"]
-    # Newest first: the zip's members are listed (the warning) before they are read.
+    # Newest first; Canvas goes through the zip's files in path order (bad.csv, notes.txt).
     assert [(e["sis_import_id"], e["message"]) for e in everything] == [
-        (second["id"], "Invalid UTF-8"),
         (second["id"], "Skipping unknown file type"),
+        (second["id"], "Invalid UTF-8"),
         (first["id"], "No course_id or section_id given for an enrollment"),
     ]
-    assert everything[0]["row"] is None  # file-level failures have no row
+    assert everything[1]["row"] is None  # file-level failures have no row
     failures = requests.get(url, headers=AUTH, params={"failure": "true"}).json()
     assert [e["message"] for e in failures["sis_import_errors"]] == ["Invalid UTF-8"]
     only_first = requests.get(
@@ -191,11 +191,14 @@ def test_errors_pagination_link_header(sandbox: CanvasSandbox, api: str) -> None
 def test_errors_attachment_downloads_the_error_csv(sandbox: CanvasSandbox, api: str) -> None:
     done = wait_until(api, post_file(api, "enrollments.csv", ENROLLMENTS)["id"], TERMINAL)
     attachment = done["errors_attachment"]
-    name = f"sis_errors_attachment_{done['id']}.csv"
-    assert (attachment["filename"], attachment["display_name"]) == (name, name)
+    assert attachment["display_name"] == f"sis_errors_attachment_{done['id']}.csv"
+    # The stored name is the temp file's (`<id>_processing_warnings_and_errors<time>...`).
+    assert attachment["filename"].startswith(f"{done['id']}_processing_warnings_and_errors")
+    assert attachment["content-type"] == "csv"
     url = attachment["url"]
-    assert url.startswith(f"{sandbox.base_url}/files/{attachment['id']}/download?")
-    assert f"verifier={attachment['uuid']}" in url
+    assert url.startswith(f"{sandbox.base_url}/files/{attachment['id']}/download?download_frd=1&")
+    # The verifier is a one-hour token (sis_import_error_attachment_token), not the uuid.
+    assert f"verifier={attachment['uuid']}" not in url
     expected = (
         "sis_import_id,file,message,row\n"
         f"{done['id']},enrollments.csv,No course_id or section_id given for an enrollment,3\n"
@@ -208,12 +211,15 @@ def test_errors_attachment_downloads_the_error_csv(sandbox: CanvasSandbox, api: 
     plain = f"{sandbox.base_url}/files/{attachment['id']}/download"
     assert requests.get(plain, headers=AUTH).content == expected
     assert requests.get(plain).status_code == 401
-    wrong = requests.get(
-        plain, params={"verifier": "nope"}, headers=OTHER_AUTH
-    )
+    by_uuid = requests.get(plain, params={"verifier": attachment["uuid"]})
+    assert by_uuid.content == expected
+    wrong = requests.get(plain, params={"verifier": "nope"}, headers=OTHER_AUTH)
     assert wrong.status_code == 401
+    forged = url.rsplit(".", 1)[0] + ".AAAA"
+    assert requests.get(forged).status_code == 401
     assert requests.get(f"{sandbox.base_url}/files/999/download", headers=AUTH).status_code == 404
-    assert sandbox.imports("1")[0]["errors_attachment"]["url"] == url
+    again = sandbox.imports("1")[0]["errors_attachment"]
+    assert requests.get(again["url"]).content == expected
 
 
 def test_error_file_lists_warnings_and_failures_together(api: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import signal
@@ -97,11 +98,17 @@ def test_multipart_post_returns_created_import_and_keeps_exact_bytes(
     assert body["override_sis_stickiness"] is True
     assert body["add_sis_stickiness"] is True
     assert body["clear_sis_stickiness"] is None
-    [attachment] = body["csv_attachments"]
-    assert attachment["display_name"] == attachment["filename"] == "nightly.zip"
-    assert attachment["size"] == len(payload)
-    assert attachment["content-type"] == "application/zip"
+    # The creator is shown; the uploaded file (and its name) never is.
+    assert body["user"] == sandbox.user(TOKEN)
+    assert "csv_attachments" not in body
+    assert "nightly.zip" not in json.dumps(body)
     assert sandbox.payloads("1") == [payload]
+    done = wait_until(api, body["id"], TERMINAL)
+    [attachment] = done["csv_attachments"]
+    assert attachment["display_name"] == attachment["filename"] == "users.csv"
+    assert attachment["content-type"] == "text/csv"
+    assert requests.get(attachment["url"]).content == USERS
+    assert "nightly.zip" not in json.dumps(done)
 
 
 def test_options_from_query_string_and_form_fields(api: str) -> None:
@@ -132,9 +139,11 @@ def test_multipart_without_attachment_is_400(sandbox: CanvasSandbox, api: str) -
 def test_raw_csv_body_with_utf8_charset(sandbox: CanvasSandbox, api: str) -> None:
     headers = {**AUTH, "Content-Type": "text/csv; charset=utf-8"}
     body = requests.post(api, headers=headers, data=USERS).json()
-    attachment = body["csv_attachments"][0]
-    assert (attachment["filename"], attachment["content-type"]) == ("sis_import.csv", "text/csv")
+    assert "csv_attachments" not in body
     assert sandbox.payloads("1") == [USERS]
+    # A .csv upload is its own csv_attachment, shown once the (inline) import ended.
+    attachment = wait_until(api, body["id"], TERMINAL)["csv_attachments"][0]
+    assert (attachment["filename"], attachment["content-type"]) == ("sis_import.csv", "text/csv")
 
 
 def test_raw_body_with_another_charset_is_400_and_creates_nothing(
@@ -150,19 +159,27 @@ def test_raw_body_with_another_charset_is_400_and_creates_nothing(
 def test_raw_body_with_extension_parameter(api: str) -> None:
     headers = {**AUTH, "Content-Type": "application/octet-stream; charset=latin1"}
     response = requests.post(api, params={"extension": "csv"}, headers=headers, data=USERS)
-    assert response.json()["csv_attachments"][0]["filename"] == "sis_import.csv"
+    done = wait_until(api, response.json()["id"], TERMINAL)
+    assert done["csv_attachments"][0]["filename"] == "sis_import.csv"
 
 
 def test_raw_body_without_content_type_is_a_zip_and_fails_when_it_is_not(api: str) -> None:
     created = requests.post(api, headers=AUTH, data=USERS).json()
-    assert created["csv_attachments"][0]["filename"] == "sis_import.zip"
+    assert "csv_attachments" not in created
     done = wait_until(api, created["id"], TERMINAL)
     assert done["workflow_state"] == "failed_with_messages"
+    assert done["progress"] == 0
     [[file, message]] = done["processing_errors"]
     assert file is None
     assert re.fullmatch(
         r"Error while importing CSV\. Please contact support\. \(Error report \d+\)", message
     )
+    # fail_with_error! saved the batch as prepare left it: no importer keys, no files.
+    data = done["data"]
+    assert list(data) == ["import_type", "downloadable_attachment_ids", "counts", "statistics"]
+    assert data["downloadable_attachment_ids"] == []
+    assert data["counts"] == {"error_count": 1, "warning_count": 0}
+    assert "csv_attachments" not in done
 
 
 def test_chunked_upload_body_is_read_whole(sandbox: CanvasSandbox, api: str) -> None:
@@ -361,10 +378,14 @@ def test_settings_endpoint_changes_processing_time(sandbox: CanvasSandbox) -> No
     url = f"{sandbox.base_url}/sandbox/settings"
     response = requests.put(url, json={"processing_seconds": 5.0})
     assert response.status_code == 200
-    assert response.json() == {"processing_seconds": 5.0}
+    assert response.json() == {"processing_seconds": 5.0, "errors_file_delay_seconds": 0.0}
     assert sandbox.processing_seconds == 5.0
-    assert requests.get(url).json() == {"processing_seconds": 5.0}
+    delayed = requests.put(url, json={"errors_file_delay_seconds": 2})
+    assert delayed.json() == {"processing_seconds": 5.0, "errors_file_delay_seconds": 2.0}
+    assert sandbox.errors_file_delay_seconds == 2.0
+    assert requests.get(url).json() == {"processing_seconds": 5.0, "errors_file_delay_seconds": 2.0}
     assert requests.put(url, json={"processing_seconds": -1}).status_code == 400
+    assert requests.put(url, json={"errors_file_delay_seconds": True}).status_code == 400
     assert requests.put(url, data=b"not json").status_code == 400
     assert requests.put(url, json={"speed": 1}).status_code == 400
 
@@ -376,7 +397,7 @@ def test_imports_endpoint_lists_payload_digests(sandbox: CanvasSandbox, api: str
     response = requests.get(f"{sandbox.base_url}/sandbox/imports/1")
     assert response.status_code == 200
     imports = response.json()["imports"]
-    assert [i["csv_attachments"][0]["filename"] for i in imports] == ["a.csv", "b.csv"]
+    assert [i["payload_size"] for i in imports] == [len(USERS), len(USERS) + 14]
     assert imports[0]["payload_sha256"] == hashlib.sha256(USERS).hexdigest()
     assert imports[1]["payload_size"] == len(USERS) + 14
     wait_until(api, imports[0]["id"], {"importing"})

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
-from gateway.sandbox.auth import authorize, presented_token
+import itertools
+from datetime import UTC, datetime
+
+from gateway.sandbox.auth import Caller, authorize, current_user, presented_token
+from gateway.sandbox.users import Directory, register
 from gateway.sandbox.wire import Params, Request, Response
 
-ACCOUNTS = {"1": "one", "2": "two"}
+
+def directory() -> Directory:
+    ids = itertools.count(1)
+    made, _ = register(
+        {"1": "one", "2": "two"}, {"other": "1"}, None, lambda: next(ids), datetime.now(UTC)
+    )
+    return made
+
+
+ACCOUNTS = directory()
 
 
 def request(authorization: str | None = None, query: str = "") -> Request:
@@ -20,8 +33,8 @@ def test_header_wins_over_query_and_scheme_is_case_insensitive() -> None:
     assert presented_token(request("Basic Zm9vOmJhcg==")) is None
 
 
-def status_of(result: str | Response) -> int | str:
-    return result.status if isinstance(result, Response) else result
+def status_of(result: Caller | Response) -> int | str:
+    return result.status if isinstance(result, Response) else result.account_id
 
 
 def test_refusal_order() -> None:
@@ -35,5 +48,26 @@ def test_refusal_order() -> None:
 
 
 def test_self_is_the_token_owner() -> None:
-    assert authorize(request("Bearer two"), "self", ACCOUNTS) == "2"
+    assert status_of(authorize(request("Bearer two"), "self", ACCOUNTS)) == "2"
     assert status_of(authorize(request(), "self", ACCOUNTS)) == 401
+
+
+def test_other_users_are_admins_of_their_account() -> None:
+    one = authorize(request("Bearer one"), "1", ACCOUNTS)
+    other = authorize(request("Bearer other"), "1", ACCOUNTS)
+    assert isinstance(one, Caller)
+    assert isinstance(other, Caller)
+    assert one.user.id != other.user.id
+    assert status_of(authorize(request("Bearer other"), "2", ACCOUNTS)) == 401
+
+
+def test_users_self_needs_no_login_to_be_not_found() -> None:
+    found = current_user(request("Bearer two"), ACCOUNTS)
+    assert not isinstance(found, Response)
+    assert found.account_id == "2"
+    missing = current_user(request(), ACCOUNTS)
+    assert isinstance(missing, Response)
+    assert missing.status == 404
+    invalid = current_user(request("Bearer nope"), ACCOUNTS)
+    assert isinstance(invalid, Response)
+    assert invalid.status == 401

@@ -7,7 +7,7 @@ import itertools
 from gateway.sandbox.batchmode import NO_TERMS, Cleanup, apply_cleanup, plan_cleanup
 from gateway.sandbox.errorfile import SisError
 from gateway.sandbox.processing import AppliedRow
-from gateway.sandbox.records import ImportOptions, Outcome, WorkflowState
+from gateway.sandbox.records import End, ImportOptions, Outcome, WorkflowState
 from gateway.sandbox.sisobjects import SisObjects
 from gateway.sorting.kinds import SisKind
 
@@ -61,7 +61,21 @@ def test_untouched_objects_of_supplied_types_are_deleted() -> None:
     final = apply_cleanup(cleanup, BATCH, outcome("course"), objects)
     assert final.counts["batch_courses_deleted"] == 1
     assert final.final_state is WorkflowState.IMPORTED
+    assert final.changes == {"Course.deleted": 1}  # for data.statistics
     assert objects.snapshot()["courses"] == ["C1"]
+
+
+def test_drop_status_changes_count_as_concluded_or_deactivated() -> None:
+    for status, count in (("completed", "concluded"), ("inactive", "deactivated")):
+        objects = registry()
+        options = ImportOptions(
+            batch_mode=True, batch_mode_term_id=10, batch_mode_enrollment_drop_status=status
+        )
+        cleanup = plan_cleanup(2, options, outcome("enrollment"), objects)
+        assert cleanup is not None
+        final = apply_cleanup(cleanup, options, outcome("enrollment"), objects)
+        assert final.changes == {f"Enrollment.{count}": 2}
+        assert final.counts["batch_enrollments_deleted"] == 2
 
 
 def test_deletions_run_enrollments_sections_courses() -> None:
@@ -83,6 +97,7 @@ def test_threshold_aborts_above_but_not_at_the_limit() -> None:
     message = "1 enrollments would be deleted and exceeds the set threshold of 49%"
     assert cleanup == Cleanup(enters_cleanup=True, abort_message=message)
     final = apply_cleanup(cleanup, strict, outcome("enrollment"), objects)
+    assert final.end is End.ABORTED
     assert final.final_state is WorkflowState.ABORTED
     assert final.final_progress == 100
     assert final.warnings == ((None, message),)
@@ -114,7 +129,7 @@ def test_multi_term_needs_terms_from_the_import() -> None:
     assert cleanup.deletions[0].keys == ("C1", "C2")
 
 
-def test_deleted_last_completed_drop_status_crashes_like_canvas() -> None:
+def test_deleted_last_completed_drop_status_kills_the_job_like_canvas() -> None:
     objects = registry()
     options = ImportOptions(
         batch_mode=True,
@@ -124,6 +139,9 @@ def test_deleted_last_completed_drop_status_crashes_like_canvas() -> None:
     cleanup = plan_cleanup(2, options, outcome("enrollment"), objects)
     assert cleanup == Cleanup(enters_cleanup=True, crash="NotImplementedError")
     final = apply_cleanup(cleanup, options, outcome("enrollment"), objects)
+    # NotImplementedError escapes every rescue: the job's failure hook finishes the batch.
+    assert final.end is End.JOB_FAILED
     assert final.final_state is WorkflowState.FAILED
-    assert final.error_message == "NotImplementedError"
+    assert final.final_progress == 0
+    assert final.error_message is None
     assert len(objects.snapshot()["enrollments"]) == 2

@@ -36,6 +36,16 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
         1.0,
     )
     assert args.handler is cli.run_sandbox
+    assert (args.errors_file_delay, args.data) == (5.0, None)
+
+
+def test_data_dir_and_errors_file_delay() -> None:
+    args = parse(["sandbox", "--data", "/tmp/sandbox-data", "--errors-file-delay", "0"])
+    assert str(args.data) == "/tmp/sandbox-data"
+    assert args.errors_file_delay == 0.0
+    for bad in ("-1", "nan", "inf"):
+        with pytest.raises(SystemExit):
+            parse(["sandbox", "--errors-file-delay", bad])
 
 
 def test_token_from_environment_and_flags(monkeypatch: pytest.MonkeyPatch) -> None:

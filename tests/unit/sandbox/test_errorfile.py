@@ -2,17 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-from gateway.sandbox.errorfile import (
-    DOWNLOAD_PATH,
-    ErrorsFile,
-    SisError,
-    error_json,
-    errors_csv,
-    new_verifier,
-    row_text,
-)
+from gateway.sandbox.errorfile import SisError, error_json, errors_csv, row_text
 
 
 def test_errors_csv_is_ruby_csv() -> None:
@@ -37,15 +27,3 @@ def test_row_text_and_error_json() -> None:
         "row_info": "a\n",
         "row": 2,
     }
-
-
-def test_errors_file_names_and_download_path() -> None:
-    verifier = new_verifier()
-    assert len(verifier) == 40
-    assert verifier.isalnum()
-    assert new_verifier() != verifier
-    errors_file = ErrorsFile(9, 3, verifier, datetime(2026, 1, 1, tzinfo=UTC), b"x")
-    assert errors_file.filename == "sis_errors_attachment_3.csv"
-    path, _, query = errors_file.download_path.partition("?")
-    assert DOWNLOAD_PATH.fullmatch(path)
-    assert query == f"download_frd=1&verifier={verifier}"

@@ -1,4 +1,4 @@
-"""SisImport JSON (§2.1): fields, timestamps, message caps, attachments."""
+"""SisImport JSON (§2.1): fields, timestamps, message caps, user, attachments."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.sandbox.errorfile import ErrorsFile, SisError
+from gateway.sandbox.errorfile import SisError
+from gateway.sandbox.files import StoredFile
 from gateway.sandbox.records import (
+    BatchData,
+    End,
     ImportOptions,
     Outcome,
     SisImportRecord,
@@ -25,6 +28,7 @@ def record(**changes: Any) -> SisImportRecord:
     base = SisImportRecord(
         id=3,
         account_id="1",
+        user_id=5,
         attachment_id=9,
         created_at=MOMENT,
         updated_at=MOMENT,
@@ -53,16 +57,16 @@ def test_created_import_json() -> None:
     assert "processing_errors" not in body
     assert "processing_warnings" not in body
     assert "diffing_threshold_exceeded" not in body
-    [attachment] = body["csv_attachments"]
-    assert attachment["id"] == 9
-    assert attachment["display_name"] == attachment["filename"] == "users.csv"
-    assert attachment["size"] == 3
-    assert attachment["content-type"] == "text/csv"
+    # The uploaded file is never shown; nothing is listed before processing.
+    assert "csv_attachments" not in body
+    assert "errors_attachment" not in body
+    assert "user" not in body  # only when the caller passes the creator's JSON
+    assert to_json(record(), user={"id": 5})["user"] == {"id": 5}
 
 
-def test_diffing_threshold_field_only_with_an_identifier() -> None:
+def test_diffing_threshold_field_only_with_an_identifier_and_false_by_default() -> None:
     body = to_json(record(options=ImportOptions(diffing_data_set_identifier="x")))
-    assert body["diffing_threshold_exceeded"] is None
+    assert body["diffing_threshold_exceeded"] is False
 
 
 def test_messages_are_capped_at_24_with_a_summary_pair() -> None:
@@ -85,29 +89,85 @@ def test_finished_import_json_has_data_and_messages() -> None:
         problems=(SisError(None, "boom", failure=True),),
         running_immediately=True,
     )
-    body = to_json(record(outcome=outcome, workflow_state=WorkflowState.FAILED_WITH_MESSAGES))
+    data = BatchData(supplied_batches=("user",), counts=outcome.counts)
+    body = to_json(
+        record(outcome=outcome, data=data, workflow_state=WorkflowState.FAILED_WITH_MESSAGES)
+    )
     assert body["data"]["supplied_batches"] == ["user"]
     assert body["data"]["counts"]["users"] == 1
     assert body["processing_errors"] == [[None, "boom"]]
 
 
-def test_errors_attachment_and_exception_failures_in_json() -> None:
-    errors_file = ErrorsFile(11, 3, "v" * 40, MOMENT, b"sis_import_id,file,message,row\n")
-    outcome = Outcome(("user",), ("user",), {"error_count": 0}, error_message="boom")
-    body = to_json(
-        record(outcome=outcome, errors_file=errors_file, workflow_state=WorkflowState.FAILED),
-        "http://h:1",
+def test_errors_attachment_uses_the_given_verifier() -> None:
+    errors_file = StoredFile(
+        11, "sis_errors_attachment_3.csv", "3_tmp.csv", "csv", "u" * 40, MOMENT, b"x" * 31
     )
+    body = to_json(record(errors_file=errors_file), "http://h:1", errors_verifier="tok")
     attachment = body["errors_attachment"]
     assert attachment["id"] == 11
-    assert attachment["filename"] == "sis_errors_attachment_3.csv"
-    assert attachment["url"] == f"http://h:1/files/11/download?download_frd=1&verifier={'v' * 40}"
+    assert attachment["display_name"] == "sis_errors_attachment_3.csv"
+    assert attachment["content-type"] == "csv"
+    assert attachment["url"] == "http://h:1/files/11/download?download_frd=1&verifier=tok"
     assert attachment["size"] == 31
-    assert body["data"]["error_message"] == "boom"
-    assert body["data"]["stack_trace"].startswith("boom\n")
-    assert outcome.final_state is WorkflowState.FAILED
-    assert (outcome.final_progress, outcome.records_end) == (0, False)
-    assert "errors_attachment" not in to_json(record())
+
+
+def test_csv_attachments_are_the_listed_files_in_id_order() -> None:
+    files = tuple(
+        StoredFile(i, f"f{i}.csv", f"f{i}.csv", "text/csv", str(i) * 40, MOMENT, b"a")
+        for i in (12, 10, 11)
+    )
+    data = BatchData(downloadable_attachment_ids=(12, 10))
+    body = to_json(record(files=files, data=data), "http://h")
+    assert [a["display_name"] for a in body["csv_attachments"]] == ["f10.csv", "f12.csv"]
+    assert body["csv_attachments"][0]["url"] == (
+        f"http://h/files/10/download?download_frd=1&verifier={'10' * 40}"
+    )
+    assert body["data"]["downloadable_attachment_ids"] == [12, 10]
+
+
+def test_data_keys_in_canvas_order_and_absent_when_unset() -> None:
+    data = BatchData(
+        downloadable_attachment_ids=(),
+        supplied_batches=("user",),
+        counts={"users": 1},
+        running_immediately=True,
+        completed_importers=("user",),
+        statistics={"total_state_changes": 0},
+    )
+    assert list(data.to_json("instructure_csv")) == [
+        "import_type",
+        "downloadable_attachment_ids",
+        "supplied_batches",
+        "counts",
+        "running_immediately",
+        "completed_importers",
+        "statistics",
+    ]
+    rescued = BatchData(error_message="boom", stack_trace="boom\n")
+    assert rescued.to_json("instructure_csv") == {
+        "import_type": "instructure_csv",
+        "error_message": "boom",
+        "stack_trace": "boom\n",
+    }
+
+
+def test_ends_decide_state_progress_and_ended_at() -> None:
+    failure = (SisError(None, "crash", failure=True),)
+    rescued = Outcome((), (), {}, error_message="boom", end=End.RESCUED)
+    assert (rescued.final_state, rescued.final_progress, rescued.records_end) == (
+        WorkflowState.FAILED,
+        None,
+        False,
+    )
+    crashed = Outcome((), (), {}, failure, end=End.CRASHED)
+    assert (crashed.final_state, crashed.final_progress) == (
+        WorkflowState.FAILED_WITH_MESSAGES,
+        0,
+    )
+    died = Outcome((), (), {}, end=End.JOB_FAILED)
+    assert (died.final_state, died.final_progress) == (WorkflowState.FAILED, 0)
+    aborted = Outcome((), (), {}, (SisError(None, "over"),), end=End.ABORTED)
+    assert (aborted.final_state, aborted.final_progress) == (WorkflowState.ABORTED, 100)
 
 
 def test_with_problem_recounts() -> None:

@@ -96,3 +96,63 @@ def test_deleted_rows_and_removal() -> None:
         "sections": [],
         "enrollments": ["U2|default:C1|student|"],
     }
+
+
+def enrol(user: str, status: str) -> AppliedRow:
+    return row(SisKind.ENROLLMENT, section_id="S1", user_id=user, role="student", status=status)
+
+
+def test_state_changes_for_statistics() -> None:
+    registry = objects()
+    first = registry.apply(
+        1,
+        [
+            row(SisKind.TERM, term_id="FA", status="active"),
+            row(SisKind.COURSE, course_id="C1", term_id="FA", status="active"),
+            row(SisKind.SECTION, section_id="S1", course_id="C1", status="active"),
+            enrol("U1", "active"),
+            enrol("U2", "completed"),
+            row(SisKind.COURSE, course_id="GONE", status="deleted"),  # never held: no change
+        ],
+    )
+    assert first == {
+        "EnrollmentTerm.created": 1,
+        "Course.created": 1,
+        "CourseSection.created": 1,
+        "Enrollment.created": 1,
+        "Enrollment.concluded": 1,
+    }
+    again = registry.apply(
+        2,
+        [
+            row(SisKind.COURSE, course_id="C1", term_id="FA", status="active"),  # unchanged
+            enrol("U1", "inactive"),
+            enrol("U2", "active"),
+            row(SisKind.SECTION, section_id="S1", course_id="C1", status="deleted"),
+        ],
+    )
+    assert again == {
+        "Enrollment.deactivated": 1,
+        "Enrollment.restored": 1,
+        "CourseSection.deleted": 1,
+    }
+    assert registry.remove(SisKind.COURSE, ["C1", "nope"]) == {"Course.deleted": 1}
+
+
+def test_json_round_trip_keeps_everything() -> None:
+    registry = objects()
+    registry.apply(
+        1,
+        [
+            row(SisKind.TERM, term_id="FA", status="active"),
+            row(SisKind.COURSE, course_id="C1", term_id="FA", status="active"),
+            row(SisKind.ENROLLMENT, course_id="C1", user_id="U1", role="student", status="active"),
+        ],
+    )
+    copy = objects()
+    copy.load_json(registry.to_json())
+    assert copy.to_json() == registry.to_json()
+    assert copy.find_term("sis_term_id:FA") == 10
+    assert copy.in_terms(SisKind.ENROLLMENT, frozenset({10})) == registry.in_terms(
+        SisKind.ENROLLMENT, frozenset({10})
+    )

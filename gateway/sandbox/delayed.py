@@ -1,0 +1,44 @@
+"""Canvas's delayed `write_errors_to_file` job, as one sandbox thread.
+
+`do_batch_end_work` saves the terminal state first and only queues the error file
+(`delay_if_production(max_attempts: 5).write_errors_to_file`), so in production
+`errors_attachment` shows some time after the import ended.  The store records when each
+error file is due (`errors_file_delay` after the end); this thread writes each one then, in
+due order.  Due files left by a previous run (same data dir) are written once it starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from gateway.sandbox.store import ImportStore
+
+logger = logging.getLogger(__name__)
+
+
+class ErrorsFileJobs:
+    """The delayed-job runner; start() once, stop by setting the shared event."""
+
+    def __init__(self, store: ImportStore, stop: threading.Event) -> None:
+        self._store = store
+        self._stop = stop
+        self._thread = threading.Thread(
+            target=self._run, name="canvas-sandbox-delayed-jobs", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the thread to end; the caller must have set the stop event first."""
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            due = self._store.next_due_errors_file(self._stop)
+            if due is None:
+                return
+            account_id, import_id = due
+            record = self._store.write_errors_file(account_id, import_id)
+            logger.debug("import %d: error file written", record.id)
