@@ -3,14 +3,17 @@ Canvas misbehaves, then the end state checked upload by upload.
 
 Three institutions share one Canvas account and one API token (the hardest case for
 recognising the gateway's own imports: same user, same options).  Each upload is a users.csv
-with one row whose ``user_id`` is unique (``alpha-00042``); an upload counts once the
-client's close was acknowledged.  Canvas (the sandbox, in the test process, so it outlives
-every kill) answers POSTs with 5xx after creating the import, resets connections after
-creating it, resets before reading it, and fails some GETs, all seeded.
+with one row whose ``user_id`` is unique to the upload and try (``alpha-00042-1``); an upload
+counts once the client's close was acknowledged.  A try whose acknowledgement a kill cut is
+sent again as a new try: it may have been received too, and then it is imported once.
+Canvas (the sandbox, in the test process, so it outlives every kill) answers POSTs with 5xx
+after creating the import, resets connections after creating it, resets before reading it,
+all seeded.
 
-At the end every acknowledged upload must be in exactly one import Canvas imported (0 lost,
-0 duplicated), each institution's uploads in upload order across imports (0 reordered), and
-no batch held.  Used by tests/integration/test_storm.py (CI size) and bench/storm.py.
+At the end every acknowledged upload must be in an import Canvas imported (0 lost), no try
+in two (0 duplicated), each institution's tries in the order sent across imports (0
+reordered), and no batch held.  Used by tests/integration/test_storm.py (CI size) and
+bench/storm.py.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import itertools
 import random
 import threading
 import time
@@ -97,10 +101,17 @@ class _Uploader(threading.Thread):
             self._close()
             time.sleep(self._rng.uniform(0.6, 1.2))  # quiet: the burst becomes a batch
 
-    def _upload_until_acknowledged(self, marker: str) -> None:
-        local = self._folder / f"{marker}.csv"
-        local.write_text(f"user_id,login_id,status\n{marker},{marker},active\n")
-        while not self._halt.is_set():
+    def _upload_until_acknowledged(self, number: str) -> None:
+        """Send upload ``number`` until its close is acknowledged.  Each try carries its own
+        marker (``alpha-00042-2``): a try whose acknowledgement a kill cut may still have
+        been received, and then it is rightly imported too; no marker may be imported
+        twice."""
+        for attempt in itertools.count(1):
+            if self._halt.is_set():
+                return
+            marker = f"{number}-{attempt}"
+            local = self._folder / f"{marker}.csv"
+            local.write_text(f"user_id,login_id,status\n{marker},{marker},active\n")
             try:
                 _, sftp = self._connected()
                 sftp.put(str(local), f"inbox/users-{marker}.csv", confirm=False)
@@ -150,6 +161,12 @@ def _markers(payload: bytes) -> list[str]:
     return found
 
 
+def _upload_order(marker: str) -> tuple[int, int]:
+    """(upload number, try) of a marker such as ``alpha-00042-2``."""
+    _, number, attempt = marker.split("-")
+    return int(number), int(attempt)
+
+
 def _judge(result: StormResult, sandbox: CanvasSandbox, gateway: GatewayProcess,
            acknowledged: dict[str, list[str]]) -> None:
     imports, payloads = sandbox.imports("1"), sandbox.payloads("1")
@@ -166,7 +183,7 @@ def _judge(result: StormResult, sandbox: CanvasSandbox, gateway: GatewayProcess,
     result.lost = [m for m in every if m not in seen]
     result.duplicated = sorted(m for m, count in seen.items() if count > 1)
     for name, markers in order.items():
-        if markers != sorted(markers):
+        if markers != sorted(markers, key=_upload_order):
             result.reordered.append(name)
     result.held = [b.id for b in gateway.store().batches()
                    if b.state in (BatchState.HELD, BatchState.FAILED)]
