@@ -73,8 +73,13 @@ def start_sandbox(settings: Settings) -> tuple[CanvasSandbox | None, SandboxTarg
     if not settings.sandbox.enabled:
         return None, None
     token = secrets.token_urlsafe(24)
+    # Its imports live in the data dir, so ids go on across restarts as Canvas's do (the
+    # gateway's reconcile must never meet a second import 1); the token is new each start
+    # but stays the same Canvas user.
     sandbox = CanvasSandbox(accounts={SANDBOX_ACCOUNT: token},
-                            processing_seconds=settings.sandbox.processing_seconds)
+                            processing_seconds=settings.sandbox.processing_seconds,
+                            errors_file_delay_seconds=settings.sandbox.errors_file_delay_seconds,
+                            data_dir=settings.data_dir / "sandbox")
     url = sandbox.start()
     log.info("Canvas sandbox running", extra={"url": url, "account": SANDBOX_ACCOUNT})
     return sandbox, SandboxTarget(url, SecretStr(token))

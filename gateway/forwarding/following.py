@@ -31,7 +31,9 @@ from gateway.state.store import Store
 log = logging.getLogger(__name__)
 
 OPS_ALERT = "ops_alert"
-"""A notice for ops only (overdue imports, duplicates, undeliverable reports)."""
+"""A notice for ops only: an import running too long."""
+DUPLICATE_ALERT = "duplicate_import"
+"""A notice for ops only: Canvas shows more than one import of a batch."""
 
 _OUTCOMES = {"imported": BatchState.IMPORTED,
              "imported_with_messages": BatchState.IMPORTED_WITH_MESSAGES}

@@ -20,7 +20,7 @@ from typing import Any
 
 from gateway.forwarding.backoff import poll_delay, trouble_delay
 from gateway.forwarding.canvas import RUNNING_STATES, CanvasClient, CanvasError
-from gateway.forwarding.following import OPS_ALERT, ImportFollower
+from gateway.forwarding.following import DUPLICATE_ALERT, OPS_ALERT, ImportFollower
 from gateway.forwarding.reconcile import Judgement, Verdict, canvas_window, judge
 from gateway.settings import ForwardingSettings
 from gateway.sorting.identity import (
@@ -38,7 +38,7 @@ from gateway.state.store import Store, Transaction
 
 log = logging.getLogger(__name__)
 
-__all__ = ["OPS_ALERT", "BatchSteps", "attempt_identity", "hold", "upload_name"]
+__all__ = ["DUPLICATE_ALERT", "OPS_ALERT", "BatchSteps", "attempt_identity", "hold", "upload_name"]
 
 
 def upload_name(batch_id: int, attempt: int) -> str:
@@ -235,8 +235,8 @@ class BatchSteps:
             current = self.store.batch(batch.id)
             txn.update("batch", batch.id, current.state,
                        reconcile_json={**evidence, "duplicates": list(duplicates)})
-            txn.add_notice(OPS_ALERT, batch.institution, batch.id, batch_state=current.state,
-                           reason=reason)
+            txn.add_notice(DUPLICATE_ALERT, batch.institution, batch.id,
+                           batch_state=current.state, reason=reason)
         log.error("duplicate Canvas import", extra={"batch_id": batch.id,
                                                     "canvas_imports": list(duplicates)})
 

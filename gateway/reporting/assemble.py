@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.forwarding.following import NO_ERRORS_FILE, OPS_ALERT
+from gateway.forwarding.following import DUPLICATE_ALERT, NO_ERRORS_FILE, OPS_ALERT
 from gateway.reporting.facts import BatchReport, CanvasMessage, Outcome, ReceivedFile
 from gateway.sorting.identity import ATTEMPT_PREFIX, bare_name
 from gateway.state.records import BatchRecord, FindingRecord, UploadRecord
@@ -44,6 +44,10 @@ NEXT_STEPS = {
         "Nothing is lost: every file is kept."),
     Outcome.REJECTED: (
         "Nothing was sent to Canvas. Fix the files named above and upload them again."),
+    Outcome.DUPLICATE: (
+        "Canvas shows more than one import carrying this batch's files (named above). Look "
+        "at each in Canvas (Admin > SIS Import) and, if both were applied, undo the later "
+        "one with Canvas's restore_states; `gateway show BATCH` lists what Canvas showed."),
     Outcome.OVERDUE: (
         "Check the import in Canvas. If it is stuck, abort it there; the gateway then reports "
         "the batch as failed and holds the queue. Later batches wait meanwhile."),
@@ -55,6 +59,8 @@ def outcome_of(kind: str, state: BatchState) -> Outcome:
     there is nothing to report (a notice queued for a state that has no report)."""
     if kind == OPS_ALERT:
         return Outcome.OVERDUE
+    if kind == DUPLICATE_ALERT:
+        return Outcome.DUPLICATE
     if kind == DELIVERY_FAILED:
         return Outcome.UNDELIVERED
     outcome = _OUTCOMES.get(state)

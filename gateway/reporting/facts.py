@@ -26,6 +26,7 @@ class Outcome(StrEnum):
     REJECTED = "rejected"
     OVERDUE = "overdue"  # an ops alert: Canvas has been importing for too long
     UNDELIVERED = "undelivered"  # an ops alert: a report could not be delivered
+    DUPLICATE = "duplicate"  # an ops alert: Canvas shows more than one import of a batch
 
 
 OUTCOME_WORDS: dict[Outcome, str] = {
@@ -37,6 +38,7 @@ OUTCOME_WORDS: dict[Outcome, str] = {
     Outcome.REJECTED: "Rejected",
     Outcome.OVERDUE: "Still importing",
     Outcome.UNDELIVERED: "Report not delivered",
+    Outcome.DUPLICATE: "Imported twice?",
 }
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.forwarding.backoff import retry_delay
-from gateway.forwarding.steps import OPS_ALERT
+from gateway.forwarding.steps import DUPLICATE_ALERT, OPS_ALERT
 from gateway.institutions import Institution
 from gateway.reporting.assemble import DELIVERY_FAILED, Extras, outcome_of, report_for
 from gateway.reporting.attachments import canvas_errors_csv, findings_csv
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 FINDINGS_INLINE = 25
 """Findings listed in the report itself; all of them are in the attached CSV."""
 _OPS_OUTCOMES = frozenset({Outcome.FAILED, Outcome.HELD})
-_OPS_ONLY_KINDS = frozenset({OPS_ALERT, DELIVERY_FAILED})
+_OPS_ONLY_KINDS = frozenset({OPS_ALERT, DUPLICATE_ALERT, DELIVERY_FAILED})
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,9 @@ SANDBOX_TOKEN = "test-canvas-token"
 
 @pytest.fixture
 def sandbox() -> Iterator[CanvasSandbox]:
-    with CanvasSandbox(accounts={"1": SANDBOX_TOKEN}, processing_seconds=0.3) as running:
+    # The errors CSV shows shortly after an import ends, as in production but quicker.
+    with CanvasSandbox(accounts={"1": SANDBOX_TOKEN}, processing_seconds=0.3,
+                       errors_file_delay_seconds=0.3) as running:
         yield running
 
 

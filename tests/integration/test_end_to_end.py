@@ -62,8 +62,11 @@ def test_openssh_upload_reaches_canvas_once_with_the_exact_bytes_and_reports(
     [payload] = sandbox.payloads("1")
     with zipfile.ZipFile(io.BytesIO(payload)) as archive:
         assert {name: archive.read(name) for name in archive.namelist()} == {
-            path.name: path.read_bytes() for path in files}
+            f"b000001-a1-{path.name}": path.read_bytes() for path in files}
     assert imported["workflow_state"] == "imported"
+    # Canvas lists the extracted CSVs by those names: how the gateway knows its import.
+    assert sorted(a["filename"] for a in imported["csv_attachments"]) == [
+        "b000001-a1-courses.csv", "b000001-a1-users.csv"]
     assert sorted(imported["data"]["supplied_batches"]) == ["course", "user"]
 
     subject = str(report["Subject"])

@@ -12,6 +12,7 @@ import pytest
 import requests
 from pydantic import SecretStr
 
+from gateway.forwarding.following import NO_ERRORS_FILE
 from gateway.forwarding.forwarder import Forwarder
 from gateway.forwarding.steps import BatchSteps, upload_name
 from gateway.institutions import CanvasTarget, Institution
@@ -443,6 +444,47 @@ def test_a_late_import_of_an_earlier_attempt_alerts_ops(
     assert done.import_id == ours["id"]
     assert done.reconcile is not None
     assert done.reconcile["duplicates"] == [late["id"]]
-    alerts = [n for n in store.notices() if n.kind == "ops_alert"]
+    alerts = [n for n in store.notices() if n.kind == "duplicate_import"]
     assert len(alerts) == 1
     assert str(late["id"]) in (alerts[0].reason or "")
+
+
+WARNED = b"user_id,login_id,status\nu1,l1,active\nu2,l2,sleeping\n"  # Improper status: a warning
+
+
+def _forwarder_with(store: Store, spool: Spool, sandbox: CanvasSandbox,
+                    **settings: float) -> Forwarder:
+    return Forwarder(store=store, spool=spool,
+                     institutions=lambda: {"alpha": _institution(sandbox.base_url)},
+                     settings=ForwardingSettings(request_timeout_seconds=5, **settings),
+                     on_finished=lambda: None)
+
+
+def test_the_errors_file_canvas_writes_after_the_end_is_waited_for(
+        store: Store, spool: Spool, clock: Clock, sandbox: CanvasSandbox) -> None:
+    sandbox.errors_file_delay_seconds = 1.5
+    forwarder = _forwarder_with(store, spool, sandbox, errors_file_wait_seconds=10**7)
+    batch = _ready_batch(store, spool, body=WARNED)
+    done = _run_until(forwarder, store, clock, batch.id, {BatchState.IMPORTED_WITH_MESSAGES})
+    forwarder.close()
+    [imported] = sandbox.imports("1")
+    assert imported["errors_attachment"]  # Canvas had not written it at the terminal state
+    assert done.terminal_seen_at is not None
+    assert done.errors_csv == spool.batch_errors_path(batch.id).name
+    kept = spool.batch_errors_path(batch.id).read_text()
+    assert kept.startswith("sis_import_id,file,message,row")
+    assert "Improper status" in kept
+
+
+def test_when_canvas_gives_no_errors_file_the_result_says_so(
+        store: Store, spool: Spool, clock: Clock, sandbox: CanvasSandbox) -> None:
+    sandbox.errors_file_delay_seconds = 3600.0
+    forwarder = _forwarder_with(store, spool, sandbox, errors_file_wait_seconds=120)
+    batch = _ready_batch(store, spool, body=WARNED)
+    done = _run_until(forwarder, store, clock, batch.id, {BatchState.IMPORTED_WITH_MESSAGES})
+    forwarder.close()
+    assert done.errors_csv == NO_ERRORS_FILE
+    assert done.finished_at is not None
+    assert done.terminal_seen_at is not None
+    assert done.finished_at - done.terminal_seen_at >= 120
+    assert not spool.batch_errors_path(batch.id).exists()

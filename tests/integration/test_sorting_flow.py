@@ -98,5 +98,5 @@ def test_aes_zip_is_validated_and_sent_decrypted(
         gateway.kill()
     [payload] = sandbox.payloads("1")
     with zipfile.ZipFile(io.BytesIO(payload)) as sent:  # plain zip: Canvas can open it
-        assert sent.namelist() == ["export/users.csv"]
-        assert sent.read("export/users.csv") == users
+        assert sent.namelist() == ["b000001-a1-users.csv"]  # flat, as Canvas names files
+        assert sent.read("b000001-a1-users.csv") == users

@@ -72,6 +72,11 @@ def sample_report(outcome: Outcome) -> BatchReport:
             return replace(batch, reason="Mail to registrar@example.edu failed for 5 days: "
                                          "550 mailbox unavailable",
                            next_step="Fix the address or the mail server, then requeue.")
+        case Outcome.DUPLICATE:
+            return replace(
+                batch, reason="Canvas shows more than one import of batch 12: import 4410 "
+                              "carries its files; check them in Canvas",
+                next_step="Look at both imports in Canvas and undo the later one.")
         case Outcome.OVERDUE:
             return replace(
                 batch, canvas_state="importing", counts={}, finished_at=None,

@@ -32,7 +32,8 @@ def test_courses_whose_merged_header_reads_as_terms_are_sent_side_by_side(
     [batch] = store.batches()
     assert batch.state is BatchState.READY
     with zipfile.ZipFile(spool.batch_zip_path(batch.id)) as sent:
-        assert sent.namelist() == ["courses.csv", "courses2.csv"]
+        # Named for the batch's first attempt, so Canvas's file list identifies it.
+        assert sent.namelist() == ["b000001-a1-courses.csv", "b000001-a1-courses2.csv"]
 
 
 def test_one_unsealable_batch_is_held_and_the_others_go_on(store: Store, spool: Spool) -> None:
