@@ -97,6 +97,7 @@ class Ledger:
             self._journal.write(meta={"secret": self._meta["secret"]})
         self._processing_seconds = processing_seconds
         self._errors_file_delay = errors_file_delay
+        self._start_delay = 0.0
 
     def _load(self, record: SisImportRecord) -> None:
         if record.account_id not in self._accounts:
@@ -135,6 +136,20 @@ class Ledger:
         _check_seconds("errors_file_delay", seconds)
         with self._changed:
             self._errors_file_delay = seconds
+
+    @property
+    def start_delay(self) -> float:
+        """Seconds a `created` import waits before its account's job may start it (Canvas's
+        `sis_batch_process_start_delay` setting, `SisBatch.queue_job_for_account`)."""
+        with self._lock:
+            return self._start_delay
+
+    @start_delay.setter
+    def start_delay(self, seconds: float) -> None:
+        _check_seconds("start_delay", seconds)
+        with self._changed:
+            self._start_delay = seconds
+            self._changed.notify_all()
 
     def has_account(self, account_id: str) -> bool:
         return account_id in self._accounts

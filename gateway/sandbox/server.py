@@ -133,6 +133,16 @@ class CanvasSandbox:
         self._store.errors_file_delay = seconds
 
     @property
+    def start_delay_seconds(self) -> float:
+        """Seconds a new import stays `created` before it may start (Canvas's
+        `sis_batch_process_start_delay`; 0 by default, as Canvas's); settable while running."""
+        return self._store.start_delay
+
+    @start_delay_seconds.setter
+    def start_delay_seconds(self, seconds: float) -> None:
+        self._store.start_delay = seconds
+
+    @property
     def faults(self) -> Faults:
         """The current fault plan; assigning one replaces it and restarts its counters."""
         return self._injector.faults

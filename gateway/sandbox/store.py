@@ -96,7 +96,7 @@ class ImportStore(Ledger):
                 resumed = self._resume.pop(account_id, None)
                 if resumed is not None:
                     return self._imports[account_id][resumed]
-                record = self._next_startable(account_id)
+                record, wait = self._next_startable(account_id)
                 if record is not None:
                     now = utc_now()
                     return self._save(
@@ -107,14 +107,22 @@ class ImportStore(Ledger):
                             updated_at=now,
                         )
                     )
-                self._changed.wait()
+                self._changed.wait(wait)
         return None
 
-    def _next_startable(self, account_id: str) -> SisImportRecord | None:
+    def _next_startable(self, account_id: str) -> tuple[SisImportRecord | None, float | None]:
+        """The oldest `created` import if it may start now, else None and how long until it
+        may (None: until something changes)."""
         records = sorted(self._imports[account_id].values(), key=lambda r: r.id)
         if any(record.workflow_state in IMPORTING_STATES for record in records):
-            return None
-        return next((r for r in records if r.workflow_state is WorkflowState.CREATED), None)
+            return None, None
+        oldest = next((r for r in records if r.workflow_state is WorkflowState.CREATED), None)
+        if oldest is None:
+            return None, None
+        waited = (utc_now() - oldest.created_at).total_seconds()
+        if waited < self._start_delay:
+            return None, self._start_delay - waited
+        return oldest, None
 
     def hold(
         self, account_id: str, import_id: int, seconds: float | None, stop: threading.Event

@@ -149,6 +149,35 @@ def test_kill_while_the_post_is_in_flight_ends_in_exactly_one_import(
     assert sorted(_report_subjects(mailbox).values()) == [1, 1]
 
 
+def test_kill_while_an_unanswered_import_is_still_created_waits_for_it_then_adopts_it(
+        gateway: GatewayProcess, sandbox: CanvasSandbox, mailbox: tuple[Collector, int],
+        alpha: Account) -> None:
+    # The POST reaches Canvas but its answer is lost, and Canvas starts the import only
+    # 6 s later (sis_batch_process_start_delay): while it is `created` it shows no file, so
+    # the gateway waits for it, past the grace, instead of posting again.  It dies then.
+    sandbox.start_delay_seconds = 6.0
+    sandbox.faults = Faults(reset_after=RequestFault(count=1, methods=("POST",),
+                                                     path=r"/sis_imports$"))
+    gateway.start()
+    openssh_put(gateway.sftp_port, alpha, [SAMPLES / "users.csv"])
+    wait_for(lambda: (gateway.store().batches() or [None])[0] is not None and
+             (gateway.store().batches()[0].reconcile or {}).get("verdict") == "wait", 15,
+             "the gateway to find the import created and wait for it")
+    [created] = sandbox.imports("1")
+    assert created["workflow_state"] == "created"
+    assert "csv_attachments" not in created
+    gateway.kill()
+
+    gateway.start()
+    wait_for(lambda: _all_done(gateway, 1), 30, "the adopted import to finish")
+    [imported] = sandbox.imports("1")
+    [batch] = gateway.store().batches()
+    assert batch.import_id == imported["id"] == created["id"]
+    assert batch.attempts == 1
+    wait_for(lambda: len(mailbox[0].messages) >= 2, 15, "the receipt and the result")
+    assert sorted(_report_subjects(mailbox).values()) == [1, 1]
+
+
 def test_kill_while_an_unanswered_import_is_still_running_adopts_it(
         gateway: GatewayProcess, sandbox: CanvasSandbox, mailbox: tuple[Collector, int],
         alpha: Account) -> None:

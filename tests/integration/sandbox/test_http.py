@@ -455,3 +455,14 @@ def test_cli_runs_until_sigterm() -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_a_start_delay_keeps_new_imports_created_for_that_long(
+        sandbox: CanvasSandbox, api: str) -> None:
+    # Canvas's sis_batch_process_start_delay: the account's job runs that long after queueing.
+    sandbox.start_delay_seconds = 0.8
+    posted = post_file(api, "users.csv", USERS)
+    time.sleep(0.4)
+    assert wait_until(api, posted["id"], set(), timeout=0)["workflow_state"] == "created"
+    done = wait_until(api, posted["id"], TERMINAL)
+    assert done["workflow_state"] == "imported"
