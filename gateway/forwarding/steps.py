@@ -14,14 +14,14 @@ permanent ones hold the institution's queue with Canvas's own words.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from gateway.forwarding.backoff import poll_delay, trouble_delay
 from gateway.forwarding.canvas import RUNNING_STATES, CanvasClient, CanvasError
 from gateway.forwarding.following import DUPLICATE_ALERT, OPS_ALERT, ImportFollower
-from gateway.forwarding.reconcile import Judgement, Verdict, canvas_window, judge
+from gateway.forwarding.reconcile import Judgement, Reading, Verdict, canvas_window, judge
 from gateway.settings import ForwardingSettings
 from gateway.sorting.identity import (
     AttemptIdentity,
@@ -187,6 +187,8 @@ class BatchSteps:
                           poll_seconds=poll_delay(now - identity.started_at,
                                                   initial=self.settings.poll_initial_seconds,
                                                   maximum=self.settings.poll_max_seconds))
+        if batch.identity is None:
+            judgement = _without_names(judgement)
         log.info("reconciled: %s", judgement.why, extra={
             "batch_id": batch.id, "verdict": judgement.verdict.value})
         self._apply(batch, identity, judgement)
@@ -298,6 +300,19 @@ def attempt_identity(batch: BatchRecord) -> AttemptIdentity:
         return AttemptIdentity.from_json(batch.identity)
     return AttemptIdentity(batch.id, max(batch.attempts, 1), None,
                            batch.submitted_at or batch.created_at, dict(batch.options))
+
+
+def _without_names(judgement: Judgement) -> Judgement:
+    """A batch posted by a gateway version that recorded no attempt identity has no names
+    to look for: an import by anyone that is not accounted for may be its own, so the
+    batch is held rather than posted again."""
+    unexplained = [i for i, reading in judgement.readings
+                   if reading not in (Reading.RECORDED, Reading.NEVER_STARTED)]
+    if judgement.verdict is not Verdict.REPOST or not unexplained:
+        return judgement
+    return replace(judgement, verdict=Verdict.HOLD,
+                   why=f"the batch was posted before attempts were recorded, and Canvas "
+                       f"import {', '.join(map(str, unexplained))} may be it")
 
 
 def _api_user_id(client: CanvasClient) -> int | None:

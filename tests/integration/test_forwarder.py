@@ -488,3 +488,19 @@ def test_when_canvas_gives_no_errors_file_the_result_says_so(
     assert done.terminal_seen_at is not None
     assert done.finished_at - done.terminal_seen_at >= 120
     assert not spool.batch_errors_path(batch.id).exists()
+
+
+def test_a_batch_posted_before_attempts_were_recorded_is_held_not_reposted(
+        forwarder: Forwarder, store: Store, spool: Spool, clock: Clock,
+        sandbox: CanvasSandbox) -> None:
+    # An older gateway left it SUBMITTING with no attempt identity, its zip's members under
+    # their own names: an import carrying them cannot be told from another system's.
+    batch = _ready_batch(store, spool)
+    clock.now = time.time()
+    with store.transaction() as txn:
+        txn.move("batch", batch.id, BatchState.READY, BatchState.SUBMITTING,
+                 submitted_at=txn.now, attempts=1)
+    _post_raw(sandbox, spool.batch_zip_path(batch.id).read_bytes(), "alpha-batch-1.zip")
+    held = _run_until(forwarder, store, clock, batch.id, {BatchState.HELD})
+    assert "before attempts were recorded" in (held.reason or "")
+    assert len(sandbox.imports("1")) == 1
