@@ -65,3 +65,24 @@ def test_show_errors(spool: Spool, capsys: pytest.CaptureFixture[str]) -> None:
     assert _show(spool, "upload", "x") == 2
     assert _show(spool, "parcel", "1") == 2
     assert _show(spool, "batch", "1", "2") == 2
+
+
+def test_show_batch_tells_how_canvas_was_read_and_names_duplicates(
+        spool: Spool, capsys: pytest.CaptureFixture[str]) -> None:
+    store = Store(spool.database, clock=Clock())
+    batch = imported(store, spool, Clock(), "alpha", waited=5, processing=2, import_id=77)
+    identity = {"batch_id": batch, "attempt": 2, "api_user_id": 4001, "started_at": 1.0,
+                "member_names": ["b000001-a2-users.csv"], "options": {}}
+    evidence = {"at": 2.0, "verdict": "adopt", "why": "Canvas import 77 carries this "
+                "attempt's file names", "duplicates": [75],
+                "imports": [{"id": 75, "reading": "carries another attempt's file names"},
+                            {"id": 77, "reading": "carries this attempt's file names"}]}
+    with store.transaction() as txn:
+        txn.update("batch", batch, BatchState.IMPORTED, identity_json=identity,
+                   reconcile_json=evidence)
+    assert _show(spool, str(batch)) == 0
+    text = capsys.readouterr().out
+    assert "duplicate imports 75 (Canvas shows more than one import of this batch)" in text
+    assert "attempt files    b000001-a2-users.csv" in text
+    assert "canvas user      4001" in text
+    assert "import=75  read_as=carries another attempt's file names" in text
