@@ -105,6 +105,7 @@ async def _serve_locked(settings: Settings, stop: asyncio.Event,
     spool = Spool(settings.data_dir)
     spool.create(list(settings.institutions))
     running = Components(store=Store(spool.database))
+    orderly = False
     try:
         recover(running.store, spool, max_recoveries=settings.forwarding.max_recoveries)
         running.sandbox, sandbox_target = start_sandbox(settings)
@@ -112,6 +113,7 @@ async def _serve_locked(settings: Settings, stop: asyncio.Event,
         running.web = start_web(settings, spool, running.store, lambda: list(institutions))
         reload = _reloader(load, spool, institutions, sandbox_target)
         await _run(settings, spool, running, institutions, stop, reload=reload)
+        orderly = True
     finally:
         for runner in reversed(running.runners):
             runner.stop()
@@ -124,11 +126,13 @@ async def _serve_locked(settings: Settings, stop: asyncio.Event,
         if running.sandbox is not None:
             running.sandbox.stop()
         # Every runner has finished its step (the forwarder waited for its POSTs): nothing
-        # was cut short, so the next start must not count an interruption.
-        try:
-            mark_clean_stop(running.store)
-        except sqlite3.Error:
-            log.exception("could not record the clean stop")
+        # was cut short, so the next start must not count an interruption.  Only after an
+        # orderly run: a failure may have left something half done.
+        if orderly:
+            try:
+                mark_clean_stop(running.store)
+            except sqlite3.Error:
+                log.exception("could not record the clean stop")
         running.store.close()
         log.info("gateway stopped")
 

@@ -58,9 +58,9 @@ def _attempt_evidence(batch: BatchRecord) -> dict[str, Any]:
     if batch.identity:
         facts["attempt_files"] = ", ".join(batch.identity.get("member_names", []))
         facts["canvas_user"] = batch.identity.get("api_user_id")
-    if reconcile:
+    if reconcile.get("verdict"):
         facts["reconciled_at"] = iso_time(reconcile.get("at"))
-        facts["reconcile"] = f"{reconcile.get('verdict')}: {reconcile.get('why')}"
+        facts["reconcile"] = f"{reconcile['verdict']}: {reconcile.get('why')}"
         facts["canvas_showed"] = [{"import": item.get("id"), "read_as": item.get("reading")}
                                   for item in reconcile.get("imports", [])]
     return facts

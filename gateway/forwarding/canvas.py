@@ -107,22 +107,31 @@ class CanvasClient:
 
     def list_imports(self, *, created_since: datetime | None = None,
                      states: tuple[str, ...] = (), max_pages: int = 10) -> list[dict[str, Any]]:
-        """SisImports of the account, newest first, following ``Link: rel=next`` pages."""
+        """SisImports of the account, newest first, following ``Link: rel=next`` pages (at
+        most ``max_pages`` of 100: the oldest may be left out)."""
+        return self.search_imports(created_since=created_since, states=states,
+                                   max_pages=max_pages)[0]
+
+    def search_imports(self, *, created_since: datetime | None = None,
+                       states: tuple[str, ...] = (),
+                       max_pages: int = 50) -> tuple[list[dict[str, Any]], bool]:
+        """Like list_imports, and whether the list is complete (False when a next page was
+        left unread: Canvas lists newest first, so the oldest are the ones missing)."""
         params: dict[str, Any] = {"per_page": 100}
         if created_since is not None:
             params["created_since"] = created_since.astimezone(UTC).isoformat()
         if states:
             params["workflow_state[]"] = list(states)
         found: list[dict[str, Any]] = []
-        url: str | None = self._base
+        url = self._base
         for _ in range(max_pages):
-            if url is None:
-                break
             body, response = self._call_with_response("GET", url, params=params)
             found.extend(body.get("sis_imports", []))
-            url = response.links.get("next", {}).get("url")
-            params = {}  # the next link carries the query
-        return found
+            following = response.links.get("next", {}).get("url")
+            if following is None:
+                return found, True
+            url, params = str(following), {}  # the next link carries the query
+        return found, False
 
     def _call(self, method: str, url: str, *, ambiguous: bool = False,
               **kwargs: Any) -> dict[str, Any]:

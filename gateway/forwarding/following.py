@@ -1,27 +1,35 @@
-"""Following a posted import to its end, and what Canvas gives only after the end.
+"""Following a posted import to its end, and what Canvas shows only after the end.
 
-A terminal ``workflow_state`` ends the import (never ``progress``).  In production Canvas
-writes the errors CSV in a delayed job *after* the import reached its terminal state
-(canvas-lms `app/models/sis_batch.rb` `do_batch_end_work`: `delay_if_production
-.write_errors_to_file`), so when the import has messages and no ``errors_attachment`` yet,
-the batch keeps polling for up to ``errors_file_wait_seconds`` before its result is
-reported; the report says so when Canvas gave none.  A batch whose POST answer was ever lost
-(or that was posted more than once) is checked once more at its end for a second import
-carrying its files: a duplicate is never silent.
+A terminal ``workflow_state`` ends the import (never ``progress``).  Two things can come
+later, so the batch keeps looking for up to ``errors_file_wait_seconds`` after the end
+before its result is reported:
+
+- the errors CSV: production Canvas writes it in a delayed job *after* the import reached
+  its terminal state (canvas-lms `app/models/sis_batch.rb` `do_batch_end_work`:
+  `delay_if_production.write_errors_to_file`); the report says so when none came;
+- another import of the same batch (a POST Canvas received after the gateway gave up on
+  it): Canvas runs an account's imports one at a time in creation order, so a later one
+  shows its files only after this one ended.  One carrying the batch's names alerts ops:
+  a duplicate is never silent.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import timedelta
 from typing import Any, Protocol
 from urllib.parse import urljoin
 
 from gateway.forwarding.backoff import poll_delay
-from gateway.forwarding.canvas import TERMINAL_STATES, CanvasClient, CanvasError
-from gateway.forwarding.reconcile import CLOCK_SKEW_SECONDS, attachment_names
+from gateway.forwarding.canvas import (
+    TERMINAL_STATES,
+    CanvasClient,
+    CanvasError,
+    parse_canvas_time,
+)
+from gateway.forwarding.reconcile import SERVER_CLOCKS_SECONDS, later_imports
 from gateway.settings import ForwardingSettings
-from gateway.sorting.identity import AttemptIdentity, attempt_of
+from gateway.sorting.identity import AttemptIdentity
 from gateway.sorting.sorter import BATCH_REPORT
 from gateway.state.records import BatchRecord
 from gateway.state.spool import Spool
@@ -39,6 +47,8 @@ _OUTCOMES = {"imported": BatchState.IMPORTED,
              "imported_with_messages": BatchState.IMPORTED_WITH_MESSAGES}
 NO_ERRORS_FILE = "no_errors_file"
 """``errors_csv`` value when Canvas reported messages but gave no errors file in time."""
+ERRORS_FILE_NOT_DOWNLOADED = "errors_file_not_downloaded"
+"""``errors_csv`` value when Canvas gave an errors file the gateway could not download."""
 
 
 def expects_errors_file(answer: dict[str, Any]) -> bool:
@@ -82,11 +92,7 @@ class ImportFollower:
         state = str(answer.get("workflow_state"))
         now = self._store.clock()
         if state in TERMINAL_STATES:
-            if self._errors_file_due(batch, answer, now):
-                self._wait_for_errors_file(batch, state, answer, now)
-                return False
-            self._finish(client, batch, state, answer)
-            return True
+            return self._at_end(client, batch, state, answer, now)
         elapsed = now - (batch.posted_at or batch.created_at)
         with self._store.transaction() as txn:
             txn.update("batch", batch.id, BatchState.IMPORTING, canvas_state=state,
@@ -98,16 +104,29 @@ class ImportFollower:
             self._overdue(client, batch, elapsed)
         return False
 
-    def _errors_file_due(self, batch: BatchRecord, answer: dict[str, Any], now: float) -> bool:
-        """True while an errors file Canvas will write has not appeared and may still."""
-        if answer.get("errors_attachment") or not expects_errors_file(answer):
+    def _at_end(self, client: CanvasClient, batch: BatchRecord, state: str,
+                answer: dict[str, Any], now: float) -> bool:
+        """Canvas ended the import.  Until ``errors_file_wait_seconds`` after first seeing
+        that, wait for what comes later (the errors file; the files of a later import that
+        may be this batch's again); then finish.  Returns True when finished."""
+        seen = batch.terminal_seen_at if batch.terminal_seen_at is not None else now
+        in_time = now - seen < self._settings.errors_file_wait_seconds
+        errors_csv = self._keep_errors_csv(client, batch, answer)
+        duplicates, undecided = self._later_imports(client, batch, answer)
+        awaited = (errors_csv in (None, ERRORS_FILE_NOT_DOWNLOADED)
+                   and expects_errors_file(answer)) or undecided
+        if in_time and awaited:
+            self._wait_at_end(batch, state, answer, seen, now)
             return False
-        seen = batch.terminal_seen_at if batch.terminal_seen_at is not None else now
-        return now - seen < self._settings.errors_file_wait_seconds
+        if duplicates:
+            self._steps.alert_duplicates(batch, duplicates, dict(batch.reconcile or {}))
+        if errors_csv is None and expects_errors_file(answer):
+            errors_csv = NO_ERRORS_FILE
+        self._finish(batch, state, answer, errors_csv)
+        return True
 
-    def _wait_for_errors_file(self, batch: BatchRecord, state: str, answer: dict[str, Any],
-                              now: float) -> None:
-        seen = batch.terminal_seen_at if batch.terminal_seen_at is not None else now
+    def _wait_at_end(self, batch: BatchRecord, state: str, answer: dict[str, Any],
+                     seen: float, now: float) -> None:
         delay = poll_delay(now - seen, initial=self._settings.poll_initial_seconds,
                            maximum=self._settings.poll_max_seconds)
         with self._store.transaction() as txn:
@@ -115,12 +134,8 @@ class ImportFollower:
                        canvas_json=answer, terminal_seen_at=seen, trouble_since=None,
                        next_attempt_at=txn.now + delay)
 
-    def _finish(self, client: CanvasClient, batch: BatchRecord, state: str,
-                answer: dict[str, Any]) -> None:
-        errors_csv = self._keep_errors_csv(client, batch, answer)
-        if errors_csv is None and expects_errors_file(answer):
-            errors_csv = NO_ERRORS_FILE
-        self._check_duplicates(client, batch)
+    def _finish(self, batch: BatchRecord, state: str, answer: dict[str, Any],
+                errors_csv: str | None) -> None:
         outcome = _OUTCOMES.get(state, BatchState.FAILED)
         with self._store.transaction() as txn:
             reason = None if outcome is not BatchState.FAILED else \
@@ -135,40 +150,41 @@ class ImportFollower:
 
     def _keep_errors_csv(self, client: CanvasClient, batch: BatchRecord,
                          answer: dict[str, Any]) -> str | None:
-        """Download Canvas's errors CSV beside the batch; a failure only loses the copy."""
+        """Canvas's errors CSV kept beside the batch: its file name, None when Canvas shows
+        none (yet), ERRORS_FILE_NOT_DOWNLOADED when the download failed (tried again)."""
+        destination = self._spool.batch_errors_path(batch.id)
         attachment = answer.get("errors_attachment")
         url = attachment.get("url") if isinstance(attachment, dict) else None
         if not url:
             return None
-        destination = self._spool.batch_errors_path(batch.id)
+        if destination.exists():
+            return destination.name
         try:
             client.download(urljoin(client.base_url, str(url)), destination)
         except CanvasError as error:
             log.warning("errors CSV not downloaded: %s", error, extra={"batch_id": batch.id})
-            return None
+            return ERRORS_FILE_NOT_DOWNLOADED
         return destination.name
 
-    def _check_duplicates(self, client: CanvasClient, batch: BatchRecord) -> None:
-        """For a batch whose answer was ever lost or that was posted again: does Canvas
-        show another import carrying its files?  A failed look only logs."""
-        if batch.reconcile is None and batch.attempts <= 1:
-            return
-        identity = AttemptIdentity.from_json(batch.identity) if batch.identity else None
-        offset = identity.canvas_offset if identity else 0.0
-        since = datetime.fromtimestamp(batch.created_at + offset - CLOCK_SKEW_SECONDS, tz=UTC)
+    def _later_imports(self, client: CanvasClient, batch: BatchRecord,
+                       answer: dict[str, Any]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """(duplicates, undecided) among the imports Canvas made since this one (see
+        reconcile.later_imports); nothing when the batch has no recorded identity or Canvas
+        cannot be asked now (a failed look only logs)."""
+        if not batch.identity:
+            return (), ()
+        identity = AttemptIdentity.from_json(batch.identity)
+        created = parse_canvas_time(answer.get("created_at"))
+        if created is None:
+            return (), ()
         try:
-            recent = client.list_imports(created_since=since)
+            recent, _ = client.search_imports(
+                created_since=created - timedelta(seconds=SERVER_CLOCKS_SECONDS))
         except CanvasError as error:
             log.warning("duplicate check failed: %s", error, extra={"batch_id": batch.id})
-            return
-        known = self._store.import_ids(batch.institution)
-        duplicates = tuple(sorted(
-            int(item["id"]) for item in recent
-            if item.get("id") not in known
-            and any(attempt_of(name, batch.id) is not None for name in attachment_names(item))))
-        if duplicates:
-            evidence = dict(batch.reconcile or {})
-            self._steps.alert_duplicates(batch, duplicates, evidence)
+            return (), ()
+        known = self._store.import_ids(batch.institution, client.base_url)
+        return later_imports(recent, identity, known=known, ours=answer)
 
     def _overdue(self, client: CanvasClient, batch: BatchRecord, elapsed: float) -> None:
         """Tell ops once that an import runs too long; abort it if so configured."""

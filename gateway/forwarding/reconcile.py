@@ -10,9 +10,9 @@ of :class:`Reading`; then:
 - exactly one import carries this attempt's member names: **adopt** it;
 - two carry them, or one carries another attempt's names that the gateway never recorded,
   or one could be ours but ended without showing any file: **hold**, duplicates named;
-- one could be ours but has not shown its files yet (still ``created``, or a small import
-  still ``importing``: Canvas saves their file list only at the end): **wait** for it, up to
-  ``wait_until``, then hold;
+- one could be ours but has not shown its files yet (still ``initializing`` or ``created``,
+  or a small import still ``importing``: Canvas saves their file list only at the end):
+  **wait** for it, up to ``wait_until``, then hold;
 - nothing could be ours: **wait** until ``settles_at`` (after it no import of the attempt can
   still appear), then **repost**.
 """
@@ -25,6 +25,7 @@ from datetime import datetime
 from enum import Enum, StrEnum
 from typing import Any
 
+from gateway.forwarding.canvas import TERMINAL_STATES
 from gateway.sorting.identity import AttemptIdentity, attempt_of
 
 CLOCK_SKEW_SECONDS = 300.0
@@ -33,9 +34,6 @@ SERVER_CLOCKS_SECONDS = 60.0
 """How far apart Canvas's servers' clocks may be, when the window is in Canvas's own time
 (the ``Date`` of the answer just before the POST): whole seconds, several app servers."""
 
-TERMINAL_STATES = frozenset({"imported", "imported_with_messages", "failed",
-                             "failed_with_messages", "aborted", "restoring", "restored",
-                             "partially_restored"})
 
 
 class Verdict(Enum):
@@ -57,7 +55,6 @@ class Reading(StrEnum):
     OTHER_USER = "created by another Canvas user"
     OUTSIDE_WINDOW = "created outside this attempt's time window"
     OTHER_OPTIONS = "posted with other options"
-    NEVER_STARTED = "left initializing by a refused request: never processed"
     MAY_BE_OURS = "may be ours: no files shown yet"
     UNIDENTIFIABLE = "may be ours: ended without showing any file"
 
@@ -94,38 +91,38 @@ def attachment_names(item: Mapping[str, Any]) -> list[str]:
 
 
 def read_import(item: Mapping[str, Any], identity: AttemptIdentity, *, known: set[int],
-                now: float, settles_at: float) -> Reading:
+                settles_at: float) -> Reading:
     """How one listed import relates to the attempt (see :class:`Reading`)."""
     if item.get("id") in known:
         return Reading.RECORDED
+    names = attachment_names(item)
+    if names:
+        # Names are certain evidence whoever posted the zip and whatever the clocks say.
+        return _read_names(names, identity)
     user = item.get("user")
     user_id = user.get("id") if isinstance(user, Mapping) else None
     if identity.api_user_id is not None and user_id is not None \
             and user_id != identity.api_user_id:
         return Reading.OTHER_USER
-    names = attachment_names(item)
-    if names:
-        # Names are certain evidence whatever the clocks say: no time window applies.
-        return _read_names(names, identity)
     created = _timestamp(item.get("created_at"))
-    low, high = canvas_window(identity, settles_at)
-    if created is not None and not low <= created <= high:
+    if created is not None and created < canvas_window(identity, settles_at)[0]:
+        # Only the lower bound: a slow upload or a queued request can create the row
+        # late, and an import that has not shown its files is waited for anyway.
         return Reading.OUTSIDE_WINDOW
     if not options_match(item, identity.options):
         return Reading.OTHER_OPTIONS
-    state = str(item.get("workflow_state"))
-    if state == "initializing" and now >= settles_at:
-        # A request Canvas refused after saving the row (an option error): never processed.
-        return Reading.NEVER_STARTED
-    if state in TERMINAL_STATES:
+    if str(item.get("workflow_state")) in TERMINAL_STATES:
         return Reading.UNIDENTIFIABLE
+    # `created`, `importing` (a small import shows its files only at its end) and
+    # `initializing` (`create_with_attachment` stores the zip before the row is `created`).
     return Reading.MAY_BE_OURS
 
 
 def canvas_window(identity: AttemptIdentity, settles_at: float) -> tuple[float, float]:
     """The ``created_at`` range, in Canvas's clock, an import of the attempt can have: from
     the attempt's start to ``settles_at`` (gateway times moved onto Canvas's clock when its
-    time is known, else widened by the clock skew we allow)."""
+    time is known, else widened by the clock skew we allow).  The list is fetched from the
+    lower end; the upper end only places a late import for people reading the evidence."""
     margin = CLOCK_SKEW_SECONDS if identity.canvas_started_at is None else SERVER_CLOCKS_SECONDS
     offset = identity.canvas_offset
     return identity.started_at + offset - margin, settles_at + offset + margin
@@ -144,18 +141,23 @@ def options_match(item: Mapping[str, Any], options: Mapping[str, str]) -> bool:
     echoes in `SisBatch#as_json`; batch mode wins over diffing there, as here)."""
     batch_mode = "batch_mode" in options
     identifier = None if batch_mode else options.get("diffing_data_set_identifier")
-    threshold = options.get("change_threshold")
-    return (bool(item.get("batch_mode")) == batch_mode
-            and item.get("diffing_data_set_identifier") == identifier
-            and _int_or_none(item.get("change_threshold")) == _int_or_none(threshold)
-            and bool(item.get("skip_deletes")) == ("skip_deletes" in options))
+    expected = {"batch_mode": batch_mode,
+                "diffing_data_set_identifier": identifier,
+                "change_threshold": _int_or_none(options.get("change_threshold")),
+                "skip_deletes": "skip_deletes" in options}
+    shown = {"batch_mode": bool(item.get("batch_mode")),
+             "diffing_data_set_identifier": item.get("diffing_data_set_identifier"),
+             "change_threshold": _int_or_none(item.get("change_threshold")),
+             "skip_deletes": bool(item.get("skip_deletes"))}
+    # A key Canvas did not send tells nothing: only the ones it shows can differ.
+    return all(shown[key] == value for key, value in expected.items() if key in item)
 
 
 def judge(recent: Iterable[Mapping[str, Any]], identity: AttemptIdentity, *, known: set[int],
           now: float, settles_at: float, wait_until: float, poll_seconds: float) -> Judgement:
     """Decide from Canvas's imports created since the attempt began (module docstring)."""
     items = {int(item["id"]): item for item in recent if "id" in item}
-    readings = tuple((import_id, read_import(item, identity, known=known, now=now,
+    readings = tuple((import_id, read_import(item, identity, known=known,
                                              settles_at=settles_at))
                      for import_id, item in sorted(items.items()))
     ours = [i for i, reading in readings if reading is Reading.OURS]
@@ -210,3 +212,31 @@ def _timestamp(value: object) -> float | None:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return None
+
+
+def later_imports(recent: Iterable[Mapping[str, Any]], identity: AttemptIdentity, *,
+                  known: set[int], ours: Mapping[str, Any]) -> tuple[tuple[int, ...],
+                                                                       tuple[int, ...]]:
+    """At the end of the batch's import ``ours``: (duplicates, undecided) among the imports
+    listed since it was created.  Duplicates carry any attempt's names of this batch;
+    undecided ones may still turn out to (same user, same options, created after ours, no
+    files shown yet: Canvas runs them after ours, so their files show only later)."""
+    duplicates, undecided = [], []
+    ours_created = _timestamp(ours.get("created_at"))
+    for item in recent:
+        import_id = item.get("id")
+        if import_id == ours.get("id") or import_id in known or not isinstance(import_id, int):
+            continue
+        names = attachment_names(item)
+        if any(attempt_of(name, identity.batch_id) is not None for name in names):
+            duplicates.append(import_id)
+            continue
+        created = _timestamp(item.get("created_at"))
+        user = item.get("user")
+        user_id = user.get("id") if isinstance(user, Mapping) else None
+        if not names and str(item.get("workflow_state")) not in TERMINAL_STATES \
+                and (identity.api_user_id is None or user_id in (None, identity.api_user_id)) \
+                and (created is None or ours_created is None or created >= ours_created) \
+                and options_match(item, identity.options):
+            undecided.append(import_id)
+    return tuple(sorted(duplicates)), tuple(sorted(undecided))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from gateway.forwarding.backoff import poll_delay, trouble_delay
@@ -38,6 +39,9 @@ from gateway.state.store import Store, Transaction
 
 log = logging.getLogger(__name__)
 
+DEFINITE_STATUSES = frozenset({500, 503})
+"""POST answers after which Canvas is done with the request (see BatchSteps._settling)."""
+
 __all__ = ["DUPLICATE_ALERT", "OPS_ALERT", "BatchSteps", "attempt_identity", "hold", "upload_name"]
 
 
@@ -55,8 +59,9 @@ class BatchSteps:
     spool: Spool
     settings: ForwardingSettings
 
-    @property
+    @cached_property
     def follower(self) -> ImportFollower:
+        """Polls posted imports to their end (gateway.forwarding.following)."""
         return ImportFollower(self.store, self.spool, self.settings, self)
 
     # -- submitting ------------------------------------------------------------------------
@@ -88,7 +93,7 @@ class BatchSteps:
         except CanvasError as error:
             self._post_failed(batch, error)
             return
-        self.record_posted(batch.id, answer, identity.attempt)
+        self.record_posted(batch.id, answer, identity.attempt, client.base_url)
 
     def begin_attempt(self, batch: BatchRecord, user: int | None,
                       canvas_now: float | None = None) -> AttemptIdentity:
@@ -101,7 +106,8 @@ class BatchSteps:
         with self.store.transaction() as txn:
             txn.move("batch", batch.id, BatchState.READY, BatchState.SUBMITTING,
                      submitted_at=txn.now, attempts=attempt, identity_json=identity.to_json(),
-                     post_settles_at=None, reconcile_json=None, terminal_seen_at=None)
+                     post_settles_at=None, reconcile_json=None, terminal_seen_at=None,
+                     trouble_since=None)
         return identity
 
     def _name_members(self, batch_id: int, attempt: int) -> list[str]:
@@ -141,9 +147,8 @@ class BatchSteps:
             log.warning("POST outcome unknown; will reconcile", extra={
                 "batch_id": batch.id, "error": str(error)})
             with self.store.transaction() as txn:
-                # The request is over for us now; Canvas may still be finishing it.
                 txn.update("batch", batch.id, BatchState.SUBMITTING, reason=str(error),
-                           post_settles_at=txn.now + self.settings.reconcile_grace_seconds,
+                           post_settles_at=txn.now + self._settling(error),
                            next_attempt_at=txn.now + self.settings.poll_initial_seconds)
         elif not error.transient:
             self.hold(batch, BatchState.SUBMITTING, f"Canvas refused the request: {error}")
@@ -154,10 +159,19 @@ class BatchSteps:
                          reason=str(error), next_attempt_at=txn.now + delay,
                          trouble_since=batch.trouble_since or txn.now)
 
-    def record_posted(self, batch_id: int, answer: dict[str, Any], attempt: int,
+    def _settling(self, error: CanvasError) -> float:
+        """How long after a failed POST an import of it may still appear.  A 500 or 503
+        from Canvas itself is its final word: an import it made is already listed, so only
+        the grace.  A timeout, a reset, a proxy's 502/504 or a page that is not Canvas's
+        may leave Canvas still working on the request: its whole timeout, then the grace."""
+        if error.status in DEFINITE_STATUSES:
+            return self.settings.reconcile_grace_seconds
+        return self.settings.request_timeout_seconds + self.settings.reconcile_grace_seconds
+
+    def record_posted(self, batch_id: int, answer: dict[str, Any], attempt: int, canvas: str,
                       evidence: dict[str, Any] | None = None) -> None:
-        """Canvas has the attempt's import: follow it (progress: the interruption count and
-        the retry clock start again)."""
+        """Canvas (at base URL ``canvas``) has the attempt's import: follow it (progress:
+        the interruption count and the retry clock start again)."""
         batch = self.store.batch(batch_id)
         with self.store.transaction() as txn:
             fields: dict[str, Any] = {"reconcile_json": evidence} if evidence else {}
@@ -166,7 +180,7 @@ class BatchSteps:
                      canvas_state=answer.get("workflow_state"), canvas_json=answer,
                      recoveries=0, trouble_since=None,
                      next_attempt_at=txn.now + self.settings.poll_initial_seconds, **fields)
-            txn.record_import(batch.institution, int(answer["id"]), batch_id, attempt)
+            txn.record_import(batch.institution, canvas, int(answer["id"]), batch_id, attempt)
         log.info("batch posted", extra={"batch_id": batch_id, "import_id": answer["id"]})
 
     # -- reconciling -----------------------------------------------------------------------
@@ -174,24 +188,35 @@ class BatchSteps:
     def reconcile(self, client: CanvasClient, batch: BatchRecord) -> None:
         """Decide what became of a POST whose answer was lost (see the module docstring)."""
         identity = attempt_identity(batch)
+        settles_at = self.settles_at(batch)
         try:
-            low, _ = canvas_window(identity, self.settles_at(batch))
-            recent = client.list_imports(created_since=datetime.fromtimestamp(low, tz=UTC))
+            low, _ = canvas_window(identity, settles_at)
+            recent, complete = client.search_imports(
+                created_since=datetime.fromtimestamp(low, tz=UTC))
         except CanvasError as error:
             self.trouble(batch, BatchState.SUBMITTING, error)
             return
         now = self.store.clock()
-        judgement = judge(recent, identity, known=self.store.import_ids(batch.institution),
-                          now=now, settles_at=self.settles_at(batch),
+        known = self.store.import_ids(batch.institution, client.base_url)
+        judgement = judge(recent, identity, known=known, now=now, settles_at=settles_at,
                           wait_until=identity.started_at + self.settings.max_import_seconds,
                           poll_seconds=poll_delay(now - identity.started_at,
                                                   initial=self.settings.poll_initial_seconds,
                                                   maximum=self.settings.poll_max_seconds))
         if batch.identity is None:
             judgement = _without_names(judgement)
+        if not complete:
+            judgement = _incomplete(judgement, now, identity.started_at +
+                                    self.settings.max_import_seconds)
+        if batch.post_settles_at is None:
+            # The gateway stopped during the POST: fix the bound now, so that later stops
+            # while it only waits are not counted as interruptions of a POST.
+            with self.store.transaction() as txn:
+                txn.update("batch", batch.id, BatchState.SUBMITTING,
+                           post_settles_at=settles_at)
         log.info("reconciled: %s", judgement.why, extra={
             "batch_id": batch.id, "verdict": judgement.verdict.value})
-        self._apply(batch, identity, judgement)
+        self._apply(batch, identity, judgement, client.base_url)
 
     def settles_at(self, batch: BatchRecord) -> float:
         """When no import of the current attempt can still appear: recorded when the POST
@@ -202,14 +227,14 @@ class BatchSteps:
         return started + self.settings.request_timeout_seconds + \
             self.settings.reconcile_grace_seconds
 
-    def _apply(self, batch: BatchRecord, identity: AttemptIdentity,
-               judgement: Judgement) -> None:
+    def _apply(self, batch: BatchRecord, identity: AttemptIdentity, judgement: Judgement,
+               canvas: str) -> None:
         evidence = judgement.evidence(self.store.clock())
         if judgement.duplicates:
             self.alert_duplicates(batch, judgement.duplicates, evidence)
         if judgement.verdict is Verdict.ADOPT:
             assert judgement.adopted is not None
-            self.record_posted(batch.id, judgement.adopted, identity.attempt, evidence)
+            self.record_posted(batch.id, judgement.adopted, identity.attempt, canvas, evidence)
         elif judgement.verdict is Verdict.WAIT:
             with self.store.transaction() as txn:
                 txn.update("batch", batch.id, BatchState.SUBMITTING, reconcile_json=evidence,
@@ -218,14 +243,16 @@ class BatchSteps:
             with self.store.transaction() as txn:
                 txn.move("batch", batch.id, BatchState.SUBMITTING, BatchState.READY,
                          reason=f"not in Canvas ({judgement.why}); sending again",
-                         reconcile_json=evidence, trouble_since=None, recoveries=0)
+                         reconcile_json=evidence, trouble_since=None)
         else:
             with self.store.transaction() as txn:
                 txn.update("batch", batch.id, BatchState.SUBMITTING, reconcile_json=evidence)
             self.hold(batch, BatchState.SUBMITTING,
                       f"Canvas may or may not have this batch: {judgement.why}. Check the "
-                      f"account's SIS imports (files named {identity.prefix}*), then requeue "
-                      "or skip the batch; `gateway show` lists what Canvas showed.")
+                      f"account's SIS imports: one with files named {identity.prefix}*, or "
+                      "one still created or importing that shows no files yet, may be it. "
+                      "Then requeue or skip the batch; `gateway show` lists what Canvas "
+                      "showed.")
 
     def alert_duplicates(self, batch: BatchRecord, duplicates: tuple[int, ...],
                          evidence: dict[str, Any]) -> None:
@@ -307,12 +334,23 @@ def _without_names(judgement: Judgement) -> Judgement:
     to look for: an import by anyone that is not accounted for may be its own, so the
     batch is held rather than posted again."""
     unexplained = [i for i, reading in judgement.readings
-                   if reading not in (Reading.RECORDED, Reading.NEVER_STARTED)]
+                   if reading is not Reading.RECORDED]
     if judgement.verdict is not Verdict.REPOST or not unexplained:
         return judgement
     return replace(judgement, verdict=Verdict.HOLD,
                    why=f"the batch was posted before attempts were recorded, and Canvas "
                        f"import {', '.join(map(str, unexplained))} may be it")
+
+
+def _incomplete(judgement: Judgement, now: float, wait_until: float) -> Judgement:
+    """Canvas listed more imports than the gateway read (the oldest, where the attempt's
+    would be, were left out): never post again on such a list; wait, then hold."""
+    if judgement.verdict is not Verdict.REPOST:
+        return judgement
+    why = "Canvas lists more imports since the attempt began than the gateway can read"
+    if now < wait_until:
+        return replace(judgement, verdict=Verdict.WAIT, check_at=now + 60.0, why=why)
+    return replace(judgement, verdict=Verdict.HOLD, why=why)
 
 
 def _api_user_id(client: CanvasClient) -> int | None:

@@ -7,7 +7,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.forwarding.following import DUPLICATE_ALERT, NO_ERRORS_FILE, OPS_ALERT
+from gateway.forwarding.following import (
+    DUPLICATE_ALERT,
+    ERRORS_FILE_NOT_DOWNLOADED,
+    NO_ERRORS_FILE,
+    OPS_ALERT,
+)
 from gateway.reporting.facts import BatchReport, CanvasMessage, Outcome, ReceivedFile
 from gateway.sorting.identity import ATTEMPT_PREFIX, bare_name
 from gateway.state.records import BatchRecord, FindingRecord, UploadRecord
@@ -117,12 +122,16 @@ def _sent_name(name: str) -> str:
 
 
 def _errors_file_note(batch: BatchRecord) -> tuple[str, ...]:
-    """Say so when Canvas reported messages but never provided its errors file."""
-    if batch.errors_csv != NO_ERRORS_FILE:
+    """Say so when Canvas reported messages but its errors file is not attached."""
+    if batch.errors_csv == NO_ERRORS_FILE:
+        why = "Canvas did not provide its errors file in time"
+    elif batch.errors_csv == ERRORS_FILE_NOT_DOWNLOADED:
+        why = "the gateway could not download Canvas's errors file"
+    else:
         return ()
-    return ("Canvas reported errors or warnings but did not provide its errors file in time; "
-            "the messages above are the first ones Canvas lists, and all of them are in "
-            f"Canvas under SIS import {batch.import_id}.",)
+    return (f"Canvas reported errors or warnings, but {why}; the messages above are the "
+            "first ones Canvas lists, and all of them are in Canvas under SIS import "
+            f"{batch.import_id}.",)
 
 
 def _received(upload: UploadRecord) -> ReceivedFile:

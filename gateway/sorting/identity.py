@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-ATTEMPT_PREFIX = re.compile(r"\Ab\d{6}-a\d+-")
+ATTEMPT_PREFIX = re.compile(r"\Ab\d{6,}-a\d+-")
 """Matches the batch-and-attempt prefix the gateway puts on every member name."""
 _ZIP_STAMP = (2000, 1, 1, 0, 0, 0)
 
@@ -73,6 +73,7 @@ class AttemptIdentity:
 
     @property
     def prefix(self) -> str:
+        """The start of every member name of this attempt (``b000015-a2-``)."""
         return attempt_prefix(self.batch_id, self.attempt)
 
     @property
@@ -83,6 +84,7 @@ class AttemptIdentity:
         return self.canvas_started_at - self.started_at
 
     def to_json(self) -> dict[str, Any]:
+        """The identity as stored with the batch (``identity_json``)."""
         return {"batch_id": self.batch_id, "attempt": self.attempt,
                 "api_user_id": self.api_user_id, "started_at": self.started_at,
                 "options": dict(self.options), "member_names": list(self.member_names),
@@ -90,6 +92,7 @@ class AttemptIdentity:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> AttemptIdentity:
+        """The identity from its stored form.  Raises KeyError or ValueError if damaged."""
         return cls(batch_id=int(data["batch_id"]), attempt=int(data["attempt"]),
                    api_user_id=(None if data.get("api_user_id") is None
                                 else int(data["api_user_id"])),

@@ -205,7 +205,8 @@ class Sorter(Runner):
             self._build_zip(batch.id, accepted, _password(institution))
         with self._store.transaction() as txn:
             if accepted:
-                txn.move("batch", batch.id, BatchState.OPEN, BatchState.READY)
+                # Sealed: progress, so earlier crashes while forming no longer count.
+                txn.move("batch", batch.id, BatchState.OPEN, BatchState.READY, recoveries=0)
                 txn.add_notice(BATCH_RECEIPT, batch.institution, batch.id,
                                batch_state=BatchState.READY)
             else:

@@ -133,12 +133,17 @@ CREATE TABLE IF NOT EXISTS marks (
 );
 CREATE TABLE IF NOT EXISTS canvas_imports (
     institution TEXT NOT NULL,
+    canvas TEXT NOT NULL,
     import_id INTEGER NOT NULL,
     batch_id INTEGER NOT NULL REFERENCES batches(id),
     attempt INTEGER NOT NULL,
     recorded_at REAL NOT NULL,
-    PRIMARY KEY (institution, import_id)
+    PRIMARY KEY (institution, canvas, import_id)
 );
+INSERT OR IGNORE INTO canvas_imports (institution, canvas, import_id, batch_id, attempt,
+    recorded_at)
+    SELECT institution, '', import_id, id, attempts, updated_at FROM batches
+    WHERE import_id IS NOT NULL;
 """)
 """Schema steps; ``PRAGMA user_version`` records how many have been applied.  Append only."""
 
@@ -246,14 +251,15 @@ class Transaction:
                                   (institution,))
         return cursor.rowcount == 1
 
-    def record_import(self, institution: str, import_id: int, batch_id: int,
+    def record_import(self, institution: str, canvas: str, import_id: int, batch_id: int,
                       attempt: int) -> None:
-        """Remember that Canvas import ``import_id`` is this batch attempt's, for good: a
-        requeue replaces the batch's ``import_id``, but the reconcile must still know it."""
+        """Remember that import ``import_id`` of the Canvas at ``canvas`` (its base URL: ids
+        are per Canvas instance) is this batch attempt's, for good: a requeue replaces the
+        batch's ``import_id``, but the reconcile must still know it."""
         self._db.execute(
-            "INSERT INTO canvas_imports (institution, import_id, batch_id, attempt,"
-            " recorded_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (institution, import_id)"
-            " DO NOTHING", (institution, import_id, batch_id, attempt, self.now))
+            "INSERT INTO canvas_imports (institution, canvas, import_id, batch_id, attempt,"
+            " recorded_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (institution, canvas, import_id, batch_id, attempt, self.now))
 
     def set_mark(self, name: str, at: float | None) -> None:
         """Set (or with None, clear) a named time mark, such as ``clean_stop``."""
@@ -472,11 +478,11 @@ class Store:
             BatchState.IMPORTED_WITH_MESSAGES, limit)
         return [BatchRecord.from_row(row) for row in rows]
 
-    def import_ids(self, institution: str) -> set[int]:
-        """Canvas import ids the gateway has recorded for an institution's batches."""
-        rows = self._rows("SELECT import_id FROM batches WHERE institution = ? AND import_id"
-                          " IS NOT NULL UNION SELECT import_id FROM canvas_imports"
-                          " WHERE institution = ?", institution, institution)
+    def import_ids(self, institution: str, canvas: str) -> set[int]:
+        """Ids of the imports the gateway made in the Canvas at ``canvas`` (a base URL), for
+        any institution, plus those recorded for ``institution`` before the Canvas was."""
+        rows = self._rows("SELECT import_id FROM canvas_imports WHERE canvas = ?"
+                          " OR (canvas = '' AND institution = ?)", canvas, institution)
         return {int(row[0]) for row in rows}
 
     def held_from(self, batch_id: int) -> BatchState | None:

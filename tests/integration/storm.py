@@ -35,7 +35,7 @@ import paramiko
 from gateway.sandbox import ErrorFault, Faults, RequestFault
 from gateway.sandbox.server import CanvasSandbox
 from gateway.state.states import BatchState
-from tests.integration.gateway_process import GatewayProcess, make_account, wait_for
+from tests.integration.gateway_process import Account, GatewayProcess, make_account, wait_for
 from tests.integration.mail_server import free_port
 
 INSTITUTIONS = ("alpha", "beta", "gamma")
@@ -211,32 +211,44 @@ def run_storm(plan: StormPlan, root: Path, log: Callable[[str], None] = print) -
                                  smtp_port=free_port(), accounts=accounts, token=TOKEN,
                                  quiet_seconds=0.3)
         gateway.start()
-        stop = threading.Event()
-        quota = -(-plan.uploads // len(INSTITUTIONS))
-        uploaders = [_Uploader(a.name, gateway, root, quota, random.Random(rng.random()), stop)
-                     for a in accounts]
-        for uploader in uploaders:
-            uploader.start()
         try:
-            while any(u.is_alive() for u in uploaders) or result.kills < plan.kills:
-                time.sleep(rng.uniform(*plan.kill_every))
-                gateway.kill()
-                result.kills += 1
-                gateway.start()
-                if result.kills % 10 == 0:
-                    log(f"storm: {result.kills} kills, "
-                        f"{sum(len(u.acknowledged) for u in uploaders)} acknowledged")
+            _storm(plan, gateway, accounts, sandbox, rng, result, log)
         finally:
-            stop.set()
-            for uploader in uploaders:
-                uploader.join(30)
-        acknowledged = {u.institution: u.acknowledged for u in uploaders}
-        result.acknowledged = sum(len(m) for m in acknowledged.values())
-        result.failed_uploads = sum(u.cut for u in uploaders)
-        result.faults_fired = sandbox.faults_fired()
-        sandbox.faults = Faults()  # the storm is over: let the last imports through
-        wait_for(lambda: _settled(gateway, acknowledged), 180, "the gateway to settle")
-        _judge(result, sandbox, gateway, acknowledged)
-        gateway.stop()
+            if gateway.process is not None:
+                gateway.kill()
     result.seconds = time.monotonic() - started
     return result
+
+
+def _storm(plan: StormPlan, gateway: GatewayProcess, accounts: list[Account],
+           sandbox: CanvasSandbox, rng: random.Random, result: StormResult,
+           log: Callable[[str], None]) -> None:
+    """Upload and kill until the plan is met, then let the gateway settle and judge."""
+    root = gateway.root
+    stop = threading.Event()
+    quota = -(-plan.uploads // len(INSTITUTIONS))
+    uploaders = [_Uploader(a.name, gateway, root, quota, random.Random(rng.random()), stop)
+                 for a in accounts]
+    for uploader in uploaders:
+        uploader.start()
+    try:
+        while any(u.is_alive() for u in uploaders) or result.kills < plan.kills:
+            time.sleep(rng.uniform(*plan.kill_every))
+            gateway.kill()
+            result.kills += 1
+            gateway.start()
+            if result.kills % 10 == 0:
+                log(f"storm: {result.kills} kills, "
+                    f"{sum(len(u.acknowledged) for u in uploaders)} acknowledged")
+    finally:
+        stop.set()
+        for uploader in uploaders:
+            uploader.join(30)
+    acknowledged = {u.institution: u.acknowledged for u in uploaders}
+    result.acknowledged = sum(len(m) for m in acknowledged.values())
+    result.failed_uploads = sum(u.cut for u in uploaders)
+    result.faults_fired = sandbox.faults_fired()
+    sandbox.faults = Faults()  # the storm is over: let the last imports through
+    wait_for(lambda: _settled(gateway, acknowledged), 180, "the gateway to settle")
+    _judge(result, sandbox, gateway, acknowledged)
+    gateway.stop()

@@ -14,7 +14,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.forwarding.reconcile import Reading, Verdict, judge, read_import
+from gateway.forwarding.reconcile import Reading, Verdict, judge, later_imports, read_import
 from gateway.sorting.identity import AttemptIdentity, attempt_prefix
 
 US = 4001
@@ -91,7 +91,7 @@ def test_names_win_over_clocks() -> None:
 
 def test_an_import_by_another_user_is_not_ours() -> None:
     theirs = canvas_import(40, user=SOMEONE_ELSE)
-    assert read_import(theirs, IDENTITY, known=set(), now=T0, settles_at=SETTLES) \
+    assert read_import(theirs, IDENTITY, known=set(), settles_at=SETTLES) \
         is Reading.OTHER_USER
     assert verdict([theirs], now=SETTLES) is Verdict.REPOST
     assert verdict([theirs], now=SETTLES - 1) is Verdict.WAIT
@@ -108,10 +108,19 @@ def test_a_foreign_import_by_the_same_user() -> None:
     assert verdict([not_started], now=SETTLES) is Verdict.WAIT
 
 
-def test_a_refused_request_left_initializing_is_never_processed() -> None:
+def test_an_import_still_initializing_may_be_ours_while_canvas_stores_the_zip() -> None:
+    # create_with_attachment saves the row `initializing`, stores the zip, then `created`:
+    # a slow store is what makes the POST time out.
     stuck = canvas_import(45, state="initializing")
-    assert verdict([stuck], now=SETTLES - 1) is Verdict.WAIT
-    assert verdict([stuck], now=SETTLES) is Verdict.REPOST
+    assert verdict([stuck], now=SETTLES + 600) is Verdict.WAIT
+    assert verdict([stuck], now=WAIT_UNTIL + 1) is Verdict.HOLD
+
+
+def test_our_names_are_ours_whoever_posted_them() -> None:
+    # e.g. an operator uploaded the spooled zip through Canvas's page while the batch held.
+    by_hand = canvas_import(47, user=SOMEONE_ELSE, state="imported",
+                            names=("b000015-a2-users.csv",))
+    assert verdict([by_hand], now=SETTLES) is Verdict.ADOPT
 
 
 def test_an_import_that_ended_without_files_cannot_be_told_apart() -> None:
@@ -159,13 +168,12 @@ _IMPORTS = st.builds(
 
 def _could_be_ours(item: dict[str, Any]) -> bool:
     names = [a["filename"] for a in item.get("csv_attachments", [])]
-    if item.get("user", {}).get("id", US) != US:
-        return False
     if names:
         return any(n.startswith(attempt_prefix(15, 2)) for n in names)
+    if item.get("user", {}).get("id", US) != US:
+        return False
     return not item["batch_mode"] and item["created_at"] != \
-        canvas_import(0, created=T0 - 1000)["created_at"] and \
-        item["workflow_state"] != "initializing"
+        canvas_import(0, created=T0 - 1000)["created_at"]
 
 
 @given(st.lists(_IMPORTS, max_size=8, unique_by=lambda item: item["id"]),
@@ -191,12 +199,28 @@ def test_the_window_is_placed_on_canvas_s_own_clock() -> None:
 
     def reading(created: float) -> Reading:
         return read_import(canvas_import(31, created=created), skewed, known=set(),
-                           now=settles, settles_at=settles)
+                           settles_at=settles)
 
     assert reading(T0 + 1) is Reading.MAY_BE_OURS
     assert reading(T0 - 600) is Reading.OUTSIDE_WINDOW
-    assert reading(T0 + 90 + 600) is Reading.OUTSIDE_WINDOW
-    # Without Canvas's time the same import is judged on our clock, with its wide margin.
-    assert read_import(canvas_import(31, created=T0 + 1),
+    # Created late (a slow upload, a queued request): still waited for, never dismissed.
+    assert reading(T0 + 90 + 600) is Reading.MAY_BE_OURS
+    # Without Canvas's time the window starts on our (late) clock: nothing is excluded.
+    assert read_import(canvas_import(31, created=T0 - 600),
                        AttemptIdentity(15, 2, US, T0 - 7200, {}, ()), known=set(),
-                       now=settles, settles_at=settles) is Reading.OUTSIDE_WINDOW
+                       settles_at=settles) is Reading.MAY_BE_OURS
+
+
+def test_later_imports_at_the_end_duplicates_and_undecided() -> None:
+    ours = canvas_import(60, state="imported", created=T0 + 1,
+                         names=("b000015-a2-users.csv",))
+    listed = [
+        ours,
+        canvas_import(61, state="imported", created=T0 + 2, names=("b000015-a1-users.csv",)),
+        canvas_import(62, created=T0 + 3),  # same user, nothing shown yet: undecided
+        canvas_import(63, created=T0 + 3, user=SOMEONE_ELSE),
+        canvas_import(64, state="importing", created=T0 + 3, names=("terms.csv",)),
+        canvas_import(65, created=T0 + 4, batch_mode=True),
+        canvas_import(66, created=T0 + 4),  # recorded: another batch of this gateway
+    ]
+    assert later_imports(listed, IDENTITY, known={66}, ours=ours) == ((61,), (62,))
