@@ -80,6 +80,10 @@ def _groups(pending: Sequence[UploadRecord],
     return groups
 
 
+NO_CSV_IN_ZIP = ("the zip holds no CSV file Canvas would import (only folders, dotfiles, "
+                 "__MACOSX or other files): put the CSV files in it and upload it again")
+
+
 def _decide(verdict: UploadVerdict, refusal: str | None, policy: BlockingPolicy) -> Decision:
     kind, rows = _kind_and_rows(verdict)
     findings = verdict.records(policy)
@@ -89,6 +93,10 @@ def _decide(verdict: UploadVerdict, refusal: str | None, policy: BlockingPolicy)
         first = next((f for f in findings if f.blocking), None)
         problem = _describe(first) if first else "a finding blocks this file"
         return Decision(False, kind, rows, problem, findings)
+    if isinstance(verdict, ZipVerdict) and not verdict.members:
+        # Canvas would import nothing and show no file: never post it (nor report it
+        # "imported" with every count 0).
+        return Decision(False, kind, rows, NO_CSV_IN_ZIP, findings)
     return Decision(True, kind, rows, None, findings)
 
 

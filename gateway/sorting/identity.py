@@ -40,9 +40,10 @@ def attempt_prefix(batch_id: int, attempt: int) -> str:
 
 
 def bare_name(member: str) -> str:
-    """A member's own file name: folders dropped (Canvas names attachments by base name)
-    and any attempt prefix removed."""
-    return ATTEMPT_PREFIX.sub("", PurePosixPath(member).name)
+    """A member's own file name: folders dropped (Canvas names attachments by base name;
+    backslashes count as separators, as Windows zip tools write them) and any attempt
+    prefix removed."""
+    return ATTEMPT_PREFIX.sub("", PurePosixPath(member.replace("\\", "/")).name)
 
 
 def attempt_of(member: str, batch_id: int) -> int | None:

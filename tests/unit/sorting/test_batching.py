@@ -84,3 +84,8 @@ def test_a_repeated_column_keeps_its_first_value_as_canvas_reads_it(tmp_path: Pa
     merge_csvs([path_source(first), path_source(second)], out)
     assert out.getvalue().decode() == (
         "user_id,login_id,status\r\nu1,l1,active\r\nu2,l2,active\r\n,,\r\n")
+
+
+def test_member_names_from_windows_paths_are_clean_base_names() -> None:
+    [name] = prefixed_names(["a\\..\\..\\evil-users.csv"], attempt_prefix(3, 1))
+    assert name == "b000003-a1-evil-users.csv"

@@ -118,3 +118,15 @@ def test_options_and_row_counts_per_batch(delivery: Delivery) -> None:
     assert [p.options for p in plans] == [
         {"diffing_data_set_identifier": "nightly", "change_threshold": "15"}, {}]
     assert [p.row_counts for p in plans] == [{"user": 2, "course": 1}, {"user": 3}]
+
+
+@pytest.mark.parametrize("members", [
+    {}, {"folder/": ""}, {".hidden.csv": USERS, "__MACOSX/._users.csv": "x"},
+    {"readme.txt": "hello"}])
+def test_a_zip_with_no_csv_canvas_would_import_is_rejected_not_posted(
+        delivery: Delivery, members: dict[str, str]) -> None:
+    delivery.add("empty.zip", _zip(**members))
+    [[(name, accepted)]] = delivery.plan()
+    assert (name, accepted) == ("empty.zip", False)
+    plans = plan_delivery(delivery.uploads, delivery.verdicts, {}, SortingOptions())
+    assert "holds no CSV file" in (plans[0].decisions[1].problem or "")
