@@ -15,8 +15,10 @@ before its result is reported:
 
 from __future__ import annotations
 
+import csv
 import logging
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urljoin
 
@@ -157,8 +159,8 @@ class ImportFollower:
         url = attachment.get("url") if isinstance(attachment, dict) else None
         if not url:
             return None
-        if destination.exists():
-            return destination.name
+        if batch.import_id is not None and _holds_errors_of(destination, batch.import_id):
+            return destination.name  # kept at an earlier look (a requeued batch's is older)
         try:
             client.download(urljoin(client.base_url, str(url)), destination)
         except CanvasError as error:
@@ -201,3 +203,16 @@ class ImportFollower:
                 client.abort_import(batch.import_id)
             except CanvasError as error:
                 log.error("abort failed: %s", error, extra={"batch_id": batch.id})
+
+
+def _holds_errors_of(path: Path, import_id: int) -> bool:
+    """Whether ``path`` is Canvas's errors CSV of import ``import_id`` (every row of that
+    file starts with the import's id: `SisBatch#write_errors_to_file`)."""
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            rows = csv.reader(handle)
+            next(rows, None)  # sis_import_id,file,message,row
+            first = next(rows, None)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return False
+    return first is not None and bool(first) and first[0] == str(import_id)

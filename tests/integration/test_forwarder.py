@@ -16,6 +16,7 @@ from gateway.forwarding.following import NO_ERRORS_FILE
 from gateway.forwarding.forwarder import Forwarder
 from gateway.forwarding.steps import BatchSteps, upload_name
 from gateway.institutions import CanvasTarget, Institution
+from gateway.operator import requeue
 from gateway.sandbox import (
     ErrorFault,
     Faults,
@@ -504,3 +505,20 @@ def test_a_batch_posted_before_attempts_were_recorded_is_held_not_reposted(
     held = _run_until(forwarder, store, clock, batch.id, {BatchState.HELD})
     assert "before attempts were recorded" in (held.reason or "")
     assert len(sandbox.imports("1")) == 1
+
+
+def test_a_requeued_batch_keeps_the_errors_file_of_its_new_import_not_the_old_one(
+        store: Store, spool: Spool, clock: Clock, sandbox: CanvasSandbox) -> None:
+    forwarder = _forwarder_with(store, spool, sandbox, errors_file_wait_seconds=10**7)
+    batch = _ready_batch(store, spool, body=b"not,a,canvas,header\n1,2,3,4\n")
+    failed = _run_until(forwarder, store, clock, batch.id, {BatchState.FAILED})
+    assert f"{failed.import_id}," in spool.batch_errors_path(batch.id).read_text()
+    requeue(store, spool, failed)
+    with zipfile.ZipFile(spool.batch_zip_path(batch.id), "w") as archive:
+        archive.writestr("b000001-a1-users.csv", WARNED)  # the vendor's fixed file
+    done = _run_until(forwarder, store, clock, batch.id, {BatchState.IMPORTED_WITH_MESSAGES})
+    forwarder.close()
+    assert done.import_id != failed.import_id
+    kept = spool.batch_errors_path(batch.id).read_text()
+    assert f"\n{done.import_id}," in kept
+    assert f"\n{failed.import_id}," not in kept
