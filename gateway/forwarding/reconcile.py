@@ -90,8 +90,8 @@ def attachment_names(item: Mapping[str, Any]) -> list[str]:
     return names
 
 
-def read_import(item: Mapping[str, Any], identity: AttemptIdentity, *, known: set[int],
-                settles_at: float) -> Reading:
+def read_import(item: Mapping[str, Any], identity: AttemptIdentity, *,
+                known: set[int]) -> Reading:
     """How one listed import relates to the attempt (see :class:`Reading`)."""
     if item.get("id") in known:
         return Reading.RECORDED
@@ -105,9 +105,7 @@ def read_import(item: Mapping[str, Any], identity: AttemptIdentity, *, known: se
             and user_id != identity.api_user_id:
         return Reading.OTHER_USER
     created = _timestamp(item.get("created_at"))
-    if created is not None and created < canvas_window(identity, settles_at)[0]:
-        # Only the lower bound: a slow upload or a queued request can create the row
-        # late, and an import that has not shown its files is waited for anyway.
+    if created is not None and created < window_start(identity):
         return Reading.OUTSIDE_WINDOW
     if not options_match(item, identity.options):
         return Reading.OTHER_OPTIONS
@@ -118,14 +116,14 @@ def read_import(item: Mapping[str, Any], identity: AttemptIdentity, *, known: se
     return Reading.MAY_BE_OURS
 
 
-def canvas_window(identity: AttemptIdentity, settles_at: float) -> tuple[float, float]:
-    """The ``created_at`` range, in Canvas's clock, an import of the attempt can have: from
-    the attempt's start to ``settles_at`` (gateway times moved onto Canvas's clock when its
-    time is known, else widened by the clock skew we allow).  The list is fetched from the
-    lower end; the upper end only places a late import for people reading the evidence."""
-    margin = CLOCK_SKEW_SECONDS if identity.canvas_started_at is None else SERVER_CLOCKS_SECONDS
-    offset = identity.canvas_offset
-    return identity.started_at + offset - margin, settles_at + offset + margin
+def window_start(identity: AttemptIdentity) -> float:
+    """The earliest ``created_at``, on Canvas's clock, an import of the attempt can have:
+    the attempt's start moved onto Canvas's clock when its time is known, less the spread
+    of Canvas's servers' clocks; else our start less the clock skew we allow.  There is no
+    upper end: a slow upload or a queued request can create the row late."""
+    if identity.canvas_started_at is None:
+        return identity.started_at - CLOCK_SKEW_SECONDS
+    return identity.canvas_started_at - SERVER_CLOCKS_SECONDS
 
 
 def _read_names(names: Sequence[str], identity: AttemptIdentity) -> Reading:
@@ -157,8 +155,7 @@ def judge(recent: Iterable[Mapping[str, Any]], identity: AttemptIdentity, *, kno
           now: float, settles_at: float, wait_until: float, poll_seconds: float) -> Judgement:
     """Decide from Canvas's imports created since the attempt began (module docstring)."""
     items = {int(item["id"]): item for item in recent if "id" in item}
-    readings = tuple((import_id, read_import(item, identity, known=known,
-                                             settles_at=settles_at))
+    readings = tuple((import_id, read_import(item, identity, known=known))
                      for import_id, item in sorted(items.items()))
     ours = [i for i, reading in readings if reading is Reading.OURS]
     earlier = tuple(i for i, reading in readings if reading is Reading.EARLIER_ATTEMPT)

@@ -22,7 +22,7 @@ from typing import Any
 from gateway.forwarding.backoff import poll_delay, trouble_delay
 from gateway.forwarding.canvas import RUNNING_STATES, CanvasClient, CanvasError
 from gateway.forwarding.following import DUPLICATE_ALERT, OPS_ALERT, ImportFollower
-from gateway.forwarding.reconcile import Judgement, Reading, Verdict, canvas_window, judge
+from gateway.forwarding.reconcile import Judgement, Reading, Verdict, judge, window_start
 from gateway.settings import ForwardingSettings
 from gateway.sorting.identity import (
     AttemptIdentity,
@@ -190,9 +190,8 @@ class BatchSteps:
         identity = attempt_identity(batch)
         settles_at = self.settles_at(batch)
         try:
-            low, _ = canvas_window(identity, settles_at)
             recent, complete = client.search_imports(
-                created_since=datetime.fromtimestamp(low, tz=UTC))
+                created_since=datetime.fromtimestamp(window_start(identity), tz=UTC))
         except CanvasError as error:
             self.trouble(batch, BatchState.SUBMITTING, error)
             return

@@ -13,26 +13,18 @@ import logging
 import threading
 
 from gateway.sandbox.store import ImportStore
+from gateway.sandbox.worker import SandboxWorker
 
 logger = logging.getLogger(__name__)
 
 
-class ErrorsFileJobs:
+class ErrorsFileJobs(SandboxWorker):
     """The delayed-job runner; start() once, stop by setting the shared event."""
 
     def __init__(self, store: ImportStore, stop: threading.Event) -> None:
+        super().__init__("canvas-sandbox-delayed-jobs")
         self._store = store
         self._stop = stop
-        self._thread = threading.Thread(
-            target=self._run, name="canvas-sandbox-delayed-jobs", daemon=True
-        )
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def join(self, timeout: float | None = None) -> None:
-        """Wait for the thread to end; the caller must have set the stop event first."""
-        self._thread.join(timeout)
 
     def _run(self) -> None:
         while True:

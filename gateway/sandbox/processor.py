@@ -34,13 +34,14 @@ from gateway.sandbox.injector import FaultInjector, ImportPlan
 from gateway.sandbox.processing import Processed, crashed, import_upload
 from gateway.sandbox.records import End, Outcome, SisImportRecord
 from gateway.sandbox.store import ImportStore
+from gateway.sandbox.worker import SandboxWorker
 
 logger = logging.getLogger(__name__)
 
 FORCED_FAILURE = "Sandbox fault injection: forced failure"
 
 
-class AccountProcessor:
+class AccountProcessor(SandboxWorker):
     """The FIFO processor of one account; start() once, stop by setting the shared event."""
 
     def __init__(
@@ -50,20 +51,11 @@ class AccountProcessor:
         stop: threading.Event,
         injector: FaultInjector | None = None,
     ) -> None:
+        super().__init__(f"canvas-sandbox-account-{account_id}")
         self._store = store
         self._account_id = account_id
         self._stop = stop
         self._injector = injector or FaultInjector()
-        self._thread = threading.Thread(
-            target=self._run, name=f"canvas-sandbox-account-{account_id}", daemon=True
-        )
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def join(self, timeout: float | None = None) -> None:
-        """Wait for the thread to end; the caller must have set the stop event first."""
-        self._thread.join(timeout)
 
     def _run(self) -> None:
         while True:

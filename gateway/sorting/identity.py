@@ -77,13 +77,6 @@ class AttemptIdentity:
         """The start of every member name of this attempt (``b000015-a2-``)."""
         return attempt_prefix(self.batch_id, self.attempt)
 
-    @property
-    def canvas_offset(self) -> float:
-        """Seconds to add to a gateway time to get Canvas's time (0 when unknown)."""
-        if self.canvas_started_at is None:
-            return 0.0
-        return self.canvas_started_at - self.started_at
-
     def to_json(self) -> dict[str, Any]:
         """The identity as stored with the batch (``identity_json``)."""
         return {"batch_id": self.batch_id, "attempt": self.attempt,

@@ -91,7 +91,7 @@ def test_names_win_over_clocks() -> None:
 
 def test_an_import_by_another_user_is_not_ours() -> None:
     theirs = canvas_import(40, user=SOMEONE_ELSE)
-    assert read_import(theirs, IDENTITY, known=set(), settles_at=SETTLES) \
+    assert read_import(theirs, IDENTITY, known=set()) \
         is Reading.OTHER_USER
     assert verdict([theirs], now=SETTLES) is Verdict.REPOST
     assert verdict([theirs], now=SETTLES - 1) is Verdict.WAIT
@@ -195,11 +195,9 @@ def test_the_window_is_placed_on_canvas_s_own_clock() -> None:
     # The gateway's clock is two hours behind Canvas's: Canvas's Date header anchors it.
     skewed = AttemptIdentity(15, 2, US, T0 - 7200, {}, IDENTITY.member_names,
                              canvas_started_at=T0)
-    settles = T0 - 7200 + 90
 
     def reading(created: float) -> Reading:
-        return read_import(canvas_import(31, created=created), skewed, known=set(),
-                           settles_at=settles)
+        return read_import(canvas_import(31, created=created), skewed, known=set())
 
     assert reading(T0 + 1) is Reading.MAY_BE_OURS
     assert reading(T0 - 600) is Reading.OUTSIDE_WINDOW
@@ -207,8 +205,8 @@ def test_the_window_is_placed_on_canvas_s_own_clock() -> None:
     assert reading(T0 + 90 + 600) is Reading.MAY_BE_OURS
     # Without Canvas's time the window starts on our (late) clock: nothing is excluded.
     assert read_import(canvas_import(31, created=T0 - 600),
-                       AttemptIdentity(15, 2, US, T0 - 7200, {}, ()), known=set(),
-                       settles_at=settles) is Reading.MAY_BE_OURS
+                       AttemptIdentity(15, 2, US, T0 - 7200, {}, ()),
+                       known=set()) is Reading.MAY_BE_OURS
 
 
 def test_later_imports_at_the_end_duplicates_and_undecided() -> None:

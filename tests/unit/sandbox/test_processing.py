@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import itertools
-import zipfile
 
 from gateway.sandbox.processing import COUNT_KEYS, import_upload, process_upload
 from gateway.sandbox.records import Outcome, WorkflowState
 from gateway.sorting.kinds import SisKind
+from tests.integration.sandbox.calls import make_zip
 
 USERS = b"user_id,login_id,status\r\nu1,l1,active\r\nu2,l2,active\r\n"
 COURSES = b"course_id,short_name,long_name,status\nc1,C1,Course 1,active\n"
@@ -19,14 +18,6 @@ def run(filename: str, payload: bytes, *, skip_deletes: bool = False) -> Outcome
     return process_upload(
         filename, payload, skip_deletes=skip_deletes, error_report=lambda: next(reports)
     )
-
-
-def make_zip(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 def test_clean_users_csv_is_imported() -> None:

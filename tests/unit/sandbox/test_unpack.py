@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import zipfile
 
 import pytest
@@ -16,17 +15,10 @@ from gateway.sandbox.unpack import (
     prepare,
 )
 from gateway.sorting.kinds import SisKind
+from tests.integration.sandbox.calls import make_zip
 
 USERS = b"user_id,login_id,status\nu1,l1,active\n"
 COURSES = b"course_id,short_name,long_name,status\nc1,C1,Course 1,active\n"
-
-
-def make_zip(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 def names(files: tuple[BatchFile, ...], *, listed: bool | None = None) -> list[str]:
