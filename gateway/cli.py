@@ -1,6 +1,6 @@
 """The ``gateway`` command: ``serve``, ``status``, ``show``, ``hold``, ``release``, ``requeue``,
-``skip``, ``quarantine``, ``check``, ``hash-password``, ``host-keys``, ``reload``, ``sandbox``,
-``validate``.
+``skip``, ``reject``, ``quarantine``, ``check``, ``hash-password``, ``host-keys``, ``reload``,
+``sandbox``, ``validate``.
 
 Exit codes: 0 success, 1 the command ran and found a problem, 2 usage or configuration error.
 """

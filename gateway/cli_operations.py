@@ -37,11 +37,15 @@ def add_operation_parsers(commands: argparse._SubParsersAction[argparse.Argument
     hold = commands.add_parser("hold", help="stop an INSTITUTION's queue, or park a BATCH")
     hold.add_argument("target", metavar="INSTITUTION|BATCH")
     hold.add_argument("--reason", default="held by an operator", help="why (shown everywhere)")
+    reject = commands.add_parser(
+        "reject", help="reject a received UPLOAD not yet in a batch; its sender is told why")
+    reject.add_argument("upload", type=int, metavar="UPLOAD")
+    reject.add_argument("--reason", required=True, help="why (the sender reads it)")
     check = commands.add_parser("check", help="check config, canvas, smtp, sftp or http")
     check.add_argument("what", choices=CHECKS)
     check.add_argument("--institution", help="canvas: only this institution")
     check.add_argument("--to", help="smtp: address to send the test message to")
-    for parser, handler in ((show, _show), (hold, _hold), (check, _check)):
+    for parser, handler in ((show, _show), (hold, _hold), (reject, _reject), (check, _check)):
         common(parser)
         parser.set_defaults(handler=handler)
     for parser in (show, check):
@@ -141,6 +145,17 @@ def _hold(args: argparse.Namespace) -> int:
             raise OperatorError(f"there is no batch {args.target}") from None
         new = hold_batch(store, batch, args.reason)
     print(f"batch {batch.id} ({batch.institution}): {batch.state} -> {new}")
+    return 0
+
+
+@_guarded
+def _reject(args: argparse.Namespace) -> int:
+    from gateway.operator import reject_upload
+
+    with _data(settings_for(args)) as (_, store):
+        batch_id = reject_upload(store, args.upload, args.reason)
+    print(f"upload {args.upload}: rejected in batch {batch_id}; the running gateway reports "
+          "it to the sender")
     return 0
 
 

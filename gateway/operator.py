@@ -1,4 +1,5 @@
-"""What an operator can do to a stopped queue: release, requeue or skip a batch.
+"""What an operator can do to a stopped queue: release, requeue or skip a batch; and reject
+a received upload that has not gone into a batch yet.
 
 Each action is one compare-and-set transition, safe while the daemon runs: if the daemon
 moved the batch in the meantime the action fails with a clear message and changes nothing.
@@ -11,7 +12,12 @@ from gateway.sorting.identity import attempt_prefix
 from gateway.sorting.options import GUARD_PREFIX
 from gateway.state.records import BatchRecord
 from gateway.state.spool import Spool
-from gateway.state.states import FINISHED_BATCH_STATES, BatchState, TransitionError
+from gateway.state.states import (
+    FINISHED_BATCH_STATES,
+    BatchState,
+    TransitionError,
+    UploadState,
+)
 from gateway.state.store import Store
 
 STOPPED = frozenset({BatchState.HELD, BatchState.FAILED})
@@ -69,6 +75,37 @@ def skip(store: Store, batch: BatchRecord) -> BatchState:
         raise OperatorError(f"batch {batch.id} is {batch.state}; only ready, held or failed "
                             "batches can be skipped")
     return _move(store, batch, BatchState.SKIPPED, "operator: skipped")
+
+
+def reject_upload(store: Store, upload_id: int, reason: str) -> int:
+    """Reject a RECEIVED upload with ``reason``: it goes alone into a batch of its own, which
+    the sorter ends as REJECTED with a report to the sender naming the reason; nothing of it
+    reaches Canvas.  Returns that batch's id.  Refused once the sorter has put the upload
+    into a batch (then act on the batch: ``hold`` or ``skip``)."""
+    if not reason.strip():
+        raise OperatorError("say why the upload is rejected (--reason): the sender reads it")
+    try:
+        upload = store.upload(upload_id)
+    except KeyError:
+        raise OperatorError(f"there is no upload {upload_id}") from None
+    if upload.state is not UploadState.RECEIVED:
+        raise OperatorError(_not_waiting(upload.id, upload.state, upload.batch_id))
+    problem = f"{upload.filename}: rejected by the gateway's operator: {reason.strip()}"
+    try:
+        with store.transaction() as txn:
+            batch_id = txn.create_batch(upload.institution)
+            txn.move("upload", upload.id, UploadState.RECEIVED, UploadState.REJECTED,
+                     reason=f"operator: {reason.strip()}", batch_id=batch_id,
+                     problem=problem)
+    except TransitionError:
+        moved = store.upload(upload_id)
+        raise OperatorError(_not_waiting(moved.id, moved.state, moved.batch_id)) from None
+    return batch_id
+
+
+def _not_waiting(upload_id: int, state: UploadState, batch_id: int | None) -> str:
+    return (f"upload {upload_id} is {state} in batch {batch_id}, no longer waiting; "
+            f"`gateway hold {batch_id}` or `gateway skip {batch_id}` act on its batch")
 
 
 def _resume_state(spool: Spool, batch: BatchRecord) -> BatchState:

@@ -70,7 +70,7 @@ def batch_files(spool: Spool, batch: BatchRecord) -> dict[str, Path]:
     """Where a batch's files are (or would be): zip, Canvas errors, report, archive."""
     return {"zip": spool.batch_zip_path(batch.id),
             "canvas_errors": spool.batch_errors_path(batch.id),
-            "report": spool.reports(batch.institution) / f"batch-{batch.id:06d}.txt",
+            "report": spool.reports(batch.institution) / f"{batch.reference}.txt",
             "archive": archive_folder(spool, batch)}
 
 

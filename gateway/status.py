@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gateway.state.records import BatchRecord, UploadRecord
 from gateway.state.states import BatchState, UploadState
 from gateway.state.store import Store
 
@@ -29,9 +30,14 @@ def institution_status(database: Path, configured: Sequence[str]) -> list[dict[s
         "since": _iso(holds[row["institution"]].held_at)}} for row in rows]
 
 
-def status_rows(store: Store, configured: Sequence[str], *,
-                only: str | None = None) -> list[dict[str, Any]]:
-    """The status rows from an open store (``only``: just that institution's row)."""
+def status_rows(store: Store, configured: Sequence[str], *, only: str | None = None,
+                public: bool = False) -> list[dict[str, Any]]:
+    """The status rows from an open store (``only``: just that institution's row).
+
+    For operators, batches are named by id and the oldest waiting upload by its id (what
+    ``gateway show``/``reject`` take).  ``public`` rows (the institution's status.json)
+    name batches by the institution's own numbers and no upload ids: nothing gateway-wide.
+    """
     batches = store.batches(institution=only)
     uploads = store.uploads(institution=only, state=UploadState.RECEIVED)
     names = sorted(set(configured) | {b.institution for b in batches}
@@ -39,23 +45,36 @@ def status_rows(store: Store, configured: Sequence[str], *,
     rows = []
     for name in names:
         mine = [b for b in batches if b.institution == name]
-        done = [b for b in mine if b.state in _SUCCESS]
-        last = max(done, key=lambda b: b.id) if done else None
-        rows.append({
-            "institution": name,
-            "uploads_waiting": sum(1 for u in uploads if u.institution == name),
-            "batches_queued": [b.id for b in mine if b.state in _WAITING],
-            "in_flight": [{"batch": b.id, "state": b.state.value, "canvas_import": b.import_id}
-                          for b in mine if b.state in _IN_FLIGHT],
-            "held": [{"batch": b.id, "reason": b.reason} for b in mine
-                     if b.state is BatchState.HELD],
-            "failed": [{"batch": b.id, "reason": b.reason} for b in mine
-                       if b.state is BatchState.FAILED],
-            "last_success": None if last is None else {
-                "batch": last.id, "canvas_import": last.import_id,
-                "finished_at": _iso(last.finished_at)},
-        })
+        waiting = [u for u in uploads if u.institution == name]
+        rows.append(_row(name, mine, waiting, public))
     return rows
+
+
+def _row(name: str, mine: Sequence[BatchRecord], waiting: Sequence[UploadRecord],
+         public: bool) -> dict[str, Any]:
+    def handle(batch: BatchRecord) -> int:
+        return (batch.number or batch.id) if public else batch.id
+
+    done = [b for b in mine if b.state in _SUCCESS]
+    last = max(done, key=lambda b: b.id) if done else None
+    oldest = waiting[0] if waiting else None
+    return {
+        "institution": name,
+        "uploads_waiting": len(waiting),
+        "oldest_waiting": None if oldest is None else {
+            **({} if public else {"upload": oldest.id}), "file": oldest.filename,
+            "received_at": _iso(oldest.received_at)},
+        "batches_queued": [handle(b) for b in mine if b.state in _WAITING],
+        "in_flight": [{"batch": handle(b), "state": b.state.value,
+                       "canvas_import": b.import_id} for b in mine if b.state in _IN_FLIGHT],
+        "held": [{"batch": handle(b), "reason": b.reason} for b in mine
+                 if b.state is BatchState.HELD],
+        "failed": [{"batch": handle(b), "reason": b.reason} for b in mine
+                   if b.state is BatchState.FAILED],
+        "last_success": None if last is None else {
+            "batch": handle(last), "canvas_import": last.import_id,
+            "finished_at": _iso(last.finished_at)},
+    }
 
 
 def render_status(rows: Sequence[dict[str, Any]]) -> str:
@@ -77,6 +96,10 @@ def render_status(rows: Sequence[dict[str, Any]]) -> str:
             lines.append(f"    queue held since {hold['since']}: {hold['reason']}")
         for stop in row["held"] + row["failed"]:
             lines.append(f"    batch #{stop['batch']}: {stop['reason']}")
+        oldest = row["oldest_waiting"]
+        if oldest:
+            lines.append(f"    oldest waiting: upload {oldest['upload']} ({oldest['file']}) "
+                         f"since {oldest['received_at']}")
     return "\n".join(lines)
 
 

@@ -35,14 +35,14 @@ from gateway.sorting.identity import AttemptIdentity
 from gateway.sorting.sorter import BATCH_REPORT
 from gateway.state.records import BatchRecord
 from gateway.state.spool import Spool
-from gateway.state.states import BatchState
+from gateway.state.states import BatchState, NoticeKind
 from gateway.state.store import Store
 
 log = logging.getLogger(__name__)
 
-OPS_ALERT = "ops_alert"
+OPS_ALERT = NoticeKind.OPS_ALERT
 """A notice for ops only: an import running too long."""
-DUPLICATE_ALERT = "duplicate_import"
+DUPLICATE_ALERT = NoticeKind.DUPLICATE_ALERT
 """A notice for ops only: Canvas shows more than one import of a batch."""
 
 _OUTCOMES = {"imported": BatchState.IMPORTED,

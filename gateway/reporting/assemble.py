@@ -16,9 +16,9 @@ from gateway.forwarding.following import (
 from gateway.reporting.facts import BatchReport, CanvasMessage, Outcome, ReceivedFile
 from gateway.sorting.identity import ATTEMPT_PREFIX, bare_name
 from gateway.state.records import BatchRecord, FindingRecord, UploadRecord
-from gateway.state.states import BatchState
+from gateway.state.states import BatchState, NoticeKind
 
-DELIVERY_FAILED = "delivery_failed"
+DELIVERY_FAILED = NoticeKind.DELIVERY_FAILED
 """A notice telling ops that another notice could not be delivered."""
 
 _OUTCOMES = {
@@ -53,6 +53,11 @@ NEXT_STEPS = {
         "Canvas shows more than one import carrying this batch's files (named above). Look "
         "at each in Canvas (Admin > SIS Import) and, if both were applied, undo the later "
         "one with Canvas's restore_states; `gateway show BATCH` lists what Canvas showed."),
+    Outcome.GATEWAY_ERROR: (
+        "The gateway failed on the file or batch named above (the reason says how; the log "
+        "has the details under this batch's id). What it concerns was set aside and its "
+        "sender told; the institution's other files went on. Fix the cause, then have the "
+        "sender upload the file again (or `gateway release` a held batch)."),
     Outcome.OVERDUE: (
         "Check the import in Canvas. If it is stuck, abort it there; the gateway then reports "
         "the batch as failed and holds the queue. Later batches wait meanwhile."),
@@ -68,6 +73,8 @@ def outcome_of(kind: str, state: BatchState) -> Outcome:
         return Outcome.DUPLICATE
     if kind == DELIVERY_FAILED:
         return Outcome.UNDELIVERED
+    if kind == NoticeKind.GATEWAY_ERROR:
+        return Outcome.GATEWAY_ERROR
     outcome = _OUTCOMES.get(state)
     if outcome is None:
         raise ValueError(f"a batch that is {state} has no report")
@@ -92,8 +99,8 @@ def report_for(batch: BatchRecord, uploads: Sequence[UploadRecord], outcome: Out
     data = canvas.get("data") or {}
     return BatchReport(
         institution=batch.institution,
-        reference=f"batch-{batch.id:06d}",
-        batch_id=batch.id,
+        reference=batch.reference,
+        batch_id=batch.number or batch.id,
         outcome=outcome,
         files=tuple(_received(upload) for upload in uploads),
         received_at=datetime.fromtimestamp(

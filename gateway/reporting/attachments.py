@@ -13,7 +13,7 @@ from gateway.state.spool import Spool
 FINDINGS_HEADER = ("file", "row", "column", "message", "fix", "blocks_batch")
 
 
-def findings_csv(batch_id: int, findings: Sequence[FindingRecord]) -> Attachment:
+def findings_csv(batch: BatchRecord, findings: Sequence[FindingRecord]) -> Attachment:
     """All findings of a batch as a CSV a spreadsheet opens (UTF-8 with BOM, CRLF)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
@@ -22,7 +22,7 @@ def findings_csv(batch_id: int, findings: Sequence[FindingRecord]) -> Attachment
         writer.writerow((finding.file, "" if finding.row is None else finding.row,
                          finding.column or "", finding.message, finding.fix,
                          "yes" if finding.blocking else "no"))
-    return Attachment(f"findings-batch-{batch_id:06d}.csv",
+    return Attachment(f"findings-{batch.reference}.csv",
                       ("\ufeff" + buffer.getvalue()).encode("utf-8"))
 
 
@@ -33,4 +33,4 @@ def canvas_errors_csv(spool: Spool, batch: BatchRecord) -> Attachment | None:
     path = spool.batches / batch.errors_csv
     if not path.exists():
         return None
-    return Attachment(f"canvas-errors-batch-{batch.id:06d}.csv", path.read_bytes())
+    return Attachment(f"canvas-errors-{batch.reference}.csv", path.read_bytes())

@@ -27,6 +27,7 @@ class Outcome(StrEnum):
     OVERDUE = "overdue"  # an ops alert: Canvas has been importing for too long
     UNDELIVERED = "undelivered"  # an ops alert: a report could not be delivered
     DUPLICATE = "duplicate"  # an ops alert: Canvas shows more than one import of a batch
+    GATEWAY_ERROR = "gateway_error"  # an ops alert: the gateway failed on an upload or batch
 
 
 OUTCOME_WORDS: dict[Outcome, str] = {
@@ -39,6 +40,7 @@ OUTCOME_WORDS: dict[Outcome, str] = {
     Outcome.OVERDUE: "Still importing",
     Outcome.UNDELIVERED: "Report not delivered",
     Outcome.DUPLICATE: "Imported twice?",
+    Outcome.GATEWAY_ERROR: "Gateway error",
 }
 
 
@@ -67,8 +69,10 @@ class BatchReport:
     """Everything one report tells its reader about one batch.
 
     ``reference`` is a stable, human-quotable name (``batch-000012``, ``upload-000034``) used
-    in subjects and report file names.  ``batch_id`` is None for uploads rejected before any
-    batch was formed.  Times are UTC.
+    in subjects and report file names.  ``batch_id`` is the batch's number among its
+    institution's batches (the reference's number: never the gateway-wide id, which would
+    tell one institution another's volume); None for uploads rejected before any batch was
+    formed.  Times are UTC.
     """
 
     institution: str

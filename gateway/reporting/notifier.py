@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.forwarding.backoff import retry_delay
-from gateway.forwarding.steps import DUPLICATE_ALERT, OPS_ALERT
 from gateway.institutions import Institution
 from gateway.reporting.assemble import DELIVERY_FAILED, Extras, outcome_of, report_for
 from gateway.reporting.attachments import canvas_errors_csv, findings_csv
@@ -30,15 +29,22 @@ from gateway.sorting.sorter import BATCH_RECEIPT
 from gateway.state.archive import archive_batch
 from gateway.state.records import BatchRecord, NoticeRecord
 from gateway.state.spool import Spool, publish_bytes
-from gateway.state.states import FINISHED_BATCH_STATES, NoticeState
+from gateway.state.states import (
+    FINISHED_BATCH_STATES,
+    OPS_ONLY_NOTICES,
+    NoticeKind,
+    NoticeState,
+)
 from gateway.state.store import Store
 
 log = logging.getLogger(__name__)
 
+PREPARE_ATTEMPTS = 5
+"""Tries to prepare or publish a report before the notifier gives that part up."""
 FINDINGS_INLINE = 25
 """Findings listed in the report itself; all of them are in the attached CSV."""
 _OPS_OUTCOMES = frozenset({Outcome.FAILED, Outcome.HELD})
-_OPS_ONLY_KINDS = frozenset({OPS_ALERT, DUPLICATE_ALERT, DELIVERY_FAILED})
+_OPS_ONLY_KINDS = OPS_ONLY_NOTICES
 
 
 @dataclass(frozen=True)
@@ -83,24 +89,25 @@ class Notifier(Runner):
             try:
                 self._deliver(notice)
             except Exception as error:
-                # One bad notice (a bug, an unwritable folder) must not stop the others:
-                # it is retried with backoff like a mail outage, and fails after its lifetime.
+                # One bad notice (a bug, a file it cannot write) must not stop the others:
+                # it is retried with backoff, then given up (ops are told), never for days.
                 log.exception("report could not be prepared", extra={"notice_id": notice.id})
+                retry = notice.attempts + 1 < PREPARE_ATTEMPTS
                 self._failed(notice, DeliveryError(f"{type(error).__name__}: {error}",
-                                                   transient=True))
+                                                   transient=retry))
         return bool(due)
 
     def _deliver(self, notice: NoticeRecord) -> None:
         letter = self._letter(notice)
         report = letter.report
         if notice.kind not in _OPS_ONLY_KINDS:  # alerts are for operators only
-            self._publish(notice, letter)
+            self._publish_or_alert(notice, letter)
         to, cc = self._recipients(notice, report)
         try:
             if to:
                 self._delivery.mailer.send(compose_message(
                     letter.rendered, sender=self._delivery.settings.sender, to=to, cc=cc,
-                    message_id=f"<{report.reference}.{notice.id}@{self._delivery.domain}>",
+                    message_id=_message_id(report, notice, self._delivery.domain),
                     attachments=letter.attachments))
         except DeliveryError as error:
             self._failed(notice, error)
@@ -118,7 +125,7 @@ class Notifier(Runner):
         batch = self._store.batch(notice.batch_id)
         outcome = outcome_of(notice.kind, notice.batch_state or batch.state)
         total = self._store.finding_count(batch.id)
-        attachments = [findings_csv(batch.id, self._store.findings(batch.id))] if total else []
+        attachments = [findings_csv(batch, self._store.findings(batch.id))] if total else []
         errors = canvas_errors_csv(self._spool, batch)
         if errors is not None:
             attachments.append(errors)
@@ -138,6 +145,22 @@ class Notifier(Runner):
         delivered = sum(u.size for u in self._store.uploads(batch_id=batch.id)) \
             if notice.kind == BATCH_RECEIPT else 0
         return self._notes(batch.institution, delivered)
+
+    def _publish_or_alert(self, notice: NoticeRecord, letter: Letter) -> None:
+        """Publish the SFTP copy; once it has failed ``PREPARE_ATTEMPTS`` times, send the
+        mail without it and alert ops, so one unwritable file never silences a report."""
+        try:
+            self._publish(notice, letter)
+        except Exception as error:
+            if notice.attempts + 1 < PREPARE_ATTEMPTS:
+                raise
+            log.exception("report copy not written; the mail goes without it",
+                          extra={"notice_id": notice.id, "batch_id": notice.batch_id})
+            with self._store.transaction() as txn:
+                txn.add_notice(NoticeKind.GATEWAY_ERROR, notice.institution, notice.batch_id,
+                               reason=f"the report ({notice.kind}) could not be written to "
+                                      f"the institution's reports folder or the archive "
+                                      f"({type(error).__name__}: {error}); it was mailed")
 
     def _publish(self, notice: NoticeRecord, letter: Letter) -> None:
         """The institution's SFTP copy, status.json, and the archive once a batch ended."""
@@ -172,7 +195,7 @@ class Notifier(Runner):
                                             self._delivery.settings.ops_alert_interval_seconds)
         if not allowed:
             log.info("ops copy suppressed by the alert rate limit",
-                     extra={"institution": report.institution, "batch_id": report.batch_id})
+                     extra={"institution": report.institution, "reference": report.reference})
         return allowed
 
     def _failed(self, notice: NoticeRecord, error: DeliveryError) -> None:
@@ -195,3 +218,10 @@ class Notifier(Runner):
                                           f"delivered: {error}")
         log.warning("report not delivered: %s", error, extra={
             "notice_id": notice.id, "transient": error.transient, "expired": expired})
+
+
+def _message_id(report: BatchReport, notice: NoticeRecord, domain: str) -> str:
+    """The same for every try of one notice (mail clients then show one message), and
+    naming nothing global: the notice's random token, not its outbox id (notices from
+    before tokens existed keep their id)."""
+    return f"<{report.reference}.{notice.token or notice.id}@{domain}>"

@@ -15,7 +15,7 @@ STATUS_FORMAT = 1
 
 def write_status_file(store: Store, spool: Spool, institution: str) -> None:
     """Rewrite the institution's status.json (last success, queue, in flight, held/failed)."""
-    [row] = status_rows(store, [institution], only=institution)
+    [row] = status_rows(store, [institution], only=institution, public=True)
     document = {"format": STATUS_FORMAT,
                 "generated_at": datetime.fromtimestamp(store.clock(), tz=UTC).isoformat(
                     timespec="seconds"),

@@ -30,21 +30,24 @@ from gateway.sorting.batching import (
 from gateway.sorting.delivery import ZIP_KIND, PlannedBatch, plan_delivery
 from gateway.sorting.identity import attempt_prefix, prefixed_names
 from gateway.sorting.kinds import identify
-from gateway.sorting.validation import validate_upload
+from gateway.sorting.validation import UploadVerdict, validate_upload
+from gateway.sorting.validation.findings import Code
 from gateway.sorting.validation.zips import csv_member_names, member_opener
 from gateway.state.records import BatchRecord, UploadRecord
 from gateway.state.spool import Spool, fsync_file, publish_file, temp_path_for
-from gateway.state.states import BatchState, TransitionError, UploadState
+from gateway.state.states import BatchState, NoticeKind, TransitionError, UploadState
 from gateway.state.store import Store
 
 log = logging.getLogger(__name__)
 
-BATCH_REPORT = "batch_report"
+BATCH_REPORT = NoticeKind.BATCH_REPORT
 """A notice reporting a batch's end (imported, failed, held, rejected)."""
-BATCH_RECEIPT = "batch_receipt"
+BATCH_RECEIPT = NoticeKind.BATCH_RECEIPT
 """A notice telling the sender a batch was formed and is on its way to Canvas."""
 SEAL_ATTEMPTS = 3
 """Rounds a batch may fail to seal before it is held for an operator."""
+FORM_ATTEMPTS = 3
+"""Rounds an institution's delivery may fail to form before its oldest upload is set aside."""
 
 
 class IntakeGate(Protocol):
@@ -100,6 +103,7 @@ class Sorter(Runner):
         self._on_ready = on_ready
         self._intake = intake or UngatedIntake()
         self._seal_failures: dict[int, int] = {}
+        self._form_failures: dict[str, int] = {}
 
     def step(self) -> bool:
         """Form batches for complete deliveries, then seal every OPEN batch.
@@ -123,12 +127,66 @@ class Sorter(Runner):
         return any(formed) or bool(sealed)
 
     def _form_safely(self, institution: Institution) -> bool:
+        """Form the institution's next delivery; a failure stays with this institution.
+
+        An operator's action racing the sorter (an upload rejected meanwhile) simply means
+        forming again.  Anything else is retried ``FORM_ATTEMPTS`` rounds (a full disk or a
+        locked database passes); then the oldest waiting upload is set aside on its own,
+        rejected with the reason and ops alerted, so one bad file never stalls the rest.
+        """
+        name = institution.name
         try:
-            return self._form(institution)
-        except Exception:
-            log.exception("forming batches failed; retrying next round",
-                          extra={"institution": institution.name})
+            formed = self._form(institution)
+        except TransitionError as error:
+            log.info("delivery changed while forming; forming again: %s", error,
+                     extra={"institution": name})
+            return True
+        except Exception as error:
+            return self._form_failed(name, error)
+        self._form_failures.pop(name, None)
+        return formed
+
+    def _form_failed(self, institution: str, error: Exception) -> bool:
+        failures = self._form_failures.get(institution, 0) + 1
+        self._form_failures[institution] = failures
+        if failures == 1:  # the traceback once; the repeats as one line each
+            log.exception("forming batches failed (1 of %d)", FORM_ATTEMPTS,
+                          extra={"institution": institution})
+        else:
+            log.warning("forming batches failed (%d of %d): %s: %s", failures, FORM_ATTEMPTS,
+                        type(error).__name__, error, extra={"institution": institution})
+        if failures < FORM_ATTEMPTS:
             return False
+        try:
+            set_aside = self._set_aside_oldest(institution, error)
+        except Exception:
+            log.exception("setting the oldest upload aside failed; retrying next round",
+                          extra={"institution": institution})
+            return False
+        self._form_failures.pop(institution, None)
+        return set_aside
+
+    def _set_aside_oldest(self, institution: str, error: Exception) -> bool:
+        """Reject the institution's oldest waiting upload alone, in a batch of its own (the
+        sender gets its report), and alert ops; True if there was one."""
+        waiting = self._store.uploads(institution=institution, state=UploadState.RECEIVED)
+        if not waiting:
+            return False
+        upload = waiting[0]
+        problem = (f"{upload.filename}: the gateway failed while forming a batch with this "
+                   f"file ({type(error).__name__}); it was not sent to Canvas and the "
+                   "gateway's operators were alerted. Upload it again once they say so")
+        with self._store.transaction() as txn:
+            batch_id = txn.create_batch(institution)
+            txn.move("upload", upload.id, UploadState.RECEIVED, UploadState.REJECTED,
+                     reason=problem, batch_id=batch_id, problem=problem)
+            txn.add_notice(NoticeKind.GATEWAY_ERROR, institution, batch_id,
+                           reason=f"upload {upload.id} set aside after {FORM_ATTEMPTS} "
+                                  f"failed rounds: {type(error).__name__}: {error}")
+        log.error("upload set aside: forming failed %d rounds", FORM_ATTEMPTS,
+                  extra={"institution": institution, "upload_id": upload.id,
+                         "batch_id": batch_id})
+        return True
 
     def _seal_failed(self, batch: BatchRecord, error: Exception) -> None:
         failures = self._seal_failures.get(batch.id, 0) + 1
@@ -137,13 +195,17 @@ class Sorter(Runner):
                       extra={"batch_id": batch.id})
         if failures < SEAL_ATTEMPTS:
             return
-        reason = (f"the batch could not be prepared for Canvas ({type(error).__name__}: "
-                  f"{error}); fix the cause (see the log), then `gateway release {batch.id}` "
-                  f"to try again, or `gateway skip {batch.id}`")
+        # The sender reads the reason: the error's type only (its text may name paths).
+        reason = (f"the batch could not be prepared for Canvas ({type(error).__name__}); "
+                  "the gateway's operators were alerted: they fix the cause, then release "
+                  f"the queue (`gateway release {batch.institution}`)")
         with self._store.transaction() as txn:
             txn.move("batch", batch.id, BatchState.OPEN, BatchState.HELD, reason=reason)
             txn.add_notice(BATCH_REPORT, batch.institution, batch.id,
                            batch_state=BatchState.HELD, reason=reason)
+            txn.add_notice(NoticeKind.GATEWAY_ERROR, batch.institution, batch.id,
+                           reason=f"batch {batch.id} held after {SEAL_ATTEMPTS} failed "
+                                  f"seals: {type(error).__name__}: {error}")
         del self._seal_failures[batch.id]
 
     def _form(self, institution: Institution) -> bool:
@@ -158,7 +220,7 @@ class Sorter(Runner):
                         for u in pending}
             plans = plan_delivery(pending, verdicts, self._intake.refused(institution.name),
                                   institution.sorting)
-            self._record(institution.name, plans)
+            self._record(institution.name, plans, _unchecked(pending, verdicts))
         return True
 
     def _deliverable(self, institution: str) -> list[UploadRecord]:
@@ -179,11 +241,18 @@ class Sorter(Runner):
             leading.append(upload)
         return leading
 
-    def _record(self, institution: str, plans: list[PlannedBatch]) -> None:
+    def _record(self, institution: str, plans: list[PlannedBatch],
+                unchecked: Mapping[int, str]) -> None:
+        """Create the planned batches; ops hear of each upload the checks failed on."""
         with self._store.transaction() as txn:
             for plan in plans:
                 batch_id = txn.create_batch(institution, options=plan.options,
                                             row_counts=plan.row_counts)
+                for upload in plan.uploads:
+                    if upload.id in unchecked:
+                        txn.add_notice(NoticeKind.GATEWAY_ERROR, institution, batch_id,
+                                       reason=f"upload {upload.id} ({upload.filename}): "
+                                              f"{unchecked[upload.id]}")
                 for upload in plan.uploads:
                     decision = plan.decisions[upload.id]
                     txn.move("upload", upload.id, UploadState.RECEIVED,
@@ -248,6 +317,18 @@ class Sorter(Runner):
         entries = [entry for item in items for entry in _merged(item)]
         names = prefixed_names([name for name, _ in entries], attempt_prefix(batch_id, 1))
         return [(name, sources) for name, (_, sources) in zip(names, entries, strict=True)]
+
+
+def _unchecked(pending: list[UploadRecord],
+               verdicts: Mapping[int, UploadVerdict]) -> dict[int, str]:
+    """The uploads the checks failed on (``CHECK_FAILED``), with the finding's words."""
+    failed = {}
+    for upload in pending:
+        verdict = verdicts[upload.id]
+        for finding in verdict.findings:
+            if finding.code is Code.CHECK_FAILED:
+                failed[upload.id] = finding.message
+    return failed
 
 
 def _merged(files: list[tuple[str, Source]]) -> list[tuple[str, list[Source]]]:

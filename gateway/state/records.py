@@ -73,6 +73,14 @@ class BatchRecord:
     """The last reconcile's verdict and evidence (what Canvas showed), for ``show``."""
     terminal_seen_at: float | None = None
     """When Canvas was first seen to have ended the import (the errors file may follow)."""
+    number: int | None = None
+    """The batch's number among its institution's batches (None: not stored yet)."""
+
+    @property
+    def reference(self) -> str:
+        """What the institution calls this batch (``batch-000012``): reports, file names,
+        status.json.  Numbered per institution, unlike ``id`` (the operators' handle)."""
+        return f"batch-{self.number or self.id:06d}"
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> BatchRecord:
@@ -95,6 +103,7 @@ class BatchRecord:
             post_settles_at=row["post_settles_at"],
             reconcile=_json_or_none(row["reconcile_json"]),
             terminal_seen_at=row["terminal_seen_at"],
+            number=row["number"],
         )
 
 
@@ -132,6 +141,8 @@ class NoticeRecord:
     last_error: str | None
     batch_state: BatchState | None = None
     reason: str | None = None
+    token: str | None = None
+    """A random token naming the notice to the outside (its Message-ID), unlike ``id``."""
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> NoticeRecord:
@@ -142,7 +153,7 @@ class NoticeRecord:
             attempts=row["attempts"], next_attempt_at=row["next_attempt_at"],
             created_at=row["created_at"], sent_at=row["sent_at"], last_error=row["last_error"],
             batch_state=BatchState(row["batch_state"]) if row["batch_state"] else None,
-            reason=row["reason"],
+            reason=row["reason"], token=row["token"],
         )
 
 

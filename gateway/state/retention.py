@@ -58,6 +58,6 @@ class Retention(Runner):
         for path in paths:
             path.unlink(missing_ok=True)
         for suffix in (".txt", ".html", ".json"):
-            (self._spool.reports(batch.institution) / f"batch-{batch_id:06d}{suffix}").unlink(
+            (self._spool.reports(batch.institution) / f"{batch.reference}{suffix}").unlink(
                 missing_ok=True)
         return existed

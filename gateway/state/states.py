@@ -42,6 +42,22 @@ class NoticeState(StrEnum):
     FAILED = "failed"  # gave up after its lifetime; ops were alerted
 
 
+class NoticeKind(StrEnum):
+    """What a notice in the outbox reports, and so who receives it."""
+
+    BATCH_RECEIPT = "batch_receipt"  # a batch was formed and is on its way to Canvas
+    BATCH_REPORT = "batch_report"  # a batch ended (imported, failed, held, rejected)
+    OPS_ALERT = "ops_alert"  # ops only: an import running too long
+    DUPLICATE_ALERT = "duplicate_import"  # ops only: Canvas shows a batch imported twice
+    DELIVERY_FAILED = "delivery_failed"  # ops only: another notice could not be delivered
+    GATEWAY_ERROR = "gateway_error"  # ops only: the gateway failed on an upload or a batch
+
+
+OPS_ONLY_NOTICES = frozenset({NoticeKind.OPS_ALERT, NoticeKind.DUPLICATE_ALERT,
+                              NoticeKind.DELIVERY_FAILED, NoticeKind.GATEWAY_ERROR})
+"""Notices that go to ops and never to the institution (nor into its SFTP folder)."""
+
+
 UPLOAD_TRANSITIONS: dict[UploadState, frozenset[UploadState]] = {
     UploadState.RECEIVED: frozenset({UploadState.ACCEPTED, UploadState.REJECTED}),
     UploadState.ACCEPTED: frozenset(),

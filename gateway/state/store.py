@@ -12,6 +12,7 @@ running daemon's store safely.
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 import threading
 import time
@@ -144,6 +145,22 @@ INSERT OR IGNORE INTO canvas_imports (institution, canvas, import_id, batch_id, 
     recorded_at)
     SELECT institution, '', import_id, id, attempts, updated_at FROM batches
     WHERE import_id IS NOT NULL;
+""", """
+ALTER TABLE batches ADD COLUMN number INTEGER;
+UPDATE batches SET number = id;
+CREATE UNIQUE INDEX IF NOT EXISTS batches_by_number ON batches (institution, number);
+ALTER TABLE notices ADD COLUMN token TEXT;
+CREATE TABLE IF NOT EXISTS discards (
+    id INTEGER PRIMARY KEY,
+    institution TEXT NOT NULL,
+    filename TEXT NOT NULL,
+    folder TEXT,
+    size INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    discarded_at REAL NOT NULL,
+    batch_id INTEGER REFERENCES batches(id)
+);
+CREATE INDEX IF NOT EXISTS discards_by_institution ON discards (institution, batch_id, id);
 """)
 """Schema steps; ``PRAGMA user_version`` records how many have been applied.  Append only."""
 
@@ -189,12 +206,16 @@ class Transaction:
         """Insert an OPEN batch and return its id (ids grow, so they give the queue order).
 
         ``options`` are the Canvas import parameters it is posted with; ``row_counts`` its
-        data rows per kind (for the mass-change guard)."""
+        data rows per kind (for the mass-change guard).  The batch also gets the next of
+        its institution's own numbers (``BatchRecord.reference``): what its sender sees,
+        so no institution learns another's volume from it."""
         cursor = self._db.execute(
             "INSERT INTO batches (institution, state, created_at, updated_at, options,"
-            " row_counts) VALUES (?, ?, ?, ?, ?, ?)",
+            " row_counts, number) VALUES (?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(number), 0)"
+            " + 1 FROM batches WHERE institution = ?))",
             (institution, BatchState.OPEN, self.now, self.now,
-             json.dumps(options or {}, sort_keys=True), json.dumps(row_counts or {})),
+             json.dumps(options or {}, sort_keys=True), json.dumps(row_counts or {}),
+             institution),
         )
         batch_id = _last_id(cursor)
         self._log("batch", batch_id, None, BatchState.OPEN, None)
@@ -209,9 +230,9 @@ class Transaction:
         """
         cursor = self._db.execute(
             "INSERT INTO notices (kind, institution, batch_id, state, next_attempt_at,"
-            " created_at, batch_state, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " created_at, batch_state, reason, token) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (kind, institution, batch_id, NoticeState.PENDING, self.now, self.now,
-             batch_state, reason),
+             batch_state, reason, secrets.token_hex(8)),
         )
         return _last_id(cursor)
 

@@ -10,7 +10,8 @@ Severities follow Canvas's classes (reference §2.3):
   ``failed_with_messages`` (invalid UTF-8, malformed CSV, unrecognised header, an unreadable
   zip);
 - ``REFUSAL``: the gateway will not send the file for its own reasons (empty file, NUL bytes,
-  absurdly long records, zip bombs and path tricks, a zip it cannot decrypt);
+  absurdly long records, zip bombs and path tricks, a zip it cannot decrypt, a file its
+  checks failed on: ``CHECK_FAILED``, which no policy can allow);
 - ``WARNING``: a row-level message (Canvas skips the row or imports it with a warning) or a
   plausibility warning of the gateway (duplicates, references not in the batch).
 
@@ -51,6 +52,7 @@ class Code(StrEnum):
     ZIP_UNSAFE_PATH = "zip_unsafe_path"
     ZIP_TOO_LARGE = "zip_too_large"
     ZIP_ENCRYPTED = "zip_encrypted"
+    CHECK_FAILED = "check_failed"
     # Row-level and plausibility warnings.
     MISSING_VALUE = "missing_value"
     IMPROPER_STATUS = "improper_status"
@@ -78,7 +80,11 @@ _SEVERITY_OF: dict[Code, Severity] = {
     Code.ZIP_UNSAFE_PATH: Severity.REFUSAL,
     Code.ZIP_TOO_LARGE: Severity.REFUSAL,
     Code.ZIP_ENCRYPTED: Severity.REFUSAL,
+    Code.CHECK_FAILED: Severity.REFUSAL,
 }
+
+UNWAIVABLE = frozenset({Code.CHECK_FAILED})
+"""Codes no policy can allow: a file the gateway could not check is never sent."""
 
 
 def severity_of(code: Code) -> Severity:
@@ -150,7 +156,7 @@ class BlockingPolicy:
 
     def blocks_code(self, code: Code) -> bool:
         """True when a finding with ``code`` stops the batch."""
-        if code in self.allow:
+        if code in self.allow and code not in UNWAIVABLE:
             return False
         if severity_of(code) is not Severity.WARNING:
             return True

@@ -13,7 +13,9 @@ with pyzipper.
 
 from __future__ import annotations
 
+import lzma
 import re
+import struct
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,8 +30,13 @@ from gateway.sorting.validation.verdicts import FileVerdict, ValidationOptions
 from gateway.state.records import FindingRecord
 
 _IGNORED = re.compile(r"__macosx|desktop d[bf]|(^|/)desktop\.ini$", re.IGNORECASE)
-_READ_ERRORS = (pyzipper.BadZipFile, zlib.error, EOFError, OSError, RuntimeError,
-                NotImplementedError, ValueError)
+_READ_ERRORS = (pyzipper.BadZipFile, zlib.error, lzma.LZMAError, struct.error, EOFError,
+                OSError, RuntimeError, NotImplementedError, ValueError,
+                # pyzipper's own parsing of hostile headers: an AES strength byte it has no
+                # table entry for (KeyError), extra fields running past their record
+                # (IndexError), an encrypted flag without the AES extra (AttributeError).
+                KeyError, IndexError, AttributeError, TypeError)
+"""What the zip library raises for damaged or hostile data: each is the zip's finding."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +112,8 @@ def _walk(infos: list[pyzipper.ZipInfo], name: str, log: FindingLog) -> list[pyz
     """Canvas's walk: the CSV members to validate, in path order."""
     members = []
     for info in infos:
-        if info.is_dir() or _skipped(info.filename):
+        # Not ``info.is_dir()``: it fails on the empty name a NUL-led member is read as.
+        if not info.filename or info.filename.endswith("/") or _skipped(info.filename):
             continue
         if not info.filename.lower().endswith(".csv"):
             log.add(Finding(Code.UNKNOWN_FILE_TYPE, name, None, None,
@@ -125,7 +133,11 @@ def _guard(infos: list[pyzipper.ZipInfo], members: list[pyzipper.ZipInfo], *, si
            name: str, password: bytes | None, limits: ZipLimits, log: FindingLog) -> None:
     """Refuse what must never be unpacked: unsafe paths, bombs, undecryptable members."""
     for info in infos:
-        if _unsafe(info.filename):
+        if not info.filename:
+            log.add(Finding(Code.ZIP_UNSAFE_PATH, name, None, None,
+                            "A member has no usable name (it is empty or starts with a NUL "
+                            "byte)", "re-create the zip with ordinary file names"))
+        elif _unsafe(info.filename):
             log.add(Finding(Code.ZIP_UNSAFE_PATH, name, None, None,
                             f"Member {info.filename!r} would be written outside the folder "
                             "it is unpacked in", "build the zip from relative paths only"))
@@ -163,8 +175,16 @@ def _corrupt(name: str, member: str | None, error: BaseException) -> Finding:
                        f"{where}the configured zip password does not open it",
                        "check the institution's zip password")
     return Finding(Code.ZIP_CORRUPT, name, None, None,
-                   f"{where}Error while importing CSV: the zip cannot be read ({error})",
+                   f"{where}Error while importing CSV: the zip cannot be read "
+                   f"({_what_failed(error)})",
                    "re-create the zip and upload it again")
+
+
+def _what_failed(error: BaseException) -> str:
+    """The library's own words, unless they are only a key or an index of its internals."""
+    if isinstance(error, (KeyError, IndexError, AttributeError, TypeError, struct.error)):
+        return "its headers are damaged or use an encryption the gateway cannot read"
+    return str(error) or type(error).__name__
 
 
 def _member_verdict(path: Path, member: str, password: bytes | None,

@@ -82,4 +82,11 @@ def sample_report(outcome: Outcome) -> BatchReport:
                 batch, canvas_state="importing", counts={}, finished_at=None,
                 reason="Canvas has been importing for 4h 0m.",
                 next_step="Check the import in Canvas; abort it there if it is stuck.")
+        case Outcome.GATEWAY_ERROR:
+            return replace(
+                batch, canvas_import_id=None, canvas_state=None, counts={}, posted_at=None,
+                finished_at=None,
+                reason="upload 41 (users.zip): The gateway could not check this file "
+                       "(LZMAError); it was not sent to Canvas",
+                next_step="Fix the cause, then have the sender upload the file again.")
     raise AssertionError(f"no sample for {outcome}")

@@ -10,7 +10,7 @@ import pytest
 from gateway.settings import ConfigError, settings_from_mapping
 from gateway.sorting.sorter import SEAL_ATTEMPTS, Sorter
 from gateway.state.spool import Spool
-from gateway.state.states import BatchState, NoticeState, UploadState
+from gateway.state.states import BatchState, NoticeKind, NoticeState, UploadState
 from gateway.state.store import Store
 from tests.institution_records import institution
 from tests.unit.history import received
@@ -50,7 +50,11 @@ def test_one_unsealable_batch_is_held_and_the_others_go_on(store: Store, spool: 
     held = store.batch(batch_id)
     assert held.state is BatchState.HELD
     assert "could not be prepared for Canvas" in (held.reason or "")
-    assert f"gateway release {batch_id}" in (held.reason or "")
+    assert "gateway release alpha" in (held.reason or "")
+    assert "/spool/" not in (held.reason or "")  # the sender reads it: no paths
+    alert = next(n for n in store.notices() if n.kind == NoticeKind.GATEWAY_ERROR)
+    assert alert.batch_id == batch_id
+    assert "FileNotFoundError" in (alert.reason or "")
     assert [b.state for b in store.batches(institution="beta")] == [BatchState.READY]
     assert any(n.batch_id == batch_id and n.batch_state is BatchState.HELD
                for n in store.notices(state=NoticeState.PENDING))
