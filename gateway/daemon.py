@@ -16,6 +16,7 @@ import sqlite3
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from pydantic import SecretStr
 
@@ -27,6 +28,7 @@ from gateway.intake.service import Intake
 from gateway.reporting.mailer import MailDirectory, Mailer, SmtpMailer, SmtpTarget
 from gateway.reporting.notifier import Delivery, Notifier
 from gateway.reporting.render import ReportRenderer
+from gateway.reporting.status_file import write_status_file
 from gateway.runner import Runner
 from gateway.sandbox.server import CanvasSandbox
 from gateway.settings import ConfigError, MailSettings, Settings, read_secret
@@ -162,6 +164,8 @@ async def _run(settings: Settings, spool: Spool, running: Components,
 
     intake = Intake(settings.sftp, spool=spool, store=store, institutions=institutions,
                     on_received=upload_received, min_free_bytes=settings.storage.min_free_bytes)
+    # A dropped temp-named file shows in the sender's status.json at once.
+    intake.receiver.on_discarded = partial(write_status_file, store, spool)
     sorter = Sorter(store=store, spool=spool, institutions=lambda: institutions,
                     quiet_seconds=settings.batching.quiet_seconds, on_ready=batch_sealed,
                     intake=intake.deliveries)

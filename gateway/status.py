@@ -7,13 +7,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gateway.state.records import BatchRecord, UploadRecord
+from gateway.state.records import BatchRecord, DiscardRecord, UploadRecord
 from gateway.state.states import BatchState, UploadState
 from gateway.state.store import Store
 
 _WAITING = (BatchState.OPEN, BatchState.READY, BatchState.DEFERRED)
 _IN_FLIGHT = (BatchState.SUBMITTING, BatchState.IMPORTING)
 _SUCCESS = (BatchState.IMPORTED, BatchState.IMPORTED_WITH_MESSAGES)
+NOT_RECEIVED = 10
+"""Dropped, unreceived files listed per institution (the latest)."""
 
 
 def institution_status(database: Path, configured: Sequence[str]) -> list[dict[str, Any]]:
@@ -46,8 +48,15 @@ def status_rows(store: Store, configured: Sequence[str], *, only: str | None = N
     for name in names:
         mine = [b for b in batches if b.institution == name]
         waiting = [u for u in uploads if u.institution == name]
-        rows.append(_row(name, mine, waiting, public))
+        rows.append({**_row(name, mine, waiting, public),
+                     "not_received": _not_received(store.discards(name, limit=NOT_RECEIVED))})
     return rows
+
+
+def _not_received(discards: Sequence[DiscardRecord]) -> list[dict[str, Any]]:
+    """The latest files the intake dropped without receiving them (newest first)."""
+    return [{"file": d.filename, "folder": d.folder, "size": d.size,
+             "at": _iso(d.discarded_at), "reason": d.reason} for d in discards]
 
 
 def _row(name: str, mine: Sequence[BatchRecord], waiting: Sequence[UploadRecord],

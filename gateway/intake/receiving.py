@@ -54,6 +54,9 @@ class Receiver:
         self.min_free_bytes = min_free_bytes
         self.receipts = Receipts()
         self.on_received = on_received
+        self.on_discarded: Callable[[str], None] = lambda _: None
+        """Called (on the receiving threads) with the institution after a discard was
+        recorded for its sender (the daemon refreshes its status.json)."""
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="receiving")
         self._hashing = ThreadPoolExecutor(2, thread_name_prefix="hashing")
         self._lock = threading.Lock()
@@ -168,6 +171,22 @@ class Receiver:
             **_fields(writer, writer.name), "bytes_written": writer.size})
         with contextlib.suppress(Exception):
             await self.run(self.end, writer, received=False)
+
+    async def discard_reported(self, writer: UploadWriter, why: str) -> None:
+        """Drop an upload its sender believes delivered (a temp-named file closed and never
+        renamed) and record that, so status.json and the next report tell the sender;
+        never raises."""
+        await self.discard(writer, why)
+        try:
+            await self.run(self._record_discard, writer, why)
+        except Exception:
+            log.exception("discard not recorded", extra=_fields(writer, writer.name))
+
+    def _record_discard(self, writer: UploadWriter, why: str) -> None:
+        with self.store.transaction() as txn:
+            txn.record_discard(writer.institution, writer.name, folder=writer.folder,
+                               size=writer.size, reason=why)
+        self.on_discarded(writer.institution)
 
     def end(self, writer: UploadWriter, *, received: bool) -> None:
         """Release everything a writer holds (once); its temp file is gone afterwards.

@@ -5,7 +5,9 @@
 * A file closed under a temporary name (``*.filepart``, ``*.part``, ``~``, leading dot ...)
   is kept for this session; renaming it onto a final name receives it under that name, once.
 * Whatever is still open or never renamed when the session ends is discarded and logged:
-  a dropped connection or a killed client never produces a received file.
+  a dropped connection or a killed client never produces a received file.  A temp-named file
+  closed cleanly but never renamed is also recorded for its sender (status.json and the next
+  report), who may believe it delivered.
 
 Files are told apart by their path in the inbox (``/inbox/batch/2026-fall/users.csv`` is not
 ``/inbox/users.csv``), and a rename stays within its upload folder: the folder chose the
@@ -140,8 +142,11 @@ class UploadSession:
             await self.abandoned(writer)
         staged, self._staged = self._staged, {}
         for writer in staged.values():
-            await self._receiver.discard(writer, "its temporary name was never renamed "
-                                                 "onto a final name before the session ended")
+            await self._receiver.discard_reported(
+                writer, "it was closed under a temporary name and never renamed to a final "
+                        "name before the session ended, so it was not received: upload it "
+                        "again and rename it when the upload is complete (or upload it under "
+                        "its final name)")
 
     async def entries(self) -> dict[str, Entry]:
         """The inbox as this session sees it, every upload folder included, by display path."""

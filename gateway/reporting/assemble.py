@@ -15,7 +15,7 @@ from gateway.forwarding.following import (
 )
 from gateway.reporting.facts import BatchReport, CanvasMessage, Outcome, ReceivedFile
 from gateway.sorting.identity import ATTEMPT_PREFIX, bare_name
-from gateway.state.records import BatchRecord, FindingRecord, UploadRecord
+from gateway.state.records import BatchRecord, DiscardRecord, FindingRecord, UploadRecord
 from gateway.state.states import BatchState, NoticeKind
 
 DELIVERY_FAILED = NoticeKind.DELIVERY_FAILED
@@ -62,6 +62,14 @@ NEXT_STEPS = {
         "Check the import in Canvas. If it is stuck, abort it there; the gateway then reports "
         "the batch as failed and holds the queue. Later batches wait meanwhile."),
 }
+
+
+def not_received_note(discard: DiscardRecord) -> str:
+    """A report's line about a file the intake dropped without receiving it."""
+    where = f"{discard.folder}/" if discard.folder else ""
+    when = datetime.fromtimestamp(discard.discarded_at, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return (f"Not received: {where}{discard.filename} ({discard.size:,} bytes, {when}): "
+            f"{discard.reason}.")
 
 
 def outcome_of(kind: str, state: BatchState) -> Outcome:

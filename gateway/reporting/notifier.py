@@ -16,7 +16,13 @@ from dataclasses import dataclass
 
 from gateway.forwarding.backoff import retry_delay
 from gateway.institutions import Institution
-from gateway.reporting.assemble import DELIVERY_FAILED, Extras, outcome_of, report_for
+from gateway.reporting.assemble import (
+    DELIVERY_FAILED,
+    Extras,
+    not_received_note,
+    outcome_of,
+    report_for,
+)
 from gateway.reporting.attachments import canvas_errors_csv, findings_csv
 from gateway.reporting.facts import BatchReport, Outcome
 from gateway.reporting.mailer import DeliveryError, Mailer
@@ -130,7 +136,7 @@ class Notifier(Runner):
         if errors is not None:
             attachments.append(errors)
         extras = Extras(findings=self._store.findings(batch.id, FINDINGS_INLINE),
-                        findings_total=total, notes=self._quota_notes(notice, batch),
+                        findings_total=total, notes=self._notes_for(notice, batch),
                         attachments=tuple(a.filename for a in attachments))
         # Notices carry the reason of their moment; only very old ones fall back to the batch.
         reason = notice.reason if notice.batch_state or notice.reason else batch.reason
@@ -139,12 +145,15 @@ class Notifier(Runner):
         rendered = self._renderers(batch.institution).render(report)
         return Letter(report, rendered, tuple(attachments))
 
-    def _quota_notes(self, notice: NoticeRecord, batch: BatchRecord) -> tuple[str, ...]:
-        """The intake's quota warning; a receipt counts its own delivery as still waiting
-        (it left the queue only moments ago), so a sender near the quota hears of it."""
+    def _notes_for(self, notice: NoticeRecord, batch: BatchRecord) -> tuple[str, ...]:
+        """The intake's quota warning (a receipt counts its own delivery as still waiting:
+        it left the queue only moments ago, so a sender near the quota hears of it), and
+        the files dropped unreceived that this batch's reports name."""
         delivered = sum(u.size for u in self._store.uploads(batch_id=batch.id)) \
             if notice.kind == BATCH_RECEIPT else 0
-        return self._notes(batch.institution, delivered)
+        dropped = self._store.discards(batch.institution, batch_id=batch.id)
+        return self._notes(batch.institution, delivered) + tuple(
+            not_received_note(discard) for discard in reversed(dropped))
 
     def _publish_or_alert(self, notice: NoticeRecord, letter: Letter) -> None:
         """Publish the SFTP copy; once it has failed ``PREPARE_ATTEMPTS`` times, send the

@@ -243,11 +243,14 @@ class Sorter(Runner):
 
     def _record(self, institution: str, plans: list[PlannedBatch],
                 unchecked: Mapping[int, str]) -> None:
-        """Create the planned batches; ops hear of each upload the checks failed on."""
+        """Create the planned batches; ops hear of each upload the checks failed on; the
+        first batch's reports name the files the intake dropped since the last report."""
         with self._store.transaction() as txn:
-            for plan in plans:
+            for number, plan in enumerate(plans):
                 batch_id = txn.create_batch(institution, options=plan.options,
                                             row_counts=plan.row_counts)
+                if number == 0:
+                    txn.claim_discards(institution, batch_id)
                 for upload in plan.uploads:
                     if upload.id in unchecked:
                         txn.add_notice(NoticeKind.GATEWAY_ERROR, institution, batch_id,

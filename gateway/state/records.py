@@ -158,6 +158,28 @@ class NoticeRecord:
 
 
 @dataclass(frozen=True)
+class DiscardRecord:
+    """An upload the intake dropped without receiving it, and why."""
+
+    id: int
+    institution: str
+    filename: str
+    folder: str | None
+    size: int
+    reason: str
+    discarded_at: float
+    batch_id: int | None
+    """The batch whose reports name it (None: no report has yet)."""
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> DiscardRecord:
+        """Build from a ``SELECT * FROM discards`` row."""
+        return cls(id=row["id"], institution=row["institution"], filename=row["filename"],
+                   folder=row["folder"], size=row["size"], reason=row["reason"],
+                   discarded_at=row["discarded_at"], batch_id=row["batch_id"])
+
+
+@dataclass(frozen=True)
 class InstitutionHold:
     """An operator's stop on an institution's queue: its batches are not posted until
     released (imports already under way are followed to their end)."""

@@ -23,6 +23,7 @@ from typing import Any
 
 from gateway.state.records import (
     BatchRecord,
+    DiscardRecord,
     FindingRecord,
     InstitutionHold,
     NoticeRecord,
@@ -282,6 +283,24 @@ class Transaction:
             " recorded_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (institution, canvas, import_id, batch_id, attempt, self.now))
 
+    def record_discard(self, institution: str, filename: str, *, folder: str | None,
+                       size: int, reason: str) -> int:
+        """Remember an upload the intake dropped without receiving it (a temp-named file
+        never renamed), so its sender is told: in status.json and the next batch's report."""
+        cursor = self._db.execute(
+            "INSERT INTO discards (institution, filename, folder, size, reason, discarded_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)", (institution, filename, folder, size, reason,
+                                          self.now))
+        return _last_id(cursor)
+
+    def claim_discards(self, institution: str, batch_id: int) -> int:
+        """Give the institution's discards no report has named yet to ``batch_id``'s
+        reports; returns how many."""
+        cursor = self._db.execute(
+            "UPDATE discards SET batch_id = ? WHERE institution = ? AND batch_id IS NULL",
+            (batch_id, institution))
+        return cursor.rowcount
+
     def set_mark(self, name: str, at: float | None) -> None:
         """Set (or with None, clear) a named time mark, such as ``clean_stop``."""
         if at is None:
@@ -512,6 +531,18 @@ class Store:
             "SELECT from_state FROM transitions WHERE entity = 'batch' AND entity_id = ?"
             " AND to_state = ? ORDER BY id DESC LIMIT 1", batch_id, BatchState.HELD)
         return BatchState(rows[0][0]) if rows and rows[0][0] else None
+
+    def discards(self, institution: str, *, batch_id: int | None = None,
+                 limit: int = 20) -> list[DiscardRecord]:
+        """The institution's discards, newest first: those a batch's reports name
+        (``batch_id``), else the latest ``limit`` of them."""
+        if batch_id is not None:
+            rows = self._rows("SELECT * FROM discards WHERE institution = ? AND batch_id = ?"
+                              " ORDER BY id DESC LIMIT ?", institution, batch_id, limit)
+        else:
+            rows = self._rows("SELECT * FROM discards WHERE institution = ?"
+                              " ORDER BY id DESC LIMIT ?", institution, limit)
+        return [DiscardRecord.from_row(row) for row in rows]
 
     def mark(self, name: str) -> float | None:
         """The time of a named mark (see Transaction.set_mark), or None."""
