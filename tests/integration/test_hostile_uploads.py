@@ -5,6 +5,8 @@ and a temp-named file never renamed is reported to its sender."""
 from __future__ import annotations
 
 import json
+from functools import partial
+from pathlib import Path
 
 from gateway.sandbox.server import CanvasSandbox
 from gateway.state.spool import Spool
@@ -29,6 +31,16 @@ def _uploads(gateway: GatewayProcess, account: Account, files: dict[str, bytes])
         client.close()
 
 
+def _final_report(path: Path) -> bool:
+    """True once the report at ``path`` is a batch's last (not its receipt)."""
+    return path.exists() and json.loads(path.read_text())["outcome"] in (
+        "imported", "imported_with_messages", "rejected")
+
+
+def _read(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
+
+
 def test_fuzzed_zips_through_the_gateway_each_end_reported_and_the_next_upload_imports(
         gateway: GatewayProcess, sandbox: CanvasSandbox, alpha: Account) -> None:
     gateway.env["FUZZ_ZIP_PASSWORD"] = ZIP_PASSWORD.decode()
@@ -43,9 +55,10 @@ def test_fuzzed_zips_through_the_gateway_each_end_reported_and_the_next_upload_i
     store = gateway.store()
     good = wait_for(lambda: [u for u in store.uploads(institution="alpha")
                              if u.filename == "users.csv" and u.batch_id], 60, "good upload")
-    last = wait_for(lambda: store.batch(good[0].batch_id or 0).state in FINISHED_BATCH_STATES
-                    and store.batch(good[0].batch_id or 0), 120, "the good upload's import")
-    assert last.state is BatchState.IMPORTED
+    good_batch = good[0].batch_id or 0
+    wait_for(lambda: store.batch(good_batch).state in FINISHED_BATCH_STATES, 120,
+             "the good upload's import")
+    assert store.batch(good_batch).state is BatchState.IMPORTED
 
     uploads = store.uploads(institution="alpha")
     assert len(uploads) == len(files)
@@ -60,10 +73,8 @@ def test_fuzzed_zips_through_the_gateway_each_end_reported_and_the_next_upload_i
     assert all(b.state in FINISHED_BATCH_STATES for b in batches)
     reports = Spool(gateway.data_dir).reports("alpha")
     for batch in batches:  # every batch's sender got its final report
-        path = reports / f"{batch.reference}.json"
-        wait_for(lambda p=path: p.exists() and json.loads(p.read_text())["outcome"] in (
-            "imported", "imported_with_messages", "rejected"), 30,
-            f"final report of {batch.reference}")
+        wait_for(partial(_final_report, reports / f"{batch.reference}.json"), 30,
+                 f"final report of {batch.reference}")
     imported = sandbox.imports("1")
     assert len(imported) == sum(1 for b in batches if b.import_id is not None)
     assert "Traceback" not in gateway.logs()
@@ -74,8 +85,7 @@ def test_a_temp_named_file_never_renamed_is_reported_to_its_sender(
     gateway.start()
     _uploads(gateway, alpha, {"users.csv.part": USERS, ".courses.csv": b"x"})  # never renamed
     status_file = Spool(gateway.data_dir).reports("alpha") / "status.json"
-    status = wait_for(lambda: status_file.exists() and json.loads(status_file.read_text()),
-                      30, "status.json")
+    status = json.loads(wait_for(partial(_read, status_file), 30, "status.json"))
     dropped = {item["file"]: item for item in status["not_received"]}
     assert set(dropped) == {"users.csv.part", ".courses.csv"}
     assert "never renamed to a final name" in dropped["users.csv.part"]["reason"]
@@ -83,7 +93,7 @@ def test_a_temp_named_file_never_renamed_is_reported_to_its_sender(
 
     _uploads(gateway, alpha, {"users.csv": GOOD})
     receipt = status_file.parent / "batch-000001.txt"
-    text = wait_for(lambda: receipt.exists() and receipt.read_text(), 30, "the receipt")
+    text = wait_for(partial(_read, receipt), 30, "the receipt")
     assert "Not received: users.csv.part" in text
     assert "Not received: .courses.csv" in text
     assert "Traceback" not in gateway.logs()

@@ -90,7 +90,7 @@ def test_ops_alerts_go_to_ops_only_and_not_to_the_sftp_folder(tmp_path: Path) ->
 def _when_due(store: Store) -> None:
     """Move the store's clock to when the pending notices are due again (retry backoff)."""
     due = max(n.next_attempt_at for n in store.notices(state=NoticeState.PENDING))
-    store.clock = lambda: due  # type: ignore[method-assign]
+    store.clock = lambda: due
 
 
 def _rejected(store: Store, institution: str) -> int:
