@@ -20,6 +20,7 @@ from gateway.reporting.notifier import Delivery, Notifier
 from gateway.reporting.render import ReportRenderer
 from gateway.sandbox.server import CanvasSandbox
 from gateway.settings import MailSettings
+from gateway.sorting.identity import MEMBER_NAME_MAX
 from gateway.state.records import FindingRecord
 from gateway.state.retention import Retention
 from gateway.state.spool import Spool
@@ -280,6 +281,11 @@ def test_a_name_of_all_255_bytes_is_reported_mailed_and_archived(
     assert [entry["name"] for entry in manifest] == [name]
     assert (archive / manifest[0]["archived_as"]).read_bytes() == \
         (SAMPLES / "users.csv").read_bytes()
+    with zipfile.ZipFile(archive / "sent-to-canvas.zip") as sent:
+        [member] = sent.namelist()  # Canvas extracts it to disk: prefixed, it must still fit
+    assert len(member.encode()) <= MEMBER_NAME_MAX
+    assert member.startswith("b000001-a1-users-üüü")
+    assert member.endswith(".csv")
     wait_for(lambda: all(n.state is NoticeState.SENT for n in gateway.store().notices()), 10,
              "every notice sent")
     assert not [n.last_error for n in gateway.store().notices() if n.last_error]
