@@ -11,19 +11,33 @@ from gateway.state.records import BatchRecord, FindingRecord
 from gateway.state.spool import Spool
 
 FINDINGS_HEADER = ("file", "row", "column", "message", "fix", "blocks_batch")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""What makes a spreadsheet read a cell as a formula (OWASP's CSV injection list)."""
 
 
-def findings_csv(batch: BatchRecord, findings: Sequence[FindingRecord]) -> Attachment:
+def findings_csv(reference: str, findings: Sequence[FindingRecord]) -> Attachment:
     """All findings of a batch as a CSV a spreadsheet opens (UTF-8 with BOM, CRLF)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(FINDINGS_HEADER)
     for finding in findings:
-        writer.writerow((finding.file, "" if finding.row is None else finding.row,
-                         finding.column or "", finding.message, finding.fix,
-                         "yes" if finding.blocking else "no"))
-    return Attachment(f"findings-{batch.reference}.csv",
+        writer.writerow([spreadsheet_cell(cell) for cell in (
+            finding.file, "" if finding.row is None else str(finding.row),
+            finding.column or "", finding.message, finding.fix,
+            "yes" if finding.blocking else "no")])
+    return Attachment(f"findings-{reference}.csv",
                       ("\ufeff" + buffer.getvalue()).encode("utf-8"))
+
+
+def spreadsheet_cell(value: str) -> str:
+    """``value`` prefixed with ``'`` when it starts with one of FORMULA_STARTS, so that Excel
+    or LibreOffice shows it as text instead of running it (file and member names and finding
+    texts come from senders: ``=cmd|' /C calc'!A0``); any other value unchanged.
+
+    For every cell of a CSV the gateway writes for people; never for the CSVs sent to Canvas,
+    which are the institution's own data and go unchanged.
+    """
+    return f"'{value}" if value.startswith(FORMULA_STARTS) else value
 
 
 def canvas_errors_csv(spool: Spool, batch: BatchRecord) -> Attachment | None:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from gateway.reporting.render import RenderedReport
+from gateway.reporting.render import RenderedReport, text_line
 
 # Characters that would let a value end its header line and start another (header injection).
 _LINE_BREAKS = frozenset("\r\n\x00")
@@ -38,6 +38,7 @@ def compose_message(
     The caller chooses ``message_id`` so that re-sending the same notice after a crash
     carries the same id and receivers can drop the duplicate.
 
+    The subject's control characters are escaped (:func:`~gateway.reporting.render.text_line`).
     Raises ValueError if there is no recipient, or if an address or the Message-ID is empty
     or contains CR, LF or NUL.
     """
@@ -48,8 +49,10 @@ def compose_message(
     message["To"] = ", ".join(_checked_address(address) for address in to)
     if cc:
         message["Cc"] = ", ".join(_checked_address(address) for address in cc)
-    # render() already collapsed control characters; the policy would refuse CR/LF anyway.
-    message["Subject"] = rendered.subject
+    # render() already escaped control characters; escaped again (it changes nothing then)
+    # so that a subject made elsewhere is one header line too, never a refused message that
+    # is retried until its lifetime ends.
+    message["Subject"] = text_line(rendered.subject)
     message["Date"] = format_datetime(datetime.now(UTC))
     message["Message-ID"] = _bracketed(_checked("Message-ID", message_id))
     # RFC 3834: tells vacation responders and ticket systems not to answer a robot.

@@ -6,6 +6,11 @@ may supply an override directory whose templates win by name.  Templates see the
 ``report`` plus a few values worked out here (``outcome_words``, ``subject_detail``,
 ``counts``, ``timings``, ``subject``) and the filters ``when``, ``bytes``, ``oneline`` and
 ``plain``, so that an override only has to decide wording and layout.
+
+Every value a template prints passes through :func:`text_line` (the environment's
+``finalize``), filter or not: names, member names, Canvas messages and finding texts come
+from senders and Canvas, and none of them may start a new line in the text report, the mail's
+text part or the subject header, whatever an override template does.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from jinja2 import (
     StrictUndefined,
     select_autoescape,
 )
+from markupsafe import Markup
 
 from gateway.reporting.facts import BatchReport
 
@@ -38,12 +44,11 @@ HTML_TEMPLATE = "report.html"
 REPORT_JSON_FORMAT = 1
 
 # C0 and C1 controls (CR, LF, NEL, TAB, ...), DEL, the Unicode line/paragraph separators and
-# the bidirectional overrides.  Untrusted names carrying these could break a header onto a
+# the bidirectional controls.  Untrusted names carrying these could break a header onto a
 # new line, forge extra lines in a report, or display "txt.exe" as "exe.txt".
-_CONTROL_RUN = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
-# The same, but keeping line feeds: for multi-line texts such as problems and messages.
-_CONTROL_EXCEPT_LF = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]+")
-_LINE_BREAK = re.compile(r"\r\n?|[\u2028\u2029\x85]")
+_NOT_IN_A_LINE = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED_ESCAPES = {"\r": "\\r", "\n": "\\n", "\t": "\\t"}
 _SAFE_REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 # Counts Canvas always reports; the reader wants them even when zero ("no errors").
 _ALWAYS_SHOWN_COUNTS = ("error_count", "warning_count")
@@ -95,6 +100,7 @@ class ReportRenderer:
         self._env = Environment(
             loader=ChoiceLoader(loaders),
             undefined=StrictUndefined,
+            finalize=_line_safe,
             autoescape=select_autoescape(
                 enabled_extensions=("html",), default_for_string=False, default=False
             ),
@@ -103,7 +109,9 @@ class ReportRenderer:
             lstrip_blocks=True,
         )
         self._env.filters.update(
-            when=format_when, bytes=format_size, oneline=one_line, plain=plain_text
+            # ``plain`` kept multi-line texts' line breaks once; those texts carry member
+            # and file names, so it is ``oneline`` now (override templates still name it).
+            when=format_when, bytes=format_size, oneline=_line_safe, plain=_line_safe
         )
 
     def render(self, report: BatchReport) -> RenderedReport:
@@ -114,7 +122,7 @@ class ReportRenderer:
         report until the template is fixed.
         """
         context = report_context(report)
-        subject = one_line(self._env.get_template(SUBJECT_TEMPLATE).render(context))
+        subject = subject_line(self._env.get_template(SUBJECT_TEMPLATE).render(context))
         context["subject"] = subject
         text = self._env.get_template(TEXT_TEMPLATE).render(context)
         html = self._env.get_template(HTML_TEMPLATE).render(context)
@@ -209,18 +217,43 @@ def format_size(size: int) -> str:
     return "1 byte" if size == 1 else f"{size:,} bytes"
 
 
-def one_line(value: str) -> str:
-    """Collapse every run of control characters (CR, LF, TAB, ...) to one space and trim.
+def text_line(value: str) -> str:
+    """Return ``value`` safe to print within one line of a text report, a subject or a header.
 
-    Used for the subject and for untrusted names, so they can neither start a new header
-    line nor forge lines in a report.
+    Each control character (C0 such as CR, LF and TAB, DEL, C1 such as NEL), Unicode line or
+    paragraph separator and bidirectional control becomes a visible escape, as a programmer
+    writes it in a string: ``\\r``, ``\\n``, ``\\t``, else ``\\xNN`` or ``\\uNNNN``.  A
+    registrar thus sees that a name holds a line break, and where.  Nothing else changes
+    (spaces stay, nothing is trimmed).  The result holds no character that mail clients or
+    text viewers take for a line break, and ``text_line(text_line(v)) == text_line(v)``.
     """
-    return _CONTROL_RUN.sub(" ", value).strip()
+    return _NOT_IN_A_LINE.sub(_escape, value)
 
 
-def plain_text(value: str) -> str:
-    """Keep a multi-line text's line breaks (as LF) but drop every other control character."""
-    return _CONTROL_EXCEPT_LF.sub(" ", _LINE_BREAK.sub("\n", value)).strip()
+def _escape(match: re.Match[str]) -> str:
+    character = match.group(0)
+    code = ord(character)
+    return _NAMED_ESCAPES.get(character) or (
+        f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def subject_line(rendered: str) -> str:
+    """The subject template's output as one header value: its lines (an override may spread
+    the subject over several) joined by single spaces, trimmed, and passed through
+    :func:`text_line` in case the template itself holds a control character."""
+    return text_line(" ".join(part.strip() for part in rendered.splitlines() if part.strip()))
+
+
+def _line_safe(value: Any) -> Any:
+    """The ``finalize`` hook and the ``oneline`` filter: text through :func:`text_line`
+    (markup stays markup, as the escapes add no HTML), any other value as it is."""
+    if isinstance(value, Markup):
+        # Already escaped HTML (``join`` makes it); the escapes are backslashes, letters and
+        # digits, so wrapping the result as markup again adds no markup.
+        return Markup(text_line(str(value)))  # noqa: S704
+    if isinstance(value, str):
+        return text_line(value)
+    return value
 
 
 def report_files(report: BatchReport, rendered: RenderedReport) -> dict[str, bytes]:

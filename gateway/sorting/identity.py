@@ -16,6 +16,7 @@ transaction; the reconcile judges Canvas's list against it and ``show`` displays
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 import zipfile
@@ -24,8 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from gateway.state.spool import shortened
+
 ATTEMPT_PREFIX = re.compile(r"\Ab\d{6,}-a\d+-")
 """Matches the batch-and-attempt prefix the gateway puts on every member name."""
+MEMBER_NAME_MAX = 246
+"""The longest member name, in bytes.  Canvas extracts the zip to disk under the member names
+(NAME_MAX is 255) and names a users file's copy without passwords ``<name>_filtered.csv``
+(9 bytes more); an upload's own name may take all 255 bytes before the prefix is added."""
+_KEPT_EXTENSION_MAX = 16
 _ZIP_STAMP = (2000, 1, 1, 0, 0, 0)
 
 
@@ -104,15 +112,26 @@ def prefixed_names(names: Sequence[str], prefix: str) -> list[str]:
     result = []
     for name in names:
         stem, dot, ext = bare_name(name).rpartition(".")
-        if not dot:
-            stem, ext = bare_name(name), ""
-        candidate, counter = f"{prefix}{stem}{dot}{ext}", 1
+        if not dot or len(ext.encode()) >= _KEPT_EXTENSION_MAX:
+            stem, dot, ext = bare_name(name), "", ""
+        candidate, counter = _fitted(prefix, stem, "", dot + ext), 1
         while candidate.lower() in used:
             counter += 1
-            candidate = f"{prefix}{stem}-{counter}{dot}{ext}"
+            candidate = _fitted(prefix, stem, f"-{counter}", dot + ext)
         used.add(candidate.lower())
         result.append(candidate)
     return result
+
+
+def _fitted(prefix: str, stem: str, counter: str, extension: str) -> str:
+    """``prefix + stem + counter + extension``; when that passes MEMBER_NAME_MAX bytes, the
+    stem is cut and marked with a hash of all of it, so that long names stay distinct."""
+    name = f"{prefix}{stem}{counter}{extension}"
+    if len(name.encode()) <= MEMBER_NAME_MAX:
+        return name
+    mark = "~" + hashlib.sha256(stem.encode()).hexdigest()[:12]
+    room = MEMBER_NAME_MAX - len(f"{prefix}{mark}{counter}{extension}".encode())
+    return f"{prefix}{shortened(stem, room)}{mark}{counter}{extension}"
 
 
 def zip_member_names(path: Path) -> list[str]:

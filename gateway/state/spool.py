@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 TEMP_SUFFIX = ".tmp"
+NAME_MAX = 255
+"""The longest file name, in bytes, Linux file systems take (longer: ENAMETOOLONG)."""
 
 
 def fsync_directory(directory: Path) -> None:
@@ -26,8 +28,23 @@ def fsync_directory(directory: Path) -> None:
 
 
 def temp_path_for(final: Path) -> Path:
-    """Return a unique hidden temporary name beside ``final`` (same filesystem, so rename works)."""
-    return final.with_name(f".{final.name}.{secrets.token_hex(6)}{TEMP_SUFFIX}")
+    """Return a unique hidden temporary name beside ``final`` (same filesystem, so rename works).
+
+    The temp name is at most NAME_MAX bytes for any final name: a long final name (an upload's
+    own name may take all of NAME_MAX) appears in it shortened, since the temp name only has to
+    be unique, hidden and end in TEMP_SUFFIX for recovery to find it.
+    """
+    tail = f".{secrets.token_hex(6)}{TEMP_SUFFIX}"
+    return final.with_name(f".{shortened(final.name, NAME_MAX - 1 - len(tail))}{tail}")
+
+
+def shortened(name: str, limit: int) -> str:
+    """The longest start of ``name`` whose file-system encoding takes at most ``limit`` bytes,
+    cut between characters (``name`` itself when it fits)."""
+    cut = name[:limit]  # a character takes at least one byte
+    while len(os.fsencode(cut)) > limit:
+        cut = cut[:-1]
+    return cut
 
 
 def publish_file(temp: Path, final: Path) -> None:

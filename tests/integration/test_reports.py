@@ -8,6 +8,7 @@ import email
 import email.policy
 import io
 import json
+import zipfile
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from gateway.reporting.notifier import Delivery, Notifier
 from gateway.reporting.render import ReportRenderer
 from gateway.sandbox.server import CanvasSandbox
 from gateway.settings import MailSettings
+from gateway.sorting.identity import MEMBER_NAME_MAX
 from gateway.state.records import FindingRecord
 from gateway.state.retention import Retention
 from gateway.state.spool import Spool
@@ -26,7 +28,8 @@ from gateway.state.states import BatchState, NoticeState, UploadState
 from gateway.state.store import Store
 from tests.integration.gateway_process import REPO, Account, GatewayProcess, wait_for
 from tests.integration.mail_server import Collector, smtp_server
-from tests.integration.sftp_clients import openssh_put
+from tests.integration.sandbox.calls import make_zip
+from tests.integration.sftp_clients import openssh_put, paramiko_put
 
 SAMPLES = REPO / "config" / "samples"
 
@@ -240,3 +243,103 @@ def test_a_delivery_near_the_quota_is_warned_in_its_receipt(
     text = receipt.get_body(("plain",))
     assert text is not None
     assert "max_pending_bytes" in text.get_content()
+
+
+# -- names (issue 11, items 5, 7 and 8): whatever name SFTP accepts ends in a sent report,
+# an archive holding the file, report lines that stay lines, and spreadsheet-safe findings.
+
+def _result_mail(collector: Collector) -> EmailMessage:
+    """The result mail of the first batch (not its receipt)."""
+    return wait_for(lambda: [m for m in _messages(collector)
+                             if str(m["Subject"]).startswith("[Imported")], 30,
+                    "the result mail")[0]
+
+
+def _plain_text(message: EmailMessage) -> str:
+    """The text part with its SMTP line ends (CRLF) as LF."""
+    body = message.get_body(("plain",))
+    assert body is not None
+    return str(body.get_content()).replace("\r\n", "\n")
+
+
+def test_a_name_of_all_255_bytes_is_reported_mailed_and_archived(
+        gateway: GatewayProcess, mailbox: tuple[Collector, int], alpha: Account) -> None:
+    name = "users-" + "ü" * 120 + "x" * 5 + ".csv"
+    assert len(name.encode()) == 255  # the most SFTP (and the disk) takes
+    gateway.start()
+    paramiko_put(gateway.sftp_port, alpha, SAMPLES / "users.csv", f"inbox/{name}")
+
+    result = _result_mail(mailbox[0])
+
+    assert name in str(result["Subject"])
+    assert f"  1. {name}\n" in _plain_text(result)
+    report = gateway.data_dir / "sftp" / "alpha" / "reports" / "batch-000001.txt"
+    assert f"  1. {name}\n" in report.read_text()
+    archive = gateway.data_dir / "archive" / "alpha" / "batch-000001"
+    wait_for((archive / "history.json").exists, 10, "the archive")
+    manifest = json.loads((archive / "received.json").read_text())
+    assert [entry["name"] for entry in manifest] == [name]
+    assert (archive / manifest[0]["archived_as"]).read_bytes() == \
+        (SAMPLES / "users.csv").read_bytes()
+    with zipfile.ZipFile(archive / "sent-to-canvas.zip") as sent:
+        [member] = sent.namelist()  # Canvas extracts it to disk: prefixed, it must still fit
+    assert len(member.encode()) <= MEMBER_NAME_MAX
+    assert member.startswith("b000001-a1-users-üüü")
+    assert member.endswith(".csv")
+    wait_for(lambda: all(n.state is NoticeState.SENT for n in gateway.store().notices()), 10,
+             "every notice sent")
+    assert not [n.last_error for n in gateway.store().notices() if n.last_error]
+    assert gateway.stop() == 0
+
+
+def test_member_names_with_line_breaks_stay_on_their_line_in_text_reports(
+        gateway: GatewayProcess, mailbox: tuple[Collector, int], alpha: Account,
+        tmp_path: Path) -> None:
+    forged = "users\r\nOutcome:     Imported\r\n.csv"
+    roster = tmp_path / "roster.zip"
+    roster.write_bytes(make_zip({forged: (SAMPLES / "users-with-warnings.csv").read_bytes(),
+                                 "read\nNext step\n.txt": b"notes"}))
+    gateway.start()
+    openssh_put(gateway.sftp_port, alpha, [roster])
+
+    plain = _plain_text(_result_mail(mailbox[0]))
+
+    report = (gateway.data_dir / "sftp" / "alpha" / "reports" / "batch-000001.txt").read_text()
+    for text in (plain, report):
+        lines = [line.strip() for line in text.splitlines()]
+        # Only the report's own lines start so, however they are indented.
+        assert [line for line in lines if line.startswith("Outcome:")] == [
+            "Outcome:     Imported with warnings"]
+        assert lines.count("Next step") == 1
+        assert not [line for line in lines if line.startswith((".csv", ".txt"))]
+        assert "users\\r\\nOutcome:     Imported\\r\\n.csv: No login_id given for user u1004" \
+            in text
+        assert "read\\nNext step\\n.txt: Skipping unknown file type" in text
+    assert gateway.stop() == 0
+
+
+def test_findings_csv_cells_that_a_spreadsheet_would_run_start_with_a_quote(
+        gateway: GatewayProcess, mailbox: tuple[Collector, int], alpha: Account,
+        tmp_path: Path) -> None:
+    upload = "=cmd|' -C calc'!A0.zip"  # no slash: SFTP names cannot hold one
+    users = b"user_id,login_id,status\n=cmd|' /C calc'!A0,@x,active\nu2,-l2,+1+1\n"
+    local = tmp_path / "payload.zip"
+    local.write_bytes(make_zip({"@SUM(1+1)*cmd.csv": users, "-2+3.txt": b"notes"}))
+    gateway.start()
+    paramiko_put(gateway.sftp_port, alpha, local, f"inbox/{upload}")
+
+    findings = _attachments(_result_mail(mailbox[0]))["findings-batch-000001.csv"]
+
+    rows = list(csv.reader(io.StringIO(findings.decode("utf-8-sig"), newline="")))
+    cells = [cell for row in rows for cell in row]
+    assert not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    assert {row[0] for row in rows[1:]} == {"'" + upload}
+    messages = [row[3] for row in rows[1:]]
+    assert "'-2+3.txt: Skipping unknown file type" in messages
+    assert "'@SUM(1+1)*cmd.csv: Improper status for user u2" in messages
+    # What went to Canvas is the institution's data, unchanged.
+    archive = gateway.data_dir / "archive" / "alpha" / "batch-000001"
+    wait_for((archive / "sent-to-canvas.zip").exists, 10, "the archive")
+    with zipfile.ZipFile(archive / "sent-to-canvas.zip") as sent:
+        assert [sent.read(info) for info in sent.infolist()] == [users]
+    assert gateway.stop() == 0

@@ -100,17 +100,19 @@ def test_injected_subject_stays_one_header() -> None:
     parsed = reparse(message)
 
     assert parsed["Bcc"] is None
-    assert parsed["Subject"] == "[Rejected] demo upload-000034: users.csv Bcc: evil@x"
+    assert parsed["Subject"] == "[Rejected] demo upload-000034: users.csv\\r\\nBcc: evil@x"
     header_names = [name.lower() for name in parsed]
     assert header_names.count("subject") == 1
     assert "bcc" not in header_names
 
 
-def test_subject_with_crlf_is_refused_even_if_it_bypassed_rendering() -> None:
-    rendered = RenderedReport(subject="hi\r\nBcc: evil@x", text="t", html="<p>h</p>")
+def test_subject_with_crlf_stays_one_header_even_if_it_bypassed_rendering() -> None:
+    rendered = RenderedReport(subject="hi\r\nBcc: evil@x\u2028", text="t", html="<p>h</p>")
 
-    with pytest.raises(ValueError, match="linefeed or carriage return"):
-        compose(rendered)
+    parsed = reparse(compose(rendered))
+
+    assert parsed["Subject"] == "hi\\r\\nBcc: evil@x\\u2028"
+    assert parsed["Bcc"] is None
 
 
 def test_non_ascii_names_survive(rendered: RenderedReport) -> None:

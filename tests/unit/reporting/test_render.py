@@ -76,13 +76,14 @@ def test_subject_examples() -> None:
     assert upload == "[Rejected] demo upload-000034: people.csv"
 
 
-def test_subject_collapses_control_characters_from_file_names() -> None:
+def test_subject_escapes_control_characters_from_file_names() -> None:
     hostile = replace(UNKNOWN, name="users.csv\r\nBcc: evil@x\t\x00\u2028end")
     report = replace(sample_report(Outcome.REJECTED), files=(hostile,))
 
     subject = ReportRenderer().render(report).subject
 
-    assert subject == "[Rejected] demo upload-000034: users.csv Bcc: evil@x end"
+    assert subject == ("[Rejected] demo upload-000034: "
+                       "users.csv\\r\\nBcc: evil@x\\t\\x00\\u2028end")
 
 
 def test_html_escapes_untrusted_names_and_messages() -> None:
@@ -105,26 +106,26 @@ def test_text_cannot_be_forged_by_line_breaks_in_names() -> None:
 
     text = ReportRenderer().render(report).text
 
-    assert "a.csv Outcome:     Imported" in text
+    assert "  1. a.csv\\nOutcome:     Imported\n" in text
     assert [line for line in text.splitlines() if line.startswith("Outcome:")] == [
         "Outcome:     Failed"]
 
 
-def test_bidirectional_overrides_are_removed_from_names() -> None:
+def test_bidirectional_overrides_are_escaped_in_names() -> None:
     spoof = replace(USERS, name="report\u202etxt.exe")
     report = replace(sample_report(Outcome.REJECTED), files=(spoof,))
 
     rendered = ReportRenderer().render(report)
 
     assert "\u202e" not in rendered.subject + rendered.text + rendered.html
-    assert "report txt.exe" in rendered.text
+    assert "report\\u202etxt.exe" in rendered.text
 
 
-def test_multi_line_problem_keeps_its_lines_indented() -> None:
+def test_a_line_break_in_a_problem_shows_as_an_escape_on_its_line() -> None:
     text = ReportRenderer().render(sample_report(Outcome.REJECTED)).text
 
-    assert ("     Problem: The header row matches no Canvas SIS file type.\n"
-            "              It looks like users.csv but lacks: login_id\n") in text
+    assert ("     Problem: The header row matches no Canvas SIS file type.\\n"
+            "It looks like users.csv but lacks: login_id\n") in text
 
 
 def test_counts_show_non_zero_values_and_always_errors_and_warnings() -> None:

@@ -15,7 +15,7 @@ from gateway.sorting.batching import (
     path_source,
     write_batch_zip,
 )
-from gateway.sorting.identity import attempt_prefix, prefixed_names
+from gateway.sorting.identity import MEMBER_NAME_MAX, attempt_prefix, bare_name, prefixed_names
 from gateway.state.records import UploadRecord
 from gateway.state.states import UploadState
 
@@ -89,3 +89,30 @@ def test_a_repeated_column_keeps_its_first_value_as_canvas_reads_it(tmp_path: Pa
 def test_member_names_from_windows_paths_are_clean_base_names() -> None:
     [name] = prefixed_names(["a\\..\\..\\evil-users.csv"], attempt_prefix(3, 1))
     assert name == "b000003-a1-evil-users.csv"
+
+
+# Upload and member names as long as SFTP takes (255 bytes), several alike: the prefix must
+# not push the name Canvas extracts to disk past NAME_MAX.
+_LONG = st.builds(lambda character, count, extension: character * count + extension,
+                  st.sampled_from(["u", "ü", "€", "😀"]), st.integers(1, 255),
+                  st.sampled_from([".csv", "", ".CSV", "." + "x" * 40]))
+
+
+@given(st.lists(_LONG.filter(lambda name: len(name.encode()) <= 255), max_size=6),
+       st.integers(1, 12))
+def test_member_names_fit_canvas_whatever_the_upload_name(names: list[str],
+                                                           attempt: int) -> None:
+    prefix = attempt_prefix(123_456, attempt)
+
+    members = prefixed_names(names, prefix)
+
+    assert len({m.lower() for m in members}) == len(names)
+    for name, member in zip(names, members, strict=True):
+        assert len(member.encode()) <= MEMBER_NAME_MAX
+        assert member.startswith(prefix)
+        assert bare_name(member)[:1] == name[:1]
+        if name.lower().endswith(".csv"):
+            assert member.lower().endswith(".csv")
+        alone = [n.lower() for n in names].count(name.lower()) == 1
+        if len((prefix + name).encode()) <= MEMBER_NAME_MAX and alone:
+            assert member == prefix + name

@@ -1,0 +1,106 @@
+"""The archive keeps every upload whatever its name: SFTP takes names as long as the disk does,
+and the archive's own prefix and temp names must not push them over NAME_MAX."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.state.archive import ARCHIVED_NAME_MAX, archive_batch, archived_name
+from gateway.state.spool import (
+    NAME_MAX,
+    TEMP_SUFFIX,
+    Spool,
+    publish_bytes,
+    shortened,
+    temp_path_for,
+)
+from gateway.state.states import UploadState
+from gateway.state.store import Store
+
+LONGEST_ASCII = "u" * (NAME_MAX - 4) + ".csv"
+LONGEST_UTF8 = "€" * 83 + "ab.csv"  # 3 bytes a character: 255 bytes in 89 characters
+# Any name an SFTP client may give: no slash, no NUL, at most NAME_MAX bytes; and names
+# that take (nearly) all of NAME_MAX, which random text seldom reaches.
+_CHARACTERS = st.characters(exclude_characters="/\x00", exclude_categories=["Cs"])
+SFTP_NAMES = st.one_of(
+    st.text(_CHARACTERS, min_size=1).filter(lambda name: len(name.encode()) <= NAME_MAX),
+    st.builds(lambda character, suffix: shortened(character * NAME_MAX,
+                                                  NAME_MAX - len(suffix.encode())) + suffix,
+              _CHARACTERS, st.sampled_from(["", ".csv", ".zip", "." + "x" * 30, ".€"])))
+
+
+def _archived_batch(store: Store, spool: Spool, names: list[str]) -> Path:
+    with store.transaction() as txn:
+        batch_id = txn.create_batch("alpha")
+        for name in names:
+            upload_id = txn.record_upload("alpha", name, 4, "0" * 64)
+            txn.move("upload", upload_id, UploadState.RECEIVED, UploadState.ACCEPTED,
+                     batch_id=batch_id)
+            spool.upload_path(upload_id).write_bytes(name.encode()[:4])
+    return archive_batch(spool, store.batch(batch_id), store.uploads(batch_id=batch_id), [],
+                         {"batch-000001.txt": b"report"})
+
+
+def test_names_as_long_as_sftp_takes_are_archived_with_their_whole_name_in_the_manifest(
+        store: Store, spool: Spool) -> None:
+    names = ["users.csv", LONGEST_ASCII, LONGEST_UTF8]
+    assert [len(name.encode()) for name in names[1:]] == [NAME_MAX, NAME_MAX]
+
+    folder = _archived_batch(store, spool, names)
+
+    manifest = json.loads((folder / "received.json").read_text())
+    assert [entry["name"] for entry in manifest] == names
+    assert manifest[0]["archived_as"] == "received/01-users.csv"
+    for entry, name in zip(manifest, names, strict=True):
+        stored = folder / entry["archived_as"]
+        assert stored.read_bytes() == name.encode()[:4]
+        assert len(os.fsencode(stored.name)) <= ARCHIVED_NAME_MAX
+    assert sorted(path.name for path in (folder / "received").iterdir()) == sorted(
+        Path(entry["archived_as"]).name for entry in manifest)  # no temp file left behind
+    assert manifest[1]["archived_as"].endswith(".csv")
+    assert manifest[1]["archived_as"].startswith("received/02-uuu")
+
+
+def test_archiving_again_repairs_in_place_under_the_same_names(store: Store,
+                                                               spool: Spool) -> None:
+    first = _archived_batch(store, spool, [LONGEST_ASCII])
+    before = sorted((first / "received").iterdir())
+
+    again = archive_batch(spool, store.batch(1), store.uploads(batch_id=1), [], {})
+
+    assert sorted((again / "received").iterdir()) == before
+
+
+@given(SFTP_NAMES, st.integers(min_value=1, max_value=999))
+def test_archived_names_fit_and_short_ones_stay_as_they_are(name: str, position: int) -> None:
+    stored = archived_name(position, name)
+
+    assert len(os.fsencode(stored)) <= ARCHIVED_NAME_MAX
+    assert stored.startswith(f"{position:02d}-")
+    assert "/" not in stored
+    if len(f"{position:02d}-{name}".encode()) <= ARCHIVED_NAME_MAX:
+        assert stored == f"{position:02d}-{name}"
+
+
+@given(SFTP_NAMES)
+def test_temp_names_fit_whatever_the_final_name(name: str) -> None:
+    temp = temp_path_for(Path("/data") / name)
+
+    assert len(os.fsencode(temp.name)) <= NAME_MAX
+    assert temp.name.startswith(".")
+    assert temp.name.endswith(TEMP_SUFFIX)
+    assert temp.parent == Path("/data")
+
+
+def test_a_file_named_with_all_of_name_max_is_published(tmp_path: Path) -> None:
+    for name in (LONGEST_ASCII, LONGEST_UTF8):
+        publish_bytes(tmp_path / name, b"x")
+
+        assert (tmp_path / name).read_bytes() == b"x"
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
+        [LONGEST_ASCII, LONGEST_UTF8])
