@@ -231,7 +231,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         """Read the request through a deadline of ``request_timeout`` from the connection's
-        start (http.server would wait for it forever)."""
+        start (http.server would wait for it forever).  Speaking HTTP/1.0, the handler
+        serves one request per connection, so this is the request's deadline."""
         super().setup()
         self.rfile.close()  # the base class's reader: replaced, never used
         self.rfile = io.BufferedReader(_DeadlineReader(
