@@ -157,12 +157,16 @@ class HttpSettings(_Section):
     """The HTTP port: health checks, Prometheus metrics and the read-only status page.
 
     Loopback by default because the status page has no login: publish it only to the
-    network your monitoring lives on.
+    network your monitoring lives on.  A connection whose request has not arrived whole
+    within ``request_timeout_seconds`` (or that does not take its answer within as long) is
+    closed; at most ``max_connections`` are served at once, further ones closed on arrival.
     """
 
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
+    request_timeout_seconds: float = Field(default=10.0, gt=0.0, le=300.0)
+    max_connections: int = Field(default=64, ge=1, le=1024)
 
 
 class StorageSettings(_Section):

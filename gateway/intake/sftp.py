@@ -8,6 +8,13 @@ other folders, attributes outside the inbox, ``..``, control characters, v5/v6 a
 is refused with an SFTP error that says what is wrong and what to do.  Uploads never
 touch an existing file: each goes to a fresh temp file owned by the receiver, and the inbox
 listing is virtual (see :mod:`gateway.intake.inbox`), so no request reaches a spool file.
+
+Requests this server cannot honour are answered "not supported" (SFTP OP_UNSUPPORTED) with
+the reason, never OK while being ignored: a truncate that would change a file's size (on an
+open upload it also fails the upload), asyncssh's ``ranges@asyncssh.com`` on an upload, file
+system statistics, byte-range locks (asyncssh's default answer).  Times and modes set in
+/inbox are the one thing accepted and ignored: clients set them after every upload, and
+they change nothing the gateway receives.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from gateway.intake.places import (
     INBOX,
     REPORTS,
     UPLOAD_FOLDERS,
+    Place,
     canonical,
     file_in,
     inbox_file,
@@ -38,14 +46,13 @@ from gateway.intake.places import (
     locate,
 )
 from gateway.intake.session import UploadSession, wait_quietly
-from gateway.intake.uploads import RESUME_REFUSED, UploadWriter
+from gateway.intake.uploads import RESUME_REFUSED, WRITE_ONLY, UploadWriter
 
 log = logging.getLogger(__name__)
 
 _WRITE_FLAGS = asyncssh.FXF_WRITE | asyncssh.FXF_CREAT | asyncssh.FXF_TRUNC | asyncssh.FXF_APPEND
 _V56_APPEND = asyncssh.FXF_APPEND_DATA | asyncssh.FXF_APPEND_DATA_ATOMIC
 _UPLOAD_HERE = "upload files into /inbox"
-_READ_THERE = "uploads cannot be read back; reports are in /reports"
 _UPLOAD_FOLDER_PATHS = f"{BATCH_FOLDERS} and {DIFF_FOLDERS}"
 _FOLDERS_MADE = f"the only folders that can be made are {_UPLOAD_FOLDER_PATHS}"
 
@@ -97,7 +104,7 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
             if pflags & asyncssh.FXF_APPEND:
                 raise asyncssh.SFTPOpUnsupported(f"{place.display}: {RESUME_REFUSED}")
             return self._session.begin(file)
-        file_in(place, REPORTS, _READ_THERE)
+        file_in(place, REPORTS, WRITE_ONLY)
         return super().open(path, asyncssh.FXF_READ, attrs)
 
     def open56(self, path: bytes, desired_access: int, flags: int,
@@ -121,7 +128,7 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
         """Read a report; uploads are write-only."""
         self._touch()
         if isinstance(file_obj, UploadWriter):
-            raise asyncssh.SFTPPermissionDenied(f"{file_obj.display}: {_READ_THERE}")
+            raise asyncssh.SFTPPermissionDenied(f"{file_obj.display}: {WRITE_ONLY}")
         data = super().read(file_obj, offset, size)
         assert isinstance(data, bytes)
         return data
@@ -142,9 +149,13 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
         return super().fstat(file_obj)
 
     def fsetstat(self, file_obj: object, attrs: SFTPAttrs) -> None:
-        """Accepted and ignored for uploads (clients set times); refused for reports."""
+        """For an upload, times and modes are accepted and ignored (clients set them) and a
+        size only if it is the current one (see UploadWriter.truncate: any other fails the
+        upload); refused for reports."""
         if not isinstance(file_obj, UploadWriter):
             _refuse("reports are read-only")
+        if attrs.size is not None:
+            file_obj.truncate(attrs.size)
 
     async def fsync(self, file_obj: object) -> None:
         """Flush an upload to disk on request, off the event loop (close flushes anyway)."""
@@ -166,11 +177,15 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
         if place.name is None:
             return folder_attrs()
         if place.folder == INBOX:
-            entry = (await self._session.entries()).get(place.display)
-            if entry is None:
-                raise asyncssh.SFTPNoSuchFile(f"{place.display}: no such file")
-            return entry.attrs()
+            return (await self._entry(place)).attrs()
         return super().lstat(path)  # reports hold plain files; never follow a link
+
+    async def _entry(self, place: Place) -> Entry:
+        """The inbox file at ``place``; raise SFTPNoSuchFile when there is none."""
+        entry = (await self._session.entries()).get(place.display)
+        if entry is None:
+            raise asyncssh.SFTPNoSuchFile(f"{place.display}: no such file")
+        return entry
 
     async def lstat(self, path: bytes) -> Any:
         """Same as stat: there are no links in a home."""
@@ -221,14 +236,31 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
         file = inbox_file(locate(path), "only files in /inbox can be removed")
         await self._session.remove(file, await self._session.entries())
 
-    def setstat(self, path: bytes, attrs: SFTPAttrs) -> None:
-        """Accepted and ignored in /inbox (clients set times after upload); else refused."""
-        if locate(path).folder != INBOX:
+    async def setstat(self, path: bytes, attrs: SFTPAttrs) -> None:
+        """In /inbox, times and modes are accepted and ignored (clients set them after an
+        upload) and a size (truncate) only if it is the file's own; else refused."""
+        place = locate(path)
+        if place.folder != INBOX:
             _refuse("attributes can only be set in /inbox (and are ignored there)")
+        if attrs.size is not None:
+            await self._check_size_kept(place, attrs.size)
 
-    def lsetstat(self, path: bytes, attrs: SFTPAttrs) -> None:
+    async def lsetstat(self, path: bytes, attrs: SFTPAttrs) -> None:
         """Same as setstat: there are no links to set attributes on."""
-        self.setstat(path, attrs)
+        await self.setstat(path, attrs)
+
+    async def _check_size_kept(self, place: Place, size: int) -> None:
+        """Raise SFTPOpUnsupported unless ``place`` is an inbox file of ``size`` bytes: what
+        was received is kept as it arrived, and saying OK would pretend otherwise."""
+        if place.name is None:
+            raise asyncssh.SFTPOpUnsupported(f"{place.display} is a folder; truncate is not "
+                                             "supported")
+        entry = await self._entry(place)
+        if entry.size != size:
+            raise asyncssh.SFTPOpUnsupported(
+                f"{place.display}: truncate (to {size} bytes; the file has {entry.size}) is "
+                "not supported: files are kept as they arrived; upload the whole file again "
+                "to send other contents")
 
     def mkdir(self, path: bytes, attrs: SFTPAttrs) -> None:
         """A no-op success for the inbox's virtual folders (they always exist; clients make

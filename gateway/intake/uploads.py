@@ -5,7 +5,8 @@ Contract: an UploadWriter either holds exactly the bytes the client sent, with n
 short write, or it is *failed* and can never be received (the receiver discards it at close
 and the client is told).  Writes must start at offset 0 and stay near the written front:
 resuming or appending to an earlier upload is refused, because a received file must be one
-whole, cleanly closed transfer.
+whole, cleanly closed transfer.  Writing is all an upload does: it cannot be read back,
+and a truncate that would change its size is refused and fails it (see :meth:`truncate`).
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ import hashlib
 import os
 import threading
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import asyncssh
 
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from gateway.intake.limits import Allowance
 
 RESUME_REFUSED = "resume is not supported; upload the whole file"
+WRITE_ONLY = "uploads cannot be read back; reports are in /reports"
 REORDER_WINDOW = 64 << 20
 """How far ahead of the contiguous front a pipelined write may land (clients keep at most a
 few MiB in flight); anything further is a gap, not reordering."""
@@ -160,6 +163,26 @@ class UploadWriter:
         if self.coverage.front - self._written_back >= WRITEBACK_STEP:
             self._start_writeback()
 
+    def truncate(self, size: int) -> None:
+        """Answer a client's truncate (a size in FSETSTAT): one to the current size changes
+        nothing and is accepted; any other raises SFTPOpUnsupported and fails the upload.
+
+        The bytes cannot be cut or padded (the digest is taken as they stream in, and a
+        received file is exactly what was written), and a client that asked for another
+        size meant other contents, so these must not be received either."""
+        if size != self.size:
+            self.fail(f"{self.display}: truncate (to {size} bytes; {self.size} written) is "
+                      "not supported, so nothing will be received from this upload; upload "
+                      "the whole file again without truncating it",
+                      error=asyncssh.SFTPOpUnsupported)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        """Refuse: asyncssh answers its ``ranges@asyncssh.com`` request (which ranges of a
+        file hold data) by seeking the open file object with SEEK_DATA and SEEK_HOLE, and
+        an upload cannot be read back.  The upload itself goes on."""
+        raise asyncssh.SFTPOpUnsupported(
+            f"{self.display}: ranges@asyncssh.com is not supported: {WRITE_ONLY}")
+
     def _start_writeback(self) -> None:
         """Have the kernel start writing the data so far to disk, without waiting for it
         (and drop it from the page cache: the gateway does not read it back soon)."""
@@ -179,17 +202,18 @@ class UploadWriter:
         if stop > self.max_bytes:
             self.fail(f"{self.name}: larger than the {self.max_bytes} bytes allowed per "
                       "file; split it, or ask the gateway operator to raise max_file_bytes",
-                      quota=True)
+                      error=asyncssh.SFTPQuotaExceeded)
         growth = stop - self.coverage.high
         if growth > 0:
             refusal = self.allowance.claim(growth)
             if refusal is not None:
-                self.fail(f"{self.name}: {refusal}", quota=True)
+                self.fail(f"{self.name}: {refusal}", error=asyncssh.SFTPQuotaExceeded)
 
-    def fail(self, reason: str, *, quota: bool = False) -> None:
-        """Mark the upload failed for ``reason`` and raise the SFTP error telling the client."""
+    def fail(self, reason: str, *,
+             error: Callable[[str], asyncssh.SFTPError] = asyncssh.SFTPFailure) -> NoReturn:
+        """Mark the upload failed for ``reason`` and raise ``error`` telling the client."""
         self.failure = reason
-        raise (asyncssh.SFTPQuotaExceeded if quota else asyncssh.SFTPFailure)(reason)
+        raise error(reason)
 
     def check_complete(self) -> None:
         """Raise OSError unless the file holds exactly the written bytes with no gap (run

@@ -62,6 +62,8 @@ class GatewayProcess:
     env: dict[str, str] = field(default_factory=dict)
     sftp_options: list[str] = field(default_factory=list)
     """Extra ``[sftp]`` lines (``ban_failures = 3``)."""
+    http_options: list[str] = field(default_factory=list)
+    """Extra ``[http]`` lines (``request_timeout_seconds = 1``)."""
     intake_options: dict[str, list[str]] = field(default_factory=dict)
     """Extra ``[institutions.<name>]`` lines by account name (``max_file_bytes = 10``)."""
     forwarding_options: list[str] = field(default_factory=lambda: [
@@ -90,7 +92,7 @@ class GatewayProcess:
         lines = [
             f'data_dir = "{self.data_dir}"',
             "[sftp]", 'host = "127.0.0.1"', f"port = {self.sftp_port}", *self.sftp_options,
-            "[http]", 'host = "127.0.0.1"', f"port = {self.http_port}",
+            "[http]", 'host = "127.0.0.1"', f"port = {self.http_port}", *self.http_options,
             "[batching]", f"quiet_seconds = {self.quiet_seconds}",
             "[forwarding]", "poll_initial_seconds = 0.2", "poll_max_seconds = 1.0",
             "retry_initial_seconds = 0.5", "retry_max_seconds = 2.0", *self.forwarding_options,

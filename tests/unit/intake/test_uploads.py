@@ -103,6 +103,36 @@ def test_size_limit(writer: UploadWriter) -> None:
         writer.write(0, b"0123456789")
 
 
+def test_a_truncate_to_the_size_written_changes_nothing(writer: UploadWriter) -> None:
+    writer.write(0, b"0123456789")
+    writer.truncate(10)
+    writer.write(10, b"more")
+    writer.check_complete()
+    assert writer.failure is None
+    assert writer.sha256() == hashlib.sha256(b"0123456789more").hexdigest()
+
+
+@pytest.mark.parametrize("size", [0, 4, 11])
+def test_any_other_truncate_is_not_supported_and_fails_the_upload(writer: UploadWriter,
+                                                                  size: int) -> None:
+    writer.write(0, b"0123456789")
+    with pytest.raises(asyncssh.SFTPOpUnsupported, match=r"/inbox/users\.csv: truncate"):
+        writer.truncate(size)
+    assert writer.failure is not None
+    with pytest.raises(asyncssh.SFTPFailure, match="upload the whole file again"):
+        writer.write(10, b"more")
+    assert writer.path.read_bytes() == b"0123456789"  # nothing cut or padded
+
+
+def test_seeking_an_upload_is_not_supported_and_it_goes_on(writer: UploadWriter) -> None:
+    """asyncssh answers ranges@asyncssh.com by seeking the file object (SEEK_DATA)."""
+    writer.write(0, b"0123456789")
+    with pytest.raises(asyncssh.SFTPOpUnsupported, match=r"ranges@asyncssh\.com"):
+        writer.seek(0, os.SEEK_DATA)
+    assert writer.failure is None
+    writer.write(10, b"more")
+
+
 def test_digest_of_out_of_order_writes_is_taken_from_the_file(writer: UploadWriter) -> None:
     writer.write(0, b"aaaa")
     writer.write(8, b"cccc")
