@@ -131,7 +131,8 @@ class Notifier(Runner):
         batch = self._store.batch(notice.batch_id)
         outcome = outcome_of(notice.kind, notice.batch_state or batch.state)
         total = self._store.finding_count(batch.id)
-        attachments = [findings_csv(batch.reference, self._store.findings(batch.id))] if total else []
+        attachments = [findings_csv(batch.reference, self._store.findings(batch.id))] \
+            if total else []
         errors = canvas_errors_csv(self._spool, batch)
         if errors is not None:
             attachments.append(errors)
