@@ -32,7 +32,8 @@ def batch_details(store: Store, spool: Spool, batch_id: int) -> dict[str, Any]:
     notices = [NoticeRecord.from_row(row) for row in store.read(
         "SELECT * FROM notices WHERE batch_id = ? ORDER BY id", batch_id)]
     details: dict[str, Any] = {
-        "batch": batch.id, "institution": batch.institution, "state": batch.state.value,
+        "batch": batch.id, "reference": batch.reference, "institution": batch.institution,
+        "state": batch.state.value,
         "reason": batch.reason, "attempts": batch.attempts, "recoveries": batch.recoveries,
         "canvas_import": batch.import_id, "canvas_state": batch.canvas_state,
     }
