@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -39,8 +38,6 @@ from gateway.intake.places import (
 )
 from gateway.intake.session import UploadSession
 from gateway.intake.uploads import RESUME_REFUSED, UploadWriter
-
-log = logging.getLogger(__name__)
 
 _WRITE_FLAGS = asyncssh.FXF_WRITE | asyncssh.FXF_CREAT | asyncssh.FXF_TRUNC | asyncssh.FXF_APPEND
 _V56_APPEND = asyncssh.FXF_APPEND_DATA | asyncssh.FXF_APPEND_DATA_ATOMIC
