@@ -75,11 +75,13 @@ def client_key(work: Path) -> tuple[Path, str]:
 
 @contextmanager
 def gateway(work: Path, public_key: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
-    """The gateway as a subprocess with default [sftp] settings (and a bench institution)."""
+    """The gateway as a subprocess with default [sftp] settings but the per-address cap on
+    connections logging in (all clients are on 127.0.0.1), and a bench institution."""
     config = work / "gateway.toml"
     config.write_text("\n".join([
         f'data_dir = "{work / "gateway-data"}"',
         "[sftp]", 'host = "127.0.0.1"', f"port = {port}",
+        "max_unauthenticated_per_address = 1000",  # every client connects from 127.0.0.1
         "[batching]", "quiet_seconds = 86400",  # keep the sorter idle during the runs
         "[sandbox]", "enabled = true",
         "[institutions.bench]", f'authorized_keys = ["{public_key}"]', "max_sessions = 1000",

@@ -1,37 +1,36 @@
 """SSH authentication: each institution logs in with its own username, by key or password.
 
-Passwords are only ever compared against argon2id hashes, on a small executor of their own
-(with a bounded backlog), so a password-spraying client can neither starve upload
-acknowledgements nor queue unbounded work.  Unknown users go through the same hashing as
-known ones so that response times do not reveal which usernames exist.  Neither passwords
-nor hashes are logged; usernames are logged shortened and escaped.
+Passwords are only ever compared against argon2id hashes, on threads of their own shared
+fairly between usernames (:mod:`gateway.intake.passwords`), so a password spray can neither
+starve upload acknowledgements nor refuse another institution's login.  A check refused
+because too many are waiting is not a failed login: the client is told to try again, and
+nothing counts toward a ban.  Neither passwords nor hashes are logged; usernames are logged
+shortened and escaped.
 
-Defences per connection: a banned address is dropped at once, a login from outside the
-institution's ``allowed_cidrs`` fails, ``max_auth_tries`` failures end the connection, and
-``max_sessions`` caps an institution's concurrent connections.
+Defences per connection: a banned address is dropped at once, as is a connection beyond the
+address's cap on connections still logging in (a ban closes those too); a login from outside
+the institution's ``allowed_cidrs`` fails, ``max_auth_tries`` failures end the connection,
+``max_sessions`` caps an institution's concurrent connections, and a logged-in connection
+that makes no SFTP request for ``idle_timeout_seconds`` is closed.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import asyncssh
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 
 from gateway.institutions import Institution
 from gateway.intake.bans import BanList, address_in
+from gateway.intake.connections import Arrivals, IdleWatch
 from gateway.intake.limits import SessionCount
-from gateway.web.metrics import SFTP_AUTH_FAILURES, SFTP_BANS
+from gateway.intake.passwords import OverloadedError, PasswordChecker
+from gateway.web.metrics import SFTP_AUTH_FAILURES, SFTP_BANS, SFTP_PASSWORD_CHECKS_REFUSED
 
 log = logging.getLogger(__name__)
 
-_HASHER = PasswordHasher()
-_DUMMY_HASH = _HASHER.hash("no such user")
 RSA_SHA1 = b"ssh-rsa"
 
 
@@ -59,47 +58,15 @@ class AccountBook:
         self.current = accounts
 
 
-def verify_password(password_hash: str | None, password: str) -> bool:
-    """True when ``password`` matches the argon2 ``password_hash`` (None never matches)."""
-    try:
-        return _HASHER.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
-    except (VerificationError, InvalidHashError):
-        return False
-
-
-class PasswordChecker:
-    """argon2 verification on its own threads, refusing when ``backlog`` checks wait."""
-
-    def __init__(self, workers: int = 2, backlog: int = 32) -> None:
-        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="argon2")
-        self._backlog = backlog
-        self._waiting = 0
-
-    async def check(self, password_hash: str | None, password: str) -> bool:
-        """Verify off the event loop; False without hashing when the backlog is full."""
-        if self._waiting >= self._backlog:
-            log.warning("password check refused: too many checks waiting")
-            return False
-        self._waiting += 1
-        try:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._executor, verify_password,
-                                              password_hash, password)
-        finally:
-            self._waiting -= 1
-
-    def close(self) -> None:
-        """Stop the hashing threads."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
-
-
 @dataclass(frozen=True)
 class Guard:
-    """What every connection shares: accounts, password checks, bans, session counts."""
+    """What every connection shares: accounts, password checks, bans, connections still
+    logging in, session counts."""
 
     book: AccountBook
     passwords: PasswordChecker
     bans: BanList
+    arrivals: Arrivals
     sessions: SessionCount
     max_auth_tries: int
 
@@ -111,7 +78,8 @@ def shown(username: str) -> str:
 
 
 class GatewaySSHServer(asyncssh.SSHServer):
-    """Authenticates one SSH connection against the institutions' accounts."""
+    """Authenticates one SSH connection against the institutions' accounts, and closes it
+    once logged in if it stays idle."""
 
     def __init__(self, guard: Guard,
                  on_lost: Callable[[GatewaySSHServer], None] = lambda _: None) -> None:
@@ -123,9 +91,11 @@ class GatewaySSHServer(asyncssh.SSHServer):
         self._candidate: Institution | None = None
         self._failures = 0
         self._counted = False
+        self._idle: IdleWatch | None = None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
-        """Remember the peer; drop it at once while its address is banned."""
+        """Remember the peer; drop it at once while its address is banned or already has
+        its cap of connections logging in."""
         self._conn = conn
         peer = conn.get_extra_info("peername")
         self.peer = str(peer[0]) if peer else "?"
@@ -134,9 +104,17 @@ class GatewaySSHServer(asyncssh.SSHServer):
             log.warning("connection refused: address banned",
                         extra={"peer": self.peer, "seconds_left": round(remaining)})
             conn.abort()
+        elif not self._guard.arrivals.arrive(self.peer, self):
+            log.warning("connection refused: too many connections logging in from the address",
+                        extra={"peer": self.peer,
+                               "max_unauthenticated_per_address": self._guard.arrivals.limit})
+            conn.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        """Release the institution's session slot."""
+        """Release the institution's session slot and the address's login slot."""
+        self._guard.arrivals.leave(self.peer, self)
+        if self._idle is not None:
+            self._idle.stop()
         if self._counted and self.institution is not None:
             self._guard.sessions.leave(self.institution.name)
             self._counted = False
@@ -146,6 +124,16 @@ class GatewaySSHServer(asyncssh.SSHServer):
         """Close this connection (its sessions end; unfinished uploads are discarded)."""
         if self._conn is not None:
             self._conn.close()
+
+    def shut_out(self, reason: str) -> None:
+        """Disconnect before login, telling the client ``reason``."""
+        if self._conn is not None:
+            self._conn.disconnect(asyncssh.DISC_HOST_NOT_ALLOWED_TO_CONNECT, reason)
+
+    def touch(self) -> None:
+        """The client made an SFTP request: the connection is not idle."""
+        if self._idle is not None:
+            self._idle.touch()
 
     def begin_auth(self, username: str) -> bool:
         """Always require authentication."""
@@ -160,12 +148,18 @@ class GatewaySSHServer(asyncssh.SSHServer):
         return True
 
     async def validate_password(self, username: str, password: str) -> bool:
-        """Check a password with argon2 on the password threads."""
+        """Check a password with argon2 on the password threads, in this username's turn.
+        When the check cannot run for load, the client is told to try again and nothing
+        counts as a failed login."""
         institution = self._guard.book.current.by_username.get(username)
         if institution is not None and not self._address_allowed(institution):
             return self._result(username, "password", None, "address not allowed")
         stored = institution.password_hash if institution else None
-        ok = await self._guard.passwords.check(stored, password)
+        try:
+            ok = await self._guard.passwords.check(username, stored, password)
+        except OverloadedError:
+            self._busy(username)
+            return False
         return self._result(username, "password", institution if ok else None, "bad password")
 
     def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
@@ -185,10 +179,12 @@ class GatewaySSHServer(asyncssh.SSHServer):
                             "key not listed")
 
     def auth_completed(self) -> None:
-        """Admit the session unless the institution already has ``max_sessions`` live."""
+        """Admit the session unless the institution already has ``max_sessions`` live; an
+        admitted one is closed after ``idle_timeout_seconds`` without an SFTP request."""
         institution = self._candidate
         assert institution is not None
         assert self._conn is not None
+        self._guard.arrivals.leave(self.peer, self)
         self.institution = institution
         log.info("login accepted", extra={"institution": institution.name, "peer": self.peer})
         limit = institution.intake.max_sessions
@@ -199,10 +195,29 @@ class GatewaySSHServer(asyncssh.SSHServer):
             self._conn.disconnect(asyncssh.DISC_TOO_MANY_CONNECTIONS,
                                   f"{institution.username} already has {limit} sessions open "
                                   "(max_sessions); close one and try again")
+            return
+        self._idle = IdleWatch(institution.intake.idle_timeout_seconds, self._close_idle)
+
+    def _close_idle(self) -> None:
+        assert self.institution is not None
+        log.warning("idle session closed", extra={
+            "institution": self.institution.name, "peer": self.peer,
+            "idle_seconds": self.institution.intake.idle_timeout_seconds})
+        self.close()
 
     def _address_allowed(self, institution: Institution) -> bool:
         nets = institution.allowed_networks
         return not nets or address_in(self.peer, nets)
+
+    def _busy(self, username: str) -> None:
+        """Too many password checks wait: refuse this one without judging the password."""
+        log.warning("password check refused: too many checks waiting", extra={
+            "username": shown(username), "peer": self.peer})
+        SFTP_PASSWORD_CHECKS_REFUSED.inc()
+        if self._conn is not None:
+            self._conn.disconnect(asyncssh.DISC_TOO_MANY_CONNECTIONS,
+                                  "the gateway is busy checking passwords; try again in a "
+                                  "few seconds")
 
     def _result(self, username: str, method: str, institution: Institution | None,
                 why: str) -> bool:
@@ -215,9 +230,17 @@ class GatewaySSHServer(asyncssh.SSHServer):
         SFTP_AUTH_FAILURES.labels(method=method).inc()
         ban = self._guard.bans.failed(self.peer)
         if ban:
-            log.warning("address banned", extra={"peer": self.peer, "seconds": round(ban)})
-            SFTP_BANS.inc()
-        if (ban or self._failures >= self._guard.max_auth_tries) and self._conn is not None:
+            self._banned(ban)
+        elif self._failures >= self._guard.max_auth_tries and self._conn is not None:
             self._conn.disconnect(asyncssh.DISC_NO_MORE_AUTH_METHODS_AVAILABLE,
                                   "too many authentication failures")
         return False
+
+    def _banned(self, seconds: float) -> None:
+        """This address is now banned: close every connection of it still logging in, this
+        one included, so none opened before the ban can log in after it."""
+        closed = self._guard.arrivals.shut_out(
+            self.peer, "too many authentication failures from this address; try later")
+        log.warning("address banned", extra={"peer": self.peer, "seconds": round(seconds),
+                                             "connections_closed": closed})
+        SFTP_BANS.inc()

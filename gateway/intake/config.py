@@ -94,6 +94,11 @@ class SftpSettings(ConfigModel):
     mac_algs: tuple[str, ...] = MODERN_MACS
     max_auth_tries: int = Field(default=6, ge=1, le=100)
     login_timeout_seconds: float = Field(default=60.0, gt=0.0, le=3600.0)
+    max_unauthenticated_per_address: int = Field(default=10, ge=1, le=100_000)
+    password_check_threads: int = Field(default=2, ge=1, le=64)
+    password_checks_waiting: int = Field(default=32, ge=2, le=10_000)
+    """At least 2: a username with one check waiting can then still displace another's
+    second (see gateway.intake.passwords.FairQueue)."""
     ban_failures: int = Field(default=10, ge=1, le=10_000)
     ban_window_seconds: float = Field(default=600.0, gt=0.0)
     ban_seconds: float = Field(default=900.0, gt=0.0)

@@ -79,7 +79,7 @@ class IntakeListener:
         assert institution is not None  # sessions open only after authentication
         session = UploadSession(institution.name, institution.intake, self._services)
         return InstitutionSFTPServer(chan, home=os.fsencode(self._spool.home(institution.name)),
-                                     session=session)
+                                     session=session, touch=owner.touch)
 
     async def stop(self, grace: float) -> None:
         """Stop accepting, let completing uploads finish (up to ``grace`` s), close the rest."""

@@ -3,7 +3,8 @@ listener, built from the settings, reloadable, and stopped gracefully.
 
 ``reload`` swaps the accounts (keys, passwords, allowed addresses, limits) used by new
 logins; live sessions keep the institution they logged in as, so nobody is disconnected.
-Listener settings (``[sftp]``: address, algorithms, ban policy) apply at the next start.
+Listener settings (``[sftp]``: address, algorithms, ban policy, password checks, the
+per-address cap) apply at the next start.
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ import logging
 from collections.abc import Callable, Mapping
 
 from gateway.institutions import Institution
-from gateway.intake.auth import AccountBook, Accounts, Guard, PasswordChecker
+from gateway.intake.auth import AccountBook, Accounts, Guard
 from gateway.intake.bans import BanList, BanPolicy, networks
 from gateway.intake.config import SftpSettings
+from gateway.intake.connections import Arrivals
 from gateway.intake.deliveries import Deliveries
 from gateway.intake.limits import SessionCount
 from gateway.intake.listener import IntakeListener
 from gateway.intake.markers import Markers
+from gateway.intake.passwords import PasswordChecker
 from gateway.intake.receiving import Receiver
 from gateway.intake.session import IntakeServices
 from gateway.state.spool import Spool
@@ -47,11 +50,14 @@ class Intake:
         self.deliveries = Deliveries(spool.root / "spool" / "intake",
                                      trigger_mode=self._trigger_mode,
                                      uploads_open=self.receiver.uploads_open)
-        self._passwords = PasswordChecker()
+        self._passwords = PasswordChecker(settings.password_check_threads,
+                                          settings.password_checks_waiting)
         self._book = AccountBook(Accounts.of(list(self._institutions.values())))
+        arrivals = Arrivals(settings.max_unauthenticated_per_address,
+                            exempt=networks(settings.safelist))
         guard = Guard(book=self._book, passwords=self._passwords,
-                      bans=BanList(ban_policy(settings)), sessions=SessionCount(),
-                      max_auth_tries=settings.max_auth_tries)
+                      bans=BanList(ban_policy(settings)), arrivals=arrivals,
+                      sessions=SessionCount(), max_auth_tries=settings.max_auth_tries)
         services = IntakeServices(self.receiver, Markers(self.receiver, self.deliveries))
         self._listener = IntakeListener(settings, spool, guard, services)
 

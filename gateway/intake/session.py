@@ -16,7 +16,6 @@ import options the file was uploaded for.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time
@@ -186,8 +185,3 @@ class UploadSession:
                 "rename that")
         return asyncssh.SFTPNoSuchFile(f"{file.display}: no such file")
 
-
-async def wait_quietly(task: asyncio.Task[None]) -> None:
-    """Cancel ``task`` and wait for it, whatever it raised."""
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)

@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, NoReturn
 
 import asyncssh
@@ -45,10 +44,8 @@ from gateway.intake.places import (
     inbox_subfolder,
     locate,
 )
-from gateway.intake.session import UploadSession, wait_quietly
+from gateway.intake.session import UploadSession
 from gateway.intake.uploads import RESUME_REFUSED, WRITE_ONLY, UploadWriter
-
-log = logging.getLogger(__name__)
 
 _WRITE_FLAGS = asyncssh.FXF_WRITE | asyncssh.FXF_CREAT | asyncssh.FXF_TRUNC | asyncssh.FXF_APPEND
 _V56_APPEND = asyncssh.FXF_APPEND_DATA | asyncssh.FXF_APPEND_DATA_ATOMIC
@@ -72,26 +69,13 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
     """One SFTP session of one institution, confined to its home."""
 
     def __init__(self, chan: asyncssh.SSHServerChannel[Any], *, home: bytes,
-                 session: UploadSession) -> None:
+                 session: UploadSession, touch: Callable[[], None] = lambda: None) -> None:
+        """``touch`` is called on every request: the connection's idle watch (see
+        :class:`gateway.intake.connections.IdleWatch`) closes it after none for a while."""
         super().__init__(chan, chroot=home)
         self._session = session
+        self._touch = touch
         self._loop = asyncio.get_running_loop()
-        self._last_request = self._loop.time()
-        self._idle_watch = self._loop.create_task(self._close_when_idle())
-
-    def _touch(self) -> None:
-        self._last_request = self._loop.time()
-
-    async def _close_when_idle(self) -> None:
-        """Close the connection after ``idle_timeout_seconds`` without a request."""
-        timeout = self._session.options.idle_timeout_seconds
-        while True:
-            await asyncio.sleep(max(0.1, min(timeout / 4, 30.0)))
-            if self._loop.time() - self._last_request >= timeout:
-                log.warning("idle session closed", extra={
-                    "institution": self._session.institution, "idle_seconds": timeout})
-                self.connection.close()
-                return
 
     # -- files -----------------------------------------------------------------------------
 
@@ -300,10 +284,8 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
         raise asyncssh.SFTPOpUnsupported("file system information is not available")
 
     async def exit(self) -> None:
-        """The session ended: discard unfinished uploads, stop watching for idleness, and
-        report exit status 0 as OpenSSH's sftp-server does (scp treats a session without
-        one as failed)."""
-        await wait_quietly(self._idle_watch)
+        """The session ended: discard unfinished uploads, and report exit status 0 as
+        OpenSSH's sftp-server does (scp treats a session without one as failed)."""
         await self._session.end()
         with contextlib.suppress(OSError, asyncssh.Error):
             self.channel.exit(0)

@@ -7,6 +7,8 @@ Only *events* that leave no record live here as counters, incremented where they
 
 * ``SFTP_AUTH_FAILURES.labels(method="password"|"publickey").inc()`` on a refused login;
 * ``SFTP_BANS.inc()`` when a peer is banned for too many failures;
+* ``SFTP_PASSWORD_CHECKS_REFUSED.inc()`` when a password check is not run because too many
+  wait (the client is told to try again; not a failed login);
 * ``UPLOADS_REFUSED.labels(reason="disk_space"|"limit").inc()`` when intake turns an
   upload away before receiving it.
 
@@ -31,11 +33,15 @@ SFTP_AUTH_FAILURES = Counter("gateway_sftp_auth_failures", "SFTP logins refused.
                              ["method"], registry=None)
 SFTP_BANS = Counter("gateway_sftp_bans", "SFTP peers banned after repeated login failures.",
                     registry=None)
+SFTP_PASSWORD_CHECKS_REFUSED = Counter(
+    "gateway_sftp_password_checks_refused",
+    "SFTP password checks not run because too many were waiting (not failed logins).",
+    registry=None)
 UPLOADS_REFUSED = Counter("gateway_sftp_uploads_refused",
                           "Uploads refused before they were received (disk floor, limits).",
                           ["reason"], registry=None)
 
-EVENT_COUNTERS = (SFTP_AUTH_FAILURES, SFTP_BANS, UPLOADS_REFUSED)
+EVENT_COUNTERS = (SFTP_AUTH_FAILURES, SFTP_BANS, SFTP_PASSWORD_CHECKS_REFUSED, UPLOADS_REFUSED)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 """The media type of :func:`exposition` output (the Prometheus text format)."""

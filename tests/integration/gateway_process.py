@@ -70,6 +70,8 @@ class GatewayProcess:
         "request_timeout_seconds = 5", "reconcile_grace_seconds = 1",
         "errors_file_wait_seconds = 5"])
     """``[forwarding]`` lines beyond the polling and retry times."""
+    password_hasher: PasswordHasher = field(default_factory=PasswordHasher)
+    """Hashes the accounts' passwords (argon2's defaults; load tests may want cheaper)."""
     file_size_limit: int | None = None
     """RLIMIT_FSIZE for the daemon (``ulimit -f``): writes past it fail like a full disk."""
     process: subprocess.Popen[bytes] | None = None
@@ -88,7 +90,7 @@ class GatewayProcess:
         return self.root / f"gateway-{self.starts}.log"
 
     def write_config(self) -> None:
-        hasher = PasswordHasher()
+        hasher = self.password_hasher
         lines = [
             f'data_dir = "{self.data_dir}"',
             "[sftp]", 'host = "127.0.0.1"', f"port = {self.sftp_port}", *self.sftp_options,

@@ -16,8 +16,8 @@ from typing import Any, cast
 import asyncssh
 import pytest
 
-from gateway.intake.auth import PasswordChecker
 from gateway.intake.config import IntakeOptions
+from gateway.intake.passwords import PasswordChecker
 from gateway.intake.receiving import Receiver
 from gateway.intake.session import IntakeServices, UploadSession
 from gateway.intake.sftp import InstitutionSFTPServer
@@ -78,18 +78,19 @@ def test_a_database_error_is_logged_and_answered_clearly(
 def test_password_checks_cannot_delay_completions(receiver: Receiver,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     release = threading.Event()
-    monkeypatch.setattr("gateway.intake.auth.verify_password",
+    monkeypatch.setattr("gateway.intake.passwords.verify_password",
                         lambda stored, password: release.wait(10))
-    checker = PasswordChecker(workers=2, backlog=4)
+    checker = PasswordChecker(threads=2, waiting=4)
 
     async def spray_then_upload() -> None:
-        spray = [asyncio.ensure_future(checker.check(None, "guess")) for _ in range(6)]
+        spray = [asyncio.ensure_future(checker.check("alpha", None, "guess"))
+                 for _ in range(8)]
         await asyncio.sleep(0.05)
         writer = _writer(receiver, b"user_id\n")
         await asyncio.wait_for(receiver.receive(writer, "users.csv"), timeout=5)
-        assert sum(task.done() for task in spray) == 2  # over the backlog: refused at once
+        assert sum(task.done() for task in spray) == 2  # 2 running, 4 waiting, 2 refused
         release.set()
-        await asyncio.gather(*spray)
+        await asyncio.gather(*spray, return_exceptions=True)
 
     asyncio.run(spray_then_upload())
     checker.close()

@@ -1,0 +1,133 @@
+"""Connection defences: the per-address cap on connections logging in, bans closing them, an
+overloaded password check that counts toward nothing, and the idle watch."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import pytest
+
+from gateway.intake.auth import AccountBook, Accounts, GatewaySSHServer, Guard
+from gateway.intake.bans import BanList, BanPolicy, networks
+from gateway.intake.connections import Arrivals, IdleWatch
+from gateway.intake.limits import SessionCount
+from gateway.intake.passwords import OverloadedError
+
+
+@dataclass(eq=False)
+class FakeConnection:
+    """The parts of an asyncssh server connection GatewaySSHServer uses."""
+
+    peer: str
+    disconnected: list[str] = field(default_factory=list)
+    aborted: bool = False
+
+    def get_extra_info(self, name: str) -> tuple[str, int]:
+        assert name == "peername"
+        return (self.peer, 40000)
+
+    def disconnect(self, code: int, reason: str) -> None:
+        self.disconnected.append(reason)
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+class Passwords:
+    """Stands in for PasswordChecker: every check is overloaded, or every password wrong."""
+
+    def __init__(self, overloaded: bool) -> None:
+        self.overloaded = overloaded
+
+    async def check(self, username: str, password_hash: str | None, password: str) -> bool:
+        if self.overloaded:
+            raise OverloadedError
+        return False
+
+
+def _guard(passwords: Passwords, limit: int = 10) -> Guard:
+    return Guard(book=AccountBook(Accounts.of([])), passwords=cast(Any, passwords),
+                 bans=BanList(BanPolicy(failures=3, window=60, ban=100, ban_max=100)),
+                 arrivals=Arrivals(limit), sessions=SessionCount(), max_auth_tries=100)
+
+
+def _connect(guard: Guard, peer: str) -> tuple[GatewaySSHServer, FakeConnection]:
+    server, conn = GatewaySSHServer(guard), FakeConnection(peer)
+    server.connection_made(cast(Any, conn))
+    return server, conn
+
+
+def test_an_address_may_have_only_its_cap_of_connections_logging_in() -> None:
+    guard = _guard(Passwords(overloaded=False), limit=2)
+    first, _ = _connect(guard, "192.0.2.1")
+    _connect(guard, "192.0.2.1")
+    _, third = _connect(guard, "192.0.2.1")
+    assert third.aborted
+    _, elsewhere = _connect(guard, "192.0.2.2")
+    assert not elsewhere.aborted
+    first.connection_lost(None)  # a place is free again
+    _, again = _connect(guard, "192.0.2.1")
+    assert not again.aborted
+
+
+def test_safelisted_networks_are_not_capped() -> None:
+    arrivals = Arrivals(1, exempt=networks(["10.0.0.0/8"]))
+    assert all(arrivals.arrive("10.1.2.3", cast(Any, object())) for _ in range(5))
+    assert arrivals.arrive("192.0.2.1", cast(Any, object()))
+    assert not arrivals.arrive("192.0.2.1", cast(Any, object()))
+
+
+def test_a_ban_closes_every_connection_of_the_address_still_logging_in() -> None:
+    guard = _guard(Passwords(overloaded=False))
+    opened = [_connect(guard, "192.0.2.1")[1] for _ in range(3)]
+    _, other = _connect(guard, "192.0.2.2")
+    attacker, _ = _connect(guard, "192.0.2.1")
+    for _ in range(3):
+        assert not asyncio.run(attacker.validate_password("alpha", "guess"))
+    assert guard.bans.banned_for("192.0.2.1") > 0
+    assert all(conn.disconnected for conn in opened)
+    assert not other.disconnected
+
+
+def test_an_overloaded_check_is_no_failed_login(caplog: pytest.LogCaptureFixture) -> None:
+    guard = _guard(Passwords(overloaded=True))
+    with caplog.at_level(logging.WARNING):
+        for _ in range(10):
+            server, conn = _connect(guard, "192.0.2.1")
+            assert not asyncio.run(server.validate_password("alpha", "guess"))
+            assert conn.disconnected == [
+                "the gateway is busy checking passwords; try again in a few seconds"]
+            server.connection_lost(None)
+    assert guard.bans.banned_for("192.0.2.1") == 0
+    assert "password check refused: too many checks waiting" in caplog.text
+    assert "bad password" not in caplog.text
+
+
+def test_the_idle_watch_fires_once_after_the_last_touch() -> None:
+    async def watch() -> tuple[int, int]:
+        fired: list[float] = []
+        loop = asyncio.get_running_loop()
+        idle = IdleWatch(0.4, lambda: fired.append(loop.time()))
+        for _ in range(4):  # touched for 0.8 s: not idle
+            await asyncio.sleep(0.2)
+            idle.touch()
+        touched_until = len(fired)
+        await asyncio.sleep(0.8)
+        idle.stop()
+        return touched_until, len(fired)
+
+    assert asyncio.run(watch()) == (0, 1)
+
+
+def test_a_stopped_idle_watch_never_fires() -> None:
+    async def watch() -> int:
+        fired: list[int] = []
+        idle = IdleWatch(0.2, lambda: fired.append(1))
+        idle.stop()
+        await asyncio.sleep(0.4)
+        return len(fired)
+
+    assert asyncio.run(watch()) == 0
