@@ -5,6 +5,7 @@ mutated zips ends every time in a verdict, never an exception."""
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -27,12 +28,19 @@ from gateway.state.records import UploadRecord
 from gateway.state.spool import Spool
 from gateway.state.states import BatchState, NoticeKind, UploadState
 from gateway.state.store import Store
-from tests.hostile_zips import EMPTY_DELIVERIES, STALLERS, ZIP_PASSWORD, mutants
+from tests.hostile_files import (
+    EMPTY_DELIVERIES,
+    STALLERS,
+    ZIP_PASSWORD,
+    csv_mutants,
+    mutants,
+)
 from tests.institution_records import institution
 from tests.unit.history import received
 
 GOOD = b"user_id,login_id,status\nu1,l1,active\n"
 FUZZ_CASES = 1500
+CLI_FUZZ_CASES = 150
 
 
 def _sorter(store: Store, spool: Spool) -> Sorter:
@@ -185,3 +193,30 @@ def test_seeded_fuzz_of_mutated_zips_always_ends_in_a_verdict(tmp_path: Path) ->
         assert Code.CHECK_FAILED not in _codes(verdict), number
         blocked += verdict.blocked(BlockingPolicy())
     assert blocked > FUZZ_CASES // 2  # the mutator does damage: most are refused
+
+
+def test_seeded_fuzz_of_mutated_csvs_always_ends_in_a_verdict(tmp_path: Path) -> None:
+    path = tmp_path / "mutant.csv"
+    refused = 0
+    for number, data in enumerate(csv_mutants(FUZZ_CASES, seed=20261202)):
+        path.write_bytes(data)
+        verdict = uploads_module._validate(path, "mutant.csv", password=None, limits=None,
+                                           options=None, on_progress=None)
+        assert Code.CHECK_FAILED not in _codes(verdict), number
+        assert verdict.failure_class or getattr(verdict, "kind", None) is not None, number
+        refused += verdict.failure_class
+    assert 0 < refused < FUZZ_CASES  # the mutator makes both kinds
+
+
+def test_gateway_validate_takes_a_fuzzed_batch_without_a_traceback(tmp_path: Path) -> None:
+    files = {f"m{n:03d}.zip": data for n, data in enumerate(mutants(CLI_FUZZ_CASES, seed=3))}
+    files |= {f"m{n:03d}.csv": data for n, data in enumerate(csv_mutants(CLI_FUZZ_CASES, 4))}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway", "validate", "--json", *sorted(files)],
+        capture_output=True, text=True, cwd=tmp_path, check=False)
+    assert "Traceback" not in done.stderr
+    report = json.loads(done.stdout)  # one whole document: the command finished
+    assert done.returncode == (1 if report["blocked"] else 0)
+    assert "check_failed" not in done.stdout

@@ -1,5 +1,6 @@
 """Property tests: no bytes and no zip make the validator crash, and every verdict either
-names a kind or carries a failure-class finding."""
+names a kind or carries a failure-class finding.  ``validate_upload`` turns an exception of
+its checks into ``check_failed``: these properties assert it never has to."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.sorting.validation import ValidationOptions, validate_upload, validate_zip
+from gateway.sorting.validation.findings import Code
 from gateway.sorting.validation.rubycsv import MalformedCsvError, parse_rows
 
 HEADERS = [b"user_id,login_id,status\n", b"course_id,user_id,role,status\r\n",
@@ -33,6 +35,7 @@ def test_any_bytes_give_a_kind_or_a_failure_class_finding(tmp_path: Path, data: 
     path = tmp_path / "upload.csv"
     path.write_bytes(data)
     verdict = validate_upload(path, "upload.csv", options=SMALL)
+    assert all(f.code is not Code.CHECK_FAILED for f in verdict.findings)
     assert verdict.failure_class or getattr(verdict, "kind", None) is not None
 
 

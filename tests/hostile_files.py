@@ -1,7 +1,7 @@
-"""Zips a hostile or careless sender makes: the damaged ones that once stalled an
-institution, and a seeded mutator that derives many more from good zips.
+"""Files a hostile or careless sender makes: the damaged zips that once stalled an
+institution, and seeded mutators that derive many more zips and CSVs from good ones.
 
-Every builder returns bytes; ``ZIP_PASSWORD`` opens the AES ones.
+Every builder returns bytes; ``ZIP_PASSWORD`` opens the AES zips.
 """
 
 from __future__ import annotations
@@ -143,3 +143,37 @@ def _mutate(data: bytearray, chooser: random.Random) -> None:
                 offset = found + chooser.randrange(4, 30)
                 if offset < len(data):
                     data[offset] = chooser.randrange(256)
+
+
+CSV_SEEDS = (
+    USERS,
+    b"course_id,user_id,role,status,section_id\r\nC1,u1,student,active,S1\r\n"
+    b"C1,u2,StudentEnrollment,deleted,\r\n",
+    b'term_id,name,status,start_date,end_date\nT1,"Fall, 2026",active,2026-08-20,'
+    b'2026-12-20\n',
+    COURSES,
+)
+CSV_PIECES = (b",", b'"', b"\n", b"\r", b"\r\n", b"\x00", b"\xff", b"\xc3", b"\xe2\x80\xa8",
+              b"=cmd|' /C calc'!A0", b"deleted", b"2026-02-30", b" ", "\ufeff".encode())
+"""What the CSV mutator splices in: separators, quotes, line ends, NUL, broken UTF-8, a
+line separator, a spreadsheet formula, values Canvas rules look at."""
+
+
+def csv_mutants(count: int, seed: int) -> Iterator[bytes]:
+    """``count`` mutated CSVs, the same for the same ``seed``: pieces spliced in, spans
+    cut or repeated, the header damaged, the file truncated."""
+    chooser = random.Random(seed)
+    for _ in range(count):
+        data = bytearray(chooser.choice(CSV_SEEDS))
+        for _ in range(chooser.randint(1, 5)):
+            at = chooser.randrange(len(data) + 1)
+            match chooser.randrange(4):
+                case 0:
+                    data[at:at] = chooser.choice(CSV_PIECES)
+                case 1:
+                    del data[at:at + chooser.randint(1, 8)]
+                case 2:
+                    data[at:at] = data[at:at + chooser.randint(1, 40)] * chooser.randint(1, 3)
+                case _:
+                    del data[at:]
+        yield bytes(data)
