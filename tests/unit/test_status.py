@@ -10,6 +10,7 @@ import pytest
 from gateway.cli import main
 from gateway.state.states import BatchState
 from gateway.state.store import Store
+from gateway.status import status_rows
 
 
 def _history(data: Path) -> None:
@@ -55,3 +56,38 @@ def test_status_without_data_is_a_clear_error(tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["status", "--data", str(tmp_path / "nothing")]) == 2
     assert "state.db missing" in capsys.readouterr().err
+
+
+def test_the_public_rows_name_the_institutions_own_batches_and_no_upload_ids(
+        tmp_path: Path) -> None:
+    _history(tmp_path)
+    store = Store(tmp_path / "state.db")
+    with store.transaction() as txn:  # beta's first batch is the store's fourth
+        beta = txn.create_batch("beta")
+        txn.move("batch", beta, BatchState.OPEN, BatchState.READY)
+        txn.move("batch", beta, BatchState.READY, BatchState.HELD, reason="parked")
+    [ops] = status_rows(store, [], only="beta")
+    [public] = status_rows(store, [], only="beta", public=True)
+    assert ops["held"] == [{"batch": 4, "reason": "parked"}]
+    assert public["held"] == [{"batch": 1, "reason": "parked"}]
+    assert ops["oldest_waiting"]["upload"] == 1
+    assert "upload" not in public["oldest_waiting"]
+    assert public["oldest_waiting"]["file"] == "users.csv"
+
+
+def test_the_table_names_the_oldest_waiting_upload(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    _history(tmp_path)
+    main(["status", "--data", str(tmp_path)])
+    assert "oldest waiting: upload 1 (users.csv) since" in capsys.readouterr().out
+
+
+def test_gateway_reject_takes_a_waiting_upload_out_with_the_reason(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _history(tmp_path)
+    assert main(["reject", "1", "--reason", "wrong term", "--data", str(tmp_path)]) == 0
+    assert "upload 1: rejected in batch 4" in capsys.readouterr().out
+    store = Store(tmp_path / "state.db")
+    assert "operator: wrong term" in (store.upload(1).problem or "")
+    assert main(["reject", "1", "--reason", "again", "--data", str(tmp_path)]) == 1
+    assert "no longer waiting" in capsys.readouterr().err
