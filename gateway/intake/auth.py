@@ -156,7 +156,8 @@ class GatewaySSHServer(asyncssh.SSHServer):
             return self._result(username, "password", None, "address not allowed")
         stored = institution.password_hash if institution else None
         try:
-            ok = await self._guard.passwords.check(username, stored, password)
+            ok = await self._guard.passwords.check(username, stored, password,
+                                                   known=institution is not None)
         except OverloadedError:
             self._busy(username)
             return False

@@ -1,17 +1,21 @@
 """Password checks: argon2id on a few threads of their own, shared fairly between usernames.
 
 argon2 is deliberately slow, so a spray of wrong passwords is a queue of expensive work.
-Checks wait in a :class:`FairQueue` keyed by the username tried and run round-robin across
-usernames: a spray against one institution makes its own checks wait, while another
-institution's login waits for at most one check per other username with work waiting.
+Checks wait in a :class:`FairQueue` keyed by the institution tried and run round-robin
+across keys: a spray against one institution makes its own checks wait, while another
+institution's login waits for at most one check per other key with work waiting.  Every
+username no institution has shares one key (``UNKNOWN``), so a spray over made-up usernames
+is one flood, not thousands of fair shares.
 
-The queue holds at most ``capacity`` checks.  When it is full, the username with the most
-checks waiting gives up its newest one (or the newcomer is refused, if its username already
-has the most); the refused check raises :class:`OverloadedError`.  Overload says nothing about
-the password, so callers must not treat it as a failed login.
+The queue holds at most ``capacity`` checks.  When it is full, the key with the most checks
+waiting gives up its newest one, unless the newcomer's key already has checks waiting and
+would then have the most: then the newcomer is refused.  A key with nothing waiting always
+gets in.  The refused check raises :class:`OverloadedError`.  Overload says nothing about the
+password, so callers must not treat it as a failed login.
 
-Every username gets its own share, known or not, so queueing reveals nothing about which
-usernames exist (unknown ones are hashed against a dummy hash, as known ones are).
+Unknown usernames are hashed against a dummy hash, as known ones are; only under a flood of
+them does their shared turn make them wait longer than a known username would (availability
+for real institutions over hiding which usernames exist, which are institution names).
 """
 
 from __future__ import annotations
@@ -41,6 +45,10 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
+UNKNOWN = object()
+"""The one queue key of every username no institution has."""
+
+
 class OverloadedError(Exception):
     """The check was not run: too many checks were waiting.  Not a verdict on the password."""
 
@@ -64,14 +72,15 @@ class FairQueue(Generic[T]):
         """Queue ``item`` under ``key``; return the item refused to make it fit, or None.
 
         With room, nothing is refused.  When full, the newest item of the key with the most
-        waiting is refused to make room, provided that key would still have at least as
-        many waiting as ``key`` then has; otherwise ``item`` itself is refused.  A key
-        with little waiting therefore always gets in while another floods the queue.
+        waiting is refused to make room, except when ``key`` has items waiting already and
+        would then have at least as many as that key: then ``item`` itself is refused.  A
+        key with nothing waiting always gets in, however many keys fill the queue.
         """
         refused: T | None = None
         if self._size >= self.capacity:
             longest = max(self._waiting, key=lambda k: len(self._waiting[k]))
-            if len(self._waiting.get(key, ())) + 1 >= len(self._waiting[longest]):
+            mine = len(self._waiting.get(key, ()))
+            if mine and mine + 1 >= len(self._waiting[longest]):
                 return item
             refused = self._waiting[longest].pop()
             self._size -= 1
@@ -119,19 +128,22 @@ class PasswordChecker:
         self._running = 0
         self._queue: FairQueue[_Check] = FairQueue(waiting)
 
-    async def check(self, username: str, password_hash: str | None, password: str) -> bool:
+    async def check(self, username: str, password_hash: str | None, password: str, *,
+                    known: bool = True) -> bool:
         """Whether ``password`` matches ``password_hash``, checked off the event loop in
-        ``username``'s turn; raise :class:`OverloadedError` if the check is refused or pushed out
-        of the queue by other usernames' checks."""
+        ``username``'s turn (all unknown usernames, ``known`` False, share one turn); raise
+        :class:`OverloadedError` if the check is refused or pushed out of the queue by other
+        usernames' checks."""
         verdict: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         check = _Check(password_hash, password, verdict)
-        refused = self._queue.put(username, check)
+        key: Hashable = username if known else UNKNOWN
+        refused = self._queue.put(key, check)
         if refused is check:
             raise OverloadedError
         if refused is not None:
             refused.verdict.set_exception(OverloadedError())
         # A caller that gives up (its connection closed) frees its place in the queue.
-        verdict.add_done_callback(lambda _: self._queue.remove(username, check))
+        verdict.add_done_callback(lambda _: self._queue.remove(key, check))
         self._start_checks()
         return await verdict
 

@@ -13,6 +13,7 @@ with pyzipper.
 
 from __future__ import annotations
 
+import io
 import lzma
 import re
 import struct
@@ -31,12 +32,19 @@ from gateway.state.records import FindingRecord
 
 _IGNORED = re.compile(r"__macosx|desktop d[bf]|(^|/)desktop\.ini$", re.IGNORECASE)
 _READ_ERRORS = (pyzipper.BadZipFile, zlib.error, lzma.LZMAError, struct.error, EOFError,
-                OSError, RuntimeError, NotImplementedError, ValueError,
-                # pyzipper's own parsing of hostile headers: an AES strength byte it has no
-                # table entry for (KeyError), extra fields running past their record
-                # (IndexError), an encrypted flag without the AES extra (AttributeError).
-                KeyError, IndexError, AttributeError, TypeError)
-"""What the zip library raises for damaged or hostile data: each is the zip's finding."""
+                OSError, RuntimeError, NotImplementedError, ValueError)
+"""What reading a zip raises for damaged data: each is the zip's finding."""
+_LIBRARY_ERRORS = (*_READ_ERRORS,
+                   # pyzipper's own parsing of hostile headers: an AES strength byte it has
+                   # no table entry for (KeyError), extra fields running past their record
+                   # (IndexError), an encrypted flag without the AES extra (AttributeError).
+                   KeyError, IndexError, AttributeError, TypeError)
+"""Also what the zip library raises: caught only around its own calls, so that the same
+errors from the gateway's checks stay bugs (``check_failed``), not a "damaged zip"."""
+
+
+class MemberReadError(Exception):
+    """The zip library failed while reading a member (the cause is chained)."""
 
 
 @dataclass(frozen=True)
@@ -87,7 +95,7 @@ def validate_zip(path: Path, display_name: str, password: bytes | None = None, *
     try:
         with pyzipper.AESZipFile(path) as archive:
             infos = sorted(archive.infolist(), key=lambda info: info.filename)
-    except _READ_ERRORS as error:
+    except _LIBRARY_ERRORS as error:
         log.add(_corrupt(display_name, None, error))
         return ZipVerdict(display_name, tuple(log.kept), ())
     members = _walk(infos, display_name, log)
@@ -193,17 +201,44 @@ def _member_verdict(path: Path, member: str, password: bytes | None,
     opener = member_opener(path, member, password)
     try:
         return validate_source(opener, member, options, on_progress)
-    except _READ_ERRORS as error:
+    except MemberReadError as unreadable:
         only = FindingLog()
-        only.add(_corrupt(member, None, error))
+        only.add(_corrupt(member, None, unreadable.__cause__ or unreadable))
         return FileVerdict.of(member, None, None, only)
 
 
 def member_opener(path: Path, member: str, password: bytes | None) -> Callable[[], BinaryIO]:
-    """Opens the member afresh each call; the archive closes when the member stream does."""
+    """Opens the member afresh each call; the archive closes when the member stream does.
+    Whatever the zip library raises while opening or reading it is ``MemberReadError``."""
     def open_member() -> BinaryIO:
-        with pyzipper.AESZipFile(path) as archive:
-            # zipfile keeps the file open while a member stream still reads it.
-            stream = archive.open(member, pwd=password)
-        return cast(BinaryIO, cast(IO[bytes], stream))
+        try:
+            with pyzipper.AESZipFile(path) as archive:
+                # zipfile keeps the file open while a member stream still reads it.
+                stream = archive.open(member, pwd=password)
+        except _LIBRARY_ERRORS as error:
+            raise MemberReadError(str(error)) from error
+        return cast(BinaryIO, _GuardedMember(cast(IO[bytes], stream)))
     return open_member
+
+
+class _GuardedMember(io.RawIOBase):
+    """A member stream whose zip library errors come out as ``MemberReadError``."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        super().__init__()
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        try:
+            data = self._stream.read(len(buffer))
+        except _LIBRARY_ERRORS as error:
+            raise MemberReadError(str(error)) from error
+        buffer[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._stream.close()
+        super().close()

@@ -7,6 +7,7 @@ import asyncio
 import threading
 
 import pytest
+from argon2 import PasswordHasher
 
 from gateway.intake.passwords import FairQueue, OverloadedError, PasswordChecker
 
@@ -33,12 +34,32 @@ def test_a_flooding_key_gives_way_and_a_newcomer_of_it_is_refused() -> None:
     assert [queue.take() for _ in range(4)] == ["a1", "b1", "c1", "d1"]
 
 
-def test_a_full_balanced_queue_refuses_the_newcomer() -> None:
+def test_a_key_with_nothing_waiting_always_gets_in() -> None:
     queue: FairQueue[str] = FairQueue(2)
     assert queue.put("a", "a1") is None
     assert queue.put("b", "b1") is None
-    assert queue.put("c", "c1") == "c1"  # displacing a1 or b1 would be no fairer
-    assert queue.put("a", "a2") == "a2"
+    # A queue full of other keys (a spray over many usernames) makes room for a newcomer.
+    assert queue.put("c", "c1") == "a1"
+    assert queue.put("b", "b2") == "b2"  # b has one waiting: one more would be no fairer
+    assert len(queue) == 2
+
+
+def test_a_spray_over_made_up_usernames_is_one_flood() -> None:
+    """Twelve made-up usernames share one turn: the queue of four refuses most of them, and
+    a real institution's check still gets in."""
+    hashed = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash("right")
+
+    async def spray_then_login() -> tuple[bool, list[object]]:
+        checker = PasswordChecker(threads=1, waiting=4)
+        sprays = [asyncio.ensure_future(checker.check(f"made-up-{n}", None, "guess",
+                                                      known=False)) for n in range(12)]
+        await asyncio.sleep(0)
+        honest = await checker.check("beta", hashed, "right")
+        return honest, await asyncio.gather(*sprays, return_exceptions=True)
+
+    honest, results = asyncio.run(spray_then_login())
+    assert honest is True
+    assert sum(isinstance(r, OverloadedError) for r in results) >= 12 - 4 - 1
 
 
 def test_removed_items_free_their_place() -> None:

@@ -22,6 +22,7 @@ from gateway.sorting.delivery import PlannedBatch, plan_delivery
 from gateway.sorting.sorter import FORM_ATTEMPTS, Sorter
 from gateway.sorting.validation import uploads as uploads_module
 from gateway.sorting.validation import validate_upload
+from gateway.sorting.validation import zips as zips_module
 from gateway.sorting.validation.findings import BlockingPolicy, Code
 from gateway.sorting.validation.zips import ZipVerdict
 from gateway.state.records import UploadRecord
@@ -37,6 +38,7 @@ from tests.hostile_files import (
 )
 from tests.institution_records import institution
 from tests.unit.history import received
+from tests.unit.sorting.files import zip_bytes
 
 GOOD = b"user_id,login_id,status\nu1,l1,active\n"
 FUZZ_CASES = 1500
@@ -220,3 +222,17 @@ def test_gateway_validate_takes_a_fuzzed_batch_without_a_traceback(tmp_path: Pat
     report = json.loads(done.stdout)  # one whole document: the command finished
     assert done.returncode == (1 if report["blocked"] else 0)
     assert "check_failed" not in done.stdout
+
+
+def test_a_bug_in_the_checks_of_a_zip_member_is_check_failed_not_a_damaged_zip(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The zip library's errors are caught around its own calls only: the same KeyError
+    from the gateway's CSV checks is a bug (ops alerted), never blamed on the sender's zip."""
+    def failing(*args: object, **kwargs: object) -> object:
+        raise KeyError("a bug in a row rule")
+
+    monkeypatch.setattr(zips_module, "validate_source", failing)
+    path = tmp_path / "users.zip"
+    path.write_bytes(zip_bytes({"users.csv": GOOD}))
+    verdict = validate_upload(path, "users.zip")
+    assert _codes(verdict) == {Code.CHECK_FAILED}
