@@ -14,6 +14,7 @@ Two phases, each crash-safe on its own:
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Protocol
@@ -47,7 +48,9 @@ BATCH_RECEIPT = NoticeKind.BATCH_RECEIPT
 SEAL_ATTEMPTS = 3
 """Rounds a batch may fail to seal before it is held for an operator."""
 FORM_ATTEMPTS = 3
-"""Rounds an institution's delivery may fail to form before its oldest upload is set aside."""
+"""Rounds an institution's delivery may fail to form before the failing upload is sought."""
+FORM_PAUSE_SECONDS = 60
+"""Pause between tries while forming fails for a whole institution (not one upload)."""
 
 
 class IntakeGate(Protocol):
@@ -104,6 +107,8 @@ class Sorter(Runner):
         self._intake = intake or UngatedIntake()
         self._seal_failures: dict[int, int] = {}
         self._form_failures: dict[str, int] = {}
+        self._form_paused: dict[str, float] = {}
+        """Institutions whose forming fails as a whole: monotonic time of the next try."""
 
     def step(self) -> bool:
         """Form batches for complete deliveries, then seal every OPEN batch.
@@ -129,42 +134,65 @@ class Sorter(Runner):
     def _form_safely(self, institution: Institution) -> bool:
         """Form the institution's next delivery; a failure stays with this institution.
 
-        An operator's action racing the sorter (an upload rejected meanwhile) simply means
-        forming again.  Anything else is retried ``FORM_ATTEMPTS`` rounds (a full disk or a
-        locked database passes); then the oldest waiting upload is set aside on its own,
-        rejected with the reason and ops alerted, so one bad file never stalls the rest.
+        A failure is retried ``FORM_ATTEMPTS`` rounds (a full disk or a locked database
+        passes; so does an operator's action racing the sorter).  Then the oldest waiting
+        upload is formed alone; if that fails too while the rest can be planned without
+        it, that upload is set aside (rejected with the reason, ops alerted) and the others
+        go on.  If the rest fails as well, the fault is the institution's, not a file's:
+        nothing is rejected and forming pauses ``FORM_PAUSE_SECONDS`` between tries.
         """
         name = institution.name
+        if self._form_paused.get(name, 0.0) > time.monotonic():
+            return False
         try:
             formed = self._form(institution)
-        except TransitionError as error:
-            log.info("delivery changed while forming; forming again: %s", error,
-                     extra={"institution": name})
-            return True
         except Exception as error:
-            return self._form_failed(name, error)
+            return self._form_failed(institution, error)
         self._form_failures.pop(name, None)
         return formed
 
-    def _form_failed(self, institution: str, error: Exception) -> bool:
-        failures = self._form_failures.get(institution, 0) + 1
-        self._form_failures[institution] = failures
-        if failures == 1:  # the traceback once; the repeats as one line each
+    def _form_failed(self, institution: Institution, error: Exception) -> bool:
+        name = institution.name
+        failures = self._form_failures.get(name, 0) + 1
+        self._form_failures[name] = failures
+        if isinstance(error, TransitionError):  # an operator moved an upload meanwhile
+            log.info("delivery changed while forming (%d of %d): %s", failures,
+                     FORM_ATTEMPTS, error, extra={"institution": name})
+        elif failures == 1:  # the traceback once; the repeats as one line each
             log.exception("forming batches failed (1 of %d)", FORM_ATTEMPTS,
-                          extra={"institution": institution})
+                          extra={"institution": name})
         else:
             log.warning("forming batches failed (%d of %d): %s: %s", failures, FORM_ATTEMPTS,
-                        type(error).__name__, error, extra={"institution": institution})
+                        type(error).__name__, error, extra={"institution": name})
         if failures < FORM_ATTEMPTS:
             return False
+        del self._form_failures[name]
         try:
-            set_aside = self._set_aside_oldest(institution, error)
+            return self._isolate(institution)
         except Exception:
-            log.exception("setting the oldest upload aside failed; retrying next round",
-                          extra={"institution": institution})
+            log.exception("isolating the failing upload failed; retrying next round",
+                          extra={"institution": name})
             return False
-        self._form_failures.pop(institution, None)
-        return set_aside
+
+    def _isolate(self, institution: Institution) -> bool:
+        """Form the oldest waiting upload alone; set it aside if only it fails (see
+        ``_form_safely``).  True if something changed."""
+        name = institution.name
+        try:
+            return self._form(institution, first_only=True)
+        except Exception as error:
+            alone = error
+        waiting = self._store.uploads(institution=name, state=UploadState.RECEIVED)
+        try:
+            self._plan(institution, waiting[1:])  # a dry run: nothing is recorded
+        except Exception:
+            self._form_paused[name] = time.monotonic() + FORM_PAUSE_SECONDS
+            log.exception("forming fails for the whole institution, not one upload: nothing "
+                          "set aside; trying again in %d s", FORM_PAUSE_SECONDS,
+                          extra={"institution": name})
+            return False
+        with self._intake.forming(name):
+            return self._set_aside_oldest(name, alone)
 
     def _set_aside_oldest(self, institution: str, error: Exception) -> bool:
         """Reject the institution's oldest waiting upload alone, in a batch of its own (the
@@ -181,9 +209,10 @@ class Sorter(Runner):
             txn.move("upload", upload.id, UploadState.RECEIVED, UploadState.REJECTED,
                      reason=problem, batch_id=batch_id, problem=problem)
             txn.add_notice(NoticeKind.GATEWAY_ERROR, institution, batch_id,
-                           reason=f"upload {upload.id} set aside after {FORM_ATTEMPTS} "
-                                  f"failed rounds: {type(error).__name__}: {error}")
-        log.error("upload set aside: forming failed %d rounds", FORM_ATTEMPTS,
+                           reason=f"upload {upload.id} set aside: forming it failed "
+                                  f"{FORM_ATTEMPTS} rounds and alone, while the others can "
+                                  f"be formed: {type(error).__name__}: {error}")
+        log.error("upload set aside: forming failed with it alone",
                   extra={"institution": institution, "upload_id": upload.id,
                          "batch_id": batch_id})
         return True
@@ -208,20 +237,30 @@ class Sorter(Runner):
                                   f"seals: {type(error).__name__}: {error}")
         del self._seal_failures[batch.id]
 
-    def _form(self, institution: Institution) -> bool:
+    def _form(self, institution: Institution, *, first_only: bool = False) -> bool:
+        """Validate, plan and record the institution's next delivery (with ``first_only``,
+        just its oldest upload); False when none is complete yet."""
         with self._intake.forming(institution.name):
             pending = self._deliverable(institution.name)
+            if first_only:
+                pending = pending[:1]
             if not pending:
                 return False
-            password = _password(institution)
-            options = institution.sorting.validation()
-            verdicts = {u.id: validate_upload(self._spool.upload_path(u.id), u.filename,
-                                              password=password, options=options)
-                        for u in pending}
-            plans = plan_delivery(pending, verdicts, self._intake.refused(institution.name),
-                                  institution.sorting)
-            self._record(institution.name, plans, _unchecked(pending, verdicts))
+            plans, unchecked = self._plan(institution, pending)
+            self._record(institution.name, plans, unchecked)
         return True
+
+    def _plan(self, institution: Institution, pending: list[UploadRecord]
+              ) -> tuple[list[PlannedBatch], dict[int, str]]:
+        """The batches ``pending`` forms, and the uploads the checks failed on."""
+        password = _password(institution)
+        options = institution.sorting.validation()
+        verdicts = {u.id: validate_upload(self._spool.upload_path(u.id), u.filename,
+                                          password=password, options=options)
+                    for u in pending}
+        plans = plan_delivery(pending, verdicts, self._intake.refused(institution.name),
+                              institution.sorting)
+        return plans, _unchecked(pending, verdicts)
 
     def _deliverable(self, institution: str) -> list[UploadRecord]:
         """The uploads forming the institution's next delivery now (none: wait longer)."""

@@ -99,13 +99,7 @@ def test_a_policy_cannot_allow_a_file_the_checks_failed_on() -> None:
 def test_a_delivery_that_cannot_be_formed_sets_its_oldest_upload_aside(
         store: Store, spool: Spool, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
-    def failing(pending: Sequence[UploadRecord], *args: Any,
-                **kwargs: Any) -> list[PlannedBatch]:
-        if any(u.filename == "poison.csv" for u in pending):
-            raise ValueError("a bug in planning")
-        return plan_delivery(pending, *args, **kwargs)
-
-    monkeypatch.setattr(sorter_module, "plan_delivery", failing)
+    _poisoned_planning(monkeypatch)
     poison = received(store, spool, "alpha", "poison.csv", GOOD)
     later = received(store, spool, "alpha", "users.csv", GOOD)
     sorter = _sorter(store, spool)
@@ -236,3 +230,48 @@ def test_a_bug_in_the_checks_of_a_zip_member_is_check_failed_not_a_damaged_zip(
     path.write_bytes(zip_bytes({"users.csv": GOOD}))
     verdict = validate_upload(path, "users.zip")
     assert _codes(verdict) == {Code.CHECK_FAILED}
+
+
+def _poisoned_planning(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Planning fails whenever the delivery holds ``poison.csv`` (a bug such a file hits)."""
+    def failing(pending: Sequence[UploadRecord], *args: Any,
+                **kwargs: Any) -> list[PlannedBatch]:
+        if any(u.filename == "poison.csv" for u in pending):
+            raise ValueError("a bug in planning")
+        return plan_delivery(pending, *args, **kwargs)
+
+    monkeypatch.setattr(sorter_module, "plan_delivery", failing)
+
+
+def test_only_the_upload_that_fails_alone_is_set_aside_never_an_honest_one(
+        store: Store, spool: Spool, monkeypatch: pytest.MonkeyPatch) -> None:
+    _poisoned_planning(monkeypatch)
+    first = received(store, spool, "alpha", "users.csv", GOOD)
+    poison = received(store, spool, "alpha", "poison.csv", GOOD)
+    last = received(store, spool, "alpha", "courses.csv",
+                    b"course_id,short_name,long_name,status\nC1,C1,One,active\n")
+    sorter = _sorter(store, spool)
+    for _ in range(2 * FORM_ATTEMPTS + 1):
+        sorter.step()
+    states = {u: store.upload(u).state for u in (first, poison, last)}
+    assert states == {first: UploadState.ACCEPTED, poison: UploadState.REJECTED,
+                      last: UploadState.ACCEPTED}
+    # Order kept: the honest upload before the poison formed the first batch, alone.
+    assert (store.upload(first).batch_id or 0) < (store.upload(poison).batch_id or 0) \
+        < (store.upload(last).batch_id or 0)
+
+
+def test_a_fault_of_the_whole_institution_rejects_nothing_and_pauses(
+        store: Store, spool: Spool, monkeypatch: pytest.MonkeyPatch) -> None:
+    sorter = _sorter(store, spool)
+
+    def unreadable(institution: str) -> dict[int, str]:
+        raise OSError("the intake's marks file is unreadable")
+
+    monkeypatch.setattr(sorter._intake, "refused", unreadable)
+    uploads = [received(store, spool, "alpha", name, GOOD) for name in ("a.csv", "b.csv")]
+    for _ in range(FORM_ATTEMPTS + 2):
+        sorter.step()
+    assert [store.upload(u).state for u in uploads] == [UploadState.RECEIVED] * 2
+    assert store.batches() == []
+    assert sorter._form_paused["alpha"] > 0  # paused, not retried every round
