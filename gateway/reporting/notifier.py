@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from gateway.forwarding.backoff import retry_delay
 from gateway.institutions import Institution
@@ -98,9 +99,9 @@ class Notifier(Runner):
                 # One bad notice (a bug, a file it cannot write) must not stop the others:
                 # it is retried with backoff, then given up (ops are told), never for days.
                 log.exception("report could not be prepared", extra={"notice_id": notice.id})
-                retry = notice.attempts + 1 < PREPARE_ATTEMPTS
+                retry = notice.prepare_failures + 1 < PREPARE_ATTEMPTS
                 self._failed(notice, DeliveryError(f"{type(error).__name__}: {error}",
-                                                   transient=retry))
+                                                   transient=retry), preparing=True)
         return bool(due)
 
     def _deliver(self, notice: NoticeRecord) -> None:
@@ -162,15 +163,20 @@ class Notifier(Runner):
         try:
             self._publish(notice, letter)
         except Exception as error:
-            if notice.attempts + 1 < PREPARE_ATTEMPTS:
+            if notice.prepare_failures + 1 < PREPARE_ATTEMPTS:
                 raise
+            if notice.prepare_failures + 1 > PREPARE_ATTEMPTS:
+                return  # given up and ops told on an earlier try (the mail failed since)
             log.exception("report copy not written; the mail goes without it",
                           extra={"notice_id": notice.id, "batch_id": notice.batch_id})
             with self._store.transaction() as txn:
+                txn.move("notice", notice.id, NoticeState.PENDING, NoticeState.PENDING,
+                         prepare_failures=PREPARE_ATTEMPTS + 1)
                 txn.add_notice(NoticeKind.GATEWAY_ERROR, notice.institution, notice.batch_id,
                                reason=f"the report ({notice.kind}) could not be written to "
                                       f"the institution's reports folder or the archive "
-                                      f"({type(error).__name__}: {error}); it was mailed")
+                                      f"({type(error).__name__}: {error}); it is mailed "
+                                      "without that copy")
 
     def _publish(self, notice: NoticeRecord, letter: Letter) -> None:
         """The institution's SFTP copy, status.json, and the archive once a batch ended."""
@@ -208,9 +214,14 @@ class Notifier(Runner):
                      extra={"institution": report.institution, "reference": report.reference})
         return allowed
 
-    def _failed(self, notice: NoticeRecord, error: DeliveryError) -> None:
+    def _failed(self, notice: NoticeRecord, error: DeliveryError, *,
+                preparing: bool = False) -> None:
+        """Retry ``notice`` with backoff, or (not transient, or past its lifetime) mark it
+        FAILED and tell ops; ``preparing``: it failed before any mail was sent."""
         settings = self._delivery.settings
         attempts = notice.attempts + 1
+        prepared: dict[str, Any] = \
+            {"prepare_failures": notice.prepare_failures + 1} if preparing else {}
         expired = self._store.clock() - notice.created_at > settings.lifetime_seconds
         with self._store.transaction() as txn:
             if error.transient and not expired:
@@ -218,10 +229,10 @@ class Notifier(Runner):
                                     maximum=settings.retry_max_seconds)
                 txn.move("notice", notice.id, NoticeState.PENDING, NoticeState.PENDING,
                          attempts=attempts, last_error=str(error),
-                         next_attempt_at=txn.now + delay)
+                         next_attempt_at=txn.now + delay, **prepared)
             else:
                 txn.move("notice", notice.id, NoticeState.PENDING, NoticeState.FAILED,
-                         attempts=attempts, last_error=str(error))
+                         attempts=attempts, last_error=str(error), **prepared)
                 if notice.kind not in _OPS_ONLY_KINDS and settings.ops:
                     txn.add_notice(DELIVERY_FAILED, notice.institution, notice.batch_id,
                                    reason=f"notice {notice.id} ({notice.kind}) could not be "

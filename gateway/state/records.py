@@ -143,6 +143,9 @@ class NoticeRecord:
     reason: str | None = None
     token: str | None = None
     """A random token naming the notice to the outside (its Message-ID), unlike ``id``."""
+    prepare_failures: int = 0
+    """Tries that failed before any mail was sent (the report could not be built or its
+    SFTP copy written); ``attempts`` counts every try, mail outages included."""
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> NoticeRecord:
@@ -154,6 +157,7 @@ class NoticeRecord:
             created_at=row["created_at"], sent_at=row["sent_at"], last_error=row["last_error"],
             batch_state=BatchState(row["batch_state"]) if row["batch_state"] else None,
             reason=row["reason"], token=row["token"],
+            prepare_failures=row["prepare_failures"],
         )
 
 

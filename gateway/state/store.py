@@ -162,6 +162,8 @@ CREATE TABLE IF NOT EXISTS discards (
     batch_id INTEGER REFERENCES batches(id)
 );
 CREATE INDEX IF NOT EXISTS discards_by_institution ON discards (institution, batch_id, id);
+""", """
+ALTER TABLE notices ADD COLUMN prepare_failures INTEGER NOT NULL DEFAULT 0;
 """)
 """Schema steps; ``PRAGMA user_version`` records how many have been applied.  Append only."""
 
@@ -176,6 +178,7 @@ _WRITABLE_COLUMNS = frozenset({
     "submitted_at", "import_id", "posted_at", "finished_at", "canvas_state", "canvas_json",
     "reason", "sent_at", "last_error", "alerted_at", "errors_csv", "trouble_since",
     "guard_ack", "identity_json", "post_settles_at", "reconcile_json", "terminal_seen_at",
+    "prepare_failures",
 })
 
 State = UploadState | BatchState | NoticeState

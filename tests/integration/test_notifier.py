@@ -6,6 +6,7 @@ import email
 import email.policy
 import json
 import re
+import shutil
 from pathlib import Path
 
 from gateway.reporting.mailer import MailDirectory
@@ -167,3 +168,48 @@ def test_the_next_report_names_the_files_dropped_unreceived(tmp_path: Path) -> N
     assert "Not received: users.csv.part (1,234 bytes" in text
     status = json.loads((spool.reports("alpha") / "status.json").read_text())
     assert status["not_received"][0]["file"] == "users.csv.part"
+
+
+def _broken(folder: Path) -> None:
+    """Replace ``folder`` by a file: whatever is written into it fails."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.write_text("not a folder")
+
+
+def _mended(folder: Path) -> None:
+    folder.unlink()
+    folder.mkdir()
+
+
+def test_mail_outages_do_not_use_up_the_tries_to_prepare_a_report(tmp_path: Path) -> None:
+    notifier, store, spool = _notifier(tmp_path, registrars=True)
+    batch = _rejected(store, "alpha")
+    _broken(spool.mail)
+    for _ in range(PREPARE_ATTEMPTS + 1):  # a long mail outage
+        _when_due(store)
+        notifier.step()
+    _broken(spool.reports("alpha"))  # then one failure to write the copy
+    _when_due(store)
+    notifier.step()
+    [notice] = [n for n in store.notices() if n.batch_id == batch]
+    assert notice.state is NoticeState.PENDING  # retried, not given up
+    assert notice.prepare_failures == 1
+    assert notice.attempts == PREPARE_ATTEMPTS + 2
+
+
+def test_ops_hear_once_that_a_copy_was_given_up_however_long_the_mail_fails(
+        tmp_path: Path) -> None:
+    notifier, store, spool = _notifier(tmp_path, registrars=True)
+    batch = _rejected(store, "alpha")
+    _broken(spool.reports("alpha"))
+    _broken(spool.mail)
+    for _ in range(PREPARE_ATTEMPTS + 3):
+        _when_due(store)
+        notifier.step()
+    _mended(spool.mail)
+    _when_due(store)
+    notifier.step()
+    [report] = [n for n in store.notices() if n.batch_id == batch and n.kind == "batch_report"]
+    assert report.state is NoticeState.SENT
+    alerts = [n for n in store.notices() if n.kind == NoticeKind.GATEWAY_ERROR]
+    assert len(alerts) == 1
