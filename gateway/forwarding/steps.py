@@ -248,10 +248,10 @@ class BatchSteps:
                 txn.update("batch", batch.id, BatchState.SUBMITTING, reconcile_json=evidence)
             self.hold(batch, BatchState.SUBMITTING,
                       f"Canvas may or may not have this batch: {judgement.why}. Check the "
-                      f"account's SIS imports: one with files named {identity.prefix}*, or "
-                      "one still created or importing that shows no files yet, may be it. "
-                      "Then requeue or skip the batch; `gateway show` lists what Canvas "
-                      "showed.")
+                      "account's SIS imports: one carrying this batch's files (`gateway "
+                      "show` lists their names in Canvas and what Canvas showed), or one "
+                      "still created or importing that shows no files yet, may be it. Then "
+                      "requeue or skip the batch.")
 
     def alert_duplicates(self, batch: BatchRecord, duplicates: tuple[int, ...],
                          evidence: dict[str, Any]) -> None:

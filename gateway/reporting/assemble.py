@@ -14,7 +14,7 @@ from gateway.forwarding.following import (
     OPS_ALERT,
 )
 from gateway.reporting.facts import BatchReport, CanvasMessage, Outcome, ReceivedFile
-from gateway.sorting.identity import ATTEMPT_PREFIX, bare_name
+from gateway.sorting.identity import ATTEMPT_PREFIX, bare_name, without_prefixes
 from gateway.state.records import BatchRecord, DiscardRecord, FindingRecord, UploadRecord
 from gateway.state.states import BatchState, NoticeKind
 
@@ -164,7 +164,8 @@ def _messages(pairs: Any) -> tuple[CanvasMessage, ...]:
             # Canvas names the file as it was in the zip sent (``b000015-a1-users.csv``);
             # the sender knows it by its own name.
             found.append(CanvasMessage(file=None if pair[0] is None else
-                                       _sent_name(str(pair[0])), message=str(pair[1])))
+                                       _sent_name(str(pair[0])),
+                                       message=without_prefixes(str(pair[1]))))
     return tuple(found)
 
 

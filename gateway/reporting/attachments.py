@@ -7,6 +7,7 @@ import io
 from collections.abc import Sequence
 
 from gateway.reporting.message import Attachment
+from gateway.sorting.identity import without_prefixes
 from gateway.state.records import BatchRecord, FindingRecord
 from gateway.state.spool import Spool
 
@@ -41,10 +42,24 @@ def spreadsheet_cell(value: str) -> str:
 
 
 def canvas_errors_csv(spool: Spool, batch: BatchRecord) -> Attachment | None:
-    """The errors CSV Canvas produced for the batch's import, if the gateway kept one."""
+    """The errors CSV Canvas produced for the batch's import, if the gateway kept one, as
+    its sender reads it: file names as they were uploaded (no batch-and-attempt prefix) and
+    cells a spreadsheet would run neutralised; the kept file itself is left as Canvas sent
+    it (``gateway show`` and the archive)."""
     if not batch.errors_csv:
         return None
     path = spool.batches / batch.errors_csv
     if not path.exists():
         return None
-    return Attachment(f"canvas-errors-{batch.reference}.csv", path.read_bytes())
+    return Attachment(f"canvas-errors-{batch.reference}.csv", for_people(path.read_bytes()))
+
+
+def for_people(canvas_csv: bytes) -> bytes:
+    """A CSV from Canvas rewritten as ``findings_csv`` writes (UTF-8 with BOM, CRLF), each
+    cell without member-name prefixes and spreadsheet-safe."""
+    text = canvas_csv.decode("utf-8-sig", errors="replace")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    for row in csv.reader(io.StringIO(text, newline="")):
+        writer.writerow([spreadsheet_cell(without_prefixes(cell)) for cell in row])
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")

@@ -29,6 +29,7 @@ from gateway.state.spool import shortened
 
 ATTEMPT_PREFIX = re.compile(r"\Ab\d{6,}-a\d+-")
 """Matches the batch-and-attempt prefix the gateway puts on every member name."""
+_PREFIX_IN_TEXT = re.compile(r"(?<![\w.-])b\d{6,}-a\d+-")
 MEMBER_NAME_MAX = 246
 """The longest member name, in bytes.  Canvas extracts the zip to disk under the member names
 (NAME_MAX is 255) and names a users file's copy without passwords ``<name>_filtered.csv``
@@ -132,6 +133,13 @@ def _fitted(prefix: str, stem: str, counter: str, extension: str) -> str:
     mark = "~" + hashlib.sha256(stem.encode()).hexdigest()[:12]
     room = MEMBER_NAME_MAX - len(f"{prefix}{mark}{counter}{extension}".encode())
     return f"{prefix}{shortened(stem, room)}{mark}{counter}{extension}"
+
+
+def without_prefixes(text: str) -> str:
+    """``text`` (a Canvas message, an errors CSV) with every member name's batch-and-attempt
+    prefix taken out: the names the sender gave its files.  The prefix carries the gateway's
+    own batch id, which senders never see."""
+    return _PREFIX_IN_TEXT.sub("", text)
 
 
 def zip_member_names(path: Path) -> list[str]:

@@ -66,10 +66,12 @@ def test_warnings_report_carries_canvas_errors_csv_and_archive(
         body.get_content()
     findings = _attachments(result)["findings-batch-000001.csv"].decode("utf-8-sig")
     assert "No login_id given for user u1004" in findings
-    errors = _attachments(result)["canvas-errors-batch-000001.csv"].decode()
+    errors = _attachments(result)["canvas-errors-batch-000001.csv"].decode("utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(errors)))
     assert {"sis_import_id", "file", "message", "row"} <= set(rows[0])
     assert any("No login_id given for user u1004" in row["message"] for row in rows)
+    # Named as the sender named the file, not as the member Canvas imported.
+    assert {row["file"] for row in rows} == {"users-with-warnings.csv"}
 
     archive = gateway.data_dir / "archive" / "alpha" / "batch-000001"
     wait_for((archive / "history.json").exists, 10, "the archive")
@@ -78,7 +80,9 @@ def test_warnings_report_carries_canvas_errors_csv_and_archive(
     assert (archive / "sent-to-canvas.zip").read_bytes() == sandbox.payloads("1")[0]
     assert json.loads((archive / "canvas-import.json").read_text())["workflow_state"] == \
         "imported_with_messages"
-    assert (archive / "canvas-errors.csv").read_text() == errors
+    kept = (archive / "canvas-errors.csv").read_text()  # as Canvas sent it
+    assert "b000001-a1-users-with-warnings.csv" in kept
+    assert list(csv.DictReader(io.StringIO(kept)))[0]["message"] == rows[0]["message"]
     assert "Imported with warnings" in (archive / "batch-000001.txt").read_text()
     history = json.loads((archive / "history.json").read_text())
     assert [step["to"] for step in history] == [

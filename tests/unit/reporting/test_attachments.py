@@ -9,7 +9,12 @@ import io
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.reporting.attachments import FORMULA_STARTS, findings_csv, spreadsheet_cell
+from gateway.reporting.attachments import (
+    FORMULA_STARTS,
+    findings_csv,
+    for_people,
+    spreadsheet_cell,
+)
 from gateway.state.records import FindingRecord
 
 PAYLOADS = ["=cmd|' /C calc'!A0", "+1+1", "-2+3", "@SUM(1,2)", "\t=1", "\r=1"]
@@ -53,3 +58,15 @@ def test_findings_csv_keeps_ordinary_findings_as_they_are() -> None:
 
     assert _rows([finding])[1] == ["users.csv", "2", "status", "Improper status for user u2",
                                    "use active, suspended or deleted", "yes"]
+
+
+def test_canvas_errors_csv_reaches_senders_with_their_own_names_and_safe_cells() -> None:
+    canvas = (b"sis_import_id,file,message,row\n"
+              b"4410,b000512-a2-users.csv,\"Improper status for user =cmd|' /C calc'!A0\",3\n"
+              b"4410,b000512-a2-users.csv,user b000512-a2-users.csv lacks a login,4\n")
+    rows = list(csv.reader(io.StringIO(for_people(canvas).decode("utf-8-sig"), newline="")))
+    assert rows[1] == ["4410", "users.csv", "Improper status for user =cmd|' /C calc'!A0",
+                       "3"]
+    assert rows[2][1:3] == ["users.csv", "user users.csv lacks a login"]
+    formula = for_people(b"file,message\nusers.csv,=1+2\n").decode("utf-8-sig")
+    assert "'=1+2" in formula
