@@ -90,7 +90,7 @@ def test_client_uploads_whole_files_exactly_once(intake: GatewayProcess, payload
     if client.renames:
         expected["courses.csv"] = payloads.courses
     else:  # a client that cannot rename leaves the temp name: never received, discarded
-        wait_for(lambda: "its temporary name was never renamed" in intake.logs(), 10,
+        wait_for(lambda: "never renamed to a final name" in intake.logs(), 10,
                  "the temp-named upload to be discarded")
     assert_received_exactly(intake, expected)
 
