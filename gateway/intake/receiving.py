@@ -181,12 +181,17 @@ class Receiver:
             await self.run(self._record_discard, writer, why)
         except Exception:
             log.exception("discard not recorded", extra=_fields(writer, writer.name))
+            return
+        try:
+            await self.run(self.on_discarded, writer.institution)
+        except Exception:  # status.json is rewritten with the next report anyway
+            log.exception("discard recorded; status.json not rewritten",
+                          extra=_fields(writer, writer.name))
 
     def _record_discard(self, writer: UploadWriter, why: str) -> None:
         with self.store.transaction() as txn:
             txn.record_discard(writer.institution, writer.name, folder=writer.folder,
                                size=writer.size, reason=why)
-        self.on_discarded(writer.institution)
 
     def end(self, writer: UploadWriter, *, received: bool) -> None:
         """Release everything a writer holds (once); its temp file is gone afterwards.

@@ -29,7 +29,7 @@ from gateway.reporting.facts import BatchReport, Outcome
 from gateway.reporting.mailer import DeliveryError, Mailer
 from gateway.reporting.message import Attachment, compose_message
 from gateway.reporting.render import RenderedReport, ReportRenderer, report_files
-from gateway.reporting.status_file import write_status_file
+from gateway.reporting.status_file import STATUS_FILE, write_status_file
 from gateway.runner import Runner
 from gateway.settings import MailSettings
 from gateway.sorting.sorter import BATCH_RECEIPT
@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 
 PREPARE_ATTEMPTS = 5
 """Tries to prepare or publish a report before the notifier gives that part up."""
+NOT_RECEIVED_LISTED = 20
+"""Unreceived files a report names, newest last; more are summed up in one line."""
 FINDINGS_INLINE = 25
 """Findings listed in the report itself; all of them are in the attached CSV."""
 _OPS_OUTCOMES = frozenset({Outcome.FAILED, Outcome.HELD})
@@ -153,9 +155,13 @@ class Notifier(Runner):
         the files dropped unreceived that this batch's reports name."""
         delivered = sum(u.size for u in self._store.uploads(batch_id=batch.id)) \
             if notice.kind == BATCH_RECEIPT else 0
-        dropped = self._store.discards(batch.institution, batch_id=batch.id)
-        return self._notes(batch.institution, delivered) + tuple(
-            not_received_note(discard) for discard in reversed(dropped))
+        dropped = self._store.discards(batch.institution, batch_id=batch.id,
+                                       limit=NOT_RECEIVED_LISTED + 1)
+        notes = [not_received_note(discard) for discard in reversed(dropped)]
+        if len(dropped) > NOT_RECEIVED_LISTED:
+            notes[NOT_RECEIVED_LISTED:] = [
+                f"More files were not received; {STATUS_FILE} lists the latest of them."]
+        return self._notes(batch.institution, delivered) + tuple(notes)
 
     def _publish_or_alert(self, notice: NoticeRecord, letter: Letter) -> None:
         """Publish the SFTP copy; once it has failed ``PREPARE_ATTEMPTS`` times, send the

@@ -223,7 +223,7 @@ def test_an_address_may_hold_only_a_few_connections_not_logged_in(intake: Gatewa
 
 def test_logged_in_connections_without_sftp_are_closed_when_idle(intake: GatewayProcess
                                                                  ) -> None:
-    intake.intake_options = {"alpha": ["idle_timeout_seconds = 1", "max_sessions = 2"]}
+    intake.intake_options = {"alpha": ["idle_timeout_seconds = 2", "max_sessions = 2"]}
     alpha = intake.accounts[0]
     intake.start()
     port = intake.sftp_port
@@ -240,9 +240,9 @@ def test_logged_in_connections_without_sftp_are_closed_when_idle(intake: Gateway
     # Their slots are free, and a connection making requests is not idle.
     client, sftp = paramiko_session(port, alpha)
     try:
-        for _ in range(8):  # 1.6 s of requests, past the 1 s timeout
+        for _ in range(30):  # 3 s of requests, past the 2 s timeout (1.9 s of slack)
             assert sorted(sftp.listdir("/")) == ["inbox", "reports"]
-            time.sleep(0.2)
+            time.sleep(0.1)
     finally:
         client.close()
     assert len(_events(intake, "idle session closed")) == 2
