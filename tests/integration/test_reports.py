@@ -82,7 +82,8 @@ def test_warnings_report_carries_canvas_errors_csv_and_archive(
         "imported_with_messages"
     kept = (archive / "canvas-errors.csv").read_text()  # as Canvas sent it
     assert "b000001-a1-users-with-warnings.csv" in kept
-    assert list(csv.DictReader(io.StringIO(kept)))[0]["message"] == rows[0]["message"]
+    [first, *_] = csv.DictReader(io.StringIO(kept))
+    assert first["message"] == rows[0]["message"]
     assert "Imported with warnings" in (archive / "batch-000001.txt").read_text()
     history = json.loads((archive / "history.json").read_text())
     assert [step["to"] for step in history] == [
