@@ -25,10 +25,12 @@ from gateway.forwarding.forwarder import Forwarder
 from gateway.instance import InstanceError, hold, release
 from gateway.institutions import Institution, SandboxTarget, resolve_institutions
 from gateway.intake.service import Intake
+from gateway.reporting.hook_sender import HookSender
 from gateway.reporting.mailer import MailDirectory, Mailer, SmtpMailer, SmtpTarget
 from gateway.reporting.notifier import Delivery, Notifier
 from gateway.reporting.render import ReportRenderer
 from gateway.reporting.status_file import write_status_file
+from gateway.reporting.webhooks import Hook, resolve_hooks
 from gateway.runner import Runner
 from gateway.sandbox.server import CanvasSandbox
 from gateway.settings import ConfigError, MailSettings, Settings, read_secret
@@ -112,9 +114,10 @@ async def _serve_locked(settings: Settings, stop: asyncio.Event,
         recover(running.store, spool, max_recoveries=settings.forwarding.max_recoveries)
         running.sandbox, sandbox_target = start_sandbox(settings)
         institutions = {i.name: i for i in resolve_institutions(settings, sandbox_target)}
+        hooks = resolve_hooks(settings.webhooks)
         running.web = start_web(settings, spool, running.store, lambda: list(institutions))
         reload = _reloader(load, spool, institutions, sandbox_target)
-        await _run(settings, spool, running, institutions, stop, reload=reload)
+        await _run(settings, spool, running, institutions, stop, reload=reload, hooks=hooks)
         orderly = True
     finally:
         for runner in reversed(running.runners):
@@ -141,7 +144,7 @@ async def _serve_locked(settings: Settings, stop: asyncio.Event,
 
 async def _run(settings: Settings, spool: Spool, running: Components,
                institutions: dict[str, Institution], stop: asyncio.Event, *,
-               reload: Callable[[Intake], None]) -> None:
+               reload: Callable[[Intake], None], hooks: list[Hook]) -> None:
     store = running.store
     def report_notes(name: str, delivered: int) -> tuple[str, ...]:
         # The intake is made below; reports are only rendered once the runners run.
@@ -172,6 +175,8 @@ async def _run(settings: Settings, spool: Spool, running: Components,
     retention = Retention(store=store, spool=spool,
                           retention_days=settings.archive.retention_days)
     running.runners = [notifier, forwarder, sorter, retention]
+    if hooks:
+        running.runners.append(HookSender(store=store, hooks=hooks))
     running.tasks = [asyncio.create_task(runner.run(), name=runner.name)
                      for runner in running.runners]
     port = await intake.start()

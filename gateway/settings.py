@@ -110,6 +110,39 @@ class MailSettings(_Section):
     ops_alert_interval_seconds: float = Field(default=900.0, ge=0.0)
 
 
+WebhookEvent = Literal["batch_held", "batch_failed", "import_overdue", "duplicate_import",
+                       "report_undeliverable", "gateway_error"]
+WEBHOOK_EVENTS: tuple[WebhookEvent, ...] = (
+    "batch_held", "batch_failed", "import_overdue", "duplicate_import", "report_undeliverable",
+    "gateway_error")
+"""What a webhook can be told of: every event an operator must act on."""
+
+
+class WebhookSettings(_Section):
+    """``[[webhooks]]``: a URL told of the events ops must act on, through the outbox.
+
+    The URL is a secret (Slack's and Teams' carry their key in the path): it is read from
+    ``url_env`` or ``url_file`` and never logged.  ``https://`` is required except on a
+    loopback host.
+    """
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    format: Literal["json", "slack", "teams"] = "json"
+    url_env: str | None = None
+    url_file: Path | None = None
+    events: list[WebhookEvent] = Field(default_factory=lambda: list(WEBHOOK_EVENTS))
+    timeout_seconds: float = Field(default=10.0, gt=0.0, le=120.0)
+    retry_initial_seconds: float = Field(default=10.0, gt=0.0)
+    retry_max_seconds: float = Field(default=900.0, gt=0.0)
+    lifetime_seconds: float = Field(default=2 * 86400.0, gt=0.0)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> WebhookSettings:
+        if bool(self.url_env) == bool(self.url_file):
+            raise ValueError(f"webhook {self.name!r}: set exactly one of url_env or url_file")
+        return self
+
+
 class CanvasSettings(_Section):
     """One institution's Canvas target.  The token comes from an env var or a file."""
 
@@ -202,7 +235,16 @@ class Settings(_Section):
     archive: ArchiveSettings = ArchiveSettings()
     http: HttpSettings = HttpSettings()
     storage: StorageSettings = StorageSettings()
+    webhooks: list[WebhookSettings] = Field(default_factory=list)
     institutions: dict[str, InstitutionSettings] = Field(default_factory=dict)
+
+    @field_validator("webhooks")
+    @classmethod
+    def _unique_hooks(cls, value: list[WebhookSettings]) -> list[WebhookSettings]:
+        names = [hook.name for hook in value]
+        if len(set(names)) != len(names):
+            raise ValueError("webhook names must be unique (each keeps its own delivery log)")
+        return value
 
     @field_validator("institutions")
     @classmethod

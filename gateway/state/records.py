@@ -184,6 +184,30 @@ class DiscardRecord:
 
 
 @dataclass(frozen=True)
+class HookDeliveryRecord:
+    """One event on its way to one webhook."""
+
+    hook: str
+    notice_id: int
+    event: str
+    created_at: float
+    state: NoticeState
+    attempts: int
+    last_error: str | None
+    """The last failure: ``HTTP <status>`` or the exception's type (never a URL)."""
+    next_attempt_at: float
+    sent_at: float | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> HookDeliveryRecord:
+        """Build from a ``SELECT * FROM hook_deliveries`` row."""
+        return cls(hook=row["hook"], notice_id=row["notice_id"], event=row["event"],
+                   state=NoticeState(row["state"]), attempts=row["attempts"],
+                   next_attempt_at=row["next_attempt_at"], created_at=row["created_at"],
+                   sent_at=row["sent_at"], last_error=row["last_error"])
+
+
+@dataclass(frozen=True)
 class InstitutionHold:
     """An operator's stop on an institution's queue: its batches are not posted until
     released (imports already under way are followed to their end)."""

@@ -16,7 +16,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from gateway.state.records import (
     BatchRecord,
     DiscardRecord,
     FindingRecord,
+    HookDeliveryRecord,
     InstitutionHold,
     NoticeRecord,
     UploadRecord,
@@ -164,6 +165,24 @@ CREATE TABLE IF NOT EXISTS discards (
 CREATE INDEX IF NOT EXISTS discards_by_institution ON discards (institution, batch_id, id);
 """, """
 ALTER TABLE notices ADD COLUMN prepare_failures INTEGER NOT NULL DEFAULT 0;
+""", """
+CREATE TABLE IF NOT EXISTS hooks (
+    name TEXT PRIMARY KEY,
+    cursor INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS hook_deliveries (
+    hook TEXT NOT NULL,
+    notice_id INTEGER NOT NULL REFERENCES notices(id),
+    event TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    created_at REAL NOT NULL,
+    sent_at REAL,
+    last_error TEXT,
+    PRIMARY KEY (hook, notice_id)
+);
+CREATE INDEX IF NOT EXISTS hook_deliveries_due ON hook_deliveries (state, next_attempt_at);
 """)
 """Schema steps; ``PRAGMA user_version`` records how many have been applied.  Append only."""
 
@@ -303,6 +322,32 @@ class Transaction:
             "UPDATE discards SET batch_id = ? WHERE institution = ? AND batch_id IS NULL",
             (batch_id, institution))
         return cursor.rowcount
+
+    def queue_hook_events(self, hook: str, events: Mapping[int, str], cursor: int) -> None:
+        """Queue ``events`` (notice id -> event name) for webhook ``hook`` and move its cursor
+        to notice ``cursor``: both or neither, so no event is skipped or queued twice."""
+        self._db.executemany(
+            "INSERT INTO hook_deliveries (hook, notice_id, event, state, next_attempt_at,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [(hook, notice_id, event, NoticeState.PENDING, self.now, self.now)
+             for notice_id, event in events.items()])
+        self._db.execute("INSERT INTO hooks (name, cursor) VALUES (?, ?) ON CONFLICT (name)"
+                         " DO UPDATE SET cursor = excluded.cursor", (hook, cursor))
+
+    def hook_attempted(self, delivery: HookDeliveryRecord, state: NoticeState, *,
+                       error: str | None = None, next_attempt_at: float | None = None) -> None:
+        """Record one try of ``delivery``: SENT, FAILED, or PENDING again at
+        ``next_attempt_at``.  Compare-and-set on PENDING; raises TransitionError if another
+        sender moved it meanwhile."""
+        cursor = self._db.execute(
+            "UPDATE hook_deliveries SET state = ?, attempts = attempts + 1, last_error = ?,"
+            " sent_at = ?, next_attempt_at = ? WHERE hook = ? AND notice_id = ? AND state = ?",
+            (state, error, self.now if state is NoticeState.SENT else None,
+             next_attempt_at if next_attempt_at is not None else delivery.next_attempt_at,
+             delivery.hook, delivery.notice_id, NoticeState.PENDING))
+        if cursor.rowcount != 1:
+            raise TransitionError(f"webhook delivery {delivery.hook}/{delivery.notice_id} is "
+                                  "no longer pending")
 
     def set_mark(self, name: str, at: float | None) -> None:
         """Set (or with None, clear) a named time mark, such as ``clean_stop``."""
@@ -546,6 +591,38 @@ class Store:
             rows = self._rows("SELECT * FROM discards WHERE institution = ?"
                               " ORDER BY id DESC LIMIT ?", institution, limit)
         return [DiscardRecord.from_row(row) for row in rows]
+
+    def hook_cursor(self, hook: str) -> int | None:
+        """The last notice id webhook ``hook`` has looked at (None: never started)."""
+        rows = self._rows("SELECT cursor FROM hooks WHERE name = ?", hook)
+        return int(rows[0][0]) if rows else None
+
+    def last_notice_id(self) -> int:
+        """The newest notice's id (0 when there is none)."""
+        return int(self._rows("SELECT COALESCE(MAX(id), 0) FROM notices")[0][0])
+
+    def notices_after(self, notice_id: int, limit: int = 500) -> list[NoticeRecord]:
+        """Notices newer than ``notice_id``, oldest first, at most ``limit``."""
+        rows = self._rows("SELECT * FROM notices WHERE id > ? ORDER BY id LIMIT ?",
+                          notice_id, limit)
+        return [NoticeRecord.from_row(row) for row in rows]
+
+    def hook_deliveries(self, *, hook: str | None = None, due_by: float | None = None
+                        ) -> list[HookDeliveryRecord]:
+        """Webhook deliveries (of ``hook``), oldest first; with ``due_by``, the PENDING ones
+        due by then."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if hook is not None:
+            clauses.append("hook = ?")
+            params.append(hook)
+        if due_by is not None:
+            clauses += ["state = ?", "next_attempt_at <= ?"]
+            params += [NoticeState.PENDING, due_by]
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._rows(f"SELECT * FROM hook_deliveries{where} ORDER BY notice_id, hook",
+                          *params)
+        return [HookDeliveryRecord.from_row(row) for row in rows]
 
     def mark(self, name: str) -> float | None:
         """The time of a named mark (see Transaction.set_mark), or None."""

@@ -70,6 +70,8 @@ class GatewayProcess:
         "request_timeout_seconds = 5", "reconcile_grace_seconds = 1",
         "errors_file_wait_seconds = 5"])
     """``[forwarding]`` lines beyond the polling and retry times."""
+    extra_config: list[str] = field(default_factory=list)
+    """Lines at the end of the config (``[[webhooks]]`` tables)."""
     password_hasher: PasswordHasher = field(default_factory=PasswordHasher)
     """Hashes the accounts' passwords (argon2's defaults; load tests may want cheaper)."""
     file_size_limit: int | None = None
@@ -113,7 +115,7 @@ class GatewayProcess:
                 f'base_url = "{self.sandbox_url}"', 'account_id = "1"',
                 'token_env = "TEST_CANVAS_TOKEN"',
             ]
-        self.config_path.write_text("\n".join(lines) + "\n")
+        self.config_path.write_text("\n".join([*lines, *self.extra_config]) + "\n")
 
     def start(self, timeout: float = 30.0) -> None:
         """Start the daemon and wait until it says it is ready."""
