@@ -28,6 +28,7 @@ from gateway.intake.listener import HOST_KEY_FILES
 from gateway.reporting.mailer import DeliveryError, MailDirectory
 from gateway.reporting.message import compose_message
 from gateway.reporting.render import RenderedReport
+from gateway.reporting.webhooks import resolve_hooks
 from gateway.settings import EMBEDDED_SANDBOX, ConfigError, Settings
 from gateway.state.spool import Spool
 
@@ -45,13 +46,16 @@ class Check:
 
 
 def check_config(settings: Settings) -> list[Check]:
-    """The settings loaded (the caller did that) and every institution resolves."""
+    """The settings loaded (the caller did that), every institution and webhook resolves."""
     try:
         institutions = _resolved(settings)
+        hooks = resolve_hooks(settings.webhooks)
     except ConfigError as error:
         return [Check("config", False, str(error))]
     names = ", ".join(i.name for i in institutions) or "none"
-    return [Check("config", True, f"{len(institutions)} institution(s): {names}")]
+    webhooks = f"; {len(hooks)} webhook(s): {', '.join(h.name for h in hooks)}" if hooks \
+        else ""
+    return [Check("config", True, f"{len(institutions)} institution(s): {names}{webhooks}")]
 
 
 def check_canvas(settings: Settings, only: str | None = None) -> list[Check]:

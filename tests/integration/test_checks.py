@@ -50,6 +50,26 @@ def test_config_and_canvas(configured: GatewayProcess, monkeypatch: pytest.Monke
     assert "TEST_CANVAS_TOKEN is not set" in str(config["detail"])
 
 
+def test_config_checks_webhooks_as_serve_would(configured: GatewayProcess,
+                                              monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    configured.extra_config = ["[[webhooks]]", 'name = "ops"', 'url_env = "OPS_HOOK_URL"']
+    configured.write_config()
+    code, [config] = _check(configured, capsys, "config")
+    assert code == 1
+    assert "webhooks.ops: environment variable OPS_HOOK_URL is not set" in \
+        str(config["detail"])
+    monkeypatch.setenv("OPS_HOOK_URL", "http://hooks.example.edu/secret-key")
+    code, [config] = _check(configured, capsys, "config")
+    assert code == 1
+    assert "must use https://" in str(config["detail"])
+    assert "secret-key" not in str(config["detail"])
+    monkeypatch.setenv("OPS_HOOK_URL", "https://hooks.example.edu/secret-key")
+    assert _check(configured, capsys, "config") == (0, [
+        {"target": "config", "ok": True,
+         "detail": "1 institution(s): alpha; 1 webhook(s): ops"}])
+
+
 def test_canvas_unreachable(configured: GatewayProcess,
                             capsys: pytest.CaptureFixture[str]) -> None:
     text = configured.config_path.read_text()
