@@ -39,18 +39,44 @@ def status_rows(store: Store, configured: Sequence[str], *, only: str | None = N
     For operators, batches are named by id and the oldest waiting upload by its id (what
     ``gateway show``/``reject`` take).  ``public`` rows (the institution's status.json)
     name batches by the institution's own numbers and no upload ids: nothing gateway-wide.
+    Reads the unfinished batches and each institution's latest success and latest upload,
+    never the whole history (the status page calls this every few seconds).
     """
-    batches = store.batches(institution=only)
+    batches = _current_batches(store, only)
     uploads = store.uploads(institution=only, state=UploadState.RECEIVED)
+    latest = _latest_uploads(store, only)
     names = sorted(set(configured) | {b.institution for b in batches}
-                   | {u.institution for u in uploads})
+                   | {u.institution for u in uploads} | set(latest))
     rows = []
     for name in names:
         mine = [b for b in batches if b.institution == name]
         waiting = [u for u in uploads if u.institution == name]
         rows.append({**_row(name, mine, waiting, public),
+                     "last_upload": latest.get(name),
                      "not_received": _not_received(store.discards(name, limit=NOT_RECEIVED))})
     return rows
+
+
+def _current_batches(store: Store, only: str | None) -> list[BatchRecord]:
+    """The batches a status row shows: unfinished ones and each institution's latest
+    success (``only``: of that institution), oldest first."""
+    unfinished = (*_WAITING, *_IN_FLIGHT, BatchState.HELD, BatchState.FAILED)
+    rows = store.read(
+        "SELECT * FROM batches WHERE (state IN (?, ?, ?, ?, ?, ?, ?) OR id IN"
+        " (SELECT MAX(id) FROM batches WHERE state IN (?, ?) GROUP BY institution))"
+        " AND (? IS NULL OR institution = ?) ORDER BY id",
+        *unfinished, *_SUCCESS, only, only)
+    return [BatchRecord.from_row(row) for row in rows]
+
+
+def _latest_uploads(store: Store, only: str | None) -> dict[str, dict[str, Any]]:
+    """Each institution's latest received upload: its file name and when it arrived."""
+    rows = store.read(
+        "SELECT institution, filename, received_at FROM uploads WHERE id IN"
+        " (SELECT MAX(id) FROM uploads GROUP BY institution)"
+        " AND (? IS NULL OR institution = ?)", only, only)
+    return {row["institution"]: {"file": row["filename"],
+                                 "received_at": _iso(row["received_at"])} for row in rows}
 
 
 def _not_received(discards: Sequence[DiscardRecord]) -> list[dict[str, Any]]:

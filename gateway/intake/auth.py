@@ -27,7 +27,14 @@ from gateway.intake.bans import BanList, address_in
 from gateway.intake.connections import Arrivals, IdleWatch
 from gateway.intake.limits import SessionCount
 from gateway.intake.passwords import OverloadedError, PasswordChecker
-from gateway.web.metrics import SFTP_AUTH_FAILURES, SFTP_BANS, SFTP_PASSWORD_CHECKS_REFUSED
+from gateway.web.metrics import (
+    SFTP_PASSWORD_CHECKS_REFUSED,
+    address_banned,
+    login_accepted,
+    login_refused,
+    session_closed,
+    session_opened,
+)
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +124,7 @@ class GatewaySSHServer(asyncssh.SSHServer):
             self._idle.stop()
         if self._counted and self.institution is not None:
             self._guard.sessions.leave(self.institution.name)
+            session_closed(self.institution.name)
             self._counted = False
         self._on_lost(self)
 
@@ -188,6 +196,7 @@ class GatewaySSHServer(asyncssh.SSHServer):
         self._guard.arrivals.leave(self.peer, self)
         self.institution = institution
         log.info("login accepted", extra={"institution": institution.name, "peer": self.peer})
+        login_accepted(institution.name)
         limit = institution.intake.max_sessions
         self._counted = self._guard.sessions.enter(institution.name, limit)
         if not self._counted:
@@ -197,6 +206,7 @@ class GatewaySSHServer(asyncssh.SSHServer):
                                   f"{institution.username} already has {limit} sessions open "
                                   "(max_sessions); close one and try again")
             return
+        session_opened(institution.name)
         self._idle = IdleWatch(institution.intake.idle_timeout_seconds, self._close_idle)
 
     def _close_idle(self) -> None:
@@ -228,7 +238,7 @@ class GatewaySSHServer(asyncssh.SSHServer):
             return True
         self._failures += 1
         log.warning("login refused: %s", why, extra=extra)
-        SFTP_AUTH_FAILURES.labels(method=method).inc()
+        login_refused(method)
         ban = self._guard.bans.failed(self.peer)
         if ban:
             self._banned(ban)
@@ -244,4 +254,4 @@ class GatewaySSHServer(asyncssh.SSHServer):
             self.peer, "too many authentication failures from this address; try later")
         log.warning("address banned", extra={"peer": self.peer, "seconds": round(seconds),
                                              "connections_closed": closed})
-        SFTP_BANS.inc()
+        address_banned(seconds)

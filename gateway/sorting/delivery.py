@@ -36,6 +36,9 @@ class Decision:
     rows: int | None
     problem: str | None = None
     findings: list[FindingRecord] = field(default_factory=list)
+    code: str | None = None
+    """Why it was rejected, as a metric label: the blocking finding's code, or "refused",
+    "no_csv", "replaced", "same_kind"."""
 
 
 @dataclass
@@ -88,16 +91,25 @@ def _decide(verdict: UploadVerdict, refusal: str | None, policy: BlockingPolicy)
     kind, rows = _kind_and_rows(verdict)
     findings = verdict.records(policy)
     if refusal is not None:
-        return Decision(False, kind, rows, refusal, findings)
+        return Decision(False, kind, rows, refusal, findings, "refused")
     if verdict.blocked(policy):
         first = next((f for f in findings if f.blocking), None)
         problem = _describe(first) if first else "a finding blocks this file"
-        return Decision(False, kind, rows, problem, findings)
+        return Decision(False, kind, rows, problem, findings, _blocking_code(verdict, policy))
     if isinstance(verdict, ZipVerdict) and not verdict.members:
         # Canvas would import nothing and show no file: never post it (nor report it
         # "imported" with every count 0).
-        return Decision(False, kind, rows, NO_CSV_IN_ZIP, findings)
+        return Decision(False, kind, rows, NO_CSV_IN_ZIP, findings, "no_csv")
     return Decision(True, kind, rows, None, findings)
+
+
+def _blocking_code(verdict: UploadVerdict, policy: BlockingPolicy) -> str:
+    """The code of the first finding that blocks ``verdict`` (the zip's own, then its CSVs')."""
+    own = verdict.findings if isinstance(verdict, ZipVerdict) else ()
+    codes = [f.code for f in own if policy.blocks(f)] + [
+        code for member in csv_verdicts(verdict) for code, count in member.counts.items()
+        if count and policy.blocks_any({code: count})]
+    return codes[0].value if codes else "blocked"
 
 
 def _kind_and_rows(verdict: UploadVerdict) -> tuple[str | None, int | None]:
@@ -131,6 +143,7 @@ def _check_batch(group: Sequence[UploadRecord], verdicts: Mapping[int, UploadVer
         decision.findings.append(record)
         if record.blocking and decision.accepted:
             decision.accepted, decision.problem = False, _describe(record)
+            decision.code = finding.code.value
 
 
 def _same_kind(group: Sequence[UploadRecord], decisions: dict[int, Decision],
@@ -147,13 +160,13 @@ def _same_kind(group: Sequence[UploadRecord], decisions: dict[int, Decision],
         names = ", ".join(u.filename for u in uploads)
         if rule == "replace":
             for upload in uploads[:-1]:
-                decisions[upload.id].accepted = False
+                decisions[upload.id].accepted, decisions[upload.id].code = False, "replaced"
                 decisions[upload.id].problem = (
                     f"{upload.filename}: replaced by the later {uploads[-1].filename} "
                     f"(two {kind} files in one delivery; this institution keeps the last)")
         else:
             for upload in uploads:
-                decisions[upload.id].accepted = False
+                decisions[upload.id].accepted, decisions[upload.id].code = False, "same_kind"
                 decisions[upload.id].problem = (
                     f"{upload.filename}: several {kind} files in one delivery ({names}); "
                     "this institution accepts one per kind. Combine them and upload again")

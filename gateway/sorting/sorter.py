@@ -38,6 +38,7 @@ from gateway.state.records import BatchRecord, UploadRecord
 from gateway.state.spool import Spool, fsync_file, publish_file, temp_path_for
 from gateway.state.states import BatchState, NoticeKind, TransitionError, UploadState
 from gateway.state.store import Store
+from gateway.web.metrics import FILES_REJECTED
 
 log = logging.getLogger(__name__)
 
@@ -304,6 +305,8 @@ class Sorter(Runner):
                              problem=decision.problem)
                     for finding in decision.findings:
                         txn.add_finding(upload.id, finding)
+                    if not decision.accepted:
+                        FILES_REJECTED.labels(code=decision.code or "rejected").inc()
                 log.info("batch formed", extra={"batch_id": batch_id,
                                                 "institution": institution,
                                                 "uploads": [u.id for u in plan.uploads],

@@ -3,7 +3,10 @@
 Each query is a single GROUP BY over an indexed table (or the posted batches, a few thousand
 rows a year), so a scrape costs milliseconds and reads a consistent WAL snapshot per query.
 Configured institutions always have their per-institution gauges (zero when idle), so an
-alert on "queue depth > 0 for 1h" sees every institution from the start.
+alert on "queue depth > 0 for 1h" sees every institution from the start; likewise the
+``_timestamp_seconds`` gauges are 0 for an institution that never had an upload or an
+import, so "no import in 24 h" (``time() - gateway_last_success_timestamp_seconds > 86400``)
+fires for one that never imported too.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ POST_TO_FINISH_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.
                           7200.0, 14400.0)
 """From the POST to Canvas's final state: Canvas's own processing time."""
 
+_SUCCESS = (BatchState.IMPORTED, BatchState.IMPORTED_WITH_MESSAGES)
 _UNFINISHED = tuple(state for state in BatchState if state not in FINISHED_BATCH_STATES)
 
 
@@ -56,6 +60,7 @@ class StoreCollector:
         yield from self._uploads(configured)
         yield from self._batches(configured, now)
         yield self._imports()
+        yield self._last_success(configured)
         yield _histogram("gateway_upload_to_post_seconds",
                          "Seconds from a batch's first upload being received to its POST.",
                          UPLOAD_TO_POST_BUCKETS, self._store.read(
@@ -74,7 +79,8 @@ class StoreCollector:
     def _uploads(self, configured: list[str]) -> Iterable[Metric]:
         rows = self._store.read(
             "SELECT institution, COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes,"
-            " SUM(state = ?) AS waiting FROM uploads GROUP BY institution",
+            " SUM(state = ?) AS waiting, MAX(received_at) AS last FROM uploads"
+            " GROUP BY institution",
             UploadState.RECEIVED)
         found = {row["institution"]: row for row in rows}
         uploads = CounterMetricFamily("gateway_uploads", "Uploads received.",
@@ -84,12 +90,16 @@ class StoreCollector:
         waiting = GaugeMetricFamily("gateway_uploads_waiting",
                                     "Uploads received and not yet in a batch.",
                                     labels=["institution"])
+        last = GaugeMetricFamily("gateway_last_upload_timestamp_seconds",
+                                 "When the institution's latest upload was received (Unix "
+                                 "time); 0 if never.", labels=["institution"])
         for name in sorted(set(configured) | set(found)):
             row = found.get(name)
             uploads.add_metric([name], row["n"] if row else 0)
             volume.add_metric([name], row["bytes"] if row else 0)
             waiting.add_metric([name], row["waiting"] if row else 0)
-        return uploads, volume, waiting
+            last.add_metric([name], row["last"] if row else 0)
+        return uploads, volume, waiting, last
 
     def _batches(self, configured: list[str], now: float) -> Iterable[Metric]:
         by_state = GaugeMetricFamily("gateway_batches", "Batches by institution and state.",
@@ -135,6 +145,17 @@ class StoreCollector:
             *IMPORT_OUTCOMES)
         for row in rows:
             family.add_metric([row["institution"], row["outcome"]], row["n"])
+        return family
+
+    def _last_success(self, configured: list[str]) -> Metric:
+        family = GaugeMetricFamily("gateway_last_success_timestamp_seconds",
+                                   "When the institution's latest successful Canvas import "
+                                   "finished (Unix time); 0 if never.", labels=["institution"])
+        rows = self._store.read("SELECT institution, MAX(finished_at) AS last FROM batches"
+                                " WHERE state IN (?, ?) GROUP BY institution", *_SUCCESS)
+        found = {row["institution"]: row["last"] or 0 for row in rows}
+        for name in sorted(set(configured) | set(found)):
+            family.add_metric([name], found.get(name, 0))
         return family
 
     def _outbox(self) -> Metric:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import struct
 import threading
 import time
 import urllib.error
@@ -44,9 +47,26 @@ def _cli(gateway: GatewayProcess, *args: str) -> int:
     return main([*args, "--config", str(gateway.config_path)])
 
 
+def _artifacts(tmp_path: Path) -> Path:
+    """Where screenshots are kept: ``$GATEWAY_TEST_ARTIFACTS`` (for CI to upload), else the
+    test's own temporary folder."""
+    folder = Path(os.environ.get("GATEWAY_TEST_ARTIFACTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _png_size(image: Path) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR chunk."""
+    header = image.read_bytes()[:24]
+    assert header[12:16] == b"IHDR", "not a PNG"
+    width, height = struct.unpack(">II", header[16:24])
+    return width, height
+
+
 def test_status_page_in_chromium_shows_institutions_holds_batches_and_reports(
         gateway: GatewayProcess, sandbox: CanvasSandbox, alpha: Account, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
+    """Also: the rejected file, the alerts panel with its commands, and the last upload."""
     gateway.start()
     openssh_put(gateway.sftp_port, alpha, [SAMPLES / "users.csv", SAMPLES / "courses.csv"])
     wait_for(lambda: _settled(gateway, 1), 30, "the import and its reports")
@@ -60,12 +80,21 @@ def test_status_page_in_chromium_shows_institutions_holds_batches_and_reports(
     profile = tmp_path / "chromium"
     page = rendered_dom(f"http://127.0.0.1:{gateway.http_port}/", profile)
     shot = screenshot(f"http://127.0.0.1:{gateway.http_port}/", profile,
-                      tmp_path / "status-page.png")
-    for text in ("Institutions", "alpha", "held", "term rollover", "users.csv, courses.csv",
-                 "people.csv", ">imported<", ">rejected<", str(imported["id"]),
-                 "sftp: listening on port", "Nothing in quarantine."):
+                      _artifacts(tmp_path) / "status-page.png")
+    for text in ("Institutions", "alpha", "held", "term rollover",
+                 '<span class="file">users.csv</span>, <span class="file">courses.csv</span>',
+                 "people.csv (rejected)</span>", ">imported<", ">rejected<",
+                 str(imported["id"]), "sftp: listening on port", "Nothing in quarantine.",
+                 "version 0.", " · up "):
         assert text in page, text
+    alerts = page[page.index('<div id="alerts">'):page.index("<h2>Institutions")]
+    assert "alpha is held: term rollover" in alerts
+    assert "gateway release alpha" in alerts
+    last_upload = page[page.index('<td class="last-upload">'):]
+    assert last_upload.startswith('<td class="last-upload">people.csv<br>')
+    assert re.search(r"\((just now|\d+ s ago)\)</span></span></td>", last_upload[:200])
     assert shot.stat().st_size > 20_000  # a rendered page, not a blank one
+    assert _png_size(shot) == (1280, 900)
 
     batch_page = rendered_dom(f"http://127.0.0.1:{gateway.http_port}/batches/1", profile)
     assert "Imported: batch-000001 (alpha)" in batch_page
@@ -94,6 +123,27 @@ def test_metrics_count_the_flow(gateway: GatewayProcess, alpha: Account) -> None
     assert samples[("gateway_upload_to_post_seconds_count", alpha_label)] == 1
     assert samples[("gateway_post_to_finish_seconds_count", alpha_label)] == 1
     assert samples[("gateway_outbox_depth", (("state", "pending"),))] == 0
+    assert samples[("gateway_last_success_timestamp_seconds", alpha_label)] > 1.7e9
+    assert samples[("gateway_last_upload_timestamp_seconds", alpha_label)] > 1.7e9
+    assert samples[("gateway_sftp_logins_total", alpha_label)] >= 1
+    assert samples[("gateway_sftp_sessions", alpha_label)] == 0  # openssh_put has left
+    assert samples[("gateway_build_info", (("version", "0.1.0"),))] == 1
+    assert samples[("process_open_fds", ())] > 0
+    assert not [name for name, _ in samples if name.endswith("_created")]
+    assert gateway.stop() == 0
+
+
+def test_metrics_count_rejected_files_by_code(gateway: GatewayProcess, alpha: Account,
+                                              tmp_path: Path) -> None:
+    gateway.start()
+    bad = tmp_path / "people.csv"
+    bad.write_text("person,email\np1,p1@example.edu\n")
+    openssh_put(gateway.sftp_port, alpha, [bad])
+    wait_for(lambda: _settled(gateway, 1), 30, "the rejection and its report")
+    _, text = _get(gateway, "/metrics")
+    rejected = {s.labels["code"]: s.value for family in text_string_to_metric_families(text)
+                for s in family.samples if s.name == "gateway_files_rejected_total"}
+    assert sum(rejected.values()) == 1, rejected
     assert gateway.stop() == 0
 
 

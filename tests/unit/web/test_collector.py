@@ -7,7 +7,16 @@ from prometheus_client.parser import text_string_to_metric_families
 from gateway.state.spool import Spool
 from gateway.state.states import BatchState
 from gateway.state.store import Store
-from gateway.web.metrics import SFTP_AUTH_FAILURES, exposition, metrics_registry
+from gateway.web.metrics import (
+    FILES_REJECTED,
+    SFTP_AUTH_FAILURES,
+    VERSION,
+    exposition,
+    login_accepted,
+    metrics_registry,
+    session_closed,
+    session_opened,
+)
 from tests.unit.history import Clock, batch_of, imported, received
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -82,3 +91,43 @@ def test_event_counters_and_disk_are_exposed(store: Store, spool: Spool) -> None
     assert after[counted] == before.get(counted, 0) + 1
     assert _at(after, "gateway_disk_free_bytes") > 0
     assert _at(after, "gateway_disk_floor_bytes") == 1 << 20
+
+
+def test_last_upload_and_last_success_are_timestamps_zero_when_never(
+        store: Store, spool: Spool, clock: Clock) -> None:
+    imported(store, spool, clock, "alpha", waited=10, processing=20)
+    finished = clock.now
+    clock.now += 100
+    received(store, spool, "alpha", "courses.csv")
+    samples = _scrape(store, spool)
+
+    assert _at(samples, "gateway_last_success_timestamp_seconds", institution="alpha") == \
+        finished
+    assert _at(samples, "gateway_last_upload_timestamp_seconds", institution="alpha") == \
+        clock.now
+    assert _at(samples, "gateway_last_success_timestamp_seconds", institution="beta") == 0
+    assert _at(samples, "gateway_last_upload_timestamp_seconds", institution="beta") == 0
+
+
+def test_sessions_logins_rejections_build_and_process_without_created_series(
+        store: Store, spool: Spool) -> None:
+    before = _scrape(store, spool)
+    login_accepted("alpha")
+    session_opened("alpha")
+    FILES_REJECTED.labels(code="not_sis_file").inc()
+    after = _scrape(store, spool)
+
+    def grew(name: str, **labels: str) -> float:
+        key = (name, frozenset(labels.items()))
+        return after[key] - before.get(key, 0)
+
+    assert grew("gateway_sftp_logins_total", institution="alpha") == 1
+    assert grew("gateway_sftp_sessions", institution="alpha") == 1
+    assert grew("gateway_files_rejected_total", code="not_sis_file") == 1
+    session_closed("alpha")
+    assert _at(_scrape(store, spool), "gateway_sftp_sessions", institution="alpha") == \
+        before.get(("gateway_sftp_sessions", frozenset({("institution", "alpha")})), 0)
+    assert _at(after, "gateway_build_info", version=VERSION) == 1
+    assert _at(after, "process_start_time_seconds") > 0
+    assert _at(after, "process_resident_memory_bytes") > 0
+    assert not [name for name, _ in after if name.endswith("_created")]
