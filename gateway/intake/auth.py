@@ -130,7 +130,8 @@ class GatewaySSHServer(asyncssh.SSHServer):
             self._guard.sessions.leave(self.institution.name)
             self._counted = False
         if self.institution is not None:
-            self.log.info("connection closed", extra={"institution": self.institution.name})
+            self.log.info("connection closed", extra={
+                "institution": self.institution.name, "error": str(exc) if exc else None})
         self._on_lost(self)
 
     def close(self) -> None:
