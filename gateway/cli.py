@@ -93,12 +93,21 @@ def settings_for(args: argparse.Namespace) -> Settings:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    """Run the daemon; from the first line on, everything it writes is a JSON log line
+    (a configuration that cannot work too: event ``gateway not started``, exit code 2)."""
+    import logging
+
     from gateway.daemon import run_until_signalled
     from gateway.logs import configure_logging
 
     configure_logging(args.log_level)
-    settings = settings_for(args)
-    run_until_signalled(settings, load=(lambda: settings_for(args)) if args.config else None)
+    try:
+        settings = settings_for(args)
+        run_until_signalled(settings, load=(lambda: settings_for(args)) if args.config else None)
+    except ConfigError as error:
+        logging.getLogger("gateway.cli").error(
+            "gateway not started", extra={"reason": f"configuration error: {error}"})
+        return 2
     return 0
 
 

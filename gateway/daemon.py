@@ -4,6 +4,10 @@ This is the only place that reads settings as a whole and wires components toget
 component receives exactly what it needs.  Start order: folders and store, recovery, the
 Canvas sandbox (if enabled), institutions, runners, and the SFTP listener last, so that no
 upload is accepted before the gateway can take care of it.  Stop order is the reverse.
+
+Every line it writes is a log line (JSON: see :mod:`gateway.logs`): ``gateway ready`` once
+SFTP listens (with its URL), ``stopping`` with the signal's name on SIGTERM or SIGINT, and
+``gateway stopped`` at the end.
 """
 
 from __future__ import annotations
@@ -13,14 +17,13 @@ import logging
 import secrets
 import signal
 import sqlite3
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 
 from pydantic import SecretStr
 
-from gateway.demo import BANNER
+from gateway.demo import announce_demo
 from gateway.forwarding.forwarder import Forwarder
 from gateway.instance import InstanceError, hold, release
 from gateway.institutions import Institution, SandboxTarget, resolve_institutions
@@ -182,12 +185,14 @@ async def _run(settings: Settings, spool: Spool, running: Components,
     port = await intake.start()
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload, intake)
     log.info("SFTP listening", extra={"host": settings.sftp.host, "port": port})
+    http_url = (f"http://{settings.http.host}:{running.web.port}/"
+                if running.web is not None else None)
     if settings.demo:
-        log.warning("demo mode: well-known password, loopback only")
-        print(BANNER.format(port=port, mail=spool.mail), file=sys.stderr, flush=True)
+        announce_demo(host=settings.sftp.host, port=port, mail=spool.mail, http_url=http_url)
     if running.web is not None:
         running.web.health.sftp_port = port  # /readyz: SFTP is up
-    print(f"gateway ready: sftp://{settings.sftp.host}:{port}", flush=True)
+    log.info("gateway ready", extra={"sftp_url": f"sftp://{settings.sftp.host}:{port}",
+                                     "http_url": http_url})
     try:
         await stop.wait()
     finally:
@@ -224,7 +229,8 @@ def _reloader(load: Callable[[], Settings] | None, spool: Spool,
         try:
             fresh = {i.name: i for i in resolve_institutions(load(), sandbox)}
         except ConfigError as error:
-            log.error("reload refused; the running configuration stays: %s", error)
+            log.error("reload refused; the running configuration stays",
+                      extra={"reason": str(error)})
             return
         spool.create(list(fresh))
         institutions.update(fresh)  # in place: the runners hold this dict
@@ -236,16 +242,23 @@ def _reloader(load: Callable[[], Settings] | None, spool: Spool,
 
 
 def run_until_signalled(settings: Settings, load: Callable[[], Settings] | None = None) -> None:
-    """Serve until SIGTERM or SIGINT, then stop cleanly; SIGHUP reloads from ``load``."""
+    """Serve until SIGTERM or SIGINT (logged as ``stopping``), then stop cleanly; SIGHUP
+    reloads from ``load``."""
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
+            loop.add_signal_handler(signum, _stopping, signum, stop)
         # SIGHUP's default action kills the process: until the intake is up, a reload that
         # arrives early (the pid file exists from the start) is only logged.
         loop.add_signal_handler(signal.SIGHUP, log.warning, "reload ignored: still starting")
         await serve(settings, stop, load)
 
     asyncio.run(main())
+
+
+def _stopping(signum: signal.Signals, stop: asyncio.Event) -> None:
+    """A stop signal arrived: log it (again if repeated; the stop is under way) and stop."""
+    log.info("stopping", extra={"signal": signum.name, "already_stopping": stop.is_set()})
+    stop.set()

@@ -3,13 +3,18 @@
 SFTP on 127.0.0.1:2222 with institution ``demo`` / password ``demo``, the Canvas sandbox in
 the same process, reports written as .eml files under ``<data>/mail`` and to the SFTP
 ``/reports`` folder, and batches formed after three quiet seconds.
+
+Started so, the daemon logs the ``demo mode`` event (where to connect, with what login); a
+person at a terminal also gets :data:`BANNER`, while a log collector only ever sees JSON.
 """
 
 from __future__ import annotations
 
+import logging
+import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from argon2 import PasswordHasher
 
@@ -17,6 +22,10 @@ from gateway.settings import EMBEDDED_SANDBOX, Settings, settings_from_mapping
 
 DEMO_USER = "demo"
 DEMO_PASSWORD = "demo"  # noqa: S105 - the documented demo login, loopback only
+DEMO_LOGIN_HINT = "the password is the user name (documented in README)"
+"""What the log says of the demo password: passwords never appear in logs."""
+
+log = logging.getLogger(__name__)
 
 BANNER = """\
 ==========================================================================================
@@ -27,6 +36,21 @@ BANNER = """\
  For real use, write a config (see config/gateway.example.toml) and pass --config.
 ==========================================================================================
 """
+
+
+def announce_demo(*, host: str, port: int, mail: Path, http_url: str | None,
+                  terminal: TextIO | None = None) -> None:
+    """Log the ``demo mode`` event: where SFTP listens, the login, where reports go; print
+    :data:`BANNER` too when ``terminal`` (default: stderr) is a terminal."""
+    log.warning("demo mode", extra={
+        "sftp_host": host, "sftp_port": port, "user": DEMO_USER,
+        "login_hint": DEMO_LOGIN_HINT, "mail": str(mail), "http_url": http_url,
+        "try": f"sftp -P {port} {DEMO_USER}@{host}",
+        "note": "no config file given: embedded defaults, loopback only, well-known login; "
+                "for real use pass --config (see config/gateway.example.toml)"})
+    out = sys.stderr if terminal is None else terminal
+    if out.isatty():
+        print(BANNER.format(port=port, mail=mail), file=out, flush=True)
 
 
 def demo_settings(data_dir: Path, environ: Mapping[str, str] | None = None) -> Settings:

@@ -51,7 +51,7 @@ class Runner(ABC):
             try:
                 busy = await asyncio.to_thread(self.step)
             except Exception:
-                log.exception("%s round failed; retrying", self.name)
+                log.exception("round failed; retrying", extra={"runner": self.name})
                 busy = False
             if busy or self._stopping:
                 continue

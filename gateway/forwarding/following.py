@@ -164,7 +164,8 @@ class ImportFollower:
         try:
             client.download(urljoin(client.base_url, str(url)), destination)
         except CanvasError as error:
-            log.warning("errors CSV not downloaded: %s", error, extra={"batch_id": batch.id})
+            log.warning("errors CSV not downloaded",
+                        extra={"batch_id": batch.id, "error": str(error)})
             return ERRORS_FILE_NOT_DOWNLOADED
         return destination.name
 
@@ -183,7 +184,8 @@ class ImportFollower:
             recent, _ = client.search_imports(
                 created_since=created - timedelta(seconds=SERVER_CLOCKS_SECONDS))
         except CanvasError as error:
-            log.warning("duplicate check failed: %s", error, extra={"batch_id": batch.id})
+            log.warning("duplicate check failed",
+                        extra={"batch_id": batch.id, "error": str(error)})
             return (), ()
         known = self._store.import_ids(batch.institution, client.base_url)
         return later_imports(recent, identity, known=known, ours=answer)
@@ -202,7 +204,9 @@ class ImportFollower:
             try:
                 client.abort_import(batch.import_id)
             except CanvasError as error:
-                log.error("abort failed: %s", error, extra={"batch_id": batch.id})
+                log.error("abort failed", extra={"batch_id": batch.id,
+                                                 "import_id": batch.import_id,
+                                                 "error": str(error)})
 
 
 def _holds_errors_of(path: Path, import_id: int) -> bool:

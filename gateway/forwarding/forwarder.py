@@ -116,7 +116,8 @@ class Forwarder(Runner):
                 self._steps.poll(client, batch)
         except TransitionError as error:
             # An operator (CLI) moved the batch meanwhile; the next round sees the new state.
-            log.warning("batch changed under the forwarder: %s", error)
+            log.warning("batch changed under the forwarder",
+                        extra={"batch_id": batch.id, "error": str(error)})
         except Exception:
             # A bug or a local fault (disk, missing file): log it and back off rather than
             # retry in a tight loop; the batch keeps its state and its place in the queue.

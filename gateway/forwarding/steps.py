@@ -213,8 +213,9 @@ class BatchSteps:
             with self.store.transaction() as txn:
                 txn.update("batch", batch.id, BatchState.SUBMITTING,
                            post_settles_at=settles_at)
-        log.info("reconciled: %s", judgement.why, extra={
-            "batch_id": batch.id, "verdict": judgement.verdict.value})
+        log.info("reconciled", extra={"batch_id": batch.id,
+                                      "verdict": judgement.verdict.value,
+                                      "why": judgement.why})
         self._apply(batch, identity, judgement, client.base_url)
 
     def settles_at(self, batch: BatchRecord) -> float:
@@ -283,7 +284,7 @@ class BatchSteps:
         if not error.transient:
             self.hold(batch, current, f"Canvas refused the request: {error}")
             return
-        log.warning("Canvas trouble: %s", error, extra={"batch_id": batch.id})
+        log.warning("Canvas trouble", extra={"batch_id": batch.id, "error": str(error)})
         self.back_off(batch, str(error))
 
     def back_off(self, batch: BatchRecord, reason: str) -> None:
@@ -316,7 +317,8 @@ class BatchSteps:
         """Stop the institution's queue at this batch, with the reason and a report."""
         with self.store.transaction() as txn:
             hold(txn, batch, current, reason)
-        log.error("batch held: %s", reason, extra={"batch_id": batch.id})
+        log.error("batch held", extra={"batch_id": batch.id, "institution": batch.institution,
+                                       "reason": reason})
 
 
 def attempt_identity(batch: BatchRecord) -> AttemptIdentity:

@@ -5,7 +5,11 @@ fairly between usernames (:mod:`gateway.intake.passwords`), so a password spray 
 starve upload acknowledgements nor refuse another institution's login.  A check refused
 because too many are waiting is not a failed login: the client is told to try again, and
 nothing counts toward a ban.  Neither passwords nor hashes are logged; usernames are logged
-shortened and escaped.
+shortened and escaped.  A login as a username no institution has is logged as ``unknown user``
+(and still costs the client a full password check); the client hears only that it failed.
+
+Logs: every line about a connection carries its ``session`` (a short random id), ``peer`` and
+``peer_port``, and from its first login attempt the ``client_version`` it announced.
 
 Defences per connection: a banned address is dropped at once, as is a connection beyond the
 address's cap on connections still logging in (a ban closes those too); a login from outside
@@ -17,6 +21,7 @@ that makes no SFTP request for ``idle_timeout_seconds`` is closed.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -27,6 +32,7 @@ from gateway.intake.bans import BanList, address_in
 from gateway.intake.connections import Arrivals, IdleWatch
 from gateway.intake.limits import SessionCount
 from gateway.intake.passwords import OverloadedError, PasswordChecker
+from gateway.logs import Bound
 from gateway.web.metrics import (
     SFTP_PASSWORD_CHECKS_REFUSED,
     address_banned,
@@ -39,6 +45,7 @@ from gateway.web.metrics import (
 log = logging.getLogger(__name__)
 
 RSA_SHA1 = b"ssh-rsa"
+UNKNOWN_USER = "unknown user"
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,9 @@ class GatewaySSHServer(asyncssh.SSHServer):
         self._failures = 0
         self._counted = False
         self._idle: IdleWatch | None = None
+        self.fields: dict[str, object] = {"session": secrets.token_hex(4)}
+        """The log fields of this connection's lines (its sessions' and uploads' too)."""
+        self.log = Bound(log, self.fields)
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         """Remember the peer; drop it at once while its address is banned or already has
@@ -106,15 +116,16 @@ class GatewaySSHServer(asyncssh.SSHServer):
         self._conn = conn
         peer = conn.get_extra_info("peername")
         self.peer = str(peer[0]) if peer else "?"
+        self.fields.update(peer=self.peer, peer_port=peer[1] if peer else None)
         remaining = self._guard.bans.banned_for(self.peer)
         if remaining:
-            log.warning("connection refused: address banned",
-                        extra={"peer": self.peer, "seconds_left": round(remaining)})
+            self.log.warning("connection refused: address banned",
+                             extra={"seconds_left": round(remaining)})
             conn.abort()
         elif not self._guard.arrivals.arrive(self.peer, self):
-            log.warning("connection refused: too many connections logging in from the address",
-                        extra={"peer": self.peer,
-                               "max_unauthenticated_per_address": self._guard.arrivals.limit})
+            self.log.warning(
+                "connection refused: too many connections logging in from the address",
+                extra={"max_unauthenticated_per_address": self._guard.arrivals.limit})
             conn.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -126,6 +137,9 @@ class GatewaySSHServer(asyncssh.SSHServer):
             self._guard.sessions.leave(self.institution.name)
             session_closed(self.institution.name)
             self._counted = False
+        if self.institution is not None:
+            self.log.info("connection closed", extra={
+                "institution": self.institution.name, "error": str(exc) if exc else None})
         self._on_lost(self)
 
     def close(self) -> None:
@@ -144,7 +158,10 @@ class GatewaySSHServer(asyncssh.SSHServer):
             self._idle.touch()
 
     def begin_auth(self, username: str) -> bool:
-        """Always require authentication."""
+        """Always require authentication; the client has announced its version by now."""
+        if "client_version" not in self.fields and self._conn is not None:
+            version = self._conn.get_extra_info("client_version")
+            self.fields["client_version"] = shown(str(version)) if version else None
         return True
 
     def password_auth_supported(self) -> bool:
@@ -169,7 +186,8 @@ class GatewaySSHServer(asyncssh.SSHServer):
         except OverloadedError:
             self._busy(username)
             return False
-        return self._result(username, "password", institution if ok else None, "bad password")
+        return self._result(username, "password", institution if ok else None,
+                            "bad password" if institution else UNKNOWN_USER)
 
     def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
         """Accept a key listed for the institution with this username.
@@ -185,7 +203,7 @@ class GatewaySSHServer(asyncssh.SSHServer):
         listed = institution is not None and any(
             known.public_data == wanted for known in institution.authorized_keys)
         return self._result(username, "publickey", institution if listed else None,
-                            "key not listed")
+                            "key not listed" if institution else UNKNOWN_USER)
 
     def auth_completed(self) -> None:
         """Admit the session unless the institution already has ``max_sessions`` live; an
@@ -195,13 +213,13 @@ class GatewaySSHServer(asyncssh.SSHServer):
         assert self._conn is not None
         self._guard.arrivals.leave(self.peer, self)
         self.institution = institution
-        log.info("login accepted", extra={"institution": institution.name, "peer": self.peer})
+        self.log.info("login accepted", extra={"institution": institution.name})
         login_accepted(institution.name)
         limit = institution.intake.max_sessions
         self._counted = self._guard.sessions.enter(institution.name, limit)
         if not self._counted:
-            log.warning("session refused: too many sessions", extra={
-                "institution": institution.name, "peer": self.peer, "max_sessions": limit})
+            self.log.warning("session refused: too many sessions", extra={
+                "institution": institution.name, "max_sessions": limit})
             self._conn.disconnect(asyncssh.DISC_TOO_MANY_CONNECTIONS,
                                   f"{institution.username} already has {limit} sessions open "
                                   "(max_sessions); close one and try again")
@@ -211,8 +229,8 @@ class GatewaySSHServer(asyncssh.SSHServer):
 
     def _close_idle(self) -> None:
         assert self.institution is not None
-        log.warning("idle session closed", extra={
-            "institution": self.institution.name, "peer": self.peer,
+        self.log.warning("idle session closed", extra={
+            "institution": self.institution.name,
             "idle_seconds": self.institution.intake.idle_timeout_seconds})
         self.close()
 
@@ -222,8 +240,8 @@ class GatewaySSHServer(asyncssh.SSHServer):
 
     def _busy(self, username: str) -> None:
         """Too many password checks wait: refuse this one without judging the password."""
-        log.warning("password check refused: too many checks waiting", extra={
-            "username": shown(username), "peer": self.peer})
+        self.log.warning("password check refused: too many checks waiting",
+                         extra={"username": shown(username)})
         SFTP_PASSWORD_CHECKS_REFUSED.inc()
         if self._conn is not None:
             self._conn.disconnect(asyncssh.DISC_TOO_MANY_CONNECTIONS,
@@ -232,12 +250,14 @@ class GatewaySSHServer(asyncssh.SSHServer):
 
     def _result(self, username: str, method: str, institution: Institution | None,
                 why: str) -> bool:
-        extra = {"username": shown(username), "peer": self.peer, "method": method}
+        """Note ``institution`` for admission (True), or log the refusal (event ``login
+        refused``, ``reason`` ``why``), count it toward a ban and the connection's tries."""
         if institution is not None:
             self._candidate = institution  # admitted in auth_completed, once auth succeeds
             return True
         self._failures += 1
-        log.warning("login refused: %s", why, extra=extra)
+        self.log.warning("login refused", extra={"username": shown(username), "method": method,
+                                                 "reason": why})
         login_refused(method)
         ban = self._guard.bans.failed(self.peer)
         if ban:
@@ -252,6 +272,6 @@ class GatewaySSHServer(asyncssh.SSHServer):
         one included, so none opened before the ban can log in after it."""
         closed = self._guard.arrivals.shut_out(
             self.peer, "too many authentication failures from this address; try later")
-        log.warning("address banned", extra={"peer": self.peer, "seconds": round(seconds),
-                                             "connections_closed": closed})
+        self.log.warning("address banned", extra={"seconds": round(seconds),
+                                                  "connections_closed": closed})
         address_banned(seconds)

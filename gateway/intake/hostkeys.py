@@ -33,7 +33,8 @@ def load_host_keys(folder: Path) -> list[asyncssh.SSHKey]:
             key = (asyncssh.generate_private_key(algorithm, key_size=RSA_BITS)
                    if algorithm == "ssh-rsa" else asyncssh.generate_private_key(algorithm))
             if _create_private(path, key.export_private_key()):
-                log.info("generated host key %s", key.get_fingerprint())
+                log.info("host key generated", extra={"algorithm": algorithm,
+                                                     "fingerprint": key.get_fingerprint()})
         keys.append(asyncssh.read_private_key(path))
     return keys
 

@@ -77,7 +77,8 @@ class IntakeListener:
         assert isinstance(owner, GatewaySSHServer)
         institution = owner.institution
         assert institution is not None  # sessions open only after authentication
-        session = UploadSession(institution.name, institution.intake, self._services)
+        session = UploadSession(institution.name, institution.intake, self._services,
+                                log_fields=owner.fields)
         return InstitutionSFTPServer(chan, home=os.fsencode(self._spool.home(institution.name)),
                                      session=session, touch=owner.touch)
 

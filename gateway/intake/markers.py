@@ -56,12 +56,14 @@ class Markers:
         try:
             await self._receiver.run(work, *args)
         except RefusedError as refusal:
-            log.warning("%s", refusal, extra={"institution": writer.institution,
-                                              "file": writer.name})
+            log.warning("marker file refused", extra={
+                **writer.log_fields, "institution": writer.institution, "file": writer.name,
+                "folder": writer.folder, "reason": str(refusal)})
             raise asyncssh.SFTPFailure(str(refusal)) from None
         except Exception:
-            log.exception("could not record %s", writer.name,
-                          extra={"institution": writer.institution})
+            log.exception("marker file not recorded", extra={
+                **writer.log_fields, "institution": writer.institution, "file": writer.name,
+                "folder": writer.folder})
             raise asyncssh.SFTPFailure(
                 f"{writer.name}: the gateway could not record this file (an internal error, "
                 "logged for the operator); please upload it again") from None
@@ -76,8 +78,8 @@ class Markers:
         through = max((upload.id for upload in pending), default=0)
         self._deliveries.release(writer.institution, through)
         log.info("trigger file received: delivery complete", extra={
-            "institution": writer.institution, "file": writer.name, "folder": writer.folder,
-            "uploads": [upload.id for upload in pending]})
+            **writer.log_fields, "institution": writer.institution, "file": writer.name,
+            "folder": writer.folder, "uploads": [upload.id for upload in pending]})
 
     def _verify(self, writer: UploadWriter, sidecar: Sidecar) -> None:
         expected = _expected_digest(writer, sidecar)
@@ -94,9 +96,9 @@ class Markers:
             actual = (target.sha256 if sidecar.algorithm == "sha256" else
                       file_digest(self._receiver.spool.upload_path(target.id), "md5"))
             if actual == expected:
-                log.info("checksum verified", extra={"institution": writer.institution,
-                                                     "file": target.filename,
-                                                     "upload_id": target.id})
+                log.info("checksum verified", extra={
+                    **writer.log_fields, "institution": writer.institution,
+                    "file": target.filename, "folder": writer.folder, "upload_id": target.id})
                 return
             problem = (f"{target.filename}: its checksum file {writer.name} says "
                        f"{sidecar.algorithm} {expected}, but the file received has {actual}; "

@@ -6,6 +6,9 @@ it is whole, flush it, move it to ``spool/uploads/<id>`` and record it RECEIVED;
 request is answered only after that.  Anything else ends in :meth:`Receiver.discard`, and
 recovery removes whatever a crash leaves in ``incoming``: half-written data is never received.
 
+Every log line about an upload carries its connection's fields (``session``, ``peer`` ...: see
+:mod:`gateway.intake.auth`) besides institution, file and folder.
+
 Disk work runs on the receiver's own small thread pool, never on the event loop and never
 behind password hashing or the queue runners, so acknowledgements are not delayed by them.
 """
@@ -18,7 +21,7 @@ import logging
 import os
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -67,15 +70,19 @@ class Receiver:
     # -- writers ---------------------------------------------------------------------------
 
     def begin(self, institution: str, options: IntakeOptions, name: str, *,
-              folder: str | None = None) -> UploadWriter:
+              folder: str | None = None,
+              log_fields: Mapping[str, object] | None = None) -> UploadWriter:
         """Open a fresh temp file for an upload of ``name`` by ``institution`` into upload
-        folder ``folder`` (None: /inbox itself).  Raises SFTPFailure when the data volume is
-        below its free-space floor: better refuse a new upload than fill the disk."""
+        folder ``folder`` (None: /inbox itself); ``log_fields`` (the connection's) go on
+        every line about it.  Raises SFTPFailure when the data volume is below its
+        free-space floor: better refuse a new upload than fill the disk."""
         space = disk_space(self.spool.root, self.min_free_bytes)
         if not space.above_floor:
             UPLOADS_REFUSED.labels(reason="disk_space").inc()
-            log.error("upload refused: disk space below the floor", extra={
-                "institution": institution, "file": name, "free_bytes": space.free_bytes})
+            log.error("upload refused", extra={
+                **(log_fields or {}), "institution": institution, "file": name,
+                "folder": folder, "reason": "disk space below the floor",
+                "free_bytes": space.free_bytes})
             raise asyncssh.SFTPFailure(f"{name}: upload refused, the gateway is low on disk "
                                        "space; nothing was received, try again later")
         allowance = self.allowance(institution, options.max_pending_bytes)
@@ -84,7 +91,8 @@ class Receiver:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)  # RDWR: sidecars are read
         writer = UploadWriter(institution=institution, name=name, path=path, fd=fd,
                               max_bytes=options.max_file_bytes, allowance=allowance,
-                              digest=RunningDigest(self._hashing), folder=folder)
+                              digest=RunningDigest(self._hashing), folder=folder,
+                              log_fields=dict(log_fields or {}))
         with self._lock:
             self._open.setdefault(institution, set()).add(writer)
         return writer
@@ -121,12 +129,13 @@ class Receiver:
         try:
             return await self.run(self._receive, writer, name)
         except RefusedError as refusal:
-            log.warning("upload refused: %s", refusal, extra=_fields(writer, name))
+            log.warning("upload refused", extra={**_fields(writer, name),
+                                                 "reason": str(refusal)})
             UPLOADS_REFUSED.labels(reason="limit").inc()
             raise asyncssh.SFTPFailure(str(refusal)) from None
         except OSError as error:
-            log.error("upload could not be stored: %s", error.strerror,
-                      extra=_fields(writer, name))
+            log.error("upload could not be stored", extra={**_fields(writer, name),
+                                                           "error": error.strerror})
             raise asyncssh.SFTPFailure(
                 f"{name}: the gateway could not store this upload ({error.strerror}); "
                 "nothing was received, please upload it again") from None
@@ -160,15 +169,15 @@ class Receiver:
                                            "size": writer.size, "sha256": sha256})
         warning = writer.allowance.warning()
         if warning:
-            log.warning("pending bytes near the quota: %s", warning,
-                        extra={"institution": writer.institution})
+            log.warning("pending bytes near the quota", extra={**_fields(writer, name),
+                                                               "warning": warning})
         self.on_received()
         return upload_id
 
     async def discard(self, writer: UploadWriter, why: str) -> None:
         """Drop an upload that will not be received (``why`` is logged); never raises."""
-        log.warning("upload discarded: %s", why, extra={
-            **_fields(writer, writer.name), "bytes_written": writer.size})
+        log.warning("upload discarded", extra={
+            **_fields(writer, writer.name), "reason": why, "bytes_written": writer.size})
         with contextlib.suppress(Exception):
             await self.run(self.end, writer, received=False)
 
@@ -229,4 +238,6 @@ class Receiver:
 
 
 def _fields(writer: UploadWriter, name: str) -> dict[str, object]:
-    return {"institution": writer.institution, "file": name, "folder": writer.folder}
+    """The log fields of a line about ``writer`` received as ``name``."""
+    return {**writer.log_fields, "institution": writer.institution, "file": name,
+            "folder": writer.folder}

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import asyncssh
@@ -31,6 +32,7 @@ from gateway.intake.naming import NameRules, Role
 from gateway.intake.places import InboxFile
 from gateway.intake.receiving import Receiver
 from gateway.intake.uploads import UploadWriter
+from gateway.logs import Bound
 from gateway.state.states import UploadState
 
 log = logging.getLogger(__name__)
@@ -45,11 +47,15 @@ class IntakeServices:
 
 
 class UploadSession:
-    """The uploads of one SFTP session of one institution."""
+    """The uploads of one SFTP session of one institution; ``log_fields`` (its connection's:
+    session, peer ...) go on every log line about them."""
 
     def __init__(self, institution: str, options: IntakeOptions,
-                 services: IntakeServices) -> None:
+                 services: IntakeServices, log_fields: Mapping[str, object] | None = None
+                 ) -> None:
         self.institution = institution
+        self.log_fields = log_fields or {}
+        self._log = Bound(log, self.log_fields)
         self.options = options
         self.rules = NameRules.of(options)
         self._services = services
@@ -63,7 +69,7 @@ class UploadSession:
     def begin(self, file: InboxFile) -> UploadWriter:
         """Start a new upload of ``file`` (a temp name awaiting rename is replaced)."""
         writer = self._receiver.begin(self.institution, self.options, file.name,
-                                      folder=file.folder)
+                                      folder=file.folder, log_fields=self.log_fields)
         self._writing.add(writer)
         return writer
 
@@ -116,7 +122,7 @@ class UploadSession:
         if entry is None or entry.upload_id is None:
             raise asyncssh.SFTPNoSuchFile(f"{file.display}: no such file")
         self._receiver.receipts.hide([entry.upload_id])
-        log.info("received file removed from the client's view; it is still processed",
+        self._log.info("received file removed from the client's view; it is still processed",
                  extra={"institution": self.institution, "file": file.name,
                         "folder": file.folder, "upload_id": entry.upload_id})
 

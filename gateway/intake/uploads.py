@@ -17,7 +17,7 @@ import hashlib
 import os
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,6 +117,7 @@ class UploadWriter:
 
     ``name`` is the name the client opened; a temp-named upload is received later under the
     name it is renamed to, always in the same upload ``folder`` (None: /inbox itself).
+    ``log_fields`` are its connection's log fields (session, peer ...), for the lines about it.
     """
 
     institution: str
@@ -129,6 +130,7 @@ class UploadWriter:
     folder: str | None = None
     coverage: Coverage = field(default_factory=Coverage)
     failure: str | None = None
+    log_fields: Mapping[str, object] = field(default_factory=dict)
     _written_back: int = 0
 
     @property

@@ -243,8 +243,9 @@ class Notifier(Runner):
                     txn.add_notice(DELIVERY_FAILED, notice.institution, notice.batch_id,
                                    reason=f"notice {notice.id} ({notice.kind}) could not be "
                                           f"delivered: {error}")
-        log.warning("report not delivered: %s", error, extra={
-            "notice_id": notice.id, "transient": error.transient, "expired": expired})
+        log.warning("report not delivered", extra={
+            "notice_id": notice.id, "batch_id": notice.batch_id, "error": str(error),
+            "transient": error.transient, "expired": expired})
 
 
 def _message_id(report: BatchReport, notice: NoticeRecord, domain: str) -> str:

@@ -125,7 +125,9 @@ class Sorter(Runner):
             try:
                 self._seal(batch, institutions.get(batch.institution))
             except TransitionError as error:  # an operator moved it meanwhile
-                log.warning("batch changed while sealing: %s", error)
+                log.warning("batch changed while sealing", extra={
+                    "batch_id": batch.id, "institution": batch.institution,
+                    "error": str(error)})
             except Exception as error:
                 self._seal_failed(batch, error)
         if sealed:
@@ -156,15 +158,14 @@ class Sorter(Runner):
         name = institution.name
         failures = self._form_failures.get(name, 0) + 1
         self._form_failures[name] = failures
+        attempt = {"institution": name, "attempt": failures, "attempts": FORM_ATTEMPTS}
         if isinstance(error, TransitionError):  # an operator moved an upload meanwhile
-            log.info("delivery changed while forming (%d of %d): %s", failures,
-                     FORM_ATTEMPTS, error, extra={"institution": name})
+            log.info("delivery changed while forming", extra={**attempt, "error": str(error)})
         elif failures == 1:  # the traceback once; the repeats as one line each
-            log.exception("forming batches failed (1 of %d)", FORM_ATTEMPTS,
-                          extra={"institution": name})
+            log.exception("forming batches failed", extra=attempt)
         else:
-            log.warning("forming batches failed (%d of %d): %s: %s", failures, FORM_ATTEMPTS,
-                        type(error).__name__, error, extra={"institution": name})
+            log.warning("forming batches failed", extra={
+                **attempt, "error": f"{type(error).__name__}: {error}"})
         if failures < FORM_ATTEMPTS:
             return False
         del self._form_failures[name]
@@ -189,8 +190,8 @@ class Sorter(Runner):
         except Exception:
             self._form_paused[name] = time.monotonic() + FORM_PAUSE_SECONDS
             log.exception("forming fails for the whole institution, not one upload: nothing "
-                          "set aside; trying again in %d s", FORM_PAUSE_SECONDS,
-                          extra={"institution": name})
+                          "set aside", extra={"institution": name,
+                                              "retry_in_seconds": FORM_PAUSE_SECONDS})
             return False
         with self._intake.forming(name):
             return self._set_aside_oldest(name, alone)
@@ -221,8 +222,9 @@ class Sorter(Runner):
     def _seal_failed(self, batch: BatchRecord, error: Exception) -> None:
         failures = self._seal_failures.get(batch.id, 0) + 1
         self._seal_failures[batch.id] = failures
-        log.exception("sealing failed (%d of %d)", failures, SEAL_ATTEMPTS,
-                      extra={"batch_id": batch.id})
+        log.exception("sealing failed", extra={
+            "batch_id": batch.id, "institution": batch.institution, "attempt": failures,
+            "attempts": SEAL_ATTEMPTS})
         if failures < SEAL_ATTEMPTS:
             return
         # The sender reads the reason: the error's type only (its text may name paths).
@@ -307,6 +309,10 @@ class Sorter(Runner):
                         txn.add_finding(upload.id, finding)
                     if not decision.accepted:
                         FILES_REJECTED.labels(code=decision.code or "rejected").inc()
+                        log.warning("upload rejected", extra={
+                            "institution": institution, "upload_id": upload.id,
+                            "batch_id": batch_id, "file": upload.filename,
+                            "folder": upload.folder, "reason": decision.problem})
                 log.info("batch formed", extra={"batch_id": batch_id,
                                                 "institution": institution,
                                                 "uploads": [u.id for u in plan.uploads],

@@ -70,7 +70,7 @@ def _quarantine(spool: Spool, path: Path, reason: str) -> None:
     target = spool.quarantine / f"upload-{path.name}"
     path.replace(target)
     publish_bytes(target.with_name(target.name + ".reason.txt"), (reason + "\n").encode())
-    log.warning("quarantined %s: %s", path.name, reason)
+    log.warning("upload quarantined", extra={"spool_file": path.name, "reason": reason})
 
 
 def mark_clean_stop(store: Store) -> None:

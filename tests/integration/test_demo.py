@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import paramiko
 
@@ -23,7 +25,6 @@ def test_demo_runs_with_no_config_and_reports_within_seconds(tmp_path: Path) -> 
     log = tmp_path / "demo.log"
     demo = _demo(tmp_path, port, log)
     try:
-        assert b"DEMO MODE" in log.read_bytes()
         client = paramiko.SSHClient()
         client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
         client.connect("127.0.0.1", port=port, username="demo", password="demo",
@@ -47,6 +48,34 @@ def test_demo_runs_with_no_config_and_reports_within_seconds(tmp_path: Path) -> 
     finally:
         demo.send_signal(signal.SIGTERM)
         assert demo.wait(20) == 0
+    _assert_demo_logged(log, port)
+
+
+SESSION_LOGGERS = {f"gateway.intake.{name}" for name in ("auth", "receiving", "session",
+                                                         "markers")}
+"""The intake's loggers whose every line is about one connection."""
+
+
+def _assert_demo_logged(log: Path, port: int) -> None:
+    """Every line the demo wrote (stdout and stderr) is a JSON event: start-up, the demo
+    announcement, one upload's session, the stop on SIGTERM."""
+    lines: list[dict[str, Any]] = [json.loads(line) for line in log.read_text().splitlines()]
+    events = [line["event"] for line in lines]
+    assert events.index("demo mode") < events.index("gateway ready")
+    [demo] = [line for line in lines if line["event"] == "demo mode"]
+    assert (demo["sftp_port"], demo["user"], demo["level"]) == (port, "demo", "warning")
+    assert "demo" not in demo["login_hint"]  # the password is the user name: not logged
+    [stopping] = [line for line in lines if line["event"] == "stopping"]
+    assert stopping["signal"] == "SIGTERM"
+    assert events[-1] == "gateway stopped"
+    assert events.index("stopping") > events.index("upload received")
+    intake = [line for line in lines if line["logger"] in SESSION_LOGGERS]
+    assert {"login accepted", "upload received", "connection closed"} <= {
+        line["event"] for line in intake}
+    assert len({line["session"] for line in intake}) == 1
+    assert {line["client_version"] for line in intake} == {
+        f"SSH-2.0-paramiko_{paramiko.__version__}"}
+    assert all(line["peer"] == "127.0.0.1" and line["peer_port"] for line in intake)
 
 
 def _demo(tmp_path: Path, port: int, log: Path) -> subprocess.Popen[bytes]:

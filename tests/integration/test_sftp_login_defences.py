@@ -28,11 +28,11 @@ HONEST = "127.0.0.1"
 BUSY = "try again"
 
 
-def _events(intake: GatewayProcess, message: str) -> list[dict[str, Any]]:
-    """The gateway's log records whose message starts with ``message``."""
-    lines = (line for line in intake.logs().splitlines() if line.startswith("{"))
-    return [record for record in map(json.loads, lines)
-            if str(record.get("message", "")).startswith(message)]
+def _events(intake: GatewayProcess, event: str, **fields: object) -> list[dict[str, Any]]:
+    """The gateway's log records of ``event`` whose ``fields`` have these values."""
+    records = map(json.loads, intake.logs().splitlines())
+    return [record for record in records if record["event"] == event
+            and all(record.get(key) == value for key, value in fields.items())]
 
 
 def _transport(port: int, source: str) -> paramiko.Transport:
@@ -157,7 +157,7 @@ def test_a_password_spray_never_refuses_another_institutions_login(intake: Gatew
     assert logins == ["ok"] * 8
     assert set(spray.outcomes) <= {"bad", "busy"}, spray.outcomes  # none banned or dropped
     # Overloads were refused as such ("try again"), never as a bad password ...
-    assert len(_events(intake, "login refused: bad password")) == spray.outcomes["bad"]
+    assert len(_events(intake, "login refused", reason="bad password")) == spray.outcomes["bad"]
     busy = _events(intake, "password check refused: too many checks waiting")
     assert len(busy) == spray.outcomes["busy"] > 0
     assert all(record["peer"] != HONEST for record in busy)
@@ -214,7 +214,8 @@ def test_an_address_may_hold_only_a_few_connections_not_logged_in(intake: Gatewa
     finally:
         for transport in opened:
             transport.close()
-    refusals = _events(intake, "connection refused: too many connections logging in")
+    refusals = _events(intake,
+                       "connection refused: too many connections logging in from the address")
     assert refusals
     assert {record["peer"] for record in refusals} == {crowded}
 

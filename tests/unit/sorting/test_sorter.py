@@ -3,6 +3,7 @@ made, and one batch that cannot be sealed holds itself without stopping the othe
 
 from __future__ import annotations
 
+import logging
 import zipfile
 
 import pytest
@@ -65,3 +66,19 @@ def test_failure_class_codes_cannot_be_allowed() -> None:
         settings_from_mapping({"institutions": {"alpha": {
             "password_hash": "$argon2id$x", "canvas": {"base_url": "https://c.example"},
             "sorting": {"allow": ["invalid_utf8"]}}}}, source="t", environ={})
+
+
+def test_a_rejected_upload_is_one_warning_with_its_ids_and_reason(
+        store: Store, spool: Spool, caplog: pytest.LogCaptureFixture) -> None:
+    rejected = received(store, spool, "alpha", "users.csv", b"\xff\xfe not a csv at all\n")
+    with caplog.at_level(logging.INFO, logger="gateway.sorting.sorter"):
+        _sorter(store, spool).step()
+    assert store.upload(rejected).state is UploadState.REJECTED
+    [line] = [r for r in caplog.records if r.getMessage() == "upload rejected"]
+    assert line.levelno == logging.WARNING
+    fields = vars(line)
+    assert (fields["institution"], fields["upload_id"], fields["file"]) == (
+        "alpha", rejected, "users.csv")
+    assert fields["batch_id"] == store.upload(rejected).batch_id
+    assert fields["reason"] == store.upload(rejected).problem
+    assert fields["reason"]
