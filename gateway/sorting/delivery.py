@@ -133,6 +133,11 @@ def _check_batch(group: Sequence[UploadRecord], verdicts: Mapping[int, UploadVer
             decision.accepted, decision.problem = False, _describe(record)
 
 
+REPLACED_BY = "replaced by the later"
+"""How a replaced file's problem reads (after its name): reports tell it from a rejection,
+as a replaced file must not be uploaded again."""
+
+
 def _same_kind(group: Sequence[UploadRecord], decisions: dict[int, Decision],
                rule: str) -> None:
     """Two CSVs of one kind: merged at zip time (default), the later replaces, or both out."""
@@ -149,7 +154,7 @@ def _same_kind(group: Sequence[UploadRecord], decisions: dict[int, Decision],
             for upload in uploads[:-1]:
                 decisions[upload.id].accepted = False
                 decisions[upload.id].problem = (
-                    f"{upload.filename}: replaced by the later {uploads[-1].filename} "
+                    f"{upload.filename}: {REPLACED_BY} {uploads[-1].filename} "
                     f"(two {kind} files in one delivery; this institution keeps the last)")
         else:
             for upload in uploads:

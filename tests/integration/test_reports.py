@@ -84,7 +84,7 @@ def test_warnings_report_carries_canvas_errors_csv_and_archive(
     assert "b000001-a1-users-with-warnings.csv" in kept
     [first, *_] = csv.DictReader(io.StringIO(kept))
     assert first["message"] == rows[0]["message"]
-    assert "Imported with warnings" in (archive / "batch-000001.txt").read_text()
+    assert "Imported with warnings" in (archive / "batch-000001.result.txt").read_text()
     history = json.loads((archive / "history.json").read_text())
     assert [step["to"] for step in history] == [
         "open", "ready", "submitting", "importing", "imported_with_messages"]
@@ -180,7 +180,7 @@ def test_findings_are_listed_first_n_inline_and_all_in_the_csv(tmp_path: Path) -
     assert html is not None
     plain = text.get_content()
     assert "Validation findings (40)" in plain
-    assert "users.csv, row 2, column status [blocks the batch]: Improper status for user u2" \
+    assert "users.csv, row 2, column status [rejects this file]: Improper status for user u2" \
         in plain
     assert "... and 15 more" in plain
     assert "Improper status for user u41" not in plain
@@ -190,7 +190,7 @@ def test_findings_are_listed_first_n_inline_and_all_in_the_csv(tmp_path: Path) -
     assert len(rows) == 40
     assert rows[0] == {"file": "users.csv", "row": "2", "column": "status",
                        "message": "Improper status for user u2",
-                       "fix": "use active, suspended or deleted", "blocks_batch": "yes"}
+                       "fix": "use active, suspended or deleted", "rejects_file": "yes"}
 
 
 def test_ops_copies_are_rate_limited_per_institution(tmp_path: Path) -> None:
@@ -218,11 +218,13 @@ def test_retention_purges_old_finished_batches_but_keeps_held_ones(tmp_path: Pat
         txn.move("batch", held, BatchState.OPEN, BatchState.HELD)
     for batch in (old, held):
         spool.batch_zip_path(batch).write_bytes(b"PK")
-    (spool.reports("alpha") / "batch-000001.txt").write_text("old report")
+    reports = spool.reports("alpha")
+    for name in ("batch-000001.txt", "batch-000001.receipt.json", "batch-000001.result.txt"):
+        (reports / name).write_text("old report")  # from before the stages, and both stages
     store.clock = lambda: 1e12  # far in the future: everything is past retention
     Retention(store=store, spool=spool, retention_days=1).step()
     assert not spool.batch_zip_path(old).exists()
-    assert not (spool.reports("alpha") / "batch-000001.txt").exists()
+    assert not list(reports.glob("batch-000001*"))
     assert spool.batch_zip_path(held).exists()
     assert store.batch(old).state is BatchState.REJECTED  # the record stays
 
@@ -278,7 +280,7 @@ def test_a_name_of_all_255_bytes_is_reported_mailed_and_archived(
 
     assert name in str(result["Subject"])
     assert f"  1. {name}\n" in _plain_text(result)
-    report = gateway.data_dir / "sftp" / "alpha" / "reports" / "batch-000001.txt"
+    report = gateway.data_dir / "sftp" / "alpha" / "reports" / "batch-000001.result.txt"
     assert f"  1. {name}\n" in report.read_text()
     archive = gateway.data_dir / "archive" / "alpha" / "batch-000001"
     wait_for((archive / "history.json").exists, 10, "the archive")
@@ -309,7 +311,8 @@ def test_member_names_with_line_breaks_stay_on_their_line_in_text_reports(
 
     plain = _plain_text(_result_mail(mailbox[0]))
 
-    report = (gateway.data_dir / "sftp" / "alpha" / "reports" / "batch-000001.txt").read_text()
+    report = (gateway.data_dir / "sftp" / "alpha" / "reports" /
+              "batch-000001.result.txt").read_text()
     for text in (plain, report):
         lines = [line.strip() for line in text.splitlines()]
         # Only the report's own lines start so, however they are indented.
