@@ -13,6 +13,7 @@ from typing import Any
 
 from gateway.state.archive import archive_folder
 from gateway.state.records import BatchRecord, NoticeRecord, UploadRecord
+from gateway.state.report_names import ReportStage, latest_report, report_name
 from gateway.state.spool import Spool
 from gateway.state.store import Store
 
@@ -68,10 +69,14 @@ def _attempt_evidence(batch: BatchRecord) -> dict[str, Any]:
 
 
 def batch_files(spool: Spool, batch: BatchRecord) -> dict[str, Path]:
-    """Where a batch's files are (or would be): zip, Canvas errors, report, archive."""
+    """Where a batch's files are (or would be): zip, Canvas errors, the latest report (the
+    result once written, else the receipt), the receipt and the result, archive."""
+    reports = spool.reports(batch.institution)
     return {"zip": spool.batch_zip_path(batch.id),
             "canvas_errors": spool.batch_errors_path(batch.id),
-            "report": spool.reports(batch.institution) / f"{batch.reference}.txt",
+            "report": latest_report(reports, batch.reference),
+            "receipt": reports / report_name(batch.reference, ReportStage.RECEIPT, ".txt"),
+            "result": reports / report_name(batch.reference, ReportStage.RESULT, ".txt"),
             "archive": archive_folder(spool, batch)}
 
 

@@ -13,10 +13,17 @@ from gateway.forwarding.following import (
     NO_ERRORS_FILE,
     OPS_ALERT,
 )
-from gateway.reporting.facts import BatchReport, CanvasMessage, Outcome, ReceivedFile
+from gateway.reporting.facts import (
+    BatchReport,
+    CanvasMessage,
+    FileFate,
+    Outcome,
+    ReceivedFile,
+)
+from gateway.sorting.delivery import REPLACED_BY, ZIP_KIND
 from gateway.sorting.identity import ATTEMPT_PREFIX, bare_name, without_prefixes
 from gateway.state.records import BatchRecord, DiscardRecord, FindingRecord, UploadRecord
-from gateway.state.states import BatchState, NoticeKind
+from gateway.state.states import BatchState, NoticeKind, UploadState
 
 DELIVERY_FAILED = NoticeKind.DELIVERY_FAILED
 """A notice telling ops that another notice could not be delivered."""
@@ -64,6 +71,22 @@ NEXT_STEPS = {
 }
 
 
+# What the rest of a batch did when some of its files were rejected ("Nothing to do" would
+# be wrong then); outcomes not named here keep their usual next step.
+_PARTLY_NEXT_STEPS = {
+    Outcome.IMPORTED: "The other files were imported; later batches continue in order.",
+}
+_FATE_OF_SENT = {
+    Outcome.ACCEPTED: FileFate.ACCEPTED,
+    Outcome.IMPORTED: FileFate.IMPORTED,
+    Outcome.IMPORTED_WITH_MESSAGES: FileFate.IMPORTED_WITH_WARNINGS,
+    Outcome.FAILED: FileFate.FAILED,
+    Outcome.HELD: FileFate.HELD,
+}
+NAMES_LISTED = 5
+"""File names a next step lists before summing up the rest."""
+
+
 def not_received_note(discard: DiscardRecord) -> str:
     """A report's line about a file the intake dropped without receiving it."""
     where = f"{discard.folder}/" if discard.folder else ""
@@ -105,29 +128,108 @@ def report_for(batch: BatchRecord, uploads: Sequence[UploadRecord], outcome: Out
     notice's, fixed when it was queued; the rest is read from the records now)."""
     canvas: dict[str, Any] = batch.canvas_json or {}
     data = canvas.get("data") or {}
+    errors = _messages(canvas.get("processing_errors"))
+    warnings = _messages(canvas.get("processing_warnings"))
+    named = {message.file for message in errors + warnings if message.file}
+    files = _files(uploads, outcome, named)
     return BatchReport(
         institution=batch.institution,
         reference=batch.reference,
         batch_id=batch.number or batch.id,
         outcome=outcome,
-        files=tuple(_received(upload) for upload in uploads),
+        files=files,
         received_at=datetime.fromtimestamp(
             min((u.received_at for u in uploads), default=batch.created_at), tz=UTC),
         canvas_import_id=batch.import_id,
         canvas_state=batch.canvas_state,
+        # Zeros left out: of Canvas's 21 counts a batch touches two or three.
         counts={str(k): int(v) for k, v in (data.get("counts") or {}).items()
-                if isinstance(v, int | float)},
-        canvas_errors=_messages(canvas.get("processing_errors")),
-        canvas_warnings=_messages(canvas.get("processing_warnings")),
+                if isinstance(v, int | float) and v},
+        canvas_errors=errors,
+        canvas_warnings=warnings,
         posted_at=_time(batch.posted_at),
         finished_at=_time(batch.finished_at),
         reason=reason,
-        next_step=NEXT_STEPS[outcome],
+        next_step=next_step_for(outcome, files),
         findings=tuple(extras.findings),
         findings_total=extras.findings_total,
-        notes=extras.notes + _errors_file_note(batch),
+        notes=extras.notes + merge_notes(uploads) + _errors_file_note(batch),
         attachments=extras.attachments,
     )
+
+
+def next_step_for(outcome: Outcome, files: Sequence[ReceivedFile]) -> str:
+    """The report's next step: the outcome's, led by what to do about rejected files (fix
+    them and upload them again: the batch went on without them)."""
+    rejected = [file.name for file in files if file.fate is FileFate.REJECTED]
+    if outcome is Outcome.REJECTED:
+        names = rejected or [file.name for file in files]
+        if not names:
+            return NEXT_STEPS[outcome]
+        return (f"Nothing was sent to Canvas. Fix {_names(names)} (see each file's problem) "
+                f"and upload {_them(names)} again.")
+    if not rejected or outcome not in _FATE_OF_SENT:
+        return NEXT_STEPS[outcome]
+    went_on = "goes on" if outcome is Outcome.ACCEPTED else "went on"
+    return (f"Fix {_names(rejected)} and upload {_them(rejected)} again: rejected, "
+            f"{_them(rejected)} {'was' if len(rejected) == 1 else 'were'} not sent to Canvas "
+            f"and the batch {went_on} without {_them(rejected)}. "
+            + _PARTLY_NEXT_STEPS.get(outcome, NEXT_STEPS[outcome]))
+
+
+def merge_notes(uploads: Sequence[UploadRecord]) -> tuple[str, ...]:
+    """A note for each kind of which several accepted CSVs went to Canvas as one file (the
+    sorter's ``merge`` rule: ``replace`` and ``reject`` leave one or none accepted)."""
+    return tuple(
+        f"{_names([u.filename for u in group])} ({len(group)} {group[0].kind} files) went "
+        f"to Canvas merged into one file, named {group[0].filename}: their rows in arrival "
+        "order, so a later row for the same id wins."
+        for group in _merged_groups(uploads))
+
+
+def _merged_groups(uploads: Sequence[UploadRecord]) -> list[list[UploadRecord]]:
+    """Accepted CSVs of one kind, when there are several (a zip's members never merge)."""
+    by_kind: dict[str, list[UploadRecord]] = {}
+    for upload in uploads:
+        if upload.state is UploadState.ACCEPTED and upload.kind not in (None, ZIP_KIND):
+            by_kind.setdefault(str(upload.kind), []).append(upload)
+    return [group for group in by_kind.values() if len(group) > 1]
+
+
+def _files(uploads: Sequence[UploadRecord], outcome: Outcome,
+           named: set[str]) -> tuple[ReceivedFile, ...]:
+    """The batch's files with their fates; ``named``: the files Canvas's messages name."""
+    accepted = [u for u in uploads if u.state is not UploadState.REJECTED]
+    warned = {u.filename for u in accepted if u.filename in named or len(accepted) == 1}
+    for group in _merged_groups(uploads):  # Canvas names a merged file by its first name
+        if group[0].filename in warned:
+            warned.update(u.filename for u in group)
+    return tuple(_received(upload, _fate(upload, outcome, warned)) for upload in uploads)
+
+
+def _fate(upload: UploadRecord, outcome: Outcome, warned: set[str]) -> FileFate | None:
+    """What became of one upload: never sent (rejected, replaced), or its batch's fate;
+    with warnings only when Canvas named it (or it is the batch's only file)."""
+    if upload.state is UploadState.REJECTED:
+        return FileFate.REPLACED if REPLACED_BY in (upload.problem or "") \
+            else FileFate.REJECTED
+    fate = _FATE_OF_SENT.get(outcome)
+    if fate is FileFate.IMPORTED_WITH_WARNINGS and upload.filename not in warned:
+        return FileFate.IMPORTED
+    return fate
+
+
+def _names(names: Sequence[str]) -> str:
+    """``a.csv``, ``a.csv and b.csv``, ``a.csv, b.csv and c.csv``; past NAMES_LISTED the
+    rest as a count."""
+    listed = list(names[:NAMES_LISTED])
+    if len(names) > NAMES_LISTED:
+        listed.append(f"{len(names) - NAMES_LISTED} more files")
+    return listed[0] if len(listed) == 1 else f"{', '.join(listed[:-1])} and {listed[-1]}"
+
+
+def _them(names: Sequence[str]) -> str:
+    return "it" if len(names) == 1 else "them"
 
 
 def _sent_name(name: str) -> str:
@@ -149,9 +251,25 @@ def _errors_file_note(batch: BatchRecord) -> tuple[str, ...]:
             f"{batch.import_id}.",)
 
 
-def _received(upload: UploadRecord) -> ReceivedFile:
+def _received(upload: UploadRecord, fate: FileFate | None) -> ReceivedFile:
+    again = (f"Fix it, then upload {upload.filename} again: only then does it go to Canvas."
+             if fate is FileFate.REJECTED else None)
     return ReceivedFile(name=upload.filename, size=upload.size, sha256=upload.sha256,
-                        kind=upload.kind, rows=upload.rows, problem=upload.problem)
+                        kind=upload.kind, rows=upload.rows,
+                        problem=own_words(upload.filename, upload.problem), fate=fate,
+                        next_step=again)
+
+
+def own_words(filename: str, problem: str | None) -> str | None:
+    """A file's problem as its report lists it, under the file's name: without the name
+    the problem starts with (``users.csv, row 3: ...`` becomes ``row 3: ...``), which is
+    there for the log and ``gateway show``."""
+    if problem is None:
+        return None
+    for lead in (f"{filename}: ", f"{filename}, "):
+        if problem.startswith(lead) and len(problem) > len(lead):
+            return problem[len(lead):]
+    return problem
 
 
 def _messages(pairs: Any) -> tuple[CanvasMessage, ...]:

@@ -11,7 +11,9 @@ from gateway.sorting.identity import without_prefixes
 from gateway.state.records import BatchRecord, FindingRecord
 from gateway.state.spool import Spool
 
-FINDINGS_HEADER = ("file", "row", "column", "message", "fix", "blocks_batch")
+FINDINGS_HEADER = ("file", "row", "column", "message", "fix", "rejects_file")
+"""``rejects_file``: yes when the finding keeps its file from Canvas (the batch goes on with
+the other files)."""
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 """What makes a spreadsheet read a cell as a formula (OWASP's CSV injection list)."""
 

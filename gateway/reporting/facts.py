@@ -11,8 +11,9 @@ from datetime import datetime
 from enum import StrEnum
 
 from gateway.state.records import FindingRecord as Finding
+from gateway.state.report_names import ReportStage
 
-__all__ = ["BatchReport", "CanvasMessage", "Finding", "Outcome", "ReceivedFile"]
+__all__ = ["BatchReport", "CanvasMessage", "FileFate", "Finding", "Outcome", "ReceivedFile"]
 
 
 class Outcome(StrEnum):
@@ -44,9 +45,38 @@ OUTCOME_WORDS: dict[Outcome, str] = {
 }
 
 
+class FileFate(StrEnum):
+    """What became of one uploaded file, as its batch's report states it."""
+
+    ACCEPTED = "accepted"  # the receipt: goes to Canvas with its batch
+    IMPORTED = "imported"
+    IMPORTED_WITH_WARNINGS = "imported_with_warnings"
+    REJECTED = "rejected"  # never sent: the sender must fix it and upload it again
+    REPLACED = "replaced"  # never sent: a later file of its kind took its place
+    FAILED = "failed"  # sent; Canvas failed the import
+    HELD = "held"  # its batch waits for the gateway operator
+
+
+FATE_WORDS: dict[FileFate, str] = {
+    FileFate.ACCEPTED: "accepted",
+    FileFate.IMPORTED: "imported",
+    FileFate.IMPORTED_WITH_WARNINGS: "imported with warnings",
+    FileFate.REJECTED: "rejected: not sent",
+    FileFate.REPLACED: "replaced by a later file: not sent",
+    FileFate.FAILED: "sent: the import failed",
+    FileFate.HELD: "held",
+}
+NOT_SENT = frozenset({FileFate.REJECTED, FileFate.REPLACED})
+"""Fates of files that never reach Canvas."""
+
+
 @dataclass(frozen=True)
 class ReceivedFile:
-    """One uploaded file as the gateway received and sorted it."""
+    """One uploaded file as the gateway received and sorted it.
+
+    ``fate`` is None where the report states none (ops alerts); ``next_step`` says what
+    the sender does about this file (a rejected file: fix it and upload it again).
+    """
 
     name: str
     size: int
@@ -54,6 +84,13 @@ class ReceivedFile:
     kind: str | None
     rows: int | None
     problem: str | None = None
+    fate: FileFate | None = None
+    next_step: str | None = None
+
+    @property
+    def fate_words(self) -> str:
+        """The fate in plain words (``rejected: not sent``); empty when none is stated."""
+        return FATE_WORDS[self.fate] if self.fate is not None else ""
 
 
 @dataclass(frozen=True)
@@ -102,5 +139,31 @@ class BatchReport:
 
     @property
     def outcome_words(self) -> str:
-        """The outcome in plain words, as subjects and headings state it."""
+        """The outcome in plain words (``Imported with warnings``), whatever became of
+        single files; :attr:`headline` adds the files left out."""
         return OUTCOME_WORDS[self.outcome]
+
+    @property
+    def rejected_files(self) -> tuple[ReceivedFile, ...]:
+        """The files that were not sent because they must be fixed (not the replaced)."""
+        return tuple(file for file in self.files if file.fate is FileFate.REJECTED)
+
+    @property
+    def headline(self) -> str:
+        """The outcome as subjects and the report's top state it: the outcome words, or
+        ``Partly imported: 1 of 2 files rejected`` when the batch went on without some of
+        its files (so a batch with a rejected file never reads as a success)."""
+        rejected, total = len(self.rejected_files), len(self.files)
+        if not rejected or rejected == total:
+            return self.outcome_words
+        left_out = f"{rejected} of {total} files rejected"
+        if self.outcome in (Outcome.IMPORTED, Outcome.IMPORTED_WITH_MESSAGES):
+            return f"Partly imported: {left_out}"
+        if self.outcome is Outcome.ACCEPTED:
+            return f"Partly accepted: {left_out}"
+        return f"{self.outcome_words}; {left_out}"
+
+    @property
+    def stage(self) -> ReportStage:
+        """Which of the batch's two reports this is: the receipt, or the result."""
+        return ReportStage.RECEIPT if self.outcome is Outcome.ACCEPTED else ReportStage.RESULT

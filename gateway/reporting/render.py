@@ -3,8 +3,9 @@
 Rendering is a pure function of a :class:`~gateway.reporting.facts.BatchReport` and the
 templates.  The packaged templates live in ``gateway/reporting/templates``; an institution
 may supply an override directory whose templates win by name.  Templates see the report as
-``report`` plus a few values worked out here (``outcome_words``, ``subject_detail``,
-``counts``, ``timings``, ``subject``) and the filters ``when``, ``bytes``, ``oneline`` and
+``report`` plus a few values worked out here (``outcome_words``, ``headline``,
+``subject_detail``, ``counts``, ``canvas_state_words``, ``canvas_summary``, ``timings``,
+``subject``) and the filters ``when``, ``bytes``, ``oneline`` and
 ``plain``, so that an override only has to decide wording and layout.
 
 Every value a template prints passes through :func:`text_line` (the environment's
@@ -34,14 +35,18 @@ from jinja2 import (
 )
 from markupsafe import Markup
 
-from gateway.reporting.facts import BatchReport
+from gateway.reporting.facts import BatchReport, Outcome
+from gateway.state.report_names import REPORT_SUFFIXES, report_name
 
 SUBJECT_TEMPLATE = "subject.txt"
 TEXT_TEMPLATE = "report.txt"
 HTML_TEMPLATE = "report.html"
 
 #: Version of the JSON report layout, so that vendors automating on it can detect changes.
-REPORT_JSON_FORMAT = 1
+#: 2: ``counts`` holds the non-zero counts only; added ``stage``, ``headline``,
+#: ``canvas_state_words``, each file's ``fate``, ``fate_words`` and ``next_step``, and each
+#: finding's ``rejects_file`` (what ``blocking`` meant: it never stopped the other files).
+REPORT_JSON_FORMAT = 2
 
 # C0 and C1 controls (CR, LF, NEL, TAB, ...), DEL, the Unicode line/paragraph separators and
 # the bidirectional controls.  Untrusted names carrying these could break a header onto a
@@ -50,8 +55,36 @@ _NOT_IN_A_LINE = re.compile(
     r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _NAMED_ESCAPES = {"\r": "\\r", "\n": "\\n", "\t": "\\t"}
 _SAFE_REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-# Counts Canvas always reports; the reader wants them even when zero ("no errors").
-_ALWAYS_SHOWN_COUNTS = ("error_count", "warning_count")
+SUBJECT_FILES = 3
+"""Files a subject names with their fate before summing up the rest."""
+# Canvas's count keys (``importer.to_s.pluralize``) and workflow states as a registrar
+# says them; a key or state not listed here is shown as Canvas wrote it.
+COUNT_WORDS = {
+    "change_sis_ids": "SIS id changes", "abstract_courses": "abstract courses",
+    "xlists": "cross-listings", "group_categories": "group categories",
+    "group_memberships": "group memberships",
+    "differentiation_tag_sets": "differentiation tag sets",
+    "differentiation_tags": "differentiation tags",
+    "differentiation_tag_memberships": "differentiation tag memberships",
+    "grade_publishing_results": "grade publishing results",
+    "user_observers": "observers", "batch_courses_deleted": "courses deleted (batch mode)",
+    "batch_sections_deleted": "sections deleted (batch mode)",
+    "batch_enrollments_deleted": "enrollments deleted (batch mode)",
+    "error_count": "errors", "warning_count": "warnings",
+}
+CANVAS_STATE_WORDS = {
+    "initializing": "getting ready", "created": "waiting to start", "importing": "importing",
+    "cleanup_batch": "removing what the batch left out", "imported": "imported",
+    "imported_with_messages": "imported with warnings", "failed": "failed",
+    "failed_with_messages": "failed with errors", "aborted": "stopped (aborted)",
+    "restoring": "being undone", "partially_restored": "partly undone",
+    "restored": "undone",
+}
+_NOT_SENT_WORDS = {
+    Outcome.ACCEPTED: "Not sent yet: the batch goes to Canvas when its turn comes.",
+    Outcome.REJECTED: "Not sent to Canvas: nothing in this batch could be imported.",
+    Outcome.HELD: "Not sent to Canvas: the batch is held.",
+}
 
 
 @dataclass(frozen=True)
@@ -134,34 +167,47 @@ def report_context(report: BatchReport) -> dict[str, Any]:
     return {
         "report": report,
         "outcome_words": report.outcome_words,
+        "headline": report.headline,
         "subject_detail": subject_detail(report),
         "counts": shown_counts(report.counts),
+        "canvas_state_words": canvas_state_words(report.canvas_state),
+        "canvas_summary": canvas_summary(report),
         "timings": timings(report),
     }
 
 
 def subject_detail(report: BatchReport) -> str:
-    """Say briefly what the report is about: the file (or how many), and the Canvas import."""
-    if len(report.files) == 1:
-        detail = report.files[0].name
-    elif report.files:
-        detail = f"{len(report.files)} files"
-    else:
-        detail = "no files"
+    """Say briefly what the report is about: each file with its fate (the first
+    ``SUBJECT_FILES``, then how many more), and the Canvas import."""
+    parts = [" ".join(filter(None, (file.name, file.fate_words)))
+             for file in report.files[:SUBJECT_FILES]]
+    if len(report.files) > SUBJECT_FILES:
+        parts.append(f"{len(report.files) - SUBJECT_FILES} more files")
     if report.canvas_import_id is not None:
-        detail += f", Canvas import {report.canvas_import_id}"
-    return detail
+        parts.append(f"Canvas import {report.canvas_import_id}")
+    return "; ".join(parts) or "no files"
 
 
 def shown_counts(counts: dict[str, int]) -> list[tuple[str, int]]:
-    """Return the counts worth printing, in Canvas's order: the non-zero ones plus the
-    error and warning counts (always, once Canvas has reported counts at all)."""
-    if not counts:
-        return []
-    shown = [(name, value) for name, value in counts.items()
-             if value and name not in _ALWAYS_SHOWN_COUNTS]
-    shown.extend((name, counts.get(name, 0)) for name in _ALWAYS_SHOWN_COUNTS)
-    return shown
+    """Return the non-zero counts in Canvas's order, each named in plain words
+    (``cross-listings``, ``errors``)."""
+    return [(COUNT_WORDS.get(name, name.replace("_", " ")), value)
+            for name, value in counts.items() if value]
+
+
+def canvas_state_words(state: str | None) -> str:
+    """Canvas's ``workflow_state`` as a registrar says it; ``not known yet`` for none."""
+    if not state:
+        return "not known yet"
+    return CANVAS_STATE_WORDS.get(state, state)
+
+
+def canvas_summary(report: BatchReport) -> str:
+    """What the report says about Canvas when the batch has no import there: whether it is
+    still to be sent (a receipt) or will not be sent; empty once there is an import."""
+    if report.canvas_import_id is not None:
+        return ""
+    return _NOT_SENT_WORDS.get(report.outcome, "Not sent to Canvas.")
 
 
 def timings(report: BatchReport) -> list[Timing]:
@@ -259,7 +305,8 @@ def _line_safe(value: Any) -> Any:
 def report_files(report: BatchReport, rendered: RenderedReport) -> dict[str, bytes]:
     """Return the files to publish in the institution's SFTP ``reports/`` folder.
 
-    Keys are file names (``<reference>.txt``, ``.html``, ``.json``), values UTF-8 content.
+    Keys are file names (``<reference>.<stage>.txt``, ``.html``, ``.json``: the receipt and
+    the result of a batch never overwrite each other), values UTF-8 content.
     The JSON holds the facts themselves (times ISO 8601 in UTC, enums as their values) so
     vendors can automate on it.  Raises ValueError if the reference is not a safe file
     name, since it becomes part of a path.
@@ -267,18 +314,24 @@ def report_files(report: BatchReport, rendered: RenderedReport) -> dict[str, byt
     reference = report.reference
     if not _SAFE_REFERENCE.fullmatch(reference):
         raise ValueError(f"report reference is not a safe file name: {reference!r}")
-    return {
-        f"{reference}.txt": rendered.text.encode("utf-8"),
-        f"{reference}.html": rendered.html.encode("utf-8"),
-        f"{reference}.json": facts_json(report).encode("utf-8"),
-    }
+    contents = (rendered.text, rendered.html, facts_json(report))
+    return {report_name(reference, report.stage, suffix): content.encode("utf-8")
+            for suffix, content in zip(REPORT_SUFFIXES, contents, strict=True)}
 
 
 def facts_json(report: BatchReport) -> str:
     """Serialise the report's facts as indented JSON ending in a newline."""
     facts: dict[str, Any] = {"report_format": REPORT_JSON_FORMAT}
     facts.update(_jsonable(asdict(report)))
+    facts["stage"] = report.stage.value
     facts["outcome_words"] = report.outcome_words
+    facts["headline"] = report.headline
+    facts["canvas_state_words"] = canvas_state_words(report.canvas_state)
+    for file, listed in zip(report.files, facts["files"], strict=True):
+        listed["fate_words"] = file.fate_words
+    for finding in facts["findings"]:
+        # ``blocking`` stays for format 1 readers; it only ever kept its own file out.
+        finding["rejects_file"] = finding["blocking"]
     return json.dumps(facts, indent=2, ensure_ascii=False) + "\n"
 
 

@@ -146,6 +146,11 @@ def _check_batch(group: Sequence[UploadRecord], verdicts: Mapping[int, UploadVer
             decision.code = finding.code.value
 
 
+REPLACED_BY = "replaced by the later"
+"""How a replaced file's problem reads (after its name): reports tell it from a rejection,
+as a replaced file must not be uploaded again."""
+
+
 def _same_kind(group: Sequence[UploadRecord], decisions: dict[int, Decision],
                rule: str) -> None:
     """Two CSVs of one kind: merged at zip time (default), the later replaces, or both out."""
@@ -162,7 +167,7 @@ def _same_kind(group: Sequence[UploadRecord], decisions: dict[int, Decision],
             for upload in uploads[:-1]:
                 decisions[upload.id].accepted, decisions[upload.id].code = False, "replaced"
                 decisions[upload.id].problem = (
-                    f"{upload.filename}: replaced by the later {uploads[-1].filename} "
+                    f"{upload.filename}: {REPLACED_BY} {uploads[-1].filename} "
                     f"(two {kind} files in one delivery; this institution keeps the last)")
         else:
             for upload in uploads:

@@ -129,15 +129,33 @@ def identify(cells: Iterable[str]) -> SisKind | None:
     return None
 
 
-def nearest_kind(cells: Iterable[str]) -> tuple[SisKind, tuple[str, ...]]:
-    """Return the kind whose required columns the header covers best, and those it lacks.
+_TOO_COMMON = frozenset({"status"})
+"""Required columns so many kinds share that sharing them says nothing about the kind."""
 
-    Used to tell a sender what an unrecognised header was probably meant to be.
+
+def nearest_kind(cells: Iterable[str]) -> tuple[SisKind, tuple[str, ...]] | None:
+    """Return the kind an unrecognised header was probably meant to be, and the required
+    columns it lacks; None when it resembles no kind (shares none of any kind's required
+    columns but ``status``), since naming an unrelated kind would mislead the sender.
+
+    The kind sharing the most required columns wins, then the one lacking the fewest, then
+    Canvas's order.
     """
     header = normalise_header(cells)
 
     def missing(rule: KindRule) -> tuple[str, ...]:
         return tuple(column for column in rule.required if column not in header)
 
-    best = min(KIND_RULES, key=lambda rule: (len(missing(rule)), KIND_ORDER[rule.kind]))
-    return best.kind, missing(best)
+    def shared(rule: KindRule) -> int:
+        return sum(1 for column in rule.required
+                   if column in header and column not in _TOO_COMMON)
+
+    best = min(KIND_RULES, key=lambda rule: (-shared(rule), len(missing(rule)),
+                                             KIND_ORDER[rule.kind]))
+    return (best.kind, missing(best)) if shared(best) else None
+
+
+def known_headers() -> str:
+    """Every kind Canvas knows with the columns its header needs, for a sender whose header
+    resembles none: ``change_sis_id (old_id, new_id, type); account (...); ...``."""
+    return "; ".join(f"{rule.kind.value} ({', '.join(rule.required)})" for rule in KIND_RULES)

@@ -13,6 +13,7 @@ import shutil
 from gateway.runner import Runner
 from gateway.state.archive import archive_folder
 from gateway.state.records import BatchRecord
+from gateway.state.report_names import all_report_names
 from gateway.state.spool import Spool
 from gateway.state.states import FINISHED_BATCH_STATES
 from gateway.state.store import Store
@@ -57,7 +58,7 @@ class Retention(Runner):
         shutil.rmtree(folder, ignore_errors=True)
         for path in paths:
             path.unlink(missing_ok=True)
-        for suffix in (".txt", ".html", ".json"):
-            (self._spool.reports(batch.institution) / f"{batch.reference}{suffix}").unlink(
-                missing_ok=True)
+        reports = self._spool.reports(batch.institution)
+        for name in all_report_names(batch.reference):  # receipt, result, and older names
+            (reports / name).unlink(missing_ok=True)
         return existed

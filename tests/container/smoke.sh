@@ -140,9 +140,9 @@ upload_and_follow() {
     log "report: $(head -n 1 "$WORK/report.txt")"
 }
 
-# The result report replaces the receipt in /reports once Canvas has finished.
+# The result report appears next to the receipt in /reports once Canvas has finished.
 result_reported() {
-    echo "get reports/batch-000001.txt $WORK/report.txt" | demo_sftp >/dev/null \
+    echo "get reports/batch-000001.result.txt $WORK/report.txt" | demo_sftp >/dev/null \
         && grep -q "Imported" "$WORK/report.txt"
 }
 

@@ -40,10 +40,12 @@ def test_demo_runs_with_no_config_and_reports_within_seconds(tmp_path: Path) -> 
                           for eml in emls)
         assert [s.split("]")[0] for s in subjects] == ["[Accepted", "[Imported"]
         reports = wait_for(lambda: sorted(sftp.listdir("reports")), 5, "SFTP reports")
-        assert reports == ["batch-000001.html", "batch-000001.json", "batch-000001.txt",
-                           "status.json"]
-        with sftp.open("reports/batch-000001.txt") as handle:
-            assert b"users.csv" in handle.read()
+        # The receipt stays readable next to the result (the quick start's promise).
+        assert reports == [f"batch-000001.{stage}.{suffix}" for stage in ("receipt", "result")
+                           for suffix in ("html", "json", "txt")] + ["status.json"]
+        for stage in ("receipt", "result"):
+            with sftp.open(f"reports/batch-000001.{stage}.txt") as handle:
+                assert b"users.csv" in handle.read()
         client.close()
     finally:
         demo.send_signal(signal.SIGTERM)

@@ -81,7 +81,7 @@ def test_openssh_upload_reaches_canvas_once_with_the_exact_bytes_and_reports(
     # The same report is readable over SFTP in /reports.
     fetched = tmp_path / "fetched.txt"
     done = openssh_batch(gateway.sftp_port, alpha,
-                         [f'get reports/batch-000001.txt "{fetched}"'])
+                         [f'get reports/batch-000001.result.txt "{fetched}"'])
     assert done.returncode == 0, done.stderr
     assert str(imported["id"]) in fetched.read_text()
     assert gateway.stop() == 0

@@ -85,7 +85,7 @@ def test_fuzzed_uploads_through_the_gateway_each_end_reported_and_the_next_impor
     assert all(b.state in FINISHED_BATCH_STATES for b in batches)
     reports = Spool(gateway.data_dir).reports("alpha")
     for batch in batches:  # every batch's sender got its final report
-        wait_for(partial(_final_report, reports / f"{batch.reference}.json"), 30,
+        wait_for(partial(_final_report, reports / f"{batch.reference}.result.json"), 30,
                  f"final report of {batch.reference}")
     imported = sandbox.imports("1")
     assert len(imported) == sum(1 for b in batches if b.import_id is not None)
@@ -107,7 +107,7 @@ def test_a_temp_named_file_never_renamed_is_reported_to_its_sender(
     assert dropped["users.csv.part"]["size"] == len(USERS)
 
     _uploads(gateway, alpha, {"users.csv": GOOD})
-    receipt = status_file.parent / "batch-000001.txt"
+    receipt = status_file.parent / "batch-000001.receipt.txt"
     text = wait_for(partial(_read, receipt), 30, "the receipt")
     assert "Not received: users.csv.part" in text
     assert "Not received: .courses.csv" in text

@@ -48,7 +48,8 @@ def test_a_report_states_the_outcome_it_was_queued_for(tmp_path: Path) -> None:
     [eml] = spool.mail.glob("*.eml")
     message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
     assert str(message["Subject"]).startswith("[Held]")
-    assert "Canvas said 401" in (spool.reports("alpha") / "batch-000001.txt").read_text()
+    assert "Canvas said 401" in (spool.reports("alpha") /
+                                  "batch-000001.result.txt").read_text()
     assert [n.state for n in store.notices()] == [NoticeState.SENT]
 
 
@@ -143,8 +144,9 @@ def test_batches_are_numbered_per_institution_and_message_ids_name_nothing_globa
         _rejected(store, name)
     notifier.step()
     assert sorted(p.name for p in spool.reports("beta").glob("*.txt")) == [
-        "batch-000001.txt", "batch-000002.txt"]
-    assert [p.name for p in spool.reports("alpha").glob("*.txt")] == ["batch-000001.txt"]
+        "batch-000001.result.txt", "batch-000002.result.txt"]
+    assert [p.name for p in spool.reports("alpha").glob("*.txt")] == [
+        "batch-000001.result.txt"]
     ids = []
     for eml in spool.mail.glob("*.eml"):
         message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
@@ -164,7 +166,7 @@ def test_the_next_report_names_the_files_dropped_unreceived(tmp_path: Path) -> N
         txn.add_notice("batch_report", "alpha", batch, batch_state=BatchState.REJECTED,
                        reason="empty")
     notifier.step()
-    text = (spool.reports("alpha") / "batch-000001.txt").read_text()
+    text = (spool.reports("alpha") / "batch-000001.result.txt").read_text()
     assert "Not received: users.csv.part (1,234 bytes" in text
     status = json.loads((spool.reports("alpha") / "status.json").read_text())
     assert status["not_received"][0]["file"] == "users.csv.part"

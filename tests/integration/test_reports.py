@@ -84,7 +84,7 @@ def test_warnings_report_carries_canvas_errors_csv_and_archive(
     assert "b000001-a1-users-with-warnings.csv" in kept
     [first, *_] = csv.DictReader(io.StringIO(kept))
     assert first["message"] == rows[0]["message"]
-    assert "Imported with warnings" in (archive / "batch-000001.txt").read_text()
+    assert "Imported with warnings" in (archive / "batch-000001.result.txt").read_text()
     history = json.loads((archive / "history.json").read_text())
     assert [step["to"] for step in history] == [
         "open", "ready", "submitting", "importing", "imported_with_messages"]
@@ -180,7 +180,7 @@ def test_findings_are_listed_first_n_inline_and_all_in_the_csv(tmp_path: Path) -
     assert html is not None
     plain = text.get_content()
     assert "Validation findings (40)" in plain
-    assert "users.csv, row 2, column status [blocks the batch]: Improper status for user u2" \
+    assert "users.csv, row 2, column status [rejects this file]: Improper status for user u2" \
         in plain
     assert "... and 15 more" in plain
     assert "Improper status for user u41" not in plain
@@ -190,7 +190,7 @@ def test_findings_are_listed_first_n_inline_and_all_in_the_csv(tmp_path: Path) -
     assert len(rows) == 40
     assert rows[0] == {"file": "users.csv", "row": "2", "column": "status",
                        "message": "Improper status for user u2",
-                       "fix": "use active, suspended or deleted", "blocks_batch": "yes"}
+                       "fix": "use active, suspended or deleted", "rejects_file": "yes"}
 
 
 def test_ops_copies_are_rate_limited_per_institution(tmp_path: Path) -> None:
@@ -218,11 +218,13 @@ def test_retention_purges_old_finished_batches_but_keeps_held_ones(tmp_path: Pat
         txn.move("batch", held, BatchState.OPEN, BatchState.HELD)
     for batch in (old, held):
         spool.batch_zip_path(batch).write_bytes(b"PK")
-    (spool.reports("alpha") / "batch-000001.txt").write_text("old report")
+    reports = spool.reports("alpha")
+    for name in ("batch-000001.txt", "batch-000001.receipt.json", "batch-000001.result.txt"):
+        (reports / name).write_text("old report")  # from before the stages, and both stages
     store.clock = lambda: 1e12  # far in the future: everything is past retention
     Retention(store=store, spool=spool, retention_days=1).step()
     assert not spool.batch_zip_path(old).exists()
-    assert not (spool.reports("alpha") / "batch-000001.txt").exists()
+    assert not list(reports.glob("batch-000001*"))
     assert spool.batch_zip_path(held).exists()
     assert store.batch(old).state is BatchState.REJECTED  # the record stays
 
@@ -278,7 +280,7 @@ def test_a_name_of_all_255_bytes_is_reported_mailed_and_archived(
 
     assert name in str(result["Subject"])
     assert f"  1. {name}\n" in _plain_text(result)
-    report = gateway.data_dir / "sftp" / "alpha" / "reports" / "batch-000001.txt"
+    report = gateway.data_dir / "sftp" / "alpha" / "reports" / "batch-000001.result.txt"
     assert f"  1. {name}\n" in report.read_text()
     archive = gateway.data_dir / "archive" / "alpha" / "batch-000001"
     wait_for((archive / "history.json").exists, 10, "the archive")
@@ -309,7 +311,8 @@ def test_member_names_with_line_breaks_stay_on_their_line_in_text_reports(
 
     plain = _plain_text(_result_mail(mailbox[0]))
 
-    report = (gateway.data_dir / "sftp" / "alpha" / "reports" / "batch-000001.txt").read_text()
+    report = (gateway.data_dir / "sftp" / "alpha" / "reports" /
+              "batch-000001.result.txt").read_text()
     for text in (plain, report):
         lines = [line.strip() for line in text.splitlines()]
         # Only the report's own lines start so, however they are indented.
@@ -347,4 +350,146 @@ def test_findings_csv_cells_that_a_spreadsheet_would_run_start_with_a_quote(
     wait_for((archive / "sent-to-canvas.zip").exists, 10, "the archive")
     with zipfile.ZipFile(archive / "sent-to-canvas.zip") as sent:
         assert [sent.read(info) for info in sent.infolist()] == [users]
+    assert gateway.stop() == 0
+
+
+# -- issue 14: what a delivery's receipt and result say, parsed as mail clients parse them.
+
+def _mails_by_subject(collector: Collector, count: int) -> list[EmailMessage]:
+    """The first ``count`` mails, once that many have arrived (in arrival order)."""
+    return wait_for(lambda: _messages(collector) if len(collector.messages) >= count
+                    else [], 30, f"{count} report mail(s)")[:count]
+
+
+def _bodies(message: EmailMessage) -> tuple[str, str]:
+    """The text and HTML parts of a report (multipart/alternative inside any mixed)."""
+    assert message.get_content_type() in ("multipart/alternative", "multipart/mixed")
+    text, html = message.get_body(("plain",)), message.get_body(("html",))
+    assert text is not None
+    assert html is not None
+    return str(text.get_content()).replace("\r\n", "\n"), str(html.get_content())
+
+
+def _canvas_words_absent(*bodies: str) -> None:
+    for body in bodies:
+        for internal in ("imported_with_messages", "error_count", "warning_count",
+                         "blocks the batch"):
+            assert internal not in body
+
+
+def _report_names(gateway: GatewayProcess) -> list[str]:
+    return sorted(p.name for p in (gateway.data_dir / "sftp" / "alpha" / "reports").iterdir()
+                  if not p.name.startswith("."))
+
+
+def test_a_clean_delivery_gets_a_receipt_and_a_result_naming_each_file_imported(
+        gateway: GatewayProcess, sandbox: CanvasSandbox, mailbox: tuple[Collector, int],
+        alpha: Account) -> None:
+    gateway.start()
+    openssh_put(gateway.sftp_port, alpha, [SAMPLES / "users.csv", SAMPLES / "courses.csv"])
+
+    receipt, result = _mails_by_subject(mailbox[0], 2)
+
+    [imported] = sandbox.imports("1")
+    print(f"clean: {receipt['Subject']}\nclean: {result['Subject']}")
+    assert receipt["Subject"] == "[Accepted] alpha batch-000001: users.csv accepted; " \
+                                 "courses.csv accepted"
+    assert result["Subject"] == (f"[Imported] alpha batch-000001: users.csv imported; "
+                                 f"courses.csv imported; Canvas import {imported['id']}")
+    text, html = _bodies(receipt)
+    assert "  Not sent yet: the batch goes to Canvas when its turn comes.\n" in text
+    assert "Not sent to Canvas" not in text + html
+    text, html = _bodies(result)
+    assert text.count("     Status:  imported\n") == 2
+    assert "Next step\n  Nothing to do." in text
+    assert "  State:     imported\n" in text
+    assert "  Counts:\n    courses: 2\n    users: 3\n\n" in text  # Canvas order, no zeros
+    assert ">imported</td>" in html
+    _canvas_words_absent(text, html)
+    wait_for(lambda: len(_report_names(gateway)) == 7, 10, "both reports in /reports")
+    assert _report_names(gateway) == [
+        f"batch-000001.{stage}.{suffix}" for stage in ("receipt", "result")
+        for suffix in ("html", "json", "txt")] + ["status.json"]
+    assert gateway.stop() == 0
+
+
+def test_a_mixed_delivery_reads_as_partly_imported_and_says_to_upload_the_rejected_file(
+        gateway: GatewayProcess, sandbox: CanvasSandbox, mailbox: tuple[Collector, int],
+        alpha: Account, tmp_path: Path) -> None:
+    malformed = tmp_path / "users-malformed.csv"
+    malformed.write_text('user_id,login_id,status\nu1,"l1"x,active\n')
+    warned = tmp_path / "courses-with-warnings.csv"
+    warned.write_text("course_id,short_name,long_name,status\nc1,M1,Maths,active\n"
+                      "c2,M2,Physics,bogus\n")
+    gateway.start()
+    openssh_put(gateway.sftp_port, alpha, [malformed, warned])
+
+    receipt, result = _mails_by_subject(mailbox[0], 2)
+
+    [imported] = sandbox.imports("1")
+    print(f"mixed: {receipt['Subject']}\nmixed: {result['Subject']}")
+    assert receipt["Subject"] == (
+        "[Partly accepted: 1 of 2 files rejected] alpha batch-000001: users-malformed.csv "
+        "rejected: not sent; courses-with-warnings.csv accepted")
+    assert result["Subject"] == (
+        "[Partly imported: 1 of 2 files rejected] alpha batch-000001: users-malformed.csv "
+        "rejected: not sent; courses-with-warnings.csv imported with warnings; "
+        f"Canvas import {imported['id']}")
+    for message in (receipt, result):
+        text, html = _bodies(message)
+        assert text.startswith("Partly ")
+        assert "Next step\n  Fix users-malformed.csv and upload it again: rejected, it was " \
+               "not sent to Canvas and the batch" in text
+        assert "     Status:  rejected: not sent\n" in text
+        assert "     Problem: row 2: Malformed CSV (fix: Any value after quoted field isn't " \
+               "allowed (line 2 of the file)" in text  # the name heads it: not repeated
+        assert "     To do:   Fix it, then upload users-malformed.csv again" in text
+        assert "  - users-malformed.csv, row 2 [rejects this file]: Malformed CSV\n" in text
+        assert ">rejected: not sent</td>" in html
+        assert "(rejects this file)" in html
+        _canvas_words_absent(text, html)
+    text, _ = _bodies(result)
+    assert "     Status:  imported with warnings\n" in text
+    assert "  State:     imported with warnings\n" in text
+    assert "    courses: 1\n    warnings: 1\n" in text
+    findings = _attachments(result)["findings-batch-000001.csv"].decode("utf-8-sig")
+    [malformed_row] = [row for row in csv.DictReader(io.StringIO(findings))
+                       if row["message"] == "Malformed CSV"]
+    assert (malformed_row["row"], malformed_row["rejects_file"]) == ("2", "yes")
+    facts = json.loads((gateway.data_dir / "sftp" / "alpha" / "reports" /
+                        "batch-000001.result.json").read_text())
+    assert [file["fate"] for file in facts["files"]] == ["rejected", "imported_with_warnings"]
+    assert facts["headline"] == "Partly imported: 1 of 2 files rejected"
+    assert facts["counts"] == {"courses": 1, "warning_count": 1}
+    assert gateway.stop() == 0
+
+
+def test_a_wholly_rejected_delivery_gets_one_result_and_nothing_reaches_canvas(
+        gateway: GatewayProcess, sandbox: CanvasSandbox, mailbox: tuple[Collector, int],
+        alpha: Account, tmp_path: Path) -> None:
+    people = tmp_path / "people.csv"
+    people.write_text("foo,bar\n1,2\n")
+    malformed = tmp_path / "users.csv"
+    malformed.write_text('user_id,login_id,status\nu1,"l1"x,active\n')
+    gateway.start()
+    openssh_put(gateway.sftp_port, alpha, [people, malformed])
+
+    [result] = _mails_by_subject(mailbox[0], 1)
+
+    print(f"rejected: {result['Subject']}")
+    assert result["Subject"] == ("[Rejected] alpha batch-000001: people.csv rejected: not "
+                                 "sent; users.csv rejected: not sent")
+    text, html = _bodies(result)
+    assert "Next step\n  Nothing was sent to Canvas. Fix people.csv and users.csv (see each " \
+           "file's problem) and upload them again.\n" in text
+    assert text.count("     Status:  rejected: not sent\n") == 2
+    assert "  Not sent to Canvas: nothing in this batch could be imported.\n" in text
+    assert "nearest kind" not in text  # foo,bar resembles no kind
+    assert "Canvas knows these kinds" in text
+    _canvas_words_absent(text, html)
+    wait_for(lambda: "batch-000001.result.json" in _report_names(gateway), 10, "the result")
+    assert _report_names(gateway) == [f"batch-000001.result.{suffix}"
+                                      for suffix in ("html", "json", "txt")] + ["status.json"]
+    assert sandbox.imports("1") == []
+    assert len(mailbox[0].messages) == 1  # no receipt: nothing was formed to send
     assert gateway.stop() == 0

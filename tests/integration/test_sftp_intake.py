@@ -51,17 +51,17 @@ def test_reports_can_be_listed_and_read_but_not_changed(intake: GatewayProcess,
                                                        tmp_path: Path) -> None:
     intake.start()
     reports = intake.data_dir / "sftp" / "alpha" / "reports"
-    (reports / "batch-000001.txt").write_text("Imported\n")
-    (reports / ".batch-000002.txt.0a1b.tmp").write_text("being written")
+    (reports / "batch-000001.result.txt").write_text("Imported\n")
+    (reports / ".batch-000002.result.txt.0a1b.tmp").write_text("being written")
     client, sftp = paramiko_session(intake.sftp_port, intake.accounts[0])
     try:
-        assert sftp.listdir("reports") == ["batch-000001.txt"]
-        assert sftp.stat("/reports/batch-000001.txt").st_size == len("Imported\n")
-        sftp.get("reports/batch-000001.txt", str(tmp_path / "copy.txt"))
+        assert sftp.listdir("reports") == ["batch-000001.result.txt"]
+        assert sftp.stat("/reports/batch-000001.result.txt").st_size == len("Imported\n")
+        sftp.get("reports/batch-000001.result.txt", str(tmp_path / "copy.txt"))
         with pytest.raises(OSError, match="only files in /inbox can be removed"):
-            sftp.remove("reports/batch-000001.txt")
+            sftp.remove("reports/batch-000001.result.txt")
         with pytest.raises(OSError, match="upload files into /inbox"):
-            sftp.open("reports/batch-000001.txt", "w")
+            sftp.open("reports/batch-000001.result.txt", "w")
     finally:
         client.close()
     assert (tmp_path / "copy.txt").read_text() == "Imported\n"

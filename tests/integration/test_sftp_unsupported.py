@@ -134,19 +134,19 @@ def test_an_upload_is_never_read_back_by_server_side_copy(intake: GatewayProcess
 
 
 def test_reports_answer_ranges_and_refuse_changes(intake: GatewayProcess) -> None:
-    report = intake.data_dir / "sftp" / "alpha" / "reports" / "batch-000001.txt"
+    report = intake.data_dir / "sftp" / "alpha" / "reports" / "batch-000001.result.txt"
     intake.start()
     report.write_text("Imported 1 user\n")
 
     async def work(sftp: asyncssh.SFTPClient) -> None:
-        async with sftp.open("reports/batch-000001.txt", "rb") as opened:
+        async with sftp.open("reports/batch-000001.result.txt", "rb") as opened:
             assert await _ranges(opened, 100) == [(0, report.stat().st_size)]
             with pytest.raises(asyncssh.SFTPPermissionDenied, match="read-only"):
                 await opened.truncate(0)
             with pytest.raises(asyncssh.SFTPPermissionDenied, match="read-only"):
                 await opened.write(b"x", 0)
         with pytest.raises(asyncssh.SFTPPermissionDenied):
-            await sftp.truncate("reports/batch-000001.txt", 0)
+            await sftp.truncate("reports/batch-000001.result.txt", 0)
 
     _in_session(intake, work)
     assert report.read_text() == "Imported 1 user\n"

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from itertools import chain
 from pathlib import Path
 
-from gateway.sorting.kinds import SisKind, identify, nearest_kind
+from gateway.sorting.kinds import SisKind, identify, known_headers, nearest_kind
 from gateway.sorting.validation.findings import Code, Finding, FindingLog
 from gateway.sorting.validation.idcheck import collect_ids
 from gateway.sorting.validation.reading import Opener, Reading, reading
@@ -74,10 +74,12 @@ def _first_pass(pass_: Reading, name: str, options: ValidationOptions,
             scanner, rest = started
             scanner.scan(chain([rest], pass_.batches))
     except MalformedCsvError as error:
+        # The row goes in its column like every row finding; the physical line stays in
+        # the fix, as an editor shows it (quoted line ends and blank lines part the two).
         return scanner, Finding(
-            Code.MALFORMED_CSV, name, None, None, "Malformed CSV",
-            f"line {error.line}: {error.reason}; check for an unbalanced quote, or quote the "
-            'whole field and double any " inside it')
+            Code.MALFORMED_CSV, name, error.row or None, None, "Malformed CSV",
+            f"{error.reason} (line {error.line} of the file): check for an unbalanced "
+            'quote, or quote the whole field and double any " inside it')
     except RecordTooLongError as error:
         return scanner, Finding(
             Code.RECORD_TOO_LONG, name, None, None,
@@ -112,11 +114,16 @@ def _reporter(name: str, log: FindingLog) -> Callable[[RowProblem, int], None]:
 
 
 def _unknown_header(name: str, header: list[str]) -> Finding:
-    guess, missing_columns = nearest_kind(header)
+    nearest = nearest_kind(header)
+    if nearest is None:
+        fix = ("the first row must name the columns of a Canvas SIS file; Canvas knows these "
+               f"kinds and needs these columns: {known_headers()}")
+    else:
+        guess, missing_columns = nearest
+        fix = (f"the nearest kind is {guess.value}, which also needs the column(s): "
+               f"{', '.join(missing_columns)}; the first row must name the columns")
     return Finding(Code.UNKNOWN_HEADER, name, 1, None,
-                   "Couldn't find Canvas CSV import headers",
-                   f"the nearest kind is {guess.value}, which also needs the column(s): "
-                   f"{', '.join(missing_columns)}; the first row must name the columns")
+                   "Couldn't find Canvas CSV import headers", fix)
 
 
 def _note_duplicate_columns(name: str, header: list[str], log: FindingLog) -> None:

@@ -30,12 +30,18 @@ _STRAY = {"\n": "\r", "\r": "\n"}
 
 
 class MalformedCsvError(ValueError):
-    """The text is not CSV that Ruby's strict parser accepts; ``line`` is 1-based."""
+    """The text is not CSV that Ruby's strict parser accepts.
 
-    def __init__(self, reason: str, line: int = 0) -> None:
+    ``line`` is the 1-based physical line; ``row`` the 1-based row as Canvas numbers rows
+    (header = 1, blank lines skipped, a quoted line end does not start a row), 0 when the
+    error was raised outside :func:`read_batches`.
+    """
+
+    def __init__(self, reason: str, line: int = 0, row: int = 0) -> None:
         super().__init__(reason)
         self.reason = reason
         self.line = line
+        self.row = row
 
 
 class RecordTooLongError(ValueError):
@@ -98,6 +104,7 @@ class _Records:
         self.separator = separator
         self.max_record = max_record
         self.line = 0  # physical lines consumed
+        self.rows = 0  # records (rows) produced: the row number of a malformed record
         self.pending: list[str] = []
         self.pending_size = self.quotes = self.start = 0
 
@@ -112,11 +119,18 @@ class _Records:
                 longest = next(i for i, line in enumerate(lines) if len(line) > self.max_record)
                 raise RecordTooLongError(self.line + longest + 1, self.max_record)
             self.line += len(lines)
-            return [line.split(",") for line in lines if line]
+            plain = [line.split(",") for line in lines if line]
+            self.rows += len(plain)  # once per block: nothing added per row
+            return plain
         rows: list[list[str]] = []
-        for line in lines:
-            self.line += 1
-            self._line(line, rows)
+        try:
+            for line in lines:
+                self.line += 1
+                self._line(line, rows)
+        except MalformedCsvError as error:
+            error.row = self.rows + len(rows) + 1
+            raise
+        self.rows += len(rows)
         return rows
 
     def _plain(self, lines: list[str]) -> bool:
@@ -148,7 +162,7 @@ class _Records:
 
     def finish(self) -> None:
         if self.pending:
-            raise MalformedCsvError("Unclosed quoted field", self.start)
+            raise MalformedCsvError("Unclosed quoted field", self.start, self.rows + 1)
 
 
 def _strict(lines: list[str], separator: str, first_line: int) -> list[list[str]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from gateway.reporting.facts import BatchReport, CanvasMessage, Outcome, ReceivedFile
+from gateway.reporting.facts import BatchReport, CanvasMessage, FileFate, Outcome, ReceivedFile
 
 RECEIVED = datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC)
 POSTED = datetime(2024, 5, 1, 10, 0, 5, tzinfo=UTC)
@@ -16,14 +16,24 @@ ENROLLMENTS = ReceivedFile(name="enrollments.csv", size=1, sha256="b2" * 32,
                            kind="enrollment", rows=300)
 UNKNOWN = ReceivedFile(name="people.csv", size=2_048, sha256="c3" * 32, kind=None, rows=None,
                        problem="The header row matches no Canvas SIS file type.\n"
-                               "It looks like users.csv but lacks: login_id")
+                               "It looks like users.csv but lacks: login_id",
+                       fate=FileFate.REJECTED,
+                       next_step="Fix it, then upload people.csv again: only then does it "
+                                 "go to Canvas.")
+
+
+_FATES = {Outcome.ACCEPTED: FileFate.ACCEPTED, Outcome.IMPORTED: FileFate.IMPORTED,
+          Outcome.IMPORTED_WITH_MESSAGES: FileFate.IMPORTED, Outcome.FAILED: FileFate.FAILED,
+          Outcome.HELD: FileFate.HELD}
 
 
 def _batch(outcome: Outcome) -> BatchReport:
     """A two-file batch that reached Canvas, before outcome-specific details."""
+    fate = _FATES.get(outcome)
     return BatchReport(
         institution="demo", reference="batch-000012", batch_id=12, outcome=outcome,
-        files=(USERS, ENROLLMENTS), received_at=RECEIVED, canvas_import_id=45,
+        files=(replace(USERS, fate=fate), replace(ENROLLMENTS, fate=fate)),
+        received_at=RECEIVED, canvas_import_id=45,
         canvas_state="imported", posted_at=POSTED, finished_at=FINISHED,
         counts={"users": 120, "enrollments": 300, "courses": 0,
                 "error_count": 0, "warning_count": 0},
@@ -40,6 +50,7 @@ def sample_report(outcome: Outcome) -> BatchReport:
         case Outcome.IMPORTED_WITH_MESSAGES:
             return replace(
                 batch, canvas_state="imported_with_messages",
+                files=(replace(USERS, fate=FileFate.IMPORTED_WITH_WARNINGS), batch.files[1]),
                 counts={**batch.counts, "warning_count": 1},
                 canvas_warnings=(CanvasMessage("users.csv", "user u7: invalid email 'x@'"),),
                 next_step="Correct the email of user u7 and upload users.csv again.")
@@ -90,3 +101,12 @@ def sample_report(outcome: Outcome) -> BatchReport:
                        "(LZMAError); it was not sent to Canvas",
                 next_step="Fix the cause, then have the sender upload the file again.")
     raise AssertionError(f"no sample for {outcome}")
+
+
+def mixed_report(outcome: Outcome = Outcome.IMPORTED_WITH_MESSAGES) -> BatchReport:
+    """A batch that went on without one of its two files (rejected: not sent)."""
+    report = sample_report(outcome)
+    rejected = replace(UNKNOWN, name="users.csv", kind="user",
+                       next_step="Fix it, then upload users.csv again: only then does it go "
+                                 "to Canvas.")
+    return replace(report, files=(rejected, report.files[1]))

@@ -46,7 +46,7 @@ def test_findings_csv_cells_from_senders_start_with_a_quote() -> None:
 
     header, *rows = _rows(findings)
 
-    assert header == ["file", "row", "column", "message", "fix", "blocks_batch"]
+    assert header == ["file", "row", "column", "message", "fix", "rejects_file"]
     for payload, row in zip(PAYLOADS, rows, strict=True):
         assert row == ["'" + payload, "2", "'" + payload,
                        f"'{payload}: Skipping unknown file type", "'" + payload, "no"]

@@ -100,7 +100,8 @@ def test_injected_subject_stays_one_header() -> None:
     parsed = reparse(message)
 
     assert parsed["Bcc"] is None
-    assert parsed["Subject"] == "[Rejected] demo upload-000034: users.csv\\r\\nBcc: evil@x"
+    assert parsed["Subject"] == ("[Rejected] demo upload-000034: users.csv\\r\\nBcc: evil@x "
+                                 "rejected: not sent")
     header_names = [name.lower() for name in parsed]
     assert header_names.count("subject") == 1
     assert "bcc" not in header_names

@@ -11,32 +11,35 @@ import pytest
 from jinja2 import TemplateSyntaxError, UndefinedError
 from markupsafe import escape
 
-from gateway.reporting.facts import BatchReport, Outcome, ReceivedFile
+from gateway.reporting.facts import BatchReport, FileFate, Finding, Outcome, ReceivedFile
 from gateway.reporting.render import (
     RenderedReport,
     ReportRenderer,
+    canvas_state_words,
     format_duration,
     format_when,
     report_files,
     shown_counts,
 )
-from tests.unit.reporting.samples import RECEIVED, UNKNOWN, USERS, sample_report
+from tests.unit.reporting.samples import RECEIVED, UNKNOWN, USERS, mixed_report, sample_report
 
 
 def expected_facts(report: BatchReport) -> list[str]:
     """Every fact a reader must find in both bodies, as plain strings."""
-    facts = [report.institution, report.reference, report.outcome_words, report.next_step,
+    facts = [report.institution, report.reference, report.headline, report.next_step,
              format_when(report.received_at)]
     for file in report.files:
         facts += [file.name, f"{file.size:,} bytes" if file.size != 1 else "1 byte",
                   file.sha256, file.kind or "not recognised",
-                  str(file.rows) if file.rows is not None else "not counted"]
+                  str(file.rows) if file.rows is not None else "not counted", file.fate_words]
         if file.problem:
             facts += file.problem.splitlines()
+        if file.next_step:
+            facts.append(file.next_step)
     if report.reason:
         facts.append(report.reason)
     if report.canvas_import_id is not None:
-        facts += [str(report.canvas_import_id), str(report.canvas_state)]
+        facts += [str(report.canvas_import_id), canvas_state_words(report.canvas_state)]
     for message in report.canvas_errors + report.canvas_warnings:
         facts += [message.file or "(whole import)", message.message]
     facts += [format_when(moment) for moment in (report.posted_at, report.finished_at)
@@ -63,7 +66,7 @@ def test_subject_states_outcome_first(outcome: Outcome) -> None:
 
     subject = ReportRenderer().render(report).subject
 
-    assert subject.startswith(f"[{report.outcome_words}] demo {report.reference}: ")
+    assert subject.startswith(f"[{report.headline}] demo {report.reference}: ")
 
 
 def test_subject_examples() -> None:
@@ -72,8 +75,37 @@ def test_subject_examples() -> None:
     batch = renderer.render(sample_report(Outcome.IMPORTED_WITH_MESSAGES)).subject
     upload = renderer.render(sample_report(Outcome.REJECTED)).subject
 
-    assert batch == "[Imported with warnings] demo batch-000012: 2 files, Canvas import 45"
-    assert upload == "[Rejected] demo upload-000034: people.csv"
+    assert batch == ("[Imported with warnings] demo batch-000012: users.csv imported with "
+                     "warnings; enrollments.csv imported; Canvas import 45")
+    assert upload == "[Rejected] demo upload-000034: people.csv rejected: not sent"
+
+
+def test_a_batch_with_a_rejected_file_never_reads_as_a_success() -> None:
+    renderer = ReportRenderer()
+
+    result = renderer.render(mixed_report())
+    receipt = renderer.render(mixed_report(Outcome.ACCEPTED))
+
+    assert result.subject == (
+        "[Partly imported: 1 of 2 files rejected] demo batch-000012: users.csv rejected: "
+        "not sent; enrollments.csv imported; Canvas import 45")
+    assert result.text.startswith("Partly imported: 1 of 2 files rejected: batch-000012")
+    assert "     Status:  rejected: not sent\n" in result.text
+    assert "     To do:   Fix it, then upload users.csv again" in result.text
+    assert ">rejected: not sent</td>" in result.html
+    assert receipt.subject == ("[Partly accepted: 1 of 2 files rejected] demo batch-000012: "
+                               "users.csv rejected: not sent; enrollments.csv accepted")
+
+
+def test_a_subject_names_three_files_then_counts_the_rest() -> None:
+    files = tuple(ReceivedFile(f"f{n}.csv", 1, "0" * 64, "user", 1, fate=FileFate.IMPORTED)
+                  for n in range(5))
+    report = replace(sample_report(Outcome.IMPORTED), files=files)
+
+    subject = ReportRenderer().render(report).subject
+
+    assert subject.endswith(": f0.csv imported; f1.csv imported; f2.csv imported; "
+                            "2 more files; Canvas import 45")
 
 
 def test_subject_escapes_control_characters_from_file_names() -> None:
@@ -83,7 +115,7 @@ def test_subject_escapes_control_characters_from_file_names() -> None:
     subject = ReportRenderer().render(report).subject
 
     assert subject == ("[Rejected] demo upload-000034: "
-                       "users.csv\\r\\nBcc: evil@x\\t\\x00\\u2028end")
+                       "users.csv\\r\\nBcc: evil@x\\t\\x00\\u2028end rejected: not sent")
 
 
 def test_html_escapes_untrusted_names_and_messages() -> None:
@@ -128,29 +160,34 @@ def test_a_line_break_in_a_problem_shows_as_an_escape_on_its_line() -> None:
             "It looks like users.csv but lacks: login_id\n") in text
 
 
-def test_counts_show_non_zero_values_and_always_errors_and_warnings() -> None:
-    counts = {"users": 120, "courses": 0, "error_count": 0, "warning_count": 3}
+def test_counts_are_the_non_zero_ones_in_plain_words() -> None:
+    counts = {"users": 120, "courses": 0, "xlists": 2, "error_count": 0, "warning_count": 3}
 
-    assert shown_counts(counts) == [("users", 120), ("error_count", 0), ("warning_count", 3)]
-    assert shown_counts({"users": 5}) == [("users", 5), ("error_count", 0),
-                                          ("warning_count", 0)]
+    assert shown_counts(counts) == [("users", 120), ("cross-listings", 2), ("warnings", 3)]
+    assert shown_counts({"new_kinds": 1}) == [("new kinds", 1)]
     assert shown_counts({}) == []
 
 
-def test_zero_counts_are_left_out_of_the_report() -> None:
-    rendered = ReportRenderer().render(sample_report(Outcome.IMPORTED))
+def test_zero_counts_and_canvas_words_are_left_out_of_the_report() -> None:
+    rendered = ReportRenderer().render(sample_report(Outcome.IMPORTED_WITH_MESSAGES))
 
-    assert "courses" not in rendered.text
-    assert "courses" not in rendered.html
-    assert "error_count: 0" in rendered.text
+    for body in (rendered.text, rendered.html):
+        assert "courses" not in body
+        for internal in ("error_count", "warning_count", "imported_with_messages", "errors"):
+            assert internal not in body
+    assert "    warnings: 1\n" in rendered.text
+    assert "  State:     imported with warnings\n" in rendered.text
 
 
-def test_report_without_canvas_import_says_so() -> None:
-    rendered = ReportRenderer().render(sample_report(Outcome.REJECTED))
+def test_report_without_canvas_import_says_whether_it_will_be_sent() -> None:
+    rejected = ReportRenderer().render(sample_report(Outcome.REJECTED))
+    receipt = ReportRenderer().render(sample_report(Outcome.ACCEPTED))
 
-    assert "Not sent to Canvas." in rendered.text
-    assert "Not sent to Canvas." in rendered.html
-    assert "Counts" not in rendered.text
+    assert "Not sent to Canvas: nothing in this batch could be imported." in rejected.text
+    assert "Not sent to Canvas: nothing in this batch could be imported." in rejected.html
+    assert "Counts" not in rejected.text
+    assert "  Not sent yet: the batch goes to Canvas when its turn comes.\n" in receipt.text
+    assert "Not sent to Canvas" not in receipt.text
 
 
 def test_timings_state_durations() -> None:
@@ -193,8 +230,8 @@ def test_text_body_ends_with_a_newline_and_html_is_a_document() -> None:
 
     assert rendered.text.endswith("\n")
     assert rendered.html.startswith("<!DOCTYPE html>")
-    assert "<title>[Imported] demo batch-000012: 2 files, Canvas import 45</title>" in (
-        rendered.html)
+    assert ("<title>[Imported] demo batch-000012: users.csv imported; enrollments.csv "
+            "imported; Canvas import 45</title>") in rendered.html
     assert "http" not in rendered.html  # no external assets
 
 
@@ -252,17 +289,23 @@ def test_report_files_hold_text_html_and_json_facts() -> None:
 
     files = report_files(report, rendered)
 
-    assert sorted(files) == ["batch-000012.html", "batch-000012.json", "batch-000012.txt"]
-    assert files["batch-000012.txt"].decode() == rendered.text
-    assert files["batch-000012.html"].decode() == rendered.html
-    facts = json.loads(files["batch-000012.json"])
-    assert facts["report_format"] == 1
+    assert sorted(files) == ["batch-000012.result.html", "batch-000012.result.json",
+                             "batch-000012.result.txt"]
+    assert files["batch-000012.result.txt"].decode() == rendered.text
+    assert files["batch-000012.result.html"].decode() == rendered.html
+    facts = json.loads(files["batch-000012.result.json"])
+    assert facts["report_format"] == 2
+    assert facts["stage"] == "result"
     assert facts["outcome"] == "imported_with_messages"
     assert facts["outcome_words"] == "Imported with warnings"
+    assert facts["headline"] == "Imported with warnings"
+    assert facts["canvas_state_words"] == "imported with warnings"
     assert facts["received_at"] == "2024-05-01T10:00:00+00:00"
     assert facts["finished_at"] == "2024-05-01T10:02:10+00:00"
     assert facts["files"][0] == {"name": "users.csv", "size": 12_345, "sha256": "a1" * 32,
-                                 "kind": "user", "rows": 120, "problem": None}
+                                 "kind": "user", "rows": 120, "problem": None,
+                                 "fate": "imported_with_warnings",
+                                 "fate_words": "imported with warnings", "next_step": None}
     assert facts["canvas_warnings"] == [
         {"file": "users.csv", "message": "user u7: invalid email 'x@'"}]
     assert facts["counts"]["warning_count"] == 1
@@ -274,7 +317,7 @@ def test_report_json_keeps_untrusted_names_verbatim_and_naive_times_as_utc() -> 
 
     files = report_files(report, RenderedReport("s", "t", "h"))
 
-    facts = json.loads(files["upload-000034.json"].decode("utf-8"))
+    facts = json.loads(files["upload-000034.result.json"].decode("utf-8"))
     assert facts["files"][0]["name"] == "Zoë\r\n.csv"
     assert facts["received_at"] == "2024-05-01T10:00:00+00:00"
     assert facts["batch_id"] is None
@@ -296,3 +339,29 @@ def test_naive_and_aware_times_render_alike() -> None:
 
     assert renderer.render(naive).text == renderer.render(aware).text
     assert aware.received_at.tzinfo is UTC
+
+
+def test_a_receipt_and_a_result_are_separate_files() -> None:
+    renderer = ReportRenderer()
+    receipt, result = sample_report(Outcome.ACCEPTED), sample_report(Outcome.IMPORTED)
+
+    names = set(report_files(receipt, renderer.render(receipt))) | \
+        set(report_files(result, renderer.render(result)))
+
+    assert names == {f"batch-000012.{stage}.{suffix}" for stage in ("receipt", "result")
+                     for suffix in ("txt", "html", "json")}
+
+
+def test_json_says_a_rejecting_finding_rejects_its_file() -> None:
+    finding = Finding("users.csv", 3, None, "Malformed CSV", "quote the field", blocking=True)
+    report = replace(mixed_report(), findings=(finding,), findings_total=1)
+    rendered = ReportRenderer().render(report)
+
+    facts = json.loads(report_files(report, rendered)["batch-000012.result.json"])
+
+    assert facts["findings"][0]["rejects_file"] is True
+    assert facts["findings"][0]["blocking"] is True  # format 1's name, kept
+    assert facts["headline"] == "Partly imported: 1 of 2 files rejected"
+    assert [f["fate_words"] for f in facts["files"]] == ["rejected: not sent", "imported"]
+    assert "users.csv, row 3 [rejects this file]: Malformed CSV" in rendered.text
+    assert "blocks the batch" not in rendered.text + rendered.html

@@ -86,19 +86,31 @@ def test_unknown_header_names_the_nearest_kind(tmp_path: Path) -> None:
     assert "login_id" in finding.fix
 
 
-@pytest.mark.parametrize(("data", "line"), [
-    (USERS + b",x,active\n" + b'u1,"l1,active\nu2,l2,active\n', 3),
-    (USERS + b",x,active\n" * 3 + b'u2,x"y,active\n', 5),
-    (USERS + b'u1,"x"y,active\n', 2),
-    (b'user_id,login_id,"status\n', 1),
-    (b"user_id,login_id,status\r\nu1,x\ny,active\r\n", 2),
+def test_a_header_like_no_kind_is_told_which_headers_canvas_knows(tmp_path: Path) -> None:
+    verdict = check(tmp_path, b"foo,bar\n1,2\n")
+    [finding] = verdict.findings
+    assert finding.code is Code.UNKNOWN_HEADER
+    assert "nearest" not in finding.fix
+    assert "differentiation_tag (tag_id, name)" in finding.fix
+    assert "user (user_id, login_id, status)" in finding.fix
+
+
+@pytest.mark.parametrize(("data", "line", "row"), [
+    (USERS + b",x,active\n" + b'u1,"l1,active\nu2,l2,active\n', 3, 3),
+    (USERS + b",x,active\n" * 3 + b'u2,x"y,active\n', 5, 5),
+    (USERS + b'u1,"x"y,active\n', 2, 2),
+    (b'user_id,login_id,"status\n', 1, 1),
+    (b"user_id,login_id,status\r\nu1,x\ny,active\r\n", 2, 2),
+    # A quoted line end and a blank line: the row (Canvas's count) differs from the line.
+    (USERS + b'u1,"a\nb",active\n\nu2,x"y,active\n', 5, 3),
 ])
 def test_malformed_csv_is_a_failure_and_replaces_row_findings(tmp_path: Path, data: bytes,
-                                                              line: int) -> None:
+                                                              line: int, row: int) -> None:
     verdict = check(tmp_path, data)
     [finding] = verdict.findings
     assert (finding.code, finding.message) == (Code.MALFORMED_CSV, "Malformed CSV")
-    assert finding.fix.startswith(f"line {line}:")
+    assert finding.row == row
+    assert f"(line {line} of the file)" in finding.fix
     assert verdict.rows is None
 
 

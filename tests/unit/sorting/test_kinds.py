@@ -34,6 +34,10 @@ def test_precedence_change_sis_id_wins_over_everything() -> None:
 def test_unknown_header_gets_nearest_kind_and_missing_columns() -> None:
     header = ["user_id", "status", "first_name"]
     assert identify(header) is None
-    kind, missing = nearest_kind(header)
-    assert kind is SisKind.USER
-    assert missing == ("login_id",)
+    assert nearest_kind(header) == (SisKind.USER, ("login_id",))
+
+
+def test_a_header_like_no_kind_gets_no_nearest_kind() -> None:
+    assert nearest_kind(["foo", "bar"]) is None
+    assert nearest_kind(["foo", "status"]) is None  # every kind has a status
+    assert nearest_kind(["group_id", "foo"]) == (SisKind.GROUP, ("name", "status"))
