@@ -607,15 +607,18 @@ class Store:
                           notice_id, limit)
         return [NoticeRecord.from_row(row) for row in rows]
 
-    def hook_deliveries(self, *, hook: str | None = None, due_by: float | None = None
-                        ) -> list[HookDeliveryRecord]:
-        """Webhook deliveries (of ``hook``), oldest first; with ``due_by``, the PENDING ones
-        due by then."""
+    def hook_deliveries(self, *, hook: str | None = None, due_by: float | None = None,
+                        state: NoticeState | None = None) -> list[HookDeliveryRecord]:
+        """Webhook deliveries (of ``hook``, in ``state``), oldest first; with ``due_by``,
+        the PENDING ones due by then."""
         clauses: list[str] = []
         params: list[Any] = []
         if hook is not None:
             clauses.append("hook = ?")
             params.append(hook)
+        if state is not None:
+            clauses.append("state = ?")
+            params.append(state)
         if due_by is not None:
             clauses += ["state = ?", "next_attempt_at <= ?"]
             params += [NoticeState.PENDING, due_by]

@@ -2,7 +2,8 @@
 
 Derived afresh at each view from the status rows, a few bounded store reads (notices not
 sent, imports flagged overdue) and the intake's recent login trouble.  Order is fixed:
-errors (parked batches, undeliverable notices, overdue imports) before warnings (holds,
+errors (parked batches, undeliverable notices and webhook events, overdue imports) before
+warnings (holds,
 ops notices not mailed yet, bans, failed logins), so the worst is on top.
 """
 
@@ -12,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.state.records import InstitutionHold, NoticeRecord
+from gateway.state.records import HookDeliveryRecord, InstitutionHold, NoticeRecord
 from gateway.state.states import OPS_ONLY_NOTICES, BatchState, NoticeState
 from gateway.state.store import Store
 from gateway.web.activity import SftpActivity
@@ -36,6 +37,7 @@ def collect_alerts(store: Store, rows: Sequence[Mapping[str, Any]],
                    holds: Mapping[str, InstitutionHold], activity: SftpActivity) -> list[Alert]:
     """Every alert, errors first; empty when nothing waits for an operator."""
     found = [*_parked(rows), *_undeliverable(store.notices(state=NoticeState.FAILED)),
+             *_webhooks(store.hook_deliveries(state=NoticeState.FAILED)[-NOTICES_SHOWN:]),
              *_overdue(store), *_held(holds),
              *_ops_waiting(store.notices(state=NoticeState.PENDING)), *_intake(activity)]
     return sorted(found, key=lambda alert: alert.level != "error")
@@ -70,6 +72,14 @@ def _undeliverable(notices: Sequence[NoticeRecord]) -> Iterable[Alert]:
     if len(notices) > NOTICES_SHOWN:
         yield Alert("error", f"{len(notices) - NOTICES_SHOWN} more notices could not be "
                              "delivered", "gateway show BATCH lists each batch's notices")
+
+
+def _webhooks(given_up: Sequence[HookDeliveryRecord]) -> Iterable[Alert]:
+    for delivery in given_up:
+        yield Alert("error", f"Webhook {delivery.hook} gave up telling of {delivery.event} "
+                             f"(notice {delivery.notice_id}): {delivery.last_error}",
+                    "check the receiver and the webhook's URL variable; the event is in the "
+                    "outbox and on this page")
 
 
 def _overdue(store: Store) -> Iterable[Alert]:

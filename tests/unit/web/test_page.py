@@ -46,6 +46,18 @@ def test_alerts_name_every_parked_state_with_its_command(
     assert page.index("could not be delivered") < page.index("beta is held")  # errors first
 
 
+def test_a_webhook_event_given_up_is_an_alert(store: Store, spool: Spool) -> None:
+    with store.transaction() as txn:
+        notice = txn.add_notice(NoticeKind.GATEWAY_ERROR, "alpha", None, reason="bug")
+        txn.queue_hook_events("ops-chat", {notice: "gateway_error"}, notice)
+    [delivery] = store.hook_deliveries()
+    with store.transaction() as txn:
+        txn.hook_attempted(delivery, NoticeState.FAILED, error="HTTP 404")
+    page = _pages(store, spool).overview()
+    assert f"Webhook ops-chat gave up telling of gateway_error (notice {notice}): HTTP 404" \
+        in page
+
+
 def test_no_alerts_says_so(store: Store, spool: Spool) -> None:
     assert "Nothing waits for an operator." in _pages(store, spool).overview()
 
