@@ -77,7 +77,8 @@ class SortingOptions(_Options):
                                  custom_roles=frozenset(self.custom_roles))
 
     def policy(self) -> BlockingPolicy:
-        """What stops a batch, as configured (default: Canvas's failure-class findings)."""
+        """What rejects an upload, as configured (default: Canvas's failure-class
+        findings)."""
         return BlockingPolicy.from_names(block=self.block, allow=self.allow,
                                          warnings=self.block_on_warnings)
 

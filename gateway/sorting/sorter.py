@@ -37,7 +37,7 @@ from gateway.sorting.validation.zips import csv_member_names, member_opener
 from gateway.state.records import BatchRecord, UploadRecord
 from gateway.state.spool import Spool, fsync_file, publish_file, temp_path_for
 from gateway.state.states import BatchState, NoticeKind, TransitionError, UploadState
-from gateway.state.store import Store
+from gateway.state.store import Store, Transaction
 from gateway.web.metrics import FILES_REJECTED
 
 log = logging.getLogger(__name__)
@@ -285,38 +285,18 @@ class Sorter(Runner):
 
     def _record(self, institution: str, plans: list[PlannedBatch],
                 unchecked: Mapping[int, str]) -> None:
-        """Create the planned batches; ops hear of each upload the checks failed on; the
-        first batch's reports name the files the intake dropped since the last report."""
+        """Create the planned batches in one transaction; ops hear of each upload the checks
+        failed on; the first batch's reports name the files the intake dropped since the
+        last report.  Logged and counted only once committed."""
+        formed = []
         with self._store.transaction() as txn:
             for number, plan in enumerate(plans):
-                batch_id = txn.create_batch(institution, options=plan.options,
-                                            row_counts=plan.row_counts)
+                batch_id = _record_plan(txn, institution, plan, unchecked)
                 if number == 0:
                     txn.claim_discards(institution, batch_id)
-                for upload in plan.uploads:
-                    if upload.id in unchecked:
-                        txn.add_notice(NoticeKind.GATEWAY_ERROR, institution, batch_id,
-                                       reason=f"upload {upload.id} ({upload.filename}): "
-                                              f"{unchecked[upload.id]}")
-                for upload in plan.uploads:
-                    decision = plan.decisions[upload.id]
-                    txn.move("upload", upload.id, UploadState.RECEIVED,
-                             UploadState.ACCEPTED if decision.accepted
-                             else UploadState.REJECTED, reason=decision.problem,
-                             batch_id=batch_id, kind=decision.kind, rows=decision.rows,
-                             problem=decision.problem)
-                    for finding in decision.findings:
-                        txn.add_finding(upload.id, finding)
-                    if not decision.accepted:
-                        FILES_REJECTED.labels(code=decision.code or "rejected").inc()
-                        log.warning("upload rejected", extra={
-                            "institution": institution, "upload_id": upload.id,
-                            "batch_id": batch_id, "file": upload.filename,
-                            "folder": upload.folder, "reason": decision.problem})
-                log.info("batch formed", extra={"batch_id": batch_id,
-                                                "institution": institution,
-                                                "uploads": [u.id for u in plan.uploads],
-                                                "options": plan.options})
+                formed.append((batch_id, plan))
+        for batch_id, plan in formed:
+            _announce(institution, batch_id, plan)
 
     def _seal(self, batch: BatchRecord, institution: Institution | None) -> None:
         members = self._store.uploads(batch_id=batch.id)
@@ -368,6 +348,40 @@ class Sorter(Runner):
         entries = [entry for item in items for entry in _merged(item)]
         names = prefixed_names([name for name, _ in entries], attempt_prefix(batch_id, 1))
         return [(name, sources) for name, (_, sources) in zip(names, entries, strict=True)]
+
+
+def _record_plan(txn: Transaction, institution: str, plan: PlannedBatch,
+                 unchecked: Mapping[int, str]) -> int:
+    """Create one planned batch and move its uploads into it; returns the batch id."""
+    batch_id = txn.create_batch(institution, options=plan.options, row_counts=plan.row_counts)
+    for upload in plan.uploads:
+        if upload.id in unchecked:
+            txn.add_notice(NoticeKind.GATEWAY_ERROR, institution, batch_id,
+                           reason=f"upload {upload.id} ({upload.filename}): "
+                                  f"{unchecked[upload.id]}")
+        decision = plan.decisions[upload.id]
+        txn.move("upload", upload.id, UploadState.RECEIVED,
+                 UploadState.ACCEPTED if decision.accepted else UploadState.REJECTED,
+                 reason=decision.problem, batch_id=batch_id, kind=decision.kind,
+                 rows=decision.rows, problem=decision.problem)
+        for finding in decision.findings:
+            txn.add_finding(upload.id, finding)
+    return batch_id
+
+
+def _announce(institution: str, batch_id: int, plan: PlannedBatch) -> None:
+    """Log (and count) a batch that was formed: every rejected upload is a warning."""
+    for upload in plan.uploads:
+        decision = plan.decisions[upload.id]
+        if not decision.accepted:
+            FILES_REJECTED.labels(code=decision.code or "rejected").inc()
+            log.warning("upload rejected", extra={
+                "institution": institution, "upload_id": upload.id, "batch_id": batch_id,
+                "file": upload.filename, "folder": upload.folder,
+                "reason": decision.problem})
+    log.info("batch formed", extra={"batch_id": batch_id, "institution": institution,
+                                    "uploads": [u.id for u in plan.uploads],
+                                    "options": plan.options})
 
 
 def _unchecked(pending: list[UploadRecord],

@@ -15,7 +15,9 @@ Severities follow Canvas's classes (reference §2.3):
 - ``WARNING``: a row-level message (Canvas skips the row or imports it with a warning) or a
   plausibility warning of the gateway (duplicates, references not in the batch).
 
-FAILURE and REFUSAL are *failure-class*: by default they block the batch, warnings do not.
+FAILURE and REFUSAL are *failure-class*: by default they block, warnings do not.  A finding
+that blocks rejects the upload it is in (a CSV, or a whole zip): that upload is not sent, and
+the rest of the delivery goes on without it.
 """
 
 from __future__ import annotations
@@ -136,7 +138,7 @@ class FindingLog:
 
 @dataclass(frozen=True)
 class BlockingPolicy:
-    """What stops a batch, per institution.
+    """What rejects an upload (see the module docstring), per institution.
 
     Default: failure-class findings block, warnings are reported and the batch goes on.
     ``block`` adds warning codes that block too; ``warnings`` makes every warning block;
@@ -155,7 +157,7 @@ class BlockingPolicy:
         return cls(block=_codes(block), allow=_codes(allow), warnings=warnings)
 
     def blocks_code(self, code: Code) -> bool:
-        """True when a finding with ``code`` stops the batch."""
+        """True when a finding with ``code`` rejects the upload it is in."""
         if code in self.allow and code not in UNWAIVABLE:
             return False
         if severity_of(code) is not Severity.WARNING:
@@ -166,7 +168,7 @@ class BlockingPolicy:
         return self.blocks_code(finding.code)
 
     def blocks_any(self, counts: Mapping[Code, int]) -> bool:
-        """True when any of the counted findings (stored or not) stops the batch."""
+        """True when any of the counted findings (stored or not) rejects its upload."""
         return any(self.blocks_code(code) for code, count in counts.items() if count)
 
     def record(self, finding: Finding) -> FindingRecord:

@@ -78,7 +78,7 @@ class FileVerdict:
                    for code, count in self.counts.items())
 
     def blocked(self, policy: BlockingPolicy) -> bool:
-        """True when any finding of this file (stored or not) stops the batch."""
+        """True when any finding of this file (stored or not) rejects its upload."""
         return policy.blocks_any(self.counts)
 
     def records(self, policy: BlockingPolicy) -> list[FindingRecord]:
