@@ -93,10 +93,8 @@ def reject_upload(store: Store, upload_id: int, reason: str) -> int:
     problem = f"{upload.filename}: rejected by the gateway's operator: {reason.strip()}"
     try:
         with store.transaction() as txn:
-            batch_id = txn.create_batch(upload.institution)
-            txn.move("upload", upload.id, UploadState.RECEIVED, UploadState.REJECTED,
-                     reason=f"operator: {reason.strip()}", batch_id=batch_id,
-                     problem=problem)
+            batch_id = txn.reject_alone(upload.id, institution=upload.institution,
+                                        reason=f"operator: {reason.strip()}", problem=problem)
     except TransitionError:
         moved = store.upload(upload_id)
         raise OperatorError(_not_waiting(moved.id, moved.state, moved.batch_id)) from None

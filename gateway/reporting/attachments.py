@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from gateway.reporting.message import Attachment
 from gateway.sorting.identity import without_prefixes
@@ -19,17 +19,21 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def findings_csv(reference: str, findings: Sequence[FindingRecord]) -> Attachment:
-    """All findings of a batch as a CSV a spreadsheet opens (UTF-8 with BOM, CRLF)."""
+    """All findings of a batch as a CSV a spreadsheet opens (see ``spreadsheet_csv``)."""
+    rows = [(finding.file, "" if finding.row is None else str(finding.row),
+             finding.column or "", finding.message, finding.fix,
+             "yes" if finding.blocking else "no") for finding in findings]
+    return Attachment(f"findings-{reference}.csv",
+                      spreadsheet_csv([FINDINGS_HEADER, *rows]))
+
+
+def spreadsheet_csv(rows: Iterable[Sequence[str]]) -> bytes:
+    """``rows`` as a CSV a spreadsheet opens as meant: UTF-8 with a BOM, CRLF line ends and
+    every cell through ``spreadsheet_cell``."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(FINDINGS_HEADER)
-    for finding in findings:
-        writer.writerow([spreadsheet_cell(cell) for cell in (
-            finding.file, "" if finding.row is None else str(finding.row),
-            finding.column or "", finding.message, finding.fix,
-            "yes" if finding.blocking else "no")])
-    return Attachment(f"findings-{reference}.csv",
-                      ("\ufeff" + buffer.getvalue()).encode("utf-8"))
+    writer.writerows([spreadsheet_cell(cell) for cell in row] for row in rows)
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
 def spreadsheet_cell(value: str) -> str:
@@ -57,11 +61,8 @@ def canvas_errors_csv(spool: Spool, batch: BatchRecord) -> Attachment | None:
 
 
 def for_people(canvas_csv: bytes) -> bytes:
-    """A CSV from Canvas rewritten as ``findings_csv`` writes (UTF-8 with BOM, CRLF), each
-    cell without member-name prefixes and spreadsheet-safe."""
+    """A CSV from Canvas rewritten by ``spreadsheet_csv``, each cell without member-name
+    prefixes."""
     text = canvas_csv.decode("utf-8-sig", errors="replace")
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    for row in csv.reader(io.StringIO(text, newline="")):
-        writer.writerow([spreadsheet_cell(without_prefixes(cell)) for cell in row])
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+    return spreadsheet_csv([without_prefixes(cell) for cell in row]
+                           for row in csv.reader(io.StringIO(text, newline="")))

@@ -207,9 +207,8 @@ class Sorter(Runner):
                    f"file ({type(error).__name__}); it was not sent to Canvas and the "
                    "gateway's operators were alerted. Upload it again once they say so")
         with self._store.transaction() as txn:
-            batch_id = txn.create_batch(institution)
-            txn.move("upload", upload.id, UploadState.RECEIVED, UploadState.REJECTED,
-                     reason=problem, batch_id=batch_id, problem=problem)
+            batch_id = txn.reject_alone(upload.id, institution=institution, reason=problem,
+                                        problem=problem)
             txn.add_notice(NoticeKind.GATEWAY_ERROR, institution, batch_id,
                            reason=f"upload {upload.id} set aside: forming it failed "
                                   f"{FORM_ATTEMPTS} rounds and alone, while the others can "

@@ -305,6 +305,16 @@ class Transaction:
             " recorded_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (institution, canvas, import_id, batch_id, attempt, self.now))
 
+    def reject_alone(self, upload_id: int, *, institution: str, reason: str,
+                     problem: str) -> int:
+        """Move a RECEIVED upload to REJECTED in a new batch of its own (which the sorter
+        then ends as REJECTED, with a report to the sender); returns the batch id.  Raises
+        TransitionError if the upload is no longer RECEIVED."""
+        batch_id = self.create_batch(institution)
+        self.move("upload", upload_id, UploadState.RECEIVED, UploadState.REJECTED,
+                  reason=reason, batch_id=batch_id, problem=problem)
+        return batch_id
+
     def record_discard(self, institution: str, filename: str, *, folder: str | None,
                        size: int, reason: str) -> int:
         """Remember an upload the intake dropped without receiving it (a temp-named file
