@@ -28,7 +28,6 @@ from gateway.intake.listener import HOST_KEY_FILES
 from gateway.reporting.mailer import DeliveryError, MailDirectory
 from gateway.reporting.message import compose_message
 from gateway.reporting.render import RenderedReport
-from gateway.reporting.webhooks import resolve_hooks
 from gateway.settings import EMBEDDED_SANDBOX, ConfigError, Settings
 from gateway.state.spool import Spool
 
@@ -46,10 +45,12 @@ class Check:
 
 
 def check_config(settings: Settings) -> list[Check]:
-    """The settings loaded (the caller did that), every institution and webhook resolves."""
+    """The settings loaded (the caller did that), and everything else ``serve`` checks
+    before it listens passes (see :func:`gateway.daemon.resolve_startup`)."""
+    from gateway.daemon import resolve_startup
+
     try:
-        institutions = _resolved(settings)
-        hooks = resolve_hooks(settings.webhooks)
+        institutions, hooks, _ = resolve_startup(settings, _stand_in(settings))
     except ConfigError as error:
         return [Check("config", False, str(error))]
     names = ", ".join(i.name for i in institutions) or "none"
@@ -144,11 +145,14 @@ def check_http(settings: Settings) -> Check:
 
 
 def _resolved(settings: Settings) -> list[Institution]:
+    return resolve_institutions(settings, _stand_in(settings))
+
+
+def _stand_in(settings: Settings) -> SandboxTarget | None:
     # The embedded sandbox only exists inside the daemon; a stand-in target lets the
     # institutions that use it resolve without starting one.
-    stand_in = SandboxTarget("http://127.0.0.1", SecretStr("unused")) \
+    return SandboxTarget("http://127.0.0.1", SecretStr("unused")) \
         if settings.sandbox.enabled else None
-    return resolve_institutions(settings, stand_in)
 
 
 def _host_keys(spool: Spool) -> set[bytes]:

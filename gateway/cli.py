@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gateway.settings import ConfigError, Settings, load_settings
+from gateway.settings import ConfigError, Settings
+from gateway.settings_files import load_settings
 
 DEFAULT_DEMO_DATA = Path("gateway-data")
 

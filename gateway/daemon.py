@@ -75,6 +75,23 @@ def build_mailer(settings: MailSettings, spool: Spool) -> Mailer:
         timeout_seconds=smtp.timeout_seconds))
 
 
+def resolve_startup(settings: Settings, sandbox: SandboxTarget | None
+                    ) -> tuple[list[Institution], list[Hook], Mailer]:
+    """Everything :func:`serve` reads and checks before it listens (tokens, keys, template
+    folders, webhook URLs, the SMTP password), each error naming its file or variable.
+    ``gateway check config`` runs exactly this, so it passes only when serve would start."""
+    institutions = resolve_institutions(settings, sandbox)
+    try:
+        hooks = resolve_hooks(settings.webhooks)
+    except ConfigError as error:
+        raise ConfigError(f"{settings.source_of('webhooks')}: {error}") from None
+    try:
+        mailer = build_mailer(settings.mail, Spool(settings.data_dir))
+    except ConfigError as error:
+        raise ConfigError(f"{settings.source_of('mail', 'smtp')}: {error}") from None
+    return institutions, hooks, mailer
+
+
 def start_sandbox(settings: Settings) -> tuple[CanvasSandbox | None, SandboxTarget | None]:
     """Start the embedded Canvas simulator when enabled; returns it and how to reach it."""
     if not settings.sandbox.enabled:
@@ -116,8 +133,8 @@ async def _serve_locked(settings: Settings, stop: asyncio.Event,
     try:
         recover(running.store, spool, max_recoveries=settings.forwarding.max_recoveries)
         running.sandbox, sandbox_target = start_sandbox(settings)
-        institutions = {i.name: i for i in resolve_institutions(settings, sandbox_target)}
-        hooks = resolve_hooks(settings.webhooks)
+        resolved, hooks, _ = resolve_startup(settings, sandbox_target)
+        institutions = {i.name: i for i in resolved}
         running.web = start_web(settings, spool, running.store, lambda: list(institutions))
         reload = _reloader(load, spool, institutions, sandbox_target)
         await _run(settings, spool, running, institutions, stop, reload=reload, hooks=hooks)

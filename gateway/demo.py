@@ -18,7 +18,8 @@ from typing import Any, TextIO
 
 from argon2 import PasswordHasher
 
-from gateway.settings import EMBEDDED_SANDBOX, Settings, settings_from_mapping
+from gateway.settings import EMBEDDED_SANDBOX, Settings
+from gateway.settings_files import settings_from_mapping
 
 DEMO_USER = "demo"
 DEMO_PASSWORD = "demo"  # noqa: S105 - the documented demo login, loopback only

@@ -71,16 +71,26 @@ def resolve_institutions(settings: Settings, sandbox: SandboxTarget | None,
     Raises ConfigError naming the institution and key when a token is missing, a key does
     not parse, an account has no way to log in, or two institutions share a username.
     """
-    institutions = [_resolve(name, raw, sandbox, environ)
-                    for name, raw in settings.institutions.items()]
+    institutions = [_resolve_from(settings, name, sandbox, environ)
+                    for name in settings.institutions]
     seen: dict[str, str] = {}
     for institution in institutions:
         if institution.username in seen:
             raise ConfigError(
+                f"{settings.source_of('institutions', institution.name)}: "
                 f"institutions.{institution.name}.username: {institution.username!r} is "
                 f"already used by institution {seen[institution.username]!r}")
         seen[institution.username] = institution.name
     return institutions
+
+
+def _resolve_from(settings: Settings, name: str, sandbox: SandboxTarget | None,
+                  environ: dict[str, str] | None) -> Institution:
+    """One institution; its errors name the file (or variable) it came from."""
+    try:
+        return _resolve(name, settings.institutions[name], sandbox, environ)
+    except ConfigError as error:
+        raise ConfigError(f"{settings.source_of('institutions', name)}: {error}") from None
 
 
 def _resolve(name: str, raw: Any, sandbox: SandboxTarget | None,

@@ -1,30 +1,34 @@
-"""Typed, validated settings: one TOML file plus ``GATEWAY_...`` environment overrides.
+"""Typed, validated settings: the sections of the config and the secrets they name.
 
-Loading either returns a complete :class:`Settings` or raises :class:`ConfigError` naming the
-file, the key and what is wrong, so a bad config stops the gateway at start, never later.
-Secret values (Canvas tokens, SMTP passwords) are read from the environment variable or file
-the config names, and are held as :class:`pydantic.SecretStr` so they never print.
+Where the values come from (the TOML file, ``institutions.d/NAME.toml`` drop-in files and
+``GATEWAY_...`` environment variables) is :mod:`gateway.settings_files`'s business: loading
+either returns a complete :class:`Settings` or raises :class:`ConfigError` naming the file
+or variable, the key and what is wrong, so a bad config stops the gateway at start, never
+later.  Secret values (Canvas tokens, SMTP passwords) are read from the environment variable
+or file the config names, and are held as :class:`pydantic.SecretStr` so they never print.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
-    ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from gateway.intake.config import IntakeOptions, SftpSettings
 from gateway.sorting.config import SortingOptions
@@ -33,13 +37,24 @@ EMBEDDED_SANDBOX = "embedded-sandbox"
 """A Canvas ``base_url`` that means "the Canvas simulator running inside this process"."""
 
 ENV_PREFIX = "GATEWAY_"
-_SECRET_WORDS = ("password", "token", "secret", "hash", "key")
+ENV_DELIMITER = "__"
+_LOOPBACK_NAMES = frozenset({"localhost"})
 _NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _ADDRESS_PATTERN = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+$")
 
 
 class ConfigError(Exception):
     """The configuration cannot be used; the message names the file, the key and the fix."""
+
+
+def loopback_host(host: str) -> bool:
+    """Whether ``host`` (a name or an address) is this machine: plain http is safe only there."""
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class _Section(BaseModel):
@@ -154,8 +169,15 @@ class CanvasSettings(_Section):
     @field_validator("base_url")
     @classmethod
     def _check_url(cls, value: str) -> str:
-        if value != EMBEDDED_SANDBOX and not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"must be an http(s) URL or {EMBEDDED_SANDBOX!r}")
+        if value == EMBEDDED_SANDBOX:
+            return value
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"must be an https:// URL or {EMBEDDED_SANDBOX!r}")
+        parts = urlsplit(value)
+        # The token travels in every request's Authorization header.
+        if parts.scheme == "http" and not loopback_host(parts.hostname or ""):
+            raise ValueError("must use https:// (plain http only to a loopback host such as "
+                             "a local test server): Canvas's token would travel in clear")
         return value.rstrip("/")
 
 
@@ -222,8 +244,17 @@ class SandboxSettings(_Section):
     errors_file_delay_seconds: float = Field(default=5.0, ge=0.0)
 
 
-class Settings(_Section):
-    """Everything the gateway is told at start."""
+class Settings(BaseSettings):
+    """Everything the gateway is told at start.
+
+    A pydantic-settings model: ``GATEWAY_SECTION__KEY`` environment variables override the
+    file (see :mod:`gateway.settings_files`, which applies them and names each value's source
+    in errors).  Made directly (``Settings(...)``) it reads nothing but its arguments.
+    """
+
+    model_config = SettingsConfigDict(
+        extra="forbid", frozen=True, env_prefix=ENV_PREFIX, env_nested_delimiter=ENV_DELIMITER,
+        case_sensitive=False)
 
     data_dir: Path = Path("/data")
     demo: bool = False
@@ -237,6 +268,32 @@ class Settings(_Section):
     storage: StorageSettings = StorageSettings()
     webhooks: list[WebhookSettings] = Field(default_factory=list)
     institutions: dict[str, InstitutionSettings] = Field(default_factory=dict)
+    _sources: dict[tuple[str, ...], str] = PrivateAttr(default_factory=dict)
+    _default_source: str = PrivateAttr(default="settings")
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only the arguments: loading applies the file and the environment explicitly, so
+        it knows which one each value came from."""
+        return (init_settings,)
+
+    def source_of(self, *key: str) -> str:
+        """The file or variable the value at ``key`` came from (its longest known prefix),
+        e.g. ``/config/institutions.d/alpha.toml`` for ``("institutions", "alpha", ...)``."""
+        for length in range(len(key), 0, -1):
+            if key[:length] in self._sources:
+                return self._sources[key[:length]]
+        return self._default_source
+
+    def with_sources(self, default: str, sources: Mapping[tuple[str, ...], str]) -> Settings:
+        """Record where the values came from (see :meth:`source_of`); returns self."""
+        self._default_source = default
+        self._sources = dict(sources)
+        return self
 
     @field_validator("webhooks")
     @classmethod
@@ -258,91 +315,6 @@ class Settings(_Section):
                     "'-' or '_' (it names the institution's folder)"
                 )
         return value
-
-
-def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
-    """Read ``path`` (TOML), apply ``GATEWAY_...`` overrides from ``environ`` and validate.
-
-    Raises ConfigError naming the file and the key for any problem.
-    """
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read the config file: {error.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: not valid TOML: {error}") from None
-    return settings_from_mapping(raw, source=str(path), environ=environ)
-
-
-def settings_from_mapping(
-    raw: dict[str, Any], *, source: str, environ: Mapping[str, str] | None = None
-) -> Settings:
-    """Validate a settings mapping after applying environment overrides; see load_settings."""
-    merged = apply_env_overrides(raw, os.environ if environ is None else environ)
-    try:
-        return Settings.model_validate(merged)
-    except ValidationError as error:
-        raise ConfigError(describe_validation_error(source, error)) from None
-
-
-def apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
-    """Return a copy of ``raw`` with ``GATEWAY_SECTION__KEY=value`` variables applied.
-
-    A double underscore separates levels (``GATEWAY_SFTP__PORT=2200``,
-    ``GATEWAY_INSTITUTIONS__DEMO__CANVAS__BASE_URL=...``); ``GATEWAY_DATA_DIR`` sets a
-    top-level key.  Values are TOML values when they parse as one (numbers, booleans, lists)
-    and strings otherwise.  Other ``GATEWAY_`` variables (``GATEWAY_CONFIG``) are not settings.
-    """
-    merged = _deep_copy(raw)
-    top_level = {"data_dir", "demo"}
-    for name, value in environ.items():
-        if not name.startswith(ENV_PREFIX):
-            continue
-        path = [part.lower() for part in name[len(ENV_PREFIX):].split("__")]
-        if len(path) == 1 and path[0] not in top_level:
-            continue
-        target = merged
-        for part in path[:-1]:
-            target = target.setdefault(part, {})
-            if not isinstance(target, dict):
-                raise ConfigError(f"environment {name}: {part} is not a table in the config")
-        target[path[-1]] = _env_value(value)
-    return merged
-
-
-def _env_value(text: str) -> Any:
-    """An env value read as a TOML value when it is one (``2200``, ``true``, ``["a@b"]``),
-    else as the plain string it is (``/srv/data``)."""
-    try:
-        return tomllib.loads(f"value = {text}")["value"]
-    except tomllib.TOMLDecodeError:
-        return text
-
-
-def _deep_copy(raw: dict[str, Any]) -> dict[str, Any]:
-    return {key: _deep_copy(value) if isinstance(value, dict) else value
-            for key, value in raw.items()}
-
-
-def describe_validation_error(source: str, error: ValidationError) -> str:
-    """One line per problem: ``<source>: <dotted.key>: <what is wrong>``, secrets withheld."""
-    lines = [f"{source}: invalid configuration ({error.error_count()} problem(s)):"]
-    for problem in error.errors():
-        key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
-        message = problem["msg"]
-        if problem["type"] == "extra_forbidden":
-            message = "unknown key (check its spelling and section)"
-        value = problem["input"]
-        # Only plain values are echoed: a table could hold password hashes or key material.
-        shown = f" (got {value!r})" if isinstance(value, str | int | float | bool) and \
-            not _is_secret_key(key) and problem["type"] not in ("missing", "extra_forbidden") \
-            else ""
-        lines.append(f"  {key}: {message}{shown}")
-    return "\n".join(lines)
-
-
-def _is_secret_key(key: str) -> bool:
-    return any(word in key.lower() for word in _SECRET_WORDS)
 
 
 def read_secret(*, env: str | None, file: Path | None, what: str,

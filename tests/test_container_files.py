@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from gateway.checks import check_config
-from gateway.settings import load_settings
+from gateway.settings_files import load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 ENTRYPOINT = REPO / "docker" / "entrypoint.sh"

@@ -55,9 +55,14 @@ class ConfigModel(BaseModel):
 
 def _check_cidr(text: str) -> str:
     try:
-        ipaddress.ip_network(text, strict=False)
+        network = ipaddress.ip_network(text, strict=False)
     except ValueError:
         raise ValueError(f"{text!r} is not an address or CIDR block like 192.0.2.0/24") from None
+    host = text.split("/", maxsplit=1)[0].strip()
+    if ipaddress.ip_address(host) != network.network_address:
+        # 192.168.1.10/24 is most likely one host meant as a block, or a typo: ask.
+        raise ValueError(f"{text!r} has host bits set: write {network} for the whole block, "
+                         f"or {host}/{network.max_prefixlen} (or just {host}) for one host")
     return text
 
 

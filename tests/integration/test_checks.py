@@ -121,3 +121,15 @@ def test_sftp_and_http_against_the_running_daemon(configured: GatewayProcess, tm
     code, [http] = _check(configured, capsys, "http")
     assert code == 1
     assert "Connection refused" in str(http["detail"])
+
+
+def test_config_fails_on_an_unset_smtp_password_as_serve_would(
+        configured: GatewayProcess, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("SMTP_TEST_PASSWORD", raising=False)
+    monkeypatch.setenv("GATEWAY_MAIL__SMTP__USERNAME", "gw")
+    monkeypatch.setenv("GATEWAY_MAIL__SMTP__PASSWORD_ENV", "SMTP_TEST_PASSWORD")
+    code, [config] = _check(configured, capsys, "config")
+    assert code == 1
+    assert config["detail"] == (f"{configured.config_path}: mail.smtp.password: environment "
+                                "variable SMTP_TEST_PASSWORD is not set or empty")

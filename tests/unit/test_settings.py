@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from gateway.institutions import resolve_institutions
-from gateway.settings import ConfigError, load_settings
+from gateway.settings import ConfigError
+from gateway.settings_files import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 HASH = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
@@ -55,7 +56,7 @@ def test_env_overrides_nested_keys(tmp_path: Path) -> None:
     (('report_to = ["reg@alpha.edu"]', 'report_to = ["reg@alpha.edu\\r\\nBcc: x@y"]'),
      "institutions.alpha.report_to.0"),
     ((f'password_hash = "{HASH}"', 'password_hash = "plaintext-secret"'),
-     "institutions.alpha.password_hash: Value error, must be an argon2id hash"),
+     "institutions.alpha.password_hash: must be an argon2id hash"),
 ])
 def test_bad_values_name_file_and_key(tmp_path: Path, change: tuple[str, str],
                                       expected: str) -> None:

@@ -9,7 +9,8 @@ import pytest
 
 from gateway.intake.config import DEFAULT_CIPHERS, IntakeOptions, SftpSettings
 from gateway.intake.keys import parse_authorized_key
-from gateway.settings import ConfigError, settings_from_mapping
+from gateway.settings import ConfigError
+from gateway.settings_files import settings_from_mapping
 
 CANVAS = {"base_url": "https://canvas.example.edu", "token_env": "TOKEN"}
 

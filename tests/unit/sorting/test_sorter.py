@@ -8,7 +8,8 @@ import zipfile
 
 import pytest
 
-from gateway.settings import ConfigError, settings_from_mapping
+from gateway.settings import ConfigError
+from gateway.settings_files import settings_from_mapping
 from gateway.sorting.sorter import SEAL_ATTEMPTS, Sorter
 from gateway.state.spool import Spool
 from gateway.state.states import BatchState, NoticeKind, NoticeState, UploadState

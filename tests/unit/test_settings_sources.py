@@ -1,0 +1,114 @@
+"""Settings sources: each error names the file or variable it comes from, once, with a fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.institutions import resolve_institutions
+from gateway.settings import ConfigError
+from gateway.settings_files import load_settings
+from tests.unit.test_settings import HASH, VALID
+
+
+def _config(tmp_path: Path, text: str = VALID) -> Path:
+    path = tmp_path / "gateway.toml"
+    path.write_text(text)
+    return path
+
+
+def _error(path: Path, environ: dict[str, str] | None = None) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ=environ or {})
+    return str(caught.value)
+
+
+def test_a_bad_environment_value_is_blamed_on_its_variable(tmp_path: Path) -> None:
+    path = _config(tmp_path)
+    message = _error(path, {"GATEWAY_SFTP__PORT": "abc"})
+    assert "environment variable GATEWAY_SFTP__PORT: sftp.port: Input should be a valid " \
+        "integer" in message
+    assert str(path) not in message
+
+
+def test_an_unknown_environment_variable_is_named_with_a_suggestion(tmp_path: Path) -> None:
+    message = _error(_config(tmp_path), {"GATEWAY_SFTP__PROT": "1"})
+    assert "environment variable GATEWAY_SFTP__PROT: sftp.prot: no such setting; did you " \
+        "mean GATEWAY_SFTP__PORT?" in message
+    message = _error(_config(tmp_path), {"GATEWAY_SFTPP__PORT": "1"})
+    assert "environment variable GATEWAY_SFTPP__PORT: no setting sftpp.port; did you mean " \
+        "GATEWAY_SFTP__PORT?" in message
+
+
+def test_environment_overrides_reach_drop_in_institutions(tmp_path: Path) -> None:
+    path = _config(tmp_path, VALID.split("[institutions.alpha]")[0])
+    (tmp_path / "institutions.d").mkdir()
+    (tmp_path / "institutions.d" / "beta.toml").write_text(
+        f'password_hash = "{HASH}"\n[canvas]\nbase_url = "https://beta.instructure.com"\n'
+        'token_env = "BETA_TOKEN"\n')
+    settings = load_settings(path, environ={"GATEWAY_INSTITUTIONS__BETA__CANVAS__ACCOUNT_ID": "9"})
+    assert settings.institutions["beta"].canvas.account_id == "9"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("[sandbx]\nenabled = true\n", "sandbx: unknown section: did you mean [sandbox]?"),
+    ('[smtp]\nhost = "mail"\n', "smtp: unknown section: did you mean [mail.smtp]?"),
+    ('[mail]\nsendr = "a@b.edu"\n', "mail.sendr: unknown key: did you mean sender?"),
+    ("quiet_seconds = 3\n", "quiet_seconds: unknown key: it belongs in [batching]"),
+])
+def test_misspelt_and_misplaced_sections_get_a_suggestion(tmp_path: Path, text: str,
+                                                          expected: str) -> None:
+    path = _config(tmp_path, text + VALID)
+    assert f"{path}: {expected}" in _error(path)
+
+
+def test_no_value_error_prefix_and_a_cidr_value_printed_once(tmp_path: Path) -> None:
+    text = VALID.replace("report_to", 'allowed_cidrs = ["10.0.0.0/33"]\nreport_to')
+    message = _error(_config(tmp_path, text))
+    assert "Value error" not in message
+    assert message.count("10.0.0.0/33") == 1
+
+
+def test_a_cidr_with_host_bits_is_refused_with_a_hint(tmp_path: Path) -> None:
+    text = VALID.replace("report_to", 'allowed_cidrs = ["192.168.1.10/24"]\nreport_to')
+    message = _error(_config(tmp_path, text))
+    assert "institutions.alpha.allowed_cidrs.0: '192.168.1.10/24' has host bits set: write " \
+        "192.168.1.0/24 for the whole block, or 192.168.1.10/32" in message
+
+
+@pytest.mark.parametrize("url", ["http://alpha.instructure.com", "http://10.1.2.3:8080"])
+def test_canvas_needs_https_except_on_loopback(tmp_path: Path, url: str) -> None:
+    text = VALID.replace("https://alpha.instructure.com/", url)
+    assert "canvas.base_url: must use https://" in _error(_config(tmp_path, text))
+    for loopback in ("http://127.0.0.1:8080", "http://localhost:3000", "http://[::1]:80"):
+        settings = load_settings(_config(tmp_path, VALID.replace(
+            "https://alpha.instructure.com/", loopback)), environ={})
+        assert settings.institutions["alpha"].canvas.base_url == loopback
+
+
+def test_drop_in_errors_name_the_drop_in_file(tmp_path: Path) -> None:
+    path = _config(tmp_path, VALID.split("[institutions.alpha]")[0])
+    folder = tmp_path / "institutions.d"
+    folder.mkdir()
+    (folder / "beta.toml").write_text('report_too = []\n[canvas]\nbase_url = "https://b"\n')
+    (folder / ".beta.toml.tmp").write_text("not toml at all [[[")
+    (folder / "beta.toml~").write_text("not toml at all [[[")
+    assert f"{folder / 'beta.toml'}: report_too: unknown key: did you mean report_to?" \
+        in _error(path)
+
+
+def test_an_institution_in_both_places_is_refused(tmp_path: Path) -> None:
+    path = _config(tmp_path)
+    (tmp_path / "institutions.d").mkdir()
+    (tmp_path / "institutions.d" / "alpha.toml").write_text("")
+    assert "alpha.toml: institution 'alpha' is also defined in" in _error(path)
+
+
+def test_resolution_errors_name_the_file(tmp_path: Path) -> None:
+    path = _config(tmp_path)
+    settings = load_settings(path, environ={})
+    with pytest.raises(ConfigError) as caught:
+        resolve_institutions(settings, None, environ={})
+    assert str(caught.value).startswith(f"{path}: institutions.alpha.canvas.token: "
+                                        "environment variable ALPHA_TOKEN is not set")
