@@ -1,24 +1,51 @@
-"""The ``gateway`` command: ``serve``, ``status``, ``show``, ``hold``, ``release``, ``requeue``,
-``skip``, ``reject``, ``quarantine``, ``check``, ``hash-password``, ``host-keys``, ``reload``,
-``sandbox``, ``validate``.
+"""The ``gateway`` command line: one sub-command per operator task, grouped in its help.
 
-Exit codes: 0 success, 1 the command ran and found a problem, 2 usage or configuration error.
+Exit codes: 0 success; 1 the command ran and found a problem (a failed check, something held
+or failed, an action that does not apply); 2 usage or configuration error; 3 ``gateway
+status``: no daemon is running on the data dir.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
+import textwrap
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+from importlib.metadata import PackageNotFoundError, version
 
-from gateway.settings import ConfigError, Settings
-from gateway.settings_files import load_settings
+from gateway.command_settings import NoDataError, add_common, settings_for
+from gateway.settings import ConfigError
 
-DEFAULT_DEMO_DATA = Path("gateway-data")
+GROUPS = (
+    ("Run the gateway", ("serve", "reload", "check", "example-config")),
+    ("Look", ("status", "show", "quarantine")),
+    ("Act on queues", ("hold", "release", "requeue", "skip", "reject")),
+    ("Institutions and keys", ("institution", "hash-password", "host-keys")),
+    ("Try things out", ("validate", "sandbox")),
+)
+"""The order ``gateway --help`` lists the commands in."""
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's help as plain text: docstrings' ``literals`` shown as `literals`, and
+    words never broken at their hyphens (``hash-password`` stays one word)."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(_plain(" ".join(text.split())), width, break_on_hyphens=False)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        paragraphs = [textwrap.fill(" ".join(p.split()), width, initial_indent=indent,
+                                    subsequent_indent=indent, break_on_hyphens=False)
+                      for p in _plain(text).split("\n\n")]
+        return "\n\n".join(paragraphs)
+
+
+class GatewayParser(argparse.ArgumentParser):
+    """An ArgumentParser whose help (and its sub-commands') uses :class:`HelpFormatter`."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -33,150 +60,72 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"gateway: configuration error: {error}", file=sys.stderr)
         return 2
+    except NoDataError as error:
+        print(f"gateway: {error}", file=sys.stderr)
+        return 2
     return code
+
+
+def package_version() -> str:
+    """The installed sis-gateway version."""
+    try:
+        return version("sis-gateway")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown"
 
 
 def _parser() -> argparse.ArgumentParser:
     from gateway.cli_operations import add_operation_parsers
+    from gateway.cli_queues import add_queue_parsers
+    from gateway.institution_commands import add_institution_parser
     from gateway.intake.commands import add_intake_parsers
     from gateway.sandbox.cli import add_sandbox_parser
     from gateway.sorting.validation.command import add_validate_parser
 
-    parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
-    commands = parser.add_subparsers(title="commands")
-    serve = commands.add_parser("serve", help="run the gateway (demo mode without --config)")
-    _add_common(serve)
-    serve.add_argument("--log-level", default="INFO",
-                       choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    serve.set_defaults(handler=_serve)
-    status = commands.add_parser("status", help="queues and batches per institution")
-    _add_common(status)
-    status.add_argument("--json", action="store_true", help="machine-readable output")
-    status.set_defaults(handler=_status)
-    for name, help_text in (
-            ("release", "let a held or failed queue go on (BATCH id or INSTITUTION; "
-                        "also lifts an institution hold)"),
-            ("requeue", "send a held or failed BATCH to Canvas again"),
-            ("skip", "never send BATCH; the batches after it proceed")):
-        action = commands.add_parser(name, help=help_text)
-        _add_common(action)
-        action.add_argument("target", metavar="BATCH" if name != "release" else "TARGET")
-        action.set_defaults(handler=_operate, action=name)
-    hashing = commands.add_parser("hash-password",
-                                  help="print an argon2id hash for an institution's password")
-    hashing.add_argument("--stdin", action="store_true",
-                         help="read the password from standard input instead of prompting")
-    hashing.set_defaults(handler=_hash_password)
-    add_operation_parsers(commands, _add_common)
-    add_intake_parsers(commands, _add_common, settings_for)
+    parser: argparse.ArgumentParser = GatewayParser(
+        prog="gateway", usage="gateway [-h] [--version] COMMAND ...",
+        description="sis-gateway: an SFTP gateway that sends SIS CSV files to Canvas.",
+        epilog="`gateway COMMAND --help` tells more about one.\nExit codes: 0 success, 1 a "
+               "problem found, 2 usage or configuration error,\n3 (status only) no gateway "
+               "running on the data dir.")
+    parser.add_argument("--version", action="version",
+                        version=f"gateway (sis-gateway) {package_version()}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", prog="gateway",
+                                     help=argparse.SUPPRESS)
+    add_queue_parsers(commands, add_common)
+    add_operation_parsers(commands, add_common)
+    add_institution_parser(commands, add_common)
+    add_intake_parsers(commands, add_common, settings_for)
     add_sandbox_parser(commands)
     add_validate_parser(commands)
+    parser.description = f"{parser.description}\n\n{_command_list(commands)}"
+    parser.formatter_class = _ListedFormatter
     return parser
 
 
-def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, default=os.environ.get("GATEWAY_CONFIG"),
-                        help="TOML config file (default: $GATEWAY_CONFIG; none = demo mode)")
-    parser.add_argument("--data", type=Path, default=None,
-                        help="data directory (overrides the config's data_dir)")
+def _command_list(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> str:
+    """The commands by group, with their one-line help (every command in one group)."""
+    helps = {action.dest: action.help or "" for action in commands._choices_actions}
+    listed = [name for _, names in GROUPS for name in names]
+    missing = sorted(set(commands.choices) - set(listed))
+    lines = []
+    for title, names in (*GROUPS, *([("Other", tuple(missing))] if missing else [])):
+        lines.append(f"\n{title}:")
+        lines.extend(_entry(name, helps.get(name, "")) for name in names)
+    return "\n".join(lines).lstrip("\n")
 
 
-def settings_for(args: argparse.Namespace) -> Settings:
-    """The settings a command runs with: the config file, or the demo defaults."""
-    if args.config:
-        settings = load_settings(Path(args.config))
-        if args.data:
-            settings = settings.model_copy(update={"data_dir": args.data})
-        return settings
-    from gateway.demo import demo_settings
-
-    return demo_settings(args.data or DEFAULT_DEMO_DATA)
+def _entry(name: str, help_text: str) -> str:
+    wrapped = textwrap.wrap(_plain(help_text), 58, break_on_hyphens=False) or [""]
+    return "\n".join([f"  {name:<16}{wrapped[0]}", *(f"  {'':<16}{w}" for w in wrapped[1:])])
 
 
-def _serve(args: argparse.Namespace) -> int:
-    """Run the daemon; from the first line on, everything it writes is a JSON log line
-    (a configuration that cannot work too: event ``gateway not started``, exit code 2)."""
-    import logging
+class _ListedFormatter(HelpFormatter):
+    """The top-level help: the grouped command list keeps its own layout."""
 
-    from gateway.daemon import run_until_signalled
-    from gateway.logs import configure_logging
-
-    configure_logging(args.log_level)
-    try:
-        settings = settings_for(args)
-        run_until_signalled(settings, load=(lambda: settings_for(args)) if args.config else None)
-    except ConfigError as error:
-        logging.getLogger("gateway.cli").error(
-            "gateway not started", extra={"reason": f"configuration error: {error}"})
-        return 2
-    return 0
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return "".join(indent + line for line in text.splitlines(keepends=True))
 
 
-def _status(args: argparse.Namespace) -> int:
-    from gateway.status import institution_status, render_status
-
-    settings = settings_for(args)
-    database = settings.data_dir / "state.db"
-    if not database.exists():
-        print(f"gateway: no gateway data at {settings.data_dir} (state.db missing)",
-              file=sys.stderr)
-        return 2
-    rows: list[dict[str, Any]] = institution_status(database, list(settings.institutions))
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        print(render_status(rows))
-    return 1 if any(row["held"] or row["failed"] or row["on_hold"] for row in rows) else 0
-
-
-def _hash_password(args: argparse.Namespace) -> int:
-    """Print the argon2id hash of a password typed twice (or read once from stdin)."""
-    import getpass
-
-    from argon2 import PasswordHasher
-
-    if args.stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = getpass.getpass("Password: ")
-        if getpass.getpass("Again: ") != password:
-            print("gateway: the two passwords differ", file=sys.stderr)
-            return 2
-    if len(password) < 12:
-        print("gateway: use at least 12 characters", file=sys.stderr)
-        return 2
-    print(PasswordHasher().hash(password))
-    return 0
-
-
-def _operate(args: argparse.Namespace) -> int:
-    """release / requeue / skip, against a running daemon's store or a stopped one."""
-    from gateway.operator import OperatorError, find_target, release, requeue, skip
-    from gateway.state.spool import Spool
-    from gateway.state.store import Store
-
-    settings = settings_for(args)
-    spool = Spool(settings.data_dir)
-    if not spool.database.exists():
-        print(f"gateway: no gateway data at {settings.data_dir}", file=sys.stderr)
-        return 2
-    store = Store(spool.database)
-    try:
-        if args.action == "release" and not args.target.isdigit():
-            from gateway.holds import release_institution
-
-            print("\n".join(release_institution(store, spool, args.target)))
-            return 0
-        batch = find_target(store, args.target)
-        if args.action == "requeue" and not args.target.isdigit():
-            raise OperatorError("requeue takes a batch id")
-        new = {"release": lambda: release(store, spool, batch),
-               "requeue": lambda: requeue(store, spool, batch),
-               "skip": lambda: skip(store, batch)}[args.action]()
-    except OperatorError as error:
-        print(f"gateway: {error}", file=sys.stderr)
-        return 1
-    finally:
-        store.close()
-    print(f"batch {batch.id} ({batch.institution}): {batch.state} -> {new}")
-    return 0
+def _plain(text: str) -> str:
+    return text.replace("``", "`")

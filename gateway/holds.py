@@ -15,7 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gateway.operator import STOPPED, OperatorError, release
+from gateway.operator import (
+    OPERATOR_HOLD,
+    STOPPED,
+    OperatorError,
+    check_institution,
+    parked_by_operator,
+    release,
+)
 from gateway.state.records import BatchRecord
 from gateway.state.spool import Spool
 from gateway.state.states import FINISHED_BATCH_STATES, BatchState, TransitionError
@@ -29,9 +36,7 @@ def hold_institution(store: Store, institution: str, reason: str,
                      configured: Sequence[str]) -> None:
     """Stop an institution's queue.  Raises OperatorError for an unknown institution or one
     already held."""
-    if institution not in configured and not store.batches(institution=institution):
-        raise OperatorError(f"there is no institution {institution!r} "
-                            f"(configured: {', '.join(configured) or 'none'})")
+    check_institution(store, institution, configured)
     with store.transaction() as txn:
         if not txn.hold_institution(institution, reason):
             raise OperatorError(f"institution {institution!r} is already held "
@@ -48,21 +53,31 @@ def hold_batch(store: Store, batch: BatchRecord, reason: str) -> BatchState:
     try:
         with store.transaction() as txn:
             txn.move("batch", batch.id, batch.state, BatchState.HELD,
-                     reason=f"operator: {reason}")
+                     reason=f"{OPERATOR_HOLD}{reason}")
     except TransitionError as error:
         raise OperatorError(f"batch {batch.id} changed meanwhile ({error}); look again with "
                             "`gateway status`") from None
     return BatchState.HELD
 
 
-def release_institution(store: Store, spool: Spool, institution: str) -> list[str]:
+def release_institution(store: Store, spool: Spool, institution: str,
+                        configured: Sequence[str]) -> list[str]:
     """Let an institution's queue go on: lift its hold and release its stopped head batch,
-    whichever apply.  Returns one line per thing done; raises OperatorError if neither
-    applied or the head batch may not be released (the hold is lifted all the same)."""
+    whichever apply, but never a batch an operator parked one by one (``gateway hold
+    BATCH``): that one stays held, and a line says so.  Returns one line per thing done or
+    left; raises OperatorError for an unknown institution, if nothing applied, or if the
+    head batch may not be released (the hold is lifted all the same)."""
+    check_institution(store, institution, configured)
     with store.transaction() as txn:
         lifted = txn.release_institution(institution)
     done = [f"institution {institution}: hold lifted"] if lifted else []
     head = store.head_batch(institution, FINISHED_BATCH_STATES)
+    if head is not None and parked_by_operator(head):
+        note = (f"batch {head.id} ({institution}) stays held: parked with `gateway hold "
+                f"{head.id}` ({head.reason}); `gateway release {head.id}` lets it go")
+        if not done:
+            raise OperatorError(f"institution {institution!r} is not held; {note}")
+        return [*done, note]
     if head is not None and head.state in STOPPED:
         try:
             new = release(store, spool, head)

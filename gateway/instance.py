@@ -46,23 +46,29 @@ def release(data_dir: Path, fd: int) -> None:
     os.close(fd)
 
 
-def signal_running(data_dir: Path, signum: signal.Signals) -> int:
-    """Send ``signum`` to the gateway running on ``data_dir``; return its pid.  Raises
-    InstanceError when none is running there."""
+def running_pid(data_dir: Path) -> int | None:
+    """The pid of the gateway running on ``data_dir`` (0 if its pid file is missing), or
+    None when none is: the lock is free or was never made."""
     try:
         fd = os.open(data_dir / LOCK_NAME, os.O_RDWR)
     except FileNotFoundError:
-        raise InstanceError(f"no gateway is running on {data_dir}") from None
+        return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        pass  # held: a gateway is running
-    else:
-        raise InstanceError(f"no gateway is running on {data_dir}")
+        return _read_pid(data_dir) or 0  # held: a gateway is running
     finally:
-        os.close(fd)
-    pid = _read_pid(data_dir)
+        os.close(fd)  # closing drops the lock if this process took it
+    return None
+
+
+def signal_running(data_dir: Path, signum: signal.Signals) -> int:
+    """Send ``signum`` to the gateway running on ``data_dir``; return its pid.  Raises
+    InstanceError when none is running there."""
+    pid = running_pid(data_dir)
     if pid is None:
+        raise InstanceError(f"no gateway is running on {data_dir}")
+    if not pid:
         raise InstanceError(f"a gateway holds {data_dir / LOCK_NAME} but {PID_NAME} is missing")
     os.kill(pid, signum)
     return pid

@@ -8,6 +8,8 @@ The transition log records who did it ("operator: ...").
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from gateway.sorting.identity import attempt_prefix
 from gateway.sorting.options import GUARD_PREFIX
 from gateway.state.records import BatchRecord
@@ -21,19 +23,47 @@ from gateway.state.states import (
 from gateway.state.store import Store
 
 STOPPED = frozenset({BatchState.HELD, BatchState.FAILED})
+OPERATOR_HOLD = "operator: "
+"""How the reason of a batch parked with ``gateway hold BATCH`` starts."""
+
+
+def parked_by_operator(batch: BatchRecord) -> bool:
+    """Whether an operator parked ``batch`` on purpose (``gateway hold BATCH``): only
+    ``gateway release BATCH`` lets it go, never a release of its whole institution."""
+    return batch.state is BatchState.HELD and (batch.reason or "").startswith(OPERATOR_HOLD)
 
 
 class OperatorError(Exception):
     """The action does not apply; the message says why and what would."""
 
 
-def find_target(store: Store, target: str) -> BatchRecord:
+def no_such(kind: str, name: object, configured: Sequence[str] | None = None) -> OperatorError:
+    """The one wording every command uses for a name it does not know: ``there is no batch
+    7``, ``there is no institution 'x' (configured: a, b)``."""
+    shown = repr(name) if isinstance(name, str) else str(name)
+    known = "" if configured is None else f" (configured: {', '.join(configured) or 'none'})"
+    return OperatorError(f"there is no {kind} {shown}{known}")
+
+
+def check_institution(store: Store, name: str, configured: Sequence[str]) -> None:
+    """Raise :func:`no_such` unless ``name`` is configured or has batches in the store."""
+    if name not in configured and not store.batches(institution=name):
+        raise no_such("institution", name, configured)
+
+
+def batch_by_id(store: Store, batch_id: int) -> BatchRecord:
+    """A batch by id; raises :func:`no_such` when there is none."""
+    try:
+        return store.batch(batch_id)
+    except KeyError:
+        raise no_such("batch", batch_id) from None
+
+
+def find_target(store: Store, target: str, configured: Sequence[str]) -> BatchRecord:
     """A batch by id, or the batch stopping an institution's queue (by institution name)."""
     if target.isdigit():
-        try:
-            return store.batch(int(target))
-        except KeyError:
-            raise OperatorError(f"there is no batch {target}") from None
+        return batch_by_id(store, int(target))
+    check_institution(store, target, configured)
     head = store.head_batch(target, FINISHED_BATCH_STATES)
     if head is None or head.state not in STOPPED:
         raise OperatorError(f"institution {target!r} has no held or failed batch")
@@ -87,7 +117,7 @@ def reject_upload(store: Store, upload_id: int, reason: str) -> int:
     try:
         upload = store.upload(upload_id)
     except KeyError:
-        raise OperatorError(f"there is no upload {upload_id}") from None
+        raise no_such("upload", upload_id) from None
     if upload.state is not UploadState.RECEIVED:
         raise OperatorError(_not_waiting(upload.id, upload.state, upload.batch_id))
     problem = f"{upload.filename}: rejected by the gateway's operator: {reason.strip()}"

@@ -43,6 +43,11 @@ _NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _ADDRESS_PATTERN = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+$")
 
 
+def valid_name(name: str) -> bool:
+    """Whether ``name`` may name an institution (and so its folder and drop-in file)."""
+    return bool(_NAME_PATTERN.match(name))
+
+
 class ConfigError(Exception):
     """The configuration cannot be used; the message names the file, the key and the fix."""
 
@@ -309,7 +314,7 @@ class Settings(BaseSettings):
         cls, value: dict[str, InstitutionSettings]
     ) -> dict[str, InstitutionSettings]:
         for name in value:
-            if not _NAME_PATTERN.match(name):
+            if not valid_name(name):
                 raise ValueError(
                     f"institution name {name!r} must be 1-63 lower-case letters, digits, "
                     "'-' or '_' (it names the institution's folder)"

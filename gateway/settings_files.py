@@ -48,23 +48,30 @@ def institutions_dir(config: Path) -> Path:
     return config.parent / INSTITUTIONS_DIR
 
 
-def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
+def load_settings(path: Path, environ: Mapping[str, str] | None = None,
+                  replace: Mapping[str, Path] | None = None) -> Settings:
     """Read ``path`` (TOML) and its ``institutions.d`` files, apply ``GATEWAY_...`` variables
-    from ``environ`` (default: the process's) and validate.
+    from ``environ`` (default: the process's) and validate.  ``replace`` reads another file
+    as an institution's drop-in (a change being checked before it is made); errors in it
+    name the drop-in file it would become.
 
     Raises ConfigError naming the file or variable and the key for any problem.
     """
     raw = read_toml(path)
     sources: dict[Key, str] = {}
-    for name, file in drop_in_files(institutions_dir(path)):
+    files = dict(drop_in_files(institutions_dir(path)))
+    for name, candidate in (replace or {}).items():
+        files[name] = candidate
+    for name, file in sorted(files.items()):
+        shown = institutions_dir(path) / f"{name}.toml"
         institutions = raw.setdefault("institutions", {})
         if not isinstance(institutions, dict):
             raise ConfigError(f"{path}: institutions: must be a table of [institutions.NAME]")
         if name in institutions:
-            raise ConfigError(f"{file}: institution {name!r} is also defined in {path} "
+            raise ConfigError(f"{shown}: institution {name!r} is also defined in {path} "
                               f"([institutions.{name}]); keep one of the two")
         institutions[name] = read_toml(file)
-        sources[("institutions", name)] = str(file)
+        sources[("institutions", name)] = str(shown)
     return settings_from_mapping(raw, source=str(path), environ=environ, sources=sources)
 
 

@@ -1,7 +1,7 @@
 """What ``gateway show`` prints: everything the gateway knows about one batch or one upload.
 
 Details are plain dicts (times as ISO 8601 UTC strings) so ``--json`` prints them as they
-are and the status page shows the same facts; :func:`render_details` makes the human form.
+are and the status page shows the same facts; :func:`print_details` prints the human form.
 Reads only, so it is safe against a running daemon's store.
 """
 
@@ -11,18 +11,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rich.console import RenderableType
+from rich.table import Table
+
+from gateway.reporting.assemble import canvas_messages
 from gateway.state.archive import archive_folder
 from gateway.state.records import BatchRecord, NoticeRecord, UploadRecord
 from gateway.state.report_names import ReportStage, latest_report, report_name
 from gateway.state.spool import Spool
+from gateway.state.states import FINISHED_BATCH_STATES
 from gateway.state.store import Store
+from gateway.tables import emit, facts, table
 
 _BATCH_TIMES = ("created_at", "submitted_at", "posted_at", "finished_at", "next_attempt_at")
 
 
 def iso_time(stamp: float | None) -> str | None:
-    """A store timestamp as ISO 8601 UTC to the second (None stays None)."""
-    if stamp is None:
+    """A store timestamp as ISO 8601 UTC to the second; None, and 0 (a time never set),
+    are None, never ``1970-01-01``."""
+    if not stamp:
         return None
     return datetime.fromtimestamp(stamp, tz=UTC).isoformat(timespec="seconds")
 
@@ -39,7 +46,10 @@ def batch_details(store: Store, spool: Spool, batch_id: int) -> dict[str, Any]:
         "canvas_import": batch.import_id, "canvas_state": batch.canvas_state,
     }
     details.update({name: iso_time(getattr(batch, name)) for name in _BATCH_TIMES})
+    if batch.state in FINISHED_BATCH_STATES:
+        details["next_attempt_at"] = None  # nothing more will be attempted
     details.update(_attempt_evidence(batch))
+    details.update(_canvas_messages(batch))
     details["uploads"] = [upload_summary(upload) for upload in store.uploads(batch_id=batch.id)]
     details["notices"] = [{"notice": n.id, "kind": n.kind, "state": n.state.value,
                            "attempts": n.attempts, "sent_at": iso_time(n.sent_at),
@@ -66,6 +76,15 @@ def _attempt_evidence(batch: BatchRecord) -> dict[str, Any]:
         facts["canvas_showed"] = [{"import": item.get("id"), "read_as": item.get("reading")}
                                   for item in reconcile.get("imports", [])]
     return facts
+
+
+def _canvas_messages(batch: BatchRecord) -> dict[str, list[dict[str, str | None]]]:
+    """Canvas's own processing errors and warnings of the import, file by file (as its
+    ``processing_errors``/``processing_warnings`` pairs give them)."""
+    canvas = batch.canvas_json or {}
+    return {key: [{"file": m.file, "message": m.message} for m in canvas_messages(canvas.get(
+                f"processing_{key.removeprefix('canvas_')}"))]
+            for key in ("canvas_errors", "canvas_warnings")}
 
 
 def batch_files(spool: Spool, batch: BatchRecord) -> dict[str, Path]:
@@ -98,31 +117,31 @@ def upload_summary(upload: UploadRecord) -> dict[str, Any]:
             "received_at": iso_time(upload.received_at)}
 
 
-def render_details(kind: str, details: dict[str, Any]) -> str:
-    """The human form of batch or upload ``details`` (``kind``): a title line, the scalar
-    facts, then one block per list."""
-    title = f"{kind} {details[kind]} ({details['institution']}): {details['state']}"
-    lines = [title]
-    for key, value in details.items():
-        if key not in (kind, "institution", "state") and not isinstance(value, list | dict) \
-                and value is not None:
-            lines.append(f"  {key.replace('_', ' '):<16} {value}")
+def print_details(kind: str, details: dict[str, Any]) -> None:
+    """Print batch or upload ``details`` (``kind``) for people: a title line, the scalar
+    facts, then one table per list (uploads, Canvas's messages, notices, history)."""
+    parts: list[RenderableType] = [
+        f"{kind} {details[kind]} ({details['institution']}): {details['state']}",
+        facts((key.replace("_", " "), value) for key, value in details.items()
+              if key not in (kind, "institution", "state")
+              and not isinstance(value, list | dict) and value is not None)]
     for key, value in details.items():
         if isinstance(value, list) and value:
-            lines.append(f"{key}:")
-            lines.extend(f"  {_row(item)}" for item in value)
+            parts += [f"{key.replace('_', ' ')}:", _list_table(value)]
         elif isinstance(value, dict) and value:
-            lines.append(f"{key}:")
-            lines.extend(f"  {name.replace('_', ' '):<16} {path}" for name, path in value.items())
-    return "\n".join(lines)
+            parts += [f"{key}:", facts((name.replace("_", " "), path)
+                                       for name, path in value.items())]
+    emit(*parts)
 
 
-def _row(item: dict[str, Any]) -> str:
-    if "to" in item:  # a history entry
-        arrow = f"{item['from']} -> {item['to']}" if item["from"] else f"-> {item['to']}"
-        return f"{item['at']}  {arrow}" + (f"  ({item['reason']})" if item["reason"] else "")
-    return "  ".join(f"{key}={value}" for key, value in item.items()
-                     if value is not None and key != "sha256")
+def _list_table(items: list[dict[str, Any]]) -> Table:
+    if "to" in items[0]:  # the history
+        return table(["AT", "CHANGE", "WHY"], [
+            [i["at"], f"{i['from']} -> {i['to']}" if i["from"] else f"-> {i['to']}",
+             i["reason"]] for i in items])
+    headers = [key for key in items[0] if key != "sha256"]
+    return table([h.upper().replace("_", " ") for h in headers],
+                 [[item.get(h) for h in headers] for item in items])
 
 
 def _history(store: Store, entity: str, record_id: int) -> list[dict[str, Any]]:

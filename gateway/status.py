@@ -7,9 +7,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rich.table import Table
+
 from gateway.state.records import BatchRecord, DiscardRecord, UploadRecord
 from gateway.state.states import BatchState, UploadState
 from gateway.state.store import Store
+from gateway.tables import emit, table
 
 _WAITING = (BatchState.OPEN, BatchState.READY, BatchState.DEFERRED)
 _IN_FLIGHT = (BatchState.SUBMITTING, BatchState.IMPORTING)
@@ -112,30 +115,33 @@ def _row(name: str, mine: Sequence[BatchRecord], waiting: Sequence[UploadRecord]
     }
 
 
-def render_status(rows: Sequence[dict[str, Any]]) -> str:
-    """A human table of institution_status rows."""
-    header = f"{'INSTITUTION':<20} {'WAITING':>7} {'QUEUED':>6} {'IN FLIGHT':<22} " \
-             f"{'HELD/FAILED':<12} LAST SUCCESS"
-    lines = [header]
-    for row in rows:
-        flight = ", ".join(f"#{f['batch']} {f['state']}" for f in row["in_flight"]) or "-"
-        stopped = [f"#{h['batch']}" for h in row["held"] + row["failed"]]
-        last = row["last_success"]
-        success = f"#{last['batch']} (import {last['canvas_import']}) {last['finished_at']}" \
-            if last else "-"
-        lines.append(f"{row['institution']:<20} {row['uploads_waiting']:>7} "
-                     f"{len(row['batches_queued']):>6} {flight:<22} "
-                     f"{', '.join(stopped) or '-':<12} {success}")
-        if row.get("on_hold"):
-            hold = row["on_hold"]
-            lines.append(f"    queue held since {hold['since']}: {hold['reason']}")
-        for stop in row["held"] + row["failed"]:
-            lines.append(f"    batch #{stop['batch']}: {stop['reason']}")
-        oldest = row["oldest_waiting"]
-        if oldest:
-            lines.append(f"    oldest waiting: upload {oldest['upload']} ({oldest['file']}) "
-                         f"since {oldest['received_at']}")
-    return "\n".join(lines)
+def status_table(rows: Sequence[dict[str, Any]]) -> Table:
+    """A human table of institution_status rows, one line per institution (long cells wrap
+    inside their column): what waits, what is in flight, what is held or failed and why."""
+    return table(["INSTITUTION", "WAITING", "QUEUED", "IN FLIGHT", "HELD / FAILED",
+                  "LAST SUCCESS"], [_cells(row) for row in rows], right=["WAITING", "QUEUED"])
+
+
+def print_status(rows: Sequence[dict[str, Any]]) -> None:
+    """Print :func:`status_table` on stdout."""
+    emit(status_table(rows))
+
+
+def _cells(row: dict[str, Any]) -> list[object]:
+    oldest = row["oldest_waiting"]
+    waiting = f"{row['uploads_waiting']}" + (
+        f" (oldest: upload {oldest['upload']} {oldest['file']} since "
+        f"{oldest['received_at']})" if oldest else "")
+    flight = ", ".join(f"#{f['batch']} {f['state']}" for f in row["in_flight"])
+    hold = row.get("on_hold")
+    stopped = [f"queue held since {hold['since']}: {hold['reason']}"] if hold else []
+    stopped += [f"#{s['batch']} held: {s['reason']}" for s in row["held"]]
+    stopped += [f"#{s['batch']} failed: {s['reason']}" for s in row["failed"]]
+    last = row["last_success"]
+    success = f"#{last['batch']} (import {last['canvas_import']}) {last['finished_at']}" \
+        if last else None
+    return [row["institution"], waiting, len(row["batches_queued"]), flight,
+            "; ".join(stopped), success]
 
 
 def _iso(stamp: float | None) -> str | None:

@@ -128,8 +128,8 @@ def report_for(batch: BatchRecord, uploads: Sequence[UploadRecord], outcome: Out
     notice's, fixed when it was queued; the rest is read from the records now)."""
     canvas: dict[str, Any] = batch.canvas_json or {}
     data = canvas.get("data") or {}
-    errors = _messages(canvas.get("processing_errors"))
-    warnings = _messages(canvas.get("processing_warnings"))
+    errors = canvas_messages(canvas.get("processing_errors"))
+    warnings = canvas_messages(canvas.get("processing_warnings"))
     named = {message.file for message in errors + warnings if message.file}
     files = _files(uploads, outcome, named)
     return BatchReport(
@@ -272,7 +272,7 @@ def own_words(filename: str, problem: str | None) -> str | None:
     return problem
 
 
-def _messages(pairs: Any) -> tuple[CanvasMessage, ...]:
+def canvas_messages(pairs: Any) -> tuple[CanvasMessage, ...]:
     """Canvas's ``[[file, message], ...]`` lists (the summary pair included) as messages."""
     if not isinstance(pairs, list):
         return ()

@@ -8,6 +8,7 @@ import pytest
 
 from gateway.cli import main
 from gateway.holds import hold_batch
+from gateway.instance import hold, release
 from gateway.operator import OperatorError
 from gateway.state.spool import Spool
 from gateway.state.states import BatchState
@@ -23,11 +24,13 @@ def test_institution_hold_shows_in_status_and_release_lifts_it(
         store: Store, spool: Spool, capsys: pytest.CaptureFixture[str]) -> None:
     assert _cli(spool, "hold", "demo", "--reason", "term rollover") == 0
     assert "held (term rollover)" in capsys.readouterr().out
+    lock = hold(spool.root)  # as the running daemon does
     assert _cli(spool, "status", "--json") == 1
     [row] = json.loads(capsys.readouterr().out)
     assert row["on_hold"]["reason"] == "term rollover"
     assert _cli(spool, "status") == 1
     assert "queue held since" in capsys.readouterr().out
+    release(spool.root, lock)
     assert _cli(spool, "hold", "demo") == 1
     assert "already held (term rollover)" in capsys.readouterr().err
 
@@ -45,18 +48,49 @@ def test_unknown_institution_cannot_be_held(spool: Spool, store: Store,
     assert store.institution_holds() == {}
 
 
-def test_release_institution_lifts_the_hold_and_releases_the_held_batch(
+@pytest.mark.parametrize("command", [["release", "nobody"], ["hold", "nobody"],
+                                     ["release", "999"], ["hold", "999"], ["skip", "999"],
+                                     ["requeue", "999"], ["show", "999"], ["reject", "999",
+                                                                           "--reason", "x"]])
+def test_unknown_names_get_one_wording(spool: Spool, store: Store, command: list[str],
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    assert _cli(spool, *command) == 1
+    kind = {"reject": "upload"}.get(command[0], "batch")
+    expected = "there is no institution 'nobody' (configured: demo)" \
+        if command[1] == "nobody" else f"there is no {kind} 999"
+    assert capsys.readouterr().err == f"gateway: {expected}\n"
+
+
+def test_release_institution_never_unparks_a_batch_held_on_purpose(
         store: Store, spool: Spool, capsys: pytest.CaptureFixture[str]) -> None:
     batch = batch_of(store, [received(store, spool, "alpha", "users.csv")],
                      (BatchState.READY,))
     spool.batch_zip_path(batch).write_bytes(b"PK")
-    assert _cli(spool, "hold", str(batch)) == 0
+    assert _cli(spool, "hold", str(batch), "--reason", "wrong term") == 0
     assert _cli(spool, "hold", "alpha") == 0
     capsys.readouterr()
     assert _cli(spool, "release", "alpha") == 0
     assert capsys.readouterr().out.splitlines() == [
-        "institution alpha: hold lifted", f"batch {batch} (alpha): held -> ready"]
+        "institution alpha: hold lifted",
+        f"batch {batch} (alpha) stays held: parked with `gateway hold {batch}` (operator: "
+        f"wrong term); `gateway release {batch}` lets it go"]
+    assert store.batch(batch).state is BatchState.HELD
+    assert _cli(spool, "release", "alpha") == 1  # nothing else to release
+    assert "stays held" in capsys.readouterr().err
+    assert _cli(spool, "release", str(batch)) == 0
+    assert capsys.readouterr().out == f"batch {batch} (alpha): held -> ready\n"
     assert store.batch(batch).state is BatchState.READY
+
+
+def test_release_institution_releases_a_batch_the_gateway_held(
+        store: Store, spool: Spool, capsys: pytest.CaptureFixture[str]) -> None:
+    batch = batch_of(store, [received(store, spool, "alpha", "users.csv")],
+                     (BatchState.READY,))
+    spool.batch_zip_path(batch).write_bytes(b"PK")
+    with store.transaction() as txn:
+        txn.move("batch", batch, BatchState.READY, BatchState.HELD, reason="Canvas said 401")
+    assert _cli(spool, "release", "alpha") == 0
+    assert capsys.readouterr().out == f"batch {batch} (alpha): held -> ready\n"
 
 
 def test_only_unsent_batches_can_be_held(store: Store, spool: Spool,

@@ -46,7 +46,7 @@ def test_release_by_institution_sets_a_failure_aside(store: Store, spool: Spool)
     failed = _batch_in(store, spool, [BatchState.READY, BatchState.SUBMITTING,
                                       BatchState.IMPORTING, BatchState.FAILED])
     later = _batch_in(store, spool, [BatchState.READY])
-    target = find_target(store, "alpha")
+    target = find_target(store, "alpha", ["alpha"])
     assert target.id == failed
     assert release(store, spool, target) is BatchState.SKIPPED
     head = store.head_batch("alpha", frozenset({BatchState.SKIPPED}))
@@ -71,7 +71,7 @@ def test_actions_refuse_batches_that_are_not_stopped(store: Store, spool: Spool)
         with pytest.raises(OperatorError, match="importing"):
             action(store.batch(importing))
     with pytest.raises(OperatorError, match="no held or failed batch"):
-        find_target(store, "alpha")
+        find_target(store, "alpha", ["alpha"])
 
 
 def test_a_stale_view_changes_nothing(store: Store, spool: Spool) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -52,7 +53,9 @@ def test_list_and_show(spool: Spool, capsys: pytest.CaptureFixture[str],
         ("upload-00000007", "never recorded"), ("upload-00000008", "interrupted")]
     assert _cli(spool, "show", "upload-00000007") == 0
     out = capsys.readouterr().out
-    assert "reason           never recorded" in out
+    assert re.search(r"\nreason +never recorded\n", out)
+    assert _cli(spool, "list") == 0
+    assert re.search(r"upload-00000007 +37 +\S+ +never recorded\n", capsys.readouterr().out)
     assert "  user_id,login_id,status" in out
     assert _cli(spool, "show", "upload-00000008", "--json") == 0
     assert json.loads(capsys.readouterr().out)["first_lines"] == ["(a zip archive)"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -51,9 +52,9 @@ def test_show_upload_for_people(spool: Spool, capsys: pytest.CaptureFixture[str]
     assert _show(spool, "upload", "1") == 0
     out = capsys.readouterr().out
     assert out.startswith("upload 1 (alpha): accepted")
-    assert "filename         users.csv" in out
+    assert "\nfilename     users.csv\n" in out
     assert "received -> accepted" in out
-    assert f"payload          {spool.upload_path(1)}" in out
+    assert f"\npayload  {spool.upload_path(1)}\n" in out
 
 
 def test_show_errors(spool: Spool, capsys: pytest.CaptureFixture[str]) -> None:
@@ -82,7 +83,31 @@ def test_show_batch_tells_how_canvas_was_read_and_names_duplicates(
                    reconcile_json=evidence)
     assert _show(spool, str(batch)) == 0
     text = capsys.readouterr().out
-    assert "duplicate imports 75 (Canvas shows more than one import of this batch)" in text
-    assert "attempt files    b000001-a2-users.csv" in text
-    assert "canvas user      4001" in text
-    assert "import=75  read_as=carries another attempt's file names" in text
+    assert re.search(r"\nduplicate imports +75 \(Canvas shows more than one import of this "
+                     r"batch\)\n", text)
+    assert re.search(r"\nattempt files +b000001-a2-users.csv\n", text)
+    assert re.search(r"\ncanvas user +4001\n", text)
+    assert re.search(r"\n *75 +carries another attempt's file names\n", text)
+
+
+def test_show_prints_canvas_messages_and_no_times_that_never_were(
+        spool: Spool, capsys: pytest.CaptureFixture[str]) -> None:
+    store = Store(spool.database, clock=Clock())
+    batch = imported(store, spool, Clock(), "alpha", waited=5, processing=2, import_id=77)
+    answer = {"id": 77, "workflow_state": "imported_with_messages",
+              "processing_errors": [["b000001-a1-users.csv", "Unknown role 'boss'"]],
+              "processing_warnings": [["b000001-a1-users.csv", "user u9 has no email"]]}
+    with store.transaction() as txn:
+        txn.update("batch", batch, BatchState.IMPORTED, canvas_json=answer)
+    assert _show(spool, str(batch), "--json") == 0
+    details = json.loads(capsys.readouterr().out)
+    assert details["canvas_errors"] == [{"file": "users.csv", "message": "Unknown role 'boss'"}]
+    assert details["canvas_warnings"] == [{"file": "users.csv",
+                                           "message": "user u9 has no email"}]
+    assert details["next_attempt_at"] is None  # finished: nothing more is attempted
+    assert "1970-01-01" not in json.dumps(details)
+    assert _show(spool, str(batch)) == 0
+    text = capsys.readouterr().out
+    assert re.search(r"canvas errors:\n.*\n.*\nusers.csv +Unknown role 'boss'", text)
+    assert re.search(r"canvas warnings:\n.*\n.*\nusers.csv +user u9 has no email", text)
+    assert "next attempt" not in text

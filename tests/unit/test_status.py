@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from gateway.cli import main
+from gateway.instance import hold, release
 from gateway.state.states import BatchState
 from gateway.state.store import Store
 from gateway.status import status_rows
@@ -29,6 +31,15 @@ def _history(data: Path) -> None:
     store.close()
 
 
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[None]:
+    """The data dir's instance lock held, as the running daemon holds it."""
+    lock = hold(tmp_path)
+    yield
+    release(tmp_path, lock)
+
+
+@pytest.mark.usefixtures("running")
 def test_status_json_names_queue_holds_and_last_success(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _history(tmp_path)
@@ -43,19 +54,35 @@ def test_status_json_names_queue_holds_and_last_success(
     assert "demo" in rows  # the configured (demo) institution is listed even when idle
 
 
+@pytest.mark.usefixtures("running")
 def test_status_table_is_readable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _history(tmp_path)
-    main(["status", "--data", str(tmp_path)])
+    assert main(["status", "--data", str(tmp_path)]) == 1
     out = capsys.readouterr().out
-    assert "INSTITUTION" in out
-    assert "batch #2: Canvas said 401" in out
-    assert "(import 41)" in out
+    assert out.startswith(f"gateway: running on {tmp_path} (pid ")
+    [alpha] = [line for line in out.splitlines() if line.startswith("alpha ")]
+    assert "#2 held: Canvas said 401" in alpha  # on the institution's own line
+    assert "(import 41)" in alpha
+
+
+def test_status_says_not_running_and_exits_3(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    _history(tmp_path)
+    assert main(["status", "--data", str(tmp_path)]) == 3
+    out = capsys.readouterr().out
+    assert out.startswith(f"gateway: NOT RUNNING on {tmp_path}: nothing is received or sent")
+    assert "INSTITUTION" in out  # the queues as it left them
+    assert main(["status", "--data", str(tmp_path), "--json"]) == 3
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)[0]["institution"] == "alpha"
+    assert "NOT RUNNING" in captured.err
 
 
 def test_status_without_data_is_a_clear_error(tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["status", "--data", str(tmp_path / "nothing")]) == 2
-    assert "state.db missing" in capsys.readouterr().err
+    assert "state.db missing): pass --data DIR (the daemon's data dir) or --config FILE" \
+        in capsys.readouterr().err
 
 
 def test_the_public_rows_name_the_institutions_own_batches_and_no_upload_ids(
@@ -79,7 +106,7 @@ def test_the_table_names_the_oldest_waiting_upload(tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     _history(tmp_path)
     main(["status", "--data", str(tmp_path)])
-    assert "oldest waiting: upload 1 (users.csv) since" in capsys.readouterr().out
+    assert "(oldest: upload 1 users.csv since" in capsys.readouterr().out
 
 
 def test_gateway_reject_takes_a_waiting_upload_out_with_the_reason(
