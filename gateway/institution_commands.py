@@ -44,6 +44,12 @@ def add_institution_parser(commands: argparse._SubParsersAction[argparse.Argumen
     actions = institution.add_subparsers(title="actions", dest="action", required=True,
                                          metavar="ACTION")
     add = actions.add_parser("add", help="a new institution with its SFTP login and Canvas")
+    password = actions.add_parser("set-password", help="set or change the SFTP password")
+    key = actions.add_parser("add-key", help="allow one more OpenSSH public key to log in")
+    remove = actions.add_parser(
+        "remove", help="delete the institution's file (its data stays in the data dir)")
+    for parser in (add, password, key, remove):
+        parser.add_argument("name", metavar="NAME", type=_name, help="the institution's name")
     add.add_argument("--canvas-url", required=True,
                      help="Canvas base URL (https://...), or embedded-sandbox")
     add.add_argument("--account-id", default="self", help="Canvas account (default: self)")
@@ -57,18 +63,13 @@ def add_institution_parser(commands: argparse._SubParsersAction[argparse.Argumen
                      help="also set a password (prompted twice, or --stdin)")
     add.add_argument("--report-to", action="append", default=[], metavar="ADDRESS",
                      help="who gets the reports (repeatable)")
-    password = actions.add_parser("set-password", help="set or change the SFTP password")
-    key = actions.add_parser("add-key", help="allow one more OpenSSH public key to log in")
     key.add_argument("key_file", type=Path, metavar="FILE",
                      help="the public key file (.pub), or - for standard input")
-    remove = actions.add_parser(
-        "remove", help="delete the institution's file (its data stays in the data dir)")
     for parser in (add, password):
         parser.add_argument("--stdin", action="store_true",
                             help="read the password from standard input instead of prompting")
     for parser, handler in ((add, _add), (password, _set_password), (key, _add_key),
                             (remove, _remove)):
-        parser.add_argument("name", metavar="NAME", type=_name, help="the institution's name")
         common(parser)
         parser.set_defaults(handler=_guarded(handler))
 
