@@ -14,7 +14,7 @@ from gateway.cli import main
 from tests.integration.gateway_process import GatewayProcess, make_account, wait_for
 from tests.integration.sftp_clients import openssh_batch
 
-PASSWORD = "gamma-long-secret-password"  # noqa: S105 - a test account's
+PASSWORD = "gamma-long-secret-password"
 
 
 def _cli(gateway: GatewayProcess, *args: str) -> int:
@@ -23,7 +23,7 @@ def _cli(gateway: GatewayProcess, *args: str) -> int:
 
 def _password_login(gateway: GatewayProcess, password: str) -> bool:
     client = paramiko.SSHClient()
-    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # noqa: S507 - loopback test
+    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
     try:
         client.connect("127.0.0.1", gateway.sftp_port, username="gamma", password=password,
                        allow_agent=False, look_for_keys=False, timeout=10)
@@ -51,10 +51,13 @@ def test_an_added_institution_logs_in_without_a_restart(
     assert f"institution gamma: added in {drop_in} (login: 1 key(s))" in out
     assert "the running gateway (pid " in out
     assert stat.S_IMODE(drop_in.stat().st_mode) == 0o640
-    listing = wait_for(lambda: (lambda done: done.stdout if done.returncode == 0 else None)(
-        openssh_batch(gateway.sftp_port, gamma, ["ls -l"])), 30, "gamma's first login")
-    assert "inbox" in listing
-    assert gateway.process is not None and gateway.process.poll() is None  # no restart
+    def listing() -> str | None:
+        done = openssh_batch(gateway.sftp_port, gamma, ["ls -l"])
+        return done.stdout if done.returncode == 0 else None
+
+    assert "inbox" in wait_for(listing, 30, "gamma's first login")
+    assert gateway.process is not None
+    assert gateway.process.poll() is None  # the same daemon: no restart
 
     monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
     assert _cli(gateway, "set-password", "gamma", "--stdin") == 0

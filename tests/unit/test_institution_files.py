@@ -1,4 +1,5 @@
-"""`gateway institution ...` on files: checked before written, never half-written, clear refusals."""
+"""`gateway institution ...` on files: checked before written, never half-written, clear
+refusals."""
 
 from __future__ import annotations
 
