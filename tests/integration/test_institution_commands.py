@@ -55,7 +55,7 @@ def test_an_added_institution_logs_in_without_a_restart(
         done = openssh_batch(gateway.sftp_port, gamma, ["ls -l"])
         return done.stdout if done.returncode == 0 else None
 
-    assert "inbox" in wait_for(listing, 30, "gamma's first login")
+    assert "inbox" in str(wait_for(listing, 30, "gamma's first login"))
     assert gateway.process is not None
     assert gateway.process.poll() is None  # the same daemon: no restart
 
