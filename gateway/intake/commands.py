@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 
 from gateway.instance import InstanceError, signal_running
-from gateway.intake.hostkeys import fingerprints
+from gateway.intake.hostkeys import fingerprints, known_hosts_lines
 from gateway.settings import Settings
 from gateway.state.spool import Spool
 
@@ -21,8 +21,12 @@ def add_intake_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPar
     """Add ``host-keys`` and ``reload`` to the ``gateway`` command."""
     keys = commands.add_parser(
         "host-keys", help="print the SSH host key fingerprints vendors pin (made if missing)")
+    keys.add_argument(
+        "--known-hosts", metavar="HOST[:PORT]",
+        help="print lines to paste into a client's known_hosts for reaching the gateway as "
+             "HOST on PORT (default: the configured SFTP port), e.g. sftp.example.edu:2222")
     add_common(keys)
-    keys.set_defaults(handler=lambda args: _host_keys(settings_for(args)))
+    keys.set_defaults(handler=lambda args: _host_keys(settings_for(args), args.known_hosts))
     reload = commands.add_parser(
         "reload", help="make the running gateway re-read its institutions (keys, passwords, "
                        "limits) without dropping sessions; same as SIGHUP")
@@ -30,11 +34,37 @@ def add_intake_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPar
     reload.set_defaults(handler=lambda args: _reload(settings_for(args)))
 
 
-def _host_keys(settings: Settings) -> int:
-    """Print one line per host key: algorithm, SHA256 fingerprint, known_hosts key."""
-    for line in fingerprints(Spool(settings.data_dir).host_keys):
-        print(line)
+def _host_keys(settings: Settings, known_hosts: str | None) -> int:
+    """Print one line per host key: algorithm, SHA256 fingerprint, known_hosts key; or with
+    ``known_hosts``, the known_hosts lines themselves."""
+    folder = Spool(settings.data_dir).host_keys
+    if known_hosts is None:
+        lines = fingerprints(folder)
+    else:
+        try:
+            host, port = _host_port(known_hosts, settings.sftp.port)
+        except ValueError as error:
+            print(f"gateway: --known-hosts {known_hosts!r}: {error}", file=sys.stderr)
+            return 2
+        lines = known_hosts_lines(folder, host, port)
+    print("\n".join(lines))
     return 0
+
+
+def _host_port(text: str, default_port: int) -> tuple[str, int]:
+    """``host``, ``host:port``, ``[v6]`` or ``[v6]:port`` as (host, port)."""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest.removeprefix(":") if rest.startswith(":") else ""
+        if rest and not rest.startswith(":"):
+            raise ValueError("write an IPv6 address as [address]:port")
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    else:
+        host, port = text, ""
+    if not host or (port and not port.isdigit()) or not 0 < int(port or default_port) < 65536:
+        raise ValueError("expected HOST or HOST:PORT with PORT 1-65535")
+    return host, int(port or default_port)
 
 
 def _reload(settings: Settings) -> int:

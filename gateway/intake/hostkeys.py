@@ -49,6 +49,14 @@ def fingerprints(folder: Path) -> list[str]:
     return lines
 
 
+def known_hosts_lines(folder: Path, host: str, port: int) -> list[str]:
+    """One ``known_hosts`` line per host key for clients reaching ``host`` on ``port``
+    (OpenSSH writes ``[host]:port`` for any port but 22)."""
+    name = host if port == 22 else f"[{host}]:{port}"
+    return [f"{name} {key.export_public_key().decode().strip()}"
+            for key in load_host_keys(folder)]
+
+
 def _create_private(path: Path, data: bytes) -> bool:
     """Durably create ``path`` holding ``data``, mode 0600 from the start; False (and the
     existing file kept) when another process created it first."""

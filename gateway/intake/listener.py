@@ -24,6 +24,7 @@ from gateway.intake.config import SftpSettings
 from gateway.intake.hostkeys import HOST_KEY_FILES, load_host_keys
 from gateway.intake.session import IntakeServices, UploadSession
 from gateway.intake.sftp import InstitutionSFTPServer
+from gateway.settings import ConfigError
 from gateway.state.spool import Spool
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,16 @@ class IntakeListener:
         """Listen; return the port (useful when the configured port is 0)."""
         settings = self._settings
         tolerate_trailing_write_bytes()
-        self._acceptor = await asyncssh.listen(
+        try:
+            self._acceptor = await self._listen()
+        except OSError as error:  # the port is taken, or not ours to bind
+            raise ConfigError(f"sftp: cannot listen on {settings.host}:{settings.port}: "
+                              f"{os.strerror(error.errno) if error.errno else error}") from None
+        return self._acceptor.get_port()
+
+    async def _listen(self) -> asyncssh.SSHAcceptor:
+        settings = self._settings
+        return await asyncssh.listen(
             settings.host, settings.port,
             server_host_keys=load_host_keys(self._spool.host_keys),
             server_factory=self._new_connection, sftp_factory=self._new_session,
@@ -65,7 +75,6 @@ class IntakeListener:
             process_factory=None, login_timeout=settings.login_timeout_seconds,
             keepalive_interval=30, keepalive_count_max=4,
         )
-        return self._acceptor.get_port()
 
     def _new_connection(self) -> GatewaySSHServer:
         server = GatewaySSHServer(self._guard, on_lost=self.connections.discard)

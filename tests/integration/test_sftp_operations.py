@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import socket
 import stat
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from tests.integration.gateway_process import REPO, GatewayProcess, wait_for
 from tests.integration.sftp_clients import asyncssh_sftp
@@ -43,6 +48,28 @@ def test_host_keys_are_printed_and_kept_across_restarts(intake: GatewayProcess) 
     assert _served_fingerprint(intake) == served
 
 
+def test_known_hosts_lines_let_openssh_check_the_host_key(intake: GatewayProcess,
+                                                          tmp_path: Path) -> None:
+    intake.start()
+    lines = _gateway(intake, "host-keys", "--known-hosts", f"127.0.0.1:{intake.sftp_port}")
+    assert lines.returncode == 0, lines.stderr
+    assert lines.stdout.startswith(f"[127.0.0.1]:{intake.sftp_port} ssh-")
+    known = tmp_path / "known_hosts"
+    known.write_text(lines.stdout)
+    account = intake.accounts[0]
+    checked = subprocess.run(
+        ["sftp", "-b", "-", "-P", str(intake.sftp_port), "-i", str(account.key_file),
+         "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known}",
+         "-o", "BatchMode=yes", f"{account.name}@127.0.0.1"],
+        input="ls\n", capture_output=True, text=True, timeout=60, check=False)
+    assert checked.returncode == 0, checked.stderr
+    on_22 = _gateway(intake, "host-keys", "--known-hosts", "sftp.example.edu:22")
+    assert on_22.stdout.startswith("sftp.example.edu ssh-")
+    bad = _gateway(intake, "host-keys", "--known-hosts", "sftp.example.edu:http")
+    assert bad.returncode == 2
+    assert "expected HOST or HOST:PORT" in bad.stderr
+
+
 def test_reload_command_signals_the_running_gateway(intake: GatewayProcess) -> None:
     intake.write_config()
     refused = _gateway(intake, "reload")
@@ -59,3 +86,20 @@ def test_a_second_gateway_on_the_same_data_dir_stops_at_start(intake: GatewayPro
     second = _gateway(intake, "serve")
     assert second.returncode == 2
     assert "another gateway is already running" in second.stderr
+
+
+@pytest.mark.parametrize("taken", ["sftp", "http"])
+def test_a_port_in_use_stops_the_start_with_a_clean_error(intake: GatewayProcess,
+                                                          taken: str) -> None:
+    intake.write_config()
+    port = intake.sftp_port if taken == "sftp" else intake.http_port
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", port))
+        holder.listen()
+        started = _gateway(intake, "serve")
+    assert started.returncode == 2
+    assert "Traceback" not in started.stderr
+    [line] = [json.loads(text) for text in started.stderr.splitlines()
+              if "gateway not started" in text]
+    assert line["reason"] == (f"configuration error: {taken}: cannot listen on "
+                              f"127.0.0.1:{port}: Address already in use")
