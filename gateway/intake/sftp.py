@@ -77,6 +77,15 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
         self._touch = touch
         self._loop = asyncio.get_running_loop()
 
+    def format_user(self, uid: int | None) -> str:
+        """``ls -l``'s owner column: the institution (its files are its own, whatever the
+        gateway's uid on the disk)."""
+        return self._session.institution
+
+    def format_group(self, gid: int | None) -> str:
+        """``ls -l``'s group column: the institution too."""
+        return self._session.institution
+
     # -- files -----------------------------------------------------------------------------
 
     def open(self, path: bytes, pflags: int, attrs: SFTPAttrs) -> object:

@@ -4,6 +4,7 @@ account logs in with a real SFTP client, without a restart."""
 from __future__ import annotations
 
 import io
+import re
 import stat
 from pathlib import Path
 
@@ -55,7 +56,8 @@ def test_an_added_institution_logs_in_without_a_restart(
         done = openssh_batch(gateway.sftp_port, gamma, ["ls -l"])
         return done.stdout if done.returncode == 0 else None
 
-    assert "inbox" in str(wait_for(listing, 30, "gamma's first login"))
+    listed = str(wait_for(listing, 30, "gamma's first login"))
+    assert re.search(r"\nd\S+ +gamma +gamma +\d+ .* inbox\n", listed)  # ls -l owner
     assert gateway.process is not None
     assert gateway.process.poll() is None  # the same daemon: no restart
 
