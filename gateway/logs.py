@@ -19,7 +19,6 @@ as asterisks even by accident.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import threading
@@ -28,32 +27,35 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-_STANDARD = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+from pythonjsonlogger.core import RESERVED_ATTRS
+from pythonjsonlogger.json import JsonFormatter as LibraryJsonFormatter
+
 _FIXED = ("time", "level", "logger", "event")
+_NAMES = {"asctime": "time", "levelname": "level", "name": "logger", "message": "event",
+          "exc_info": "exception", "stack_info": "stack"}
+"""python-json-logger's record attributes, by the key each has on our lines."""
 
 log = logging.getLogger(__name__)
 
 
-class JsonFormatter(logging.Formatter):
-    """Formats a record as a JSON object: time, level, logger, event, then extra fields."""
+class JsonFormatter(LibraryJsonFormatter):
+    """python-json-logger's formatter, set up for our lines: time, level, logger, event,
+    then the extra fields (never one named like a fixed key), ``exception``/``stack``."""
 
-    def format(self, record: logging.LogRecord) -> str:
-        """Render one line (no newline inside: the JSON escapes them)."""
-        line: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(
-                timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "event": record.getMessage(),
-        }
-        for key, value in vars(record).items():
-            if key not in _STANDARD and key not in _FIXED and not key.startswith("_"):
-                line[key] = value
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
-        if record.stack_info:
-            line["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(line, default=str)
+    def __init__(self) -> None:
+        super().__init__(["asctime", "levelname", "name", "message"], rename_fields=_NAMES,
+                         reserved_attrs=[*RESERVED_ATTRS, *_FIXED], json_default=str)
+
+    def formatTime(self, record: logging.LogRecord,  # noqa: N802 (logging's name)
+                   datefmt: str | None = None) -> str:
+        """ISO 8601 in UTC, to the millisecond."""
+        return datetime.fromtimestamp(record.created, tz=UTC).isoformat(
+            timespec="milliseconds")
+
+    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        """Levels in lower case, as they always were on our lines."""
+        log_data["level"] = str(log_data["level"]).lower()
+        return log_data
 
 
 class Bound(logging.LoggerAdapter[logging.Logger]):
