@@ -1,8 +1,8 @@
-"""A small, byte-exact multipart/form-data parser (RFC 7578 / RFC 2046).
+"""Byte-exact multipart/form-data parsing (RFC 7578 / RFC 2046) on python-multipart.
 
-The sandbox must keep the exact bytes of an uploaded file, so parts are cut on the
-delimiter `CRLF--boundary` by hand; only each part's header block goes through the standard
-`email` header parser (quoting, RFC 2231 `filename*=`).  The `cgi` module is deprecated.
+The sandbox must keep the exact bytes of an uploaded file: python-multipart's streaming
+parser cuts the parts; each part's header block then goes through the standard `email`
+header parser (quoting, RFC 2231 `filename*=`), as Rack reads them.
 """
 
 from __future__ import annotations
@@ -10,8 +10,16 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import email.utils
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import Message
+from typing import TYPE_CHECKING
+
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser
+
+if TYPE_CHECKING:  # python-multipart declares its callback table for type checkers only
+    from python_multipart.multipart import MultipartCallbacks
 
 
 class MultipartError(ValueError):
@@ -45,41 +53,69 @@ def parse_content_type(value: str | None) -> tuple[str | None, dict[str, str]]:
 
 
 def parse_multipart(body: bytes, boundary: str) -> list[FormPart]:
-    """Return the parts of a multipart body in order.  Raises MultipartError."""
+    """Return the parts of a multipart body in order.  Raises MultipartError.
+
+    The body is cut by python-multipart's streaming parser (its part data callbacks give
+    the exact bytes); a preamble before the first delimiter is skipped as RFC 2046 says.
+    """
     if not boundary:
         raise MultipartError("missing boundary")
     delimiter = b"--" + boundary.encode("latin-1")
-    if body.startswith(delimiter):
-        position = 0
-    else:
+    if not body.startswith(delimiter):
         found = body.find(b"\r\n" + delimiter)  # anything before is preamble
         if found < 0:
             raise MultipartError("no opening boundary")
-        position = found + 2
-    parts: list[FormPart] = []
-    while True:
-        position += len(delimiter)
-        if body.startswith(b"--", position):
-            return parts  # close delimiter; anything after is epilogue
-        line_end = body.find(b"\r\n", position)
-        if line_end < 0 or body[position:line_end].strip(b" \t"):
-            raise MultipartError("malformed boundary line")
-        start = line_end + 2
-        end = body.find(b"\r\n" + delimiter, start)
-        if end < 0:
-            raise MultipartError("unterminated part")
-        parts.append(_parse_part(body[start:end]))
-        position = end + 2
+        body = body[found + 2:]
+    collected = _Collected()
+    parser = MultipartParser(boundary.encode("latin-1"), collected.callbacks())
+    try:
+        parser.write(body)
+        parser.finalize()
+    except MultipartParseError as error:
+        raise MultipartError(str(error) or "malformed body") from None
+    if not collected.ended:
+        raise MultipartError("unterminated part")
+    return [_parse_part(header_block, data) for header_block, data in collected.parts]
 
 
-def _parse_part(chunk: bytes) -> FormPart:
-    if chunk.startswith(b"\r\n"):
-        header_block, data = b"", chunk[2:]
-    else:
-        split = chunk.find(b"\r\n\r\n")
-        if split < 0:
-            raise MultipartError("part without a header block")
-        header_block, data = chunk[:split], chunk[split + 4 :]
+class _Collected:
+    """What the parser's callbacks hand over: each part's header block and its bytes."""
+
+    def __init__(self) -> None:
+        self.parts: list[tuple[bytes, bytes]] = []
+        self.ended = False
+        self._headers = bytearray()
+        self._field = bytearray()
+        self._value = bytearray()
+        self._data = bytearray()
+
+    def callbacks(self) -> MultipartCallbacks:
+        def begin() -> None:
+            self._headers.clear()
+            self._data.clear()
+
+        def piece(target: bytearray) -> Callable[[bytes, int, int], None]:
+            return lambda data, start, end: target.extend(data[start:end])
+
+        def header_end() -> None:
+            self._headers.extend(bytes(self._field) + b": " + bytes(self._value) + b"\r\n")
+            self._field.clear()
+            self._value.clear()
+
+        def part_end() -> None:
+            self.parts.append((bytes(self._headers), bytes(self._data)))
+
+        def end() -> None:
+            self.ended = True
+
+        return {"on_part_begin": begin, "on_header_field": piece(self._field),
+                "on_header_value": piece(self._value), "on_header_end": header_end,
+                "on_part_data": piece(self._data), "on_part_end": part_end, "on_end": end,
+                "on_headers_finished": lambda: None,
+                "on_header_begin": lambda: None}
+
+
+def _parse_part(header_block: bytes, data: bytes) -> FormPart:
     # Browsers and urllib3 send UTF-8 file names raw; decode leniently rather than fail.
     headers = email.parser.HeaderParser(policy=email.policy.compat32).parsestr(
         header_block.decode("utf-8", errors="replace")
