@@ -28,11 +28,10 @@ from gateway.intake.listener import HOST_KEY_FILES
 from gateway.reporting.mailer import DeliveryError, MailDirectory
 from gateway.reporting.message import compose_message
 from gateway.reporting.render import RenderedReport
-from gateway.settings import EMBEDDED_SANDBOX, ConfigError, Settings
+from gateway.settings import EMBEDDED_SANDBOX, ConfigError, Settings, reachable_host
 from gateway.state.spool import Spool
 
 TIMEOUT_SECONDS = 10.0
-_ANY_ADDRESS = ("", "0.0.0.0", "::")  # noqa: S104 - compared against, never bound
 
 
 @dataclass(frozen=True)
@@ -110,7 +109,7 @@ def check_smtp(settings: Settings, to: str) -> Check:
 
 def check_sftp(settings: Settings) -> Check:
     """Connect to the SFTP port; pass when it presents one of the data dir's host keys."""
-    host = _reachable(settings.sftp.host)
+    host = reachable_host(settings.sftp.host).strip("[]")
     where = f"{host}:{settings.sftp.port}"
     known = _host_keys(Spool(settings.data_dir))
     if not known:
@@ -133,7 +132,7 @@ def check_sftp(settings: Settings) -> Check:
 
 def check_http(settings: Settings) -> Check:
     """GET /readyz on the daemon's HTTP port; pass on 200."""
-    url = f"http://{_reachable(settings.http.host)}:{settings.http.port}/readyz"
+    url = f"http://{reachable_host(settings.http.host)}:{settings.http.port}/readyz"
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as answer:
             body = answer.read().decode("utf-8", "replace")
@@ -162,11 +161,6 @@ def _host_keys(spool: Spool) -> set[bytes]:
         if path.exists():
             keys.add(asyncssh.read_private_key(path).public_data)
     return keys
-
-
-def _reachable(host: str) -> str:
-    """The address to connect to for a listener bound to ``host``."""
-    return "127.0.0.1" if host in _ANY_ADDRESS else host
 
 
 def _oneline(text: str) -> str:

@@ -17,7 +17,7 @@ from gateway.command_settings import NoDataError, add_common, settings_for
 from gateway.settings import ConfigError
 
 GROUPS = (
-    ("Run the gateway", ("serve", "reload", "check", "example-config")),
+    ("Run the gateway", ("serve", "reload", "check", "health", "example-config")),
     ("Look", ("status", "show", "quarantine")),
     ("Act on queues", ("hold", "release", "requeue", "skip", "reject")),
     ("Institutions and keys", ("institution", "hash-password", "host-keys")),

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from gateway.command_settings import guarded, no_data, open_data, settings_for
 from gateway.settings import ConfigError
@@ -32,6 +34,13 @@ def add_queue_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPars
         "example-config", help="print the example config, every key commented (a start for "
                                "gateway.toml)")
     example.set_defaults(handler=lambda _: _example_config())
+    health = commands.add_parser(
+        "health", help="is the gateway on the data dir alive? asks its /healthz (or its "
+                       "pid); reads no config: the container's HEALTHCHECK")
+    health.add_argument("--data", type=Path, default=Path(os.environ.get(
+        "GATEWAY_DATA_DIR", "/data")), help="data directory (default: $GATEWAY_DATA_DIR, "
+                                            "else /data)")
+    health.set_defaults(handler=_health)
     status = commands.add_parser(
         "status", help="whether the gateway runs, and each institution's queue")
     status.add_argument("--json", action="store_true", help="machine-readable output")
@@ -81,6 +90,33 @@ def _example_config() -> int:
     from importlib.resources import files
 
     sys.stdout.write(files("gateway").joinpath("gateway.example.toml").read_text("utf-8"))
+    return 0
+
+
+def _health(args: argparse.Namespace) -> int:
+    """0 when the daemon on the data dir runs and (with an HTTP port) answers /healthz; 1
+    otherwise.  Never reads the config: a half-edited config must not make a healthy
+    daemon look sick (an orchestrator would restart it into a failing start)."""
+    import urllib.error
+    import urllib.request
+
+    from gateway.instance import http_address, running_pid
+
+    pid = running_pid(args.data)
+    if pid is None:
+        print(f"unhealthy: no gateway is running on {args.data}")
+        return 1
+    address = http_address(args.data)
+    if address is None:
+        print(f"healthy: gateway pid {pid} runs (no HTTP port to ask)")
+        return 0
+    try:
+        with urllib.request.urlopen(f"http://{address}/healthz", timeout=10) as answer:
+            body = answer.read().decode("utf-8", "replace").strip()
+    except (OSError, urllib.error.URLError) as error:
+        print(f"unhealthy: gateway pid {pid}: http://{address}/healthz: {error}")
+        return 1
+    print(f"healthy: gateway pid {pid}: http://{address}/healthz: {body}")
     return 0
 
 

@@ -25,7 +25,7 @@ from pydantic import SecretStr
 
 from gateway.demo import announce_demo
 from gateway.forwarding.forwarder import Forwarder
-from gateway.instance import InstanceError, hold, release
+from gateway.instance import InstanceError, announce_http, hold, release
 from gateway.institutions import Institution, SandboxTarget, resolve_institutions
 from gateway.intake.service import Intake
 from gateway.reporting.hook_sender import HookSender
@@ -36,7 +36,7 @@ from gateway.reporting.status_file import write_status_file
 from gateway.reporting.webhooks import Hook, resolve_hooks
 from gateway.runner import Runner
 from gateway.sandbox.server import CanvasSandbox
-from gateway.settings import ConfigError, MailSettings, Settings, read_secret
+from gateway.settings import ConfigError, MailSettings, Settings, reachable_host, read_secret
 from gateway.sorting.sorter import Sorter
 from gateway.state.recovery import mark_clean_stop, recover
 from gateway.state.retention import Retention
@@ -208,6 +208,9 @@ async def _run(settings: Settings, spool: Spool, running: Components,
         announce_demo(host=settings.sftp.host, port=port, mail=spool.mail, http_url=http_url)
     if running.web is not None:
         running.web.health.sftp_port = port  # /readyz: SFTP is up
+        # The container's health check asks here, never re-reading the config.
+        announce_http(settings.data_dir,
+                      f"{reachable_host(settings.http.host)}:{running.web.port}")
     log.info("gateway ready", extra={"sftp_url": f"sftp://{settings.sftp.host}:{port}",
                                      "http_url": http_url})
     try:

@@ -1,8 +1,12 @@
-"""One gateway per data directory: an exclusive lock, and the pid file ``gateway reload`` uses.
+"""One gateway per data directory: an exclusive lock, and the files the commands find the
+running daemon by: its pid (``gateway.pid``) and its HTTP address (``gateway.http``).
 
 Two daemons on one data dir would both recover, sort and post the same batches; the lock
 (``flock`` on ``<data_dir>/gateway.lock``, released by the kernel when the process dies, so
 a crash never leaves it stale) makes the second one stop at start with a clear message.
+Whether a daemon runs is read from its pid without touching the lock: a probe that took the
+lock for a moment (``gateway status``, the container's health check) could make a daemon
+starting at that instant refuse to start.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 
 LOCK_NAME = "gateway.lock"
 PID_NAME = "gateway.pid"
+HTTP_NAME = "gateway.http"
 
 
 class InstanceError(Exception):
@@ -40,26 +45,37 @@ def hold(data_dir: Path) -> int:
 
 
 def release(data_dir: Path, fd: int) -> None:
-    """Remove the pid file and drop the lock."""
-    with contextlib.suppress(OSError):
-        (data_dir / PID_NAME).unlink()
+    """Remove the pid and address files and drop the lock."""
+    for name in (PID_NAME, HTTP_NAME):
+        with contextlib.suppress(OSError):
+            (data_dir / name).unlink()
     os.close(fd)
 
 
-def running_pid(data_dir: Path) -> int | None:
-    """The pid of the gateway running on ``data_dir`` (0 if its pid file is missing), or
-    None when none is: the lock is free or was never made."""
+def announce_http(data_dir: Path, address: str) -> None:
+    """Record where the running daemon's HTTP port answers (``127.0.0.1:8080``)."""
+    (data_dir / HTTP_NAME).write_text(f"{address}\n")
+
+
+def http_address(data_dir: Path) -> str | None:
+    """The running daemon's HTTP ``host:port``, if it has an HTTP port."""
     try:
-        fd = os.open(data_dir / LOCK_NAME, os.O_RDWR)
-    except FileNotFoundError:
+        return (data_dir / HTTP_NAME).read_text().strip() or None
+    except OSError:
+        return None
+
+
+def running_pid(data_dir: Path) -> int | None:
+    """The pid of the gateway running on ``data_dir``, or None when none is: no pid file,
+    or its process is gone (a crash leaves the file) or is not a gateway (a reused pid)."""
+    pid = _read_pid(data_dir)
+    if pid is None or pid == os.getpid():  # a stale file naming this very probe
         return None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return _read_pid(data_dir) or 0  # held: a gateway is running
-    finally:
-        os.close(fd)  # closing drops the lock if this process took it
-    return None
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return pid if b"gateway" in command else None
 
 
 def signal_running(data_dir: Path, signum: signal.Signals) -> int:
@@ -68,8 +84,6 @@ def signal_running(data_dir: Path, signum: signal.Signals) -> int:
     pid = running_pid(data_dir)
     if pid is None:
         raise InstanceError(f"no gateway is running on {data_dir}")
-    if not pid:
-        raise InstanceError(f"a gateway holds {data_dir / LOCK_NAME} but {PID_NAME} is missing")
     os.kill(pid, signum)
     return pid
 

@@ -62,6 +62,13 @@ def loopback_host(host: str) -> bool:
         return False
 
 
+def reachable_host(host: str) -> str:
+    """The address (URL form) to reach, from this machine, a listener bound to ``host``."""
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - compared against, never bound
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

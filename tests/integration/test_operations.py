@@ -184,6 +184,23 @@ def test_readyz_fails_below_the_disk_floor_and_the_healthcheck_says_so(
     assert gateway.stop() == 0
 
 
+def test_health_asks_the_daemon_and_never_the_config(
+        gateway: GatewayProcess, capsys: pytest.CaptureFixture[str]) -> None:
+    health = ["health", "--data", str(gateway.data_dir)]
+    gateway.start()
+    assert main(health) == 0
+    assert capsys.readouterr().out.startswith(
+        f"healthy: gateway pid {gateway.process.pid if gateway.process else 0}: "
+        f"http://127.0.0.1:{gateway.http_port}/healthz: ")
+    gateway.config_path.write_text("[sftp\nport = ")  # an editor's half-written save
+    assert main(health) == 0
+    assert _cli(gateway, "check", "http") == 1  # what the old HEALTHCHECK ran: sick
+    assert gateway.stop() == 0
+    assert main(health) == 1
+    assert capsys.readouterr().out.endswith(
+        f"unhealthy: no gateway is running on {gateway.data_dir}\n")
+
+
 def test_sigterm_mid_upload_exits_cleanly_within_seconds_and_keeps_nothing_partial(
         gateway: GatewayProcess, alpha: Account) -> None:
     gateway.start()

@@ -8,11 +8,11 @@ import pytest
 
 from gateway.cli import main
 from gateway.holds import hold_batch
-from gateway.instance import hold, release
 from gateway.operator import OperatorError
 from gateway.state.spool import Spool
 from gateway.state.states import BatchState
 from gateway.state.store import Store
+from tests.unit.daemon_stand_in import running_on
 from tests.unit.history import TO_IMPORTING, batch_of, received
 
 
@@ -24,13 +24,12 @@ def test_institution_hold_shows_in_status_and_release_lifts_it(
         store: Store, spool: Spool, capsys: pytest.CaptureFixture[str]) -> None:
     assert _cli(spool, "hold", "demo", "--reason", "term rollover") == 0
     assert "held (term rollover)" in capsys.readouterr().out
-    lock = hold(spool.root)  # as the running daemon does
-    assert _cli(spool, "status", "--json") == 1
-    [row] = json.loads(capsys.readouterr().out)
-    assert row["on_hold"]["reason"] == "term rollover"
-    assert _cli(spool, "status") == 1
-    assert "queue held since" in capsys.readouterr().out
-    release(spool.root, lock)
+    with running_on(spool.root):
+        assert _cli(spool, "status", "--json") == 1
+        [row] = json.loads(capsys.readouterr().out)
+        assert row["on_hold"]["reason"] == "term rollover"
+        assert _cli(spool, "status") == 1
+        assert "queue held since" in capsys.readouterr().out
     assert _cli(spool, "hold", "demo") == 1
     assert "already held (term rollover)" in capsys.readouterr().err
 

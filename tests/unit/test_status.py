@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from gateway.cli import main
-from gateway.instance import hold, release
 from gateway.state.states import BatchState
 from gateway.state.store import Store
 from gateway.status import status_rows
+from tests.unit.daemon_stand_in import running_on
 
 
 def _history(data: Path) -> None:
@@ -33,10 +33,8 @@ def _history(data: Path) -> None:
 
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[None]:
-    """The data dir's instance lock held, as the running daemon holds it."""
-    lock = hold(tmp_path)
-    yield
-    release(tmp_path, lock)
+    with running_on(tmp_path):
+        yield
 
 
 @pytest.mark.usefixtures("running")
@@ -118,3 +116,16 @@ def test_gateway_reject_takes_a_waiting_upload_out_with_the_reason(
     assert "operator: wrong term" in (store.upload(1).problem or "")
     assert main(["reject", "1", "--reason", "again", "--data", str(tmp_path)]) == 1
     assert "no longer waiting" in capsys.readouterr().err
+
+
+def test_a_stale_pid_file_is_not_a_running_gateway(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    _history(tmp_path)
+    with running_on(tmp_path) as pid:
+        assert main(["status", "--data", str(tmp_path)]) == 1
+        assert f"(pid {pid})" in capsys.readouterr().out
+        stale = tmp_path / "gateway.pid"
+        kept = stale.read_text()
+    stale.write_text(kept)  # as a crash leaves it: the process is gone
+    assert main(["status", "--data", str(tmp_path)]) == 3
+    assert "NOT RUNNING" in capsys.readouterr().out
