@@ -1,6 +1,8 @@
 # sis-gateway: the SFTP -> Canvas SIS import appliance.
 #
 #   docker build -t sis-gateway .                 # the appliance (the default, last stage)
+#   podman build --format docker -t sis-gateway . # podman: keep the HEALTHCHECK (its default
+#                                                 # OCI format drops it)
 #   docker build --target mailcatcher -t sis-gateway-mailcatcher .   # the local stack's SMTP sink
 #
 # Only a debian:bookworm-slim base is needed (it can be a locally made one; see
@@ -8,24 +10,16 @@
 # (PEM, *.crt) in docker/extra-ca/ before building: pip trusts them during the build and the
 # gateway trusts them at run time (Canvas and SMTP through the same proxy).
 #
-# Run: mount a folder holding gateway.toml at /config, a volume at /data, publish 2222 (SFTP)
-# and 8080 (HTTP; set [http] host = "0.0.0.0" to publish it), and use --init (or compose
+# Run: mount a folder holding gateway.toml at /config (`docker run --rm sis-gateway
+# example-config` prints a commented one), a volume at /data, publish 2222 (SFTP) and 8080
+# (HTTP; set [http] host = "0.0.0.0" to publish it), and use --init (or compose
 # `init: true`). See README.md, "Container".
+#
+# The appliance is one stage: the venv is built and its build tools removed in the same
+# layer, with the source bind-mounted rather than copied, so the image holds only Python and
+# the venv, and a build leaves no untagged build-stage image behind.
 
 ARG DEBIAN_IMAGE=debian:bookworm-slim
-
-# ---- build: a venv with the gateway and its dependencies -------------------------------------
-FROM ${DEBIAN_IMAGE} AS build
-ARG DEBIAN_FRONTEND=noninteractive
-COPY docker/extra-ca/ /usr/local/share/ca-certificates/
-RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates python3 python3-venv \
- && update-ca-certificates \
- && rm -rf /var/lib/apt/lists/*
-RUN python3 -m venv /opt/gateway
-COPY pyproject.toml README.md /src/
-COPY gateway /src/gateway
-RUN /opt/gateway/bin/pip install --no-cache-dir --disable-pip-version-check /src
 
 # ---- mailcatcher: an SMTP server that prints every message (the compose stack's mail) -------
 FROM ${DEBIAN_IMAGE} AS mailcatcher
@@ -40,17 +34,25 @@ CMD ["python3", "-m", "aiosmtpd", "-n", "-l", "0.0.0.0:1025", "-c", "aiosmtpd.ha
 # ---- runtime: the appliance ------------------------------------------------------------------
 FROM ${DEBIAN_IMAGE} AS runtime
 ARG DEBIAN_FRONTEND=noninteractive
+# Documentation, manuals and translations of the Debian packages are not installed.
+COPY docker/dpkg-slim.cfg /etc/dpkg/dpkg.cfg.d/slim
 COPY docker/extra-ca/ /usr/local/share/ca-certificates/
-RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates python3 \
+# A non-system user: uid 10001 is above SYS_UID_MAX, and --no-log-init keeps lastlog small.
+RUN --mount=type=bind,target=/src,rw \
+    apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates python3 python3-venv \
  && update-ca-certificates \
- && rm -rf /var/lib/apt/lists/* \
- && groupadd --system --gid 10001 gateway \
- && useradd --system --uid 10001 --gid gateway --home-dir /data --no-create-home \
+ && python3 -m venv /opt/gateway \
+ && /opt/gateway/bin/pip install --no-cache-dir --disable-pip-version-check /src \
+ && /opt/gateway/bin/pip uninstall --yes --disable-pip-version-check pip setuptools \
+ && apt-get purge -y --auto-remove python3-venv \
+ && apt-get clean \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
+ && groupadd --gid 10001 gateway \
+ && useradd --uid 10001 --gid gateway --home-dir /data --no-create-home --no-log-init \
       --shell /usr/sbin/nologin gateway \
  && mkdir -p /data /config \
  && chown gateway:gateway /data
-COPY --from=build /opt/gateway /opt/gateway
 COPY docker/entrypoint.sh /usr/local/bin/gateway-entrypoint
 # requests would otherwise use its own CA bundle: one trust store (Debian's + extra-ca) for all.
 ENV PATH=/opt/gateway/bin:$PATH \
@@ -62,7 +64,9 @@ USER 10001:10001
 WORKDIR /data
 VOLUME ["/data", "/config"]
 EXPOSE 2222 8080
+# Asks the running daemon (its /healthz, found through /data), never the config: a
+# half-edited mounted config must not mark a healthy gateway unhealthy.
 HEALTHCHECK --interval=30s --timeout=15s --start-period=30s --retries=3 \
-  CMD ["gateway", "check", "http"]
+  CMD ["gateway", "health", "--data", "/data"]
 ENTRYPOINT ["/usr/local/bin/gateway-entrypoint"]
 CMD ["serve"]

@@ -17,8 +17,8 @@ fi
 if [ ! -f "$config" ]; then
     cat >&2 <<MESSAGE
 sis-gateway: no configuration at $config.
-  Mount a folder holding gateway.toml at /config (every key is explained in
-  config/gateway.example.toml), or set GATEWAY_CONFIG.
+  Mount a folder holding gateway.toml at /config, or set GATEWAY_CONFIG.
+  To start one with every key explained:  docker run --rm <image> example-config > gateway.toml
   For a local trial with the built-in Canvas simulator: docker compose -f docker/compose.yaml up
 MESSAGE
     exit 2

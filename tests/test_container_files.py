@@ -44,7 +44,8 @@ def test_dockerfile_runs_as_a_numeric_non_root_user_with_volumes_ports_and_healt
     assert re.search(r"^USER 10001:10001$", runtime, re.MULTILINE)
     assert 'VOLUME ["/data", "/config"]' in runtime
     assert "EXPOSE 2222 8080" in runtime
-    assert 'CMD ["gateway", "check", "http"]' in runtime
+    assert 'CMD ["gateway", "health", "--data", "/data"]' in runtime  # never the config
+    assert "--no-log-init" in runtime
     assert 'ENTRYPOINT ["/usr/local/bin/gateway-entrypoint"]' in runtime
     assert "COPY docker/extra-ca/ /usr/local/share/ca-certificates/" in text
 
@@ -53,7 +54,21 @@ def test_entrypoint_without_a_config_says_what_to_mount(tmp_path: Path) -> None:
     done = _entrypoint(env={"GATEWAY_CONFIG": str(tmp_path / "gateway.toml")})
     assert done.returncode == 2
     assert "no configuration at" in done.stderr
-    assert "config/gateway.example.toml" in done.stderr
+    assert "example-config > gateway.toml" in done.stderr
+
+
+def test_the_example_config_ships_inside_the_package() -> None:
+    done = _entrypoint("example-config", env={})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (REPO / "gateway" / "gateway.example.toml").read_text()
+    assert (REPO / "config" / "gateway.example.toml").read_text() == done.stdout
+
+
+def test_the_readme_shows_the_podman_build_the_smoke_test_runs() -> None:
+    readme = (REPO / "README.md").read_text()
+    smoke = (REPO / "tests" / "container" / "smoke.sh").read_text()
+    assert "\npodman build --format docker -t sis-gateway:local .\n" in readme
+    assert "^podman build --format docker" in smoke  # read from the README, then run
 
 
 def test_entrypoint_passes_other_commands_to_gateway() -> None:

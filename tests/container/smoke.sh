@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Container smoke test: build the image as shipped, run docker/compose.yaml (gateway + mail
-# catcher) with podman, upload a CSV with OpenSSH sftp, and see it imported by the embedded
-# Canvas sandbox, reported over SFTP and by mail, with the HEALTHCHECK passing, the gateway
-# running as non-root, and a clean stop on SIGTERM.
+# Container smoke test: build the image with the README's own podman command, run
+# docker/compose.yaml (gateway + mail catcher) with podman, upload a CSV with OpenSSH sftp,
+# and see it imported by the embedded Canvas sandbox, reported over SFTP and by mail, with the
+# HEALTHCHECK passing, the gateway running as non-root, and a clean stop on SIGTERM; then a
+# second gateway whose mounted config is half-edited stays healthy.
 #
 # Follows ../shared/container-testing.md: Debian's podman 4.3 with runc and explicit ulimits,
 # a locally bootstrapped debian:bookworm base (no registry), builds with --isolation=chroot,
@@ -19,6 +20,7 @@ WORK=$(mktemp -d)
 CA_PREFIX=smoke-host-
 GATEWAY="${PROJECT}_gateway_1"
 MAIL="${PROJECT}_mail_1"
+SECOND="${PROJECT}_second"
 export CONTAINERS_CONF="$WORK/containers.conf"
 
 log() { printf '[smoke %s] %s\n' "$(date +%T)" "$*"; }
@@ -35,6 +37,8 @@ cleanup() {
         podman logs --tail 40 "$GATEWAY" 2>&1 || true
     fi
     compose down -v >/dev/null 2>&1 || true
+    podman rm -f "$SECOND" >/dev/null 2>&1 || true
+    podman volume rm -f "${PROJECT}_second-data" >/dev/null 2>&1 || true
     podman volume rm -f "${PROJECT}_gateway-data" >/dev/null 2>&1 || true
     podman network rm -f "${PROJECT}_default" >/dev/null 2>&1 || true
     podman image prune -f >/dev/null 2>&1 || true  # superseded builds; tagged ones stay
@@ -90,10 +94,18 @@ build_images() {
     for cert in /usr/local/share/ca-certificates/*.crt; do
         [ -e "$cert" ] && cp "$cert" "docker/extra-ca/$CA_PREFIX$(basename "$cert")"
     done
-    log "building sis-gateway:local and sis-gateway-mailcatcher:local"
-    podman build --quiet --isolation=chroot --format docker --target runtime \
-        -t sis-gateway:local . >/dev/null
-    podman build --quiet --isolation=chroot --format docker --target mailcatcher \
+    # The README's own command, as an operator would paste it; chroot isolation is this
+    # machine's need (crun fails on its cgroup layout), given the way buildah reads it.
+    local command
+    command=$(grep -m 1 '^podman build --format docker' README.md) \
+        || fail "README.md shows no podman build command"
+    log "building with the README's command: $command"
+    BUILDAH_ISOLATION=chroot sh -c "$command" >"$WORK/build.log" 2>&1 \
+        || { tail -n 30 "$WORK/build.log"; fail "the README's build command failed"; }
+    if grep -i 'warn' "$WORK/build.log"; then
+        fail "the build printed warnings"
+    fi
+    BUILDAH_ISOLATION=chroot podman build --quiet --format docker --target mailcatcher \
         -t sis-gateway-mailcatcher:local . >/dev/null
 }
 
@@ -176,6 +188,29 @@ stop_cleanly() {
     log "stopped cleanly on SIGTERM in ${took}s"
 }
 
+# A gateway is only unhealthy when it is: a half-saved config in the mounted folder must not
+# make the HEALTHCHECK (which once re-read it) fail, or an orchestrator would restart a
+# healthy gateway into a failing start.
+healthy_with_a_broken_config() {
+    local config="$WORK/second-config"
+    mkdir -p "$config"
+    cp docker/local/gateway.toml "$config/gateway.toml"
+    chmod 755 "$config"
+    chmod 644 "$config/gateway.toml"
+    podman run -d --init --name "$SECOND" -v "$config:/config:ro" \
+        -v "${PROJECT}_second-data:/data" sis-gateway:local >/dev/null 2>&1
+    [ "$(podman inspect --format '{{.Config.Healthcheck.Test}}' "$SECOND")" \
+        = "[CMD gateway health --data /data]" ] || fail "the image's HEALTHCHECK is not gateway health"
+    wait_until 60 "the second gateway to be healthy" podman healthcheck run "$SECOND"
+    printf '\n[sftp\nport = ' >> "$config/gateway.toml"   # an editor's half-written save
+    podman exec "$SECOND" gateway check config >/dev/null 2>&1 \
+        && fail "check config accepted the broken config"
+    podman healthcheck run "$SECOND" >/dev/null \
+        || fail "a half-edited mounted config made a healthy gateway unhealthy"
+    podman rm -f "$SECOND" >/dev/null 2>&1
+    log "healthy while its mounted config is half-edited; check config names the problem"
+}
+
 main() {
     local started=$SECONDS
     install_tools
@@ -186,8 +221,9 @@ main() {
     upload_and_follow
     check_results
     stop_cleanly
+    healthy_with_a_broken_config
     log "passed in $((SECONDS - started))s: uploaded over SFTP, imported by the sandbox," \
-        "reported over SFTP and mail, healthy, non-root, clean stop"
+        "reported over SFTP and mail, healthy, non-root, clean stop, healthy with a broken config"
 }
 
 main "$@"
