@@ -14,10 +14,10 @@ from itertools import chain
 from gateway.sorting.kinds import SisKind
 from gateway.sorting.validation.digests import DigestSet, freeze
 from gateway.sorting.validation.findings import Code, Finding, FindingLog
+from gateway.sorting.validation.options import ValidationOptions
 from gateway.sorting.validation.reading import Opener, reading
 from gateway.sorting.validation.rulebook import IdSpace
 from gateway.sorting.validation.scan import SALTS, Layout, RowScanner, key_digest, single_digest
-from gateway.sorting.validation.verdicts import ValidationOptions
 
 
 @dataclass(frozen=True)

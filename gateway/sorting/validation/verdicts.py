@@ -1,4 +1,4 @@
-"""The values validation returns: options in, ``FileVerdict`` out."""
+"""The values validation returns: ``FileVerdict`` (its options are in ``options``)."""
 
 from __future__ import annotations
 
@@ -15,30 +15,13 @@ from gateway.sorting.validation.findings import (
     Severity,
     severity_of,
 )
+from gateway.sorting.validation.options import ValidationOptions
 from gateway.state.records import FindingRecord
+
+__all__ = ["FileVerdict", "ValidationOptions"]  # ValidationOptions: its old home
 
 if TYPE_CHECKING:
     from gateway.sorting.validation.idcheck import FileIds
-
-
-@dataclass(frozen=True)
-class ValidationOptions:
-    """Per-institution knobs of validation.
-
-    ``skip_deletes`` mirrors the import option (Canvas then skips deleted rows before some
-    checks); ``custom_roles`` are the account's custom enrollment role names (exact case);
-    ``max_findings`` bounds the findings kept per file (all are counted); ``record_limit``
-    bounds one record's characters; ``id_rows`` bounds the rows whose ids are tracked for
-    duplicate and reference checks (8 bytes per id); ``named_duplicates`` bounds the
-    repeated ids named per column (all are counted).
-    """
-
-    skip_deletes: bool = False
-    custom_roles: frozenset[str] = frozenset()
-    max_findings: int = 1000
-    record_limit: int = 131_072
-    id_rows: int = 5_000_000
-    named_duplicates: int = 20
 
 
 @dataclass(frozen=True)
