@@ -95,19 +95,31 @@ def _batch_findings(verdicts: Sequence[UploadVerdict]) -> list[Finding]:
 
 
 def _progress(path: Path, stream: TextIO) -> Callable[[int], None] | None:
-    """A percentage on one stderr line, for large files on a terminal only."""
+    """A rich progress bar on stderr (bytes read, rate, time left), for large files on a
+    terminal only; it ends on its own line once the whole file is read."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     size = path.stat().st_size
     if size < _PROGRESS_FROM or not stream.isatty():
         return None
-    shown = [-1]
+    bar = Progress(TextColumn("validating {task.description}"), BarColumn(), DownloadColumn(),
+                   TimeRemainingColumn(), console=Console(file=stream, force_terminal=True),
+                   auto_refresh=False)  # drawn on each call: no thread of its own
+    task = bar.add_task(path.name, total=size)
+    bar.start()
 
     def show(done: int) -> None:
-        percent = min(100, done * 100 // size)
-        if percent != shown[0]:
-            shown[0] = percent
-            end = "\n" if percent == 100 else ""
-            stream.write(f"\rvalidating {path.name}: {percent:3d}%{end}")
-            stream.flush()
+        bar.update(task, completed=min(done, size))
+        bar.refresh()
+        if done >= size:
+            bar.stop()
     return show
 
 
