@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
 from gateway.command_settings import NoDataError, add_common, settings_for
+from gateway.help_text import HelpFormatter, plain
 from gateway.settings import ConfigError
 
 GROUPS = (
@@ -24,20 +25,6 @@ GROUPS = (
     ("Try things out", ("validate", "sandbox")),
 )
 """The order ``gateway --help`` lists the commands in."""
-
-
-class HelpFormatter(argparse.HelpFormatter):
-    """argparse's help as plain text: docstrings' ``literals`` shown as `literals`, and
-    words never broken at their hyphens (``hash-password`` stays one word)."""
-
-    def _split_lines(self, text: str, width: int) -> list[str]:
-        return textwrap.wrap(_plain(" ".join(text.split())), width, break_on_hyphens=False)
-
-    def _fill_text(self, text: str, width: int, indent: str) -> str:
-        paragraphs = [textwrap.fill(" ".join(p.split()), width, initial_indent=indent,
-                                    subsequent_indent=indent, break_on_hyphens=False)
-                      for p in _plain(text).split("\n\n")]
-        return "\n\n".join(paragraphs)
 
 
 class GatewayParser(argparse.ArgumentParser):
@@ -116,7 +103,7 @@ def _command_list(commands: argparse._SubParsersAction[argparse.ArgumentParser])
 
 
 def _entry(name: str, help_text: str) -> str:
-    wrapped = textwrap.wrap(_plain(help_text), 58, break_on_hyphens=False) or [""]
+    wrapped = textwrap.wrap(plain(help_text), 58, break_on_hyphens=False) or [""]
     return "\n".join([f"  {name:<16}{wrapped[0]}", *(f"  {'':<16}{w}" for w in wrapped[1:])])
 
 
@@ -125,7 +112,3 @@ class _ListedFormatter(HelpFormatter):
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         return "".join(indent + line for line in text.splitlines(keepends=True))
-
-
-def _plain(text: str) -> str:
-    return text.replace("``", "`")

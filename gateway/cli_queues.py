@@ -45,7 +45,8 @@ def add_queue_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPars
         "status", help="whether the gateway runs, and each institution's queue")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     hold = commands.add_parser("hold", help="stop an INSTITUTION's queue, or park a BATCH")
-    hold.add_argument("target", metavar="INSTITUTION|BATCH")
+    hold.add_argument("target", metavar="INSTITUTION|BATCH",
+                      help="an institution's name, or a batch id (`gateway status` lists them)")
     hold.add_argument("--reason", default="held by an operator", help="why (shown everywhere)")
     reject = commands.add_parser(
         "reject", help="reject a received UPLOAD not yet in a batch; its sender is told why")
@@ -62,7 +63,8 @@ def add_queue_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPars
             ("skip", "never send BATCH; the batches after it proceed", "BATCH")):
         action = commands.add_parser(name, help=help_text)
         common(action)
-        action.add_argument("target", metavar=metavar)
+        action.add_argument("target", metavar=metavar, help="a batch id (`gateway status` lists "
+                            "them)" + (", or an institution's name" if "|" in metavar else ""))
         action.set_defaults(handler=_operate, action=name)
 
 

@@ -82,7 +82,7 @@ def requeue(store: Store, spool: Spool, item: QuarantinedFile, *, institution: s
     Raises QuarantineError for an unknown institution or an unusable file name.
     """
     if institution not in configured:
-        raise QuarantineError(f"institution {institution!r} is not configured "
+        raise QuarantineError(f"there is no institution {institution!r} "
                               f"(configured: {', '.join(configured) or 'none'})")
     name = filename or _upload_name(item)
     if "/" in name or name.startswith(".") or not name.strip() or len(name) > 255:

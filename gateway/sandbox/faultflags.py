@@ -78,13 +78,15 @@ def add_fault_arguments(parser: argparse.ArgumentParser) -> None:
     add("--fail-status", type=int, action="append", choices=ERROR_STATUSES, help="repeatable")
     add("--fail-after", action="store_true", help="handle the request, then answer the 5xx")
     add("--maintenance-rate", type=_rate, default=0.0, metavar="R", help="maintenance page")
-    add("--maintenance-status", type=int, choices=MAINTENANCE_STATUSES, default=503)
+    add("--maintenance-status", type=int, choices=MAINTENANCE_STATUSES, default=503,
+        help="the maintenance page's status (default: 503)")
     add("--stuck-rate", type=_rate, default=0.0, metavar="R", help="imports stay importing")
     add("--stuck-count", type=_count, default=0, metavar="N", help="the next N imports stick")
     add("--stuck-seconds", type=_non_negative, metavar="S", help="default: until aborted")
     add("--outcome-rate", type=_rate, default=0.0, metavar="R", help="force a final state")
     add("--outcome-count", type=_count, default=0, metavar="N", help="for the next N imports")
-    add("--outcome", choices=FORCED_STATES, default="failed_with_messages")
+    add("--outcome", choices=FORCED_STATES, default="failed_with_messages",
+        help="the state forced imports end in (default: failed_with_messages)")
     add("--fault-method", action="append", default=[], metavar="M", help="limit request faults")
     add("--fault-path", default="", metavar="REGEX", help="limit request faults to paths")
     throttle = parser.add_argument_group("throttling", "Canvas's leaky bucket, on by default")

@@ -86,7 +86,7 @@ def test_requeue_refusals_change_nothing(spool: Spool,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     path = _set_aside(spool, "upload-00000007", USERS, "never recorded")
     assert _cli(spool, "requeue", "upload-00000007", "--institution", "nobody") == 1
-    assert "institution 'nobody' is not configured" in capsys.readouterr().err
+    assert "there is no institution 'nobody' (configured: " in capsys.readouterr().err
     assert _cli(spool, "requeue", "upload-00000007", "--institution", "demo",
                 "--as", ".hidden.csv") == 1
     assert _cli(spool, "requeue", "missing", "--institution", "demo") == 1

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from gateway.help_text import RawPlainFormatter
 from gateway.sorting.validation.batch import check_batch
 from gateway.sorting.validation.findings import BlockingPolicy, Finding
 from gateway.sorting.validation.uploads import UploadVerdict, csv_verdicts, validate_upload
@@ -29,8 +30,9 @@ def add_validate_parser(commands: Any) -> None:
     """Register ``validate`` on the ``gateway`` command's subparsers."""
     parser = commands.add_parser(
         "validate", help="check SIS CSVs and zips offline, as the gateway and Canvas would",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("files", nargs="+", type=Path, metavar="FILE_OR_ZIP")
+        description=__doc__, formatter_class=RawPlainFormatter)
+    parser.add_argument("files", nargs="+", type=Path, metavar="FILE_OR_ZIP",
+                        help="CSV files and zips; the CSVs named together form one batch")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--zip-password-env", metavar="NAME",
                         help="environment variable holding the password of AES zips")
