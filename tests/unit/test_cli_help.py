@@ -1,4 +1,5 @@
-"""`gateway --help` and `--version`: commands grouped by task, plain text, every option explained."""
+"""`gateway --help` and `--version`: commands grouped by task, plain text, every option
+explained."""
 
 from __future__ import annotations
 
