@@ -34,7 +34,7 @@ BANNER = """\
  SFTP listens on 127.0.0.1:{port} ONLY, with the well-known login demo / demo.
  Canvas is the built-in simulator; reports go to {mail} and to /reports over SFTP.
  Try:  sftp -P {port} demo@127.0.0.1   then   put config/samples/users.csv inbox/
- For real use, write a config (see config/gateway.example.toml) and pass --config.
+ For real use: gateway example-config > gateway.toml, edit it, then pass --config.
 ==========================================================================================
 """
 
@@ -48,7 +48,7 @@ def announce_demo(*, host: str, port: int, mail: Path, http_url: str | None,
         "login_hint": DEMO_LOGIN_HINT, "mail": str(mail), "http_url": http_url,
         "try": f"sftp -P {port} {DEMO_USER}@{host}",
         "note": "no config file given: embedded defaults, loopback only, well-known login; "
-                "for real use pass --config (see config/gateway.example.toml)"})
+                "for real use pass --config (`gateway example-config` prints a commented one)"})
     out = sys.stderr if terminal is None else terminal
     if out.isatty():
         print(BANNER.format(port=port, mail=mail), file=out, flush=True)
