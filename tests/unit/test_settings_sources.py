@@ -112,3 +112,34 @@ def test_resolution_errors_name_the_file(tmp_path: Path) -> None:
         resolve_institutions(settings, None, environ={})
     assert str(caught.value).startswith(f"{path}: institutions.alpha.canvas.token: "
                                         "environment variable ALPHA_TOKEN is not set")
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    (('base_url = "https://alpha.instructure.com/"', 'base_url = "embedded-sandbox"'),
+     "institutions.alpha.canvas.base_url: 'embedded-sandbox' needs [sandbox] enabled"),
+    (('report_to = ["reg@alpha.edu"]', 'authorized_keys = ["ssh-ed25519 AAAAnotakey"]'),
+     "institutions.alpha.authorized_keys[0]: not an OpenSSH public key line"),
+])
+def test_sandbox_and_key_errors_name_the_drop_in_file(tmp_path: Path, change: tuple[str, str],
+                                                      expected: str) -> None:
+    head, table = VALID.replace(*change).split("[institutions.alpha]")
+    path = _config(tmp_path, head)
+    (tmp_path / "institutions.d").mkdir()
+    drop_in = tmp_path / "institutions.d" / "alpha.toml"
+    drop_in.write_text(table.replace("[institutions.alpha.canvas]", "[canvas]"))
+    settings = load_settings(path, environ={})
+    with pytest.raises(ConfigError) as caught:
+        resolve_institutions(settings, None, environ={"ALPHA_TOKEN": "t"})
+    assert str(caught.value).startswith(f"{drop_in}: {expected}")
+
+
+def test_a_username_used_twice_names_the_file(tmp_path: Path) -> None:
+    path = _config(tmp_path)
+    (tmp_path / "institutions.d").mkdir()
+    drop_in = tmp_path / "institutions.d" / "beta.toml"
+    drop_in.write_text(f'username = "alpha"\npassword_hash = "{HASH}"\n[canvas]\n'
+                       'base_url = "https://beta.instructure.com"\ntoken_env = "ALPHA_TOKEN"\n')
+    settings = load_settings(path, environ={})
+    with pytest.raises(ConfigError, match=rf"^{drop_in}: institutions\.beta\.username: 'alpha' "
+                                          r"is already used by institution 'alpha'"):
+        resolve_institutions(settings, None, environ={"ALPHA_TOKEN": "t"})
