@@ -118,8 +118,9 @@ def _row(name: str, mine: Sequence[BatchRecord], waiting: Sequence[UploadRecord]
 def status_table(rows: Sequence[dict[str, Any]]) -> Table:
     """A human table of institution_status rows, one line per institution (long cells wrap
     inside their column): what waits, what is in flight, what is held or failed and why."""
-    return table(["INSTITUTION", "WAITING", "QUEUED", "IN FLIGHT", "HELD / FAILED",
-                  "LAST SUCCESS"], [_cells(row) for row in rows], right=["WAITING", "QUEUED"])
+    return table(["INSTITUTION", "WAITING", "OLDEST WAITING", "QUEUED", "IN FLIGHT",
+                  "HELD / FAILED", "LAST SUCCESS"], [_cells(row) for row in rows],
+                 right=["WAITING", "QUEUED"])
 
 
 def print_status(rows: Sequence[dict[str, Any]]) -> None:
@@ -129,9 +130,8 @@ def print_status(rows: Sequence[dict[str, Any]]) -> None:
 
 def _cells(row: dict[str, Any]) -> list[object]:
     oldest = row["oldest_waiting"]
-    waiting = f"{row['uploads_waiting']}" + (
-        f" (oldest: upload {oldest['upload']} {oldest['file']} since "
-        f"{oldest['received_at']})" if oldest else "")
+    waiting = f"upload {oldest['upload']} {oldest['file']} since {oldest['received_at']}" \
+        if oldest else None
     flight = ", ".join(f"#{f['batch']} {f['state']}" for f in row["in_flight"])
     hold = row.get("on_hold")
     stopped = [f"queue held since {hold['since']}: {hold['reason']}"] if hold else []
@@ -140,7 +140,8 @@ def _cells(row: dict[str, Any]) -> list[object]:
     last = row["last_success"]
     success = f"#{last['batch']} (import {last['canvas_import']}) {last['finished_at']}" \
         if last else None
-    return [row["institution"], waiting, len(row["batches_queued"]), flight,
+    return [row["institution"], row["uploads_waiting"], waiting, len(row["batches_queued"]),
+            flight,
             "; ".join(stopped), success]
 
 

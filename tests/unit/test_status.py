@@ -104,7 +104,7 @@ def test_the_table_names_the_oldest_waiting_upload(tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     _history(tmp_path)
     main(["status", "--data", str(tmp_path)])
-    assert "(oldest: upload 1 users.csv since" in capsys.readouterr().out
+    assert "upload 1 users.csv since" in capsys.readouterr().out
 
 
 def test_gateway_reject_takes_a_waiting_upload_out_with_the_reason(
