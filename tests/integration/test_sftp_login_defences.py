@@ -190,7 +190,8 @@ def test_a_ban_closes_the_connections_the_address_opened_before_it(intake: Gatew
     finally:
         for transport in opened:
             transport.close()
-    [ban] = _events(intake, "address banned")
+    # The connections close before the ban's log line is written: wait for it.
+    [ban] = wait_for(lambda: _events(intake, "address banned"), 10, "the ban's log line")
     assert ban["peer"] == attacker
     assert ban["connections_closed"] >= 3
     assert _events(intake, "login accepted") == []
