@@ -243,6 +243,7 @@ class SandboxSettings(_Section):
     enabled: bool = False
     processing_seconds: float = Field(default=1.0, ge=0.0)
     errors_file_delay_seconds: float = Field(default=5.0, ge=0.0)
+    report_seconds: float = Field(default=1.0, ge=0.0)
 
 
 class Settings(_Section):

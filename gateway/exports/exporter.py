@@ -65,8 +65,9 @@ class Exporter(Runner):
             except TransitionError as error:  # moved meanwhile (an operator, a reload)
                 log.info("export run moved meanwhile", extra={"run_id": run.id,
                                                               "reason": str(error)})
-            except Exception:
+            except Exception as error:
                 log.exception("export run step failed", extra={"run_id": run.id})
+                self._steps.postpone(run.id, error)
         if now - self._pruned_at >= PRUNE_INTERVAL_SECONDS:
             self._prune(now)
         return bool(due)

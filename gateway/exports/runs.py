@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from gateway.state.states import ExportRunState
 from gateway.state.store import Store
@@ -99,3 +100,23 @@ def state_counts(store: Store) -> dict[tuple[str, str, str], int]:
     rows = store.read("SELECT institution, export, state, COUNT(*) FROM export_runs"
                       " GROUP BY institution, export, state")
     return {(row[0], row[1], row[2]): int(row[3]) for row in rows}
+
+
+def run_summary(run: ExportRun) -> dict[str, object]:
+    """A run as status.json, the status page and ``gateway exports`` show it."""
+    published = run.state is ExportRunState.PUBLISHED
+    return {
+        "export": run.export, "report": run.report, "state": run.state.value,
+        "trigger": run.trigger, "slot": run.slot, "queued_at": _iso(run.created_at),
+        "canvas_report": run.report_id,
+        "file": f"/outbox/{run.export}/{run.file_name}" if published else None,
+        "size": run.size if published else None,
+        "published_at": _iso(run.published_at),
+        "reason": run.reason if run.state is ExportRunState.FAILED else None,
+    }
+
+
+def _iso(at: float | None) -> str | None:
+    if at is None:
+        return None
+    return datetime.fromtimestamp(at, tz=UTC).isoformat(timespec="seconds")

@@ -20,7 +20,7 @@ from typing import Any
 from gateway.exports.canvas_reports import ENDED_BADLY, ENDED_WELL, ReportsClient
 from gateway.exports.config import ExportsSettings
 from gateway.exports.outbox import outbox_name, publish
-from gateway.exports.runs import ExportRun, claimed_report_ids
+from gateway.exports.runs import ExportRun, claimed_report_ids, export_run
 from gateway.forwarding.backoff import poll_delay, trouble_delay
 from gateway.forwarding.canvas import CanvasError, parse_canvas_time
 from gateway.institutions import Institution
@@ -84,7 +84,16 @@ class RunSteps:
         try:
             steps[run.state](run, client, institution)
         except CanvasError as error:
-            self._trouble(run, error)
+            self._trouble(run, str(error), transient=error.transient,
+                          ambiguous=error.ambiguous)
+
+    def postpone(self, run_id: int, error: Exception) -> None:
+        """An unexpected failure (a full disk, a folder that cannot be written) stopped a
+        step of run ``run_id``: try again later, as for transient Canvas trouble."""
+        run = export_run(self._store, run_id)
+        if run.state in (State.PUBLISHED, State.FAILED):
+            return
+        self._trouble(run, f"{type(error).__name__}: {error}", transient=True, ambiguous=True)
 
     def _start(self, run: ExportRun, client: ReportsClient, _: Institution) -> None:
         with self._store.transaction() as txn:
@@ -94,7 +103,8 @@ class RunSteps:
         try:
             report = client.start(run.report, run.parameters)
         except CanvasError as error:
-            self._trouble(_as_starting(run, starting), error)
+            self._trouble(_as_starting(run, starting), str(error), transient=error.transient,
+                          ambiguous=error.ambiguous)
             return
         self._adopt(run, report)
 
@@ -166,20 +176,23 @@ class RunSteps:
                                             "bytes": run.size})
         self._on_notice()
 
-    def _trouble(self, run: ExportRun, error: CanvasError) -> None:
+    def _trouble(self, run: ExportRun, reason: str, *, transient: bool,
+                 ambiguous: bool) -> None:
+        """Retry ``run`` later (a run STARTING whose POST surely never reached Canvas goes
+        back to SCHEDULED), or fail it: a permanent error, or trouble past its lifetime."""
         now = self._store.clock()
         since = run.trouble_since or now
-        if not error.transient or now - since >= self._settings.lifetime_seconds:
-            self._fail(run, str(error))
+        if not transient or now - since >= self._settings.lifetime_seconds:
+            self._fail(run, reason)
             return
         retry_at = now + trouble_delay(now - since, initial=self._settings.retry_initial_seconds,
                                        maximum=self._settings.retry_max_seconds)
         log.warning("export run trouble; will retry", extra={
-            "run_id": run.id, "state": run.state.value, "reason": str(error)})
+            "run_id": run.id, "state": run.state.value, "reason": reason})
         with self._store.transaction() as txn:
             fields: dict[str, Any] = {"next_attempt_at": retry_at, "attempts": run.attempts + 1,
-                      "trouble_since": since, "reason": str(error)}
-            if run.state is State.STARTING and not error.ambiguous:
+                      "trouble_since": since, "reason": reason}
+            if run.state is State.STARTING and not ambiguous:
                 txn.move("export_run", run.id, State.STARTING, State.SCHEDULED, **fields)
             else:
                 txn.update("export_run", run.id, run.state, **fields)
