@@ -37,6 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     from gateway.cli_operations import add_operation_parsers
+    from gateway.exports.commands import add_export_parsers
     from gateway.intake.commands import add_intake_parsers
     from gateway.sandbox.cli import add_sandbox_parser
     from gateway.sorting.validation.command import add_validate_parser
@@ -68,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     hashing.set_defaults(handler=_hash_password)
     add_operation_parsers(commands, _add_common)
     add_intake_parsers(commands, _add_common, settings_for)
+    add_export_parsers(commands, _add_common, settings_for)
     add_sandbox_parser(commands)
     add_validate_parser(commands)
     return parser

@@ -120,7 +120,9 @@ async def _serve_locked(settings: Settings, stop: asyncio.Event,
         running.sandbox, sandbox_target = start_sandbox(settings)
         institutions = {i.name: i for i in resolve_institutions(settings, sandbox_target)}
         hooks = resolve_hooks(settings.webhooks)
-        running.web = start_web(settings, spool, running.store, lambda: list(institutions))
+        running.web = start_web(settings, spool, running.store, lambda: list(institutions),
+                                lambda: {name: tuple(e.export_name for e in i.exports)
+                                         for name, i in institutions.items()})
         reload = _reloader(load, spool, institutions, sandbox_target)
         await _run(settings, spool, running, institutions, stop, reload=reload, hooks=hooks)
         orderly = True

@@ -15,7 +15,7 @@ import requests
 
 from gateway.exports.canvas_reports import ReportsClient
 from gateway.exports.config import ExportsSettings
-from gateway.exports.outbox import prune
+from gateway.exports.outbox import outbox_folder, prune
 from gateway.exports.planner import Planner
 from gateway.exports.runs import due_runs
 from gateway.exports.steps import RunSteps
@@ -52,10 +52,12 @@ class Exporter(Runner):
         self._steps = RunSteps(store=store, spool=spool, settings=settings,
                                client_for=self._client_for, on_notice=on_notice)
         self._pruned_at = 0.0
+        self._folders: set[tuple[str, str]] = set()
 
     def step(self) -> bool:
         """Plan, advance each due run one step, prune; True if any run was due."""
         now = self._store.clock()
+        self._make_folders()
         self.planner.plan(now)
         due = due_runs(self._store, now)
         institutions = self._institutions()
@@ -71,6 +73,17 @@ class Exporter(Runner):
         if now - self._pruned_at >= PRUNE_INTERVAL_SECONDS:
             self._prune(now)
         return bool(due)
+
+    def _make_folders(self) -> None:
+        """Every configured export has its /outbox folder from the start (a vendor's script
+        can list it before the first file), also after a reload adds one."""
+        for institution in self._institutions().values():
+            for export in institution.exports:
+                key = (institution.name, export.export_name)
+                if key not in self._folders:
+                    outbox_folder(self._spool.home(institution.name),
+                                  export.export_name).mkdir(parents=True, exist_ok=True)
+                    self._folders.add(key)
 
     def close(self) -> None:
         """Close the HTTP connections."""

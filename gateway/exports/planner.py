@@ -113,3 +113,15 @@ class Planner:
                                         slot=slot, trigger=trigger,
                                         parameters=canvas_parameters(export))
         return int(queued is not None)
+
+
+def queue_operator_run(store: Store, institution: str, export: ExportSettings) -> int:
+    """Queue a run of ``export`` an operator asked for (``gateway export run``); returns its
+    id.  Every call is a run of its own: the slot is the moment asked."""
+    now = store.clock()
+    with store.transaction() as txn:
+        run_id = txn.add_export_run(institution, export.export_name, export.report,
+                                    slot=f"operator:{now:.6f}", trigger="operator",
+                                    parameters=canvas_parameters(export))
+    assert run_id is not None  # a fresh slot
+    return run_id

@@ -10,6 +10,7 @@ import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from gateway.state.states import ExportRunState
 from gateway.state.store import Store
@@ -102,7 +103,7 @@ def state_counts(store: Store) -> dict[tuple[str, str, str], int]:
     return {(row[0], row[1], row[2]): int(row[3]) for row in rows}
 
 
-def run_summary(run: ExportRun) -> dict[str, object]:
+def run_summary(run: ExportRun) -> dict[str, Any]:
     """A run as status.json, the status page and ``gateway exports`` show it."""
     published = run.state is ExportRunState.PUBLISHED
     return {

@@ -127,12 +127,15 @@ class Notifier(Runner):
         except DeliveryError as error:
             self._failed(notice, error)
             return
-        with self._store.transaction() as txn:
-            txn.move("notice", notice.id, NoticeState.PENDING, NoticeState.SENT,
-                     sent_at=txn.now, attempts=notice.attempts + 1)
+        self._sent(notice)
         log.info("report delivered", extra={"notice_id": notice.id, "batch_id": notice.batch_id,
                                             "outcome": report.outcome.value,
                                             "recipients": len(to) + len(cc)})
+
+    def _sent(self, notice: NoticeRecord) -> None:
+        with self._store.transaction() as txn:
+            txn.move("notice", notice.id, NoticeState.PENDING, NoticeState.SENT,
+                     sent_at=txn.now, attempts=notice.attempts + 1)
 
     def _deliver_export(self, notice: NoticeRecord) -> None:
         """Mail the end of an export run to the institution's report recipients (a failure
@@ -157,9 +160,7 @@ class Notifier(Runner):
         except DeliveryError as error:
             self._failed(notice, error)
             return
-        with self._store.transaction() as txn:
-            txn.move("notice", notice.id, NoticeState.PENDING, NoticeState.SENT,
-                     sent_at=txn.now, attempts=notice.attempts + 1)
+        self._sent(notice)
         log.info("export mail delivered", extra={"notice_id": notice.id, "run_id": run.id,
                                                  "recipients": len(to) + len(cc)})
 

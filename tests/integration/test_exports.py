@@ -3,10 +3,14 @@ publishes them into the institution's /outbox, read by OpenSSH sftp and paramiko
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from gateway.exports.runs import ExportRun, runs_of
 from gateway.sandbox import ErrorFault, Faults
@@ -195,3 +199,36 @@ def test_paramiko_requests_and_the_file_stats_as_written(
     wait_for(lambda: published(exporting, "last_user_access_csv"), 30, "the export")
 
 
+
+
+def test_operator_runs_an_export_and_lists_the_last_runs(
+        exporting: GatewayProcess, sandbox: CanvasSandbox) -> None:
+    exporting.start()
+
+    def gateway_cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "gateway", *args, "--config",
+                               str(exporting.config_path)], capture_output=True, text=True,
+                              timeout=60, check=False, cwd=REPO)
+
+    queued = gateway_cli("export", "run", "alpha", "last_user_access_csv")
+    assert queued.returncode == 0, queued.stderr
+    [run] = wait_for(lambda: published(exporting, "last_user_access_csv"), 30, "the export")
+    assert run.trigger == "operator"
+    listed = gateway_cli("exports", "--json")
+    assert listed.returncode == 0, listed.stderr
+    rows = {row["export"]: row for row in json.loads(listed.stdout)}
+    assert rows["last_user_access_csv"]["last_run"]["file"] == \
+        f"/outbox/last_user_access_csv/{run.file_name}"
+    assert rows["sis_export_csv"]["triggers"] == ["after import"]
+    assert rows["sis_export_csv"]["last_run"] is None
+    unknown = gateway_cli("export", "run", "alpha", "grades")
+    assert unknown.returncode == 1
+    assert "its exports: last_user_access_csv, sis_export_csv" in unknown.stderr
+    status = json.loads((exporting.data_dir / "sftp" / "alpha" / "reports" /
+                         "status.json").read_text())
+    assert [e["export"] for e in status["exports"]] == ["last_user_access_csv"]
+    metrics = requests.get(f"http://127.0.0.1:{exporting.http_port}/metrics", timeout=10).text
+    assert ('gateway_export_runs{export="last_user_access_csv",institution="alpha",'
+            'state="published"} 1.0') in metrics
+    page = requests.get(f"http://127.0.0.1:{exporting.http_port}/", timeout=10).text
+    assert f"/outbox/last_user_access_csv/{run.file_name}" in page

@@ -51,7 +51,7 @@ def test_escape_attempt_is_refused(intake: GatewayProcess, what: str,
     try:
         with pytest.raises(OSError, match=r"\w"):  # refused, with a message
             attempt(sftp)
-        assert sorted(sftp.listdir("/")) == ["inbox", "reports"]
+        assert sorted(sftp.listdir("/")) == ["inbox", "outbox", "reports"]
     finally:
         client.close()
     assert received(intake) == []
