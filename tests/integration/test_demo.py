@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,8 @@ def test_demo_runs_with_no_config_and_reports_within_seconds(tmp_path: Path) -> 
         # The demo's exports: the nightly provisioning report (run at start too) and the SIS
         # export after the import, both in /outbox.
         for export, suffix in (("provisioning_csv", ".zip"), ("sis_export_csv", ".csv")):
-            [name] = wait_for(lambda export=export: sftp.listdir(f"outbox/{export}"), 30,
-                              f"the {export} export in /outbox")
+            folder = f"outbox/{export}"
+            [name] = wait_for(partial(sftp.listdir, folder), 30, f"the {export} export")
             assert name.endswith(f"-{export}{suffix}")
         with sftp.open(f"outbox/sis_export_csv/{sftp.listdir('outbox/sis_export_csv')[0]}") \
                 as handle:

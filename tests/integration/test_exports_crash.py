@@ -54,6 +54,7 @@ def restarted_to_one_file(gateway: GatewayProcess, sandbox: CanvasSandbox) -> No
     """Restart; the one run must end published, from Canvas's one report run."""
     gateway.start()
     run = wait_for(lambda: in_state(gateway, ExportRunState.PUBLISHED), 30, "the publish")
+    assert run is not None
     [canvas_run] = sandbox.report_runs.all("1")
     assert run.report_id == canvas_run.id
     assert canvas_run.file is not None
