@@ -61,7 +61,7 @@ def test_refusals_say_what_to_do(intake: GatewayProcess) -> None:
     intake.start()
     client, sftp = paramiko_session(intake.sftp_port, intake.accounts[0])
     try:
-        with pytest.raises(OSError, match=r"only /inbox .* and /reports .* exist here"):
+        with pytest.raises(OSError, match=r"only /inbox .*, /reports .* and /outbox .* exist here"):
             sftp.listdir("/etc")
         with pytest.raises(OSError, match=r"'\.\.' is not allowed"):
             sftp.stat("/inbox/../..")

@@ -113,7 +113,7 @@ async def _honest_login(port: int, account: Account) -> str:
             listed = sorted(await sftp.listdir("/"))
     except (asyncssh.Error, OSError) as error:
         return f"{type(error).__name__}: {error}"
-    return "ok" if listed == [".", "..", "inbox", "reports", "outbox"] else f"listed {listed}"
+    return "ok" if listed == [".", "..", "inbox", "outbox", "reports"] else f"listed {listed}"
 
 
 async def _until(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
