@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from gateway.exports.runs import ExportRun, runs_of
-from gateway.sandbox import ErrorFault, Faults
+from gateway.sandbox import ErrorFault, Faults, MaintenanceFault
 from gateway.sandbox.faults import ReportFault
 from gateway.sandbox.server import CanvasSandbox
 from gateway.state.states import ExportRunState
@@ -174,12 +174,16 @@ def test_canvas_error_state_fails_the_run_and_mails_the_institution(
 
 def test_5xx_while_polling_and_downloading_is_retried_to_one_published_file(
         exporting: GatewayProcess, sandbox: CanvasSandbox, alpha: Account) -> None:
-    sandbox.faults = Faults(seed=3, errors=ErrorFault(rate=0.5, path="reports/|^/store/",
-                                                      methods=("GET",)))
+    # The first two status polls meet the maintenance page (503), the first two downloads
+    # from the file store a 502/503/504 page.
+    sandbox.faults = Faults(
+        maintenance=MaintenanceFault(count=2, methods=("GET",), path="/reports/"),
+        errors=ErrorFault(count=2, path="^/store/", statuses=(502, 503, 504)))
     exporting.start()
     request(exporting, alpha, "last_user_access_csv")
     [run] = wait_for(lambda: published(exporting, "last_user_access_csv"), 60, "the export")
-    assert sandbox.faults_fired().get("errors", 0) >= 1
+    assert sandbox.faults_fired() == {"maintenance": 2, "errors": 2}
+    assert run.attempts >= 4
     assert len(sandbox.report_runs.all("1")) == 1
     held = exporting.data_dir / "sftp" / "alpha" / "outbox" / "last_user_access_csv"
     assert (held / str(run.file_name)).read_bytes() == served(sandbox,
