@@ -11,7 +11,9 @@ order follow canvas-lms ``gems/plugins/account_reports/lib/account_reports/``:
 - ``grade_export_csv``: grade_reports.rb ``grade_export`` (no integration id or override
   columns: those depend on account settings the sandbox does not have); scores are seeded
   from the student and course ids, so every run gives the same grades;
-- ``last_user_access_csv``: student_reports.rb ``last_user_access``.
+- ``last_user_access_csv``: student_reports.rb ``last_user_access``;
+- ``outcome_results_csv``: improved_outcome_reports/outcome_results_report.rb ``HEADERS``
+  (the sandbox keeps no outcomes: the header and no rows).
 
 One CSV is the report's file; several (a provisioning or SIS export of more than one kind)
 are zipped, one member per kind (``users.csv``...), as ``send_report`` does with a hash.
@@ -71,8 +73,19 @@ GRADE_EXPORT = ["student name", "student id", "student sis", "course", "course i
                 "unposted current score", "unposted final score", "current grade",
                 "final grade", "unposted current grade", "unposted final grade"]
 LAST_USER_ACCESS = ["user id", "user sis id", "user name", "last access at", "last ip"]
+OUTCOME_RESULTS = [
+    "student name", "student id", "student sis id", "assessment title", "assessment id",
+    "assessment type", "submission date", "submission score", "learning outcome name",
+    "learning outcome id", "attempt", "outcome score", "assessment question",
+    "assessment question id", "course name", "course id", "course sis id", "section name",
+    "section id", "section sis id", "assignment url", "learning outcome friendly name",
+    "learning outcome points possible", "learning outcome mastery score",
+    "learning outcome mastered", "learning outcome rating", "learning outcome rating points",
+    "learning outcome group title", "learning outcome group id", "account id",
+    "account name", "enrollment state"]
 REPORT_TITLES = {"provisioning_csv": "Provisioning", "sis_export_csv": "SIS Export",
-                 "grade_export_csv": "Grade Export", "last_user_access_csv": "Last User Access"}
+                 "grade_export_csv": "Grade Export", "last_user_access_csv": "Last User Access",
+                 "outcome_results_csv": "Outcome Results"}
 _ENROLLMENT_STATES = {"completed": "concluded"}
 _ROLES = {"student": "StudentEnrollment", "teacher": "TeacherEnrollment",
           "ta": "TaEnrollment", "observer": "ObserverEnrollment",
@@ -100,6 +113,7 @@ def report_file(report: str, parameters: dict[str, str], objects: dict[str, Any]
     writers: dict[str, Callable[[_Objects], bytes]] = {
         "grade_export_csv": lambda found: _grades(found, seed),
         "last_user_access_csv": _last_access,
+        "outcome_results_csv": lambda _: _csv(OUTCOME_RESULTS, []),
     }
     return "csv", writers[report](_Objects(objects))
 

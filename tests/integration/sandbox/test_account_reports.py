@@ -22,7 +22,7 @@ from canvasapi.exceptions import ResourceDoesNotExist  # type: ignore[import-unt
 
 from gateway.sandbox import CanvasSandbox
 from gateway.sandbox.faults import ErrorFault, Faults, ReportFault
-from gateway.sandbox.report_files import GRADE_EXPORT, PROVISIONING, SIS_FORMAT
+from gateway.sandbox.report_files import GRADE_EXPORT, OUTCOME_RESULTS, PROVISIONING, SIS_FORMAT
 from tests.integration.sandbox.calls import AUTH, OTHER_TOKEN, TERMINAL, TOKEN, make_zip
 
 pytestmark = pytest.mark.filterwarnings("ignore:Canvas may respond unexpectedly:UserWarning")
@@ -145,3 +145,11 @@ def test_file_store_faults_and_no_file_without_verifier_or_token(
     location = requests.get(run.file_url, headers=AUTH, allow_redirects=False)
     assert requests.get(location.headers["Location"]).status_code == 503
     assert requests.get(location.headers["Location"]).status_code == 200
+
+
+def test_outcome_results_have_canvas_headers_and_no_rows(imported: CanvasSandbox) -> None:
+    account = Canvas(imported.base_url, TOKEN).get_account(1)
+    run = finished(account, "outcome_results_csv",
+                   account.create_report("outcome_results_csv").id)
+    data = requests.get(run.attachment["url"]).content
+    assert rows(data) == [OUTCOME_RESULTS]
