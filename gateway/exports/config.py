@@ -84,7 +84,7 @@ class ExportsSettings(BaseModel):
     retry_initial_seconds: float = Field(default=10.0, gt=0.0)
     retry_max_seconds: float = Field(default=900.0, gt=0.0)
     lifetime_seconds: float = Field(default=12 * 3600.0, gt=0.0)
-    reconcile_grace_seconds: float = Field(default=10.0, ge=0.0)
+    reconcile_grace_seconds: float = Field(default=30.0, ge=0.0)
     max_report_bytes: int = Field(default=1 << 30, gt=0)
     request_timeout_seconds: float = Field(default=60.0, gt=0.0)
 
