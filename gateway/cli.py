@@ -22,6 +22,7 @@ GROUPS = (
     ("Look", ("status", "show", "quarantine")),
     ("Act on queues", ("hold", "release", "requeue", "skip", "reject")),
     ("Institutions and keys", ("institution", "hash-password", "host-keys")),
+    ("Exports", ("exports", "export")),
     ("Try things out", ("validate", "sandbox")),
 )
 """The order ``gateway --help`` lists the commands in."""
@@ -64,6 +65,7 @@ def package_version() -> str:
 def _parser() -> argparse.ArgumentParser:
     from gateway.cli_operations import add_operation_parsers
     from gateway.cli_queues import add_queue_parsers
+    from gateway.exports.commands import add_export_parsers
     from gateway.institution_commands import add_institution_parser
     from gateway.intake.commands import add_intake_parsers
     from gateway.sandbox.cli import add_sandbox_parser
@@ -83,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     add_operation_parsers(commands, add_common)
     add_institution_parser(commands, add_common)
     add_intake_parsers(commands, add_common, settings_for)
+    add_export_parsers(commands, add_common, settings_for)
     add_sandbox_parser(commands)
     add_validate_parser(commands)
     parser.description = f"{parser.description}\n\n{_command_list(commands)}"

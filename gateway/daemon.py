@@ -24,6 +24,7 @@ from functools import partial
 from pydantic import SecretStr
 
 from gateway.demo import announce_demo
+from gateway.exports.exporter import Exporter
 from gateway.forwarding.forwarder import Forwarder
 from gateway.instance import InstanceError, announce_http, hold, release
 from gateway.institutions import Institution, SandboxTarget, resolve_institutions
@@ -103,6 +104,7 @@ def start_sandbox(settings: Settings) -> tuple[CanvasSandbox | None, SandboxTarg
     sandbox = CanvasSandbox(accounts={SANDBOX_ACCOUNT: token},
                             processing_seconds=settings.sandbox.processing_seconds,
                             errors_file_delay_seconds=settings.sandbox.errors_file_delay_seconds,
+                            report_seconds=settings.sandbox.report_seconds,
                             data_dir=settings.data_dir / "sandbox")
     url = sandbox.start()
     log.info("Canvas sandbox running", extra={"url": url, "account": SANDBOX_ACCOUNT})
@@ -135,7 +137,9 @@ async def _serve_locked(settings: Settings, stop: asyncio.Event,
         running.sandbox, sandbox_target = start_sandbox(settings)
         resolved, hooks, _ = resolve_startup(settings, sandbox_target)
         institutions = {i.name: i for i in resolved}
-        running.web = start_web(settings, spool, running.store, lambda: list(institutions))
+        running.web = start_web(settings, spool, running.store, lambda: list(institutions),
+                                lambda: {name: tuple(e.export_name for e in i.exports)
+                                         for name, i in institutions.items()})
         reload = _reloader(load, spool, institutions, sandbox_target)
         await _run(settings, spool, running, institutions, stop, reload=reload, hooks=hooks)
         orderly = True
@@ -144,7 +148,7 @@ async def _serve_locked(settings: Settings, stop: asyncio.Event,
             runner.stop()
         await asyncio.gather(*running.tasks, return_exceptions=True)
         for runner in running.runners:
-            if isinstance(runner, Forwarder):
+            if isinstance(runner, Forwarder | Exporter):
                 runner.close()
         if running.web is not None:
             running.web.stop()
@@ -194,7 +198,11 @@ async def _run(settings: Settings, spool: Spool, running: Components,
                     intake=intake.deliveries)
     retention = Retention(store=store, spool=spool,
                           retention_days=settings.archive.retention_days)
-    running.runners = [notifier, forwarder, sorter, retention]
+    exporter = Exporter(store=store, spool=spool, institutions=lambda: institutions,
+                        settings=settings.exports, on_notice=notifier.wake)
+    intake.requests.handler = partial(_request_export, exporter)
+    intake.requests.requestable = partial(_requestable, institutions)
+    running.runners = [notifier, forwarder, sorter, retention, exporter]
     if hooks:
         running.runners.append(HookSender(store=store, hooks=hooks))
     running.tasks = [asyncio.create_task(runner.run(), name=runner.name)
@@ -221,6 +229,20 @@ async def _run(settings: Settings, spool: Spool, running: Components,
         asyncio.get_running_loop().add_signal_handler(
             signal.SIGHUP, log.warning, "reload ignored: stopping")
         await intake.stop()
+
+
+def _request_export(exporter: Exporter, institution: str, name: str) -> None:
+    """A request file arrived: queue the run and wake the exporter.  Raises LookupError
+    (UnknownExportError) when the institution has no such export to request."""
+    exporter.planner.request(institution, name)
+    exporter.wake()
+
+
+def _requestable(institutions: dict[str, Institution], name: str) -> tuple[str, ...]:
+    """The exports institution ``name`` may ask for with a request file."""
+    found = institutions.get(name)
+    return tuple(sorted(e.export_name for e in (found.exports if found else ())
+                        if e.on_request))
 
 
 def _renderers(institutions: dict[str, Institution]) -> Callable[[str], ReportRenderer]:

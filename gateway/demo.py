@@ -2,7 +2,9 @@
 
 SFTP on 127.0.0.1:2222 with institution ``demo`` / password ``demo``, the Canvas sandbox in
 the same process, reports written as .eml files under ``<data>/mail`` and to the SFTP
-``/reports`` folder, and batches formed after three quiet seconds.
+``/reports`` folder, and batches formed after three quiet seconds.  The institution has two
+exports: a nightly provisioning report (also run at start) and a SIS export after each
+successful import, both delivered into its ``/outbox``.
 
 Started so, the daemon logs the ``demo mode`` event (where to connect, with what login); a
 person at a terminal also gets :data:`BANNER`, while a log collector only ever sees JSON.
@@ -32,7 +34,8 @@ BANNER = """\
 ==========================================================================================
  DEMO MODE: no config file given, so the gateway runs on its embedded defaults.
  SFTP listens on 127.0.0.1:{port} ONLY, with the well-known login demo / demo.
- Canvas is the built-in simulator; reports go to {mail} and to /reports over SFTP.
+ Canvas is the built-in simulator; reports go to {mail} and to /reports over SFTP;
+ Canvas account reports (exports) arrive in /outbox over SFTP.
  Try:  sftp -P {port} demo@127.0.0.1   then   put config/samples/users.csv inbox/
  For real use: gateway example-config > gateway.toml, edit it, then pass --config.
 ==========================================================================================
@@ -69,6 +72,17 @@ def demo_settings(data_dir: Path, environ: Mapping[str, str] | None = None) -> S
                 "password_hash": PasswordHasher().hash(DEMO_PASSWORD),
                 "canvas": {"base_url": EMBEDDED_SANDBOX, "account_id": "1"},
                 "report_to": ["registrar@demo.example"],
+                "time_zone": "America/Chicago",
+                "exports": [
+                    # Nightly at 02:00 Chicago time, and once at start so the demo shows
+                    # the file in /outbox/provisioning_csv within seconds.
+                    {"report": "provisioning_csv", "csvs": ["users", "courses", "sections",
+                                                            "enrollments"],
+                     "schedule": "0 2 * * *", "run_at_start": True},
+                    # After each successful import: the SIS export of the enrollments.
+                    {"report": "sis_export_csv", "csvs": ["enrollments"],
+                     "after_import": True},
+                ],
             }
         },
     }

@@ -14,6 +14,7 @@ from typing import Any
 import asyncssh
 from pydantic import SecretStr
 
+from gateway.exports.config import ExportSettings
 from gateway.intake.bans import Network, networks
 from gateway.intake.config import IntakeOptions
 from gateway.intake.keys import parse_authorized_key
@@ -51,6 +52,8 @@ class Institution:
     allowed_networks: tuple[Network, ...] = ()
     sorting: SortingOptions = DEFAULT_SORTING
     zip_password: SecretStr | None = None
+    time_zone: str = "UTC"
+    exports: tuple[ExportSettings, ...] = ()
 
     def __repr__(self) -> str:
         return f"Institution({self.name!r})"
@@ -112,6 +115,8 @@ def _resolve(name: str, raw: Any, sandbox: SandboxTarget | None,
         allowed_networks=networks(raw.allowed_cidrs),
         sorting=raw.sorting,
         zip_password=_zip_password(f"{where}.sorting.zip_password", raw.sorting, environ),
+        time_zone=raw.time_zone,
+        exports=tuple(raw.exports),
     )
 
 

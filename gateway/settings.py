@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -30,6 +31,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from gateway.exports.config import ExportSettings, ExportsSettings
 from gateway.intake.config import IntakeOptions, SftpSettings
 from gateway.sorting.config import SortingOptions
 
@@ -205,6 +207,27 @@ class InstitutionSettings(IntakeOptions):
     report_cc: list[Address] = Field(default_factory=list)
     report_templates: Path | None = None
     sorting: SortingOptions = SortingOptions()
+    time_zone: str = "UTC"
+    exports: list[ExportSettings] = Field(default_factory=list)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _check_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone such as "
+                             "'America/Chicago'") from None
+        return value
+
+    @field_validator("exports")
+    @classmethod
+    def _unique_exports(cls, value: list[ExportSettings]) -> list[ExportSettings]:
+        names = [export.export_name for export in value]
+        if len(set(names)) != len(names):
+            raise ValueError("export names must be unique (each has its own /outbox folder); "
+                             "set name on exports of the same report")
+        return value
 
     @field_validator("password_hash")
     @classmethod
@@ -254,6 +277,7 @@ class SandboxSettings(_Section):
     enabled: bool = False
     processing_seconds: float = Field(default=1.0, ge=0.0)
     errors_file_delay_seconds: float = Field(default=5.0, ge=0.0)
+    report_seconds: float = Field(default=1.0, ge=0.0)
 
 
 class Settings(BaseSettings):
@@ -278,6 +302,7 @@ class Settings(BaseSettings):
     archive: ArchiveSettings = ArchiveSettings()
     http: HttpSettings = HttpSettings()
     storage: StorageSettings = StorageSettings()
+    exports: ExportsSettings = ExportsSettings()
     webhooks: list[WebhookSettings] = Field(default_factory=list)
     institutions: dict[str, InstitutionSettings] = Field(default_factory=dict)
     _sources: dict[tuple[str, ...], str] = PrivateAttr(default_factory=dict)

@@ -9,6 +9,7 @@ from typing import Any
 
 from rich.table import Table
 
+from gateway.exports.runs import last_runs, run_summary
 from gateway.state.records import BatchRecord, DiscardRecord, UploadRecord
 from gateway.state.states import BatchState, UploadState
 from gateway.state.store import Store
@@ -48,6 +49,7 @@ def status_rows(store: Store, configured: Sequence[str], *, only: str | None = N
     batches = _current_batches(store, only)
     uploads = store.uploads(institution=only, state=UploadState.RECEIVED)
     latest = _latest_uploads(store, only)
+    exports = last_runs(store, only)
     names = sorted(set(configured) | {b.institution for b in batches}
                    | {u.institution for u in uploads} | set(latest))
     rows = []
@@ -56,7 +58,9 @@ def status_rows(store: Store, configured: Sequence[str], *, only: str | None = N
         waiting = [u for u in uploads if u.institution == name]
         rows.append({**_row(name, mine, waiting, public),
                      "last_upload": latest.get(name),
-                     "not_received": _not_received(store.discards(name, limit=NOT_RECEIVED))})
+                     "not_received": _not_received(store.discards(name, limit=NOT_RECEIVED)),
+                     "exports": [run_summary(run) for (owner, _), run in sorted(exports.items())
+                                 if owner == name]})
     return rows
 
 

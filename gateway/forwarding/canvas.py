@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -84,26 +84,45 @@ class CanvasClient:
         return self._call("PUT", f"{self._base}/{import_id}/abort")
 
     def download(self, url: str, destination: Path, *, max_bytes: int = 256 << 20) -> None:
-        """Fetch a Canvas file (the errors CSV) to ``destination``.
+        """Fetch a Canvas file (the errors CSV) to ``destination``; see fetch_file."""
+        publish_bytes(destination, self.fetch_file(url, max_bytes=max_bytes, what="errors file"))
 
-        The token is sent only to the Canvas host itself: file URLs on other hosts carry
-        their own verifier and must never receive it.  Raises CanvasError.
+    def fetch_file(self, url: str, *, max_bytes: int, what: str = "file",
+                   max_redirects: int = 5) -> bytes:
+        """The bytes of a Canvas file, following Canvas's redirects to its file store.
+
+        The token is sent only to the Canvas host itself: a redirect to another host (the
+        file store: S3, inst-fs) carries its own verifier and never receives it, because
+        each hop is requested by hand with headers chosen for that hop's host.  Raises
+        CanvasError (transient for 5xx, 404 and broken connections; permanent past
+        ``max_bytes``).
         """
-        same_host = urlsplit(url).netloc == urlsplit(self._target.base_url).netloc
-        headers = ({"Authorization": f"Bearer {self._target.token.get_secret_value()}"}
-                   if same_host else {})
-        try:
-            with self._session.get(url, headers=headers, timeout=self._timeout,
-                                   stream=True) as response:
-                if response.status_code != 200:
-                    raise CanvasError(f"GET errors file: Canvas answered "
-                                      f"{response.status_code}", transient=True,
-                                      status=response.status_code)
-                data = b"".join(_limited(response.iter_content(1 << 16), max_bytes))
-        except requests.RequestException as error:
-            raise CanvasError(f"GET errors file: {type(error).__name__}",
-                              transient=True) from None
-        publish_bytes(destination, data)
+        for _ in range(max_redirects + 1):
+            same_host = urlsplit(url).netloc == urlsplit(self._target.base_url).netloc
+            headers = ({"Authorization": f"Bearer {self._target.token.get_secret_value()}"}
+                       if same_host else {})
+            try:
+                with self._session.get(url, headers=headers, timeout=self._timeout,
+                                       stream=True, allow_redirects=False) as response:
+                    if response.is_redirect:
+                        url = urljoin(url, response.headers["Location"])
+                        continue
+                    if response.status_code != 200:
+                        raise CanvasError(f"GET {what}: answered {response.status_code}",
+                                          transient=True, status=response.status_code)
+                    return b"".join(_limited(response.iter_content(1 << 16), max_bytes, what))
+            except requests.RequestException as error:
+                raise CanvasError(f"GET {what}: {type(error).__name__}",
+                                  transient=True) from None
+        raise CanvasError(f"GET {what}: more than {max_redirects} redirects", transient=True)
+
+    def request_json(self, method: str, path: str, *, ambiguous: bool = False,
+                     **kwargs: Any) -> Any:
+        """One API call to ``path`` (below the Canvas base URL, e.g. ``/api/v1/...``), its
+        JSON answer returned: an object, or a list for index calls.  Raises CanvasError,
+        classified as for every call of this client."""
+        return self._call_with_response(method, f"{self._target.base_url}{path}",
+                                        ambiguous=ambiguous, allow_list=True, **kwargs)[0]
 
     def list_imports(self, *, created_since: datetime | None = None,
                      states: tuple[str, ...] = (), max_pages: int = 10) -> list[dict[str, Any]]:
@@ -135,10 +154,13 @@ class CanvasClient:
 
     def _call(self, method: str, url: str, *, ambiguous: bool = False,
               **kwargs: Any) -> dict[str, Any]:
-        return self._call_with_response(method, url, ambiguous=ambiguous, **kwargs)[0]
+        body: dict[str, Any] = self._call_with_response(method, url, ambiguous=ambiguous,
+                                                        **kwargs)[0]
+        return body
 
     def _call_with_response(self, method: str, url: str, *, ambiguous: bool = False,
-                            **kwargs: Any) -> tuple[dict[str, Any], requests.Response]:
+                            allow_list: bool = False,
+                            **kwargs: Any) -> tuple[Any, requests.Response]:
         headers = {"Authorization": f"Bearer {self._target.token.get_secret_value()}",
                    "Accept": "application/json"}
         where = f"{method} {_without_query(url)}"
@@ -156,10 +178,11 @@ class CanvasClient:
             raise CanvasError(f"{where}: request failed ({type(error).__name__})",
                               transient=True, ambiguous=ambiguous) from None
         self.server_time = _date_header(response) or self.server_time
-        return _classify(where, response, ambiguous), response
+        return _classify(where, response, ambiguous, allow_list), response
 
 
-def _classify(where: str, response: requests.Response, ambiguous: bool) -> dict[str, Any]:
+def _classify(where: str, response: requests.Response, ambiguous: bool,
+              allow_list: bool = False) -> Any:
     """Return the JSON body of a 2xx answer, or raise the right CanvasError."""
     status = response.status_code
     text = response.text[:2000]
@@ -178,7 +201,7 @@ def _classify(where: str, response: requests.Response, ambiguous: bool) -> dict[
         raise CanvasError(f"{where}: Canvas answered {status} with a non-JSON body "
                           "(maintenance page?)", transient=True, ambiguous=ambiguous,
                           status=status) from None
-    if not isinstance(body, dict):
+    if not isinstance(body, dict) and not (allow_list and isinstance(body, list)):
         raise CanvasError(f"{where}: unexpected answer shape", transient=True,
                           ambiguous=ambiguous, status=status)
     return body
@@ -201,12 +224,12 @@ def _canvas_message(response: requests.Response) -> str:
     return str(body)[:300]
 
 
-def _limited(chunks: Iterator[bytes], max_bytes: int) -> Iterator[bytes]:
+def _limited(chunks: Iterator[bytes], max_bytes: int, what: str) -> Iterator[bytes]:
     total = 0
     for chunk in chunks:
         total += len(chunk)
         if total > max_bytes:
-            raise CanvasError(f"errors file larger than {max_bytes} bytes", transient=False)
+            raise CanvasError(f"{what} larger than {max_bytes} bytes", transient=False)
         yield chunk
 
 

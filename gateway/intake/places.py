@@ -21,7 +21,10 @@ import asyncssh
 
 INBOX = "inbox"
 REPORTS = "reports"
-FOLDERS = (INBOX, REPORTS)
+OUTBOX = "outbox"
+FOLDERS = (INBOX, REPORTS, OUTBOX)
+REQUESTS = "requests"
+"""``/inbox/requests/<export>``: request files (gateway.intake.requests), never uploads."""
 BATCH = "batch"
 DIFF = "diff"
 CONVENTIONS = (BATCH, DIFF)
@@ -31,7 +34,8 @@ MAX_IDENTIFIER_CHARS = 128
 """Canvas's limit for ``diffing_data_set_identifier``; term SIS ids are held to it too."""
 FILE_SUFFIXES = (".csv", ".zip")
 """What the files Canvas takes end in: a folder named so is a mistyped upload path."""
-_LAYOUT = "only /inbox (uploads) and /reports (results) exist here"
+_LAYOUT = ("only /inbox (uploads), /reports (results) and /outbox (exports: "
+           "/outbox/<export>/<file>) exist here")
 BATCH_FOLDERS = "/inbox/batch/<term_sis_id>/ (full batch mode for that term)"
 DIFF_FOLDERS = "/inbox/diff/<identifier>/ (diffing mode)"
 UPLOAD_FOLDERS = f"upload files into /inbox, or into {BATCH_FOLDERS} or {DIFF_FOLDERS}"
@@ -104,6 +108,8 @@ def locate(path: bytes) -> Place:
         raise asyncssh.SFTPNoSuchFile(f"/{'/'.join(parts)}: {_LAYOUT}")
     if parts[0] == INBOX and len(parts) > 1 and parts[1] in CONVENTIONS:
         return _in_convention(parts)
+    if parts[0] == OUTBOX or (parts[0] == INBOX and len(parts) > 1 and parts[1] == REQUESTS):
+        return _one_level_down(parts)
     if len(parts) > 2:
         raise asyncssh.SFTPNoSuchFile(f"/{'/'.join(parts)}: " + (
             UPLOAD_FOLDERS if parts[0] == INBOX else _LAYOUT))
@@ -127,6 +133,21 @@ def _in_convention(parts: list[str]) -> Place:
         return Place(INBOX, None, folder)
     _check_file_name(parts[3])
     return Place(INBOX, parts[3], folder)
+
+
+def _one_level_down(parts: list[str]) -> Place:
+    """A path in ``/outbox`` (``/outbox/<export>/<file>``) or ``/inbox/requests``
+    (``/inbox/requests/<export>``): the folder, its subfolder or a file in it."""
+    folder = parts[0]
+    if len(parts) > 3:
+        where = "/outbox/<export>/<file>" if folder == OUTBOX else "/inbox/requests/<export>"
+        raise asyncssh.SFTPNoSuchFile(f"/{'/'.join(parts)}: folders go no deeper than {where}")
+    for part in parts[1:]:
+        _check_file_name(part)
+    if folder == OUTBOX:
+        return Place(OUTBOX, parts[2] if len(parts) == 3 else None,
+                     parts[1] if len(parts) > 1 else None)
+    return Place(INBOX, parts[2] if len(parts) == 3 else None, REQUESTS)
 
 
 def _identifier_kind(convention: str) -> str:
@@ -184,4 +205,13 @@ def inbox_file(place: Place, action: str) -> InboxFile:
 def inbox_subfolder(place: Place) -> str | None:
     """The virtual folder below /inbox that ``place`` is (``batch``, ``diff`` or an upload
     folder such as ``batch/2026-fall``), or None when it is not one."""
+    if place.subfolder == REQUESTS:
+        return None
     return place.subfolder if place.folder == INBOX and place.name is None else None
+
+
+def request_name(place: Place) -> str | None:
+    """The export a request file ``/inbox/requests/<export>`` names, or None."""
+    if place.folder == INBOX and place.subfolder == REQUESTS:
+        return place.name
+    return None

@@ -23,6 +23,7 @@ from gateway.intake.listener import IntakeListener
 from gateway.intake.markers import Markers
 from gateway.intake.passwords import PasswordChecker
 from gateway.intake.receiving import Receiver
+from gateway.intake.requests import RequestDesk
 from gateway.intake.session import IntakeServices
 from gateway.state.spool import Spool
 from gateway.state.store import Store
@@ -58,7 +59,10 @@ class Intake:
         guard = Guard(book=self._book, passwords=self._passwords,
                       bans=BanList(ban_policy(settings)), arrivals=arrivals,
                       sessions=SessionCount(), max_auth_tries=settings.max_auth_tries)
-        services = IntakeServices(self.receiver, Markers(self.receiver, self.deliveries))
+        self.requests = RequestDesk()
+        """Export requests (``/inbox/requests/<export>``); the daemon sets its handler."""
+        services = IntakeServices(self.receiver, Markers(self.receiver, self.deliveries),
+                                  self.requests)
         self._listener = IntakeListener(settings, spool, guard, services)
 
     def _trigger_mode(self, institution: str) -> bool:

@@ -20,7 +20,7 @@ import logging
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncssh
 from asyncssh import SFTPName
@@ -31,6 +31,7 @@ from gateway.intake.markers import Markers
 from gateway.intake.naming import NameRules, Role
 from gateway.intake.places import InboxFile
 from gateway.intake.receiving import Receiver
+from gateway.intake.requests import RequestDesk, RequestFile
 from gateway.intake.uploads import UploadWriter
 from gateway.logs import Bound
 from gateway.state.states import UploadState
@@ -40,10 +41,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class IntakeServices:
-    """What every session shares: the receiver and the marker handling."""
+    """What every session shares: the receiver, the marker handling and the export
+    request desk."""
 
     receiver: Receiver
     markers: Markers
+    requests: RequestDesk = field(default_factory=RequestDesk)
 
 
 class UploadSession:
@@ -63,8 +66,32 @@ class UploadSession:
         self._writing: set[UploadWriter] = set()
         self._staged: dict[str, UploadWriter] = {}
         """Temp-named uploads awaiting their rename, by display path."""
+        self.requests: dict[str, RequestFile] = {}
+        """Request files this session wrote, by name: stat finds them (clients check)."""
         self._made: set[str] = set()
         """Upload folders (and ``batch``, ``diff``) this session made: listed while it lasts."""
+
+    def begin_request(self, name: str) -> RequestFile:
+        """Start a request file ``/inbox/requests/<name>`` (see gateway.intake.requests);
+        raises SFTPNoSuchFile when no export of that name can be requested."""
+        self._services.requests.check(self.institution, name)
+        request = RequestFile(name)
+        self.requests[name] = request
+        return request
+
+    async def send_request(self, request: RequestFile) -> None:
+        """The client closed a request file: hand it over.  Raises an SFTP error for the
+        client when there is no such export."""
+        try:
+            await self._services.requests.submit(self.institution, request)
+        except asyncssh.SFTPError as error:
+            self.requests.pop(request.name, None)
+            self._log.warning("export request refused", extra={
+                "institution": self.institution, "export": request.name,
+                "reason": str(error)})
+            raise
+        self._log.info("export requested", extra={"institution": self.institution,
+                                                  "export": request.name})
 
     def begin(self, file: InboxFile) -> UploadWriter:
         """Start a new upload of ``file`` (a temp name awaiting rename is replaced)."""

@@ -1,8 +1,11 @@
-"""The SFTP view an institution gets: its home with ``/inbox`` (upload) and ``/reports`` (read).
+"""The SFTP view an institution gets: its home with ``/inbox`` (upload), ``/reports`` and
+``/outbox`` (read).
 
 Allowed: write, list, stat, rename and remove within /inbox and its upload folders
 (``/inbox/batch/<term_sis_id>/``, ``/inbox/diff/<identifier>/``), which can also be made and
-removed (both no-ops: they are virtual); read, list and stat in /reports.  Every request
+removed (both no-ops: they are virtual); read, list and stat in /reports and in /outbox and
+its export folders (``/outbox/<export>/``); write a request file ``/inbox/requests/<export>``
+(see :mod:`gateway.intake.requests`: never an upload).  Every request
 resolves its path with :func:`~gateway.intake.places.locate` first; everything else (links,
 other folders, attributes outside the inbox, ``..``, control characters, v5/v6 append flags)
 is refused with an SFTP error that says what is wrong and what to do.  Uploads never
@@ -35,7 +38,9 @@ from gateway.intake.places import (
     DIFF_FOLDERS,
     FOLDERS,
     INBOX,
+    OUTBOX,
     REPORTS,
+    REQUESTS,
     UPLOAD_FOLDERS,
     Place,
     canonical,
@@ -43,7 +48,9 @@ from gateway.intake.places import (
     inbox_file,
     inbox_subfolder,
     locate,
+    request_name,
 )
+from gateway.intake.requests import RequestFile
 from gateway.intake.session import UploadSession
 from gateway.intake.uploads import RESUME_REFUSED, WRITE_ONLY, UploadWriter
 
@@ -92,12 +99,15 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
         """Start a new upload in /inbox or an upload folder, or open a report for reading."""
         self._touch()
         place = locate(path)
+        requested = request_name(place)
+        if pflags & _WRITE_FLAGS and requested is not None:
+            return self._session.begin_request(requested)
         if pflags & _WRITE_FLAGS:
             file = inbox_file(place, UPLOAD_FOLDERS)
             if pflags & asyncssh.FXF_APPEND:
                 raise asyncssh.SFTPOpUnsupported(f"{place.display}: {RESUME_REFUSED}")
             return self._session.begin(file)
-        file_in(place, REPORTS, WRITE_ONLY)
+        file_in(place, OUTBOX if place.folder == OUTBOX else REPORTS, WRITE_ONLY)
         return super().open(path, asyncssh.FXF_READ, attrs)
 
     def open56(self, path: bytes, desired_access: int, flags: int,
@@ -112,15 +122,15 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
     def write(self, file_obj: object, offset: int, data: bytes) -> int:
         """Write to an upload; reports are read-only."""
         self._touch()
-        if not isinstance(file_obj, UploadWriter):
-            raise asyncssh.SFTPPermissionDenied("reports are read-only")
+        if not isinstance(file_obj, UploadWriter | RequestFile):
+            raise asyncssh.SFTPPermissionDenied("reports and exports are read-only")
         file_obj.write(offset, data)
         return len(data)
 
     def read(self, file_obj: object, offset: int, size: int) -> bytes:
         """Read a report; uploads are write-only."""
         self._touch()
-        if isinstance(file_obj, UploadWriter):
+        if isinstance(file_obj, UploadWriter | RequestFile):
             raise asyncssh.SFTPPermissionDenied(f"{file_obj.display}: {WRITE_ONLY}")
         data = super().read(file_obj, offset, size)
         assert isinstance(data, bytes)
@@ -129,6 +139,9 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
     def close(self, file_obj: object) -> Any:
         """Finish an upload on the client's CLOSE; discard it when the session just ended."""
         self._touch()
+        if isinstance(file_obj, RequestFile):
+            # A request counts only when the client closes it; a dropped session asks nothing.
+            return self._session.send_request(file_obj) if _closed_by_client() else None
         if not isinstance(file_obj, UploadWriter):
             return super().close(file_obj)
         if _closed_by_client():
@@ -139,14 +152,18 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
         """Attributes of an open upload or report."""
         if isinstance(file_obj, UploadWriter):
             return Entry(file_obj.name, file_obj.size, self._loop.time()).attrs()
+        if isinstance(file_obj, RequestFile):
+            return file_obj.attrs()
         return super().fstat(file_obj)
 
     def fsetstat(self, file_obj: object, attrs: SFTPAttrs) -> None:
         """For an upload, times and modes are accepted and ignored (clients set them) and a
         size only if it is the current one (see UploadWriter.truncate: any other fails the
         upload); refused for reports."""
+        if isinstance(file_obj, RequestFile):
+            return  # times and modes of a request change nothing
         if not isinstance(file_obj, UploadWriter):
-            _refuse("reports are read-only")
+            _refuse("reports and exports are read-only")
         if attrs.size is not None:
             file_obj.truncate(attrs.size)
 
@@ -167,11 +184,24 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
         a report."""
         self._touch()
         place = locate(path)
+        if place.folder == OUTBOX:
+            return super().lstat(path)  # real folders and files; never follow a link
+        if place.subfolder == REQUESTS:
+            return self._request_attrs(place)
         if place.name is None:
             return folder_attrs()
         if place.folder == INBOX:
             return (await self._entry(place)).attrs()
         return super().lstat(path)  # reports hold plain files; never follow a link
+
+    def _request_attrs(self, place: Place) -> SFTPAttrs:
+        """The requests folder, or a request file this session sent."""
+        if place.name is None:
+            return folder_attrs()
+        request = self._session.requests.get(place.name)
+        if request is None:
+            raise asyncssh.SFTPNoSuchFile(f"{place.display}: no such file")
+        return request.attrs()
 
     async def _entry(self, place: Place) -> Entry:
         """The inbox file at ``place``; raise SFTPNoSuchFile when there is none."""
@@ -197,24 +227,32 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
         if place.folder is None:
             for folder in FOLDERS:
                 yield SFTPName(folder.encode(), attrs=folder_attrs())
+        elif place.subfolder == REQUESTS:
+            for request in self._session.requests.values():
+                yield SFTPName(request.name.encode(), attrs=request.attrs())
         elif place.folder == INBOX:
             for name in await self._session.listing(place.subfolder):
                 yield name
         else:
-            for report in self._reports(path):
-                yield report
+            folders = place.folder == OUTBOX and place.subfolder is None
+            for entry in self._published(path, folders=folders):
+                yield entry
 
-    def _reports(self, path: bytes) -> list[SFTPName]:
-        """The reports folder's plain files (the notifier's temp names start with '.')."""
+    def _published(self, path: bytes, *, folders: bool = False) -> list[SFTPName]:
+        """The plain files of /reports or an export folder (the writers' temp names start
+        with '.'), or with ``folders`` the export folders of /outbox."""
         with os.scandir(self.map_path(path)) as entries:
             return [SFTPName(entry.name,
                              attrs=SFTPAttrs.from_local(entry.stat(follow_symlinks=False)))
                     for entry in entries
-                    if entry.is_file(follow_symlinks=False) and not entry.name.startswith(b".")]
+                    if (entry.is_dir(follow_symlinks=False) if folders
+                        else entry.is_file(follow_symlinks=False))
+                    and not entry.name.startswith(b".")]
 
     async def rename(self, oldpath: bytes, newpath: bytes) -> None:
         """Rename a temp-named upload onto its final name in its folder (this receives it)."""
         self._touch()
+        _refuse_request(locate(oldpath), "renamed")
         old = inbox_file(locate(oldpath), "only uploads in /inbox can be renamed")
         new = inbox_file(locate(newpath), "uploads can only be renamed within /inbox")
         await self._session.rename(old, new)
@@ -226,6 +264,7 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
     async def remove(self, path: bytes) -> None:
         """Remove a temp-named upload, or hide a received one from the inbox listing."""
         self._touch()
+        _refuse_request(locate(path), "removed")
         file = inbox_file(locate(path), "only files in /inbox can be removed")
         await self._session.remove(file, await self._session.entries())
 
@@ -235,6 +274,8 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
         place = locate(path)
         if place.folder != INBOX:
             _refuse("attributes can only be set in /inbox (and are ignored there)")
+        if place.subfolder == REQUESTS:
+            return  # times and modes of a request change nothing
         if attrs.size is not None:
             await self._check_size_kept(place, attrs.size)
 
@@ -302,4 +343,11 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
 
 def _refuse(why: str) -> NoReturn:
     raise asyncssh.SFTPPermissionDenied(f"not allowed: {why}; {_UPLOAD_HERE} and read results "
-                                        "in /reports")
+                                        "in /reports and exports in /outbox")
+
+
+def _refuse_request(place: Place, action: str) -> None:
+    """Request files are sent, not kept: there is nothing to rename or remove."""
+    if place.subfolder == REQUESTS:
+        _refuse(f"request files cannot be {action} (the request was made when the file was "
+                "closed)")

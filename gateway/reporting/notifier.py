@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.exports.runs import export_run
 from gateway.forwarding.backoff import retry_delay
 from gateway.institutions import Institution
 from gateway.reporting.assemble import (
@@ -25,6 +26,7 @@ from gateway.reporting.assemble import (
     report_for,
 )
 from gateway.reporting.attachments import canvas_errors_csv, findings_csv
+from gateway.reporting.export_mail import ExportMailRenderer
 from gateway.reporting.facts import BatchReport, Outcome
 from gateway.reporting.mailer import DeliveryError, Mailer
 from gateway.reporting.message import Attachment, compose_message
@@ -54,6 +56,7 @@ FINDINGS_INLINE = 25
 """Findings listed in the report itself; all of them are in the attached CSV."""
 _OPS_OUTCOMES = frozenset({Outcome.FAILED, Outcome.HELD})
 _OPS_ONLY_KINDS = OPS_ONLY_NOTICES
+EXPORT_NOTICES = frozenset({NoticeKind.EXPORT_PUBLISHED, NoticeKind.EXPORT_FAILED})
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,9 @@ class Notifier(Runner):
         return bool(due)
 
     def _deliver(self, notice: NoticeRecord) -> None:
+        if notice.kind in EXPORT_NOTICES:
+            self._deliver_export(notice)
+            return
         letter = self._letter(notice)
         report = letter.report
         if notice.kind not in _OPS_ONLY_KINDS:  # alerts are for operators only
@@ -121,12 +127,42 @@ class Notifier(Runner):
         except DeliveryError as error:
             self._failed(notice, error)
             return
-        with self._store.transaction() as txn:
-            txn.move("notice", notice.id, NoticeState.PENDING, NoticeState.SENT,
-                     sent_at=txn.now, attempts=notice.attempts + 1)
+        self._sent(notice)
         log.info("report delivered", extra={"notice_id": notice.id, "batch_id": notice.batch_id,
                                             "outcome": report.outcome.value,
                                             "recipients": len(to) + len(cc)})
+
+    def _sent(self, notice: NoticeRecord) -> None:
+        with self._store.transaction() as txn:
+            txn.move("notice", notice.id, NoticeState.PENDING, NoticeState.SENT,
+                     sent_at=txn.now, attempts=notice.attempts + 1)
+
+    def _deliver_export(self, notice: NoticeRecord) -> None:
+        """Mail the end of an export run to the institution's report recipients (a failure
+        also to ops) and refresh its status.json."""
+        if notice.export_run_id is None:
+            raise ValueError(f"notice {notice.id} names no export run")
+        run = export_run(self._store, notice.export_run_id)
+        institution = self._institutions().get(run.institution)
+        write_status_file(self._store, self._spool, run.institution)
+        rendered = ExportMailRenderer(
+            institution.report_templates if institution else None).render(run)
+        to = list(institution.report_to) if institution else []
+        cc = list(institution.report_cc) if institution else []
+        if notice.kind == NoticeKind.EXPORT_FAILED:
+            cc += [a for a in self._delivery.settings.ops if a not in to + cc]
+        to, cc = (to, cc) if to else (cc, [])
+        try:
+            if to:
+                self._delivery.mailer.send(compose_message(
+                    rendered, sender=self._delivery.settings.sender, to=to, cc=cc,
+                    message_id=f"<export-{notice.token or notice.id}@{self._delivery.domain}>"))
+        except DeliveryError as error:
+            self._failed(notice, error)
+            return
+        self._sent(notice)
+        log.info("export mail delivered", extra={"notice_id": notice.id, "run_id": run.id,
+                                                 "recipients": len(to) + len(cc)})
 
     def _letter(self, notice: NoticeRecord) -> Letter:
         if notice.batch_id is None:

@@ -27,6 +27,7 @@ from gateway.sandbox.injector import (
     error_response,
     maintenance_response,
 )
+from gateway.sandbox.reports_api import AccountReportsApi
 from gateway.sandbox.routes import Action, Route, match_route
 from gateway.sandbox.store import ImportStore
 from gateway.sandbox.throttle import Throttle
@@ -46,9 +47,13 @@ class SandboxApi:
         injector: FaultInjector | None = None,
         throttle: Throttle | None = None,
         sleep: Callable[[float], object] = time.sleep,
+        *,
+        reports: AccountReportsApi | None = None,
     ) -> None:
         """`sleep` waits out injected latency (the server passes its stop event's wait,
-        so stopping does not wait for sleeping requests)."""
+        so stopping does not wait for sleeping requests); `reports` serves the account
+        reports (without it their routes are 404)."""
+        self._reports = reports
         self._store = store
         self._views = views
         self._injector = injector or FaultInjector()
@@ -110,6 +115,8 @@ class SandboxApi:
         if route.action is Action.USER:
             return people_api.show_user(request, self._views.directory, route.user or "")
         decision = authorize(request, route.account or "", self._views.directory)
+        if route.action is Action.REPORT_FILE:
+            return self._report_file(request, route, decision)
         if isinstance(decision, Response):
             return decision
         return self._dispatch(request, route, decision)
@@ -130,4 +137,31 @@ class SandboxApi:
             ),
             Action.ACCOUNT_ERRORS: lambda: errors_api.account_errors(store, request, account_id),
         }
-        return endpoints[route.action]()
+        if route.action in endpoints:
+            return endpoints[route.action]()
+        return self._report_endpoint(request, route, caller)
+
+    def _report_file(self, request: Request, route: Route,
+                     decision: Caller | Response) -> Response:
+        """A report file's download: for the file's verifier, or the account's token."""
+        if self._reports is None:
+            return not_found()
+        if isinstance(decision, Response) and request.query.get("verifier") is None:
+            return decision
+        caller = decision if isinstance(decision, Caller) else None
+        account = caller.account_id if caller else route.account or ""
+        return self._reports.redirect(request, caller, account, route.id or 0)
+
+    def _report_endpoint(self, request: Request, route: Route, caller: Caller) -> Response:
+        reports, report = self._reports, route.report or ""
+        if reports is None:
+            return not_found()
+        if route.action is Action.REPORTS_AVAILABLE:
+            return reports.available(request, caller)
+        if route.action is Action.REPORT_CREATE:
+            return reports.create(request, caller, report)
+        if route.action is Action.REPORT_INDEX:
+            return reports.index(request, caller, report)
+        if route.action is Action.REPORT_SHOW:
+            return reports.show(request, caller, report, route.id or 0)
+        return not_found()

@@ -25,6 +25,10 @@ Import faults (processing), drawn when an import starts:
   outcome       OutcomeFault(state)             end `failed_with_messages`, `failed` or
                                                 `aborted` whatever the file holds
 
+Account report faults, drawn when a report run starts:
+
+  report_outcome ReportFault(state)             end the run `error` (or `aborted`), no file
+
 JSON form (control endpoint): the same names, e.g.
 `{"seed": 7, "reset_after": {"count": 1, "methods": ["POST"], "path": "sis_imports$"}}`.
 """
@@ -37,6 +41,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, TypeVar
 
 FORCED_STATES = ("failed_with_messages", "failed", "aborted")
+FORCED_REPORT_STATES = ("error", "aborted")
 ERROR_STATUSES = (500, 502, 503, 504)
 MAINTENANCE_STATUSES = (200, 503)
 
@@ -154,6 +159,19 @@ class OutcomeFault(ImportFault):
 
 
 @dataclass(frozen=True)
+class ReportFault(ImportFault):
+    """End an account report run in `state` (Canvas's `error`, or `aborted`) without a
+    file, instead of `complete`."""
+
+    state: str = "error"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.state not in FORCED_REPORT_STATES:
+            raise FaultPlanError(f"state must be one of {list(FORCED_REPORT_STATES)}")
+
+
+@dataclass(frozen=True)
 class Faults:
     """A complete fault plan; the default plan injects nothing."""
 
@@ -165,6 +183,7 @@ class Faults:
     reset_after: RequestFault | None = None
     stuck: StuckFault | None = None
     outcome: OutcomeFault | None = None
+    report_outcome: ReportFault | None = None
 
 
 _KIND_TYPES: dict[str, type[RequestFault] | type[ImportFault]] = {
@@ -175,6 +194,7 @@ _KIND_TYPES: dict[str, type[RequestFault] | type[ImportFault]] = {
     "reset_after": RequestFault,
     "stuck": StuckFault,
     "outcome": OutcomeFault,
+    "report_outcome": ReportFault,
 }
 FAULT_KINDS = tuple(_KIND_TYPES)
 _Kind = TypeVar("_Kind", bound=RequestFault | ImportFault)
@@ -217,6 +237,7 @@ def faults_from_json(document: Any) -> Faults:
         reset_after=_kind_from_json(document, "reset_after", RequestFault),
         stuck=_kind_from_json(document, "stuck", StuckFault),
         outcome=_kind_from_json(document, "outcome", OutcomeFault),
+        report_outcome=_kind_from_json(document, "report_outcome", ReportFault),
     )
 
 

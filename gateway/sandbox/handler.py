@@ -1,4 +1,4 @@
-"""The HTTP shell: `http.server` request handling around SandboxApi.
+"""The HTTP shell: `http.server` request handling around SandboxApi (or the file store).
 
 HTTP/1.1 with keep-alive, like Canvas behind its load balancer, so `requests.Session`
 reuses connections.  The whole body is read before the API sees the request, so a refused
@@ -14,15 +14,21 @@ import logging
 import socket
 import struct
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import cast
+from typing import Protocol, cast
 from urllib.parse import urlsplit
 
-from gateway.sandbox.api import SandboxApi
 from gateway.sandbox.wire import Params, Request, Response, json_response
 
 logger = logging.getLogger(__name__)
 
 _IDLE_TIMEOUT_SECONDS = 60  # an idle keep-alive connection is closed after this
+
+
+class Answers(Protocol):
+    """What the shell serves: the Canvas API (api.py) or the file store (file_store.py)."""
+
+    def handle(self, request: Request) -> Response:
+        """Answer one request; never raises."""
 
 
 class BodyError(ValueError):
@@ -34,7 +40,7 @@ class SandboxHTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True  # idle keep-alive connections must not block shutdown
 
-    def __init__(self, address: tuple[str, int], api: SandboxApi) -> None:
+    def __init__(self, address: tuple[str, int], api: Answers) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6  # an IPv6 literal such as ::1
         super().__init__(address, SandboxRequestHandler)

@@ -24,6 +24,7 @@ from gateway.sandbox.faults import (
     LatencyFault,
     MaintenanceFault,
     OutcomeFault,
+    ReportFault,
     RequestFault,
     StuckFault,
 )
@@ -141,6 +142,14 @@ class FaultInjector:
                 stuck_seconds=stuck_fault.seconds if stuck and stuck_fault else None,
                 outcome=outcome_fault.state if forced and outcome_fault else None,
             )
+
+    def for_report(self) -> str | None:
+        """Draw the report faults for one account report run that is starting: the state
+        it is forced to end in, or None."""
+        with self._lock:
+            forced = self._fires("report_outcome")
+            fault = self._fault("report_outcome", ReportFault)
+            return fault.state if forced and fault is not None else None
 
     def _fires(self, kind: str, method: str | None = None, path: str = "") -> bool:
         trigger = self._triggers.get(kind)

@@ -23,7 +23,7 @@ from gateway.sandbox.journal import Journal, MemoryJournal
 from gateway.sandbox.records import IMPORTING_STATES, SisImportRecord
 from gateway.sandbox.sisobjects import SisObjects
 
-_COUNTERS = ("import", "attachment", "error_report", "term", "user")
+_COUNTERS = ("import", "attachment", "error_report", "term", "user", "account_report")
 
 
 def utc_now() -> datetime:

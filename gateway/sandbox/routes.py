@@ -11,8 +11,17 @@ Under `/api/v1/accounts/:account_id/` (any route may end in `.json`, as in Rails
   GET  sis_imports/:id/errors         that import's errors
   GET  sis_import_errors              the account's errors
 
+the account reports (reports_api.py):
+
+  GET  reports                        the available reports
+  POST reports/:report                start a report run
+  GET  reports/:report                that report's runs
+  GET  reports/:report/:id            one run
+
 and `GET /api/v1/accounts/:account_id` (the root account), `GET /api/v1/users/self` (or
-`users/<id>`: the caller), and `GET /files/:id/download` for the files a SIS import shows.
+`users/<id>`: the caller), `GET /files/:id/download` for the files a SIS import shows, and
+`GET /accounts/:account_id/files/:id/download` for a report's file (a redirect to the file
+store).
 A path or method not in the table gets Canvas's 404 before any authentication.
 """
 
@@ -26,6 +35,7 @@ from gateway.sandbox.files import DOWNLOAD_PATH
 
 _ACCOUNT = re.compile(r"/api/v1/accounts/(?P<account>[^/]+)/(?P<rest>.+?)/?")
 _ACCOUNT_ITSELF = re.compile(r"/api/v1/accounts/(?P<account>[^/]+?)(?:\.json)?/?")
+_ACCOUNT_FILE = re.compile(r"/accounts/(?P<account>[^/]+)/files/(?P<id>\d+)/download/?")
 _USER = re.compile(r"/api/v1/users/(?P<user>self|\d+)(?:\.json)?/?")
 
 
@@ -41,6 +51,11 @@ class Action(StrEnum):
     DOWNLOAD = "download"
     ACCOUNT = "account"
     USER = "user"
+    REPORTS_AVAILABLE = "reports_available"
+    REPORT_CREATE = "report_create"
+    REPORT_INDEX = "report_index"
+    REPORT_SHOW = "report_show"
+    REPORT_FILE = "report_file"
 
 
 _TABLE = (
@@ -52,6 +67,10 @@ _TABLE = (
     ("PUT", re.compile(r"sis_imports/(?P<id>\d+)/abort"), Action.ABORT),
     ("GET", re.compile(r"sis_imports/(?P<id>\d+)/errors"), Action.IMPORT_ERRORS),
     ("GET", re.compile(r"sis_import_errors"), Action.ACCOUNT_ERRORS),
+    ("GET", re.compile(r"reports"), Action.REPORTS_AVAILABLE),
+    ("POST", re.compile(r"reports/(?P<report>[a-z0-9_]+)"), Action.REPORT_CREATE),
+    ("GET", re.compile(r"reports/(?P<report>[a-z0-9_]+)"), Action.REPORT_INDEX),
+    ("GET", re.compile(r"reports/(?P<report>[a-z0-9_]+)/(?P<id>\d+)"), Action.REPORT_SHOW),
 )
 
 
@@ -64,13 +83,24 @@ class Route:
     account: str | None = None
     id: int | None = None
     user: str | None = None
+    report: str | None = None
+
+
+def _download(method: str, found: re.Match[str]) -> Route | None:
+    """A file download: a SIS import's file, or (with an account) a report's."""
+    if method != "GET":
+        return None
+    account = found.groupdict().get("account")
+    if account is None:
+        return Route(Action.DOWNLOAD, id=int(found["id"]))
+    return Route(Action.REPORT_FILE, account, int(found["id"]))
 
 
 def match_route(method: str, path: str) -> Route | None:
     """The route for a request, or None (Canvas's 404)."""
-    download = DOWNLOAD_PATH.fullmatch(path)
+    download = DOWNLOAD_PATH.fullmatch(path) or _ACCOUNT_FILE.fullmatch(path)
     if download is not None:
-        return Route(Action.DOWNLOAD, id=int(download["id"])) if method == "GET" else None
+        return _download(method, download)
     if method == "GET" and (user := _USER.fullmatch(path)) is not None:
         return Route(Action.USER, user=user["user"])
     if method == "GET" and (itself := _ACCOUNT_ITSELF.fullmatch(path)) is not None:
@@ -83,5 +113,6 @@ def match_route(method: str, path: str) -> Route | None:
         found = pattern.fullmatch(rest)
         if verb == method and found is not None:
             number = found.groupdict().get("id")
-            return Route(action, account["account"], int(number) if number else None)
+            return Route(action, account["account"], int(number) if number else None,
+                         report=found.groupdict().get("report"))
     return None

@@ -17,6 +17,10 @@ throttle.py, and control.py for the same over HTTP):
     sandbox.faults_fired()                   # {"reset_after": 1}
     sandbox.throttling = Throttling(request_cost=300.0, status=429)
 
+Account reports (reports_api.py): runs end after `report_seconds` (default 1.0); their files
+are served by a second server on another port (`sandbox.file_store`, which records every
+request it got: `sandbox.file_store.requests()`); `sandbox.report_runs.all("1")` lists runs.
+
 Threads: one serving thread (plus one per connection), one processor per account and one
 delayed-job thread (error files).  A sandbox runs once: start() after stop() raises; a new
 CanvasSandbox on the same data dir carries on where the last one stopped.
@@ -34,10 +38,13 @@ from typing import Any, Self
 from gateway.sandbox.api import SandboxApi
 from gateway.sandbox.delayed import ErrorsFileJobs
 from gateway.sandbox.faults import Faults
+from gateway.sandbox.file_store import FileStore
 from gateway.sandbox.handler import SandboxHTTPServer
 from gateway.sandbox.injector import FaultInjector
 from gateway.sandbox.journal import open_journal
 from gateway.sandbox.processor import AccountProcessor
+from gateway.sandbox.report_runs import ReportRuns
+from gateway.sandbox.reports_api import AccountReportsApi
 from gateway.sandbox.store import ImportStore, utc_now
 from gateway.sandbox.throttle import Throttle, Throttling
 from gateway.sandbox.users import register, user_json
@@ -63,6 +70,7 @@ class CanvasSandbox:
         other_users: Mapping[str, str] | None = None,
         errors_file_delay_seconds: float = 5.0,
         data_dir: Path | None = None,
+        report_seconds: float = 1.0,
     ) -> None:
         """`accounts` maps each root account id to the token of its integration user.
 
@@ -73,7 +81,7 @@ class CanvasSandbox:
         `faults` is the initial fault plan (none by default); `throttling` the throttle
         settings (Canvas's by default).  Raises ValueError for no accounts, an empty or
         repeated token or a bad time; OSError / sqlite3.Error when the data dir cannot be
-        used.
+        used.  `report_seconds` is how long an account report run takes.
         """
         if not accounts:
             raise ValueError("at least one account is required")
@@ -105,6 +113,10 @@ class CanvasSandbox:
         self._views = ImportViews(self._store, directory)
         self._injector = FaultInjector(faults)
         self._throttle = Throttle(throttling)
+        self.report_runs = ReportRuns(self._store.take_id, report_seconds)
+        """The account report runs (report_runs.py); ``report_seconds`` is settable."""
+        self.file_store = FileStore(self._injector, host)
+        """The separate file server report downloads are redirected to (file_store.py)."""
         self._stop_event = threading.Event()
         self._lifecycle = threading.Lock()
         self._httpd: SandboxHTTPServer | None = None
@@ -184,8 +196,12 @@ class CanvasSandbox:
         with self._lifecycle:
             if self._httpd is not None or self._stopped:
                 raise RuntimeError("a CanvasSandbox can be started only once")
+            self.file_store.start()
+            reports = AccountReportsApi(self._store, self.report_runs, self._injector,
+                                        self.file_store)
             api = SandboxApi(
-                self._store, self._views, self._injector, self._throttle, self._stop_event.wait
+                self._store, self._views, self._injector, self._throttle,
+                self._stop_event.wait, reports=reports,
             )
             httpd = SandboxHTTPServer((self._host, self._port), api)
             self._httpd = httpd
@@ -227,6 +243,7 @@ class CanvasSandbox:
                 processor.join(_JOIN_SECONDS)
             if self._httpd is not None:
                 self._delayed.join(_JOIN_SECONDS)
+            self.file_store.stop()
             self._store.close()
 
     def __enter__(self) -> Self:

@@ -146,6 +146,8 @@ class NoticeRecord:
     prepare_failures: int = 0
     """Tries that failed before any mail was sent (the report could not be built or its
     SFTP copy written); ``attempts`` counts every try, mail outages included."""
+    export_run_id: int | None = None
+    """The export run an export notice (published, failed) is about."""
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> NoticeRecord:
@@ -158,6 +160,7 @@ class NoticeRecord:
             batch_state=BatchState(row["batch_state"]) if row["batch_state"] else None,
             reason=row["reason"], token=row["token"],
             prepare_failures=row["prepare_failures"],
+            export_run_id=row["export_run_id"],
         )
 
 

@@ -102,6 +102,11 @@ class Spool:
         return self.root / "spool" / "batches"
 
     @property
+    def exports(self) -> Path:
+        """Downloaded export files, named by export run id, until they are published."""
+        return self.root / "spool" / "exports"
+
+    @property
     def quarantine(self) -> Path:
         """Files set aside with a reason file beside each; never deleted automatically."""
         return self.root / "spool" / "quarantine"
@@ -138,6 +143,14 @@ class Spool:
         """Where Canvas's errors CSV for a batch's import is kept."""
         return self.batches / f"{batch_id:08d}.errors.csv"
 
+    def export_path(self, run_id: int) -> Path:
+        """Where an export run's downloaded file waits to be published."""
+        return self.exports / f"{run_id:08d}"
+
+    def outbox(self, institution: str) -> Path:
+        """Where an institution reads its exports (read-only to it)."""
+        return self.home(institution) / "outbox"
+
     def home(self, institution: str) -> Path:
         """An institution's SFTP home."""
         return self.sftp / institution
@@ -152,9 +165,10 @@ class Spool:
 
     def create(self, institutions: list[str]) -> None:
         """Create every folder the gateway writes to (idempotent)."""
-        for folder in (self.incoming, self.uploads, self.batches, self.quarantine,
-                       self.host_keys, self.mail):
+        for folder in (self.incoming, self.uploads, self.batches, self.exports,
+                       self.quarantine, self.host_keys, self.mail):
             folder.mkdir(parents=True, exist_ok=True)
         for name in institutions:
             self.inbox(name).mkdir(parents=True, exist_ok=True)
             self.reports(name).mkdir(parents=True, exist_ok=True)
+            self.outbox(name).mkdir(parents=True, exist_ok=True)

@@ -42,6 +42,17 @@ class NoticeState(StrEnum):
     FAILED = "failed"  # gave up after its lifetime; ops were alerted
 
 
+class ExportRunState(StrEnum):
+    """One run of an institution's export: one Canvas account report for one slot."""
+
+    SCHEDULED = "scheduled"  # due; no Canvas report started yet
+    STARTING = "starting"  # POST under way (or its outcome unknown after a crash)
+    STARTED = "started"  # Canvas has the report (report_id known); polling
+    DOWNLOADED = "downloaded"  # the file is in the spool; not yet in the outbox
+    PUBLISHED = "published"  # in the institution's /outbox
+    FAILED = "failed"  # Canvas ended it in error, or trouble outlived its lifetime
+
+
 class NoticeKind(StrEnum):
     """What a notice in the outbox reports, and so who receives it."""
 
@@ -51,6 +62,8 @@ class NoticeKind(StrEnum):
     DUPLICATE_ALERT = "duplicate_import"  # ops only: Canvas shows a batch imported twice
     DELIVERY_FAILED = "delivery_failed"  # ops only: another notice could not be delivered
     GATEWAY_ERROR = "gateway_error"  # ops only: the gateway failed on an upload or a batch
+    EXPORT_PUBLISHED = "export_published"  # an export run's file is in the /outbox
+    EXPORT_FAILED = "export_failed"  # an export run ended without a file
 
 
 OPS_ONLY_NOTICES = frozenset({NoticeKind.OPS_ALERT, NoticeKind.DUPLICATE_ALERT,
@@ -89,6 +102,17 @@ NOTICE_TRANSITIONS: dict[NoticeState, frozenset[NoticeState]] = {
     NoticeState.PENDING: frozenset({NoticeState.PENDING, NoticeState.SENT, NoticeState.FAILED}),
     NoticeState.SENT: frozenset(),
     NoticeState.FAILED: frozenset({NoticeState.PENDING}),
+}
+
+EXPORT_RUN_TRANSITIONS: dict[ExportRunState, frozenset[ExportRunState]] = {
+    ExportRunState.SCHEDULED: frozenset({ExportRunState.STARTING, ExportRunState.FAILED}),
+    # STARTING -> SCHEDULED: the reconcile found no report of ours, so it may be posted again.
+    ExportRunState.STARTING: frozenset(
+        {ExportRunState.STARTED, ExportRunState.SCHEDULED, ExportRunState.FAILED}),
+    ExportRunState.STARTED: frozenset({ExportRunState.DOWNLOADED, ExportRunState.FAILED}),
+    ExportRunState.DOWNLOADED: frozenset({ExportRunState.PUBLISHED, ExportRunState.FAILED}),
+    ExportRunState.PUBLISHED: frozenset(),
+    ExportRunState.FAILED: frozenset(),
 }
 
 FINISHED_BATCH_STATES = frozenset(

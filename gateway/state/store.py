@@ -32,9 +32,11 @@ from gateway.state.records import (
 )
 from gateway.state.states import (
     BATCH_TRANSITIONS,
+    EXPORT_RUN_TRANSITIONS,
     NOTICE_TRANSITIONS,
     UPLOAD_TRANSITIONS,
     BatchState,
+    ExportRunState,
     NoticeState,
     TransitionError,
     UploadState,
@@ -183,6 +185,33 @@ CREATE TABLE IF NOT EXISTS hook_deliveries (
     PRIMARY KEY (hook, notice_id)
 );
 CREATE INDEX IF NOT EXISTS hook_deliveries_due ON hook_deliveries (state, next_attempt_at);
+""", """
+CREATE TABLE IF NOT EXISTS export_runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    institution TEXT NOT NULL,
+    export TEXT NOT NULL,
+    report TEXT NOT NULL,
+    slot TEXT NOT NULL,
+    trigger TEXT NOT NULL,
+    state TEXT NOT NULL,
+    parameters TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    next_attempt_at REAL NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    trouble_since REAL,
+    starting_at REAL,
+    report_id INTEGER,
+    canvas_state TEXT,
+    file_name TEXT,
+    size INTEGER,
+    sha256 TEXT,
+    published_at REAL,
+    reason TEXT,
+    UNIQUE (institution, export, slot)
+);
+CREATE INDEX IF NOT EXISTS export_runs_by_state ON export_runs (state, next_attempt_at);
+ALTER TABLE notices ADD COLUMN export_run_id INTEGER REFERENCES export_runs(id);
 """)
 """Schema steps; ``PRAGMA user_version`` records how many have been applied.  Append only."""
 
@@ -190,6 +219,7 @@ _TABLES: dict[str, tuple[str, dict[Any, frozenset[Any]]]] = {
     "upload": ("uploads", UPLOAD_TRANSITIONS),
     "batch": ("batches", BATCH_TRANSITIONS),
     "notice": ("notices", NOTICE_TRANSITIONS),
+    "export_run": ("export_runs", EXPORT_RUN_TRANSITIONS),
 }
 
 _WRITABLE_COLUMNS = frozenset({
@@ -197,10 +227,11 @@ _WRITABLE_COLUMNS = frozenset({
     "submitted_at", "import_id", "posted_at", "finished_at", "canvas_state", "canvas_json",
     "reason", "sent_at", "last_error", "alerted_at", "errors_csv", "trouble_since",
     "guard_ack", "identity_json", "post_settles_at", "reconcile_json", "terminal_seen_at",
-    "prepare_failures",
+    "prepare_failures", "starting_at", "report_id", "file_name", "size", "sha256",
+    "published_at",
 })
 
-State = UploadState | BatchState | NoticeState
+State = UploadState | BatchState | NoticeState | ExportRunState
 
 
 class Transaction:
@@ -245,19 +276,39 @@ class Transaction:
         return batch_id
 
     def add_notice(self, kind: str, institution: str, batch_id: int | None, *,
-                   batch_state: BatchState | None = None, reason: str | None = None) -> int:
+                   batch_state: BatchState | None = None, reason: str | None = None,
+                   export_run_id: int | None = None) -> int:
         """Queue a notice (report or alert) to send as soon as possible.
 
         ``batch_state`` and ``reason`` fix what the notice reports at the moment it was
         caused, so a report stays true even if an operator moves the batch before it is sent.
+        ``export_run_id`` names the export run an export notice is about.
         """
         cursor = self._db.execute(
             "INSERT INTO notices (kind, institution, batch_id, state, next_attempt_at,"
-            " created_at, batch_state, reason, token) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " created_at, batch_state, reason, token, export_run_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (kind, institution, batch_id, NoticeState.PENDING, self.now, self.now,
-             batch_state, reason, secrets.token_hex(8)),
+             batch_state, reason, secrets.token_hex(8), export_run_id),
         )
         return _last_id(cursor)
+
+    def add_export_run(self, institution: str, export: str, report: str, *, slot: str,
+                       trigger: str, parameters: Mapping[str, str]) -> int | None:
+        """Queue a SCHEDULED run of ``export`` for ``slot`` and return its id, or None when
+        that slot already has a run: a slot (a schedule time, an import, a request) is run
+        once, however often it is planned (after a crash, by racing planners)."""
+        cursor = self._db.execute(
+            "INSERT INTO export_runs (institution, export, report, slot, trigger, state,"
+            " parameters, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (institution, export, slot) DO NOTHING",
+            (institution, export, report, slot, trigger, ExportRunState.SCHEDULED,
+             json.dumps(dict(parameters), sort_keys=True), self.now, self.now))
+        if cursor.rowcount != 1:
+            return None
+        run_id = _last_id(cursor)
+        self._log("export_run", run_id, None, ExportRunState.SCHEDULED, slot)
+        return run_id
 
     def add_finding(self, upload_id: int, finding: FindingRecord) -> None:
         """Record one validation finding of an upload (its ``file`` is the upload's name)."""
@@ -383,7 +434,7 @@ class Transaction:
         values = {key: _column_value(value) for key, value in fields.items()}
         if entity != "notice":
             values["updated_at"] = self.now
-        if reason is not None and entity == "batch":
+        if reason is not None and entity in ("batch", "export_run"):
             values["reason"] = reason
         assignments = "".join(f", {column} = ?" for column in values)
         cursor = self._db.execute(

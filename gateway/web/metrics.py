@@ -29,7 +29,7 @@ counter family and no alert uses them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -46,6 +46,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from gateway.state.store import Store
 from gateway.web.activity import SftpActivity
 from gateway.web.collector import StoreCollector
+from gateway.web.export_metrics import ExportCollector
 
 disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in prometheus_client
 
@@ -95,14 +96,17 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
 def metrics_registry(store: Store, institutions: Callable[[], Sequence[str]],
-                     data_dir: Path, floor_bytes: int) -> CollectorRegistry:
-    """A registry with the event counters, build info, a :class:`StoreCollector` over
-    ``store`` and the process's own metrics (``process_*``: CPU, memory, open files, start
-    time; ``python_info``)."""
+                     data_dir: Path, floor_bytes: int,
+                     exports: Callable[[], Mapping[str, tuple[str, ...]]] = dict,
+                     ) -> CollectorRegistry:
+    """A registry with the event counters, build info, a :class:`StoreCollector` and an
+    :class:`ExportCollector` over ``store`` and the process's own metrics (``process_*``:
+    CPU, memory, open files, start time; ``python_info``)."""
     registry = CollectorRegistry(auto_describe=False)
     for metric in EVENT_METRICS:
         registry.register(metric)
     registry.register(StoreCollector(store, institutions, data_dir, floor_bytes))
+    registry.register(ExportCollector(store, exports))
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     return registry

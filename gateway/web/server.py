@@ -23,7 +23,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -119,10 +119,12 @@ class WebServer:
 
 
 def start_web(settings: Settings, spool: Spool, store: Store,
-              institutions: Callable[[], Sequence[str]]) -> WebServer | None:
+              institutions: Callable[[], Sequence[str]],
+              exports: Callable[[], Mapping[str, tuple[str, ...]]] = dict) -> WebServer | None:
     """Start the HTTP port if ``[http] enabled``; call on the daemon's event loop.
     ``institutions`` names the configured institutions at each request (they can be
-    reloaded).  Raises ConfigError when the port cannot be bound."""
+    reloaded), ``exports`` their configured exports.  Raises ConfigError when the port
+    cannot be bound."""
     if not settings.http.enabled:
         return None
     health = Health(store, settings.data_dir, settings.storage.min_free_bytes)
@@ -130,7 +132,7 @@ def start_web(settings: Settings, spool: Spool, store: Store,
         host=settings.http.host, port=settings.http.port, health=health,
         pages=StatusPages(store=store, spool=spool, institutions=institutions, health=health),
         registry=metrics_registry(store, institutions, settings.data_dir,
-                                  settings.storage.min_free_bytes),
+                                  settings.storage.min_free_bytes, exports),
         request_timeout=settings.http.request_timeout_seconds,
         max_connections=settings.http.max_connections)
     server.start()

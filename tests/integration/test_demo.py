@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +34,18 @@ def test_demo_runs_with_no_config_and_reports_within_seconds(tmp_path: Path) -> 
         sftp.put(str(REPO / "config" / "samples" / "users.csv"), "inbox/users.csv")
 
         mail = tmp_path / "data" / "mail"
-        emls = wait_for(lambda: sorted(mail.glob("*.eml")) if len(list(mail.glob("*.eml"))) > 1
-                        else [], 30, "the demo's receipt and result mails")
-        subjects = sorted(str(email.message_from_bytes(eml.read_bytes(),
-                                                       policy=email.policy.default)["Subject"])
-                          for eml in emls)
+        subjects = wait_for(lambda: _batch_subjects(mail) if len(_batch_subjects(mail)) > 1
+                            else [], 30, "the demo's receipt and result mails")
         assert [s.split("]")[0] for s in subjects] == ["[Accepted", "[Imported"]
+        # The demo's exports: the nightly provisioning report (run at start too) and the SIS
+        # export after the import, both in /outbox.
+        for export, suffix in (("provisioning_csv", ".zip"), ("sis_export_csv", ".csv")):
+            folder = f"outbox/{export}"
+            [name] = wait_for(partial(sftp.listdir, folder), 30, f"the {export} export")
+            assert name.endswith(f"-{export}{suffix}")
+        with sftp.open(f"outbox/sis_export_csv/{sftp.listdir('outbox/sis_export_csv')[0]}") \
+                as handle:
+            assert handle.read().startswith(b"course_id,user_id,role,role_id,section_id,")
         reports = wait_for(lambda: sorted(sftp.listdir("reports")), 5, "SFTP reports")
         # The receipt stays readable next to the result (the quick start's promise).
         assert reports == [f"batch-000001.{stage}.{suffix}" for stage in ("receipt", "result")
@@ -51,6 +58,14 @@ def test_demo_runs_with_no_config_and_reports_within_seconds(tmp_path: Path) -> 
         demo.send_signal(signal.SIGTERM)
         assert demo.wait(20) == 0
     _assert_demo_logged(log, port)
+
+
+def _batch_subjects(mail: Path) -> list[str]:
+    """The subjects of the batch reports mailed so far (export mails left out), sorted."""
+    subjects = [str(email.message_from_bytes(eml.read_bytes(),
+                                             policy=email.policy.default)["Subject"])
+                for eml in mail.glob("*.eml")]
+    return sorted(s for s in subjects if not s.startswith("[Export"))
 
 
 SESSION_LOGGERS = {f"gateway.intake.{name}" for name in ("auth", "receiving", "session",

@@ -51,7 +51,7 @@ def test_escape_attempt_is_refused(intake: GatewayProcess, what: str,
     try:
         with pytest.raises(OSError, match=r"\w"):  # refused, with a message
             attempt(sftp)
-        assert sorted(sftp.listdir("/")) == ["inbox", "reports"]
+        assert sorted(sftp.listdir("/")) == ["inbox", "outbox", "reports"]
     finally:
         client.close()
     assert received(intake) == []
@@ -61,7 +61,7 @@ def test_refusals_say_what_to_do(intake: GatewayProcess) -> None:
     intake.start()
     client, sftp = paramiko_session(intake.sftp_port, intake.accounts[0])
     try:
-        with pytest.raises(OSError, match=r"only /inbox .* and /reports .* exist here"):
+        with pytest.raises(OSError, match=r"only /inbox .*, /reports .* and /outbox .* exist here"):
             sftp.listdir("/etc")
         with pytest.raises(OSError, match=r"'\.\.' is not allowed"):
             sftp.stat("/inbox/../..")

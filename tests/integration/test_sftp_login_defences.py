@@ -113,7 +113,7 @@ async def _honest_login(port: int, account: Account) -> str:
             listed = sorted(await sftp.listdir("/"))
     except (asyncssh.Error, OSError) as error:
         return f"{type(error).__name__}: {error}"
-    return "ok" if listed == [".", "..", "inbox", "reports"] else f"listed {listed}"
+    return "ok" if listed == [".", "..", "inbox", "outbox", "reports"] else f"listed {listed}"
 
 
 async def _until(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
@@ -243,7 +243,7 @@ def test_logged_in_connections_without_sftp_are_closed_when_idle(intake: Gateway
     client, sftp = paramiko_session(port, alpha)
     try:
         for _ in range(30):  # 3 s of requests, past the 2 s timeout (1.9 s of slack)
-            assert sorted(sftp.listdir("/")) == ["inbox", "reports"]
+            assert sorted(sftp.listdir("/")) == ["inbox", "outbox", "reports"]
             time.sleep(0.1)
     finally:
         client.close()

@@ -1,0 +1,109 @@
+"""The exporter runner: plans export runs from their triggers and moves each due run on.
+
+A round plans (schedule times, new imports, start), then takes every due run one step
+(:class:`~gateway.exports.steps.RunSteps`), then, at most hourly, removes published files
+past their export's retention.  State is all in the store, so a round cut short by a crash
+is taken up by the next process where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import requests
+
+from gateway.exports.canvas_reports import ReportsClient
+from gateway.exports.config import ExportsSettings
+from gateway.exports.outbox import outbox_folder, prune
+from gateway.exports.planner import Planner
+from gateway.exports.runs import due_runs
+from gateway.exports.steps import RunSteps
+from gateway.forwarding.canvas import CanvasClient
+from gateway.institutions import CanvasTarget, Institution
+from gateway.runner import Runner
+from gateway.state.spool import Spool
+from gateway.state.states import TransitionError
+from gateway.state.store import Store
+
+log = logging.getLogger(__name__)
+
+PRUNE_INTERVAL_SECONDS = 3600.0
+DAY = 86400.0
+
+
+class Exporter(Runner):
+    """Runs every institution's exports."""
+
+    name = "exporter"
+
+    def __init__(self, *, store: Store, spool: Spool,
+                 institutions: Callable[[], dict[str, Institution]],
+                 settings: ExportsSettings, on_notice: Callable[[], None] = lambda: None,
+                 idle_seconds: float = 1.0) -> None:
+        super().__init__(idle_seconds=idle_seconds)
+        self._store = store
+        self._spool = spool
+        self._institutions = institutions
+        self._settings = settings
+        self._session = requests.Session()
+        self._clients: dict[CanvasTarget, ReportsClient] = {}
+        self.planner = Planner(store, institutions, started_at=store.clock())
+        self._steps = RunSteps(store=store, spool=spool, settings=settings,
+                               client_for=self._client_for, on_notice=on_notice)
+        self._pruned_at = 0.0
+        self._folders: set[tuple[str, str]] = set()
+
+    def step(self) -> bool:
+        """Plan, advance each due run one step, prune; True if any run was due."""
+        now = self._store.clock()
+        self._make_folders()
+        self.planner.plan(now)
+        due = due_runs(self._store, now)
+        institutions = self._institutions()
+        for run in due:
+            try:
+                self._steps.advance(run, institutions.get(run.institution))
+            except TransitionError as error:  # moved meanwhile (an operator, a reload)
+                log.info("export run moved meanwhile", extra={"run_id": run.id,
+                                                              "reason": str(error)})
+            except Exception as error:
+                log.exception("export run step failed", extra={"run_id": run.id})
+                self._steps.postpone(run.id, error)
+        if now - self._pruned_at >= PRUNE_INTERVAL_SECONDS:
+            self._prune(now)
+        return bool(due)
+
+    def _make_folders(self) -> None:
+        """Every configured export has its /outbox folder from the start (a vendor's script
+        can list it before the first file), also after a reload adds one."""
+        for institution in self._institutions().values():
+            for export in institution.exports:
+                key = (institution.name, export.export_name)
+                if key not in self._folders:
+                    outbox_folder(self._spool.home(institution.name),
+                                  export.export_name).mkdir(parents=True, exist_ok=True)
+                    self._folders.add(key)
+
+    def close(self) -> None:
+        """Close the HTTP connections."""
+        self._session.close()
+
+    def _client_for(self, institution: Institution) -> ReportsClient:
+        target = institution.canvas
+        if target not in self._clients:
+            canvas = CanvasClient(target, timeout_seconds=self._settings.request_timeout_seconds,
+                                  session=self._session)
+            self._clients[target] = ReportsClient(canvas, target.account_id)
+        return self._clients[target]
+
+    def _prune(self, now: float) -> None:
+        self._pruned_at = now
+        for institution in self._institutions().values():
+            for export in institution.exports:
+                removed = prune(self._spool.home(institution.name), export.export_name,
+                                older_than=now - export.retention_days * DAY)
+                if removed:
+                    log.info("old exports removed", extra={
+                        "institution": institution.name, "export": export.export_name,
+                        "files": len(removed)})

@@ -1,0 +1,127 @@
+"""Triggers become export runs: a schedule's time, a successful import, a request, a start.
+
+Each trigger names a *slot* (``cron:<UTC time>``, ``import:<batch>``, ``request:<time>``,
+``start:<time>``) and the store keeps one run per (institution, export, slot), so planning
+twice (after a crash, on every round) never runs a slot twice.  What has been planned is
+kept as marks in the store: the next schedule time of each export and the last import it
+followed.  Missed schedule times (the gateway was down) are coalesced into one run; an
+export seen for the first time runs from the next time on, not for the past.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from gateway.exports.config import ExportSettings, canvas_parameters
+from gateway.exports.runs import runs_of
+from gateway.exports.schedule import next_slot, slot_name
+from gateway.institutions import Institution
+from gateway.state.states import ExportRunState
+from gateway.state.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class UnknownExportError(LookupError):
+    """A request names no export the institution may request; ``str()`` says which exist."""
+
+
+class Planner:
+    """Plans the runs of every institution's exports."""
+
+    def __init__(self, store: Store, institutions: Callable[[], dict[str, Institution]],
+                 started_at: float) -> None:
+        self._store = store
+        self._institutions = institutions
+        self._started_at = started_at
+
+    def plan(self, now: float) -> int:
+        """Queue the runs due by ``now``; returns how many were queued."""
+        queued = 0
+        for institution in list(self._institutions().values()):
+            for export in institution.exports:
+                queued += self._scheduled(institution, export, now)
+                queued += self._after_import(institution, export)
+                if export.run_at_start:
+                    queued += self._queue(institution, export,
+                                          "start:" + slot_name(self._started_at)[5:], "start")
+        return queued
+
+    def request(self, institution: str, name: str) -> int | None:
+        """Queue a run of export ``name`` asked for by the institution (a request file);
+        returns its id, or None when a requested run of it is still waiting to start.
+        Raises UnknownExportError when the institution has no such requestable export."""
+        found = self._institutions().get(institution)
+        exports = {e.export_name: e for e in (found.exports if found else ()) if e.on_request}
+        export = exports.get(name)
+        if found is None or export is None:
+            raise UnknownExportError(f"no export {name!r} can be requested; "
+                                f"the exports are: {', '.join(sorted(exports)) or 'none'}")
+        waiting = [run for run in runs_of(self._store, institution, name, limit=20)
+                   if run.trigger == "request" and run.state is ExportRunState.SCHEDULED]
+        if waiting:
+            return None
+        now = self._store.clock()
+        with self._store.transaction() as txn:
+            return txn.add_export_run(institution, name, export.report,
+                                      slot=f"request:{now:.6f}", trigger="request",
+                                      parameters=canvas_parameters(export))
+
+    def _scheduled(self, institution: Institution, export: ExportSettings, now: float) -> int:
+        if export.schedule is None:
+            return 0
+        key = f"export-next:{institution.name}/{export.export_name}"
+        due = self._store.mark(key)
+        following = next_slot(export.schedule, institution.time_zone, now)
+        if due is None or due > following:  # new, or its schedule was changed
+            with self._store.transaction() as txn:
+                txn.set_mark(key, following)
+            return 0
+        if now < due:
+            return 0
+        with self._store.transaction() as txn:
+            queued = txn.add_export_run(
+                institution.name, export.export_name, export.report, slot=slot_name(due),
+                trigger="schedule", parameters=canvas_parameters(export))
+            txn.set_mark(key, following)
+        return int(queued is not None)
+
+    def _after_import(self, institution: Institution, export: ExportSettings) -> int:
+        if not export.after_import:
+            return 0
+        key = f"export-import:{institution.name}/{export.export_name}"
+        seen = self._store.mark(key)
+        latest = self._store.successes(institution.name, before=2**62, limit=1)
+        newest = latest[0].id if latest else 0
+        if seen is not None and newest <= seen:
+            return 0
+        with self._store.transaction() as txn:
+            queued = None
+            if seen is not None:  # the first look only notes where the imports are
+                queued = txn.add_export_run(
+                    institution.name, export.export_name, export.report,
+                    slot=f"import:{latest[0].reference}", trigger="after_import",
+                    parameters=canvas_parameters(export))
+            txn.set_mark(key, float(newest))
+        return int(queued is not None)
+
+    def _queue(self, institution: Institution, export: ExportSettings, slot: str,
+               trigger: str) -> int:
+        with self._store.transaction() as txn:
+            queued = txn.add_export_run(institution.name, export.export_name, export.report,
+                                        slot=slot, trigger=trigger,
+                                        parameters=canvas_parameters(export))
+        return int(queued is not None)
+
+
+def queue_operator_run(store: Store, institution: str, export: ExportSettings) -> int:
+    """Queue a run of ``export`` an operator asked for (``gateway export run``); returns its
+    id.  Every call is a run of its own: the slot is the moment asked."""
+    now = store.clock()
+    with store.transaction() as txn:
+        run_id = txn.add_export_run(institution, export.export_name, export.report,
+                                    slot=f"operator:{now:.6f}", trigger="operator",
+                                    parameters=canvas_parameters(export))
+    assert run_id is not None  # a fresh slot
+    return run_id

@@ -1,0 +1,155 @@
+"""The sandbox's account reports API, driven by canvasapi and plain requests over real HTTP.
+
+Checks what canvas-lms does (app/controllers/account_reports_controller.rb,
+lib/api/v1/account_report.rb, app/models/account_report.rb): a run is started, listed and
+shown with its status; a complete run's ``file_url`` redirects to the file store, another
+host:port; the CSV headers are the account report generators' (gems/plugins/account_reports).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+import zipfile
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from canvasapi import Canvas  # type: ignore[import-untyped]
+from canvasapi.exceptions import ResourceDoesNotExist  # type: ignore[import-untyped]
+
+from gateway.sandbox import CanvasSandbox
+from gateway.sandbox.faults import ErrorFault, Faults, ReportFault
+from gateway.sandbox.report_files import GRADE_EXPORT, OUTCOME_RESULTS, PROVISIONING, SIS_FORMAT
+from tests.integration.sandbox.calls import AUTH, OTHER_TOKEN, TERMINAL, TOKEN, make_zip
+
+pytestmark = pytest.mark.filterwarnings("ignore:Canvas may respond unexpectedly:UserWarning")
+
+TERMS = b"term_id,name,status\nT1,Fall,active\n"
+COURSES = b"course_id,short_name,long_name,term_id,status\nC1,c1,Course 1,T1,active\n"
+SECTIONS = b"section_id,course_id,name,status\nS1,C1,Section 1,active\n"
+USERS = b"user_id,login_id,status\nu1,l1,active\nu2,l2,active\n"
+ENROLLMENTS = (b"course_id,user_id,role,section_id,status\nC1,u1,student,S1,active\n"
+               b"C1,u2,teacher,S1,active\n")
+
+
+@pytest.fixture
+def sandbox() -> Iterator[CanvasSandbox]:
+    with CanvasSandbox(accounts={"1": TOKEN, "2": OTHER_TOKEN}, processing_seconds=0.05,
+                       errors_file_delay_seconds=0.0, report_seconds=0.2) as running:
+        yield running
+
+
+@pytest.fixture
+def imported(sandbox: CanvasSandbox) -> CanvasSandbox:
+    """Account 1 holding one term, course, section and two enrollments from an import."""
+    data = make_zip({"terms.csv": TERMS, "courses.csv": COURSES, "sections.csv": SECTIONS,
+                     "users.csv": USERS, "enrollments.csv": ENROLLMENTS})
+    api = f"{sandbox.base_url}/api/v1/accounts/1/sis_imports"
+    posted = requests.post(api, headers=AUTH, files={"attachment": ("a.zip", data)},
+                           data={"import_type": "instructure_csv"}).json()
+    deadline = time.monotonic() + 10
+    while requests.get(f"{api}/{posted['id']}", headers=AUTH).json()["workflow_state"] \
+            not in TERMINAL:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return sandbox
+
+
+def finished(account: Any, report: str, report_id: int) -> Any:
+    deadline = time.monotonic() + 10
+    while True:
+        run = account.get_report(report, report_id)
+        if run.status in ("complete", "error", "aborted") or time.monotonic() > deadline:
+            return run
+        time.sleep(0.05)
+
+
+def rows(data: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(data.decode())))
+
+
+def test_a_run_is_started_listed_shown_and_its_file_comes_from_the_file_store(
+        imported: CanvasSandbox) -> None:
+    account = Canvas(imported.base_url, TOKEN).get_account(1)
+    started = account.create_report("grade_export_csv",
+                                    parameters={"enrollment_term_id": "sis_term_id:T1"})
+    assert started.status == "created"
+    assert started.parameters == {"enrollment_term_id": "sis_term_id:T1"}
+    run = finished(account, "grade_export_csv", started.id)
+    assert run.status == "complete"
+    assert run.progress == 100
+    assert [r.id for r in account.get_index_of_reports("grade_export_csv")] == [started.id]
+    first = requests.get(run.file_url, headers=AUTH, allow_redirects=False)
+    assert first.status_code == 302
+    location = first.headers["Location"]
+    assert location.startswith(imported.file_store.base_url)
+    assert imported.file_store.base_url != imported.base_url
+    data = requests.get(location).content
+    table = rows(data)
+    assert table[0] == GRADE_EXPORT
+    assert [(row[2], row[5]) for row in table[1:]] == [("u1", "C1")]  # students only
+    again = requests.get(requests.get(run.file_url, headers=AUTH, allow_redirects=False)
+                         .headers["Location"]).content
+    assert again == data  # grades are seeded: the same every time
+
+
+def test_provisioning_of_several_csvs_is_a_zip_with_canvas_headers(
+        imported: CanvasSandbox) -> None:
+    account = Canvas(imported.base_url, TOKEN).get_account(1)
+    started = account.create_report("provisioning_csv", parameters={
+        "users": True, "enrollments": True})
+    run = finished(account, "provisioning_csv", started.id)
+    assert run.attachment["filename"].endswith(".zip")
+    data = requests.get(run.attachment["url"]).content  # the verifier needs no token
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert sorted(archive.namelist()) == ["enrollments.csv", "users.csv"]
+        users = rows(archive.read("users.csv"))
+        enrollments = rows(archive.read("enrollments.csv"))
+    assert users[0] == PROVISIONING["users"]
+    assert [row[1] for row in users[1:]] == ["u1", "u2"]
+    assert enrollments[0] == PROVISIONING["enrollments"]
+    sis = account.create_report("sis_export_csv", parameters={"courses": True})
+    course_file = requests.get(finished(account, "sis_export_csv", sis.id).attachment["url"])
+    assert rows(course_file.content) == [SIS_FORMAT["courses"],
+                                         ["C1", "", "", "", "T1", "active", "", ""]]
+
+
+def test_error_state_unknown_reports_and_other_accounts(imported: CanvasSandbox) -> None:
+    imported.faults = Faults(report_outcome=ReportFault(count=1))
+    account = Canvas(imported.base_url, TOKEN).get_account(1)
+    failed = finished(account, "last_user_access_csv",
+                      account.create_report("last_user_access_csv").id)
+    assert failed.status == "error"
+    assert failed.file_url is None
+    assert imported.faults_fired() == {"report_outcome": 1}
+    with pytest.raises(ResourceDoesNotExist):
+        account.create_report("no_such_report_csv")
+    other = Canvas(imported.base_url, OTHER_TOKEN).get_account(2)
+    with pytest.raises(ResourceDoesNotExist):
+        other.get_report("last_user_access_csv", failed.id)
+    listed = {item["report"] for item in requests.get(
+        f"{imported.base_url}/api/v1/accounts/1/reports", headers=AUTH).json()}
+    assert {"provisioning_csv", "sis_export_csv", "grade_export_csv"} <= listed
+
+
+def test_file_store_faults_and_no_file_without_verifier_or_token(
+        imported: CanvasSandbox) -> None:
+    account = Canvas(imported.base_url, TOKEN).get_account(1)
+    run = finished(account, "last_user_access_csv",
+                   account.create_report("last_user_access_csv").id)
+    assert requests.get(run.file_url, allow_redirects=False).status_code == 401
+    imported.faults = Faults(errors=ErrorFault(count=1, path="^/store/", statuses=(503,)))
+    location = requests.get(run.file_url, headers=AUTH, allow_redirects=False)
+    assert requests.get(location.headers["Location"]).status_code == 503
+    assert requests.get(location.headers["Location"]).status_code == 200
+
+
+def test_outcome_results_have_canvas_headers_and_no_rows(imported: CanvasSandbox) -> None:
+    account = Canvas(imported.base_url, TOKEN).get_account(1)
+    run = finished(account, "outcome_results_csv",
+                   account.create_report("outcome_results_csv").id)
+    data = requests.get(run.attachment["url"]).content
+    assert rows(data) == [OUTCOME_RESULTS]

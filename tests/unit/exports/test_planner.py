@@ -1,0 +1,147 @@
+"""The planner against a real store driven by a controllable clock: schedule times in the
+institution's time zone (daylight saving included), missed times coalesced, imports and
+requests, and one run per slot however often it is planned."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from pydantic import SecretStr
+
+from gateway.exports.config import ExportSettings
+from gateway.exports.planner import Planner, UnknownExportError
+from gateway.exports.runs import runs_of
+from gateway.institutions import CanvasTarget, Institution
+from gateway.state.states import BatchState
+from gateway.state.store import Store
+
+CHICAGO = ZoneInfo("America/Chicago")
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start.timestamp()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def to(self, moment: datetime) -> float:
+        self.now = moment.timestamp()
+        return self.now
+
+
+def institution(*exports: ExportSettings) -> Institution:
+    return Institution(name="alpha", username="alpha", password_hash=None,
+                       authorized_keys=(), canvas=CanvasTarget("https://canvas.test", "1",
+                                                               SecretStr("t")),
+                       report_to=(), report_cc=(), time_zone="America/Chicago",
+                       exports=exports)
+
+
+def setup(tmp_path: Path, *exports: ExportSettings,
+          start: datetime) -> tuple[Store, Clock, Planner]:
+    clock = Clock(start)
+    store = Store(tmp_path / "state.db", clock=clock)
+    found = {"alpha": institution(*exports)}
+    return store, clock, Planner(store, lambda: found, started_at=clock())
+
+
+def slots(store: Store) -> list[str]:
+    return [run.slot for run in reversed(runs_of(store, "alpha"))]
+
+
+NIGHTLY = ExportSettings(report="provisioning_csv", csvs=["users"], schedule="0 2 * * *")
+
+
+def test_a_nightly_schedule_runs_at_two_local_time_once_per_night(tmp_path: Path) -> None:
+    store, clock, planner = setup(tmp_path, NIGHTLY,
+                                  start=datetime(2026, 12, 1, 0, 0, tzinfo=CHICAGO))
+    assert planner.plan(clock()) == 0  # first sight: runs from the next time on
+    assert planner.plan(clock.to(datetime(2026, 12, 1, 1, 59, 59, tzinfo=CHICAGO))) == 0
+    assert planner.plan(clock.to(datetime(2026, 12, 1, 2, 0, tzinfo=CHICAGO))) == 1
+    assert planner.plan(clock.to(datetime(2026, 12, 1, 2, 0, 30, tzinfo=CHICAGO))) == 0
+    assert slots(store) == ["cron:2026-12-01T08:00:00Z"]  # 02:00 CST is 08:00 UTC
+    [run] = runs_of(store, "alpha")
+    assert run.trigger == "schedule"
+    assert run.parameters == {"users": "true"}
+
+
+def test_missed_nights_while_down_are_one_run(tmp_path: Path) -> None:
+    store, clock, planner = setup(tmp_path, NIGHTLY,
+                                  start=datetime(2026, 12, 1, 0, 0, tzinfo=CHICAGO))
+    planner.plan(clock())
+    assert planner.plan(clock.to(datetime(2026, 12, 4, 9, 0, tzinfo=CHICAGO))) == 1
+    assert slots(store) == ["cron:2026-12-01T08:00:00Z"]
+    assert planner.plan(clock.to(datetime(2026, 12, 5, 2, 0, tzinfo=CHICAGO))) == 1
+    assert slots(store)[-1] == "cron:2026-12-05T08:00:00Z"
+
+
+def test_daylight_saving_days_keep_local_time(tmp_path: Path) -> None:
+    half_past_two = ExportSettings(report="last_user_access_csv", schedule="30 2 * * *")
+    store, clock, planner = setup(tmp_path, half_past_two,
+                                  start=datetime(2026, 3, 7, 12, 0, tzinfo=CHICAGO))
+    planner.plan(clock())
+    planner.plan(clock.to(datetime(2026, 3, 8, 12, 0, tzinfo=CHICAGO)))  # spring forward
+    planner.plan(clock.to(datetime(2026, 3, 9, 12, 0, tzinfo=CHICAGO)))  # CDT from now on
+    planner.plan(clock.to(datetime(2026, 10, 31, 12, 0, tzinfo=CHICAGO)))  # (down since)
+    planner.plan(clock.to(datetime(2026, 11, 1, 12, 0, tzinfo=CHICAGO)))  # back to CST
+    # 02:30 does not exist on 8 March: cron runs at 03:00 CDT; then 02:30 CDT (the nights
+    # missed from 10 March are one run), and 02:30 CST on 1 November.
+    assert slots(store) == ["cron:2026-03-08T08:00:00Z", "cron:2026-03-09T07:30:00Z",
+                            "cron:2026-03-10T07:30:00Z", "cron:2026-11-01T08:30:00Z"]
+
+
+def test_two_planners_at_once_make_one_run_per_slot(tmp_path: Path) -> None:
+    store, clock, planner = setup(tmp_path, NIGHTLY,
+                                  start=datetime(2026, 12, 1, 0, 0, tzinfo=CHICAGO))
+    planner.plan(clock())
+    other = Planner(store, lambda: {"alpha": institution(NIGHTLY)}, started_at=clock())
+    clock.to(datetime(2026, 12, 1, 2, 0, tzinfo=CHICAGO))
+    assert planner.plan(clock()) + other.plan(clock()) == 1
+    with store.transaction() as txn:
+        again = txn.add_export_run("alpha", "provisioning_csv", "provisioning_csv",
+                                   slot="cron:2026-12-01T08:00:00Z", trigger="schedule",
+                                   parameters={})
+    assert again is None
+    assert len(runs_of(store, "alpha")) == 1
+
+
+def _import_one(store: Store) -> None:
+    with store.transaction() as txn:
+        batch = txn.create_batch("alpha")
+        for old, new in ((BatchState.OPEN, BatchState.READY),
+                         (BatchState.READY, BatchState.SUBMITTING),
+                         (BatchState.SUBMITTING, BatchState.IMPORTING),
+                         (BatchState.IMPORTING, BatchState.IMPORTED)):
+            txn.move("batch", batch, old, new)
+
+
+def test_after_import_runs_once_per_new_import_never_for_old_ones(tmp_path: Path) -> None:
+    after = ExportSettings(report="sis_export_csv", csvs=["enrollments"], after_import=True)
+    store, clock, planner = setup(tmp_path, after,
+                                  start=datetime(2026, 12, 1, tzinfo=CHICAGO))
+    _import_one(store)  # before the export was ever planned: not run for
+    assert planner.plan(clock()) == 0
+    _import_one(store)
+    assert planner.plan(clock()) == 1
+    assert planner.plan(clock()) == 0
+    assert slots(store) == ["import:batch-000002"]
+
+
+def test_requests_queue_one_waiting_run_and_name_the_exports(tmp_path: Path) -> None:
+    grades = ExportSettings(report="grade_export_csv", term="sis_term_id:2026-fall")
+    hidden = ExportSettings(report="last_user_access_csv", on_request=False)
+    store, _, planner = setup(tmp_path, grades, hidden,
+                              start=datetime(2026, 12, 1, tzinfo=CHICAGO))
+    first = planner.request("alpha", "grade_export_csv")
+    assert first is not None
+    assert planner.request("alpha", "grade_export_csv") is None  # one is still waiting
+    with pytest.raises(UnknownExportError, match="the exports are: grade_export_csv"):
+        planner.request("alpha", "last_user_access_csv")
+    [run] = runs_of(store, "alpha")
+    assert run.parameters == {"enrollment_term_id": "sis_term_id:2026-fall"}
