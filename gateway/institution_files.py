@@ -2,9 +2,12 @@
 
 A change is checked as the daemon would check it before the file is touched: the whole
 configuration is loaded with the new file in place (every error names it), the keys must
-parse and the account must have a way to log in.  Only then is the file replaced, atomically
-(a hidden temporary file in the same folder, flushed to disk, renamed over the old one), so
-the daemon, reloading at any moment, reads either the old file or the new one, never half.
+parse, the account must have a way to log in and a username of its own, and the embedded
+sandbox must be enabled if it is the Canvas; only the secrets (the Canvas token may be
+the daemon's alone) are left for ``gateway check config`` to read.  Only then is the file
+replaced, atomically (a hidden temporary file in the same folder, flushed to disk, renamed
+over the old one), so the daemon, reloading at any moment, reads either the old file or the
+new one, never half.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 
 import tomli_w
 
+from gateway.institutions import check_sandbox_use, check_usernames
 from gateway.intake.keys import parse_authorized_key
 from gateway.settings import ConfigError, Settings
 from gateway.settings_files import institutions_dir, load_settings, read_toml
@@ -97,6 +101,9 @@ def _check(config: Path, name: str, candidate: Path,
         raise ConfigError(f"{where}set a password or a key, or nobody can log in")
     for index, line in enumerate(table.authorized_keys):
         parse_authorized_key(f"{where}authorized_keys[{index}]", line)
+    # What serve checks besides the secrets (the Canvas token may be the daemon's alone).
+    check_usernames(settings)
+    check_sandbox_use(settings, name)
     return settings
 
 

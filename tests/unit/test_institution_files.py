@@ -70,6 +70,20 @@ def test_a_change_that_would_not_load_writes_nothing(config: Path, public_key: P
     assert "institution gamma already has the key SHA256:" in capsys.readouterr().err
 
 
+def test_a_change_serve_would_refuse_writes_nothing(config: Path, public_key: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    drop_in = config.parent / "institutions.d" / "gamma.toml"
+    assert _cli(config, "add", "gamma", "--canvas-url", URL, "--username", "alpha",
+                "--key", str(public_key)) == 2
+    assert f"{drop_in}: institutions.gamma.username: 'alpha' is already used by institution " \
+        "'alpha'" in capsys.readouterr().err
+    assert _cli(config, "add", "gamma", "--canvas-url", "embedded-sandbox",
+                "--key", str(public_key)) == 2
+    assert f"{drop_in}: institutions.gamma.canvas.base_url: 'embedded-sandbox' needs " \
+        "[sandbox] enabled" in capsys.readouterr().err
+    assert not drop_in.exists()
+
+
 def test_set_password_hashes_and_never_prints(config: Path, public_key: Path,
                                               monkeypatch: pytest.MonkeyPatch,
                                               capsys: pytest.CaptureFixture[str]) -> None:
