@@ -104,10 +104,7 @@ def settings_from_mapping(raw: dict[str, Any], *, source: str,
     elsewhere (drop-in files)."""
     environ = os.environ if environ is None else environ
     variables = setting_variables(environ)
-    try:
-        from_env = _Environment(environ)()
-    except SettingsError as error:
-        raise ConfigError(f"environment: {error}") from None
+    from_env = _environment_values(environ, variables)
     where = {**(sources or {}), **{key: f"environment variable {name}"
                                    for key, name in variables.items()}}
     try:
@@ -115,6 +112,26 @@ def settings_from_mapping(raw: dict[str, Any], *, source: str,
     except ValidationError as error:
         raise ConfigError(describe_validation_error(source, error, where)) from None
     return settings.with_sources(source, where)
+
+
+def _environment_values(environ: Mapping[str, str],
+                        variables: Mapping[Key, str]) -> dict[str, Any]:
+    """The settings the ``GATEWAY_...`` variables give, as nested tables.  Raises
+    ConfigError naming the variable and key whose list or table is not JSON (its value is
+    never shown: it may be a secret put in the wrong place)."""
+    try:
+        return _Environment(environ)()
+    except SettingsError:
+        pass
+    for key, name in sorted(variables.items(), key=lambda item: item[1]):
+        try:
+            _Environment({name: environ[name]})()
+        except SettingsError:
+            raise ConfigError(
+                f"environment variable {name}: {'.'.join(key)}: not valid JSON (a list or "
+                'table is written as JSON, e.g. \'["first", "second"]\')') from None
+    raise ConfigError("environment: the GATEWAY_... variables do not combine into settings "
+                      "(a table and one of its keys both set?)")
 
 
 def setting_variables(environ: Mapping[str, str]) -> dict[Key, str]:
