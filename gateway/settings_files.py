@@ -26,7 +26,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_settings import EnvSettingsSource, SettingsError
 
-from gateway.settings import ENV_DELIMITER, ENV_PREFIX, ConfigError, Settings
+from gateway.settings import ENV_DELIMITER, ENV_PREFIX, ConfigError, Settings, valid_name
 from gateway.settings_errors import Key, describe_validation_error, unknown_variable
 
 INSTITUTIONS_DIR = "institutions.d"
@@ -64,6 +64,10 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None,
         files[name] = candidate
     for name, file in sorted(files.items()):
         shown = institutions_dir(path) / f"{name}.toml"
+        if not valid_name(name):
+            raise ConfigError(f"{shown}: {name!r} is no institution's name: name the file "
+                              "after its institution, 1-63 lower-case letters, digits, '-' "
+                              "or '_' and .toml")
         institutions = raw.setdefault("institutions", {})
         if not isinstance(institutions, dict):
             raise ConfigError(f"{path}: institutions: must be a table of [institutions.NAME]")

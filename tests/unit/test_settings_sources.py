@@ -157,3 +157,15 @@ def test_a_list_or_table_variable_that_is_not_json_is_named_without_its_value(
     assert f"environment variable {variable}: {key}: not valid JSON" in message
     assert value not in message
     assert "_Environment" not in message
+
+
+def test_a_drop_in_with_a_name_no_institution_may_have_is_blamed_on_its_file(
+        tmp_path: Path) -> None:
+    path = _config(tmp_path)
+    (tmp_path / "institutions.d").mkdir()
+    bad = tmp_path / "institutions.d" / "Beta.toml"
+    bad.write_text(f'password_hash = "{HASH}"\n[canvas]\nbase_url = "https://b.example"\n'
+                   'token_env = "BETA_TOKEN"\n')
+    message = _error(path)
+    assert message.startswith(f"{bad}: ")
+    assert "'Beta' is no institution's name" in message
