@@ -27,9 +27,9 @@ class InstanceError(Exception):
 
 
 def hold(data_dir: Path) -> int:
-    """Take the data dir's lock for this process and write its pid; return the lock's fd
-    (keep it open: closing it releases the lock).  Raises InstanceError when another
-    gateway holds it."""
+    """Take the data dir's lock for this process, forget the HTTP address of an earlier run
+    and write its pid; return the lock's fd (keep it open: closing it releases the lock).
+    Raises InstanceError when another gateway holds it."""
     data_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(data_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
     try:
@@ -40,6 +40,10 @@ def hold(data_dir: Path) -> int:
             f"another gateway is already running on {data_dir} (pid "
             f"{_read_pid(data_dir) or 'unknown'}); stop it first, or use another data_dir"
         ) from None
+    # A run killed before it could clean up left its address: this run has not answered
+    # there yet (and may have no HTTP port at all), so nobody must ask it.
+    with contextlib.suppress(FileNotFoundError):
+        (data_dir / HTTP_NAME).unlink()
     (data_dir / PID_NAME).write_text(f"{os.getpid()}\n")
     return fd
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gateway.cli import main
-from gateway.instance import PID_NAME, InstanceError, running_pid, signal_running
+from gateway.instance import HTTP_NAME, PID_NAME, InstanceError, running_pid, signal_running
 from tests.unit.daemon_stand_in import running_on
 
 
@@ -39,3 +39,12 @@ def test_a_reused_pid_is_not_taken_for_the_gateway(tmp_path: Path,
     finally:
         stranger.kill()
         stranger.wait()
+
+
+def test_an_address_left_by_a_crashed_run_is_not_asked(tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    # A run with an HTTP port was killed (its files stay); the next runs without one.
+    (tmp_path / HTTP_NAME).write_text("127.0.0.1:1\n")
+    with running_on(tmp_path) as pid:
+        assert main(["health", "--data", str(tmp_path)]) == 0
+    assert capsys.readouterr().out == f"healthy: gateway pid {pid} runs (no HTTP port to ask)\n"
