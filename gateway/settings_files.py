@@ -109,8 +109,8 @@ def settings_from_mapping(raw: dict[str, Any], *, source: str,
     environ = os.environ if environ is None else environ
     variables = setting_variables(environ)
     from_env = _environment_values(environ, variables)
-    where = {**(sources or {}), **{key: f"environment variable {name}"
-                                   for key, name in variables.items()}}
+    where = {**_tables_made_by(raw, variables), **(sources or {}),
+             **{key: f"environment variable {name}" for key, name in variables.items()}}
     try:
         settings = Settings.model_validate(_merged(raw, from_env))
     except ValidationError as error:
@@ -136,6 +136,20 @@ def _environment_values(environ: Mapping[str, str],
                 'table is written as JSON, e.g. \'["first", "second"]\')') from None
     raise ConfigError("environment: the GATEWAY_... variables do not combine into settings "
                       "(a table and one of its keys both set?)")
+
+
+def _tables_made_by(raw: Mapping[str, Any], variables: Mapping[Key, str]) -> dict[Key, str]:
+    """The tables that only a variable brings into being (``GATEWAY_MAIL__SMTP__PORT``
+    with no ``[mail.smtp]`` in the file), by the first such variable: a key missing from
+    one is that variable's to complete, not the file's."""
+    made: dict[Key, str] = {}
+    for key, name in sorted(variables.items(), key=lambda item: item[1]):
+        table: Any = raw
+        for length in range(1, len(key)):
+            table = table.get(key[length - 1]) if isinstance(table, Mapping) else None
+            if table is None:
+                made.setdefault(key[:length], f"environment variable {name}")
+    return made
 
 
 def setting_variables(environ: Mapping[str, str]) -> dict[Key, str]:

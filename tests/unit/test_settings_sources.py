@@ -169,3 +169,10 @@ def test_a_drop_in_with_a_name_no_institution_may_have_is_blamed_on_its_file(
     message = _error(path)
     assert message.startswith(f"{bad}: ")
     assert "'Beta' is no institution's name" in message
+
+
+def test_a_section_made_by_a_variable_is_blamed_on_it(tmp_path: Path) -> None:
+    # No [mail.smtp] in the file: the variable made the section, so it misses the host.
+    message = _error(_config(tmp_path), {"GATEWAY_MAIL__SMTP__PORT": "587"})
+    assert "environment variable GATEWAY_MAIL__SMTP__PORT: mail.smtp.host: Field required" \
+        in message
