@@ -28,7 +28,8 @@ from gateway.settings_files import institutions_dir, load_settings, read_toml
 from gateway.state.spool import fsync_directory
 
 FILE_MODE = 0o640
-"""Drop-in files hold password hashes: readable by the gateway's group, not by all."""
+"""The most open a drop-in file is made: they hold password hashes, so readable by the
+gateway's group at most, never by all."""
 
 
 class InstitutionFileError(Exception):
@@ -70,8 +71,10 @@ def save_drop_in(config: Path, name: str, table: Mapping[str, Any],
     path = drop_in_path(config, name)
     text = tomli_w.dumps(dict(table))
     folder = path.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    temporary = _write_hidden(folder, name, text)
+    if not folder.is_dir():
+        folder.mkdir(parents=True)
+        _give_away(folder, os.stat(config))
+    temporary = _write_hidden(folder, name, text, like=path if path.exists() else config)
     try:
         _check(config, name, temporary, environ)
         os.replace(temporary, path)
@@ -107,11 +110,15 @@ def _check(config: Path, name: str, candidate: Path,
     return settings
 
 
-def _write_hidden(folder: Path, name: str, text: str) -> Path:
-    """``text`` in a new hidden file of ``folder`` (ignored by the loader), on disk."""
+def _write_hidden(folder: Path, name: str, text: str, like: Path) -> Path:
+    """``text`` in a new hidden file of ``folder`` (ignored by the loader), on disk, with
+    the owner and mode of ``like`` (the file it replaces, else the config file, which the
+    daemon reads), the mode never more open than FILE_MODE."""
+    reference = os.stat(like)
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
     try:
-        os.fchmod(handle, FILE_MODE)
+        os.fchmod(handle, reference.st_mode & FILE_MODE | 0o600)
+        _give_away(handle, reference)
         os.write(handle, text.encode("utf-8"))
         os.fsync(handle)
     finally:
@@ -119,3 +126,9 @@ def _write_hidden(folder: Path, name: str, text: str) -> Path:
     return Path(temporary)
 
 
+def _give_away(target: int | Path, reference: os.stat_result) -> None:
+    """Give ``target`` the owner (root only may) and group of ``reference``: run with sudo,
+    a change must stay readable by the daemon's user."""
+    uid = reference.st_uid if os.geteuid() == 0 else -1
+    with contextlib.suppress(PermissionError):  # not a group of ours: keep our own
+        os.chown(target, uid, reference.st_gid)
