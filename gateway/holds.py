@@ -64,27 +64,26 @@ def release_institution(store: Store, spool: Spool, institution: str,
                         configured: Sequence[str]) -> list[str]:
     """Let an institution's queue go on: lift its hold and release its stopped head batch,
     whichever apply, but never a batch an operator parked one by one (``gateway hold
-    BATCH``): that one stays held, and a line says so.  Returns one line per thing done or
-    left; raises OperatorError for an unknown institution, if nothing applied, or if the
-    head batch may not be released (the hold is lifted all the same)."""
+    BATCH``): those stay held, head or not, and a line names each.  Returns one line per
+    thing done or left; raises OperatorError for an unknown institution, if nothing
+    applied, or if the head batch may not be released (the hold is lifted all the same)."""
     check_institution(store, institution, configured)
     with store.transaction() as txn:
         lifted = txn.release_institution(institution)
     done = [f"institution {institution}: hold lifted"] if lifted else []
     head = store.head_batch(institution, FINISHED_BATCH_STATES)
-    if head is not None and parked_by_operator(head):
-        note = (f"batch {head.id} ({institution}) stays held: parked with `gateway hold "
-                f"{head.id}` ({head.reason}); `gateway release {head.id}` lets it go")
-        if not done:
-            raise OperatorError(f"institution {institution!r} is not held; {note}")
-        return [*done, note]
-    if head is not None and head.state in STOPPED:
+    if head is not None and head.state in STOPPED and not parked_by_operator(head):
         try:
             new = release(store, spool, head)
         except OperatorError as error:
             raise OperatorError("; ".join([*done, str(error)])) from None
         done.append(f"batch {head.id} ({institution}): {head.state} -> {new}")
+    kept = [f"batch {batch.id} ({institution}) stays held: parked with `gateway hold "
+            f"{batch.id}` ({batch.reason}); `gateway release {batch.id}` lets it go"
+            for batch in store.batches(institution=institution, state=BatchState.HELD)
+            if parked_by_operator(batch)]
     if not done:
-        raise OperatorError(f"institution {institution!r} is not held and has no held or "
-                            "failed batch")
-    return done
+        nothing = "" if kept else " and has no held or failed batch"
+        raise OperatorError("; ".join([f"institution {institution!r} is not held{nothing}",
+                                       *kept]))
+    return [*done, *kept]

@@ -4,9 +4,9 @@ running daemon by: its pid (``gateway.pid``) and its HTTP address (``gateway.htt
 Two daemons on one data dir would both recover, sort and post the same batches; the lock
 (``flock`` on ``<data_dir>/gateway.lock``, released by the kernel when the process dies, so
 a crash never leaves it stale) makes the second one stop at start with a clear message.
-Whether a daemon runs is read from its pid without touching the lock: a probe that took the
-lock for a moment (``gateway status``, the container's health check) could make a daemon
-starting at that instant refuse to start.
+Whether a daemon runs is read from its pid and the kernel's list of locks (``/proc/locks``)
+without touching the lock: a probe that took the lock for a moment (``gateway status``, the
+container's health check) could make a daemon starting at that instant refuse to start.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ class InstanceError(Exception):
 
 
 def hold(data_dir: Path) -> int:
-    """Take the data dir's lock for this process and write its pid; return the lock's fd
-    (keep it open: closing it releases the lock).  Raises InstanceError when another
-    gateway holds it."""
+    """Take the data dir's lock for this process, forget the HTTP address of an earlier run
+    and write its pid; return the lock's fd (keep it open: closing it releases the lock).
+    Raises InstanceError when another gateway holds it."""
     data_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(data_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
     try:
@@ -40,6 +40,10 @@ def hold(data_dir: Path) -> int:
             f"another gateway is already running on {data_dir} (pid "
             f"{_read_pid(data_dir) or 'unknown'}); stop it first, or use another data_dir"
         ) from None
+    # A run killed before it could clean up left its address: this run has not answered
+    # there yet (and may have no HTTP port at all), so nobody must ask it.
+    with contextlib.suppress(FileNotFoundError):
+        (data_dir / HTTP_NAME).unlink()
     (data_dir / PID_NAME).write_text(f"{os.getpid()}\n")
     return fd
 
@@ -67,15 +71,30 @@ def http_address(data_dir: Path) -> str | None:
 
 def running_pid(data_dir: Path) -> int | None:
     """The pid of the gateway running on ``data_dir``, or None when none is: no pid file,
-    or its process is gone (a crash leaves the file) or is not a gateway (a reused pid)."""
+    or its process does not hold the data dir's lock (it is gone, or its pid, left in the
+    file by a crash, now belongs to another process, whatever its command line says)."""
     pid = _read_pid(data_dir)
     if pid is None or pid == os.getpid():  # a stale file naming this very probe
         return None
+    return pid if _holds_lock(pid, data_dir / LOCK_NAME) else None
+
+
+def _holds_lock(pid: int, lock: Path) -> bool:
+    """Whether process ``pid`` holds the ``flock`` on ``lock``, read from ``/proc/locks``
+    (a line per lock: ``1: FLOCK  ADVISORY  WRITE <pid> <major>:<minor>:<inode> 0 EOF``;
+    waiters have ``->`` in the second field).  Matched by inode only: on btrfs and overlay
+    file systems ``stat``'s device is not the one the kernel lists."""
     try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        inode = str(os.stat(lock).st_ino)
+        listing = Path("/proc/locks").read_text()
     except OSError:
-        return None
-    return pid if b"gateway" in command else None
+        return False
+    for line in listing.splitlines():
+        fields = line.split()
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[4] == str(pid) \
+                and fields[5].rsplit(":", 1)[-1] == inode:
+            return True
+    return False
 
 
 def signal_running(data_dir: Path, signum: signal.Signals) -> int:

@@ -2,9 +2,12 @@
 
 A change is checked as the daemon would check it before the file is touched: the whole
 configuration is loaded with the new file in place (every error names it), the keys must
-parse and the account must have a way to log in.  Only then is the file replaced, atomically
-(a hidden temporary file in the same folder, flushed to disk, renamed over the old one), so
-the daemon, reloading at any moment, reads either the old file or the new one, never half.
+parse, the account must have a way to log in and a username of its own, and the embedded
+sandbox must be enabled if it is the Canvas; only the secrets (the Canvas token may be
+the daemon's alone) are left for ``gateway check config`` to read.  Only then is the file
+replaced, atomically (a hidden temporary file in the same folder, flushed to disk, renamed
+over the old one), so the daemon, reloading at any moment, reads either the old file or the
+new one, never half.
 """
 
 from __future__ import annotations
@@ -18,13 +21,15 @@ from typing import Any
 
 import tomli_w
 
+from gateway.institutions import check_sandbox_use, check_usernames
 from gateway.intake.keys import parse_authorized_key
 from gateway.settings import ConfigError, Settings
 from gateway.settings_files import institutions_dir, load_settings, read_toml
 from gateway.state.spool import fsync_directory
 
 FILE_MODE = 0o640
-"""Drop-in files hold password hashes: readable by the gateway's group, not by all."""
+"""The most open a drop-in file is made: they hold password hashes, so readable by the
+gateway's group at most, never by all."""
 
 
 class InstitutionFileError(Exception):
@@ -66,8 +71,10 @@ def save_drop_in(config: Path, name: str, table: Mapping[str, Any],
     path = drop_in_path(config, name)
     text = tomli_w.dumps(dict(table))
     folder = path.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    temporary = _write_hidden(folder, name, text)
+    if not folder.is_dir():
+        folder.mkdir(parents=True)
+        _give_away(folder, os.stat(config))
+    temporary = _write_hidden(folder, name, text, like=path if path.exists() else config)
     try:
         _check(config, name, temporary, environ)
         os.replace(temporary, path)
@@ -97,14 +104,21 @@ def _check(config: Path, name: str, candidate: Path,
         raise ConfigError(f"{where}set a password or a key, or nobody can log in")
     for index, line in enumerate(table.authorized_keys):
         parse_authorized_key(f"{where}authorized_keys[{index}]", line)
+    # What serve checks besides the secrets (the Canvas token may be the daemon's alone).
+    check_usernames(settings)
+    check_sandbox_use(settings, name)
     return settings
 
 
-def _write_hidden(folder: Path, name: str, text: str) -> Path:
-    """``text`` in a new hidden file of ``folder`` (ignored by the loader), on disk."""
+def _write_hidden(folder: Path, name: str, text: str, like: Path) -> Path:
+    """``text`` in a new hidden file of ``folder`` (ignored by the loader), on disk, with
+    the owner and mode of ``like`` (the file it replaces, else the config file, which the
+    daemon reads), the mode never more open than FILE_MODE."""
+    reference = os.stat(like)
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
     try:
-        os.fchmod(handle, FILE_MODE)
+        os.fchmod(handle, reference.st_mode & FILE_MODE | 0o600)
+        _give_away(handle, reference)
         os.write(handle, text.encode("utf-8"))
         os.fsync(handle)
     finally:
@@ -112,3 +126,9 @@ def _write_hidden(folder: Path, name: str, text: str) -> Path:
     return Path(temporary)
 
 
+def _give_away(target: int | Path, reference: os.stat_result) -> None:
+    """Give ``target`` the owner (root only may) and group of ``reference``: run with sudo,
+    a change must stay readable by the daemon's user."""
+    uid = reference.st_uid if os.geteuid() == 0 else -1
+    with contextlib.suppress(PermissionError):  # not a group of ours: keep our own
+        os.chown(target, uid, reference.st_gid)

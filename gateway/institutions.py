@@ -76,15 +76,29 @@ def resolve_institutions(settings: Settings, sandbox: SandboxTarget | None,
     """
     institutions = [_resolve_from(settings, name, sandbox, environ)
                     for name in settings.institutions]
-    seen: dict[str, str] = {}
-    for institution in institutions:
-        if institution.username in seen:
-            raise ConfigError(
-                f"{settings.source_of('institutions', institution.name)}: "
-                f"institutions.{institution.name}.username: {institution.username!r} is "
-                f"already used by institution {seen[institution.username]!r}")
-        seen[institution.username] = institution.name
+    check_usernames(settings)
     return institutions
+
+
+def check_usernames(settings: Settings) -> None:
+    """Raise ConfigError naming the file when two institutions share a SFTP username."""
+    seen: dict[str, str] = {}
+    for name, raw in settings.institutions.items():
+        username = raw.username or name
+        if username in seen:
+            raise ConfigError(
+                f"{settings.source_of('institutions', name)}: institutions.{name}.username: "
+                f"{username!r} is already used by institution {seen[username]!r}")
+        seen[username] = name
+
+
+def check_sandbox_use(settings: Settings, name: str) -> None:
+    """Raise ConfigError naming the file when institution ``name`` sends to the embedded
+    sandbox and it is not enabled."""
+    if settings.institutions[name].canvas.base_url == EMBEDDED_SANDBOX \
+            and not settings.sandbox.enabled:
+        raise ConfigError(f"{settings.source_of('institutions', name)}: "
+                          f"{_needs_sandbox(f'institutions.{name}.canvas')}")
 
 
 def _resolve_from(settings: Settings, name: str, sandbox: SandboxTarget | None,
@@ -138,8 +152,12 @@ def _canvas_target(where: str, raw: Any, sandbox: SandboxTarget | None,
                    environ: dict[str, str] | None) -> CanvasTarget:
     if raw.base_url == EMBEDDED_SANDBOX:
         if sandbox is None:
-            raise ConfigError(f"{where}.base_url: {EMBEDDED_SANDBOX!r} needs [sandbox] enabled")
+            raise ConfigError(_needs_sandbox(where))
         return CanvasTarget(sandbox.base_url, raw.account_id, sandbox.token)
     token = read_secret(env=raw.token_env, file=raw.token_file, what=f"{where}.token",
                         environ=environ)
     return CanvasTarget(raw.base_url, raw.account_id, token)
+
+
+def _needs_sandbox(where: str) -> str:
+    return f"{where}.base_url: {EMBEDDED_SANDBOX!r} needs [sandbox] enabled"

@@ -42,6 +42,7 @@ ENV_PREFIX = "GATEWAY_"
 ENV_DELIMITER = "__"
 _LOOPBACK_NAMES = frozenset({"localhost"})
 _NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_VARIABLE_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ADDRESS_PATTERN = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+$")
 
 
@@ -358,9 +359,14 @@ def read_secret(*, env: str | None, file: Path | None, what: str,
                 environ: Mapping[str, str] | None = None) -> SecretStr:
     """Return the secret named by an env var or a file (surrounding whitespace removed).
 
-    Raises ConfigError saying which variable or file is missing; never includes the value.
+    Raises ConfigError saying which variable or file is missing; never includes the value,
+    nor ``env`` when it is no variable's name (the secret pasted in its place).
     """
     environ = os.environ if environ is None else environ
+    if env and not _VARIABLE_PATTERN.match(env):
+        # Most likely the secret itself, pasted where its variable's name belongs.
+        raise ConfigError(f"{what}: its _env setting must name an environment variable "
+                          "(letters, digits and _), not hold the secret itself")
     if env:
         value = environ.get(env)
         if not value:

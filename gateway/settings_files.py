@@ -26,7 +26,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_settings import EnvSettingsSource, SettingsError
 
-from gateway.settings import ENV_DELIMITER, ENV_PREFIX, ConfigError, Settings
+from gateway.settings import ENV_DELIMITER, ENV_PREFIX, ConfigError, Settings, valid_name
 from gateway.settings_errors import Key, describe_validation_error, unknown_variable
 
 INSTITUTIONS_DIR = "institutions.d"
@@ -64,6 +64,10 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None,
         files[name] = candidate
     for name, file in sorted(files.items()):
         shown = institutions_dir(path) / f"{name}.toml"
+        if not valid_name(name):
+            raise ConfigError(f"{shown}: {name!r} is no institution's name: name the file "
+                              "after its institution, 1-63 lower-case letters, digits, '-' "
+                              "or '_' and .toml")
         institutions = raw.setdefault("institutions", {})
         if not isinstance(institutions, dict):
             raise ConfigError(f"{path}: institutions: must be a table of [institutions.NAME]")
@@ -104,17 +108,48 @@ def settings_from_mapping(raw: dict[str, Any], *, source: str,
     elsewhere (drop-in files)."""
     environ = os.environ if environ is None else environ
     variables = setting_variables(environ)
-    try:
-        from_env = _Environment(environ)()
-    except SettingsError as error:
-        raise ConfigError(f"environment: {error}") from None
-    where = {**(sources or {}), **{key: f"environment variable {name}"
-                                   for key, name in variables.items()}}
+    from_env = _environment_values(environ, variables)
+    where = {**_tables_made_by(raw, variables), **(sources or {}),
+             **{key: f"environment variable {name}" for key, name in variables.items()}}
     try:
         settings = Settings.model_validate(_merged(raw, from_env))
     except ValidationError as error:
         raise ConfigError(describe_validation_error(source, error, where)) from None
     return settings.with_sources(source, where)
+
+
+def _environment_values(environ: Mapping[str, str],
+                        variables: Mapping[Key, str]) -> dict[str, Any]:
+    """The settings the ``GATEWAY_...`` variables give, as nested tables.  Raises
+    ConfigError naming the variable and key whose list or table is not JSON (its value is
+    never shown: it may be a secret put in the wrong place)."""
+    try:
+        return _Environment(environ)()
+    except SettingsError:
+        pass
+    for key, name in sorted(variables.items(), key=lambda item: item[1]):
+        try:
+            _Environment({name: environ[name]})()
+        except SettingsError:
+            raise ConfigError(
+                f"environment variable {name}: {'.'.join(key)}: not valid JSON (a list or "
+                'table is written as JSON, e.g. \'["first", "second"]\')') from None
+    raise ConfigError("environment: the GATEWAY_... variables do not combine into settings "
+                      "(a table and one of its keys both set?)")
+
+
+def _tables_made_by(raw: Mapping[str, Any], variables: Mapping[Key, str]) -> dict[Key, str]:
+    """The tables that only a variable brings into being (``GATEWAY_MAIL__SMTP__PORT``
+    with no ``[mail.smtp]`` in the file), by the first such variable: a key missing from
+    one is that variable's to complete, not the file's."""
+    made: dict[Key, str] = {}
+    for key, name in sorted(variables.items(), key=lambda item: item[1]):
+        table: Any = raw
+        for length in range(1, len(key)):
+            table = table.get(key[length - 1]) if isinstance(table, Mapping) else None
+            if table is None:
+                made.setdefault(key[:length], f"environment variable {name}")
+    return made
 
 
 def setting_variables(environ: Mapping[str, str]) -> dict[Key, str]:

@@ -60,25 +60,44 @@ def test_unknown_names_get_one_wording(spool: Spool, store: Store, command: list
     assert capsys.readouterr().err == f"gateway: {expected}\n"
 
 
+def _park_and_release(spool: Spool, batch: int,
+                      capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """Park ``batch``, hold alpha, release alpha: the lines it prints."""
+    assert _cli(spool, "hold", str(batch), "--reason", "wrong term") == 0
+    assert _cli(spool, "hold", "alpha") == 0
+    capsys.readouterr()
+    assert _cli(spool, "release", "alpha") == 0
+    return capsys.readouterr().out.splitlines()
+
+
+def _stays_held(batch: int) -> str:
+    return (f"batch {batch} (alpha) stays held: parked with `gateway hold {batch}` (operator: "
+            f"wrong term); `gateway release {batch}` lets it go")
+
+
 def test_release_institution_never_unparks_a_batch_held_on_purpose(
         store: Store, spool: Spool, capsys: pytest.CaptureFixture[str]) -> None:
     batch = batch_of(store, [received(store, spool, "alpha", "users.csv")],
                      (BatchState.READY,))
     spool.batch_zip_path(batch).write_bytes(b"PK")
-    assert _cli(spool, "hold", str(batch), "--reason", "wrong term") == 0
-    assert _cli(spool, "hold", "alpha") == 0
-    capsys.readouterr()
-    assert _cli(spool, "release", "alpha") == 0
-    assert capsys.readouterr().out.splitlines() == [
-        "institution alpha: hold lifted",
-        f"batch {batch} (alpha) stays held: parked with `gateway hold {batch}` (operator: "
-        f"wrong term); `gateway release {batch}` lets it go"]
+    assert _park_and_release(spool, batch, capsys) == [
+        "institution alpha: hold lifted", _stays_held(batch)]
     assert store.batch(batch).state is BatchState.HELD
     assert _cli(spool, "release", "alpha") == 1  # nothing else to release
     assert "stays held" in capsys.readouterr().err
     assert _cli(spool, "release", str(batch)) == 0
     assert capsys.readouterr().out == f"batch {batch} (alpha): held -> ready\n"
     assert store.batch(batch).state is BatchState.READY
+
+
+def test_release_institution_says_which_later_batch_stays_parked(
+        store: Store, spool: Spool, capsys: pytest.CaptureFixture[str]) -> None:
+    batch_of(store, [received(store, spool, "alpha", "users.csv")], TO_IMPORTING)
+    parked = batch_of(store, [received(store, spool, "alpha", "courses.csv")],
+                      (BatchState.READY,))
+    assert _park_and_release(spool, parked, capsys) == [
+        "institution alpha: hold lifted", _stays_held(parked)]
+    assert store.batch(parked).state is BatchState.HELD
 
 
 def test_release_institution_releases_a_batch_the_gateway_held(

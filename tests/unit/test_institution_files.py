@@ -4,6 +4,7 @@ refusals."""
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import asyncssh
@@ -70,6 +71,20 @@ def test_a_change_that_would_not_load_writes_nothing(config: Path, public_key: P
     assert "institution gamma already has the key SHA256:" in capsys.readouterr().err
 
 
+def test_a_change_serve_would_refuse_writes_nothing(config: Path, public_key: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    drop_in = config.parent / "institutions.d" / "gamma.toml"
+    assert _cli(config, "add", "gamma", "--canvas-url", URL, "--username", "alpha",
+                "--key", str(public_key)) == 2
+    assert f"{drop_in}: institutions.gamma.username: 'alpha' is already used by institution " \
+        "'alpha'" in capsys.readouterr().err
+    assert _cli(config, "add", "gamma", "--canvas-url", "embedded-sandbox",
+                "--key", str(public_key)) == 2
+    assert f"{drop_in}: institutions.gamma.canvas.base_url: 'embedded-sandbox' needs " \
+        "[sandbox] enabled" in capsys.readouterr().err
+    assert not drop_in.exists()
+
+
 def test_set_password_hashes_and_never_prints(config: Path, public_key: Path,
                                               monkeypatch: pytest.MonkeyPatch,
                                               capsys: pytest.CaptureFixture[str]) -> None:
@@ -111,3 +126,25 @@ def test_institution_needs_a_config(capsys: pytest.CaptureFixture[str],
     monkeypatch.delenv("GATEWAY_CONFIG", raising=False)
     assert main(["institution", "remove", "gamma"]) == 2
     assert "needs --config FILE" in capsys.readouterr().err
+
+
+def test_a_rewrite_keeps_the_files_owner_and_never_opens_its_mode(
+        config: Path, public_key: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    drop_in = config.parent / "institutions.d" / "gamma.toml"
+    assert _cli(config, "add", "gamma", "--canvas-url", URL, "--key", str(public_key)) == 0
+    assert drop_in.stat().st_mode & 0o777 == 0o640
+    drop_in.chmod(0o600)  # the admin closed it further
+    monkeypatch.setattr("sys.stdin", io.StringIO("a-long-enough-secret\n"))
+    assert _cli(config, "set-password", "gamma", "--stdin") == 0
+    assert drop_in.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file away")
+def test_a_drop_in_written_by_root_belongs_to_the_configs_owner(
+        config: Path, public_key: Path) -> None:
+    # `sudo gateway institution add ...`: the daemon, running as the config's owner, must
+    # still be able to read the new file.
+    os.chown(config, 12345, 12346)
+    assert _cli(config, "add", "gamma", "--canvas-url", URL, "--key", str(public_key)) == 0
+    written = (config.parent / "institutions.d" / "gamma.toml").stat()
+    assert (written.st_uid, written.st_gid) == (12345, 12346)

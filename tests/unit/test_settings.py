@@ -88,6 +88,19 @@ def test_missing_token_is_named_without_a_value(tmp_path: Path) -> None:
         resolve_institutions(settings, None, environ={})
 
 
+@pytest.mark.parametrize("pasted", ["7~Wq9ZsecretCanvasToken", "hunter2 with spaces",
+                                    "https://hooks.slack.com/services/T0/B0/secret"])
+def test_a_secret_pasted_where_its_variable_is_named_is_not_echoed(tmp_path: Path,
+                                                                   pasted: str) -> None:
+    settings = load_settings(_write(tmp_path, VALID.replace("ALPHA_TOKEN", pasted)),
+                             environ={})
+    with pytest.raises(ConfigError) as caught:
+        resolve_institutions(settings, None, environ={})
+    assert pasted not in str(caught.value)
+    assert "institutions.alpha.canvas.token: its _env setting must name an environment " \
+        "variable" in str(caught.value)
+
+
 def test_token_is_read_and_never_printed(tmp_path: Path) -> None:
     settings = load_settings(_write(tmp_path, VALID), environ={})
     [alpha] = resolve_institutions(settings, None, environ={"ALPHA_TOKEN": "tok-123-secret"})

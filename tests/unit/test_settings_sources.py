@@ -143,3 +143,36 @@ def test_a_username_used_twice_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=rf"^{drop_in}: institutions\.beta\.username: 'alpha' "
                                           r"is already used by institution 'alpha'"):
         resolve_institutions(settings, None, environ={"ALPHA_TOKEN": "t"})
+
+
+@pytest.mark.parametrize(("variable", "value", "key"), [
+    ("GATEWAY_MAIL__OPS", "ops@alpha.edu", "mail.ops"),
+    ("GATEWAY_WEBHOOKS", "https://hooks.example/T0/B0/secret-path", "webhooks"),
+    ("GATEWAY_INSTITUTIONS__ALPHA__AUTHORIZED_KEYS", "ssh-ed25519 AAAAsecretkeymaterial",
+     "institutions.alpha.authorized_keys"),
+])
+def test_a_list_or_table_variable_that_is_not_json_is_named_without_its_value(
+        tmp_path: Path, variable: str, value: str, key: str) -> None:
+    message = _error(_config(tmp_path), {variable: value, "GATEWAY_SFTP__PORT": "2201"})
+    assert f"environment variable {variable}: {key}: not valid JSON" in message
+    assert value not in message
+    assert "_Environment" not in message
+
+
+def test_a_drop_in_with_a_name_no_institution_may_have_is_blamed_on_its_file(
+        tmp_path: Path) -> None:
+    path = _config(tmp_path)
+    (tmp_path / "institutions.d").mkdir()
+    bad = tmp_path / "institutions.d" / "Beta.toml"
+    bad.write_text(f'password_hash = "{HASH}"\n[canvas]\nbase_url = "https://b.example"\n'
+                   'token_env = "BETA_TOKEN"\n')
+    message = _error(path)
+    assert message.startswith(f"{bad}: ")
+    assert "'Beta' is no institution's name" in message
+
+
+def test_a_section_made_by_a_variable_is_blamed_on_it(tmp_path: Path) -> None:
+    # No [mail.smtp] in the file: the variable made the section, so it misses the host.
+    message = _error(_config(tmp_path), {"GATEWAY_MAIL__SMTP__PORT": "587"})
+    assert "environment variable GATEWAY_MAIL__SMTP__PORT: mail.smtp.host: Field required" \
+        in message
