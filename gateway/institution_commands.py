@@ -19,6 +19,7 @@ from typing import Any
 from gateway.command_settings import settings_for
 from gateway.institution_files import (
     InstitutionFileError,
+    changes_locked,
     check_new_name,
     read_drop_in,
     remove_drop_in,
@@ -91,8 +92,10 @@ def _guarded(handler: Callable[[argparse.Namespace, Path], str]
             print("gateway: `gateway institution` needs --config FILE (or GATEWAY_CONFIG): it "
                   "keeps institutions in institutions.d/ beside that file", file=sys.stderr)
             return 2
+        config = Path(args.config)
         try:
-            print(handler(args, Path(args.config)))
+            with changes_locked(config):
+                print(handler(args, config))
         except (InstitutionFileError, ValueError) as error:
             print(f"gateway: {error}", file=sys.stderr)
             return 1

@@ -13,9 +13,10 @@ new one, never half.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,27 @@ gateway's group at most, never by all."""
 
 class InstitutionFileError(Exception):
     """The change does not apply (no such drop-in, one already there); the message says why."""
+
+
+@contextlib.contextmanager
+def changes_locked(config: Path) -> Iterator[None]:
+    """Hold the lock that makes institution changes on ``config`` one at a time.
+
+    A change reads a drop-in file, edits it and writes it back: two at once (``add-key``
+    and ``set-password`` on one institution, or two ``add`` of one name) would otherwise
+    lose one.  The lock is an exclusive flock on the config file itself, which every
+    change can open (even on a read-only mount) and the daemon never locks.
+    """
+    try:
+        handle = open(config, "rb")  # noqa: SIM115 -- closed below, after the unlock
+    except OSError as error:
+        raise ConfigError(f"{config}: cannot read the config file: {error.strerror}") from None
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def drop_in_path(config: Path, name: str) -> Path:

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import asyncssh
 import pytest
 
 from gateway.cli import main
+from gateway.institution_files import changes_locked, read_drop_in
 from tests.unit.test_settings import HASH, VALID
 
 URL = "https://gamma.instructure.com"
@@ -148,3 +152,23 @@ def test_a_drop_in_written_by_root_belongs_to_the_configs_owner(
     assert _cli(config, "add", "gamma", "--canvas-url", URL, "--key", str(public_key)) == 0
     written = (config.parent / "institutions.d" / "gamma.toml").stat()
     assert (written.st_uid, written.st_gid) == (12345, 12346)
+
+
+def test_changes_wait_for_each_other(config: Path, public_key: Path, tmp_path: Path) -> None:
+    """Two changes at once would each read the file and write back their own edit, losing
+    one: a change waits while another holds the lock, then applies on top of it."""
+    assert _cli(config, "add", "gamma", "--canvas-url", URL, "--token-env", "G_TOKEN",
+                "--key", str(public_key)) == 0
+    second = tmp_path / "second.pub"
+    second.write_bytes(asyncssh.generate_private_key("ssh-ed25519").export_public_key())
+    command = [sys.executable, "-m", "gateway", "institution", "add-key", "gamma",
+               str(second), "--config", str(config)]
+    with changes_locked(config):
+        waiting = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(3.0)  # long enough to start, import and reach the lock
+        # Still waiting for the lock: it has written nothing yet.
+        assert waiting.poll() is None
+        assert len(read_drop_in(config, "gamma")["authorized_keys"]) == 1
+    _, errors = waiting.communicate(timeout=60)
+    assert waiting.returncode == 0, errors
+    assert len(read_drop_in(config, "gamma")["authorized_keys"]) == 2
