@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.checks import check_config
+from gateway.ops.checks import check_config
 from gateway.settings_files import load_settings
 
 REPO = Path(__file__).resolve().parents[1]

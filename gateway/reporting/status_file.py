@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+from gateway.ops.status import status_rows
 from gateway.state.spool import Spool, publish_bytes
 from gateway.state.store import Store
-from gateway.status import status_rows
 
 STATUS_FILE = "status.json"
 STATUS_FORMAT = 1

@@ -16,13 +16,13 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from gateway.quarantine import quarantined
-from gateway.show import batch_details, batch_files, iso_time
+from gateway.ops.quarantine import quarantined
+from gateway.ops.show import batch_details, batch_files, iso_time
+from gateway.ops.status import status_rows
 from gateway.state.records import BatchRecord
 from gateway.state.spool import Spool
 from gateway.state.states import FINISHED_BATCH_STATES, UploadState
 from gateway.state.store import Store
-from gateway.status import status_rows
 from gateway.web.activity import SftpActivity
 from gateway.web.alerts import collect_alerts
 from gateway.web.health import Health

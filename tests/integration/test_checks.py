@@ -10,7 +10,7 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from gateway.cli import main
+from gateway.ops.cli import main
 from tests.integration.conftest import SANDBOX_TOKEN
 from tests.integration.gateway_process import GatewayProcess, wait_for
 from tests.integration.mail_server import Collector, free_port

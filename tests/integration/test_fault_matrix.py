@@ -13,7 +13,7 @@ from pydantic import SecretStr
 
 from gateway.forwarding.forwarder import Forwarder
 from gateway.institutions import CanvasTarget, Institution
-from gateway.operator import skip
+from gateway.ops.operator import skip
 from gateway.sandbox import ErrorFault, Faults, OutcomeFault, RequestFault, Throttling
 from gateway.sandbox.server import CanvasSandbox
 from gateway.settings import ForwardingSettings

@@ -16,7 +16,7 @@ from gateway.forwarding.following import NO_ERRORS_FILE
 from gateway.forwarding.forwarder import Forwarder
 from gateway.forwarding.steps import BatchSteps, upload_name
 from gateway.institutions import CanvasTarget, Institution
-from gateway.operator import requeue
+from gateway.ops.operator import requeue
 from gateway.sandbox import (
     ErrorFault,
     Faults,

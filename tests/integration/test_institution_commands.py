@@ -11,7 +11,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from gateway.cli import main
+from gateway.ops.cli import main
 from tests.integration.gateway_process import GatewayProcess, make_account, wait_for
 from tests.integration.sftp_clients import openssh_batch
 

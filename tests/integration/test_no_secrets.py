@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from gateway.cli import main
+from gateway.ops.cli import main
 from gateway.sandbox.server import CanvasSandbox
 from gateway.state.states import BatchState, NoticeState
 from tests.integration.gateway_process import REPO, GatewayProcess, make_account, wait_for

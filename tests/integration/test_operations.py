@@ -16,7 +16,7 @@ import paramiko
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.cli import main
+from gateway.ops.cli import main
 from gateway.sandbox.server import CanvasSandbox
 from gateway.state.states import BatchState, NoticeState
 from tests.integration.browser import rendered_dom, screenshot

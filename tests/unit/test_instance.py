@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import main
 from gateway.instance import HTTP_NAME, PID_NAME, InstanceError, running_pid, signal_running
+from gateway.ops.cli import main
 from tests.unit.daemon_stand_in import running_on
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from gateway.help_text import RawPlainFormatter
+from gateway.ops.help_text import RawPlainFormatter
 from gateway.sorting.validation.batch import check_batch
 from gateway.sorting.validation.findings import BlockingPolicy, Finding
 from gateway.sorting.validation.uploads import UploadVerdict, csv_verdicts, validate_upload

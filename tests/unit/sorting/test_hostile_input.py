@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from gateway.operator import OperatorError, reject_upload
+from gateway.ops.operator import OperatorError, reject_upload
 from gateway.sorting import sorter as sorter_module
 from gateway.sorting.delivery import PlannedBatch, plan_delivery
 from gateway.sorting.sorter import FORM_ATTEMPTS, Sorter

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import main
+from gateway.ops.cli import main
 from tests.unit.sorting.files import write, zip_bytes
 
 USERS = b"user_id,login_id,status\n"

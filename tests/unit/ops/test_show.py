@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import main
+from gateway.ops.cli import main
 from gateway.state.spool import Spool
 from gateway.state.states import BatchState
 from gateway.state.store import Store

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gateway.operator import (
+from gateway.ops.operator import (
     OPERATOR_HOLD,
     STOPPED,
     OperatorError,

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import main
+from gateway.ops.cli import main
+from gateway.ops.status import status_rows
 from gateway.state.states import BatchState
 from gateway.state.store import Store
-from gateway.status import status_rows
 from tests.unit.daemon_stand_in import running_on
 
 

@@ -69,8 +69,8 @@ Handler = Callable[[argparse.Namespace], int]
 def guarded(handler: Handler) -> Handler:
     """Turn an action that does not apply (OperatorError, QuarantineError: the message says
     why) into that message on stderr and exit code 1."""
-    from gateway.operator import OperatorError
-    from gateway.quarantine import QuarantineError
+    from gateway.ops.operator import OperatorError
+    from gateway.ops.quarantine import QuarantineError
 
     def run(args: argparse.Namespace) -> int:
         try:

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from gateway.cli import main
-from gateway.operator import OperatorError, find_target, release, requeue, skip
+from gateway.ops.cli import main
+from gateway.ops.operator import OperatorError, find_target, release, requeue, skip
 from gateway.sorting.options import GUARD_PREFIX
 from gateway.state.records import BatchRecord
 from gateway.state.spool import Spool

@@ -13,8 +13,8 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from gateway.cli import main
-from gateway.institution_files import changes_locked, read_drop_in
+from gateway.ops.cli import main
+from gateway.ops.institution_files import changes_locked, read_drop_in
 from tests.unit.test_settings import HASH, VALID
 
 URL = "https://gamma.instructure.com"

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from gateway.cli import main
-from gateway.holds import hold_batch
-from gateway.operator import OperatorError
+from gateway.ops.cli import main
+from gateway.ops.holds import hold_batch
+from gateway.ops.operator import OperatorError
 from gateway.state.spool import Spool
 from gateway.state.states import BatchState
 from gateway.state.store import Store

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import main
+from gateway.ops.cli import main
 from gateway.sorting.sorter import Sorter
 from gateway.state.spool import Spool
 from gateway.state.states import BatchState, UploadState

@@ -10,10 +10,10 @@ from typing import Any
 from rich.table import Table
 
 from gateway.exports.runs import last_runs, run_summary
+from gateway.ops.tables import emit, table
 from gateway.state.records import BatchRecord, DiscardRecord, UploadRecord
 from gateway.state.states import BatchState, UploadState
 from gateway.state.store import Store
-from gateway.tables import emit, table
 
 _WAITING = (BatchState.OPEN, BatchState.READY, BatchState.DEFERRED)
 _IN_FLIGHT = (BatchState.SUBMITTING, BatchState.IMPORTING)

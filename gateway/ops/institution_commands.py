@@ -1,7 +1,7 @@
 """``gateway institution add|set-password|add-key|remove`` and ``gateway hash-password``.
 
 Institutions managed this way live one per file in ``institutions.d/`` beside the config
-(see :mod:`gateway.institution_files`); after a change the running gateway is asked to
+(see :mod:`gateway.ops.institution_files`); after a change the running gateway is asked to
 reload (SIGHUP), so new accounts, passwords and keys work without a restart.  Passwords are
 read from the terminal (twice) or standard input and stored only as argon2id hashes;
 nothing secret is ever printed.
@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gateway.command_settings import settings_for
-from gateway.institution_files import (
+from gateway.ops.command_settings import settings_for
+from gateway.ops.institution_files import (
     InstitutionFileError,
     changes_locked,
     check_new_name,

@@ -13,8 +13,8 @@ import textwrap
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
-from gateway.command_settings import NoDataError, add_common, settings_for
-from gateway.help_text import HelpFormatter, plain
+from gateway.ops.command_settings import NoDataError, add_common, settings_for
+from gateway.ops.help_text import HelpFormatter, plain
 from gateway.settings import ConfigError
 
 GROUPS = (
@@ -63,11 +63,11 @@ def package_version() -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from gateway.cli_operations import add_operation_parsers
-    from gateway.cli_queues import add_queue_parsers
     from gateway.exports.commands import add_export_parsers
-    from gateway.institution_commands import add_institution_parser
     from gateway.intake.commands import add_intake_parsers
+    from gateway.ops.cli_operations import add_operation_parsers
+    from gateway.ops.cli_queues import add_queue_parsers
+    from gateway.ops.institution_commands import add_institution_parser
     from gateway.sandbox.cli import add_sandbox_parser
     from gateway.sorting.validation.command import add_validate_parser
 

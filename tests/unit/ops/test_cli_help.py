@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from gateway.cli import GROUPS, _parser, main, package_version
+from gateway.ops.cli import GROUPS, _parser, main, package_version
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> Iterator[tuple[str, argparse.ArgumentParser]]:

@@ -14,6 +14,7 @@ from typing import Any
 from rich.console import RenderableType
 from rich.table import Table
 
+from gateway.ops.tables import emit, facts, table
 from gateway.reporting.assemble import canvas_messages
 from gateway.state.archive import archive_folder
 from gateway.state.records import BatchRecord, NoticeRecord, UploadRecord
@@ -21,7 +22,6 @@ from gateway.state.report_names import ReportStage, latest_report, report_name
 from gateway.state.spool import Spool
 from gateway.state.states import FINISHED_BATCH_STATES
 from gateway.state.store import Store
-from gateway.tables import emit, facts, table
 
 _BATCH_TIMES = ("created_at", "submitted_at", "posted_at", "finished_at", "next_attempt_at")
 

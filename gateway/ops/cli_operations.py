@@ -14,10 +14,10 @@ import sys
 from collections.abc import Callable
 from dataclasses import asdict
 
-from gateway.command_settings import guarded, open_data, settings_for
+from gateway.ops.command_settings import guarded, open_data, settings_for
+from gateway.ops.tables import emit, facts, table
 from gateway.settings import ConfigError
 from gateway.state.spool import Spool
-from gateway.tables import emit, facts, table
 
 Common = Callable[[argparse.ArgumentParser], None]
 CHECKS = ("config", "canvas", "smtp", "sftp", "http")
@@ -63,8 +63,8 @@ def _add_quarantine_parser(commands: argparse._SubParsersAction[argparse.Argumen
 
 @guarded
 def _show(args: argparse.Namespace) -> int:
-    from gateway.operator import no_such
-    from gateway.show import batch_details, print_details, upload_details
+    from gateway.ops.operator import no_such
+    from gateway.ops.show import batch_details, print_details, upload_details
 
     target = ["batch", *args.target] if len(args.target) == 1 else args.target
     if len(target) != 2 or target[0] not in ("batch", "upload") or not target[1].isdigit():
@@ -86,8 +86,8 @@ def _show(args: argparse.Namespace) -> int:
 
 @guarded
 def _quarantine(args: argparse.Namespace) -> int:
-    from gateway.quarantine import preview, quarantined, quarantined_file, requeue
-    from gateway.show import iso_time
+    from gateway.ops.quarantine import preview, quarantined, quarantined_file, requeue
+    from gateway.ops.show import iso_time
 
     settings = settings_for(args)
     spool = Spool(settings.data_dir)
@@ -127,7 +127,7 @@ def _quarantine(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from gateway.checks import (
+    from gateway.ops.checks import (
         Check,
         check_canvas,
         check_config,

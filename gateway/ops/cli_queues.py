@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from gateway.command_settings import guarded, no_data, open_data, settings_for
+from gateway.ops.command_settings import guarded, no_data, open_data, settings_for
 from gateway.settings import ConfigError
 
 Common = Callable[[argparse.ArgumentParser], None]
@@ -81,7 +81,7 @@ def _serve(args: argparse.Namespace) -> int:
         settings = settings_for(args)
         run_until_signalled(settings, load=(lambda: settings_for(args)) if args.config else None)
     except ConfigError as error:
-        logging.getLogger("gateway.cli").error(
+        logging.getLogger("gateway.ops.cli").error(
             "gateway not started", extra={"reason": f"configuration error: {error}"})
         return 2
     return 0
@@ -126,7 +126,7 @@ def _status(args: argparse.Namespace) -> int:
     """The state line (running or not), then the table; exit 3 when no daemon runs, else 1
     when something is held or failed, else 0."""
     from gateway.instance import running_pid
-    from gateway.status import institution_status, print_status
+    from gateway.ops.status import institution_status, print_status
 
     settings = settings_for(args)
     database = settings.data_dir / "state.db"
@@ -151,13 +151,13 @@ def _status(args: argparse.Namespace) -> int:
 @guarded
 def _operate(args: argparse.Namespace) -> int:
     """release / requeue / skip, against a running daemon's store or a stopped one."""
-    from gateway.operator import OperatorError, find_target, release, requeue, skip
+    from gateway.ops.operator import OperatorError, find_target, release, requeue, skip
 
     settings = settings_for(args)
     configured = list(settings.institutions)
     with open_data(settings) as (spool, store):
         if args.action == "release" and not args.target.isdigit():
-            from gateway.holds import release_institution
+            from gateway.ops.holds import release_institution
 
             print("\n".join(release_institution(store, spool, args.target, configured)))
             return 0
@@ -174,8 +174,8 @@ def _operate(args: argparse.Namespace) -> int:
 
 @guarded
 def _hold(args: argparse.Namespace) -> int:
-    from gateway.holds import hold_batch, hold_institution
-    from gateway.operator import batch_by_id
+    from gateway.ops.holds import hold_batch, hold_institution
+    from gateway.ops.operator import batch_by_id
 
     settings = settings_for(args)
     with open_data(settings) as (_, store):
@@ -192,7 +192,7 @@ def _hold(args: argparse.Namespace) -> int:
 
 @guarded
 def _reject(args: argparse.Namespace) -> int:
-    from gateway.operator import reject_upload
+    from gateway.ops.operator import reject_upload
 
     with open_data(settings_for(args)) as (_, store):
         batch_id = reject_upload(store, args.upload, args.reason)
