@@ -31,10 +31,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 def write_users(path: Path, rows: int) -> None:
     with open(path, "w", encoding="utf-8", newline="") as out:
-        out.write("user_id,login_id,first_name,last_name,email,status\n")
+        out.write("user_id,login_id,first_name,last_name,sortable_name,email,status\n")
         for number in range(rows):
             out.write(f"U{number:07d},login{number},First{number},Last{number},"
-                      f"user{number}@example.edu,active\n")
+                      f'"Last{number}, First{number}",user{number}@example.edu,active\n')
 
 
 def write_enrollments(path: Path, rows: int) -> None:

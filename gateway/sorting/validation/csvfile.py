@@ -103,7 +103,7 @@ def _start(pass_: Reading, name: str, options: ValidationOptions,
     _note_duplicate_columns(name, header, log)
     scanner = RowScanner(Layout.compile(kind, header), _reporter(name, log),
                          skip_deletes=options.skip_deletes, custom_roles=options.custom_roles,
-                         id_rows=options.id_rows)
+                         id_rows=options.id_rows, nul_seen=lambda: pass_.source.nul_seen)
     return scanner, block[1:]
 
 
@@ -115,7 +115,10 @@ def _reporter(name: str, log: FindingLog) -> Callable[[RowProblem, int], None]:
 
 def _unknown_header(name: str, header: list[str]) -> Finding:
     nearest = nearest_kind(header)
-    if nearest is None:
+    if any("\0" in column for column in header):
+        fix = "the header holds NUL characters: the file looks like a UTF-16 export; " \
+              "save it as UTF-8 CSV"
+    elif nearest is None:
         fix = ("the first row must name the columns of a Canvas SIS file; Canvas knows these "
                f"kinds and needs these columns: {known_headers()}")
     else:
@@ -144,14 +147,9 @@ def _header_only(name: str, kind: SisKind) -> Finding:
 
 
 def _byte_verdict(name: str, problem: ByteProblem, options: ValidationOptions) -> FileVerdict:
-    if problem.code is Code.INVALID_UTF8:
-        message, fix = "Invalid UTF-8", "save the export as UTF-8"
-    else:
-        message, fix = "The file contains a NUL byte", \
-            "NUL bytes usually mean a UTF-16 or binary file: save the export as UTF-8 CSV"
     finding = Finding(problem.code, name, None, None,
-                      f"{message} (line {problem.line}, byte offset {problem.offset}: "
-                      f"{problem.detail})", fix)
+                      f"Invalid UTF-8 (line {problem.line}, byte offset {problem.offset}: "
+                      f"{problem.detail})", "save the export as UTF-8")
     return FileVerdict.of(name, None, None, _only(finding, options))
 
 

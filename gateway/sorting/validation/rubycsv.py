@@ -14,19 +14,30 @@ Ruby's rules:
   is not blank.
 
 Speed: almost every line of an SIS export has no quote and no stray line-end character, so
-such a line is split with `str.split` (C speed).  Only lines with a quote or a stray `\\r`/`\\n`
-go through the strict tokenizer, together with the following lines while a quoted field is
-open (an odd number of quotes so far).
+a block of such lines is split with `str.split` (C speed).  A block with quotes whose every
+line is a complete, well-formed Ruby record (one C-level regex match over the block says so)
+goes through the C `csv` module, which gives the same fields for such text: the regex admits
+only the grammar above, with no line end inside a quoted field.  Only the other blocks go
+through the strict tokenizer, line by line, together with the following lines while a
+quoted field is open (an odd number of quotes so far).
 """
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 from collections.abc import Callable, Iterator
 
 _FIRST_LINE_END = re.compile(r"\r\n?|\n")
 _STRAY = {"\n": "\r", "\r": "\n"}
+# One field as Ruby accepts it, with no line end anywhere: quoted ("" a literal quote) or
+# unquoted (no quote).  Possessive and atomic, so matching is linear in the text.
+_FIELD = r'(?>"(?:[^"\r\n]++|"")*+"|[^",\r\n]*+)'
+_RECORD = rf"{_FIELD}(?:,{_FIELD})*+"
+# Lines of a block joined by "\n" (any separator: the lines hold no line end of their own).
+_WELL_FORMED_BLOCK = re.compile(rf"{_RECORD}(?:\n{_RECORD})*+")
+csv.field_size_limit(1 << 30)  # the record limit (RecordTooLongError) bounds fields first
 
 
 class MalformedCsvError(ValueError):
@@ -122,6 +133,11 @@ class _Records:
             plain = [line.split(",") for line in lines if line]
             self.rows += len(plain)  # once per block: nothing added per row
             return plain
+        if not self.pending and self._well_formed(lines):
+            self.line += len(lines)
+            parsed = [row for row in csv.reader(lines, strict=True) if row]
+            self.rows += len(parsed)
+            return parsed
         rows: list[list[str]] = []
         try:
             for line in lines:
@@ -141,6 +157,17 @@ class _Records:
         if self.separator == "\r\n":
             return "\r" not in joined and "\n" not in joined
         return _STRAY[self.separator] not in joined
+
+    def _well_formed(self, lines: list[str]) -> bool:
+        """Every line is a complete record Ruby accepts, within the record limit: the C
+        ``csv`` reader then gives Ruby's fields (blank lines come out empty, and are
+        dropped like Ruby's ``skip_blanks``)."""
+        if self.max_record and max(map(len, lines), default=0) > self.max_record:
+            return False  # the exact path names the line
+        joined = "\n".join(lines)
+        if "\r" in joined or joined.count("\n") != len(lines) - 1:
+            return False  # a line end inside a line: a quoted one, or a stray one
+        return _WELL_FORMED_BLOCK.fullmatch(joined) is not None
 
     def _line(self, line: str, rows: list[list[str]]) -> None:
         text = line + self.separator
