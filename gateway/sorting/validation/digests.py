@@ -2,8 +2,11 @@
 
 A million-row file cannot keep its ids as Python strings in a set (about 80 bytes each), so
 ids are reduced to 64-bit digests (Python's keyed string hash, XORed with a per-id-space
-salt) kept in ``array('q')`` partitions.  Two different ids collide with probability about
-2⁻⁶⁴ per pair: a duplicate or a missing reference could be missed, never invented beyond that.
+salt).  A scan appends them to ``array('q')`` (8 bytes per row); ``freeze`` turns that into
+a sorted numpy array of distinct digests (sorting finds the repeats at C speed) and set
+operations between files are sorted-array merges.  Two different ids collide with
+probability about 2⁻⁶⁴ per pair: a duplicate or a missing reference could be missed, never
+invented beyond that.
 
 Digests are only comparable within one process (the hash key is per process): a verdict's
 digests serve the batch check that runs right after validation, never storage.
@@ -14,63 +17,48 @@ from __future__ import annotations
 from array import array
 from collections.abc import Iterable, Iterator
 
-PARTITIONS = 256
-_MASK = PARTITIONS - 1
+import numpy as np
+import numpy.typing as npt
 
-
-def new_partitions() -> list[array[int]]:
-    """Empty partitions to append digests to (``parts[d & 255].append(d)``)."""
-    return [array("q") for _ in range(PARTITIONS)]
+Digests = npt.NDArray[np.int64]
 
 
 class DigestSet:
-    """An immutable set of distinct digests, partitioned by their low byte."""
+    """An immutable set of distinct digests (a sorted int64 array)."""
 
-    __slots__ = ("_parts", "_size")
+    __slots__ = ("_sorted",)
 
-    def __init__(self, parts: list[array[int]]) -> None:
-        self._parts = parts
-        self._size = sum(len(part) for part in parts)
+    def __init__(self, distinct_sorted: Digests) -> None:
+        self._sorted = distinct_sorted
 
     @classmethod
     def of(cls, digests: Iterable[int]) -> DigestSet:
-        parts = new_partitions()
-        for digest in set(digests):
-            parts[digest & _MASK].append(digest)
-        return cls(parts)
+        return cls(np.unique(np.fromiter(digests, dtype=np.int64)))
 
     def __len__(self) -> int:
-        return self._size
+        return len(self._sorted)
 
     def __contains__(self, digest: object) -> bool:
-        return isinstance(digest, int) and digest in self._parts[digest & _MASK]
+        if not isinstance(digest, int):
+            return False
+        at = int(np.searchsorted(self._sorted, digest))
+        return at < len(self._sorted) and int(self._sorted[at]) == digest
 
     def __iter__(self) -> Iterator[int]:
-        for part in self._parts:
-            yield from part
-
-    def partition(self, index: int) -> array[int]:
-        return self._parts[index]
+        return iter(self._sorted.tolist())
 
     def missing_from(self, others: Iterable[DigestSet]) -> set[int]:
-        """The digests of this set found in none of ``others`` (partition by partition)."""
-        pool = list(others)
-        missing: set[int] = set()
-        for index, part in enumerate(self._parts):
-            if part:
-                known: set[int] = set()
-                for other in pool:
-                    known.update(other.partition(index))
-                missing.update(set(part) - known)
-        return missing
+        """The digests of this set found in none of ``others``."""
+        remaining = self._sorted
+        for other in others:
+            if not len(remaining):
+                break
+            remaining = remaining[~np.isin(remaining, other._sorted, assume_unique=True)]
+        return set(remaining.tolist())
 
     def common_with(self, other: DigestSet) -> set[int]:
         """The digests in both sets."""
-        common: set[int] = set()
-        for index, part in enumerate(self._parts):
-            if part:
-                common.update(set(part).intersection(other.partition(index)))
-        return common
+        return set(np.intersect1d(self._sorted, other._sorted, assume_unique=True).tolist())
 
 
 def freeze(digests: array[int], more: Iterable[int] = (), *, repeats: bool,
@@ -79,33 +67,17 @@ def freeze(digests: array[int], more: Iterable[int] = (), *, repeats: bool,
     digests appended twice or more and how many appends repeated an earlier one.
 
     ``blank`` is the digest of a blank value: left out of the set and never a repeat.
-    Works one partition at a time, so the extra memory is one partition's set.
+    Extra memory: one sorted copy of the digests (8 bytes each).
     """
-    parts = new_partitions()
-    for digest in digests:
-        parts[digest & _MASK].append(digest)
-    for digest in more:
-        parts[digest & _MASK].append(digest)
-    repeated: set[int] = set()
-    extra = 0
-    for index, part in enumerate(parts):
-        distinct = set(part)
-        blanks = 0
-        if blank is not None and blank in distinct:
-            blanks = part.count(blank)
-            distinct.discard(blank)
-        if repeats and len(part) - blanks != len(distinct):
-            extra += len(part) - blanks - len(distinct)
-            repeated.update(_repeats(part) - {blank})
-        parts[index] = array("q", distinct)
-    return DigestSet(parts), repeated, extra
-
-
-def _repeats(part: array[int]) -> set[int]:
-    seen: set[int] = set()
-    repeats: set[int] = set()
-    for digest in part:
-        if digest in seen:
-            repeats.add(digest)
-        seen.add(digest)
-    return repeats
+    values = np.concatenate((np.frombuffer(digests, dtype=np.int64) if len(digests)
+                             else np.empty(0, np.int64),
+                             np.fromiter(more, dtype=np.int64)))
+    if blank is not None:
+        values = values[values != blank]
+    values.sort()
+    same = values[1:] == values[:-1]
+    distinct = values[np.concatenate(([True], ~same))] if len(values) else values
+    if not repeats:
+        return DigestSet(distinct), set(), 0
+    repeated = set(np.unique(values[1:][same]).tolist())
+    return DigestSet(distinct), repeated, int(np.count_nonzero(same))
