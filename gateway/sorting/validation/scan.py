@@ -11,19 +11,18 @@ lower, hash, salt), so tracking ids costs one list append per row.  Absent colum
 from __future__ import annotations
 
 import hashlib
-from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 from operator import itemgetter, xor
 
 from gateway.sorting.kinds import SisKind
+from gateway.sorting.validation.digests import DigestLog
 from gateway.sorting.validation.rulebook import IDS, RULES, IdSpace
 from gateway.sorting.validation.rules import NUL_IN_ROW, RowProblem
 
 Report = Callable[[RowProblem, int], None]
 Row = tuple[str, ...]
-_SPILL = 1 << 17  # distinct references kept as a set before moving to the compact array
 
 
 def _salt(space: IdSpace) -> int:
@@ -49,8 +48,8 @@ def key_digest(values: Row) -> int:
 class Target:
     """One id column tracked per row: its position in the row tuple, space and digests.
 
-    ``all`` keeps every digest (to find repeats); references keep distinct ones only, in
-    ``distinct`` until it grows large, then in ``all`` too.
+    ``log`` keeps every digest of a defining or unique column (to find repeats) and, for a
+    reference, each block's distinct ones (repeats across blocks vanish when frozen).
     """
 
     column: str
@@ -58,8 +57,7 @@ class Target:
     lower: bool
     position: int
     role: str  # "defines", "unique" or "reference"
-    all: array[int] = field(default_factory=lambda: array("q"))
-    distinct: set[int] = field(default_factory=set)
+    log: DigestLog = field(default_factory=DigestLog)
 
     def take(self, values: Sequence[str]) -> None:
         """Digest this column's values for a block of rows at C speed."""
@@ -68,14 +66,7 @@ class Target:
         stripped: Iterator[str] = map(str.strip, values)
         if self.lower:
             stripped = map(str.lower, stripped)
-        digests = map(xor, map(hash, stripped), repeat(SALTS[self.space]))
-        if self.role != "reference":
-            self.all.extend(digests)
-            return
-        self.distinct.update(digests)
-        if len(self.distinct) > _SPILL:
-            self.all.extend(self.distinct)
-            self.distinct.clear()
+        self.log.extend(map(xor, map(hash, stripped), repeat(SALTS[self.space])))
 
 
 @dataclass
@@ -151,7 +142,7 @@ class RowScanner:
                  nul_seen: Callable[[], bool] = lambda: False) -> None:
         rule = RULES[layout.kind]
         self.layout = layout
-        self.keys = array("q")
+        self.keys = DigestLog()
         self.rows = 0
         self.untracked = 0  # rows past ``id_rows`` whose ids were not digested
         self._report = report

@@ -37,7 +37,7 @@ class ValidationOptions:
     custom_roles: frozenset[str] = frozenset()
     max_findings: int = 1000
     record_limit: int = 131_072
-    id_rows: int = 5_000_000
+    id_rows: int = 100_000_000
     named_duplicates: int = 20
 
 
