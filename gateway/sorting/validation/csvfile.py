@@ -18,7 +18,7 @@ from gateway.sorting.kinds import SisKind, identify, known_headers, nearest_kind
 from gateway.sorting.validation.findings import Code, Finding, FindingLog
 from gateway.sorting.validation.idcheck import collect_ids
 from gateway.sorting.validation.reading import Opener, Reading, reading
-from gateway.sorting.validation.rubycsv import MalformedCsvError, RecordTooLongError
+from gateway.sorting.validation.rubycsv import Block, MalformedCsvError, RecordTooLongError
 from gateway.sorting.validation.rules import RowProblem
 from gateway.sorting.validation.scan import Layout, RowScanner
 from gateway.sorting.validation.source import ByteProblem
@@ -72,7 +72,7 @@ def _first_pass(pass_: Reading, name: str, options: ValidationOptions,
         started = _start(pass_, name, options, log)
         if started is not None:
             scanner, rest = started
-            scanner.scan(chain([rest], pass_.batches))
+            scanner.scan(chain([rest], pass_.blocks))
     except MalformedCsvError as error:
         # The row goes in its column like every row finding; the physical line stays in
         # the fix, as an editor shows it (quoted line ends and blank lines part the two).
@@ -89,13 +89,13 @@ def _first_pass(pass_: Reading, name: str, options: ValidationOptions,
 
 
 def _start(pass_: Reading, name: str, options: ValidationOptions,
-           log: FindingLog) -> tuple[RowScanner, list[list[str]]] | None:
+           log: FindingLog) -> tuple[RowScanner, Block] | None:
     """Identify the kind from the first row: the scanner and the rest of the first block
     (None: no header, or not a Canvas one)."""
-    block = next((batch for batch in pass_.batches if batch), None)
+    block = next((block for block in pass_.blocks if block.count), None)
     if block is None or pass_.source.problem is not None:
         return None
-    header = [cell.strip().lower() for cell in block[0]]
+    header = [cell.strip().lower() for cell in block.rows()[0]]
     kind = identify(header)
     if kind is None:
         log.add(_unknown_header(name, header))
@@ -104,7 +104,7 @@ def _start(pass_: Reading, name: str, options: ValidationOptions,
     scanner = RowScanner(Layout.compile(kind, header), _reporter(name, log),
                          skip_deletes=options.skip_deletes, custom_roles=options.custom_roles,
                          id_rows=options.id_rows, nul_seen=lambda: pass_.source.nul_seen)
-    return scanner, block[1:]
+    return scanner, block.after_first()
 
 
 def _reporter(name: str, log: FindingLog) -> Callable[[RowProblem, int], None]:

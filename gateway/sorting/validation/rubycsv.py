@@ -28,6 +28,7 @@ import csv
 import io
 import re
 from collections.abc import Callable, Iterator
+from itertools import repeat
 
 _FIRST_LINE_END = re.compile(r"\r\n?|\n")
 _STRAY = {"\n": "\r", "\r": "\n"}
@@ -70,6 +71,41 @@ def detect_row_separator(text: str) -> str:
     return match.group(0) if match else "\n"
 
 
+class Block:
+    """The rows of a block of text: as lists of cells, or (a block of plain lines that all
+    have ``width`` cells) as one flat list of cells, row after row, so that a column is a
+    slice (``column``) and no list is built per row."""
+
+    __slots__ = ("_flat", "_rows", "count", "width")
+
+    def __init__(self, rows: list[list[str]] | None = None, flat: list[str] | None = None,
+                 width: int = 0) -> None:
+        self._rows = rows
+        self._flat = flat
+        self.width = width
+        self.count = len(rows) if rows is not None else len(flat or ()) // max(width, 1)
+
+    @property
+    def columnar(self) -> bool:
+        return self._flat is not None
+
+    def rows(self) -> list[list[str]]:
+        if self._rows is None:
+            flat, width = self._flat or [], self.width
+            self._rows = [flat[at:at + width] for at in range(0, len(flat), width)]
+        return self._rows
+
+    def column(self, position: int) -> list[str]:
+        """One column of a columnar block (``position`` < ``width``)."""
+        return (self._flat or [])[position::self.width]
+
+    def after_first(self) -> Block:
+        """The block without its first row (the header)."""
+        if self._flat is not None:
+            return Block(flat=self._flat[self.width:], width=self.width)
+        return Block(self.rows()[1:])
+
+
 def parse_rows(text: str) -> list[list[str]]:
     """Return the rows of `text` as lists of raw (unstripped) field strings.
 
@@ -82,7 +118,15 @@ def parse_rows(text: str) -> list[list[str]]:
 
 def read_batches(read: Callable[[int], str], separator: str,
                  max_record: int = 0) -> Iterator[list[list[str]]]:
-    """Yield the rows (cells) of the text ``read(size)`` returns, a block at a time.
+    """Yield the rows (cells) of the text ``read(size)`` returns, a block at a time
+    (``read_blocks``' blocks as rows)."""
+    for block in read_blocks(read, separator, max_record):
+        yield block.rows()
+
+
+def read_blocks(read: Callable[[int], str], separator: str,
+                max_record: int = 0) -> Iterator[Block]:
+    """Yield the rows (cells) of the text ``read(size)`` returns, a Block at a time.
 
     Blank lines are skipped.  ``max_record`` > 0 bounds the characters of one record (a
     line, or the lines an open quoted field spans), so an unbalanced quote or a missing line
@@ -108,6 +152,15 @@ def read_batches(read: Callable[[int], str], separator: str,
 BLOCK = 1 << 16
 
 
+def _split(lines: list[str]) -> Block:
+    """Plain lines (no quote, no line end) as cells: one flat split when every line has
+    the same number of commas and none is blank, else a split per line."""
+    commas = set(map(str.count, lines, repeat(",")))
+    if len(commas) == 1 and "" not in lines:
+        return Block(flat=",".join(lines).split(","), width=commas.pop() + 1)
+    return Block([line.split(",") for line in lines if line])
+
+
 class _Records:
     """Turns blocks of complete lines into rows; keeps an open quoted field across blocks."""
 
@@ -124,20 +177,20 @@ class _Records:
             raise RecordTooLongError(self.line + 1, self.max_record)
         return text
 
-    def block(self, lines: list[str]) -> list[list[str]]:
+    def block(self, lines: list[str]) -> Block:
         if not self.pending and self._plain(lines):
             if self.max_record and max(map(len, lines), default=0) > self.max_record:
                 longest = next(i for i, line in enumerate(lines) if len(line) > self.max_record)
                 raise RecordTooLongError(self.line + longest + 1, self.max_record)
             self.line += len(lines)
-            plain = [line.split(",") for line in lines if line]
-            self.rows += len(plain)  # once per block: nothing added per row
+            plain = _split(lines)
+            self.rows += plain.count  # once per block: nothing added per row
             return plain
         if not self.pending and self._well_formed(lines):
             self.line += len(lines)
             parsed = [row for row in csv.reader(lines, strict=True) if row]
             self.rows += len(parsed)
-            return parsed
+            return Block(parsed)
         rows: list[list[str]] = []
         try:
             for line in lines:
@@ -147,7 +200,7 @@ class _Records:
             error.row = self.rows + len(rows) + 1
             raise
         self.rows += len(rows)
-        return rows
+        return Block(rows)
 
     def _plain(self, lines: list[str]) -> bool:
         """No quote and no stray line-end character in these lines."""

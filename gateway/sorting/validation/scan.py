@@ -19,6 +19,7 @@ from operator import itemgetter, xor
 from gateway.sorting.kinds import SisKind
 from gateway.sorting.validation.digests import DigestLog
 from gateway.sorting.validation.rulebook import IDS, RULES, IdSpace
+from gateway.sorting.validation.rubycsv import Block
 from gateway.sorting.validation.rules import NUL_IN_ROW, RowProblem
 
 Report = Callable[[RowProblem, int], None]
@@ -155,9 +156,9 @@ class RowScanner:
         self._clean = rule.clean
         self._rule_width = len(rule.columns)
 
-    def scan(self, batches: Iterable[list[list[str]]]) -> None:
+    def scan(self, blocks: Iterable[Block]) -> None:
         """Check every row of every block; digest the ids of the first ``id_rows`` rows."""
-        for batch in batches:
+        for batch in blocks:
             room = self._id_rows - self.rows
             columns = self._check_block(batch)
             kept = len(columns[0]) if columns else 0
@@ -165,20 +166,30 @@ class RowScanner:
                 self._take_ids(columns if room >= kept else [c[:room] for c in columns])
             self.untracked += max(0, kept - max(room, 0))
 
-    def _check_block(self, batch: list[list[str]]) -> list[Sequence[str]]:
+    def _check_block(self, block: Block) -> list[Sequence[str]]:
         """The block's needed columns (rows kept for the id checks) after the row checks."""
-        width = self.layout.width
-        if (self._clean is not None and batch and not self._nul_seen()
-                and set(map(len, batch)) == {width}):
-            cells = list(zip(*batch, strict=True))
-            blank = ("",) * len(batch)
-            columns: list[Sequence[str]] = [cells[p] if p < width else blank
-                                            for p in self.layout.positions]
-            if self._clean(columns[: self._rule_width]):
-                self.rows += len(batch)
+        if self._clean is not None and block.count and not self._nul_seen():
+            columns = self._columns(block)
+            if columns is not None and self._clean(columns[: self._rule_width]):
+                self.rows += block.count
                 return columns
-        kept = self._check_rows(batch)
+        kept = self._check_rows(block.rows())
         return list(zip(*kept, strict=True)) if kept else []
+
+    def _columns(self, block: Block) -> list[Sequence[str]] | None:
+        """The needed columns of a block whose rows all have the header's width."""
+        width, count = self.layout.width, block.count
+        if block.columnar:
+            if block.width != width:
+                return None
+            cells: Sequence[Sequence[str]] = [block.column(p) for p in range(width)]
+        else:
+            rows = block.rows()
+            if set(map(len, rows)) != {width}:
+                return None
+            cells = list(zip(*rows, strict=True))
+        blank = ("",) * count
+        return [cells[p] if p < width else blank for p in self.layout.positions]
 
     def _check_rows(self, batch: list[list[str]]) -> list[Row]:
         """Row by row: the rule (and advice) for each row; returns the kept rows' values."""
