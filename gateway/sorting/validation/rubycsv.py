@@ -28,7 +28,7 @@ import csv
 import io
 import re
 from collections.abc import Callable, Iterator
-from itertools import repeat
+from itertools import chain, repeat
 
 _FIRST_LINE_END = re.compile(r"\r\n?|\n")
 _STRAY = {"\n": "\r", "\r": "\n"}
@@ -190,6 +190,9 @@ class _Records:
             self.line += len(lines)
             parsed = [row for row in csv.reader(lines, strict=True) if row]
             self.rows += len(parsed)
+            widths = set(map(len, parsed))
+            if len(widths) == 1:
+                return Block(flat=list(chain.from_iterable(parsed)), width=widths.pop())
             return Block(parsed)
         rows: list[list[str]] = []
         try:
