@@ -326,7 +326,9 @@ def _deep_copy(raw: dict[str, Any]) -> dict[str, Any]:
 
 def describe_validation_error(source: str, error: ValidationError) -> str:
     """One line per problem: ``<source>: <dotted.key>: <what is wrong>``, secrets withheld."""
-    lines = [f"{source}: invalid configuration ({error.error_count()} problem(s)):"]
+    count = error.error_count()
+    problems = "1 problem" if count == 1 else f"{count} problems"
+    lines = [f"{source}: invalid configuration ({problems}):"]
     for problem in error.errors():
         key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
         message = problem["msg"]
