@@ -143,21 +143,21 @@ def read_blocks(read: Callable[[int], str], separator: str,
             continue
         # A lone "\r" at the end of a "\r\n" text stays in the carry: rfind skipped it.
         carry = text[end + len(separator):]
-        yield records.block(text[:end].split(separator))
+        yield records.block(text[:end])
     if carry or records.pending:
-        yield records.block([carry] if carry else [])
+        yield records.block(carry or None)
     records.finish()
 
 
 BLOCK = 1 << 16
 
 
-def _split(lines: list[str]) -> Block:
+def _split(text: str, lines: list[str], separator: str) -> Block:
     """Plain lines (no quote, no line end) as cells: one flat split when every line has
     the same number of commas and none is blank, else a split per line."""
     commas = set(map(str.count, lines, repeat(",")))
     if len(commas) == 1 and "" not in lines:
-        return Block(flat=",".join(lines).split(","), width=commas.pop() + 1)
+        return Block(flat=text.replace(separator, ",").split(","), width=commas.pop() + 1)
     return Block([line.split(",") for line in lines if line])
 
 
@@ -177,13 +177,17 @@ class _Records:
             raise RecordTooLongError(self.line + 1, self.max_record)
         return text
 
-    def block(self, lines: list[str]) -> Block:
-        if not self.pending and self._plain(lines):
+    def block(self, text: str | None) -> Block:
+        """The rows of ``text``: complete lines (the last one without its separator);
+        None: no more lines (the end of the file, an open quoted field pending)."""
+        lines = text.split(self.separator) if text is not None else []
+        text = text or ""
+        if not self.pending and self._plain(text):
             if self.max_record and max(map(len, lines), default=0) > self.max_record:
                 longest = next(i for i, line in enumerate(lines) if len(line) > self.max_record)
                 raise RecordTooLongError(self.line + longest + 1, self.max_record)
             self.line += len(lines)
-            plain = _split(lines)
+            plain = _split(text, lines, self.separator)
             self.rows += plain.count  # once per block: nothing added per row
             return plain
         if not self.pending and self._well_formed(lines):
@@ -205,14 +209,14 @@ class _Records:
         self.rows += len(rows)
         return Block(rows)
 
-    def _plain(self, lines: list[str]) -> bool:
+    def _plain(self, text: str) -> bool:
         """No quote and no stray line-end character in these lines."""
-        joined = "".join(lines)
-        if '"' in joined:
+        if '"' in text:
             return False
         if self.separator == "\r\n":
-            return "\r" not in joined and "\n" not in joined
-        return _STRAY[self.separator] not in joined
+            pairs = text.count("\r\n")
+            return text.count("\r") == pairs and text.count("\n") == pairs
+        return _STRAY[self.separator] not in text
 
     def _well_formed(self, lines: list[str]) -> bool:
         """Every line is a complete record Ruby accepts, within the record limit: the C

@@ -91,7 +91,9 @@ class Layout:
         needed = list(RULES[kind].columns)
         ids = IDS[kind]
         targets = _targets(ids.defines, ids.unique, ids.references, index, needed)
-        key_positions = tuple(_position(column, needed) for column in ids.key)
+        # Absent columns are blank on every row: they add nothing to a row's identity.
+        present = [column for column in ids.key if column in index] or list(ids.key)
+        key_positions = tuple(_position(column, needed) for column in present)
         width = len(header)
         positions = tuple(index.get(column, width) for column in needed)
         getter = itemgetter(*positions)
