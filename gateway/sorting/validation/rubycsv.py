@@ -76,12 +76,13 @@ class Block:
     have ``width`` cells) as one flat list of cells, row after row, so that a column is a
     slice (``column``) and no list is built per row."""
 
-    __slots__ = ("_flat", "_rows", "count", "width")
+    __slots__ = ("_flat", "_rows", "_standin", "count", "width")
 
     def __init__(self, rows: list[list[str]] | None = None, flat: list[str] | None = None,
-                 width: int = 0) -> None:
+                 width: int = 0, standin: bool = False) -> None:
         self._rows = rows
         self._flat = flat
+        self._standin = standin  # cells may hold _COMMA_STANDIN for a comma
         self.width = width
         self.count = len(rows) if rows is not None else len(flat or ()) // max(width, 1)
 
@@ -91,19 +92,26 @@ class Block:
 
     def rows(self) -> list[list[str]]:
         if self._rows is None:
-            flat, width = self._flat or [], self.width
+            flat, width = _restored(self._flat or [], self._standin), self.width
             self._rows = [flat[at:at + width] for at in range(0, len(flat), width)]
         return self._rows
 
     def column(self, position: int) -> list[str]:
         """One column of a columnar block (``position`` < ``width``)."""
-        return (self._flat or [])[position::self.width]
+        return _restored((self._flat or [])[position::self.width], self._standin)
 
     def after_first(self) -> Block:
         """The block without its first row (the header)."""
         if self._flat is not None:
-            return Block(flat=self._flat[self.width:], width=self.width)
+            return Block(flat=self._flat[self.width:], width=self.width, standin=self._standin)
         return Block(self.rows()[1:])
+
+
+def _restored(cells: list[str], standin: bool) -> list[str]:
+    """``cells`` with their commas back (see ``_simply_quoted``)."""
+    if standin and _COMMA_STANDIN in "".join(cells):
+        return list(map(str.replace, cells, repeat(_COMMA_STANDIN), repeat(",")))
+    return cells
 
 
 def parse_rows(text: str) -> list[list[str]]:
@@ -161,6 +169,53 @@ def _split(text: str, lines: list[str], separator: str) -> Block:
     return Block([line.split(",") for line in lines if line])
 
 
+_COMMA_STANDIN = "\x1f"  # stands for a comma inside quotes while a block is split flat
+
+
+def _simply_quoted(text: str, lines: list[str], records: _Records) -> Block | None:
+    """A block whose quoted fields hold no quote and no line end, every quote next to a
+    comma or a line end, and every line as many cells: split flat like a plain block, with
+    commas inside quotes standing in as ``_COMMA_STANDIN`` until a column is read.  None:
+    not such a block."""
+    pieces = _simple_pieces(text, lines, records)
+    if pieces is None:
+        return None
+    inside = pieces[1::2]
+    quoted = "".join(inside)
+    if "\r" in quoted or "\n" in quoted:
+        return None
+    standin = "," in quoted
+    if standin:
+        pieces[1::2] = map(str.replace, inside, repeat(","), repeat(_COMMA_STANDIN))
+    plain = "".join(pieces)
+    if not records.plain(plain):
+        return None
+    widths = set(map(str.count, plain.split(records.separator), repeat(",")))
+    if len(widths) != 1:
+        return None
+    cells = plain.replace(records.separator, ",").split(",")
+    return Block(flat=cells, width=widths.pop() + 1, standin=standin)
+
+
+def _simple_pieces(text: str, lines: list[str], records: _Records) -> list[str] | None:
+    """The text split at its quotes, when every quote opens a field after a comma or a
+    line start, or closes it before a comma or a line end (the quoted contents are then at
+    odd places; one piece empty between two quotes would be a doubled quote: not simple)."""
+    if '"' not in text or _COMMA_STANDIN in text or "" in lines or (
+            records.max_record and max(map(len, lines)) > records.max_record):
+        return None
+    pieces = text.split('"')
+    outside = pieces[::2]
+    if len(pieces) % 2 == 0 or not all(outside[1:-1]):
+        return None
+    ends = (",", records.separator)
+    first, last = outside[0], outside[-1]
+    simple = ((not first or first.endswith(ends)) and (not last or last.startswith(ends))
+              and all(map(str.startswith, outside[1:-1], repeat(ends)))
+              and all(map(str.endswith, outside[1:-1], repeat(ends))))
+    return pieces if simple else None
+
+
 class _Records:
     """Turns blocks of complete lines into rows; keeps an open quoted field across blocks."""
 
@@ -182,7 +237,7 @@ class _Records:
         None: no more lines (the end of the file, an open quoted field pending)."""
         lines = text.split(self.separator) if text is not None else []
         text = text or ""
-        if not self.pending and self._plain(text):
+        if not self.pending and self.plain(text):
             if self.max_record and max(map(len, lines), default=0) > self.max_record:
                 longest = next(i for i, line in enumerate(lines) if len(line) > self.max_record)
                 raise RecordTooLongError(self.line + longest + 1, self.max_record)
@@ -190,6 +245,10 @@ class _Records:
             plain = _split(text, lines, self.separator)
             self.rows += plain.count  # once per block: nothing added per row
             return plain
+        if not self.pending and (simple := _simply_quoted(text, lines, self)) is not None:
+            self.line += len(lines)
+            self.rows += simple.count
+            return simple
         if not self.pending and self._well_formed(lines):
             self.line += len(lines)
             parsed = [row for row in csv.reader(lines, strict=True) if row]
@@ -209,7 +268,7 @@ class _Records:
         self.rows += len(rows)
         return Block(rows)
 
-    def _plain(self, text: str) -> bool:
+    def plain(self, text: str) -> bool:
         """No quote and no stray line-end character in these lines."""
         if '"' in text:
             return False

@@ -13,7 +13,7 @@ from unittest.mock import patch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.sorting.validation import FileVerdict, ValidationOptions, validate_file
+from gateway.sorting.validation import FileVerdict, ValidationOptions, rubycsv, validate_file
 from gateway.sorting.validation.rubycsv import _Records
 from gateway.sorting.validation.scan import RowScanner
 
@@ -63,7 +63,8 @@ def csv_files(draw: st.DrawFn) -> bytes:
 @contextmanager
 def exact_path_only() -> Iterator[None]:
     """Every block through the strict tokenizer and every row through the row rule."""
-    with patch.object(_Records, "_plain", lambda self, lines: False), \
+    with patch.object(_Records, "plain", lambda self, text: False), \
+            patch.object(rubycsv, "_simply_quoted", lambda text, lines, records: None), \
             patch.object(_Records, "_well_formed", lambda self, lines: False), \
             patch.object(RowScanner, "_columns", lambda self, block: None):
         yield
@@ -88,3 +89,20 @@ def test_fast_paths_give_the_exact_paths_findings(tmp_path: Path, data: bytes,
     with exact_path_only():
         exact = validate_file(path, "upload.csv", OPTIONS)
     assert summary(fast) == summary(exact)
+
+
+@SETTINGS
+@given(data=csv_files())
+def test_fast_reader_gives_the_strict_tokenizers_rows(data: bytes) -> None:
+    """Cell for cell, including columns no rule reads (a quoted "Last, First")."""
+    text = data.decode("utf-8-sig", errors="replace")
+    separator = rubycsv.detect_row_separator(text)
+    try:
+        expected: list[list[str]] | None = rubycsv._Reader(text, separator).read_all()
+    except rubycsv.MalformedCsvError:
+        expected = None
+    try:
+        found: list[list[str]] | None = rubycsv.parse_rows(text)
+    except rubycsv.MalformedCsvError:
+        found = None
+    assert found == expected
