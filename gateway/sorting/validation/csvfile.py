@@ -15,10 +15,11 @@ from itertools import chain
 from pathlib import Path
 
 from gateway.sorting.kinds import SisKind, identify, known_headers, nearest_kind
+from gateway.sorting.validation.blocks import Block
 from gateway.sorting.validation.findings import Code, Finding, FindingLog
 from gateway.sorting.validation.idcheck import collect_ids
 from gateway.sorting.validation.reading import Opener, Reading, reading
-from gateway.sorting.validation.rubycsv import Block, MalformedCsvError, RecordTooLongError
+from gateway.sorting.validation.rubycsv import MalformedCsvError, RecordTooLongError
 from gateway.sorting.validation.rules import RowProblem
 from gateway.sorting.validation.scan import Layout, RowScanner
 from gateway.sorting.validation.source import ByteProblem

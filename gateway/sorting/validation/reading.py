@@ -11,7 +11,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from gateway.sorting.validation.rubycsv import Block, read_blocks
+from gateway.sorting.validation.blocks import Block
+from gateway.sorting.validation.rubycsv import read_blocks
 from gateway.sorting.validation.source import CheckedSource, text_lines
 
 Opener = Callable[[], BinaryIO]

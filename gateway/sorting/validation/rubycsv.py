@@ -13,13 +13,13 @@ Ruby's rules:
 - an empty line is a blank row and is skipped (Ruby's `skip_blanks`); a row of only commas
   is not blank.
 
-Speed: almost every line of an SIS export has no quote and no stray line-end character, so
-a block of such lines is split with `str.split` (C speed).  A block with quotes whose every
-line is a complete, well-formed Ruby record (one C-level regex match over the block says so)
-goes through the C `csv` module, which gives the same fields for such text: the regex admits
-only the grammar above, with no line end inside a quoted field.  Only the other blocks go
-through the strict tokenizer, line by line, together with the following lines while a
-quoted field is open (an odd number of quotes so far).
+Speed: a block of lines with no quote and no stray line-end character, or whose quotes
+are all simple (a quoted field holds no quote and no line end), is split flat at C speed
+(``blocks``).  Another block whose every line is a complete, well-formed Ruby record (one
+C-level regex match over the block says so) goes through the C `csv` module, which gives
+the same fields for such text.  Only the other blocks go through the strict tokenizer, line
+by line, together with the following lines while a quoted field is open (an odd number of
+quotes so far).
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ import csv
 import io
 import re
 from collections.abc import Callable, Iterator
-from itertools import chain, repeat
+from itertools import chain
+
+from gateway.sorting.validation.blocks import Block, Layout, split_plain, split_simply_quoted
 
 _FIRST_LINE_END = re.compile(r"\r\n?|\n")
 _STRAY = {"\n": "\r", "\r": "\n"}
@@ -69,49 +71,6 @@ def detect_row_separator(text: str) -> str:
     """Return the row separator Ruby's CSV would pick for text that starts with ``text``."""
     match = _FIRST_LINE_END.search(text)
     return match.group(0) if match else "\n"
-
-
-class Block:
-    """The rows of a block of text: as lists of cells, or (a block of plain lines that all
-    have ``width`` cells) as one flat list of cells, row after row, so that a column is a
-    slice (``column``) and no list is built per row."""
-
-    __slots__ = ("_flat", "_rows", "_standin", "count", "width")
-
-    def __init__(self, rows: list[list[str]] | None = None, flat: list[str] | None = None,
-                 width: int = 0, standin: bool = False) -> None:
-        self._rows = rows
-        self._flat = flat
-        self._standin = standin  # cells may hold _COMMA_STANDIN for a comma
-        self.width = width
-        self.count = len(rows) if rows is not None else len(flat or ()) // max(width, 1)
-
-    @property
-    def columnar(self) -> bool:
-        return self._flat is not None
-
-    def rows(self) -> list[list[str]]:
-        if self._rows is None:
-            flat, width = _restored(self._flat or [], self._standin), self.width
-            self._rows = [flat[at:at + width] for at in range(0, len(flat), width)]
-        return self._rows
-
-    def column(self, position: int) -> list[str]:
-        """One column of a columnar block (``position`` < ``width``)."""
-        return _restored((self._flat or [])[position::self.width], self._standin)
-
-    def after_first(self) -> Block:
-        """The block without its first row (the header)."""
-        if self._flat is not None:
-            return Block(flat=self._flat[self.width:], width=self.width, standin=self._standin)
-        return Block(self.rows()[1:])
-
-
-def _restored(cells: list[str], standin: bool) -> list[str]:
-    """``cells`` with their commas back (see ``_simply_quoted``)."""
-    if standin and _COMMA_STANDIN in "".join(cells):
-        return list(map(str.replace, cells, repeat(_COMMA_STANDIN), repeat(",")))
-    return cells
 
 
 def parse_rows(text: str) -> list[list[str]]:
@@ -160,68 +119,13 @@ def read_blocks(read: Callable[[int], str], separator: str,
 BLOCK = 1 << 16
 
 
-def _split(text: str, lines: list[str], separator: str) -> Block:
-    """Plain lines (no quote, no line end) as cells: one flat split when every line has
-    the same number of commas and none is blank, else a split per line."""
-    commas = set(map(str.count, lines, repeat(",")))
-    if len(commas) == 1 and "" not in lines:
-        return Block(flat=text.replace(separator, ",").split(","), width=commas.pop() + 1)
-    return Block([line.split(",") for line in lines if line])
-
-
-_COMMA_STANDIN = "\x1f"  # stands for a comma inside quotes while a block is split flat
-
-
-def _simply_quoted(text: str, lines: list[str], records: _Records) -> Block | None:
-    """A block whose quoted fields hold no quote and no line end, every quote next to a
-    comma or a line end, and every line as many cells: split flat like a plain block, with
-    commas inside quotes standing in as ``_COMMA_STANDIN`` until a column is read.  None:
-    not such a block."""
-    pieces = _simple_pieces(text, lines, records)
-    if pieces is None:
-        return None
-    inside = pieces[1::2]
-    quoted = "".join(inside)
-    if "\r" in quoted or "\n" in quoted:
-        return None
-    standin = "," in quoted
-    if standin:
-        pieces[1::2] = map(str.replace, inside, repeat(","), repeat(_COMMA_STANDIN))
-    plain = "".join(pieces)
-    if not records.plain(plain):
-        return None
-    widths = set(map(str.count, plain.split(records.separator), repeat(",")))
-    if len(widths) != 1:
-        return None
-    cells = plain.replace(records.separator, ",").split(",")
-    return Block(flat=cells, width=widths.pop() + 1, standin=standin)
-
-
-def _simple_pieces(text: str, lines: list[str], records: _Records) -> list[str] | None:
-    """The text split at its quotes, when every quote opens a field after a comma or a
-    line start, or closes it before a comma or a line end (the quoted contents are then at
-    odd places; one piece empty between two quotes would be a doubled quote: not simple)."""
-    if '"' not in text or _COMMA_STANDIN in text or "" in lines or (
-            records.max_record and max(map(len, lines)) > records.max_record):
-        return None
-    pieces = text.split('"')
-    outside = pieces[::2]
-    if len(pieces) % 2 == 0 or not all(outside[1:-1]):
-        return None
-    ends = (",", records.separator)
-    first, last = outside[0], outside[-1]
-    simple = ((not first or first.endswith(ends)) and (not last or last.startswith(ends))
-              and all(map(str.startswith, outside[1:-1], repeat(ends)))
-              and all(map(str.endswith, outside[1:-1], repeat(ends))))
-    return pieces if simple else None
-
-
 class _Records:
     """Turns blocks of complete lines into rows; keeps an open quoted field across blocks."""
 
     def __init__(self, separator: str, max_record: int) -> None:
         self.separator = separator
         self.max_record = max_record
+        self.layout = Layout(separator, max_record, self.plain)
         self.line = 0  # physical lines consumed
         self.rows = 0  # records (rows) produced: the row number of a malformed record
         self.pending: list[str] = []
@@ -242,10 +146,11 @@ class _Records:
                 longest = next(i for i, line in enumerate(lines) if len(line) > self.max_record)
                 raise RecordTooLongError(self.line + longest + 1, self.max_record)
             self.line += len(lines)
-            plain = _split(text, lines, self.separator)
+            plain = split_plain(text, lines, self.separator)
             self.rows += plain.count  # once per block: nothing added per row
             return plain
-        if not self.pending and (simple := _simply_quoted(text, lines, self)) is not None:
+        simple = None if self.pending else split_simply_quoted(text, lines, self.layout)
+        if simple is not None:
             self.line += len(lines)
             self.rows += simple.count
             return simple

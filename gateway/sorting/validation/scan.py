@@ -17,8 +17,8 @@ from itertools import repeat
 from operator import itemgetter, xor
 
 from gateway.sorting.kinds import SisKind
+from gateway.sorting.validation.blocks import Block
 from gateway.sorting.validation.digests import DigestLog
-from gateway.sorting.validation.rubycsv import Block
 from gateway.sorting.validation.rulebook import IDS, RULES, IdSpace
 from gateway.sorting.validation.rules import NUL_IN_ROW, RowProblem
 

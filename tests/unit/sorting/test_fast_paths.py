@@ -64,7 +64,7 @@ def csv_files(draw: st.DrawFn) -> bytes:
 def exact_path_only() -> Iterator[None]:
     """Every block through the strict tokenizer and every row through the row rule."""
     with patch.object(_Records, "plain", lambda self, text: False), \
-            patch.object(rubycsv, "_simply_quoted", lambda text, lines, records: None), \
+            patch.object(rubycsv, "split_simply_quoted", lambda text, lines, layout: None), \
             patch.object(_Records, "_well_formed", lambda self, lines: False), \
             patch.object(RowScanner, "_columns", lambda self, block: None):
         yield
