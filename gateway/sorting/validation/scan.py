@@ -181,17 +181,18 @@ class RowScanner:
     def _columns(self, block: Block) -> list[Sequence[str]] | None:
         """The needed columns of a block whose rows all have the header's width."""
         width, count = self.layout.width, block.count
+        column: Callable[[int], Sequence[str]]
         if block.columnar:
             if block.width != width:
                 return None
-            cells: Sequence[Sequence[str]] = [block.column(p) for p in range(width)]
+            column = block.column  # only the needed columns are sliced
         else:
             rows = block.rows()
             if set(map(len, rows)) != {width}:
                 return None
-            cells = list(zip(*rows, strict=True))
+            column = list(zip(*rows, strict=True)).__getitem__
         blank = ("",) * count
-        return [cells[p] if p < width else blank for p in self.layout.positions]
+        return [column(p) if p < width else blank for p in self.layout.positions]
 
     def _check_rows(self, batch: list[list[str]]) -> list[Row]:
         """Row by row: the rule (and advice) for each row; returns the kept rows' values."""
