@@ -4,8 +4,8 @@ Contract: never raises for anything in the file's bytes (OSError from reading th
 itself propagates); always returns either a kind or at least one failure-class finding;
 memory stays flat (tracked ids spill to a temporary file: see ``digests``) but for the
 bounded finding list.  Canvas's order is kept: bytes (UTF-8), then the header, then CSV
-syntax over the whole file, then rows (a NUL fails its row only); a failure-class problem in the bytes replaces every other finding
-because Canvas then skips the file whole.
+syntax over the whole file, then rows (a NUL fails its row only); a failure-class problem
+in the bytes replaces every other finding because Canvas then skips the file whole.
 """
 
 from __future__ import annotations
