@@ -10,7 +10,7 @@ Two phases, each crash-safe on its own:
    sealing leaves the batch OPEN and the next round rebuilds the same zip.  (The mass-change
    guard runs later, just before posting: see gateway.forwarding.steps.)
 
-Institutions are sorted side by side, ``workers`` at a time (the daemon gives the cores):
+Institutions are sorted side by side, ``workers`` at a time (the daemon gives one for now):
 each worker forms one institution's delivery and seals its batches, so one institution's
 big file does not hold back the others' batches.  Validation is mostly Python, so the
 threads share the interpreter's lock: they keep the queues moving independently, they do
