@@ -28,7 +28,8 @@ def describe_validation_error(source: str, error: ValidationError,
                               where: Mapping[Key, str]) -> str:
     """The problems of ``error``, each naming its source: the variable or drop-in file in
     ``where`` that set the key (or a parent of it), else ``source`` (the config file)."""
-    lines = [f"invalid configuration ({error.error_count()} problem(s)):"]
+    count = error.error_count()
+    lines = [f"invalid configuration ({count} problem{'' if count == 1 else 's'}):"]
     for problem in error.errors():
         key = tuple(str(part) for part in problem["loc"])
         origin, shown_key = _origin(key, where, source)

@@ -53,9 +53,15 @@ def check_config(settings: Settings) -> list[Check]:
     except ConfigError as error:
         return [Check("config", False, str(error))]
     names = ", ".join(i.name for i in institutions) or "none"
-    webhooks = f"; {len(hooks)} webhook(s): {', '.join(h.name for h in hooks)}" if hooks \
-        else ""
-    return [Check("config", True, f"{len(institutions)} institution(s): {names}{webhooks}")]
+    hook_names = ", ".join(h.name for h in hooks)
+    webhooks = f"; {_counted(len(hooks), 'webhook')}: {hook_names}" if hooks else ""
+    return [Check("config", True,
+                  f"{_counted(len(institutions), 'institution')}: {names}{webhooks}")]
+
+
+def _counted(count: int, noun: str) -> str:
+    """``1 institution``, ``2 institutions``: the nouns here all take an s."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def check_canvas(settings: Settings, only: str | None = None) -> list[Check]:
@@ -80,7 +86,7 @@ def _canvas(settings: Settings, institution: Institution) -> Check:
     except CanvasError as error:
         return Check(target, False, f"{where}: {error}")
     return Check(target, True, f"{where}: reachable, token accepted "
-                               f"({len(recent)} recent SIS import(s) listed)")
+                               f"({_counted(len(recent), 'recent SIS import')} listed)")
 
 
 def check_smtp(settings: Settings, to: str) -> Check:

@@ -125,7 +125,7 @@ def _add(args: argparse.Namespace, config: Path) -> str:
     table["canvas"] = canvas
     path = save_drop_in(config, args.name, table)
     logins = [*(["a password"] if args.password else []),
-              *([f"{len(args.key)} key(s)"] if args.key else [])]
+              *([f"{len(args.key)} key" + ("" if len(args.key) == 1 else "s")] if args.key else [])]
     return f"institution {args.name}: added in {path} (login: {' and '.join(logins)})"
 
 

@@ -9,13 +9,21 @@ Two phases, each crash-safe on its own:
    (a receipt is sent) or to REJECTED when nothing in it can be imported.  A crash while
    sealing leaves the batch OPEN and the next round rebuilds the same zip.  (The mass-change
    guard runs later, just before posting: see gateway.forwarding.steps.)
+
+Institutions are sorted side by side, ``workers`` at a time (the daemon gives one for now):
+each worker forms one institution's delivery and seals its batches, so one institution's
+big file does not hold back the others' batches.  Validation is mostly Python, so the
+threads share the interpreter's lock: they keep the queues moving independently, they do
+not multiply throughput.  Nothing is shared between institutions but the store, whose
+transactions (compare-and-set moves) keep each step crash-safe as before.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Protocol
 
@@ -98,8 +106,9 @@ class Sorter(Runner):
     def __init__(self, *, store: Store, spool: Spool,
                  institutions: Callable[[], Mapping[str, Institution]],
                  quiet_seconds: float, on_ready: Callable[[], None],
-                 intake: IntakeGate | None = None) -> None:
+                 intake: IntakeGate | None = None, workers: int = 1) -> None:
         super().__init__(idle_seconds=max(0.2, min(quiet_seconds / 2, 5.0)))
+        self._workers = max(1, workers)
         self._store = store
         self._spool = spool
         self._institutions = institutions
@@ -112,27 +121,43 @@ class Sorter(Runner):
         """Institutions whose forming fails as a whole: monotonic time of the next try."""
 
     def step(self) -> bool:
-        """Form batches for complete deliveries, then seal every OPEN batch.
+        """Form batches for complete deliveries, then seal every OPEN batch, institutions
+        side by side (see the module docstring).
 
         Each institution and each batch is handled on its own: an error in one (a zip whose
         password changed, a full disk) is logged and leaves the others untouched; a batch
         that fails to seal ``SEAL_ATTEMPTS`` times is HELD for an operator with the reason.
         """
         institutions = self._institutions()
-        formed = [self._form_safely(institution) for institution in institutions.values()]
-        sealed = self._store.batches(state=BatchState.OPEN)
-        for batch in sealed:
+        workers = max(1, min(self._workers, len(institutions)))
+        with ThreadPoolExecutor(workers, thread_name_prefix="sorter") as pool:
+            rounds = list(pool.map(self._round, institutions.values()))
+        # Batches of institutions no longer configured: sealed to be reported as rejected.
+        orphans = [batch for batch in self._store.batches(state=BatchState.OPEN)
+                   if batch.institution not in institutions]
+        self._seal_all(orphans, None)
+        return any(formed or sealed for formed, sealed in rounds) or bool(orphans)
+
+    def _round(self, institution: Institution) -> tuple[bool, bool]:
+        """Form the institution's next delivery, then seal its OPEN batches: (formed,
+        sealed any)."""
+        formed = self._form_safely(institution)
+        sealed = self._store.batches(institution=institution.name, state=BatchState.OPEN)
+        self._seal_all(sealed, institution)
+        return formed, bool(sealed)
+
+    def _seal_all(self, batches: Sequence[BatchRecord], institution: Institution | None) -> None:
+        for batch in batches:
             try:
-                self._seal(batch, institutions.get(batch.institution))
+                self._seal(batch, institution)
             except TransitionError as error:  # an operator moved it meanwhile
                 log.warning("batch changed while sealing", extra={
                     "batch_id": batch.id, "institution": batch.institution,
                     "error": str(error)})
             except Exception as error:
                 self._seal_failed(batch, error)
-        if sealed:
+        if batches:
             self._on_ready()
-        return any(formed) or bool(sealed)
 
     def _form_safely(self, institution: Institution) -> bool:
         """Form the institution's next delivery; a failure stays with this institution.

@@ -108,10 +108,12 @@ def _ops_waiting(notices: Sequence[NoticeRecord]) -> Iterable[Alert]:
 def _intake(activity: SftpActivity) -> Iterable[Alert]:
     bans = activity.bans_in_force()
     if bans:
-        yield Alert("warning", f"{bans} SFTP address ban(s) in force after repeated failed "
+        noun = "ban" if bans == 1 else "bans"
+        yield Alert("warning", f"{bans} SFTP address {noun} in force after repeated failed "
                                "logins", "if a vendor is locked out, fix its credentials or "
                                          "add its network to [sftp] safelist")
     failures = activity.recent_failures()
     if failures:
-        yield Alert("warning", f"{failures} failed SFTP login(s) in the last hour",
+        noun = "login" if failures == 1 else "logins"
+        yield Alert("warning", f"{failures} failed SFTP {noun} in the last hour",
                     "the gateway log names each (login refused) with its address")

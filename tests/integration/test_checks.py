@@ -33,7 +33,7 @@ def configured(gateway: GatewayProcess, monkeypatch: pytest.MonkeyPatch) -> Gate
 def test_config_and_canvas(configured: GatewayProcess, monkeypatch: pytest.MonkeyPatch,
                            capsys: pytest.CaptureFixture[str]) -> None:
     assert _check(configured, capsys, "config") == (0, [
-        {"target": "config", "ok": True, "detail": "1 institution(s): alpha"}])
+        {"target": "config", "ok": True, "detail": "1 institution: alpha"}])
     code, [canvas] = _check(configured, capsys, "canvas")
     assert code == 0
     assert "reachable, token accepted" in str(canvas["detail"])
@@ -67,7 +67,7 @@ def test_config_checks_webhooks_as_serve_would(configured: GatewayProcess,
     monkeypatch.setenv("OPS_HOOK_URL", "https://hooks.example.edu/secret-key")
     assert _check(configured, capsys, "config") == (0, [
         {"target": "config", "ok": True,
-         "detail": "1 institution(s): alpha; 1 webhook(s): ops"}])
+         "detail": "1 institution: alpha; 1 webhook: ops"}])
 
 
 def test_canvas_unreachable(configured: GatewayProcess,

@@ -137,3 +137,14 @@ def test_a_bad_institution_name_does_not_echo_the_table(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="State-U") as caught:
         load_settings(path, environ={})
     assert HASH not in str(caught.value)
+
+
+def test_problem_counts_take_their_singular_and_plural(tmp_path: Path) -> None:
+    one = _write(tmp_path, VALID.replace("port = 2200", "port = 99999"))
+    with pytest.raises(ConfigError) as caught:
+        load_settings(one, environ={})
+    assert "invalid configuration (1 problem):" in str(caught.value)
+    two = _write(tmp_path, VALID.replace("port = 2200", "port = 99999\nprot = 1"))
+    with pytest.raises(ConfigError) as caught:
+        load_settings(two, environ={})
+    assert "invalid configuration (2 problems):" in str(caught.value)

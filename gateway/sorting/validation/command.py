@@ -1,8 +1,10 @@
-"""``gateway validate FILE_OR_ZIP...``: the gateway's checks, offline, for SIS vendors.
+"""``gateway validate FILE_OR_ZIP_OR_DIR...``: the gateway's checks, offline, for SIS vendors.
 
-The files named together are validated as one batch (a zip is a batch of its own).  Output
-is a table for people or ``--json`` for machines; a progress line goes to stderr for large
-files when stderr is a terminal.  Exit codes: 0 nothing blocks, 1 a finding blocks
+The files named together are validated as one batch (a zip is a batch of its own); a
+folder stands for the CSVs and zips directly in it.  Output is a table for people (long
+cells wrap inside their column) or ``--json`` for machines; a progress line goes to stderr
+for large files when stderr is a terminal.  Output piped into a reader that stops early
+(``| head``) ends quietly.  Exit codes: 0 nothing blocks, 1 a finding blocks
 (failure-class by default; see ``--block``), 2 usage error.
 """
 
@@ -12,6 +14,7 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -31,8 +34,9 @@ def add_validate_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "validate", help="check SIS CSVs and zips offline, as the gateway and Canvas would",
         description=__doc__, formatter_class=RawPlainFormatter)
-    parser.add_argument("files", nargs="+", type=Path, metavar="FILE_OR_ZIP",
-                        help="CSV files and zips; the CSVs named together form one batch")
+    parser.add_argument("files", nargs="+", type=Path, metavar="FILE_OR_ZIP_OR_DIR",
+                        help="CSV files, zips and folders of them; the CSVs named together "
+                             "form one batch")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--zip-password-env", metavar="NAME",
                         help="environment variable holding the password of AES zips")
@@ -52,7 +56,7 @@ def run_validate(args: argparse.Namespace) -> int:
     try:
         policy = BlockingPolicy.from_names(args.block, warnings=args.block_warnings)
         password = _password(args.zip_password_env)
-        _check_files(args.files)
+        paths = uploads_named(args.files)
     except ValueError as error:
         print(f"gateway validate: {error}", file=sys.stderr)
         return 2
@@ -60,14 +64,25 @@ def run_validate(args: argparse.Namespace) -> int:
                                 custom_roles=frozenset(args.custom_role))
     verdicts = [validate_upload(path, path.name, password=password, options=options,
                                 on_progress=_progress(path, sys.stderr))
-                for path in args.files]
+                for path in paths]
     batch = _batch_findings(verdicts)
     blocked = any(v.blocked(policy) for v in verdicts) or any(policy.blocks(f) for f in batch)
-    if args.json:
-        print(json.dumps(_as_json(verdicts, batch, policy, blocked), indent=2))
-    else:
-        print(render_table(verdicts, batch, policy))
+    text = json.dumps(_as_json(verdicts, batch, policy, blocked), indent=2) if args.json \
+        else render_table(verdicts, batch, policy)
+    _emit(text)
     return 1 if blocked else 0
+
+
+def _emit(text: str) -> None:
+    """Print ``text``; a reader that closed the pipe early (``| head``) is no error."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        # Python would report the failed flush of stdout again at exit: point it at
+        # /dev/null so the command ends quietly, with its exit code.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def _password(variable: str | None) -> bytes | None:
@@ -79,10 +94,23 @@ def _password(variable: str | None) -> bytes | None:
     return value.encode()
 
 
-def _check_files(paths: Sequence[Path]) -> None:
+def uploads_named(paths: Sequence[Path]) -> list[Path]:
+    """The files to validate: each file named, and the CSVs and zips directly in each
+    folder named (by name).  Raises ValueError for a path that is neither, or a folder
+    without any."""
+    found: list[Path] = []
     for path in paths:
-        if not path.is_file():
-            raise ValueError(f"{path}: no such file")
+        if path.is_dir():
+            inside = sorted(p for p in path.iterdir() if p.is_file()
+                            and p.suffix.lower() in (".csv", ".zip"))
+            if not inside:
+                raise ValueError(f"{path}: a folder without .csv or .zip files")
+            found += inside
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise ValueError(f"{path}: no such file or folder")
+    return found
 
 
 def _batch_findings(verdicts: Sequence[UploadVerdict]) -> list[Finding]:
@@ -148,18 +176,40 @@ def render_table(verdicts: Sequence[UploadVerdict], batch: Sequence[Finding],
     if not rows:
         return "\n".join([*lines, "no findings"])
     header = ("FILE", "ROW", "COLUMN", "SEVERITY", "MESSAGE", "FIX")
-    widths = [min(48, max(len(r[i]) for r in [header, *rows])) for i in range(5)]
-    table = ["  ".join(cell.ljust(widths[i]) if i < 5 else cell
-                       for i, cell in enumerate(row)) for row in [header, *rows]]
+    widths = [min(_CELL, max(len(r[i]) for r in [header, *rows])) for i in range(5)]
+    table = [line for row in [header, *rows] for line in _table_lines(row, widths)]
     omitted = sum(f.omitted for v in verdicts for f in csv_verdicts(v))
-    tail = [f"({omitted} more findings not listed)"] if omitted else []
+    tail = [f"({counted(omitted, 'more finding')} not listed)"] if omitted else []
     return "\n".join([*lines, "", *table, *tail])
+
+
+_CELL = 48  # widest column but the last; longer cells wrap within the column
+
+
+def _table_lines(row: Sequence[str], widths: Sequence[int]) -> list[str]:
+    """One table row as lines: cells wider than their column wrap, so every line keeps
+    the columns in place (the last cell, the fix, is never cut)."""
+    cells = [textwrap.wrap(cell, width, break_long_words=True, break_on_hyphens=False) or [""]
+             for cell, width in zip(row[:-1], widths, strict=True)]
+    height = max(len(cell) for cell in cells)
+    lines = []
+    for number in range(height):
+        parts = [cell[number].ljust(width) if number < len(cell) else " " * width
+                 for cell, width in zip(cells, widths, strict=True)]
+        parts.append(row[-1] if number == 0 else "")
+        lines.append("  ".join(parts).rstrip())
+    return lines
+
+
+def counted(number: int, noun: str) -> str:
+    """``1 finding``, ``2 findings``: the number and the noun in its proper number."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def _summary(file: FileVerdict) -> str:
     kind = file.kind.value if file.kind else "not imported"
-    rows = f"{file.rows} rows" if file.rows is not None else "unread"
-    return f"{file.name}: {kind}, {rows}, {file.total} findings"
+    rows = counted(file.rows, "row") if file.rows is not None else "unread"
+    return f"{file.name}: {kind}, {rows}, {counted(file.total, 'finding')}"
 
 
 def _as_json(verdicts: Sequence[UploadVerdict], batch: Sequence[Finding],

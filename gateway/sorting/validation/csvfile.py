@@ -2,10 +2,10 @@
 
 Contract: never raises for anything in the file's bytes (OSError from reading the file
 itself propagates); always returns either a kind or at least one failure-class finding;
-memory stays flat but for 8 bytes per tracked id (see ``digests``) and the bounded finding
-list.  Canvas's order is kept: bytes (UTF-8, NUL), then the header, then CSV syntax over the
-whole file, then rows; a failure-class problem in the bytes replaces every other finding
-because Canvas then skips the file whole.
+memory stays flat (tracked ids spill to a temporary file: see ``digests``) but for the
+bounded finding list.  Canvas's order is kept: bytes (UTF-8), then the header, then CSV
+syntax over the whole file, then rows (a NUL fails its row only); a failure-class problem
+in the bytes replaces every other finding because Canvas then skips the file whole.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from itertools import chain
 from pathlib import Path
 
 from gateway.sorting.kinds import SisKind, identify, known_headers, nearest_kind
+from gateway.sorting.validation.blocks import Block
 from gateway.sorting.validation.findings import Code, Finding, FindingLog
 from gateway.sorting.validation.idcheck import collect_ids
 from gateway.sorting.validation.reading import Opener, Reading, reading
@@ -72,7 +73,7 @@ def _first_pass(pass_: Reading, name: str, options: ValidationOptions,
         started = _start(pass_, name, options, log)
         if started is not None:
             scanner, rest = started
-            scanner.scan(chain([rest], pass_.batches))
+            scanner.scan(chain([rest], pass_.blocks))
     except MalformedCsvError as error:
         # The row goes in its column like every row finding; the physical line stays in
         # the fix, as an editor shows it (quoted line ends and blank lines part the two).
@@ -89,13 +90,13 @@ def _first_pass(pass_: Reading, name: str, options: ValidationOptions,
 
 
 def _start(pass_: Reading, name: str, options: ValidationOptions,
-           log: FindingLog) -> tuple[RowScanner, list[list[str]]] | None:
+           log: FindingLog) -> tuple[RowScanner, Block] | None:
     """Identify the kind from the first row: the scanner and the rest of the first block
     (None: no header, or not a Canvas one)."""
-    block = next((batch for batch in pass_.batches if batch), None)
+    block = next((block for block in pass_.blocks if block.count), None)
     if block is None or pass_.source.problem is not None:
         return None
-    header = [cell.strip().lower() for cell in block[0]]
+    header = [cell.strip().lower() for cell in block.rows()[0]]
     kind = identify(header)
     if kind is None:
         log.add(_unknown_header(name, header))
@@ -103,8 +104,8 @@ def _start(pass_: Reading, name: str, options: ValidationOptions,
     _note_duplicate_columns(name, header, log)
     scanner = RowScanner(Layout.compile(kind, header), _reporter(name, log),
                          skip_deletes=options.skip_deletes, custom_roles=options.custom_roles,
-                         id_rows=options.id_rows)
-    return scanner, block[1:]
+                         id_rows=options.id_rows, nul_seen=lambda: pass_.source.nul_seen)
+    return scanner, block.after_first()
 
 
 def _reporter(name: str, log: FindingLog) -> Callable[[RowProblem, int], None]:
@@ -115,12 +116,16 @@ def _reporter(name: str, log: FindingLog) -> Callable[[RowProblem, int], None]:
 
 def _unknown_header(name: str, header: list[str]) -> Finding:
     nearest = nearest_kind(header)
-    if nearest is None:
+    if any("\0" in column for column in header):
+        fix = "the header holds NUL characters: the file looks like a UTF-16 export; " \
+              "save it as UTF-8 CSV"
+    elif nearest is None:
         fix = ("the first row must name the columns of a Canvas SIS file; Canvas knows these "
                f"kinds and needs these columns: {known_headers()}")
     else:
         guess, missing_columns = nearest
-        fix = (f"the nearest kind is {guess.value}, which also needs the column(s): "
+        fix = (f"the nearest kind is {guess.value}, which also needs "
+               f"{'the column' if len(missing_columns) == 1 else 'the columns'}: "
                f"{', '.join(missing_columns)}; the first row must name the columns")
     return Finding(Code.UNKNOWN_HEADER, name, 1, None,
                    "Couldn't find Canvas CSV import headers", fix)
@@ -144,14 +149,9 @@ def _header_only(name: str, kind: SisKind) -> Finding:
 
 
 def _byte_verdict(name: str, problem: ByteProblem, options: ValidationOptions) -> FileVerdict:
-    if problem.code is Code.INVALID_UTF8:
-        message, fix = "Invalid UTF-8", "save the export as UTF-8"
-    else:
-        message, fix = "The file contains a NUL byte", \
-            "NUL bytes usually mean a UTF-16 or binary file: save the export as UTF-8 CSV"
     finding = Finding(problem.code, name, None, None,
-                      f"{message} (line {problem.line}, byte offset {problem.offset}: "
-                      f"{problem.detail})", fix)
+                      f"Invalid UTF-8 (line {problem.line}, byte offset {problem.offset}: "
+                      f"{problem.detail})", "save the export as UTF-8")
     return FileVerdict.of(name, None, None, _only(finding, options))
 
 

@@ -9,7 +9,7 @@ Severities follow Canvas's classes (reference §2.3):
 - ``FAILURE``: Canvas marks the error ``failure = true`` and the whole import ends
   ``failed_with_messages`` (invalid UTF-8, malformed CSV, unrecognised header, an unreadable
   zip);
-- ``REFUSAL``: the gateway will not send the file for its own reasons (empty file, NUL bytes,
+- ``REFUSAL``: the gateway will not send the file for its own reasons (empty file,
   absurdly long records, zip bombs and path tricks, a zip it cannot decrypt, a file its
   checks failed on: ``CHECK_FAILED``, which no policy can allow);
 - ``WARNING``: a row-level message (Canvas skips the row or imports it with a warning) or a
@@ -49,7 +49,6 @@ class Code(StrEnum):
     # Refused by the gateway.
     NOT_SIS_FILE = "not_sis_file"
     EMPTY_FILE = "empty_file"
-    NUL_BYTE = "nul_byte"
     RECORD_TOO_LONG = "record_too_long"
     ZIP_UNSAFE_PATH = "zip_unsafe_path"
     ZIP_TOO_LARGE = "zip_too_large"
@@ -62,6 +61,7 @@ class Code(StrEnum):
     BAD_DATE = "bad_date"
     INVALID_VALUE = "invalid_value"
     CONFLICTING_VALUES = "conflicting_values"
+    NUL_BYTE = "nul_byte"  # a row with a NUL character: Canvas skips that row only
     UNKNOWN_FILE_TYPE = "unknown_file_type"
     HEADER_ONLY = "header_only"
     DUPLICATE_COLUMN = "duplicate_column"
@@ -77,7 +77,6 @@ _SEVERITY_OF: dict[Code, Severity] = {
     Code.ZIP_CORRUPT: Severity.FAILURE,
     Code.NOT_SIS_FILE: Severity.REFUSAL,
     Code.EMPTY_FILE: Severity.REFUSAL,
-    Code.NUL_BYTE: Severity.REFUSAL,
     Code.RECORD_TOO_LONG: Severity.REFUSAL,
     Code.ZIP_UNSAFE_PATH: Severity.REFUSAL,
     Code.ZIP_TOO_LARGE: Severity.REFUSAL,

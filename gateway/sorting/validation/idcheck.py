@@ -6,13 +6,12 @@ read a second time to name them with their rows, so a clean file is read once.
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import chain
 
 from gateway.sorting.kinds import SisKind
-from gateway.sorting.validation.digests import DigestSet, freeze
+from gateway.sorting.validation.digests import DigestLog, DigestSet, freeze
 from gateway.sorting.validation.findings import Code, Finding, FindingLog
 from gateway.sorting.validation.options import ValidationOptions
 from gateway.sorting.validation.reading import Opener, reading
@@ -78,9 +77,9 @@ def collect_ids(scanner: RowScanner, opener: Opener, name: str, options: Validat
     for target in layout.targets:
         judged = target.role == "unique" or (target.role == "defines" and
                                              not layout.key_positions)
-        digests, repeated, extra = freeze(target.all, target.distinct, repeats=judged,
+        digests, repeated, extra = freeze(target.log, repeats=judged,
                                           blank=SALTS[target.space])
-        target.all, target.distinct = array("q"), set()
+        target.log = DigestLog()
         tracked = TrackedIds(target.column, target.space, target.lower, target.position,
                              target.role, digests)
         columns.append(tracked)
@@ -89,7 +88,7 @@ def collect_ids(scanner: RowScanner, opener: Opener, name: str, options: Validat
     key = None
     if layout.key_positions:
         key, repeated, extra = freeze(scanner.keys, repeats=True)
-        scanner.keys = array("q")
+        scanner.keys = DigestLog()
         if repeated:
             probes.append(_Probe(None, layout, repeated, extra))
     if scanner.untracked:

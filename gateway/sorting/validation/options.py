@@ -14,7 +14,8 @@ class ValidationOptions:
     checks); ``custom_roles`` are the account's custom enrollment role names (exact case);
     ``max_findings`` bounds the findings kept per file (all are counted); ``record_limit``
     bounds one record's characters; ``id_rows`` bounds the rows whose ids are tracked for
-    duplicate and reference checks (8 bytes per id); ``named_duplicates`` bounds the
+    duplicate and reference checks (8 bytes of temporary disk per id past the first
+    quarter million: memory stays flat); ``named_duplicates`` bounds the
     repeated ids named per column (all are counted).
     """
 
@@ -22,5 +23,5 @@ class ValidationOptions:
     custom_roles: frozenset[str] = frozenset()
     max_findings: int = 1000
     record_limit: int = 131_072
-    id_rows: int = 5_000_000
+    id_rows: int = 100_000_000
     named_duplicates: int = 20

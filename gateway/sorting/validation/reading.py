@@ -11,7 +11,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from gateway.sorting.validation.rubycsv import read_batches
+from gateway.sorting.validation.blocks import Block
+from gateway.sorting.validation.rubycsv import read_blocks
 from gateway.sorting.validation.source import CheckedSource, text_lines
 
 Opener = Callable[[], BinaryIO]
@@ -23,15 +24,20 @@ class Reading:
     """One pass: the checked source and its rows (cells), a block of rows at a time."""
 
     source: CheckedSource
-    batches: Iterator[list[list[str]]]
+    blocks: Iterator[Block]
+
+    @property
+    def batches(self) -> Iterator[list[list[str]]]:
+        """The same blocks (what is left of them) as lists of rows."""
+        return (block.rows() for block in self.blocks)
 
 
 @contextmanager
 def reading(opener: Opener, record_limit: int,
             on_progress: Callable[[int], None] | None = None) -> Iterator[Reading]:
-    """Open the file for one pass; iterating ``batches`` may raise MalformedCsvError or
+    """Open the file for one pass; iterating ``blocks`` may raise MalformedCsvError or
     RecordTooLongError, and stops early (check ``source.problem``) at a bad byte."""
     with opener() as stream:
         source = CheckedSource(stream, on_progress)
         text = text_lines(source)
-        yield Reading(source, read_batches(text.read, source.separator, record_limit))
+        yield Reading(source, read_blocks(text.read, source.separator, record_limit))

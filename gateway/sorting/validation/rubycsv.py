@@ -13,20 +13,34 @@ Ruby's rules:
 - an empty line is a blank row and is skipped (Ruby's `skip_blanks`); a row of only commas
   is not blank.
 
-Speed: almost every line of an SIS export has no quote and no stray line-end character, so
-such a line is split with `str.split` (C speed).  Only lines with a quote or a stray `\\r`/`\\n`
-go through the strict tokenizer, together with the following lines while a quoted field is
-open (an odd number of quotes so far).
+Speed: a block of lines with no quote and no stray line-end character, or whose quotes
+are all simple (a quoted field holds no quote and no line end), is split flat at C speed
+(``blocks``).  Another block whose every line is a complete, well-formed Ruby record (one
+C-level regex match over the block says so) goes through the C `csv` module, which gives
+the same fields for such text.  Only the other blocks go through the strict tokenizer, line
+by line, together with the following lines while a quoted field is open (an odd number of
+quotes so far).
 """
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 from collections.abc import Callable, Iterator
+from itertools import chain
+
+from gateway.sorting.validation.blocks import Block, Layout, split_plain, split_simply_quoted
 
 _FIRST_LINE_END = re.compile(r"\r\n?|\n")
 _STRAY = {"\n": "\r", "\r": "\n"}
+# One field as Ruby accepts it, with no line end anywhere: quoted ("" a literal quote) or
+# unquoted (no quote).  Possessive and atomic, so matching is linear in the text.
+_FIELD = r'(?>"(?:[^"\r\n]++|"")*+"|[^",\r\n]*+)'
+_RECORD = rf"{_FIELD}(?:,{_FIELD})*+"
+# Lines of a block joined by "\n" (any separator: the lines hold no line end of their own).
+_WELL_FORMED_BLOCK = re.compile(rf"{_RECORD}(?:\n{_RECORD})*+")
+csv.field_size_limit(1 << 30)  # the record limit (RecordTooLongError) bounds fields first
 
 
 class MalformedCsvError(ValueError):
@@ -71,7 +85,15 @@ def parse_rows(text: str) -> list[list[str]]:
 
 def read_batches(read: Callable[[int], str], separator: str,
                  max_record: int = 0) -> Iterator[list[list[str]]]:
-    """Yield the rows (cells) of the text ``read(size)`` returns, a block at a time.
+    """Yield the rows (cells) of the text ``read(size)`` returns, a block at a time
+    (``read_blocks``' blocks as rows)."""
+    for block in read_blocks(read, separator, max_record):
+        yield block.rows()
+
+
+def read_blocks(read: Callable[[int], str], separator: str,
+                max_record: int = 0) -> Iterator[Block]:
+    """Yield the rows (cells) of the text ``read(size)`` returns, a Block at a time.
 
     Blank lines are skipped.  ``max_record`` > 0 bounds the characters of one record (a
     line, or the lines an open quoted field spans), so an unbalanced quote or a missing line
@@ -88,9 +110,9 @@ def read_batches(read: Callable[[int], str], separator: str,
             continue
         # A lone "\r" at the end of a "\r\n" text stays in the carry: rfind skipped it.
         carry = text[end + len(separator):]
-        yield records.block(text[:end].split(separator))
+        yield records.block(text[:end])
     if carry or records.pending:
-        yield records.block([carry] if carry else [])
+        yield records.block(carry or None)
     records.finish()
 
 
@@ -103,6 +125,7 @@ class _Records:
     def __init__(self, separator: str, max_record: int) -> None:
         self.separator = separator
         self.max_record = max_record
+        self.layout = Layout(separator, max_record, self.plain)
         self.line = 0  # physical lines consumed
         self.rows = 0  # records (rows) produced: the row number of a malformed record
         self.pending: list[str] = []
@@ -113,15 +136,32 @@ class _Records:
             raise RecordTooLongError(self.line + 1, self.max_record)
         return text
 
-    def block(self, lines: list[str]) -> list[list[str]]:
-        if not self.pending and self._plain(lines):
+    def block(self, text: str | None) -> Block:
+        """The rows of ``text``: complete lines (the last one without its separator);
+        None: no more lines (the end of the file, an open quoted field pending)."""
+        lines = text.split(self.separator) if text is not None else []
+        text = text or ""
+        if not self.pending and self.plain(text):
             if self.max_record and max(map(len, lines), default=0) > self.max_record:
                 longest = next(i for i, line in enumerate(lines) if len(line) > self.max_record)
                 raise RecordTooLongError(self.line + longest + 1, self.max_record)
             self.line += len(lines)
-            plain = [line.split(",") for line in lines if line]
-            self.rows += len(plain)  # once per block: nothing added per row
+            plain = split_plain(text, lines, self.separator)
+            self.rows += plain.count  # once per block: nothing added per row
             return plain
+        simple = None if self.pending else split_simply_quoted(text, lines, self.layout)
+        if simple is not None:
+            self.line += len(lines)
+            self.rows += simple.count
+            return simple
+        if not self.pending and self._well_formed(lines):
+            self.line += len(lines)
+            parsed = [row for row in csv.reader(lines, strict=True) if row]
+            self.rows += len(parsed)
+            widths = set(map(len, parsed))
+            if len(widths) == 1:
+                return Block(flat=list(chain.from_iterable(parsed)), width=widths.pop())
+            return Block(parsed)
         rows: list[list[str]] = []
         try:
             for line in lines:
@@ -131,16 +171,27 @@ class _Records:
             error.row = self.rows + len(rows) + 1
             raise
         self.rows += len(rows)
-        return rows
+        return Block(rows)
 
-    def _plain(self, lines: list[str]) -> bool:
+    def plain(self, text: str) -> bool:
         """No quote and no stray line-end character in these lines."""
-        joined = "".join(lines)
-        if '"' in joined:
+        if '"' in text:
             return False
         if self.separator == "\r\n":
-            return "\r" not in joined and "\n" not in joined
-        return _STRAY[self.separator] not in joined
+            pairs = text.count("\r\n")
+            return text.count("\r") == pairs and text.count("\n") == pairs
+        return _STRAY[self.separator] not in text
+
+    def _well_formed(self, lines: list[str]) -> bool:
+        """Every line is a complete record Ruby accepts, within the record limit: the C
+        ``csv`` reader then gives Ruby's fields (blank lines come out empty, and are
+        dropped like Ruby's ``skip_blanks``)."""
+        if self.max_record and max(map(len, lines), default=0) > self.max_record:
+            return False  # the exact path names the line
+        joined = "\n".join(lines)
+        if "\r" in joined or joined.count("\n") != len(lines) - 1:
+            return False  # a line end inside a line: a quoted one, or a stray one
+        return _WELL_FORMED_BLOCK.fullmatch(joined) is not None
 
     def _line(self, line: str, rows: list[list[str]]) -> None:
         text = line + self.separator

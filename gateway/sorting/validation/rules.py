@@ -48,6 +48,11 @@ class RowProblem:
 RowResult = Verdict | RowProblem
 Check = Callable[[Values, bool], RowResult]
 Advise = Callable[[Values, frozenset[str]], RowProblem | None]
+Clean = Callable[[Sequence[Sequence[str]]], bool]
+"""Given a block's values column by column (the rule's columns, in order): True only when
+``check`` imports every row silently (or skips it under ``skip_deletes``) and ``advise``
+has nothing to say, whatever the options.  False says nothing: the rows are checked one
+by one."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,18 @@ class RowRule:
     check: Check
     advise: Advise | None = None
     advised: tuple[str, ...] = ()
+    clean: Clean | None = None
+
+
+def all_present(values: Sequence[str]) -> bool:
+    """Every value is non-blank (C speed: ``all`` over the stripped values)."""
+    return all(map(str.strip, values))
+
+
+NUL_IN_ROW = RowProblem(
+    Code.NUL_BYTE, "The row contains a NUL character, which Canvas's database refuses",
+    None, "remove the NUL characters (0x00) from this row; they usually come from a UTF-16 "
+          "export or binary data pasted into a field")
 
 
 DELETED = re.compile(r"deleted", re.IGNORECASE)
@@ -103,6 +120,18 @@ def invalid(column: str, message: str, allowed: str) -> RowProblem:
 
 KNOWN_DATES: set[str] = set()  # raw values already found valid (exports repeat a few dates)
 ISO_HINT = "write dates as ISO 8601, e.g. 2024-01-15 or 2024-01-15T08:00:00Z"
+
+
+def clean_dates(values: Sequence[str]) -> bool:
+    """Every value of a date column is blank or a valid ISO 8601 date (each distinct value
+    is looked at once: exports repeat a few dates)."""
+    for raw in set(values).difference(KNOWN_DATES):
+        value = raw.strip()
+        if value and date_form(value) is not DateForm.VALID:
+            return False
+        if len(KNOWN_DATES) < 4096:
+            KNOWN_DATES.add(raw)
+    return True
 
 
 def date_problem(values: Values, columns: tuple[tuple[int, str], ...], bad: str, *,

@@ -1,8 +1,8 @@
 """Row rules for groups, differentiation tags and grade publishing results (reference §4.4).
 
-Sources: `lib/sis/group_category_importer.rb`, `group_membership_importer.rb`, the groups
-text of the reference, and the differentiation-tag importer specs.  Gateway wording (Canvas's
-text was not found): grade publishing results.  Differentiation tags' status is optional.
+Sources: `lib/sis/group_category_importer.rb`, `group_importer.rb`,
+`group_membership_importer.rb`, and the differentiation-tag importer specs.  Gateway wording
+(Canvas's text was not found): grade publishing results.  Differentiation tags' status is optional.
 """
 
 from __future__ import annotations
@@ -67,10 +67,16 @@ def check_group(values: Values, skip_deletes: bool) -> RowResult:
     if not _GROUP_STATUS.match(status):
         return improper_status(f'Improper status "{status}" for group {group_id}.',
                                "available or deleted")
-    return after_checks(status, skip_deletes)
+    verdict = after_checks(status, skip_deletes)
+    if verdict is Verdict.IMPORT and values[3].strip() and values[4].strip():
+        return RowProblem(
+            Code.CONFLICTING_VALUES,
+            "Only one context is allowed and both course_id and account_id where provided "
+            f"for group {group_id}.", "account_id", "give course_id or account_id, not both")
+    return verdict
 
 
-GROUP = RowRule(("group_id", "name", "status"), check_group)
+GROUP = RowRule(("group_id", "name", "status", "course_id", "account_id"), check_group)
 
 
 GROUP_MEMBERSHIP = link_rule(("group_id", "user_id"), "a group user", _MEMBER_STATUS,

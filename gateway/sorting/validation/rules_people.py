@@ -1,12 +1,16 @@
 """Row rules for people: users, logins, enrollments, admins, observers (reference §4.4).
 
 Sources: `lib/sis/user_importer.rb`, `enrollment_importer.rb`, `admin_importer.rb`,
-`user_observer_importer.rb`.  Gateway wording (no Canvas message exists): the
-``declared_user_type`` enumeration and non-ISO dates.
+`user_observer_importer.rb`; the email check is the `email_address_validator` gem's
+RFC 2822 ``ADDR_SPEC`` that `user_importer.rb` calls (`emails`).  Gateway wording (no Canvas
+message exists): the ``declared_user_type`` enumeration and non-ISO dates.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from gateway.sorting.validation.emails import plain_emails, valid_email
 from gateway.sorting.validation.findings import Code
 from gateway.sorting.validation.rules import (
     RowProblem,
@@ -16,6 +20,8 @@ from gateway.sorting.validation.rules import (
     Verdict,
     accepted_words,
     after_checks,
+    all_present,
+    clean_dates,
     date_problem,
     exact,
     improper_status,
@@ -32,6 +38,10 @@ _ROLE_WORDS = accepted_words("student", "teacher", "ta", "observer", "designer")
 _ACTIVE_OR_DELETED = exact("active", "deleted")
 # Canvas's built-in roles: teacher, ta, observer, designer exactly; student* as a prefix.
 _BUILT_IN_ROLE = exact("teacher", "student.*", "ta", "observer", "designer")
+# The built-in roles' own names, found by Canvas's exact (case-sensitive) name lookup.
+_BUILT_IN_ROLE_NAMES = frozenset({"StudentEnrollment", "TeacherEnrollment", "TaEnrollment",
+                                  "DesignerEnrollment", "ObserverEnrollment"})
+# Pseudonym's `validates :declared_user_type, inclusion:` compares exactly (case matters).
 _DECLARED_TYPES = frozenset(
     {"administrative", "observer", "staff", "student", "student_other", "teacher", "<delete>"})
 
@@ -58,16 +68,30 @@ def check_user(values: Values, skip_deletes: bool) -> RowResult:
 
 
 def advise_user(values: Values, _roles: frozenset[str]) -> RowProblem | None:
+    """The email (Canvas warns and leaves it out), then ``declared_user_type``."""
+    email = values[4].strip()
+    if email and not valid_email(email):
+        return invalid("email", f"The email address associated with user "
+                       f"'{values[0].strip()}' is invalid (email: '{email}')",
+                       "one address like name@example.edu, or leave the cell empty")
     declared = values[3].strip()
-    if declared and declared.lower() not in _DECLARED_TYPES:
+    if declared and declared not in _DECLARED_TYPES:
         return invalid("declared_user_type",
                        f'Unknown declared_user_type "{declared}" for user {values[0].strip()}',
-                       ", ".join(sorted(_DECLARED_TYPES)))
+                       ", ".join(sorted(_DECLARED_TYPES)) + " (in lower case)")
     return None
 
 
-USER = RowRule(("user_id", "login_id", "status", "declared_user_type"), check_user,
-               advise_user, ("declared_user_type",))
+def clean_users(columns: Sequence[Sequence[str]]) -> bool:
+    """No user row of the block draws a message (see ``Clean``)."""
+    user_id, login_id, status, declared, email = columns
+    return (all_present(user_id) and all_present(login_id)
+            and _USER_STATUS_WORDS.issuperset(status)
+            and _DECLARED_TYPES.union(("",)).issuperset(declared) and plain_emails(email))
+
+
+USER = RowRule(("user_id", "login_id", "status", "declared_user_type", "email"), check_user,
+               advise_user, ("declared_user_type", "email"), clean_users)
 
 
 def check_login(values: Values, _skip_deletes: bool) -> RowResult:
@@ -110,7 +134,7 @@ def advise_enrollment(values: Values, roles: frozenset[str]) -> RowProblem | Non
     """The role (custom role names exactly, else a built-in) and the dates."""
     role = values[5]
     if role not in _ROLE_WORDS and not values[6].strip() and (role := role.strip()) not in roles \
-            and not _BUILT_IN_ROLE.fullmatch(role):
+            and role not in _BUILT_IN_ROLE_NAMES and not _BUILT_IN_ROLE.fullmatch(role):
         return RowProblem(Code.IMPROPER_ROLE, f'Improper role "{role}" for an enrollment',
                           "role", "use student, teacher, ta, observer or designer, or the "
                                   "exact name of a custom role (or give role_id)")
@@ -120,10 +144,20 @@ def advise_enrollment(values: Values, roles: frozenset[str]) -> RowProblem | Non
     return date_problem(values, _ENROLLMENT_DATES, f"Bad date format for user {user} in {where}")
 
 
+def clean_enrollments(columns: Sequence[Sequence[str]]) -> bool:
+    """No enrollment row of the block draws a message (see ``Clean``): each row names a
+    course and a user, and statuses, roles and dates are among the certainly good values."""
+    course, _section, user, _integration, status, role, _role_id, start, end = columns
+    return (all_present(course) and all_present(user)
+            and _ENROLLMENT_STATUS_WORDS.issuperset(status) and _ROLE_WORDS.issuperset(role)
+            and clean_dates(start) and clean_dates(end))
+
+
 ENROLLMENT = RowRule(
     ("course_id", "section_id", "user_id", "user_integration_id", "status", "role", "role_id",
      "start_date", "end_date"),
-    check_enrollment, advise_enrollment, ("role", "role_id", "start_date", "end_date"))
+    check_enrollment, advise_enrollment, ("role", "role_id", "start_date", "end_date"),
+    clean_enrollments)
 
 
 def check_admin(values: Values, skip_deletes: bool) -> RowResult:

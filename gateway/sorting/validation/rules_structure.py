@@ -3,7 +3,7 @@ cross-listings and SIS id changes (reference §4.4).
 
 Sources: `lib/sis/account_importer.rb`, `term_importer.rb`, `abstract_course_importer.rb`,
 `course_importer.rb`, `section_importer.rb`, `xlist_importer.rb`,
-`change_sis_id_importer.rb`.  Gateway wording: ``grade_passback_setting`` and non-ISO dates.
+`change_sis_id_importer.rb`.  Gateway wording: non-ISO dates.
 Canvas checks an account's name and status only for accounts it does not have yet; without
 Canvas's data every row is taken as new.
 """
@@ -32,7 +32,8 @@ _ACTIVE = prefix("active")
 _COURSE_STATUS = prefix("active", "deleted", "completed", "unpublished", "published")
 _COURSE_FORMAT = prefix("online", "on_campus", "blended", "not_set")
 _XLIST_STATUS = exact("active", "deleted")
-_PASSBACK = frozenset({"nightly_sync", "disabled", "not_set", "<delete>"})
+# `add_course`: `valid_grade_passback_settings.include?(grade_passback_setting.downcase.strip)`
+_PASSBACK = frozenset({"nightly_sync", "disabled", "not_set"})
 _DATE_OVERRIDE_TYPES = frozenset(
     {"StudentEnrollment", "TeacherEnrollment", "TaEnrollment", "DesignerEnrollment"})
 _CHANGE_TYPES = frozenset(
@@ -129,16 +130,16 @@ def check_course(values: Values, skip_deletes: bool) -> RowResult:
         return invalid("course_format",
                        f'Invalid course_format "{course_format}" for course {course_id}',
                        "online, on_campus, blended or not_set")
+    passback = values[8]
+    if passback.strip() and passback.strip().lower() not in _PASSBACK:
+        return invalid("grade_passback_setting",
+                       f'Invalid grade_passback_setting "{passback.strip()}" for course '
+                       f"{course_id}", "nightly_sync, disabled or not_set")
     return after_checks(status, skip_deletes)
 
 
 def advise_course(values: Values, _roles: frozenset[str]) -> RowProblem | None:
     course_id = values[0].strip()
-    passback = values[8].strip()
-    if passback and passback.lower() not in _PASSBACK:
-        return invalid("grade_passback_setting",
-                       f'Unknown grade_passback_setting "{passback}" for course {course_id}',
-                       "nightly_sync, disabled or not_set")
     return date_problem(values, ((6, "start_date"), (7, "end_date")),
                         f"Bad date format for course {course_id}", allow_delete=True)
 
@@ -146,7 +147,7 @@ def advise_course(values: Values, _roles: frozenset[str]) -> RowProblem | None:
 COURSE = RowRule(("course_id", "short_name", "long_name", "status", "abstract_course_id",
                   "course_format", "start_date", "end_date", "grade_passback_setting"),
                  check_course, advise_course,
-                 ("start_date", "end_date", "grade_passback_setting"))
+                 ("start_date", "end_date"))
 
 
 def check_section(values: Values, skip_deletes: bool) -> RowResult:

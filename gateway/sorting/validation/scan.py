@@ -11,19 +11,19 @@ lower, hash, salt), so tracking ids costs one list append per row.  Absent colum
 from __future__ import annotations
 
 import hashlib
-from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 from operator import itemgetter, xor
 
 from gateway.sorting.kinds import SisKind
+from gateway.sorting.validation.blocks import Block
+from gateway.sorting.validation.digests import DigestLog
 from gateway.sorting.validation.rulebook import IDS, RULES, IdSpace
-from gateway.sorting.validation.rules import RowProblem
+from gateway.sorting.validation.rules import NUL_IN_ROW, RowProblem
 
 Report = Callable[[RowProblem, int], None]
 Row = tuple[str, ...]
-_SPILL = 1 << 17  # distinct references kept as a set before moving to the compact array
 
 
 def _salt(space: IdSpace) -> int:
@@ -49,8 +49,8 @@ def key_digest(values: Row) -> int:
 class Target:
     """One id column tracked per row: its position in the row tuple, space and digests.
 
-    ``all`` keeps every digest (to find repeats); references keep distinct ones only, in
-    ``distinct`` until it grows large, then in ``all`` too.
+    ``log`` keeps every digest of a defining or unique column (to find repeats) and, for a
+    reference, each block's distinct ones (repeats across blocks vanish when frozen).
     """
 
     column: str
@@ -58,22 +58,16 @@ class Target:
     lower: bool
     position: int
     role: str  # "defines", "unique" or "reference"
-    all: array[int] = field(default_factory=lambda: array("q"))
-    distinct: set[int] = field(default_factory=set)
+    log: DigestLog = field(default_factory=DigestLog)
 
-    def take(self, rows: Sequence[Row]) -> None:
-        """Digest this column of a block of rows at C speed."""
-        values: Iterator[str] = map(str.strip, map(itemgetter(self.position), rows))
+    def take(self, values: Sequence[str]) -> None:
+        """Digest this column's values for a block of rows at C speed."""
+        if self.role == "reference":  # distinct ones only: drop repeats before digesting
+            values = list(set(values))
+        stripped: Iterator[str] = map(str.strip, values)
         if self.lower:
-            values = map(str.lower, values)
-        digests = map(xor, map(hash, values), repeat(SALTS[self.space]))
-        if self.role != "reference":
-            self.all.extend(digests)
-            return
-        self.distinct.update(digests)
-        if len(self.distinct) > _SPILL:
-            self.all.extend(self.distinct)
-            self.distinct.clear()
+            stripped = map(str.lower, stripped)
+        self.log.extend(map(xor, map(hash, stripped), repeat(SALTS[self.space])))
 
 
 @dataclass
@@ -84,6 +78,7 @@ class Layout:
     width: int
     index: dict[str, int]
     needed: list[str]
+    positions: tuple[int, ...]  # of each needed column in a row; ``width`` when absent
     getter: Callable[[Sequence[str]], Row]
     targets: list[Target]
     key_positions: tuple[int, ...]
@@ -96,10 +91,13 @@ class Layout:
         needed = list(RULES[kind].columns)
         ids = IDS[kind]
         targets = _targets(ids.defines, ids.unique, ids.references, index, needed)
-        key_positions = tuple(_position(column, needed) for column in ids.key)
+        # Absent columns are blank on every row: they add nothing to a row's identity.
+        present = [column for column in ids.key if column in index] or list(ids.key)
+        key_positions = tuple(_position(column, needed) for column in present)
         width = len(header)
-        getter = itemgetter(*(index.get(column, width) for column in needed))
-        return cls(kind, width, index, needed, getter, targets, key_positions)
+        positions = tuple(index.get(column, width) for column in needed)
+        getter = itemgetter(*positions)
+        return cls(kind, width, index, needed, positions, getter, targets, key_positions)
 
     def key_of(self, values: Row) -> Row:
         """The raw values of the row identity (``key_digest`` hashes them)."""
@@ -131,39 +129,76 @@ def _targets(defines: tuple[str, IdSpace] | None, unique: Iterable[tuple[str, Id
 
 
 class RowScanner:
-    """Runs one file's rows through its kind's rule and collects id digests."""
+    """Runs one file's rows through its kind's rule and collects id digests.
+
+    A block of rows goes one of two ways.  When every row has the header's width, no NUL
+    has been read and the rule's ``clean`` test says no row of the block can draw a message
+    (column-wise, at C speed), the rows need no per-row work.  Otherwise each row goes
+    through ``check`` and ``advise``, as Canvas's importer takes it.  Both ways yield the
+    same findings: ``clean`` only answers True where ``check`` imports every row silently.
+    A row whose every cell is blank is skipped, as Canvas's ``csv_rows`` skips it, but it
+    keeps its row number.
+    """
 
     def __init__(self, layout: Layout, report: Report, *, skip_deletes: bool,
-                 custom_roles: frozenset[str], id_rows: int) -> None:
+                 custom_roles: frozenset[str], id_rows: int,
+                 nul_seen: Callable[[], bool] = lambda: False) -> None:
         rule = RULES[layout.kind]
         self.layout = layout
-        self.keys = array("q")
+        self.keys = DigestLog()
         self.rows = 0
         self.untracked = 0  # rows past ``id_rows`` whose ids were not digested
         self._report = report
         self._skip_deletes = skip_deletes
         self._roles = custom_roles
         self._id_rows = id_rows
+        self._nul_seen = nul_seen
         self._advise = rule.advise if any(c in layout.index for c in rule.advised) else None
         self._check = rule.check
-        # itemgetter of one position returns the value, not a tuple: keep key_of's shape.
-        self._key_getter = (itemgetter(*layout.key_positions)
-                            if len(layout.key_positions) > 1 else layout.key_of)
+        self._clean = rule.clean
+        self._rule_width = len(rule.columns)
 
-    def scan(self, batches: Iterable[list[list[str]]]) -> None:
+    def scan(self, blocks: Iterable[Block]) -> None:
         """Check every row of every block; digest the ids of the first ``id_rows`` rows."""
-        for batch in batches:
+        for batch in blocks:
             room = self._id_rows - self.rows
-            kept = self._check_rows(batch)
-            if room > 0:
-                self._take_ids(kept if room >= len(kept) else kept[:room])
-            self.untracked += max(0, len(kept) - max(room, 0))
+            columns = self._check_block(batch)
+            kept = len(columns[0]) if columns else 0
+            if room > 0 and kept:
+                self._take_ids(columns if room >= kept else [c[:room] for c in columns])
+            self.untracked += max(0, kept - max(room, 0))
+
+    def _check_block(self, block: Block) -> list[Sequence[str]]:
+        """The block's needed columns (rows kept for the id checks) after the row checks."""
+        if self._clean is not None and block.count and not self._nul_seen():
+            columns = self._columns(block)
+            if columns is not None and self._clean(columns[: self._rule_width]):
+                self.rows += block.count
+                return columns
+        kept = self._check_rows(block.rows())
+        return list(zip(*kept, strict=True)) if kept else []
+
+    def _columns(self, block: Block) -> list[Sequence[str]] | None:
+        """The needed columns of a block whose rows all have the header's width."""
+        width, count = self.layout.width, block.count
+        column: Callable[[int], Sequence[str]]
+        if block.columnar:
+            if block.width != width:
+                return None
+            column = block.column  # only the needed columns are sliced
+        else:
+            rows = block.rows()
+            if set(map(len, rows)) != {width}:
+                return None
+            column = list(zip(*rows, strict=True)).__getitem__
+        blank = ("",) * count
+        return [column(p) if p < width else blank for p in self.layout.positions]
 
     def _check_rows(self, batch: list[list[str]]) -> list[Row]:
-        """The hot loop: the rule (and advice) for each row; returns the rows' value tuples."""
+        """Row by row: the rule (and advice) for each row; returns the kept rows' values."""
         width, getter, pad = self.layout.width, self.layout.getter, [""] * self.layout.width
         check, advise, skip, roles = self._check, self._advise, self._skip_deletes, self._roles
-        report = self._report
+        nul = self._nul_seen()
         kept: list[Row] = []
         keep = kept.append
         rows = self.rows
@@ -172,19 +207,23 @@ class RowScanner:
             cells = row if len(row) == width else (row + pad)[:width]
             cells.append("")
             values = getter(cells)
-            keep(values)
             result = check(values, skip)
-            if result.__class__ is RowProblem:
-                report(result, rows + 1)
-            elif advise is not None:
-                note = advise(values, roles)
-                if note is not None:
-                    report(note, rows + 1)
+            problem = result if result.__class__ is RowProblem else None
+            if problem is None and nul and any("\0" in cell for cell in row):
+                problem = NUL_IN_ROW
+            if problem is None and advise is not None:
+                problem = advise(values, roles)
+            if problem is not None:
+                if not any(map(str.strip, row)):
+                    continue  # Canvas skips a row of blank cells without a word
+                self._report(problem, rows + 1)
+            keep(values)
         self.rows = rows
         return kept
 
-    def _take_ids(self, kept: list[Row]) -> None:
+    def _take_ids(self, columns: list[Sequence[str]]) -> None:
         for target in self.layout.targets:
-            target.take(kept)
+            target.take(columns[target.position])
         if self.layout.key_positions:
-            self.keys.extend(map(hash, map(self._key_getter, kept)))
+            self.keys.extend(map(hash, zip(*(columns[p] for p in self.layout.key_positions),
+                                           strict=True)))

@@ -1,11 +1,12 @@
 """The bytes of one CSV, checked as they stream past: UTF-8, NUL bytes, row separator.
 
 Canvas requires the whole file to be valid UTF-8 (a BOM is fine) and skips a file that is
-not (`Invalid UTF-8`).  A NUL byte is valid UTF-8 but no SIS export has one: it means a
-UTF-16 export or a binary file, and Canvas's database would refuse it, so the gateway refuses
-it first.  ``CheckedSource`` validates each chunk incrementally (C speed), remembers where
-the first bad byte is (line and byte offset) and then reports end-of-file, so the text layer
-above never sees an undecodable byte and memory stays one chunk deep.
+not (`Invalid UTF-8`).  ``CheckedSource`` validates each chunk incrementally (C speed),
+remembers where the first bad byte is (line and byte offset) and then reports end-of-file,
+so the text layer above never sees an undecodable byte and memory stays one chunk deep.
+A NUL byte is valid UTF-8: Canvas reads the file and only the rows holding one fail (its
+database refuses the text), so the source just notes that it has passed one on
+(``nul_seen``) and the row checks look for it from then on.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class ByteProblem:
 
 
 class CheckedSource(io.RawIOBase):
-    """A raw stream over ``stream`` that stops at the first invalid UTF-8 or NUL byte.
+    """A raw stream over ``stream`` that stops at the first invalid UTF-8 byte.
 
     ``separator`` is the row separator Ruby would use, known from the first chunk.
     ``on_progress`` (if given) is called with the bytes read so far after each chunk.
@@ -54,6 +55,7 @@ class CheckedSource(io.RawIOBase):
         self.lines = 0  # line ends read so far
         self.offset = 0  # bytes passed on so far
         self.problem: ByteProblem | None = None
+        self.nul_seen = False  # a NUL byte has been passed on (it may still be read ahead)
 
     def readable(self) -> bool:
         return True
@@ -91,15 +93,13 @@ class CheckedSource(io.RawIOBase):
 
     def _first_bad(self, data: bytes) -> tuple[int, Code, str] | None:
         pending = len(self._decoder.getstate()[0])
-        nul = data.find(b"\0")
         try:
-            self._decoder.decode(data if nul < 0 else data[:nul])
+            self._decoder.decode(data)
         except UnicodeDecodeError as error:
             position = error.start - pending
             value = error.object[error.start:error.start + 1].hex()
             return position, Code.INVALID_UTF8, f"byte 0x{value}: {error.reason}"
-        if nul >= 0:
-            return nul, Code.NUL_BYTE, "a NUL byte (0x00)"
+        self.nul_seen = self.nul_seen or b"\0" in data
         return None
 
     def _finish(self) -> None:

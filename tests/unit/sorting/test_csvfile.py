@@ -56,11 +56,11 @@ def test_utf8_cut_at_the_end_and_across_chunks(tmp_path: Path) -> None:
     assert (verdict.rows, verdict.total) == (90_001, 0)
 
 
-def test_nul_byte_is_refused_with_its_place(tmp_path: Path) -> None:
+def test_utf16_export_fails_as_an_unknown_header_and_says_utf16(tmp_path: Path) -> None:
     verdict = check(tmp_path, "user_id,login_id,status\n".encode("utf-16-le"))
     [finding] = verdict.findings
-    assert finding.code is Code.NUL_BYTE
-    assert "line 1, byte offset 1" in finding.message
+    assert finding.code is Code.UNKNOWN_HEADER
+    assert "UTF-16" in finding.fix
 
 
 @pytest.mark.parametrize("data", [b"", b"\n\n\n", b"\r\n\r\n"])

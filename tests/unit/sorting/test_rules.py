@@ -132,8 +132,6 @@ def test_enrollment_roles(role: str, role_id: str, roles: frozenset[str], bad: b
      Code.INVALID_VALUE, 'start_date "someday" has no date in it; Canvas will clear the date'),
     (SisKind.TERM, {"term_id": "T", "end_date": "2024-00-10"},
      Code.BAD_DATE, "Bad date format for term T"),
-    (SisKind.COURSE, {"course_id": "C", "grade_passback_setting": "weekly"},
-     Code.INVALID_VALUE, 'Unknown grade_passback_setting "weekly" for course C'),
     (SisKind.USER, {"user_id": "U", "declared_user_type": "robot"},
      Code.INVALID_VALUE, 'Unknown declared_user_type "robot" for user U'),
 ])

@@ -3,14 +3,17 @@ made, and one batch that cannot be sealed holds itself without stopping the othe
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
 import zipfile
+from collections.abc import Iterator
 
 import pytest
 
 from gateway.settings import ConfigError
 from gateway.settings_files import settings_from_mapping
-from gateway.sorting.sorter import SEAL_ATTEMPTS, Sorter
+from gateway.sorting.sorter import SEAL_ATTEMPTS, Sorter, UngatedIntake
 from gateway.state.spool import Spool
 from gateway.state.states import BatchState, NoticeKind, NoticeState, UploadState
 from gateway.state.store import Store
@@ -83,3 +86,34 @@ def test_a_rejected_upload_is_one_warning_with_its_ids_and_reason(
     assert fields["batch_id"] == store.upload(rejected).batch_id
     assert fields["reason"] == store.upload(rejected).problem
     assert fields["reason"]
+
+
+class _SlowAlpha(UngatedIntake):
+    """Forming alpha's delivery lasts until beta's batch is READY (at most 30 s): beta must
+    be sorted while alpha is still at work."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.beta_was_ready = False
+
+    @contextlib.contextmanager
+    def forming(self, institution: str) -> Iterator[None]:
+        if institution == "alpha":
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not self.beta_was_ready:
+                self.beta_was_ready = [b.state for b in self._store.batches(
+                    institution="beta")] == [BatchState.READY]
+                time.sleep(0.05)
+        yield
+
+
+def test_institutions_are_sorted_side_by_side(store: Store, spool: Spool) -> None:
+    received(store, spool, "alpha", "users.csv")
+    received(store, spool, "beta", "users.csv")
+    intake = _SlowAlpha(store)
+    institutions = {name: institution(name) for name in ("alpha", "beta")}
+    sorter = Sorter(store=store, spool=spool, institutions=lambda: institutions,
+                    quiet_seconds=0, on_ready=lambda: None, intake=intake, workers=2)
+    assert sorter.step()
+    assert intake.beta_was_ready  # beta's batch did not wait for alpha's forming
+    assert sorted(b.state for b in store.batches()) == [BatchState.READY] * 2

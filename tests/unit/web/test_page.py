@@ -41,7 +41,7 @@ def test_alerts_name_every_parked_state_with_its_command(
                  f"gateway requeue {failed}", "gateway release beta",
                  "beta is held: term rollover",
                  f"Report of batch #{held} for alpha could not be delivered: relay said 550",
-                 "1 SFTP address ban(s) in force", "1 failed SFTP login(s) in the last hour"):
+                 "1 SFTP address ban in force", "1 failed SFTP login in the last hour"):
         assert text in page, text
     assert page.index("could not be delivered") < page.index("beta is held")  # errors first
 
