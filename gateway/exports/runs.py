@@ -96,6 +96,13 @@ def claimed_report_ids(store: Store, institution: str, report: str) -> set[int]:
     return {int(row[0]) for row in rows}
 
 
+def file_names(store: Store, institution: str, export: str) -> set[str]:
+    """The outbox names the export's runs were given (each run's file keeps its own)."""
+    rows = store.read("SELECT file_name FROM export_runs WHERE institution = ? AND export = ?"
+                      " AND file_name IS NOT NULL", institution, export)
+    return {str(row[0]) for row in rows}
+
+
 def state_counts(store: Store) -> dict[tuple[str, str, str], int]:
     """Runs per (institution, export, state), for metrics."""
     rows = store.read("SELECT institution, export, state, COUNT(*) FROM export_runs"
