@@ -5,7 +5,7 @@
   POST reports/:report         start a run; ``parameters[...]`` from the form or the query;
                                a report the account does not offer is a 404 (the controller's
                                ``RecordNotFound``)
-  GET  reports/:report         the account's runs of that report, newest first
+  GET  reports/:report         the account's runs of that report, newest first, paginated
   GET  reports/:report/:id     one run
 
 and ``GET /accounts/:account_id/files/:id/download`` (``account_file_download_url``, the
@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl
 from gateway.sandbox.auth import Caller
 from gateway.sandbox.file_store import FileStore
 from gateway.sandbox.injector import FaultInjector
+from gateway.sandbox.listing import paginate
 from gateway.sandbox.multipart import MultipartError, parse_content_type, parse_multipart
 from gateway.sandbox.report_files import REPORT_TITLES, report_file
 from gateway.sandbox.report_runs import ReportRun, ReportRuns, run_json
@@ -64,9 +65,12 @@ class AccountReportsApi:
         return json_response(200, run_json(run, request.base_url))
 
     def index(self, request: Request, caller: Caller, report: str) -> Response:
-        """The account's runs of ``report``, newest first."""
-        ids = self._runs.ids(caller.account_id, report)
-        return json_response(200, [self._current(run_id, request) for run_id in ids])
+        """The account's runs of ``report``, newest first, a page at a time: ``Api.paginate``
+        of a counted scope (10 a page by default, at most 100; Link with ``last``)."""
+        page = paginate(self._runs.ids(caller.account_id, report), request.query,
+                        request.base_url + request.path, with_last=True)
+        return json_response(200, [self._current(run_id, request) for run_id in page.records],
+                             ("Link", page.link_header))
 
     def show(self, request: Request, caller: Caller, report: str, run_id: int) -> Response:
         """One run of the account's (404 if another account's or another report's)."""

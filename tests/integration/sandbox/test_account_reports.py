@@ -153,3 +153,19 @@ def test_outcome_results_have_canvas_headers_and_no_rows(imported: CanvasSandbox
                    account.create_report("outcome_results_csv").id)
     data = requests.get(run.attachment["url"]).content
     assert rows(data) == [OUTCOME_RESULTS]
+
+
+def test_the_index_is_paginated_newest_first_as_canvas_pages_it(sandbox: CanvasSandbox) -> None:
+    # Api.paginate(type_scope.active.order('id DESC')): 10 a page unless per_page says
+    # otherwise, with a Link header that canvasapi follows.
+    account = Canvas(sandbox.base_url, TOKEN).get_account(1)
+    started = [account.create_report("last_user_access_csv").id for _ in range(12)]
+    api = f"{sandbox.base_url}/api/v1/accounts/1/reports/last_user_access_csv"
+    first = requests.get(api, headers=AUTH)
+    assert [r["id"] for r in first.json()] == started[::-1][:10]
+    assert 'rel="next"' in first.headers["Link"]
+    assert [r["id"] for r in requests.get(first.links["next"]["url"], headers=AUTH).json()] \
+        == started[::-1][10:]
+    assert len(requests.get(api, headers=AUTH, params={"per_page": 100}).json()) == 12
+    assert [r.id for r in account.get_index_of_reports("last_user_access_csv")] \
+        == started[::-1]
