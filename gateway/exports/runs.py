@@ -96,6 +96,14 @@ def claimed_report_ids(store: Store, institution: str, report: str) -> set[int]:
     return {int(row[0]) for row in rows}
 
 
+def holding_run_ids(store: Store) -> set[int]:
+    """Runs whose downloaded file in the spool may still be published (STARTED: one being
+    downloaded; DOWNLOADED: one waiting to be published)."""
+    rows = store.read("SELECT id FROM export_runs WHERE state IN (?, ?)",
+                      ExportRunState.STARTED, ExportRunState.DOWNLOADED)
+    return {int(row[0]) for row in rows}
+
+
 def file_names(store: Store, institution: str, export: str) -> set[str]:
     """The outbox names the export's runs were given (each run's file keeps its own)."""
     rows = store.read("SELECT file_name FROM export_runs WHERE institution = ? AND export = ?"
