@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from gateway.exports.canvas_reports import ReportsClient
 from gateway.exports.config import ExportSettings, ExportsSettings
 from gateway.exports.runs import ExportRun, export_run
 from gateway.exports.steps import RunSteps
@@ -65,3 +66,34 @@ def test_two_runs_done_in_the_same_second_publish_two_files(tmp_path: Path) -> N
     folder = spool.home("alpha") / "outbox" / EXPORT.export_name
     assert sorted(p.read_bytes() for p in folder.iterdir()) == [b"report 101\n",
                                                                 b"report 102\n"]
+
+
+class Answers:
+    """A CanvasClient stand-in: the POST's answer is a 200 without a report id."""
+
+    def __init__(self) -> None:
+        self.posts = 0
+
+    def request_json(self, method: str, path: str, **_: Any) -> Any:
+        if method == "POST":
+            self.posts += 1
+            return {"status": "created"}
+        return []  # the index: nothing to see yet
+
+
+def test_a_start_answered_without_a_report_id_is_never_posted_again_blindly(
+        tmp_path: Path) -> None:
+    # Canvas answered 200: it may well have made the report, so the run is reconciled
+    # (STARTING) before anything is posted again, never sent straight back to SCHEDULED.
+    store = Store(tmp_path / "state.db", clock=lambda: NOW)
+    canvas = Answers()
+    client = ReportsClient(canvas, "1")  # type: ignore[arg-type]
+    steps = RunSteps(store=store, spool=Spool(tmp_path / "data"), settings=ExportsSettings(),
+                     client_for=lambda _: client)
+    with store.transaction() as txn:
+        run_id = txn.add_export_run("alpha", EXPORT.export_name, EXPORT.report,
+                                    slot="request:1", trigger="request", parameters={})
+    assert run_id is not None
+    steps.advance(export_run(store, run_id), ALPHA)
+    assert export_run(store, run_id).state is ExportRunState.STARTING
+    assert canvas.posts == 1
