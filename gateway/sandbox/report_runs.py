@@ -3,7 +3,8 @@
 A run is ``created`` when started, ``running`` from its start, and ``complete`` once
 ``report_seconds`` have passed; its file is built at that moment from the account's SIS
 objects (report_files.py) and stored as an attachment.  A run the fault plan sends to
-``error`` (or ``aborted``) ends so instead, without a file.  The run's progress follows
+``error`` (or ``aborted``) ends so instead, without a file, and so does one whose
+parameters name a term the account does not have.  The run's progress follows
 (0, then 100 at the end) and ``current_line`` is not modelled.  Runs live in memory: a
 sandbox restarted on the same data dir keeps its id counters (ids never repeat) but forgets
 earlier runs.
@@ -91,7 +92,10 @@ class ReportRuns:
              build: Callable[[ReportRun], tuple[str, bytes]]) -> ReportRun:
         if run.forced_state is not None:
             return replace(run, state=run.forced_state, ended_at=now)
-        kind, content = build(run)
+        try:
+            kind, content = build(run)
+        except LookupError:  # a parameter names nothing the account has (an unknown term)
+            return replace(run, state="error", ended_at=now)
         stamp = now.strftime("%d_%b_%Y")
         name = f"{run.report}_{stamp}_{run.id}_.{kind}"
         file = ReportFile(self._take_id("attachment"), new_uuid(), name,
