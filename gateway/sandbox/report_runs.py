@@ -52,7 +52,8 @@ class ReportRun:
 
     def due(self, now: datetime, seconds: float) -> bool:
         """Whether the run has had its time to work and ends at ``now``."""
-        return self.state not in ENDED and now >= self.created_at + timedelta(seconds=seconds)
+        return self.state not in (*ENDED, "deleted") \
+            and now >= self.created_at + timedelta(seconds=seconds)
 
 
 class ReportRuns:
@@ -103,11 +104,17 @@ class ReportRuns:
         return replace(run, state="complete", ended_at=now, file=file)
 
     def ids(self, account_id: str, report: str) -> list[int]:
-        """The account's runs of ``report``, newest first."""
+        """The account's runs of ``report`` that are not deleted (``active``), newest
+        first."""
         with self._lock:
             return sorted((run.id for run in self._runs.values()
-                           if run.account_id == account_id and run.report == report),
-                          reverse=True)
+                           if run.account_id == account_id and run.report == report
+                           and run.state != "deleted"), reverse=True)
+
+    def delete(self, run_id: int) -> None:
+        """Mark a run ``deleted`` (``AccountReport#destroy``: the row stays)."""
+        with self._lock:
+            self._runs[run_id] = replace(self._runs[run_id], state="deleted")
 
     def all(self, account_id: str) -> list[ReportRun]:
         """Every run of the account as last seen, oldest first (for tests)."""

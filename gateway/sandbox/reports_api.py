@@ -7,6 +7,7 @@
                                ``RecordNotFound``)
   GET  reports/:report         the account's runs of that report, newest first, paginated
   GET  reports/:report/:id     one run
+  DELETE reports/:report/:id   delete a run (``deleted``: gone from the index and show)
 
 and ``GET /accounts/:account_id/files/:id/download`` (``account_file_download_url``, the
 report's ``file_url``): with the file's verifier or the account's token, a 302 to the file
@@ -77,6 +78,15 @@ class AccountReportsApi:
         if run_id not in self._runs.ids(caller.account_id, report):
             return not_found()
         return json_response(200, self._current(run_id, request))
+
+    def delete(self, request: Request, caller: Caller, report: str, run_id: int) -> Response:
+        """Delete one run (``AccountReport#destroy``): answered with the run, now
+        ``deleted``; a run already deleted, or not the account's, is a 404."""
+        if run_id not in self._runs.ids(caller.account_id, report):
+            return not_found()
+        answer = self._current(run_id, request)
+        self._runs.delete(run_id)
+        return json_response(200, {**answer, "status": "deleted"})
 
     def redirect(self, request: Request, caller: Caller | None, account_id: str,
                  attachment_id: int) -> Response:

@@ -207,3 +207,18 @@ def test_enrollment_term_id_scopes_courses_sections_and_enrollments(
     unknown = account.create_report("grade_export_csv",
                                     parameters={"enrollment_term_id": "sis_term_id:T9"})
     assert finished(account, "grade_export_csv", unknown.id).status == "error"
+
+
+def test_a_deleted_run_is_gone_from_the_index_and_show(imported: CanvasSandbox) -> None:
+    # AccountReportsController#destroy: workflow_state 'deleted' (AccountReport#destroy),
+    # answered with the run; index and show read `type_scope.active`, so it is gone there.
+    account = Canvas(imported.base_url, TOKEN).get_account(1)
+    kept = account.create_report("last_user_access_csv")
+    gone = account.get_report("last_user_access_csv",
+                               account.create_report("last_user_access_csv").id)
+    assert gone.delete_report().status == "deleted"
+    assert [r.id for r in account.get_index_of_reports("last_user_access_csv")] == [kept.id]
+    with pytest.raises(ResourceDoesNotExist):
+        account.get_report("last_user_access_csv", gone.id)
+    api = f"{imported.base_url}/api/v1/accounts/1/reports/last_user_access_csv/{gone.id}"
+    assert requests.delete(api, headers=AUTH).status_code == 404
