@@ -29,10 +29,11 @@ class ReportsClient:
 
     def start(self, report: str, parameters: dict[str, str]) -> dict[str, Any]:
         """Start a report run; returns Canvas's Report JSON.  Ambiguous on a lost answer:
-        Canvas may have started it (reconcile with :meth:`runs`)."""
+        Canvas may have started it (reconcile with :meth:`runs`); so is an answer without a
+        report id: Canvas accepted the POST."""
         form = {f"parameters[{key}]": value for key, value in parameters.items()}
         return _report(self._canvas.request_json("POST", f"{self._base}/{quote(report)}",
-                                                 data=form, ambiguous=True))
+                                                 data=form, ambiguous=True), ambiguous=True)
 
     def status(self, report: str, report_id: int) -> dict[str, Any]:
         """The Report JSON of one run."""
@@ -62,7 +63,8 @@ class ReportsClient:
         return name, self._canvas.fetch_file(str(url), max_bytes=max_bytes, what="report file")
 
 
-def _report(body: Any) -> dict[str, Any]:
+def _report(body: Any, *, ambiguous: bool = False) -> dict[str, Any]:
     if not isinstance(body, dict) or not isinstance(body.get("id"), int):
-        raise CanvasError("Canvas answered a report without an id", transient=True)
+        raise CanvasError("Canvas answered a report without an id", transient=True,
+                          ambiguous=ambiguous)
     return body

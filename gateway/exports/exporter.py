@@ -2,13 +2,17 @@
 
 A round plans (schedule times, new imports, start), then takes every due run one step
 (:class:`~gateway.exports.steps.RunSteps`), then, at most hourly, removes published files
-past their export's retention.  State is all in the store, so a round cut short by a crash
-is taken up by the next process where it stopped.
+past their export's retention and downloaded files no run will publish (left by a crash
+between a publish and its clean-up, or by a run that failed after its download).  State is
+all in the store, so a round cut short by a crash is taken up by the next process where it
+stopped.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 from collections.abc import Callable
 
 import requests
@@ -17,7 +21,7 @@ from gateway.exports.canvas_reports import ReportsClient
 from gateway.exports.config import ExportsSettings
 from gateway.exports.outbox import outbox_folder, prune
 from gateway.exports.planner import Planner
-from gateway.exports.runs import due_runs
+from gateway.exports.runs import due_runs, holding_run_ids
 from gateway.exports.steps import RunSteps
 from gateway.forwarding.canvas import CanvasClient
 from gateway.institutions import CanvasTarget, Institution
@@ -99,6 +103,7 @@ class Exporter(Runner):
 
     def _prune(self, now: float) -> None:
         self._pruned_at = now
+        self._sweep_held()
         for institution in self._institutions().values():
             for export in institution.exports:
                 removed = prune(self._spool.home(institution.name), export.export_name,
@@ -107,3 +112,17 @@ class Exporter(Runner):
                     log.info("old exports removed", extra={
                         "institution": institution.name, "export": export.export_name,
                         "files": len(removed)})
+
+    def _sweep_held(self) -> None:
+        """Remove the spool's downloaded files (and temp files) of runs that ended.  Safe here:
+        only this runner's steps write there, and none is under way."""
+        holding = {self._spool.export_path(run_id).name
+                   for run_id in holding_run_ids(self._store)}
+        if not self._spool.exports.is_dir():
+            return
+        for entry in os.scandir(self._spool.exports):
+            if entry.name not in holding and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                log.info("held export file removed (its run has ended)",
+                         extra={"file": entry.name})

@@ -4,13 +4,15 @@ Layout: ``<home>/outbox/<export>/<YYYYmmdd-HHMMSS>Z-<report>.csv`` (or ``.zip`` 
 made a zip: a provisioning or SIS export of several CSVs).  A file appears by rename from a
 dot-named temp file in the same folder (the SFTP view hides dot names), after an fsync, so a
 vendor never sees a partial file; publishing the same run again (after a crash) replaces the
-file with identical bytes.  Old files go after the export's retention.
+file with identical bytes, and two runs done in the same second get two names.  Old files go
+after the export's retention.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Collection
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,12 +21,19 @@ from gateway.state.spool import publish_bytes
 OUTBOX = "outbox"
 
 
-def outbox_name(report: str, at: float, attachment_name: str) -> str:
+def outbox_name(report: str, at: float, attachment_name: str,
+                taken: Collection[str] = ()) -> str:
     """The published name of a run's file: its time (UTC) and report, with the attachment's
-    kind (``.zip`` or ``.csv``)."""
+    kind (``.zip`` or ``.csv``); ``-2``, ``-3`` ... after the report when an earlier run of
+    the export (one done in the same second) has the name in ``taken``: a file is never
+    replaced by another run's."""
     suffix = ".zip" if attachment_name.lower().endswith(".zip") else ".csv"
     stamp = datetime.fromtimestamp(at, tz=UTC).strftime("%Y%m%d-%H%M%SZ")
-    return f"{stamp}-{report}{suffix}"
+    name, count = f"{stamp}-{report}{suffix}", 1
+    while name in taken:
+        count += 1
+        name = f"{stamp}-{report}-{count}{suffix}"
+    return name
 
 
 def outbox_folder(home: Path, export: str) -> Path:

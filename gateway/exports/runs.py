@@ -96,6 +96,21 @@ def claimed_report_ids(store: Store, institution: str, report: str) -> set[int]:
     return {int(row[0]) for row in rows}
 
 
+def holding_run_ids(store: Store) -> set[int]:
+    """Runs whose downloaded file in the spool may still be published (STARTED: one being
+    downloaded; DOWNLOADED: one waiting to be published)."""
+    rows = store.read("SELECT id FROM export_runs WHERE state IN (?, ?)",
+                      ExportRunState.STARTED, ExportRunState.DOWNLOADED)
+    return {int(row[0]) for row in rows}
+
+
+def file_names(store: Store, institution: str, export: str) -> set[str]:
+    """The outbox names the export's runs were given (each run's file keeps its own)."""
+    rows = store.read("SELECT file_name FROM export_runs WHERE institution = ? AND export = ?"
+                      " AND file_name IS NOT NULL", institution, export)
+    return {str(row[0]) for row in rows}
+
+
 def state_counts(store: Store) -> dict[tuple[str, str, str], int]:
     """Runs per (institution, export, state), for metrics."""
     rows = store.read("SELECT institution, export, state, COUNT(*) FROM export_runs"

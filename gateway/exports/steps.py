@@ -20,7 +20,7 @@ from typing import Any
 from gateway.exports.canvas_reports import ENDED_BADLY, ENDED_WELL, ReportsClient
 from gateway.exports.config import ExportsSettings
 from gateway.exports.outbox import outbox_name, publish
-from gateway.exports.runs import ExportRun, claimed_report_ids, export_run
+from gateway.exports.runs import ExportRun, claimed_report_ids, export_run, file_names
 from gateway.forwarding.backoff import poll_delay, trouble_delay
 from gateway.forwarding.canvas import CanvasError, parse_canvas_time
 from gateway.institutions import Institution
@@ -154,11 +154,12 @@ class RunSteps:
     def _download(self, run: ExportRun, client: ReportsClient, report: dict[str, Any]) -> None:
         attachment, data = client.download(report, max_bytes=self._settings.max_report_bytes)
         publish_bytes(self._spool.export_path(run.id), data)
-        with self._store.transaction() as txn:
+        with self._store.transaction() as txn:  # the names read here cannot change meanwhile
+            taken = file_names(self._store, run.institution, run.export)
             txn.move("export_run", run.id, State.STARTED, State.DOWNLOADED,
                      canvas_state=ENDED_WELL, size=len(data), trouble_since=None,
                      sha256=hashlib.sha256(data).hexdigest(), next_attempt_at=txn.now,
-                     file_name=outbox_name(run.report, txn.now, attachment))
+                     file_name=outbox_name(run.report, txn.now, attachment, taken))
 
     def _publish(self, run: ExportRun, _: ReportsClient, institution: Institution) -> None:
         assert run.file_name is not None  # DOWNLOADED always has one

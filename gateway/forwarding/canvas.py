@@ -91,16 +91,16 @@ class CanvasClient:
                    max_redirects: int = 5) -> bytes:
         """The bytes of a Canvas file, following Canvas's redirects to its file store.
 
-        The token is sent only to the Canvas host itself: a redirect to another host (the
-        file store: S3, inst-fs) carries its own verifier and never receives it, because
-        each hop is requested by hand with headers chosen for that hop's host.  Raises
+        The token is sent only to the Canvas origin itself (same scheme, host and port as
+        the base URL: never in clear after a redirect to http, never to another port): a
+        redirect elsewhere (the file store: S3, inst-fs) carries its own verifier and never
+        receives it, because each hop is requested by hand with headers chosen for it.  Raises
         CanvasError (transient for 5xx, 404 and broken connections; permanent past
         ``max_bytes``).
         """
         for _ in range(max_redirects + 1):
-            same_host = urlsplit(url).netloc == urlsplit(self._target.base_url).netloc
             headers = ({"Authorization": f"Bearer {self._target.token.get_secret_value()}"}
-                       if same_host else {})
+                       if _origin(url) == _origin(self._target.base_url) else {})
             try:
                 with self._session.get(url, headers=headers, timeout=self._timeout,
                                        stream=True, allow_redirects=False) as response:
@@ -249,6 +249,17 @@ def _date_header(response: requests.Response) -> float | None:
         return parsedate_to_datetime(value).timestamp()
     except (TypeError, ValueError):
         return None
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """A URL's scheme, host (lower case) and port (the scheme's default when unwritten)."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:  # not a port: matches no origin
+        return ("", "", None)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or ""), port or {"https": 443, "http": 80}.get(scheme)
 
 
 def _without_query(url: str) -> str:

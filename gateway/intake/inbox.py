@@ -59,7 +59,7 @@ class Entry:
 
 
 def folder_attrs(mtime: float | None = None) -> SFTPAttrs:
-    """Attributes of the home, its two folders and the inbox's virtual folders."""
+    """Attributes of the home, its folders and the inbox's virtual folders."""
     when = int(mtime if mtime is not None else time.time())
     return SFTPAttrs(type=2, size=0, permissions=FOLDER_MODE, atime=when, mtime=when)
 

@@ -1,12 +1,14 @@
 """Where a client path points inside an institution's home, and which names are acceptable.
 
-The home has exactly two folders: ``/inbox`` (uploads) and ``/reports`` (results).  Inside
+The home has exactly three folders: ``/inbox`` (uploads, and request files in
+``/inbox/requests``), ``/reports`` (results) and ``/outbox`` (exports).  Inside
 the inbox, a vendor may choose a delivery's Canvas import options by the folder it uploads
 into: ``/inbox/batch/<term_sis_id>/`` (full batch mode for that term) or
 ``/inbox/diff/<identifier>/`` (diffing mode).  These *upload folders* are virtual: they exist
 for every valid term or identifier, so making one is a no-op and nothing is ever created.
 Every SFTP request resolves its path here first; anything that is not the root, a folder or
-one plain file name inside the inbox, an upload folder or the reports is refused with an error
+one plain file name inside the inbox, an upload folder or the reports, a request file, or an
+export folder or file (``/outbox/<export>/<file>``) is refused with an error
 saying what is wrong and what to do.  Nothing here touches the filesystem, so it cannot be
 tricked by links.
 """

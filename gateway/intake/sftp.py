@@ -215,13 +215,15 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
         return await self.stat(path)
 
     async def scandir(self, path: bytes) -> AsyncIterator[SFTPName]:
-        """List the home (inbox, reports), the virtual inbox and its folders, or the reports
-        folder."""
+        """List the home (inbox, reports, outbox), the virtual inbox and its folders, the
+        request files this session sent, the reports folder, or /outbox and its export
+        folders."""
         self._touch()
         place = locate(path)
         if place.name is not None:
             raise asyncssh.SFTPNoSuchFile(f"{place.display} is not a folder; the folders are "
-                                          f"/inbox, /reports and {_UPLOAD_FOLDER_PATHS}")
+                                          f"/inbox, /reports, /outbox/<export>/ and "
+                                          f"{_UPLOAD_FOLDER_PATHS}")
         for dot in (b".", b".."):
             yield SFTPName(dot, attrs=folder_attrs())
         if place.folder is None:
@@ -306,7 +308,7 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
 
     def rmdir(self, path: bytes) -> None:
         """A no-op success for the inbox's virtual folders (what waits in them is still
-        processed); refused for the home's two folders."""
+        processed); refused for every other folder."""
         folder = inbox_subfolder(locate(path))
         if folder is None:
             _refuse("folders cannot be removed")

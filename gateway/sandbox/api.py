@@ -156,12 +156,13 @@ class SandboxApi:
         reports, report = self._reports, route.report or ""
         if reports is None:
             return not_found()
-        if route.action is Action.REPORTS_AVAILABLE:
-            return reports.available(request, caller)
-        if route.action is Action.REPORT_CREATE:
-            return reports.create(request, caller, report)
-        if route.action is Action.REPORT_INDEX:
-            return reports.index(request, caller, report)
-        if route.action is Action.REPORT_SHOW:
-            return reports.show(request, caller, report, route.id or 0)
-        return not_found()
+        run_id = route.id or 0
+        endpoints: dict[Action, Callable[[], Response]] = {
+            Action.REPORTS_AVAILABLE: lambda: reports.available(request, caller),
+            Action.REPORT_CREATE: lambda: reports.create(request, caller, report),
+            Action.REPORT_INDEX: lambda: reports.index(request, caller, report),
+            Action.REPORT_SHOW: lambda: reports.show(request, caller, report, run_id),
+            Action.REPORT_DELETE: lambda: reports.delete(request, caller, report, run_id),
+        }
+        endpoint = endpoints.get(route.action)
+        return endpoint() if endpoint is not None else not_found()

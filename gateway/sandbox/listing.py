@@ -1,4 +1,5 @@
-"""GET sis_imports: filters, ordering and Canvas pagination (§1.4), shared by the errors API.
+"""GET sis_imports: filters, ordering and Canvas pagination (§1.4), shared by the errors API
+and the account reports index.
 
 Canvas paginates the import list with `total_entries: nil`, so its Link header has
 `current`, `next` (when another page exists), `prev` (after the first page) and `first`,

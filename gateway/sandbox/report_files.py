@@ -15,6 +15,8 @@ order follow canvas-lms ``gems/plugins/account_reports/lib/account_reports/``:
 - ``outcome_results_csv``: improved_outcome_reports/outcome_results_report.rb ``HEADERS``
   (the sandbox keeps no outcomes: the header and no rows).
 
+``parameters[enrollment_term_id]`` scopes courses, sections and enrollments (and the grades)
+to that term, as ``ReportHelper#add_term_scope``; an unknown term ends the run in error.
 One CSV is the report's file; several (a provisioning or SIS export of more than one kind)
 are zipped, one member per kind (``users.csv``...), as ``send_report`` does with a hash.
 """
@@ -108,14 +110,32 @@ def report_file(report: str, parameters: dict[str, str], objects: dict[str, Any]
                 seed: int) -> tuple[str, bytes]:
     """A finished report's file: (``csv`` or ``zip``, bytes).  Raises KeyError for a report
     the sandbox does not make."""
+    found = _Objects(objects)
+    found.scope_to(_term(parameters.get("enrollment_term_id", ""), found.terms))
     if report in ("provisioning_csv", "sis_export_csv"):
-        return _sis_report(report == "sis_export_csv", parameters, _Objects(objects))
+        return _sis_report(report == "sis_export_csv", parameters, found)
     writers: dict[str, Callable[[_Objects], bytes]] = {
         "grade_export_csv": lambda found: _grades(found, seed),
         "last_user_access_csv": _last_access,
         "outcome_results_csv": lambda _: _csv(OUTCOME_RESULTS, []),
     }
-    return "csv", writers[report](_Objects(objects))
+    return "csv", writers[report](found)
+
+
+def _term(value: str, terms: dict[str, Any]) -> int | None:
+    """``ReportHelper#term``: the Canvas id of the term ``parameters[enrollment_term_id]``
+    names (a Canvas id or ``sis_term_id:<id>``), None when blank.  Raises LookupError for a
+    term the account does not have (Canvas's ``api_find`` fails: the report ends in error)."""
+    value = value.strip()
+    if not value:
+        return None
+    if value.lower().startswith("sis_term_id:"):
+        term = terms.get(value[len("sis_term_id:"):])
+        if term is not None:
+            return int(term["canvas_id"])
+    elif value.isdigit() and any(t["canvas_id"] == int(value) for t in terms.values()):
+        return int(value)
+    raise LookupError(f"the account has no term {value!r}")
 
 
 class _Objects:
@@ -127,6 +147,17 @@ class _Objects:
         self.sections: dict[str, Any] = document.get("sections", {})
         self.enrollments = [(key.split("|"), value) for key, value
                             in sorted(document.get("enrollments", {}).items())]
+
+    def scope_to(self, term: int | None) -> None:
+        """``ReportHelper#add_term_scope``: keep only the courses of ``term`` (None: all),
+        and their sections and enrollments; terms and users are not scoped."""
+        if term is None:
+            return
+        self.courses = {sis: c for sis, c in self.courses.items() if c["term_id"] == term}
+        self.sections = {sis: s for sis, s in self.sections.items()
+                         if s["course_id"] in self.courses}
+        self.enrollments = [(parts, e) for parts, e in self.enrollments
+                            if self.course_of(e) in self.courses]
 
     def users(self) -> list[str]:
         return sorted({parts[0] for parts, _ in self.enrollments})

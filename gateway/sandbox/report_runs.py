@@ -3,7 +3,8 @@
 A run is ``created`` when started, ``running`` from its start, and ``complete`` once
 ``report_seconds`` have passed; its file is built at that moment from the account's SIS
 objects (report_files.py) and stored as an attachment.  A run the fault plan sends to
-``error`` (or ``aborted``) ends so instead, without a file.  The run's progress follows
+``error`` (or ``aborted``) ends so instead, without a file, and so does one whose
+parameters name a term the account does not have.  The run's progress follows
 (0, then 100 at the end) and ``current_line`` is not modelled.  Runs live in memory: a
 sandbox restarted on the same data dir keeps its id counters (ids never repeat) but forgets
 earlier runs.
@@ -51,7 +52,8 @@ class ReportRun:
 
     def due(self, now: datetime, seconds: float) -> bool:
         """Whether the run has had its time to work and ends at ``now``."""
-        return self.state not in ENDED and now >= self.created_at + timedelta(seconds=seconds)
+        return self.state not in (*ENDED, "deleted") \
+            and now >= self.created_at + timedelta(seconds=seconds)
 
 
 class ReportRuns:
@@ -91,7 +93,10 @@ class ReportRuns:
              build: Callable[[ReportRun], tuple[str, bytes]]) -> ReportRun:
         if run.forced_state is not None:
             return replace(run, state=run.forced_state, ended_at=now)
-        kind, content = build(run)
+        try:
+            kind, content = build(run)
+        except LookupError:  # a parameter names nothing the account has (an unknown term)
+            return replace(run, state="error", ended_at=now)
         stamp = now.strftime("%d_%b_%Y")
         name = f"{run.report}_{stamp}_{run.id}_.{kind}"
         file = ReportFile(self._take_id("attachment"), new_uuid(), name,
@@ -99,11 +104,17 @@ class ReportRuns:
         return replace(run, state="complete", ended_at=now, file=file)
 
     def ids(self, account_id: str, report: str) -> list[int]:
-        """The account's runs of ``report``, newest first."""
+        """The account's runs of ``report`` that are not deleted (``active``), newest
+        first."""
         with self._lock:
             return sorted((run.id for run in self._runs.values()
-                           if run.account_id == account_id and run.report == report),
-                          reverse=True)
+                           if run.account_id == account_id and run.report == report
+                           and run.state != "deleted"), reverse=True)
+
+    def delete(self, run_id: int) -> None:
+        """Mark a run ``deleted`` (``AccountReport#destroy``: the row stays)."""
+        with self._lock:
+            self._runs[run_id] = replace(self._runs[run_id], state="deleted")
 
     def all(self, account_id: str) -> list[ReportRun]:
         """Every run of the account as last seen, oldest first (for tests)."""

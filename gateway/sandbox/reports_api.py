@@ -5,8 +5,9 @@
   POST reports/:report         start a run; ``parameters[...]`` from the form or the query;
                                a report the account does not offer is a 404 (the controller's
                                ``RecordNotFound``)
-  GET  reports/:report         the account's runs of that report, newest first
+  GET  reports/:report         the account's runs of that report, newest first, paginated
   GET  reports/:report/:id     one run
+  DELETE reports/:report/:id   delete a run (``deleted``: gone from the index and show)
 
 and ``GET /accounts/:account_id/files/:id/download`` (``account_file_download_url``, the
 report's ``file_url``): with the file's verifier or the account's token, a 302 to the file
@@ -21,6 +22,7 @@ from urllib.parse import parse_qsl
 from gateway.sandbox.auth import Caller
 from gateway.sandbox.file_store import FileStore
 from gateway.sandbox.injector import FaultInjector
+from gateway.sandbox.listing import paginate
 from gateway.sandbox.multipart import MultipartError, parse_content_type, parse_multipart
 from gateway.sandbox.report_files import REPORT_TITLES, report_file
 from gateway.sandbox.report_runs import ReportRun, ReportRuns, run_json
@@ -64,15 +66,27 @@ class AccountReportsApi:
         return json_response(200, run_json(run, request.base_url))
 
     def index(self, request: Request, caller: Caller, report: str) -> Response:
-        """The account's runs of ``report``, newest first."""
-        ids = self._runs.ids(caller.account_id, report)
-        return json_response(200, [self._current(run_id, request) for run_id in ids])
+        """The account's runs of ``report``, newest first, a page at a time: ``Api.paginate``
+        of a counted scope (10 a page by default, at most 100; Link with ``last``)."""
+        page = paginate(self._runs.ids(caller.account_id, report), request.query,
+                        request.base_url + request.path, with_last=True)
+        return json_response(200, [self._current(run_id, request) for run_id in page.records],
+                             ("Link", page.link_header))
 
     def show(self, request: Request, caller: Caller, report: str, run_id: int) -> Response:
         """One run of the account's (404 if another account's or another report's)."""
         if run_id not in self._runs.ids(caller.account_id, report):
             return not_found()
         return json_response(200, self._current(run_id, request))
+
+    def delete(self, request: Request, caller: Caller, report: str, run_id: int) -> Response:
+        """Delete one run (``AccountReport#destroy``): answered with the run, now
+        ``deleted``; a run already deleted, or not the account's, is a 404."""
+        if run_id not in self._runs.ids(caller.account_id, report):
+            return not_found()
+        answer = self._current(run_id, request)
+        self._runs.delete(run_id)
+        return json_response(200, {**answer, "status": "deleted"})
 
     def redirect(self, request: Request, caller: Caller | None, account_id: str,
                  attachment_id: int) -> Response:

@@ -17,6 +17,7 @@ the account reports (reports_api.py):
   POST reports/:report                start a report run
   GET  reports/:report                that report's runs
   GET  reports/:report/:id            one run
+  DELETE reports/:report/:id          delete a run (deleted: gone from index and show)
 
 and `GET /api/v1/accounts/:account_id` (the root account), `GET /api/v1/users/self` (or
 `users/<id>`: the caller), `GET /files/:id/download` for the files a SIS import shows, and
@@ -55,6 +56,7 @@ class Action(StrEnum):
     REPORT_CREATE = "report_create"
     REPORT_INDEX = "report_index"
     REPORT_SHOW = "report_show"
+    REPORT_DELETE = "report_delete"
     REPORT_FILE = "report_file"
 
 
@@ -71,6 +73,7 @@ _TABLE = (
     ("POST", re.compile(r"reports/(?P<report>[a-z0-9_]+)"), Action.REPORT_CREATE),
     ("GET", re.compile(r"reports/(?P<report>[a-z0-9_]+)"), Action.REPORT_INDEX),
     ("GET", re.compile(r"reports/(?P<report>[a-z0-9_]+)/(?P<id>\d+)"), Action.REPORT_SHOW),
+    ("DELETE", re.compile(r"reports/(?P<report>[a-z0-9_]+)/(?P<id>\d+)"), Action.REPORT_DELETE),
 )
 
 

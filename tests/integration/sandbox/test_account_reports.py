@@ -45,10 +45,15 @@ def sandbox() -> Iterator[CanvasSandbox]:
 @pytest.fixture
 def imported(sandbox: CanvasSandbox) -> CanvasSandbox:
     """Account 1 holding one term, course, section and two enrollments from an import."""
-    data = make_zip({"terms.csv": TERMS, "courses.csv": COURSES, "sections.csv": SECTIONS,
-                     "users.csv": USERS, "enrollments.csv": ENROLLMENTS})
+    return import_into(sandbox, {"terms.csv": TERMS, "courses.csv": COURSES,
+                                 "sections.csv": SECTIONS, "users.csv": USERS,
+                                 "enrollments.csv": ENROLLMENTS})
+
+
+def import_into(sandbox: CanvasSandbox, files: dict[str, bytes]) -> CanvasSandbox:
+    """Import ``files`` into account 1 and wait for the import's end."""
     api = f"{sandbox.base_url}/api/v1/accounts/1/sis_imports"
-    posted = requests.post(api, headers=AUTH, files={"attachment": ("a.zip", data)},
+    posted = requests.post(api, headers=AUTH, files={"attachment": ("a.zip", make_zip(files))},
                            data={"import_type": "instructure_csv"}).json()
     deadline = time.monotonic() + 10
     while requests.get(f"{api}/{posted['id']}", headers=AUTH).json()["workflow_state"] \
@@ -153,3 +158,67 @@ def test_outcome_results_have_canvas_headers_and_no_rows(imported: CanvasSandbox
                    account.create_report("outcome_results_csv").id)
     data = requests.get(run.attachment["url"]).content
     assert rows(data) == [OUTCOME_RESULTS]
+
+
+def test_the_index_is_paginated_newest_first_as_canvas_pages_it(sandbox: CanvasSandbox) -> None:
+    # Api.paginate(type_scope.active.order('id DESC')): 10 a page unless per_page says
+    # otherwise, with a Link header that canvasapi follows.
+    account = Canvas(sandbox.base_url, TOKEN).get_account(1)
+    started = [account.create_report("last_user_access_csv").id for _ in range(12)]
+    api = f"{sandbox.base_url}/api/v1/accounts/1/reports/last_user_access_csv"
+    first = requests.get(api, headers=AUTH)
+    assert [r["id"] for r in first.json()] == started[::-1][:10]
+    assert 'rel="next"' in first.headers["Link"]
+    assert [r["id"] for r in requests.get(first.links["next"]["url"], headers=AUTH).json()] \
+        == started[::-1][10:]
+    assert len(requests.get(api, headers=AUTH, params={"per_page": 100}).json()) == 12
+    assert [r.id for r in account.get_index_of_reports("last_user_access_csv")] \
+        == started[::-1]
+
+
+def test_enrollment_term_id_scopes_courses_sections_and_enrollments(
+        imported: CanvasSandbox) -> None:
+    # ReportHelper#add_term_scope: with parameters[enrollment_term_id] (a Canvas id or
+    # sis_term_id:<id>) only that term's courses, sections and enrollments are reported; a
+    # term the account does not have ends the report in error (ReportHelper#term).
+    import_into(imported, {
+        "terms.csv": b"term_id,name,status\nT2,Spring,active\n",
+        "courses.csv": b"course_id,short_name,long_name,term_id,status\nC2,c2,C 2,T2,active\n",
+        "sections.csv": b"section_id,course_id,name,status\nS2,C2,Section 2,active\n",
+        "enrollments.csv": b"course_id,user_id,role,section_id,status\n"
+                           b"C2,u1,student,S2,active\n"})
+    account = Canvas(imported.base_url, TOKEN).get_account(1)
+
+    def members(term: str) -> dict[str, list[str]]:
+        started = account.create_report("sis_export_csv", parameters={
+            "courses": True, "sections": True, "enrollments": True,
+            "enrollment_term_id": term})
+        run = finished(account, "sis_export_csv", started.id)
+        data = requests.get(run.attachment["url"]).content
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return {name: [row[0] for row in rows(archive.read(name))[1:]]
+                    for name in sorted(archive.namelist())}
+
+    assert members("sis_term_id:T2") == {"courses.csv": ["C2"], "enrollments.csv": ["C2"],
+                                         "sections.csv": ["S2"]}
+    assert members("sis_term_id:T1") == {"courses.csv": ["C1"],
+                                         "enrollments.csv": ["C1", "C1"],
+                                         "sections.csv": ["S1"]}
+    unknown = account.create_report("grade_export_csv",
+                                    parameters={"enrollment_term_id": "sis_term_id:T9"})
+    assert finished(account, "grade_export_csv", unknown.id).status == "error"
+
+
+def test_a_deleted_run_is_gone_from_the_index_and_show(imported: CanvasSandbox) -> None:
+    # AccountReportsController#destroy: workflow_state 'deleted' (AccountReport#destroy),
+    # answered with the run; index and show read `type_scope.active`, so it is gone there.
+    account = Canvas(imported.base_url, TOKEN).get_account(1)
+    kept = account.create_report("last_user_access_csv")
+    gone = account.get_report("last_user_access_csv",
+                               account.create_report("last_user_access_csv").id)
+    assert gone.delete_report().status == "deleted"
+    assert [r.id for r in account.get_index_of_reports("last_user_access_csv")] == [kept.id]
+    with pytest.raises(ResourceDoesNotExist):
+        account.get_report("last_user_access_csv", gone.id)
+    api = f"{imported.base_url}/api/v1/accounts/1/reports/last_user_access_csv/{gone.id}"
+    assert requests.delete(api, headers=AUTH).status_code == 404
