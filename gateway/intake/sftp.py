@@ -37,6 +37,7 @@ from gateway.intake.places import (
     INBOX,
     REPORTS,
     UPLOAD_FOLDERS,
+    InboxFile,
     Place,
     canonical,
     file_in,
@@ -166,7 +167,7 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
 
     async def _entry(self, place: Place) -> Entry:
         """The inbox file at ``place``; raise SFTPNoSuchFile when there is none."""
-        entry = (await self._session.entries()).get(place.display)
+        entry = await self._session.entry(InboxFile(place.subfolder, place.name or ""))
         if entry is None:
             raise asyncssh.SFTPNoSuchFile(f"{place.display}: no such file")
         return entry
