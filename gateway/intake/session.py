@@ -17,7 +17,6 @@ import options the file was uploaded for.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -86,7 +85,7 @@ class UploadSession:
 
     async def flush(self, writer: UploadWriter) -> None:
         """fsync an upload on the client's request, off the event loop."""
-        await self._receiver.run(os.fsync, writer.fd)
+        await self._receiver.run(writer.flush)
 
     async def abandoned(self, writer: UploadWriter) -> None:
         """The session ended with ``writer`` still open: nothing is received."""

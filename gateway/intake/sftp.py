@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, NoReturn
 
 import asyncssh
@@ -45,6 +45,7 @@ from gateway.intake.places import (
     inbox_subfolder,
     locate,
 )
+from gateway.intake.replies import ReplyBatch
 from gateway.intake.session import UploadSession
 from gateway.intake.uploads import RESUME_REFUSED, WRITE_ONLY, UploadWriter
 
@@ -77,6 +78,7 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
         self._session = session
         self._touch = touch
         self._loop = asyncio.get_running_loop()
+        ReplyBatch(chan, self._loop)  # the replies of a burst of requests go as one write
 
     # -- files -----------------------------------------------------------------------------
 
@@ -101,13 +103,13 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
         return self.open(path, _WRITE_FLAGS & ~asyncssh.FXF_APPEND if writing
                          else asyncssh.FXF_READ, attrs)
 
-    def write(self, file_obj: object, offset: int, data: bytes) -> int:
-        """Write to an upload; reports are read-only."""
+    def write(self, file_obj: object, offset: int, data: bytes) -> int | Awaitable[int]:
+        """Write to an upload (awaitable only while its disk lags); reports are read-only."""
         self._touch()
         if not isinstance(file_obj, UploadWriter):
             raise asyncssh.SFTPPermissionDenied("reports are read-only")
-        file_obj.write(offset, data)
-        return len(data)
+        backlog = file_obj.write(offset, data)
+        return len(data) if backlog is None else _after(backlog, len(data))
 
     def read(self, file_obj: object, offset: int, size: int) -> bytes:
         """Read a report; uploads are write-only."""
@@ -290,6 +292,11 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
         await self._session.end()
         with contextlib.suppress(OSError, asyncssh.Error):
             self.channel.exit(0)
+
+
+async def _after(backlog: Awaitable[None], written: int) -> int:
+    await backlog
+    return written
 
 
 def _refuse(why: str) -> NoReturn:
