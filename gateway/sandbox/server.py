@@ -31,7 +31,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from gateway.sandbox.api import SandboxApi
+from gateway.sandbox.api import RequestCount, SandboxApi
 from gateway.sandbox.delayed import ErrorsFileJobs
 from gateway.sandbox.faults import Faults
 from gateway.sandbox.handler import SandboxHTTPServer
@@ -105,6 +105,7 @@ class CanvasSandbox:
         self._views = ImportViews(self._store, directory)
         self._injector = FaultInjector(faults)
         self._throttle = Throttle(throttling)
+        self._counted = RequestCount()
         self._stop_event = threading.Event()
         self._lifecycle = threading.Lock()
         self._httpd: SandboxHTTPServer | None = None
@@ -155,6 +156,11 @@ class CanvasSandbox:
         """How many times each fault kind fired since the current plan was set."""
         return self._injector.fired()
 
+    def requests(self) -> dict[str, int]:
+        """API requests answered so far, by method and route (``"GET list"``, ``"POST
+        create"``, ``"GET show"`` ...), control calls aside."""
+        return self._counted.snapshot()
+
     def throttled(self) -> int:
         """How many requests the throttle refused since the sandbox started."""
         return self._throttle.refused
@@ -185,7 +191,8 @@ class CanvasSandbox:
             if self._httpd is not None or self._stopped:
                 raise RuntimeError("a CanvasSandbox can be started only once")
             api = SandboxApi(
-                self._store, self._views, self._injector, self._throttle, self._stop_event.wait
+                self._store, self._views, self._injector, self._throttle, self._stop_event.wait,
+                counted=self._counted,
             )
             httpd = SandboxHTTPServer((self._host, self._port), api)
             self._httpd = httpd
