@@ -30,7 +30,7 @@ import asyncssh
 from gateway.intake.config import IntakeOptions
 from gateway.intake.inbox import Entry, Receipts
 from gateway.intake.limits import Allowance
-from gateway.intake.spooling import DiskQueue
+from gateway.intake.spooling import DiskQueue, Spooler
 from gateway.intake.uploads import UploadWriter
 from gateway.state.diskspace import disk_space
 from gateway.state.spool import Spool, publish_file
@@ -61,7 +61,7 @@ class Receiver:
         """Called (on the receiving threads) with the institution after a discard was
         recorded for its sender (the daemon refreshes its status.json)."""
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="receiving")
-        self._spooling = ThreadPoolExecutor(2, thread_name_prefix="spooling")
+        self._spooling = Spooler(2)
         """Writes and hashes uploads' bytes (see gateway.intake.spooling)."""
         self._lock = threading.Lock()
         self._open: dict[str, set[UploadWriter]] = {}
@@ -237,7 +237,7 @@ class Receiver:
     def close(self) -> None:
         """Stop the receiving threads (after :meth:`drain`)."""
         self._executor.shutdown(wait=False, cancel_futures=True)
-        self._spooling.shutdown(wait=False, cancel_futures=True)
+        self._spooling.stop()
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

@@ -9,25 +9,25 @@ import errno
 import hashlib
 import os
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import asyncssh
 import pytest
 
 from gateway.intake.limits import Allowance
-from gateway.intake.spooling import QUEUE_LIMIT, DiskQueue
+from gateway.intake.spooling import QUEUE_LIMIT, DiskQueue, Spooler
 from gateway.intake.uploads import Coverage, UploadWriter, file_digest
 
 
 @pytest.fixture
-def hashing() -> Iterator[ThreadPoolExecutor]:
-    with ThreadPoolExecutor(2) as executor:
-        yield executor
+def hashing() -> Iterator[Spooler]:
+    spooler = Spooler(2)
+    yield spooler
+    spooler.stop()
 
 
 @pytest.fixture
-def writer(tmp_path: Path, hashing: ThreadPoolExecutor) -> Iterator[UploadWriter]:
+def writer(tmp_path: Path, hashing: Spooler) -> Iterator[UploadWriter]:
     path = tmp_path / "upload.part"
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     yield UploadWriter(institution="alpha", name="users.csv", path=path, fd=fd,
@@ -159,7 +159,7 @@ def test_digest_of_out_of_order_writes_is_taken_from_the_file(writer: UploadWrit
 
 
 def test_queued_writes_reach_the_file_in_order_and_the_digest_follows(
-        tmp_path: Path, hashing: ThreadPoolExecutor) -> None:
+        tmp_path: Path, hashing: Spooler) -> None:
     path = tmp_path / "stream.part"
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     disk = DiskQueue(fd, hashing)
@@ -177,18 +177,17 @@ def test_queued_writes_reach_the_file_in_order_and_the_digest_follows(
 def test_a_closed_queue_writes_nothing_more(tmp_path: Path) -> None:
     path = tmp_path / "closed.part"
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    with ThreadPoolExecutor(1) as idle:
-        disk = DiskQueue(fd, idle)
-        disk._scheduled = True  # as if a job were on its way: add submits none
-        disk.add(0, b"late", in_order=True)
-        disk.close()
-        disk.settle()
+    disk = DiskQueue(fd, Spooler(0))  # no thread: the jobs are ours to run
+    disk._scheduled = True  # as if a job were on its way: add puts none
+    disk.add(0, b"late", in_order=True)
+    disk.close()
+    disk.settle()
     os.close(fd)
     assert path.read_bytes() == b""
 
 
 def test_a_lagging_disk_makes_the_writer_wait(tmp_path: Path,
-                                              hashing: ThreadPoolExecutor) -> None:
+                                              hashing: Spooler) -> None:
     fd = os.open(tmp_path / "lag.part", os.O_RDWR | os.O_CREAT, 0o600)
     disk = DiskQueue(fd, hashing)
     disk._scheduled = True  # no job runs until the backlog asks for one
