@@ -95,6 +95,7 @@ def gateway(work: Path, public_key: str, port: int) -> Iterator[subprocess.Popen
         f'data_dir = "{work / "gateway-data"}"',
         "[sftp]", 'host = "127.0.0.1"', f"port = {port}",
         "max_unauthenticated_per_address = 1000",  # every client connects from 127.0.0.1
+        "[http]", f"port = {free_port()}",  # not 8080: another gateway may be running
         "[batching]", "quiet_seconds = 86400",  # keep the sorter idle during the runs
         "[sandbox]", "enabled = true",
         "[institutions.bench]", f'authorized_keys = ["{public_key}"]', "max_sessions = 1000",

@@ -52,9 +52,6 @@ from gateway.intake.uploads import RESUME_REFUSED, WRITE_ONLY, UploadWriter
 _WRITE_FLAGS = asyncssh.FXF_WRITE | asyncssh.FXF_CREAT | asyncssh.FXF_TRUNC | asyncssh.FXF_APPEND
 _V56_APPEND = asyncssh.FXF_APPEND_DATA | asyncssh.FXF_APPEND_DATA_ATOMIC
 _UPLOAD_HERE = "upload files into /inbox"
-STREAMING_BYTES = 1 << 20
-"""From this far into an upload, WRITE acknowledgements may be held (see
-gateway.intake.replies): the client is streaming, not waiting for each."""
 _UPLOAD_FOLDER_PATHS = f"{BATCH_FOLDERS} and {DIFF_FOLDERS}"
 _FOLDERS_MADE = f"the only folders that can be made are {_UPLOAD_FOLDER_PATHS}"
 
@@ -81,7 +78,7 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
         self._session = session
         self._touch = touch
         self._loop = asyncio.get_running_loop()
-        self._replies = ReplyBatch(chan, self._loop)  # a burst's replies go as one write
+        ReplyBatch(chan, self._loop)  # the replies of a burst of requests go as one write
 
     # -- files -----------------------------------------------------------------------------
 
@@ -112,8 +109,6 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
         if not isinstance(file_obj, UploadWriter):
             raise asyncssh.SFTPPermissionDenied("reports are read-only")
         backlog = file_obj.write(offset, data)
-        if file_obj.size >= STREAMING_BYTES:
-            self._replies.hold_next()  # well into a large upload: its ack may wait a little
         return len(data) if backlog is None else _after(backlog, len(data))
 
     def read(self, file_obj: object, offset: int, size: int) -> bytes:
