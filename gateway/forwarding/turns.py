@@ -1,9 +1,10 @@
 """Turns on a Canvas account that several institutions post to.
 
 Canvas runs one account's SIS imports one at a time, in the order they were created
-(canvas-lms ``SisBatch``: each import is processed on the strand
-``sis_batch:account:<account id>``), and the gateway posts a batch only when nothing is
-running on the account, so each import's outcome is its own.  When institutions share an
+(canvas-lms ``app/models/sis_batch.rb``: jobs on the strand ``strand_for_account``,
+``sis_batch:account:<id>``; ``process_all_for_account`` returns while one is importing and
+otherwise takes the ``created`` ones oldest first), and the gateway posts a batch only when
+nothing is running on the account, so each import's outcome is its own.  When institutions share an
 account they therefore take turns.  Asking Canvas again and again whether the account is
 free made the requests grow with the square of the institutions sharing it; instead the turn
 is held in process: one batch holds an account's turn from its POST until Canvas has ended
