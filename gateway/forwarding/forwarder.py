@@ -69,10 +69,15 @@ class Forwarder(Runner):
             head = self._store.head_batch(institution.name, FINISHED_BATCH_STATES)
             if head is None or head.state not in ACTIONABLE:
                 continue
-            if head.next_attempt_at > now and not self._turns.woken(head.id):
+            if head.next_attempt_at > now:
                 continue
             if head.state in UNSENT and institution.name in self._store.institution_holds():
                 continue  # an operator holds this queue: post nothing new, follow what runs
+            if head.state in UNSENT and not self._turns.take(
+                    account_of(institution.canvas), head.id, self._under_way):
+                # Another institution's batch is being imported into this Canvas account:
+                # wait, in process and without asking Canvas, for the turn to be given back.
+                continue
             self._start(institution, head)
             started = True
         return started
@@ -105,11 +110,6 @@ class Forwarder(Runner):
 
     def _act(self, institution: Institution, batch: BatchRecord) -> None:
         account = account_of(institution.canvas)
-        if batch.state in UNSENT and not self._turns.take(account, batch.id, self._under_way):
-            # Another institution's batch is being imported into this Canvas account: wait
-            # to be woken when it ends (or look again, in process, after poll_max_seconds).
-            self._steps.later(batch, batch.state, self._settings.poll_max_seconds)
-            return
         try:
             self._step(institution, batch)
         finally:

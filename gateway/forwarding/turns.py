@@ -8,15 +8,16 @@ nothing is running on the account, so each import's outcome is its own.  When in
 account they therefore take turns.  Asking Canvas again and again whether the account is
 free made the requests grow with the square of the institutions sharing it; instead the turn
 is held in process: one batch holds an account's turn from its POST until Canvas has ended
-its import, the others wait without asking Canvas anything, and when the turn is given back
-the longest-waiting batch is woken, once.
+its import, the others wait without asking Canvas (or writing anything: after a restart
+nobody waits for a turn that is gone), and when the turn is given back the forwarder is
+woken and the longest-waiting batch takes it.
 
 Nothing here replaces the checks against Canvas: the batch holding the turn still lists the
 account's running imports before posting (imports made by other systems, or by this
 gateway before a restart, are waited for there), and never-post-twice is unchanged.  A turn
-whose batch is no longer under way (an operator held or skipped it) is free; waiting
-batches also look again every ``recheck`` seconds, in process, so a lost wake-up costs time,
-never a Canvas request.
+whose batch is no longer under way (an operator held or skipped it) is free: the waiting
+batches ask every forwarder round, in process, so a missed wake-up costs a second, never a
+Canvas request.
 """
 
 from __future__ import annotations
@@ -40,12 +41,11 @@ class AccountTurns:
     """Who may post to each shared account now; thread-safe (forwarder workers use it)."""
 
     def __init__(self, on_wake: Callable[[], None]) -> None:
-        """``on_wake`` is called when a waiting batch was woken (wakes the forwarder)."""
+        """``on_wake`` is called when a turn was given back while batches wait for it."""
         self._on_wake = on_wake
         self._lock = threading.Lock()
         self._holders: dict[Account, int] = {}
         self._waiting: dict[Account, deque[int]] = {}
-        self._woken: set[int] = set()
 
     def take(self, account: Account, batch_id: int, under_way: Callable[[int], bool]) -> bool:
         """Give ``batch_id`` the account's turn if it is free (or already its own, or held
@@ -64,38 +64,22 @@ class AccountTurns:
                     if waiting:
                         waiting.popleft()
                     return True
-                self._holders.pop(account, None)
-                first = waiting[0]  # free, but another batch has waited longer: its turn
-            else:
-                first = None
+                self._holders.pop(account, None)  # free, but another has waited longer
             if batch_id not in waiting:
                 waiting.append(batch_id)
-            if first is not None:
-                self._woken.add(first)
-        if first is not None:
-            self._on_wake()
-        return False
+            return False
 
     def give_back(self, account: Account, batch_id: int) -> None:
         """``batch_id`` is done with the account (its import ended, or it will not post):
-        wake the longest-waiting batch, if any.  Nothing happens if it held no turn."""
+        free the turn and, if a batch waits for it, wake the forwarder to hand it on.
+        Nothing happens if it held no turn."""
         with self._lock:
             if self._holders.get(account) != batch_id:
                 return
             del self._holders[account]
-            waiting = self._waiting.get(account)
-            if not waiting:
+            if not self._waiting.get(account):
                 return
-            self._woken.add(waiting[0])
         self._on_wake()
-
-    def woken(self, batch_id: int) -> bool:
-        """True (once) when ``batch_id`` was woken: its step is due now, whatever its time."""
-        with self._lock:
-            if batch_id in self._woken:
-                self._woken.discard(batch_id)
-                return True
-            return False
 
     def holder(self, account: Account) -> int | None:
         """The batch holding the account's turn, if any."""
