@@ -1,23 +1,32 @@
 """SFTP intake throughput: the gateway against OpenSSH's own internal-sftp, same client, same run.
 
-    python bench/sftp_throughput.py [--size-mib 1024] [--rounds 3] [--concurrent 200]
+    python bench/sftp_throughput.py [--size-mib 1024] [--rounds 5] [--ciphers C1,C2]
+                                    [--small 5000] [--concurrent 200]
 
-1. Uploads one file of ``--size-mib`` with the OpenSSH ``sftp`` client (default settings)
-   into the gateway and into a second ``sshd`` on a loopback port (its own config,
-   ``internal-sftp``), alternating, ``--rounds`` times each; prints the medians in MB/s
-   (10^6 bytes per second) and their ratio.  The gateway runs with its default algorithm
-   preference; the client and sshd run with theirs.  Each gateway upload is complete only
-   when it is durable (fsync) and recorded; internal-sftp does not fsync.
-2. Starts ``--concurrent`` sftp clients at once, each uploading its own 1 MiB file to the
+1. For each cipher of ``--ciphers`` (default AES-GCM and chacha20-poly1305), uploads one file
+   of ``--size-mib`` with the OpenSSH ``sftp`` client (``-c CIPHER``) into the gateway and into
+   a second ``sshd`` on a loopback port (its own config, ``internal-sftp``), alternating,
+   ``--rounds`` times each; prints the medians in MB/s (10^6 bytes per second), their ratio,
+   and each server's CPU seconds per GiB (the gateway process; sshd's reaped session
+   processes).  A gateway upload is complete only when it is durable (fsync), hashed and
+   recorded; internal-sftp does neither.
+2. ``--small`` sequential uploads of a 1 KiB file with one asyncssh client session (the same
+   client and cipher for both servers), into the gateway (with batching held off, so every
+   upload stays waiting) and into sshd, alternating in windows of 200; prints the mean time
+   per upload of each window for both.
+3. Starts ``--concurrent`` sftp clients at once, each uploading its own 1 MiB file to the
    gateway; prints the wall time, the number of failed uploads and the gateway's peak RSS.
 
-Needs: the OpenSSH client and server (``apt-get install openssh-client openssh-server``) and
-a free loopback.  Everything runs on 127.0.0.1 and is removed at the end.
+The machine may be shared: runs are interleaved and medians taken, so both servers see the
+same load; the spread of the runs is printed too.  Needs the OpenSSH client and server
+(``apt-get install openssh-client openssh-server``) and a free loopback; everything runs on
+127.0.0.1 and is removed at the end.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import getpass
 import os
 import shutil
@@ -32,10 +41,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import asyncssh
+
 REPO = Path(__file__).resolve().parents[1]
 CLIENT_OPTIONS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
                   "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"]
 MB = 1_000_000
+DEFAULT_CIPHERS = "aes128-gcm@openssh.com,chacha20-poly1305@openssh.com"
+WINDOW = 200
 
 
 def free_port() -> int:
@@ -82,6 +95,7 @@ def gateway(work: Path, public_key: str, port: int) -> Iterator[subprocess.Popen
         f'data_dir = "{work / "gateway-data"}"',
         "[sftp]", 'host = "127.0.0.1"', f"port = {port}",
         "max_unauthenticated_per_address = 1000",  # every client connects from 127.0.0.1
+        "[http]", f"port = {free_port()}",  # not 8080: another gateway may be running
         "[batching]", "quiet_seconds = 86400",  # keep the sorter idle during the runs
         "[sandbox]", "enabled = true",
         "[institutions.bench]", f'authorized_keys = ["{public_key}"]', "max_sessions = 1000",
@@ -101,7 +115,8 @@ def gateway(work: Path, public_key: str, port: int) -> Iterator[subprocess.Popen
 
 
 @contextmanager
-def openssh_server(work: Path, public_key: str, port: int) -> Iterator[None]:
+def openssh_server(work: Path, public_key: str, port: int
+                   ) -> Iterator[subprocess.Popen[bytes]]:
     """A second sshd on loopback with its own config, serving internal-sftp."""
     folder = work / "sshd"
     folder.mkdir()
@@ -121,16 +136,16 @@ def openssh_server(work: Path, public_key: str, port: int) -> Iterator[None]:
                                stderr=open(folder / "sshd.log", "wb"))  # noqa: SIM115
     try:
         wait_for_port(port)
-        yield
+        yield process
     finally:
         process.terminate()
         process.wait(10)
 
 
-def upload(port: int, user: str, key: Path, local: Path, remote: str) -> float:
-    """Upload ``local`` to ``remote`` with ``sftp -b``; return the seconds it took."""
+def upload(port: int, user: str, key: Path, local: Path, remote: str, *, cipher: str) -> float:
+    """Upload ``local`` to ``remote`` with ``sftp -b`` and ``cipher``; return the seconds."""
     started = time.perf_counter()
-    done = subprocess.run(["sftp", "-b", "-", "-P", str(port), "-i", str(key),
+    done = subprocess.run(["sftp", "-b", "-", "-P", str(port), "-i", str(key), "-c", cipher,
                            *CLIENT_OPTIONS, f"{user}@127.0.0.1"],
                           input=f'put "{local}" "{remote}"\n', capture_output=True,
                           text=True, check=False)
@@ -140,22 +155,71 @@ def upload(port: int, user: str, key: Path, local: Path, remote: str) -> float:
     return elapsed
 
 
-def compare(work: Path, key: Path, ports: tuple[int, int], size: int, rounds: int) -> None:
-    """Alternate gateway and internal-sftp uploads; print medians and the ratio."""
+def cpu_seconds(pid: int, *, reaped_children: bool) -> float:
+    """CPU time of process ``pid`` (user + system; with ``reaped_children``, also that of
+    the children it has waited for: sshd's session processes)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(value) for value in fields[11:15 if reaped_children else 13])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def compare(work: Path, key: Path, servers: dict[str, tuple[int, int]], size: int, *,
+            rounds: int, cipher: str) -> None:
+    """Alternate gateway and internal-sftp uploads with ``cipher``; print medians, ratio
+    and CPU per GiB."""
     big = work / "big.bin"
-    make_file(big, size)
+    if not big.exists():
+        make_file(big, size)
     target = work / "openssh-target.bin"
-    times: dict[str, list[float]] = {"gateway": [], "openssh": []}
+    times: dict[str, list[float]] = {name: [] for name in servers}
+    cpu: dict[str, list[float]] = {name: [] for name in servers}
     for _ in range(rounds):
-        times["gateway"].append(upload(ports[0], "bench", key, big, "inbox/big.bin"))
-        times["openssh"].append(upload(ports[1], getpass.getuser(), key, big, str(target)))
-        target.unlink()
+        for name, (port, pid) in servers.items():
+            user, remote = (("bench", "inbox/big.bin") if name == "gateway"
+                            else (getpass.getuser(), str(target)))
+            before = cpu_seconds(pid, reaped_children=name != "gateway")
+            times[name].append(upload(port, user, key, big, remote, cipher=cipher))
+            time.sleep(0.3)  # sshd reaps its session processes
+            cpu[name].append(cpu_seconds(pid, reaped_children=name != "gateway") - before)
+            target.unlink(missing_ok=True)
     rates = {name: size / statistics.median(spent) / MB for name, spent in times.items()}
-    print(f"{size >> 20} MiB upload, median of {rounds} (OpenSSH sftp client, defaults):")
+    print(f"{size >> 20} MiB upload, {cipher}, median of {rounds} (OpenSSH sftp client):")
     for name, spent in times.items():
-        print(f"  {name:8} {rates[name]:7.1f} MB/s   runs: "
-              + ", ".join(f"{size / s / MB:.1f}" for s in spent))
-    print(f"  ratio gateway/openssh: {rates['gateway'] / rates['openssh']:.2f}")
+        per_gib = statistics.median(cpu[name]) * (1 << 30) / size
+        print(f"  {name:8} {rates[name]:7.1f} MB/s   server CPU {per_gib:4.2f} s/GiB   runs: "
+              + ", ".join(f"{size / s / MB:.0f}" for s in spent))
+    print(f"  ratio gateway/openssh: {rates['gateway'] / rates['openssh']:.2f}", flush=True)
+
+
+async def small_uploads(work: Path, key: Path, servers: dict[str, tuple[int, int]],
+                        count: int) -> None:
+    """``count`` sequential 1 KiB uploads per server with one asyncssh session each,
+    alternating windows of ``WINDOW``; print the mean per upload of each window."""
+    small = work / "small.csv"
+    small.write_bytes(b"user_id,login_id,status\n" + b"u,u,active\n" * 90)
+    (work / "small-target").mkdir()
+    sessions = {}
+    for name, (port, _) in servers.items():
+        user = "bench" if name == "gateway" else getpass.getuser()
+        conn = await asyncssh.connect("127.0.0.1", port, username=user,
+                                      client_keys=[str(key)], known_hosts=None,
+                                      agent_path=None,
+                                      encryption_algs=["aes128-gcm@openssh.com"])
+        sessions[name] = (conn, await conn.start_sftp_client())
+    print(f"{count} sequential 1 KiB uploads (asyncssh client, aes128-gcm), ms per upload:")
+    print(f"  {'uploads':>13} {'gateway':>8} {'openssh':>8}")
+    for start in range(0, count, WINDOW):
+        means = []
+        for name, (_, sftp) in sessions.items():
+            folder = "inbox" if name == "gateway" else str(work / "small-target")
+            started = time.perf_counter()
+            for number in range(start, min(start + WINDOW, count)):
+                await sftp.put(str(small), f"{folder}/u{number:05d}.csv")
+            means.append((time.perf_counter() - started) * 1000 / WINDOW)
+        print(f"  {start + 1:>6}-{min(start + WINDOW, count):<6} {means[0]:8.2f} "
+              f"{means[1]:8.2f}", flush=True)
+    for conn, _ in sessions.values():
+        conn.close()
 
 
 def concurrent(work: Path, key: Path, port: int, count: int, pid: int) -> None:
@@ -189,10 +253,12 @@ def peak_rss_mib(pid: int) -> float:
 
 
 def main() -> None:
-    """Run both measurements and print the figures."""
+    """Run the measurements and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size-mib", type=int, default=1024)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--ciphers", default=DEFAULT_CIPHERS)
+    parser.add_argument("--small", type=int, default=5000)
     parser.add_argument("--concurrent", type=int, default=200)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="sftp-bench-"))
@@ -200,9 +266,15 @@ def main() -> None:
         key, public = client_key(work)
         ports = (free_port(), free_port())
         with gateway(work, public, ports[0]) as process, \
-                openssh_server(work, public, ports[1]):
-            compare(work, key, ports, args.size_mib << 20, args.rounds)
-            concurrent(work, key, ports[0], args.concurrent, process.pid)
+                openssh_server(work, public, ports[1]) as sshd:
+            servers = {"gateway": (ports[0], process.pid), "openssh": (ports[1], sshd.pid)}
+            for cipher in filter(None, args.ciphers.split(",")):
+                compare(work, key, servers, args.size_mib << 20, rounds=args.rounds,
+                        cipher=cipher)
+            if args.small:
+                asyncio.run(small_uploads(work, key, servers, args.small))
+            if args.concurrent:
+                concurrent(work, key, ports[0], args.concurrent, process.pid)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -16,6 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from gateway.forwarding.canvas import CanvasClient
 from gateway.forwarding.steps import BatchSteps
+from gateway.forwarding.turns import AccountTurns, account_of
 from gateway.institutions import Institution
 from gateway.runner import Runner
 from gateway.settings import ForwardingSettings
@@ -51,6 +52,7 @@ class Forwarder(Runner):
         self._pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="forwarder")
         self._busy: dict[str, Future[None]] = {}
         self._lock = threading.Lock()
+        self._turns = AccountTurns(self.wake)
 
     def step(self) -> bool:
         """Start a step for every idle institution whose head batch is due.
@@ -65,10 +67,17 @@ class Forwarder(Runner):
                 if institution.name in self._busy:
                     continue
             head = self._store.head_batch(institution.name, FINISHED_BATCH_STATES)
-            if head is None or head.state not in ACTIONABLE or head.next_attempt_at > now:
+            if head is None or head.state not in ACTIONABLE:
+                continue
+            if head.next_attempt_at > now:
                 continue
             if head.state in UNSENT and institution.name in self._store.institution_holds():
                 continue  # an operator holds this queue: post nothing new, follow what runs
+            if head.state in UNSENT and not self._turns.take(
+                    account_of(institution.canvas), head.id, self._under_way):
+                # Another institution's batch is being imported into this Canvas account:
+                # wait, in process and without asking Canvas, for the turn to be given back.
+                continue
             self._start(institution, head)
             started = True
         return started
@@ -100,6 +109,19 @@ class Forwarder(Runner):
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def _act(self, institution: Institution, batch: BatchRecord) -> None:
+        account = account_of(institution.canvas)
+        try:
+            self._step(institution, batch)
+        finally:
+            if not self._under_way(batch.id):
+                self._turns.give_back(account, batch.id)
+
+    def _under_way(self, batch_id: int) -> bool:
+        """True while a batch may still post, or its import may still run in Canvas."""
+        batch = self._store.batch(batch_id)
+        return batch.state in ACTIONABLE and batch.terminal_seen_at is None
+
+    def _step(self, institution: Institution, batch: BatchRecord) -> None:
         client = CanvasClient(institution.canvas,
                               timeout_seconds=self._settings.request_timeout_seconds)
         try:

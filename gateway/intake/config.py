@@ -36,11 +36,14 @@ MODERN_MACS = (
 )
 """MACs (used only with CTR ciphers; AEAD ciphers carry their own): SHA-2 only."""
 
-DEFAULT_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
-"""AES-GCM only.  SSH lets the *client's* preference pick among the ciphers both sides offer,
-so offering chacha20 or CTR as well would make OpenSSH clients pick those, which run markedly
-slower than AES-GCM on AES-NI hardware (see the benchmark in the README).  Clients built on
-libssh2 < 1.11 (Debian 12's curl, PHP ssh2) know only CTR: add ``aes256-ctr`` for them."""
+DEFAULT_CIPHERS = MODERN_CIPHERS
+"""Every modern cipher, so every maintained client connects on its defaults: AES-GCM
+(OpenSSH, PuTTY >= 0.76 and so WinSCP and FileZilla, Go's x/crypto/ssh, rclone, asyncssh,
+paramiko >= 3.4), chacha20-poly1305 (OpenSSH's first choice; asyncssh negotiates strict key
+exchange, which closes the Terrapin attack on it), and AES-CTR with a SHA-2 MAC for those that
+know neither: libssh2 < 1.11 (Debian 12's curl, PHP's ssh2), the original JSch 0.1.55, older
+SSH.NET.  The client's preference picks among them: OpenSSH clients pick chacha20 unless told
+``-c aes128-gcm@openssh.com`` (see the benchmark in the README for what each costs)."""
 
 DEFAULT_TEMP_NAMES = ("*.filepart", "*.part", "*.partial", "*.tmp", "*~", ".*")
 """Names clients upload to before renaming onto the final name (WinSCP, FileZilla, lftp,

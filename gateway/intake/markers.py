@@ -120,6 +120,7 @@ def _expected_digest(writer: UploadWriter, sidecar: Sidecar) -> str:
     if writer.size > MAX_SIDECAR_BYTES:
         raise RefusedError(f"{writer.name}: too large for a checksum file "
                       f"(at most {MAX_SIDECAR_BYTES} bytes)")
+    writer.settle()
     text = os.pread(writer.fd, MAX_SIDECAR_BYTES, 0).decode("utf-8", errors="replace")
     length = _HEX_LENGTH[sidecar.algorithm]
     found = re.search(rf"(?<![0-9A-Fa-f])[0-9A-Fa-f]{{{length}}}(?![0-9A-Fa-f])", text)

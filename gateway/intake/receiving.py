@@ -30,10 +30,10 @@ import asyncssh
 from gateway.intake.config import IntakeOptions
 from gateway.intake.inbox import Entry, Receipts
 from gateway.intake.limits import Allowance
-from gateway.intake.uploads import RunningDigest, UploadWriter
+from gateway.intake.spooling import DiskQueue, Spooler
+from gateway.intake.uploads import UploadWriter
 from gateway.state.diskspace import disk_space
 from gateway.state.spool import Spool, publish_file
-from gateway.state.states import UploadState
 from gateway.state.store import Store
 from gateway.web.metrics import UPLOADS_REFUSED
 
@@ -61,7 +61,8 @@ class Receiver:
         """Called (on the receiving threads) with the institution after a discard was
         recorded for its sender (the daemon refreshes its status.json)."""
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="receiving")
-        self._hashing = ThreadPoolExecutor(2, thread_name_prefix="hashing")
+        self._spooling = Spooler(2)
+        """Writes and hashes uploads' bytes (see gateway.intake.spooling)."""
         self._lock = threading.Lock()
         self._open: dict[str, set[UploadWriter]] = {}
         self._allowances: dict[str, Allowance] = {}
@@ -91,7 +92,8 @@ class Receiver:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)  # RDWR: sidecars are read
         writer = UploadWriter(institution=institution, name=name, path=path, fd=fd,
                               max_bytes=options.max_file_bytes, allowance=allowance,
-                              digest=RunningDigest(self._hashing), folder=folder,
+                              disk=DiskQueue(fd, self._spooling, _running_loop()),
+                              folder=folder,
                               log_fields=dict(log_fields or {}))
         with self._lock:
             self._open.setdefault(institution, set()).add(writer)
@@ -113,9 +115,9 @@ class Receiver:
             return self._allowances.setdefault(institution, Allowance(limit))
 
     def pending_bytes(self, institution: str) -> int:
-        """Bytes of the institution's uploads received and not yet batched."""
-        pending = self.store.uploads(institution=institution, state=UploadState.RECEIVED)
-        return sum(upload.size for upload in pending)
+        """Bytes of the institution's uploads received and not yet batched (one row of the
+        store's running totals: cheap enough for the event loop, whatever is waiting)."""
+        return self.store.waiting_bytes(institution)
 
     # -- ending an upload ------------------------------------------------------------------
 
@@ -151,7 +153,7 @@ class Receiver:
         try:
             if writer.failure is not None:
                 raise RefusedError(writer.failure)
-            writer.check_complete()
+            writer.check_complete()  # every queued byte is in the file after this
             os.fsync(writer.fd)
             sha256 = writer.sha256()
             with self.store.transaction() as txn:
@@ -209,6 +211,7 @@ class Receiver:
             if writer not in self._open.get(writer.institution, ()):
                 return
             self._open[writer.institution].discard(writer)
+        writer.disk.close()  # no queued write reaches the fd (or its reuse) after this
         with contextlib.suppress(OSError):
             os.close(writer.fd)
         writer.path.unlink(missing_ok=True)
@@ -234,7 +237,15 @@ class Receiver:
     def close(self) -> None:
         """Stop the receiving threads (after :meth:`drain`)."""
         self._executor.shutdown(wait=False, cancel_futures=True)
-        self._hashing.shutdown(wait=False, cancel_futures=True)
+        self._spooling.stop()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop running this call (an SFTP request), or None (tools, tests)."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _fields(writer: UploadWriter, name: str) -> dict[str, object]:

@@ -17,7 +17,6 @@ import options the file was uploaded for.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -113,7 +112,7 @@ class UploadSession:
 
     async def flush(self, writer: UploadWriter) -> None:
         """fsync an upload on the client's request, off the event loop."""
-        await self._receiver.run(os.fsync, writer.fd)
+        await self._receiver.run(writer.flush)
 
     async def abandoned(self, writer: UploadWriter) -> None:
         """The session ended with ``writer`` still open: nothing is received."""
@@ -190,6 +189,27 @@ class UploadSession:
                 for w in receiver.open_writers(self.institution)]
         return view(pending, receiver.receipts.recent(self.institution, now), live,
                     receiver.receipts)
+
+    async def entry(self, file: InboxFile) -> Entry | None:
+        """The inbox entry ``file`` shows (as :meth:`entries` would), reading only the
+        uploads of that name: clients stat every file they upload, whatever is waiting."""
+        for writer in self._receiver.open_writers(self.institution):
+            if writer.folder == file.folder and writer.name == file.name:
+                return Entry(writer.name, writer.size, time.time(), folder=writer.folder)
+        receiver = self._receiver
+        waiting = await receiver.run(receiver.store.waiting_named, self.institution,
+                                     file.folder, file.name)
+        found = [entry for entry in receiver.receipts.recent(self.institution, time.time())
+                 if entry.folder == file.folder and entry.name == file.name]
+        if waiting is not None:
+            found.append(Entry(waiting.filename, waiting.size, waiting.received_at,
+                               waiting.id, waiting.folder))
+        if not found:
+            return None
+        newest = max(found, key=lambda entry: entry.upload_id or 0)
+        if newest.upload_id is not None and receiver.receipts.hidden(newest.upload_id):
+            return (await self.entries()).get(newest.display)  # an older one may show
+        return newest
 
     async def _finish(self, writer: UploadWriter, name: str) -> None:
         role = self.rules.role(name)

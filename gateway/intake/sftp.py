@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, NoReturn
 
 import asyncssh
@@ -42,6 +42,7 @@ from gateway.intake.places import (
     REPORTS,
     REQUESTS,
     UPLOAD_FOLDERS,
+    InboxFile,
     Place,
     canonical,
     file_in,
@@ -50,6 +51,7 @@ from gateway.intake.places import (
     locate,
     request_name,
 )
+from gateway.intake.replies import ReplyBatch
 from gateway.intake.requests import RequestFile
 from gateway.intake.session import UploadSession
 from gateway.intake.uploads import RESUME_REFUSED, WRITE_ONLY, UploadWriter
@@ -83,6 +85,7 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
         self._session = session
         self._touch = touch
         self._loop = asyncio.get_running_loop()
+        ReplyBatch(chan, self._loop)  # the replies of a burst of requests go as one write
 
     def format_user(self, uid: int | None) -> str:
         """``ls -l``'s owner column: the institution (its files are its own, whatever the
@@ -119,13 +122,16 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
         return self.open(path, _WRITE_FLAGS & ~asyncssh.FXF_APPEND if writing
                          else asyncssh.FXF_READ, attrs)
 
-    def write(self, file_obj: object, offset: int, data: bytes) -> int:
-        """Write to an upload; reports are read-only."""
+    def write(self, file_obj: object, offset: int, data: bytes) -> int | Awaitable[int]:
+        """Write to an upload (awaitable only while its disk lags); reports are read-only."""
         self._touch()
-        if not isinstance(file_obj, UploadWriter | RequestFile):
+        if isinstance(file_obj, RequestFile):
+            file_obj.write(offset, data)
+            return len(data)
+        if not isinstance(file_obj, UploadWriter):
             raise asyncssh.SFTPPermissionDenied("reports and exports are read-only")
-        file_obj.write(offset, data)
-        return len(data)
+        backlog = file_obj.write(offset, data)
+        return len(data) if backlog is None else _after(backlog, len(data))
 
     def read(self, file_obj: object, offset: int, size: int) -> bytes:
         """Read a report; uploads are write-only."""
@@ -205,7 +211,7 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
 
     async def _entry(self, place: Place) -> Entry:
         """The inbox file at ``place``; raise SFTPNoSuchFile when there is none."""
-        entry = (await self._session.entries()).get(place.display)
+        entry = await self._session.entry(InboxFile(place.subfolder, place.name or ""))
         if entry is None:
             raise asyncssh.SFTPNoSuchFile(f"{place.display}: no such file")
         return entry
@@ -341,6 +347,11 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
         await self._session.end()
         with contextlib.suppress(OSError, asyncssh.Error):
             self.channel.exit(0)
+
+
+async def _after(backlog: Awaitable[None], written: int) -> int:
+    await backlog
+    return written
 
 
 def _refuse(why: str) -> NoReturn:

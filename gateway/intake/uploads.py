@@ -15,10 +15,7 @@ import bisect
 import errno
 import hashlib
 import os
-import threading
-from collections import deque
-from collections.abc import Callable, Mapping
-from concurrent.futures import Executor
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -26,6 +23,7 @@ from typing import TYPE_CHECKING, NoReturn
 import asyncssh
 
 from gateway.intake.places import inbox_display
+from gateway.intake.spooling import DiskQueue
 
 if TYPE_CHECKING:
     from gateway.intake.limits import Allowance
@@ -36,47 +34,6 @@ REORDER_WINDOW = 64 << 20
 """How far ahead of the contiguous front a pipelined write may land (clients keep at most a
 few MiB in flight); anything further is a gap, not reordering."""
 MAX_ISLANDS = 4096
-HASH_BATCH = 1 << 20
-MAX_QUEUED_CHUNKS = 4096
-WRITEBACK_STEP = 32 << 20
-"""Start writing an upload's data to disk every this many bytes, so the fsync at close has
-little left to do (the kernel would otherwise keep up to gigabytes dirty until then)."""
-
-
-class RunningDigest:
-    """The SHA-256 of a stream fed in order, hashed on worker threads.
-
-    Hashing on the event loop would cost the loop a third of its time on a fast upload;
-    hashlib releases the GIL, so another thread (core) can do it meanwhile.  Chunks are
-    queued in arrival order and hashed in that order by whichever worker drains the queue.
-    """
-
-    def __init__(self, executor: Executor) -> None:
-        self._executor = executor
-        self._sha = hashlib.sha256()
-        self._queue: deque[bytes] = deque()
-        self._lock = threading.Lock()
-        self._unscheduled = 0
-
-    def feed(self, data: bytes) -> None:
-        """Queue ``data`` (call from one thread, in stream order)."""
-        self._queue.append(data)
-        self._unscheduled += len(data)
-        if len(self._queue) > MAX_QUEUED_CHUNKS:
-            self._drain()  # hashing fell behind: catch up here rather than queue unboundedly
-        elif self._unscheduled >= HASH_BATCH:
-            self._unscheduled = 0
-            self._executor.submit(self._drain)
-
-    def _drain(self) -> None:
-        with self._lock:
-            while self._queue:
-                self._sha.update(self._queue.popleft())
-
-    def hexdigest(self) -> str:
-        """The digest of everything fed (blocking: hashes what is still queued)."""
-        self._drain()
-        return self._sha.hexdigest()
 
 
 class Coverage:
@@ -113,7 +70,9 @@ class Coverage:
 
 @dataclass(eq=False)  # identity: writers are tracked in sets
 class UploadWriter:
-    """An upload being written.  Not thread-safe: one SFTP handle owns it, on the event loop.
+    """An upload being written.  Not thread-safe: one SFTP handle owns it, on the event loop;
+    its bytes go to the file through ``disk`` (written and hashed on worker threads), and
+    :meth:`settle` (blocking) puts them all in the file before anything reads it.
 
     ``name`` is the name the client opened; a temp-named upload is received later under the
     name it is renamed to, always in the same upload ``folder`` (None: /inbox itself).
@@ -126,12 +85,11 @@ class UploadWriter:
     fd: int
     max_bytes: int
     allowance: Allowance
-    digest: RunningDigest | None
+    disk: DiskQueue
     folder: str | None = None
     coverage: Coverage = field(default_factory=Coverage)
     failure: str | None = None
     log_fields: Mapping[str, object] = field(default_factory=dict)
-    _written_back: int = 0
 
     @property
     def size(self) -> int:
@@ -143,27 +101,34 @@ class UploadWriter:
         """The upload's path as the client writes it."""
         return inbox_display(self.folder, self.name)
 
-    def write(self, offset: int, data: bytes) -> None:
-        """Write ``data`` at ``offset``; raise an SFTP error (and fail the upload) on any
-        refusal or I/O error, so nothing half-written can later be received."""
+    def write(self, offset: int, data: bytes) -> Awaitable[None] | None:
+        """Queue ``data`` for ``offset``; raise an SFTP error (and fail the upload) on any
+        refusal or on an earlier write's I/O error, so nothing half-written can later be
+        received.  Returns something to await before the next request when the disk lags
+        (see :meth:`DiskQueue.backlog`)."""
         if self.failure is not None:
             raise asyncssh.SFTPFailure(self.failure)
+        if self.disk.error is not None:
+            self.fail(f"{self.name}: the gateway could not write this upload "
+                      f"({self.disk.error.strerror}); nothing will be received from it, "
+                      "upload the whole file again")
         stop = offset + len(data)
         self._check_place(offset, stop)
         self._check_limits(stop)
-        try:
-            _write_all(self.fd, data, offset)
-        except OSError as error:
-            self.fail(f"{self.name}: the gateway could not write this upload "
-                      f"({error.strerror}); nothing will be received from it, upload the "
-                      "whole file again")
-        if self.digest is not None and offset == self.coverage.front:
-            self.digest.feed(data)
-        else:
-            self.digest = None  # out of order or rewritten: hash the finished file instead
+        # Out of order or rewritten: the digest is dropped and the finished file hashed.
+        self.disk.add(offset, data, in_order=offset == self.coverage.front)
         self.coverage.add(offset, stop)
-        if self.coverage.front - self._written_back >= WRITEBACK_STEP:
-            self._start_writeback()
+        return self.disk.backlog()
+
+    def settle(self) -> None:
+        """Put every byte written so far into the file (blocking; off the event loop);
+        raise OSError if one could not be written."""
+        self.disk.settle()
+
+    def flush(self) -> None:
+        """Settle, then fsync the file (blocking)."""
+        self.settle()
+        os.fsync(self.fd)
 
     def truncate(self, size: int) -> None:
         """Answer a client's truncate (a size in FSETSTAT): one to the current size changes
@@ -184,12 +149,6 @@ class UploadWriter:
         an upload cannot be read back.  The upload itself goes on."""
         raise asyncssh.SFTPOpUnsupported(
             f"{self.display}: ranges@asyncssh.com is not supported: {WRITE_ONLY}")
-
-    def _start_writeback(self) -> None:
-        """Have the kernel start writing the data so far to disk, without waiting for it
-        (and drop it from the page cache: the gateway does not read it back soon)."""
-        start, self._written_back = self._written_back, self.coverage.front
-        os.posix_fadvise(self.fd, start, self._written_back - start, os.POSIX_FADV_DONTNEED)
 
     def _check_place(self, offset: int, stop: int) -> None:
         if offset > self.coverage.front and self.coverage.high == 0:
@@ -219,7 +178,9 @@ class UploadWriter:
 
     def check_complete(self) -> None:
         """Raise OSError unless the file holds exactly the written bytes with no gap (run
-        before receiving; a failed writer is refused by the caller first)."""
+        before receiving, off the event loop; a failed writer is refused by the caller
+        first)."""
+        self.settle()
         if self.coverage.has_gaps:
             raise OSError(errno.EIO, f"the upload has gaps after byte {self.coverage.front}; "
                                      f"{RESUME_REFUSED}")
@@ -229,22 +190,10 @@ class UploadWriter:
                                      "written")
 
     def sha256(self) -> str:
-        """The SHA-256 of the bytes written, reading the file back if writes were not linear."""
-        if self.digest is not None:
-            return self.digest.hexdigest()
-        return file_digest(self.path, "sha256")
-
-
-def _write_all(fd: int, data: bytes, offset: int) -> None:
-    """``pwrite`` all of ``data``: a short write (full disk, file size limit) is continued,
-    and one that writes nothing is an error, never a silent truncation."""
-    view = memoryview(data)
-    while view:
-        written = os.pwrite(fd, view, offset)
-        if written <= 0:
-            raise OSError(errno.ENOSPC, "no space left for the upload")
-        view = view[written:]
-        offset += written
+        """The SHA-256 of the bytes written (after :meth:`check_complete`), reading the file
+        back if writes were not linear."""
+        digest = self.disk.hexdigest()
+        return digest if digest is not None else file_digest(self.path, "sha256")
 
 
 def file_digest(path: Path, algorithm: str) -> str:

@@ -16,7 +16,9 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 
 from gateway.sandbox import control, errors_api, imports_api, people_api
@@ -37,6 +39,26 @@ from gateway.sandbox.wire import CONNECTION_RESET, Request, Response, not_found
 logger = logging.getLogger(__name__)
 
 
+class RequestCount:
+    """How many API requests (``/sandbox/`` control calls aside) the sandbox was asked, by
+    method and route (``"GET list"``; ``"GET unknown"`` for no route); thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+
+    def add(self, method: str, path: str) -> None:
+        """Count one request."""
+        route = match_route(method, path)
+        with self._lock:
+            self._counts[f"{method} {route.action if route else 'unknown'}"] += 1
+
+    def snapshot(self) -> dict[str, int]:
+        """The counts so far."""
+        with self._lock:
+            return dict(self._counts)
+
+
 class SandboxApi:
     """Canvas's SIS import API over an ImportStore; safe to call from many threads."""
 
@@ -49,6 +71,7 @@ class SandboxApi:
         sleep: Callable[[float], object] = time.sleep,
         *,
         reports: AccountReportsApi | None = None,
+        counted: RequestCount | None = None,
     ) -> None:
         """`sleep` waits out injected latency (the server passes its stop event's wait,
         so stopping does not wait for sleeping requests); `reports` serves the account
@@ -59,6 +82,7 @@ class SandboxApi:
         self._injector = injector or FaultInjector()
         self._throttle = throttle or Throttle()
         self._sleep = sleep
+        self._counted = counted or RequestCount()
 
     def handle(self, request: Request) -> Response:
         """Answer one request; an unexpected error becomes Canvas's 500 body, never a raise."""
@@ -67,6 +91,7 @@ class SandboxApi:
                 return control.handle(
                     request, self._store, self._views, self._injector, self._throttle
                 )
+            self._counted.add(request.method, request.path)
             return self._with_faults(
                 request, self._injector.for_request(request.method, request.path)
             )

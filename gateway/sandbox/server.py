@@ -35,7 +35,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from gateway.sandbox.api import SandboxApi
+from gateway.sandbox.api import RequestCount, SandboxApi
 from gateway.sandbox.delayed import ErrorsFileJobs
 from gateway.sandbox.faults import Faults
 from gateway.sandbox.file_store import FileStore
@@ -117,6 +117,7 @@ class CanvasSandbox:
         """The account report runs (report_runs.py); ``report_seconds`` is settable."""
         self.file_store = FileStore(self._injector, host)
         """The separate file server report downloads are redirected to (file_store.py)."""
+        self._counted = RequestCount()
         self._stop_event = threading.Event()
         self._lifecycle = threading.Lock()
         self._httpd: SandboxHTTPServer | None = None
@@ -167,6 +168,11 @@ class CanvasSandbox:
         """How many times each fault kind fired since the current plan was set."""
         return self._injector.fired()
 
+    def requests(self) -> dict[str, int]:
+        """API requests answered so far, by method and route (``"GET list"``, ``"POST
+        create"``, ``"GET show"`` ...), control calls aside."""
+        return self._counted.snapshot()
+
     def throttled(self) -> int:
         """How many requests the throttle refused since the sandbox started."""
         return self._throttle.refused
@@ -201,7 +207,7 @@ class CanvasSandbox:
                                         self.file_store)
             api = SandboxApi(
                 self._store, self._views, self._injector, self._throttle,
-                self._stop_event.wait, reports=reports,
+                self._stop_event.wait, reports=reports, counted=self._counted,
             )
             httpd = SandboxHTTPServer((self._host, self._port), api)
             self._httpd = httpd

@@ -59,6 +59,9 @@ SEAL_ATTEMPTS = 3
 FORM_ATTEMPTS = 3
 """Rounds an institution's delivery may fail to form before the failing upload is sought."""
 FORM_PAUSE_SECONDS = 60
+LEADING_ZIPS = 100
+"""At most this many zips at the head of the queue are sent on without waiting for quiet
+(any further ones go with the next round)."""
 """Pause between tries while forming fails for a whole institution (not one upload)."""
 
 
@@ -224,7 +227,7 @@ class Sorter(Runner):
     def _set_aside_oldest(self, institution: str, error: Exception) -> bool:
         """Reject the institution's oldest waiting upload alone, in a batch of its own (the
         sender gets its report), and alert ops; True if there was one."""
-        waiting = self._store.uploads(institution=institution, state=UploadState.RECEIVED)
+        waiting = self._store.waiting(institution, limit=1)
         if not waiting:
             return False
         upload = waiting[0]
@@ -290,19 +293,25 @@ class Sorter(Runner):
         return plans, _unchecked(pending, verdicts)
 
     def _deliverable(self, institution: str) -> list[UploadRecord]:
-        """The uploads forming the institution's next delivery now (none: wait longer)."""
-        pending = self._store.uploads(institution=institution, state=UploadState.RECEIVED)
+        """The uploads forming the institution's next delivery now (none: wait longer).
+
+        Runs after every received upload, so deciding to wait reads a bounded number of
+        rows (the newest waiting upload, the first few), never all that wait; only a
+        delivery being formed is read whole."""
         through = self._intake.released_through(institution)
         if through is not None:  # trigger files: the sender says when a delivery is complete
-            return [upload for upload in pending if upload.id <= through]
+            return self._store.waiting(institution, through=through)
         if self._intake.uploads_open(institution):  # a file still arriving belongs with these
             return []
-        if is_quiet(pending, self._store.clock(), self._quiet_seconds):
-            return pending
+        newest = self._store.waiting(institution, newest=True, limit=1)
+        if is_quiet(newest, self._store.clock(), self._quiet_seconds):
+            return self._store.waiting(institution)
         # A zip is a complete delivery by itself: no need to wait, as long as it is next.
+        if not _is_zip(self._store.waiting(institution, limit=1)):
+            return []
         leading = []
-        for upload in pending:
-            if not upload.filename.lower().endswith(".zip"):
+        for upload in self._store.waiting(institution, limit=LEADING_ZIPS):
+            if not _is_zip([upload]):
                 break
             leading.append(upload)
         return leading
@@ -429,6 +438,11 @@ def _merged(files: list[tuple[str, Source]]) -> list[tuple[str, list[Source]]]:
         if kinds != {identify(union_header(sources))}:
             return [(name, [source]) for name, source in files]
     return [(files[0][0], sources)]
+
+
+def _is_zip(uploads: list[UploadRecord]) -> bool:
+    """True when the first of ``uploads`` is named as a zip."""
+    return bool(uploads) and uploads[0].filename.lower().endswith(".zip")
 
 
 def _password(institution: Institution | None) -> bytes | None:

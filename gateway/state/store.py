@@ -212,6 +212,16 @@ CREATE TABLE IF NOT EXISTS export_runs (
 );
 CREATE INDEX IF NOT EXISTS export_runs_by_state ON export_runs (state, next_attempt_at);
 ALTER TABLE notices ADD COLUMN export_run_id INTEGER REFERENCES export_runs(id);
+""", """
+CREATE TABLE IF NOT EXISTS waiting_totals (
+    institution TEXT PRIMARY KEY,
+    uploads INTEGER NOT NULL,
+    bytes INTEGER NOT NULL
+);
+INSERT OR REPLACE INTO waiting_totals (institution, uploads, bytes)
+    SELECT institution, count(*), sum(size) FROM uploads WHERE state = 'received'
+    GROUP BY institution;
+CREATE INDEX IF NOT EXISTS uploads_by_name ON uploads (institution, state, filename, id);
 """)
 """Schema steps; ``PRAGMA user_version`` records how many have been applied.  Append only."""
 
@@ -252,6 +262,10 @@ class Transaction:
              folder),
         )
         upload_id = _last_id(cursor)
+        self._db.execute(
+            "INSERT INTO waiting_totals (institution, uploads, bytes) VALUES (?, 1, ?)"
+            " ON CONFLICT (institution) DO UPDATE SET uploads = uploads + 1,"
+            " bytes = bytes + excluded.bytes", (institution, size))
         self._log("upload", upload_id, None, UploadState.RECEIVED, filename)
         return upload_id
 
@@ -443,6 +457,11 @@ class Transaction:
         )
         if cursor.rowcount != 1:
             raise TransitionError(f"{entity} {record_id} is no longer {expected}")
+        if entity == "upload" and expected is UploadState.RECEIVED:
+            self._db.execute(  # no edge leads back to RECEIVED: it leaves the waiting totals
+                "UPDATE waiting_totals SET uploads = uploads - 1, bytes = bytes - u.size"
+                " FROM (SELECT institution, size FROM uploads WHERE id = ?) AS u"
+                " WHERE waiting_totals.institution = u.institution", (record_id,))
         self._log(entity, record_id, expected, new, reason)
 
     def update(self, entity: str, record_id: int, expected: State, **fields: Any) -> None:
@@ -558,6 +577,38 @@ class Store:
         clauses, params = _filters(institution=institution, state=state, batch_id=batch_id)
         rows = self._rows(f"SELECT * FROM uploads{clauses} ORDER BY id", *params)
         return [UploadRecord.from_row(row) for row in rows]
+
+    def waiting_bytes(self, institution: str) -> int:
+        """Bytes of the institution's uploads received and not yet batched: a running total
+        kept in the transactions that receive and batch uploads, so one row is read however
+        many uploads wait."""
+        rows = self._rows("SELECT bytes FROM waiting_totals WHERE institution = ?",
+                          institution)
+        return int(rows[0][0]) if rows else 0
+
+    def waiting(self, institution: str, *, newest: bool = False, limit: int = -1,
+                through: int | None = None) -> list[UploadRecord]:
+        """The institution's RECEIVED uploads in arrival order (``newest``: newest first),
+        at most ``limit`` of them (-1: all), only those up to id ``through`` if given.  Read
+        through the ``uploads_by_state`` index: only the rows returned are visited."""
+        bound = " AND id <= ?" if through is not None else ""
+        order = "DESC" if newest else "ASC"
+        params = (institution, UploadState.RECEIVED,
+                  *((through,) if through is not None else ()), limit)
+        rows = self._rows(f"SELECT * FROM uploads INDEXED BY uploads_by_state WHERE"
+                          f" institution = ? AND state = ?{bound} ORDER BY id {order}"
+                          " LIMIT ?", *params)
+        return [UploadRecord.from_row(row) for row in rows]
+
+    def waiting_named(self, institution: str, folder: str | None,
+                      filename: str) -> UploadRecord | None:
+        """The newest RECEIVED upload of ``filename`` in upload folder ``folder`` (None:
+        /inbox itself), read through the ``uploads_by_name`` index."""
+        rows = self._rows("SELECT * FROM uploads INDEXED BY uploads_by_name WHERE"
+                          " institution = ? AND state = ? AND filename = ? AND folder IS ?"
+                          " ORDER BY id DESC LIMIT 1", institution, UploadState.RECEIVED,
+                          filename, folder)
+        return UploadRecord.from_row(rows[0]) if rows else None
 
     def batch(self, batch_id: int) -> BatchRecord:
         """One batch; raises KeyError when there is none."""

@@ -1,18 +1,20 @@
 """Uploading to the gateway with the clients vendors really use: OpenSSH sftp and scp,
-paramiko, asyncssh, lftp, rclone and curl."""
+paramiko, asyncssh, lftp, rclone, curl (libssh2), PuTTY's psftp (the engine of WinSCP and
+FileZilla), JSch and Go's x/crypto/ssh with pkg/sftp; each on its default algorithms."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import asyncssh
 import paramiko
 
-from tests.integration.gateway_process import Account
+from tests.integration.gateway_process import REPO, Account
 
 OPENSSH_OPTIONS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
                    "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"]
@@ -160,3 +162,64 @@ def curl_upload(port: int, account: Account, local: Path, name: str,
     _checked(["curl", "--silent", "--show-error", "--insecure",
               "--user", f"{account.name}:{account.password}", "-T", str(local), *rename,
               f"sftp://127.0.0.1:{port}/inbox/{temp or name}"])
+
+
+def psftp_upload(port: int, account: Account, local: Path, name: str,
+                 temp: str | None = None) -> None:
+    """PuTTY's psftp in batch mode, pinning the gateway's host key by its SHA-256
+    fingerprint (read from the gateway first, as a vendor copies it from the operator)."""
+    commands = [f'put "{local}" "/inbox/{temp or name}"']
+    if temp is not None:
+        commands.append(f'mv "/inbox/{temp}" "/inbox/{name}"')
+    with tempfile.NamedTemporaryFile("w", suffix=".psftp") as script:
+        script.write("\n".join(commands) + "\n")
+        script.flush()
+        pins = [option for fingerprint in _host_key_fingerprints(port)
+                for option in ("-hostkey", fingerprint)]
+        _checked(["psftp", "-batch", "-P", str(port), "-l", account.name,
+                  "-pw", account.password, *pins, "-b", script.name, "127.0.0.1"],
+                 stdin=subprocess.DEVNULL)
+
+
+def _host_key_fingerprints(port: int) -> list[str]:
+    """The SHA-256 fingerprints of the gateway's host keys, one per key type."""
+    async def fetch(algorithm: str) -> str:
+        key = await asyncssh.get_server_host_key("127.0.0.1", port,
+                                                 server_host_key_algs=[algorithm])
+        assert key is not None
+        return str(key.get_fingerprint("sha256"))
+
+    return [asyncio.run(fetch(algorithm))
+            for algorithm in ("ssh-ed25519", "ecdsa-sha2-nistp256", "rsa-sha2-256")]
+
+
+JSCH_JAR = Path("/usr/share/java/jsch.jar")
+"""Debian's libjsch-java: the original JSch, as most Java SIS integrations embed it."""
+CLIENT_SOURCES = REPO / "tests" / "integration" / "clients"
+
+
+def jsch_upload(port: int, account: Account, local: Path, name: str,
+                temp: str | None = None) -> None:
+    """JSch's ChannelSftp put (then rename when ``temp``), run from source by java."""
+    names = [f"/inbox/{name}", *([f"/inbox/{temp}"] if temp is not None else [])]
+    _checked(["java", "-cp", str(JSCH_JAR), str(CLIENT_SOURCES / "JschUpload.java"),
+              "127.0.0.1", str(port), account.name, account.password, str(local), *names])
+
+
+def go_client(folder: Path) -> Path:
+    """Build the Go client (x/crypto/ssh and pkg/sftp from Debian's packages: no module
+    download) into ``folder``; returns the program."""
+    program = folder / "goupload"
+    environment = {**os.environ, "GO111MODULE": "off", "GOPATH": "/usr/share/gocode",
+                   "GOCACHE": str(folder / "gocache"), "GOFLAGS": ""}
+    _checked(["go", "build", "-o", str(program), "."], env=environment,
+             cwd=CLIENT_SOURCES / "goupload")
+    return program
+
+
+def go_upload(program: Path, port: int, account: Account, local: Path, name: str,
+              temp: str | None = None) -> None:
+    """Go's x/crypto/ssh with pkg/sftp (built by :func:`go_client`)."""
+    names = [f"/inbox/{name}", *([f"/inbox/{temp}"] if temp is not None else [])]
+    _checked([str(program), f"127.0.0.1:{port}", account.name, account.password, str(local),
+              *names])

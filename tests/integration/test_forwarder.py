@@ -522,3 +522,34 @@ def test_a_requeued_batch_keeps_the_errors_file_of_its_new_import_not_the_old_on
     kept = spool.batch_errors_path(batch.id).read_text()
     assert f"\n{done.import_id}," in kept
     assert f"\n{failed.import_id}," not in kept
+
+
+def test_institutions_sharing_an_account_take_turns_with_a_bounded_number_of_requests(
+        store: Store, spool: Spool, clock: Clock) -> None:
+    """Thirty institutions post to one Canvas account: each batch waits for the others'
+    imports without asking Canvas (woken when the turn is its), so the requests per import
+    stay a small constant instead of growing with the institutions sharing the account."""
+    names = [f"inst{number:02d}" for number in range(30)]
+    with CanvasSandbox(accounts={"1": SANDBOX_TOKEN}, processing_seconds=0.05,
+                       errors_file_delay_seconds=0) as canvas:
+        spool.create(names)
+        sharing = {name: Institution(
+            name=name, username=name, password_hash=None, authorized_keys=(), report_to=(),
+            report_cc=(), canvas=CanvasTarget(canvas.base_url, "1", SecretStr(SANDBOX_TOKEN)))
+            for name in names}
+        forwarder = Forwarder(store=store, spool=spool, institutions=lambda: sharing,
+                              settings=ForwardingSettings(), on_finished=lambda: None)
+        batches = [_ready_batch(store, spool, institution=name) for name in names]
+        try:
+            for batch in batches:
+                _run_until(forwarder, store, clock, batch.id, {BatchState.IMPORTED})
+        finally:
+            forwarder.close()
+        imports = canvas.imports("1")
+        assert len(imports) == len(names)  # each batch once
+        ended = sorted((i["created_at"], i["ended_at"]) for i in imports)
+        assert all(ended[n][1] <= ended[n + 1][0] for n in range(len(ended) - 1))  # one at a time
+        asked = canvas.requests()
+        per_import = sum(asked.values()) / len(names)
+        assert asked.get("GET list", 0) <= 2 * len(names), asked  # not 30 x 30
+        assert per_import <= 8, asked

@@ -49,7 +49,7 @@ def test_an_added_institution_logs_in_without_a_restart(
                 "--report-to", "registrar@gamma.example") == 0
     out = capsys.readouterr().out
     drop_in = gateway.root / "institutions.d" / "gamma.toml"
-    assert f"institution gamma: added in {drop_in} (login: 1 key(s))" in out
+    assert f"institution gamma: added in {drop_in} (login: 1 key)" in out
     assert "the running gateway (pid " in out
     assert stat.S_IMODE(drop_in.stat().st_mode) == 0o640
     def listing() -> str | None:

@@ -3,8 +3,10 @@ temp-name-then-rename habit, a large file, and the received bytes' SHA-256 equal
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,18 +16,23 @@ import pytest
 from tests.integration.gateway_process import REPO, Account, GatewayProcess, wait_for
 from tests.integration.intake_checks import assert_received_exactly, received
 from tests.integration.sftp_clients import (
+    JSCH_JAR,
     asyncssh_upload,
     curl_upload,
+    go_client,
+    go_upload,
+    jsch_upload,
     lftp_upload,
     openssh_upload,
     paramiko_upload,
+    psftp_upload,
     rclone_upload,
     scp_upload,
 )
 
 SAMPLES = REPO / "config" / "samples"
 LARGE_BYTES = 64 << 20
-CTR_TOO = ['encryption_algs = ["aes128-gcm@openssh.com", "aes128-ctr"]']
+GCM_ONLY = ['encryption_algs = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com"]']
 
 Upload = Callable[[int, Account, Path, str, str | None], None]
 
@@ -38,7 +45,18 @@ class Client:
     upload: Upload
     temp: str
     renames: bool = True
-    sftp_options: tuple[str, ...] = ()
+    files: tuple[Path, ...] = ()
+    """Files the client needs besides its program (a library jar)."""
+
+
+@functools.cache
+def _go_program() -> Path:
+    return go_client(Path(tempfile.mkdtemp(prefix="goupload-")))
+
+
+def _go_upload(port: int, account: Account, local: Path, name: str,
+               temp: str | None = None) -> None:
+    go_upload(_go_program(), port, account, local, name, temp)
 
 
 CLIENTS = {
@@ -48,8 +66,14 @@ CLIENTS = {
     "asyncssh": Client("python3", asyncssh_upload, ".courses.csv"),
     "lftp": Client("lftp", lftp_upload, ".in.*"),
     "rclone": Client("rclone", rclone_upload, "courses.csv.partial", renames=False),
-    # Debian 12's curl uses libssh2 1.10, which knows no AES-GCM: CTR must be offered.
-    "curl": Client("curl", curl_upload, "courses.csv.part", sftp_options=tuple(CTR_TOO)),
+    # Debian 12's curl: libssh2 1.10, which knows no AES-GCM and no -etm MAC.
+    "curl": Client("curl", curl_upload, "courses.csv.part"),
+    # PuTTY's psftp: the SSH engine of WinSCP and FileZilla.
+    "psftp": Client("psftp", psftp_upload, "courses.csv.filepart"),
+    # The original JSch (Debian's 0.1.54): AES-CTR, hmac-sha2-256, ECDH, ECDSA host key.
+    "jsch": Client("java", jsch_upload, "courses.csv.part", files=(JSCH_JAR,)),
+    # Go's x/crypto/ssh with pkg/sftp, built from Debian's packages.
+    "go-x-crypto": Client("go", _go_upload, "courses.csv.tmp"),
 }
 
 
@@ -71,16 +95,17 @@ def payloads(tmp_path_factory: pytest.TempPathFactory) -> Payloads:
     return Payloads(SAMPLES / "users.csv", SAMPLES / "courses.csv", large)
 
 
-def _needs(program: str) -> None:
-    if shutil.which(program) is None and not os.environ.get("CI"):
-        pytest.skip(f"{program} is not installed (.ci/run installs it)")
+def _needs(program: str, *files: Path) -> None:
+    missing = shutil.which(program) is None or not all(path.exists() for path in files)
+    if missing and not os.environ.get("CI"):
+        pytest.skip(f"{program} {' '.join(map(str, files))} not installed (.ci/run installs "
+                    "them)")
 
 
 @pytest.mark.parametrize("client", list(CLIENTS.values()), ids=list(CLIENTS))
 def test_client_uploads_whole_files_exactly_once(intake: GatewayProcess, payloads: Payloads,
                                                  client: Client) -> None:
-    _needs(client.program)
-    intake.sftp_options = list(client.sftp_options)
+    _needs(client.program, *client.files)
     account = intake.accounts[0]
     intake.start()
     client.upload(intake.sftp_port, account, payloads.users, "users.csv", None)
@@ -95,10 +120,11 @@ def test_client_uploads_whole_files_exactly_once(intake: GatewayProcess, payload
     assert_received_exactly(intake, expected)
 
 
-def test_curl_without_ctr_is_refused_at_key_exchange(intake: GatewayProcess,
-                                                     payloads: Payloads) -> None:
-    """The default offer is AES-GCM only: libssh2 1.10 clients must be let in explicitly."""
+def test_curl_is_refused_at_key_exchange_when_only_aes_gcm_is_offered(
+        intake: GatewayProcess, payloads: Payloads) -> None:
+    """Why the default offers CTR too: libssh2 1.10 (Debian 12's curl) knows no AES-GCM."""
     _needs("curl")
+    intake.sftp_options = GCM_ONLY
     intake.start()
     with pytest.raises(AssertionError, match="curl failed"):
         curl_upload(intake.sftp_port, intake.accounts[0], payloads.users, "users.csv")

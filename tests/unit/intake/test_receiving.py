@@ -100,7 +100,8 @@ def test_sftp_v5_v6_opens_go_through_the_same_rules(receiver: Receiver) -> None:
     async def opens() -> None:
         session = UploadSession("alpha", IntakeOptions(),
                                 IntakeServices(receiver, cast(Any, None)))
-        channel = SimpleNamespace(exit=lambda status: None)
+        channel = SimpleNamespace(exit=lambda status: None, write=lambda *args: None,
+                                  write_eof=lambda: None, close=lambda: None)
         server = InstitutionSFTPServer(cast(Any, channel),
                                        home=bytes(receiver.spool.home("alpha")),
                                        session=session)

@@ -21,10 +21,14 @@ def _problem(raw: dict[str, Any]) -> str:
     return str(error.value)
 
 
-def test_defaults_offer_aes_gcm_only_and_sane_limits() -> None:
+def test_defaults_offer_every_modern_cipher_never_cbc_or_sha1_and_sane_limits() -> None:
     sftp = SftpSettings()
     assert sftp.encryption_algs == DEFAULT_CIPHERS
-    assert all("gcm" in cipher for cipher in sftp.encryption_algs)
+    assert {"aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com",
+            "aes128-ctr", "aes256-ctr"} <= set(sftp.encryption_algs)  # libssh2 1.10: CTR
+    assert not any("cbc" in cipher for cipher in sftp.encryption_algs)
+    assert {"hmac-sha2-256", "hmac-sha2-512"} <= set(sftp.mac_algs)  # libssh2 1.10: no -etm
+    assert not any("sha1" in name for name in sftp.mac_algs)
     assert not any("sha1" in name or "group1-" in name for name in sftp.kex_algs)
     options = IntakeOptions()
     assert options.max_pending_bytes > options.max_file_bytes

@@ -1,35 +1,38 @@
 """UploadWriter: whole files only.  Short writes continue, a failed write fails the upload for
-good, gaps and resumes are refused, and the running digest equals the file's."""
+good, gaps and resumes are refused, and the running digest equals the file's.  Writes reach
+the file on worker threads (DiskQueue): in order, and all of them once settled."""
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import hashlib
 import os
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import asyncssh
 import pytest
 
 from gateway.intake.limits import Allowance
-from gateway.intake.uploads import Coverage, RunningDigest, UploadWriter, file_digest
+from gateway.intake.spooling import QUEUE_LIMIT, DiskQueue, Spooler
+from gateway.intake.uploads import Coverage, UploadWriter, file_digest
 
 
 @pytest.fixture
-def hashing() -> Iterator[ThreadPoolExecutor]:
-    with ThreadPoolExecutor(2) as executor:
-        yield executor
+def hashing() -> Iterator[Spooler]:
+    spooler = Spooler(2)
+    yield spooler
+    spooler.stop()
 
 
 @pytest.fixture
-def writer(tmp_path: Path, hashing: ThreadPoolExecutor) -> Iterator[UploadWriter]:
+def writer(tmp_path: Path, hashing: Spooler) -> Iterator[UploadWriter]:
     path = tmp_path / "upload.part"
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     yield UploadWriter(institution="alpha", name="users.csv", path=path, fd=fd,
                        max_bytes=1 << 30, allowance=Allowance(1 << 30),
-                       digest=RunningDigest(hashing))
+                       disk=DiskQueue(fd, hashing))
     os.close(fd)
 
 
@@ -46,26 +49,34 @@ def test_coverage_merges_reordered_writes() -> None:
 
 def test_short_writes_are_continued(writer: UploadWriter,
                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    real = os.pwrite
-    monkeypatch.setattr(os, "pwrite", lambda fd, data, offset: real(fd, data[:3], offset))
+    real = os.pwritev
+
+    def short(fd: int, buffers: list[memoryview], offset: int) -> int:
+        return real(fd, [buffers[0][:3]], offset)
+
+    monkeypatch.setattr(os, "pwritev", short)
     writer.write(0, b"0123456789")
-    monkeypatch.undo()
+    writer.write(10, b"abc")
     writer.check_complete()
-    assert writer.path.read_bytes() == b"0123456789"
-    assert writer.sha256() == hashlib.sha256(b"0123456789").hexdigest()
+    monkeypatch.undo()
+    assert writer.path.read_bytes() == b"0123456789abc"
+    assert writer.sha256() == hashlib.sha256(b"0123456789abc").hexdigest()
 
 
 def test_a_failed_write_fails_the_upload_for_good(writer: UploadWriter,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     writer.write(0, b"first")
 
-    def full_disk(fd: int, data: bytes, offset: int) -> int:
+    def full_disk(fd: int, buffers: list[memoryview], offset: int) -> int:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(os, "pwrite", full_disk)
-    with pytest.raises(asyncssh.SFTPFailure, match="could not write this upload"):
-        writer.write(5, b"second")
+    monkeypatch.setattr(os, "pwritev", full_disk)
+    writer.write(5, b"second")
+    with pytest.raises(OSError, match="No space left"):
+        writer.settle()
     monkeypatch.undo()
+    with pytest.raises(asyncssh.SFTPFailure, match="could not write this upload"):
+        writer.write(11, b"third")
     with pytest.raises(asyncssh.SFTPFailure, match="No space left"):
         writer.write(5, b"second")  # no later write can make it whole again
     assert writer.failure is not None
@@ -73,9 +84,12 @@ def test_a_failed_write_fails_the_upload_for_good(writer: UploadWriter,
 
 def test_a_write_that_makes_no_progress_is_an_error(writer: UploadWriter,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(os, "pwrite", lambda fd, data, offset: 0)
+    monkeypatch.setattr(os, "pwritev", lambda fd, buffers, offset: 0)
+    writer.write(0, b"data")
+    with pytest.raises(OSError, match="no space left"):
+        writer.check_complete()
     with pytest.raises(asyncssh.SFTPFailure):
-        writer.write(0, b"data")
+        writer.write(4, b"more")
 
 
 def test_resume_and_gaps_are_refused(writer: UploadWriter) -> None:
@@ -92,6 +106,7 @@ def test_a_gap_left_at_close_is_found(writer: UploadWriter) -> None:
 
 def test_a_file_changed_behind_the_writer_is_found(writer: UploadWriter) -> None:
     writer.write(0, b"0123456789")
+    writer.settle()
     os.truncate(writer.path, 4)
     with pytest.raises(OSError, match="4 bytes on disk but 10 written"):
         writer.check_complete()
@@ -121,6 +136,7 @@ def test_any_other_truncate_is_not_supported_and_fails_the_upload(writer: Upload
     assert writer.failure is not None
     with pytest.raises(asyncssh.SFTPFailure, match="upload the whole file again"):
         writer.write(10, b"more")
+    writer.settle()
     assert writer.path.read_bytes() == b"0123456789"  # nothing cut or padded
 
 
@@ -142,9 +158,49 @@ def test_digest_of_out_of_order_writes_is_taken_from_the_file(writer: UploadWrit
     assert file_digest(writer.path, "sha256") == writer.sha256()
 
 
-def test_running_digest_keeps_order_across_threads(hashing: ThreadPoolExecutor) -> None:
-    digest = RunningDigest(hashing)
+def test_queued_writes_reach_the_file_in_order_and_the_digest_follows(
+        tmp_path: Path, hashing: Spooler) -> None:
+    path = tmp_path / "stream.part"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    disk = DiskQueue(fd, hashing)
     chunks = [os.urandom(32768) for _ in range(200)]
+    offset = 0
     for chunk in chunks:
-        digest.feed(chunk)
-    assert digest.hexdigest() == hashlib.sha256(b"".join(chunks)).hexdigest()
+        disk.add(offset, chunk, in_order=True)
+        offset += len(chunk)
+    disk.settle()
+    os.close(fd)
+    assert path.read_bytes() == b"".join(chunks)
+    assert disk.hexdigest() == hashlib.sha256(b"".join(chunks)).hexdigest()
+
+
+def test_a_closed_queue_writes_nothing_more(tmp_path: Path) -> None:
+    path = tmp_path / "closed.part"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    disk = DiskQueue(fd, Spooler(0))  # no thread: the jobs are ours to run
+    disk._scheduled = True  # as if a job were on its way: add puts none
+    disk.add(0, b"late", in_order=True)
+    disk.close()
+    disk.settle()
+    os.close(fd)
+    assert path.read_bytes() == b""
+
+
+def test_a_lagging_disk_makes_the_writer_wait(tmp_path: Path,
+                                              hashing: Spooler) -> None:
+    fd = os.open(tmp_path / "lag.part", os.O_RDWR | os.O_CREAT, 0o600)
+    disk = DiskQueue(fd, hashing)
+    disk._scheduled = True  # no job runs until the backlog asks for one
+    disk.add(0, bytes(QUEUE_LIMIT), in_order=True)
+    assert disk.backlog() is None
+    disk.add(QUEUE_LIMIT, b"x", in_order=True)
+
+    async def wait() -> None:
+        backlog = disk.backlog()
+        assert backlog is not None
+        await backlog
+
+    asyncio.run(wait())
+    assert disk.backlog() is None
+    assert os.fstat(fd).st_size == QUEUE_LIMIT + 1
+    os.close(fd)

@@ -1,0 +1,134 @@
+"""Uploads waiting to be batched: running totals kept in the same transactions, and queries
+whose cost does not grow with how many uploads wait (counted in SQLite VM steps, which
+grow with the rows a statement visits, not timed)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from gateway.sorting.sorter import Sorter
+from gateway.state.spool import Spool
+from gateway.state.states import UploadState
+from gateway.state.store import Store
+from tests.institution_records import institution
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "state.db")
+
+
+def _receive(store: Store, institution: str, count: int, size: int = 10) -> list[int]:
+    with store.transaction() as txn:
+        return [txn.record_upload(institution, f"u{n}.csv", size, "0" * 64)
+                for n in range(count)]
+
+
+@contextmanager
+def _steps(store: Store) -> Iterator[list[int]]:
+    """Count the VM steps the store's connection (this thread's) runs inside the block."""
+    counted = [0]
+
+    def tick() -> int:
+        counted[0] += 1
+        return 0
+
+    connection: sqlite3.Connection = store._connection()
+    connection.set_progress_handler(tick, 1)
+    try:
+        yield counted
+    finally:
+        connection.set_progress_handler(None, 1)
+
+
+def _cost(store: Store, read: Callable[[], object]) -> int:
+    with _steps(store) as counted:
+        read()
+    return counted[0]
+
+
+def test_waiting_bytes_follow_receipts_and_batching(store: Store) -> None:
+    ids = _receive(store, "alpha", 3, size=100)
+    _receive(store, "beta", 1, size=7)
+    assert store.waiting_bytes("alpha") == 300
+    with store.transaction() as txn:
+        batch_id = txn.create_batch("alpha")
+        txn.move("upload", ids[0], UploadState.RECEIVED, UploadState.ACCEPTED,
+                 batch_id=batch_id)
+        txn.reject_alone(ids[1], institution="alpha", reason="r", problem="p")
+    assert (store.waiting_bytes("alpha"), store.waiting_bytes("beta")) == (100, 7)
+    assert store.waiting_bytes("gamma") == 0
+
+
+def test_a_rolled_back_receipt_leaves_the_totals_alone(store: Store) -> None:
+    _receive(store, "alpha", 1, size=5)
+    def crash_before_commit() -> None:
+        with store.transaction() as txn:
+            txn.record_upload("alpha", "late.csv", 50, "0" * 64)
+            raise RuntimeError("crash before commit")
+
+    with pytest.raises(RuntimeError):
+        crash_before_commit()
+    assert store.waiting_bytes("alpha") == 5
+
+
+def test_an_existing_store_gets_its_totals_from_its_waiting_uploads(tmp_path: Path) -> None:
+    store = Store(tmp_path / "state.db")
+    _receive(store, "alpha", 4, size=3)
+    connection = store._connection()  # as a store from before the totals: drop and redo
+    connection.execute("DROP TABLE waiting_totals")
+    connection.execute("DROP INDEX uploads_by_name")
+    connection.execute("PRAGMA user_version = 14")  # the step before the totals
+    store.close()
+    assert Store(tmp_path / "state.db").waiting_bytes("alpha") == 12
+
+
+def test_waiting_queries_read_the_same_rows_with_ten_or_five_thousand_waiting(
+        store: Store) -> None:
+    _receive(store, "alpha", 10)
+    few = [_cost(store, lambda: store.waiting_bytes("alpha")),
+           _cost(store, lambda: store.waiting("alpha", newest=True, limit=1)),
+           _cost(store, lambda: store.waiting_named("alpha", None, "u3.csv"))]
+    _receive(store, "alpha", 5000)
+    many = [_cost(store, lambda: store.waiting_bytes("alpha")),
+            _cost(store, lambda: store.waiting("alpha", newest=True, limit=1)),
+            _cost(store, lambda: store.waiting_named("alpha", None, "u3.csv"))]
+    assert many == few
+    full = _cost(store, lambda: store.waiting("alpha"))
+    assert full > 100 * max(many)  # the counter does see a read of every waiting upload
+
+
+def test_waiting_queries_use_their_indexes(store: Store) -> None:
+    plans = {
+        "SELECT bytes FROM waiting_totals WHERE institution = ?": "SEARCH waiting_totals",
+        "SELECT * FROM uploads INDEXED BY uploads_by_state WHERE institution = ? AND"
+        " state = ? ORDER BY id DESC LIMIT 1": "SEARCH uploads USING INDEX uploads_by_state",
+        "SELECT * FROM uploads INDEXED BY uploads_by_name WHERE institution = ? AND"
+        " state = ? AND filename = ? AND folder IS ? ORDER BY id DESC LIMIT 1":
+            "SEARCH uploads USING INDEX uploads_by_name",
+    }
+    for sql, index in plans.items():
+        params = (None,) * sql.count("?")
+        detail = " ".join(row[3] for row in store._rows(f"EXPLAIN QUERY PLAN {sql}", *params))
+        assert index in detail, detail
+        assert "SCAN" not in detail, detail
+        assert "TEMP B-TREE" not in detail, detail
+
+
+def test_the_sorter_waiting_for_quiet_reads_no_more_with_thousands_waiting(
+        store: Store, tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "data")
+    institutions = {"alpha": institution("alpha")}
+    sorter = Sorter(store=store, spool=spool, institutions=lambda: institutions,
+                    quiet_seconds=3600, on_ready=lambda: None)
+    _receive(store, "alpha", 10)
+    few = _cost(store, sorter.step)
+    _receive(store, "alpha", 3000)
+    many = _cost(store, sorter.step)
+    assert store.batches() == []  # still waiting for quiet
+    assert many <= few + 50, (few, many)
