@@ -14,7 +14,7 @@ from gateway.exports.config import ExportSettings, ExportsSettings
 from gateway.exports.runs import ExportRun, export_run
 from gateway.exports.steps import RunSteps
 from gateway.institutions import CanvasTarget, Institution
-from gateway.state.spool import Spool
+from gateway.state.spool import Spool, publish_stream
 from gateway.state.states import ExportRunState
 from gateway.state.store import Store
 
@@ -38,8 +38,10 @@ class Reports:
     def status(self, report: str, report_id: int) -> dict[str, Any]:
         return {"id": report_id, "report": report, "status": "complete"}
 
-    def download(self, report: dict[str, Any], *, max_bytes: int) -> tuple[str, bytes]:
-        return "report.csv", f"report {report['id']}\n".encode()
+    def download(self, report: dict[str, Any], destination: Path, *,
+                 max_bytes: int) -> tuple[str, int, str]:
+        size, sha256 = publish_stream(destination, [f"report {report['id']}\n".encode()])
+        return "report.csv", size, sha256
 
 
 def test_two_runs_done_in_the_same_second_publish_two_files(tmp_path: Path) -> None:
