@@ -73,7 +73,8 @@ class Exporter(Runner):
                 log.info("export run moved meanwhile", extra={"run_id": run.id,
                                                               "reason": str(error)})
             except Exception as error:
-                log.exception("export run step failed", extra={"run_id": run.id})
+                log.exception("export run step failed", extra={
+                    "run_id": run.id, "error": f"{type(error).__name__}: {error}"})
                 self._steps.postpone(run.id, error)
         if now - self._pruned_at >= PRUNE_INTERVAL_SECONDS:
             self._prune(now)

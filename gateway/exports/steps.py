@@ -88,11 +88,14 @@ class RunSteps:
 
     def postpone(self, run_id: int, error: Exception) -> None:
         """An unexpected failure (a full disk, a folder that cannot be written) stopped a
-        step of run ``run_id``: try again later, as for transient Canvas trouble."""
+        step of run ``run_id``: try again later, as for transient Canvas trouble.  The run's
+        ``reason`` (shown to the vendor in status.json and the failure mail) names the
+        error's type only, as the sorter's seal failures do: its text may name the spool's
+        paths.  The caller logs the error itself for the operators."""
         run = export_run(self._store, run_id)
         if run.state in (State.PUBLISHED, State.FAILED):
             return
-        self._trouble(run, f"{type(error).__name__}: {error}", transient=True, ambiguous=True)
+        self._trouble(run, plain_reason(error), transient=True, ambiguous=True)
 
     def _start(self, run: ExportRun, client: ReportsClient, _: Institution) -> None:
         with self._store.transaction() as txn:
@@ -204,6 +207,12 @@ class RunSteps:
         log.warning("export run failed", extra={"run_id": run.id, "institution":
                                                 run.institution, "reason": reason})
         self._on_notice()
+
+
+def plain_reason(error: Exception) -> str:
+    """What the vendor reads of an unexpected error: its type, never its text."""
+    return (f"the gateway could not finish this run's step ({type(error).__name__}); it "
+            "retries until the run's lifetime ends, and its operators have the details")
 
 
 def _as_starting(run: ExportRun, at: float) -> ExportRun:
