@@ -3,9 +3,10 @@
 Each trigger names a *slot* (``cron:<UTC time>``, ``import:<batch>``, ``request:<time>``,
 ``start:<time>``) and the store keeps one run per (institution, export, slot), so planning
 twice (after a crash, on every round) never runs a slot twice.  What has been planned is
-kept as marks in the store: the next schedule time of each export and the last import it
-followed.  Missed schedule times (the gateway was down) are coalesced into one run; an
-export seen for the first time runs from the next time on, not for the past.
+kept as marks in the store: the next schedule time of each export and the place, in the
+order imports finished, of the last import it followed.  Missed schedule times (the gateway
+was down) are coalesced into one run; an export seen for the first time runs from the next
+time on, not for the past.
 """
 
 from __future__ import annotations
@@ -105,22 +106,25 @@ class Planner:
         return int(queued is not None)
 
     def _after_import(self, institution: Institution, export: ExportSettings) -> int:
+        """Queue a run when the institution's latest finished import is newer, in completion
+        order (:meth:`Store.last_imported`), than the one the export last followed: a
+        lower-id batch imported after a higher one triggers it too."""
         if not export.after_import:
             return 0
-        key = f"export-import:{institution.name}/{export.export_name}"
+        key = f"export-imported:{institution.name}/{export.export_name}"
         seen = self._store.mark(key)
-        latest = self._store.successes(institution.name, before=2**62, limit=1)
-        newest = latest[0].id if latest else 0
-        if seen is not None and newest <= seen:
+        latest = self._store.last_imported(institution.name)
+        place = latest[0] if latest else 0
+        if seen is not None and place <= seen:
             return 0
         with self._store.transaction() as txn:
             queued = None
-            if seen is not None:  # the first look only notes where the imports are
+            if seen is not None and latest is not None:  # the first look only notes the place
                 queued = txn.add_export_run(
                     institution.name, export.export_name, export.report,
-                    slot=f"import:{latest[0].reference}", trigger="after_import",
+                    slot=f"import:{latest[1].reference}", trigger="after_import",
                     parameters=canvas_parameters(export))
-            txn.set_mark(key, float(newest))
+            txn.set_mark(key, float(place))
         return int(queued is not None)
 
     def _queue(self, institution: Institution, export: ExportSettings, slot: str,

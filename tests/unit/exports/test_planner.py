@@ -117,6 +117,11 @@ def test_two_planners_at_once_make_one_run_per_slot(tmp_path: Path) -> None:
 def _import_one(store: Store) -> None:
     with store.transaction() as txn:
         batch = txn.create_batch("alpha")
+    _import(store, batch)
+
+
+def _import(store: Store, batch: int) -> None:
+    with store.transaction() as txn:
         for old, new in ((BatchState.OPEN, BatchState.READY),
                          (BatchState.READY, BatchState.SUBMITTING),
                          (BatchState.SUBMITTING, BatchState.IMPORTING),
@@ -134,6 +139,22 @@ def test_after_import_runs_once_per_new_import_never_for_old_ones(tmp_path: Path
     assert planner.plan(clock()) == 1
     assert planner.plan(clock()) == 0
     assert slots(store) == ["import:batch-000002"]
+
+
+def test_a_lower_batch_imported_later_runs_the_export_too(tmp_path: Path) -> None:
+    # Batch 1 was held and released: it finishes after batch 2, and is new to the export.
+    after = ExportSettings(report="sis_export_csv", csvs=["enrollments"], after_import=True)
+    store, clock, planner = setup(tmp_path, after,
+                                  start=datetime(2026, 12, 1, tzinfo=CHICAGO))
+    assert planner.plan(clock()) == 0  # the first look: no imports yet
+    with store.transaction() as txn:
+        first, second = txn.create_batch("alpha"), txn.create_batch("alpha")
+    _import(store, second)
+    assert planner.plan(clock()) == 1
+    _import(store, first)
+    assert planner.plan(clock()) == 1
+    assert planner.plan(clock()) == 0
+    assert slots(store) == ["import:batch-000002", "import:batch-000001"]
 
 
 def test_requests_queue_one_waiting_run_and_name_the_exports(tmp_path: Path) -> None:
