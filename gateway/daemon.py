@@ -205,6 +205,7 @@ async def _run(settings: Settings, spool: Spool, running: Components,
                         settings=settings.exports, on_notice=notifier.wake)
     intake.requests.handler = partial(_request_export, exporter)
     intake.requests.requestable = partial(_requestable, institutions)
+    intake.requests.refusal = exporter.planner.refusal
     running.runners = [notifier, forwarder, sorter, retention, exporter]
     if hooks:
         running.runners.append(HookSender(store=store, hooks=hooks))

@@ -11,6 +11,7 @@ report's ``status`` is its ``workflow_state`` (``app/models/account_report.rb``)
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -50,17 +51,23 @@ class ReportsClient:
                               transient=True)
         return [item for item in body if isinstance(item, dict)]
 
-    def download(self, report: dict[str, Any], *, max_bytes: int) -> tuple[str, bytes]:
-        """The finished report's file: its name (the attachment's) and bytes.  The file is
-        fetched from ``attachment.url`` (or ``file_url``), following Canvas's redirect to
-        its file store without the token."""
+    def download(self, report: dict[str, Any], destination: Path, *,
+                 max_bytes: int) -> tuple[str, int, str]:
+        """Stream the finished report's file to ``destination`` (temp, fsync, rename; never
+        whole in memory); returns the attachment's name, the file's size and SHA-256 (hex).
+        The file is fetched from ``attachment.url`` (or ``file_url``), following Canvas's
+        redirect to its file store without the token
+        (:meth:`~gateway.forwarding.canvas.CanvasClient.save_file`); a file larger than
+        ``max_bytes`` is a permanent CanvasError, found while streaming."""
         attachment = report.get("attachment") or {}
         url = attachment.get("url") or report.get("file_url")
         if not url:
             raise CanvasError(f"report {report.get('id')} is complete but has no file",
                               transient=True)
         name = str(attachment.get("filename") or attachment.get("display_name") or "")
-        return name, self._canvas.fetch_file(str(url), max_bytes=max_bytes, what="report file")
+        size, sha256 = self._canvas.save_file(str(url), destination, max_bytes=max_bytes,
+                                              what="report file")
+        return name, size, sha256
 
 
 def _report(body: Any, *, ambiguous: bool = False) -> dict[str, Any]:

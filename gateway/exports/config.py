@@ -30,7 +30,9 @@ class ExportSettings(BaseModel):
     ``name`` names the export (and its folder ``/outbox/<name>/``); it defaults to the
     report's name.  ``schedule`` is a 5-field cron expression in the institution's
     ``time_zone``; ``after_import`` runs it after each successful import; ``on_request``
-    lets the vendor ask for a run by uploading ``/inbox/requests/<name>``; ``run_at_start``
+    lets the vendor ask for a run by uploading ``/inbox/requests/<name>`` (at most one requested
+run waits at a time, and requests come at least ``request_interval_seconds`` apart: a
+vendor's loop cannot queue runs without bound); ``run_at_start``
     runs it once each time the gateway starts (the demo uses it).
     """
 
@@ -46,6 +48,7 @@ class ExportSettings(BaseModel):
     after_import: bool = False
     on_request: bool = True
     run_at_start: bool = False
+    request_interval_seconds: float = Field(default=900.0, ge=0.0)
     retention_days: float = Field(default=30.0, gt=0.0)
 
     @field_validator("schedule")

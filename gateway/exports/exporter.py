@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 from collections.abc import Callable
+from http.cookiejar import DefaultCookiePolicy
 
 import requests
 
@@ -50,11 +51,11 @@ class Exporter(Runner):
         self._spool = spool
         self._institutions = institutions
         self._settings = settings
-        self._session = requests.Session()
+        self._sessions: list[requests.Session] = []
         self._clients: dict[CanvasTarget, ReportsClient] = {}
         self.planner = Planner(store, institutions, started_at=store.clock())
         self._steps = RunSteps(store=store, spool=spool, settings=settings,
-                               client_for=self._client_for, on_notice=on_notice)
+                               client_for=self.client_for, on_notice=on_notice)
         self._pruned_at = 0.0
         self._folders: set[tuple[str, str]] = set()
 
@@ -72,7 +73,8 @@ class Exporter(Runner):
                 log.info("export run moved meanwhile", extra={"run_id": run.id,
                                                               "reason": str(error)})
             except Exception as error:
-                log.exception("export run step failed", extra={"run_id": run.id})
+                log.exception("export run step failed", extra={
+                    "run_id": run.id, "error": f"{type(error).__name__}: {error}"})
                 self._steps.postpone(run.id, error)
         if now - self._pruned_at >= PRUNE_INTERVAL_SECONDS:
             self._prune(now)
@@ -91,13 +93,20 @@ class Exporter(Runner):
 
     def close(self) -> None:
         """Close the HTTP connections."""
-        self._session.close()
+        for session in self._sessions:
+            session.close()
 
-    def _client_for(self, institution: Institution) -> ReportsClient:
+    def client_for(self, institution: Institution) -> ReportsClient:
+        """The reports client of the institution's Canvas target (base URL, account, token),
+        made on first use with an HTTP session of its own that keeps no cookies: nothing
+        Canvas sets for one institution's calls is ever sent with another's."""
         target = institution.canvas
         if target not in self._clients:
+            session = requests.Session()
+            session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+            self._sessions.append(session)
             canvas = CanvasClient(target, timeout_seconds=self._settings.request_timeout_seconds,
-                                  session=self._session)
+                                  session=session)
             self._clients[target] = ReportsClient(canvas, target.account_id)
         return self._clients[target]
 

@@ -16,7 +16,7 @@ from collections.abc import Collection
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gateway.state.spool import publish_bytes
+from gateway.state.spool import file_chunks, publish_stream
 
 OUTBOX = "outbox"
 
@@ -41,12 +41,13 @@ def outbox_folder(home: Path, export: str) -> Path:
     return home / OUTBOX / export
 
 
-def publish(home: Path, export: str, name: str, data: bytes) -> Path:
-    """Publish ``data`` as ``/outbox/<export>/<name>`` (temp, fsync, rename, fsync folder)."""
+def publish(home: Path, export: str, name: str, source: Path) -> Path:
+    """Publish a copy of the file ``source`` as ``/outbox/<export>/<name>`` (temp, fsync,
+    rename, fsync folder), copied a chunk at a time; ``source`` is left in place."""
     folder = outbox_folder(home, export)
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / name
-    publish_bytes(final, data)
+    publish_stream(final, file_chunks(source))
     os.chmod(final, 0o444)
     return final
 

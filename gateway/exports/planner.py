@@ -3,9 +3,10 @@
 Each trigger names a *slot* (``cron:<UTC time>``, ``import:<batch>``, ``request:<time>``,
 ``start:<time>``) and the store keeps one run per (institution, export, slot), so planning
 twice (after a crash, on every round) never runs a slot twice.  What has been planned is
-kept as marks in the store: the next schedule time of each export and the last import it
-followed.  Missed schedule times (the gateway was down) are coalesced into one run; an
-export seen for the first time runs from the next time on, not for the past.
+kept as marks in the store: the next schedule time of each export and the place, in the
+order imports finished, of the last import it followed.  Missed schedule times (the gateway
+was down) are coalesced into one run; an export seen for the first time runs from the next
+time on, not for the past.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import logging
 from collections.abc import Callable
 
 from gateway.exports.config import ExportSettings, canvas_parameters
-from gateway.exports.runs import runs_of
+from gateway.exports.runs import ExportRun, iso_utc, last_requested
 from gateway.exports.schedule import next_slot, slot_name
 from gateway.institutions import Institution
+from gateway.intake.requests import RequestRefusedError
 from gateway.state.states import ExportRunState
 from gateway.state.store import Store
 
@@ -50,23 +52,39 @@ class Planner:
 
     def request(self, institution: str, name: str) -> int | None:
         """Queue a run of export ``name`` asked for by the institution (a request file);
-        returns its id, or None when a requested run of it is still waiting to start.
-        Raises UnknownExportError when the institution has no such requestable export."""
+        returns its id, or None when a requested run of it is still waiting to start (the
+        request joins it).  The check and the insert are one transaction, so requests that
+        arrive together queue one run.  Raises UnknownExportError when the institution has
+        no such requestable export, RequestRefusedError when the last request came less than
+        the export's ``request_interval_seconds`` ago."""
         found = self._institutions().get(institution)
         exports = {e.export_name: e for e in (found.exports if found else ()) if e.on_request}
         export = exports.get(name)
         if found is None or export is None:
             raise UnknownExportError(f"no export {name!r} can be requested; "
                                 f"the exports are: {', '.join(sorted(exports)) or 'none'}")
-        waiting = [run for run in runs_of(self._store, institution, name, limit=20)
-                   if run.trigger == "request" and run.state is ExportRunState.SCHEDULED]
-        if waiting:
-            return None
-        now = self._store.clock()
         with self._store.transaction() as txn:
+            last = last_requested(self._store, institution, name)
+            if last is not None and last.state is ExportRunState.SCHEDULED:
+                return None
+            refusal = too_soon(last, txn.now, export.request_interval_seconds)
+            if refusal is not None:
+                raise RequestRefusedError(refusal)
             return txn.add_export_run(institution, name, export.report,
-                                      slot=f"request:{now:.6f}", trigger="request",
+                                      slot=f"request:{txn.now:.6f}", trigger="request",
                                       parameters=canvas_parameters(export))
+
+    def refusal(self, institution: str, name: str) -> str | None:
+        """Why a request for export ``name`` would be refused now (asked too soon after the
+        last), or None: a read for the SFTP open, before the request is made; :meth:`request`
+        decides."""
+        found = self._institutions().get(institution)
+        export = next((e for e in (found.exports if found else ())
+                       if e.export_name == name), None)
+        last = last_requested(self._store, institution, name)
+        if export is None or (last is not None and last.state is ExportRunState.SCHEDULED):
+            return None
+        return too_soon(last, self._store.clock(), export.request_interval_seconds)
 
     def _scheduled(self, institution: Institution, export: ExportSettings, now: float) -> int:
         if export.schedule is None:
@@ -88,22 +106,25 @@ class Planner:
         return int(queued is not None)
 
     def _after_import(self, institution: Institution, export: ExportSettings) -> int:
+        """Queue a run when the institution's latest finished import is newer, in completion
+        order (:meth:`Store.last_imported`), than the one the export last followed: a
+        lower-id batch imported after a higher one triggers it too."""
         if not export.after_import:
             return 0
-        key = f"export-import:{institution.name}/{export.export_name}"
+        key = f"export-imported:{institution.name}/{export.export_name}"
         seen = self._store.mark(key)
-        latest = self._store.successes(institution.name, before=2**62, limit=1)
-        newest = latest[0].id if latest else 0
-        if seen is not None and newest <= seen:
+        latest = self._store.last_imported(institution.name)
+        place = latest[0] if latest else 0
+        if seen is not None and place <= seen:
             return 0
         with self._store.transaction() as txn:
             queued = None
-            if seen is not None:  # the first look only notes where the imports are
+            if seen is not None and latest is not None:  # the first look only notes the place
                 queued = txn.add_export_run(
                     institution.name, export.export_name, export.report,
-                    slot=f"import:{latest[0].reference}", trigger="after_import",
+                    slot=f"import:{latest[1].reference}", trigger="after_import",
                     parameters=canvas_parameters(export))
-            txn.set_mark(key, float(newest))
+            txn.set_mark(key, float(place))
         return int(queued is not None)
 
     def _queue(self, institution: Institution, export: ExportSettings, slot: str,
@@ -113,6 +134,16 @@ class Planner:
                                         slot=slot, trigger=trigger,
                                         parameters=canvas_parameters(export))
         return int(queued is not None)
+
+
+def too_soon(last: ExportRun | None, now: float, interval: float) -> str | None:
+    """Why a request at ``now`` is refused, given the export's last requested run: asked
+    less than ``interval`` seconds after it (None: the request may be queued)."""
+    if last is None or now - last.created_at >= interval:
+        return None
+    return (f"a run of {last.export!r} was requested at {iso_utc(last.created_at)}; it can "
+            f"be requested once every {interval:g} seconds: ask again from "
+            f"{iso_utc(last.created_at + interval)}")
 
 
 def queue_operator_run(store: Store, institution: str, export: ExportSettings) -> int:

@@ -80,6 +80,14 @@ def runs_of(store: Store, institution: str | None = None, export: str | None = N
     return [ExportRun.from_row(row) for row in rows]
 
 
+def last_requested(store: Store, institution: str, export: str) -> ExportRun | None:
+    """The newest run of the export a request file asked for (None if never requested).
+    Read inside a transaction, it cannot change before that transaction ends."""
+    rows = store.read("SELECT * FROM export_runs WHERE institution = ? AND export = ?"
+                      " AND trigger = 'request' ORDER BY id DESC LIMIT 1", institution, export)
+    return ExportRun.from_row(rows[0]) if rows else None
+
+
 def last_runs(store: Store, institution: str | None = None) -> dict[tuple[str, str], ExportRun]:
     """The newest run of each export, by (institution, export)."""
     rows = store.read(
@@ -123,16 +131,17 @@ def run_summary(run: ExportRun) -> dict[str, Any]:
     published = run.state is ExportRunState.PUBLISHED
     return {
         "export": run.export, "report": run.report, "state": run.state.value,
-        "trigger": run.trigger, "slot": run.slot, "queued_at": _iso(run.created_at),
+        "trigger": run.trigger, "slot": run.slot, "queued_at": iso_utc(run.created_at),
         "canvas_report": run.report_id,
         "file": f"/outbox/{run.export}/{run.file_name}" if published else None,
         "size": run.size if published else None,
-        "published_at": _iso(run.published_at),
+        "published_at": iso_utc(run.published_at),
         "reason": run.reason if run.state is ExportRunState.FAILED else None,
     }
 
 
-def _iso(at: float | None) -> str | None:
+def iso_utc(at: float | None) -> str | None:
+    """A Unix time as ISO 8601 in UTC, to the second (None stays None)."""
     if at is None:
         return None
     return datetime.fromtimestamp(at, tz=UTC).isoformat(timespec="seconds")

@@ -11,7 +11,6 @@ transaction.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -24,7 +23,7 @@ from gateway.exports.runs import ExportRun, claimed_report_ids, export_run, file
 from gateway.forwarding.backoff import poll_delay, trouble_delay
 from gateway.forwarding.canvas import CanvasError, parse_canvas_time
 from gateway.institutions import Institution
-from gateway.state.spool import Spool, publish_bytes
+from gateway.state.spool import Spool
 from gateway.state.states import ExportRunState, NoticeKind
 from gateway.state.store import Store
 
@@ -89,11 +88,14 @@ class RunSteps:
 
     def postpone(self, run_id: int, error: Exception) -> None:
         """An unexpected failure (a full disk, a folder that cannot be written) stopped a
-        step of run ``run_id``: try again later, as for transient Canvas trouble."""
+        step of run ``run_id``: try again later, as for transient Canvas trouble.  The run's
+        ``reason`` (shown to the vendor in status.json and the failure mail) names the
+        error's type only, as the sorter's seal failures do: its text may name the spool's
+        paths.  The caller logs the error itself for the operators."""
         run = export_run(self._store, run_id)
         if run.state in (State.PUBLISHED, State.FAILED):
             return
-        self._trouble(run, f"{type(error).__name__}: {error}", transient=True, ambiguous=True)
+        self._trouble(run, plain_reason(error), transient=True, ambiguous=True)
 
     def _start(self, run: ExportRun, client: ReportsClient, _: Institution) -> None:
         with self._store.transaction() as txn:
@@ -152,20 +154,19 @@ class RunSteps:
                                maximum=self._settings.poll_max_seconds))
 
     def _download(self, run: ExportRun, client: ReportsClient, report: dict[str, Any]) -> None:
-        attachment, data = client.download(report, max_bytes=self._settings.max_report_bytes)
-        publish_bytes(self._spool.export_path(run.id), data)
+        attachment, size, sha256 = client.download(
+            report, self._spool.export_path(run.id), max_bytes=self._settings.max_report_bytes)
         with self._store.transaction() as txn:  # the names read here cannot change meanwhile
             taken = file_names(self._store, run.institution, run.export)
             txn.move("export_run", run.id, State.STARTED, State.DOWNLOADED,
-                     canvas_state=ENDED_WELL, size=len(data), trouble_since=None,
-                     sha256=hashlib.sha256(data).hexdigest(), next_attempt_at=txn.now,
+                     canvas_state=ENDED_WELL, size=size, trouble_since=None,
+                     sha256=sha256, next_attempt_at=txn.now,
                      file_name=outbox_name(run.report, txn.now, attachment, taken))
 
     def _publish(self, run: ExportRun, _: ReportsClient, institution: Institution) -> None:
         assert run.file_name is not None  # DOWNLOADED always has one
         held = self._spool.export_path(run.id)
-        publish(self._spool.home(institution.name), run.export, run.file_name,
-                held.read_bytes())
+        publish(self._spool.home(institution.name), run.export, run.file_name, held)
         with self._store.transaction() as txn:
             txn.move("export_run", run.id, State.DOWNLOADED, State.PUBLISHED,
                      published_at=txn.now)
@@ -206,6 +207,12 @@ class RunSteps:
         log.warning("export run failed", extra={"run_id": run.id, "institution":
                                                 run.institution, "reason": reason})
         self._on_notice()
+
+
+def plain_reason(error: Exception) -> str:
+    """What the vendor reads of an unexpected error: its type, never its text."""
+    return (f"the gateway could not finish this run's step ({type(error).__name__}); it "
+            "retries until the run's lifetime ends, and its operators have the details")
 
 
 def _as_starting(run: ExportRun, at: float) -> ExportRun:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -19,7 +20,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from gateway.institutions import CanvasTarget
-from gateway.state.spool import publish_bytes
+from gateway.state.spool import publish_stream
 
 log = logging.getLogger(__name__)
 
@@ -84,20 +85,39 @@ class CanvasClient:
         return self._call("PUT", f"{self._base}/{import_id}/abort")
 
     def download(self, url: str, destination: Path, *, max_bytes: int = 256 << 20) -> None:
-        """Fetch a Canvas file (the errors CSV) to ``destination``; see fetch_file."""
-        publish_bytes(destination, self.fetch_file(url, max_bytes=max_bytes, what="errors file"))
+        """Fetch a Canvas file (the errors CSV) to ``destination``; see save_file."""
+        self.save_file(url, destination, max_bytes=max_bytes, what="errors file")
 
     def fetch_file(self, url: str, *, max_bytes: int, what: str = "file",
                    max_redirects: int = 5) -> bytes:
-        """The bytes of a Canvas file, following Canvas's redirects to its file store.
+        """The bytes of a Canvas file, held in memory (small files only; see save_file for
+        the redirect and token rules, the errors raised)."""
+        with self._file_response(url, what, max_redirects) as response:
+            return b"".join(_limited(response.iter_content(1 << 16), max_bytes, what))
 
-        The token is sent only to the Canvas origin itself (same scheme, host and port as
-        the base URL: never in clear after a redirect to http, never to another port): a
-        redirect elsewhere (the file store: S3, inst-fs) carries its own verifier and never
-        receives it, because each hop is requested by hand with headers chosen for it.  Raises
-        CanvasError (transient for 5xx, 404 and broken connections; permanent past
-        ``max_bytes``).
+    def save_file(self, url: str, destination: Path, *, max_bytes: int, what: str = "file",
+                  max_redirects: int = 5) -> tuple[int, str]:
+        """Stream a Canvas file to ``destination`` (temp, fsync, rename), one chunk in memory
+        at a time; returns its size and SHA-256 (hex).
+
+        Canvas's redirects are followed to its file store.  The token is sent only to the
+        Canvas origin itself (same scheme, host and port as the base URL: never in clear
+        after a redirect to http, never to another port): a redirect elsewhere (the file
+        store: S3, inst-fs) carries its own verifier and never receives it, because each hop
+        is requested by hand with headers chosen for it.  Raises CanvasError (transient for
+        5xx, 404 and broken connections, also mid-file; permanent past ``max_bytes``, checked
+        while streaming); on any error ``destination`` is left as it was.
         """
+        with self._file_response(url, what, max_redirects) as response:
+            return publish_stream(destination, _limited(response.iter_content(1 << 20),
+                                                        max_bytes, what))
+
+    @contextmanager
+    def _file_response(self, url: str, what: str,
+                       max_redirects: int) -> Iterator[requests.Response]:
+        """The streamed 200 answer for a file at ``url``, its redirects followed by hand
+        (the token for the Canvas origin only); a broken connection while the caller reads
+        the body is a transient CanvasError too."""
         for _ in range(max_redirects + 1):
             headers = ({"Authorization": f"Bearer {self._target.token.get_secret_value()}"}
                        if _origin(url) == _origin(self._target.base_url) else {})
@@ -110,7 +130,8 @@ class CanvasClient:
                     if response.status_code != 200:
                         raise CanvasError(f"GET {what}: answered {response.status_code}",
                                           transient=True, status=response.status_code)
-                    return b"".join(_limited(response.iter_content(1 << 16), max_bytes, what))
+                    yield response
+                    return
             except requests.RequestException as error:
                 raise CanvasError(f"GET {what}: {type(error).__name__}",
                                   transient=True) from None

@@ -8,8 +8,10 @@ cut, and a crash leaves at worst a temporary file that recovery removes.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,17 +69,37 @@ def fsync_file(path: Path) -> None:
 
 def publish_bytes(final: Path, data: bytes) -> None:
     """Durably write ``data`` as ``final``: either the old content or all of ``data`` survives."""
+    publish_stream(final, (data,))
+
+
+def publish_stream(final: Path, chunks: Iterable[bytes]) -> tuple[int, str]:
+    """Durably write the bytes ``chunks`` yields as ``final``, one chunk in memory at a time;
+    returns their size and SHA-256 (hex).  Written to a temp name beside ``final``, fsynced,
+    then renamed: if ``chunks`` raises (a size cap, a broken download), or anything else
+    fails, the temp file is removed, ``final`` is untouched, and the error propagates."""
     final.parent.mkdir(parents=True, exist_ok=True)
     temp = temp_path_for(final)
+    digest, size = hashlib.sha256(), 0
     try:
         with open(temp, "wb") as handle:
-            handle.write(data)
+            for chunk in chunks:
+                handle.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
             handle.flush()
             os.fsync(handle.fileno())
         publish_file(temp, final)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+    return size, digest.hexdigest()
+
+
+def file_chunks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
+    """The bytes of the file at ``path``, ``size`` at a time (for :func:`publish_stream`)."""
+    with open(path, "rb") as handle:
+        while chunk := handle.read(size):
+            yield chunk
 
 
 @dataclass(frozen=True)

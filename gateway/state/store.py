@@ -678,6 +678,18 @@ class Store:
             BatchState.IMPORTED_WITH_MESSAGES, limit)
         return [BatchRecord.from_row(row) for row in rows]
 
+    def last_imported(self, institution: str) -> tuple[int, BatchRecord] | None:
+        """The institution's batch that most recently finished importing, by completion order
+        (not batch id: a lower-id batch can finish later, released from a hold), with its
+        place in that order: the id of its move to IMPORTED*, written in the move's own
+        transaction and never reused.  None before the first import."""
+        rows = self._rows(
+            "SELECT t.id, t.entity_id FROM transitions t JOIN batches b ON b.id = t.entity_id"
+            " WHERE t.entity = 'batch' AND t.to_state IN (?, ?) AND b.institution = ?"
+            " ORDER BY t.id DESC LIMIT 1", BatchState.IMPORTED,
+            BatchState.IMPORTED_WITH_MESSAGES, institution)
+        return (int(rows[0][0]), self.batch(int(rows[0][1]))) if rows else None
+
     def import_ids(self, institution: str, canvas: str) -> set[int]:
         """Ids of the imports the gateway made in the Canvas at ``canvas`` (a base URL), for
         any institution, plus those recorded for ``institution`` before the Canvas was."""

@@ -158,6 +158,22 @@ def test_unknown_request_is_refused_with_the_exports_named(
     assert runs_of(exporting.store(), "alpha") == []
 
 
+def test_a_request_again_too_soon_is_refused_saying_when_to_ask(
+        exporting: GatewayProcess, alpha: Account) -> None:
+    exporting.start()
+    request(exporting, alpha, "last_user_access_csv")
+    wait_for(lambda: published(exporting, "last_user_access_csv"), 30, "the export")
+    again = exporting.root / "again"
+    again.write_bytes(b"")
+    client, sftp = paramiko_session(exporting.sftp_port, alpha)
+    try:
+        with pytest.raises(OSError, match="once every 900 seconds: ask again from"):
+            sftp.put(str(again), "inbox/requests/last_user_access_csv")
+    finally:
+        client.close()
+    assert len(runs_of(exporting.store(), "alpha")) == 1
+
+
 def test_canvas_error_state_fails_the_run_and_mails_the_institution(
         exporting: GatewayProcess, sandbox: CanvasSandbox, alpha: Account,
         mailbox: tuple[Collector, int]) -> None:

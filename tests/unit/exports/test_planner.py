@@ -4,7 +4,9 @@ requests, and one run per slot however often it is planned."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import contextlib
+import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -15,7 +17,8 @@ from gateway.exports.config import ExportSettings
 from gateway.exports.planner import Planner, UnknownExportError
 from gateway.exports.runs import runs_of
 from gateway.institutions import CanvasTarget, Institution
-from gateway.state.states import BatchState
+from gateway.intake.requests import RequestRefusedError
+from gateway.state.states import BatchState, ExportRunState
 from gateway.state.store import Store
 
 CHICAGO = ZoneInfo("America/Chicago")
@@ -114,6 +117,11 @@ def test_two_planners_at_once_make_one_run_per_slot(tmp_path: Path) -> None:
 def _import_one(store: Store) -> None:
     with store.transaction() as txn:
         batch = txn.create_batch("alpha")
+    _import(store, batch)
+
+
+def _import(store: Store, batch: int) -> None:
+    with store.transaction() as txn:
         for old, new in ((BatchState.OPEN, BatchState.READY),
                          (BatchState.READY, BatchState.SUBMITTING),
                          (BatchState.SUBMITTING, BatchState.IMPORTING),
@@ -133,6 +141,22 @@ def test_after_import_runs_once_per_new_import_never_for_old_ones(tmp_path: Path
     assert slots(store) == ["import:batch-000002"]
 
 
+def test_a_lower_batch_imported_later_runs_the_export_too(tmp_path: Path) -> None:
+    # Batch 1 was held and released: it finishes after batch 2, and is new to the export.
+    after = ExportSettings(report="sis_export_csv", csvs=["enrollments"], after_import=True)
+    store, clock, planner = setup(tmp_path, after,
+                                  start=datetime(2026, 12, 1, tzinfo=CHICAGO))
+    assert planner.plan(clock()) == 0  # the first look: no imports yet
+    with store.transaction() as txn:
+        first, second = txn.create_batch("alpha"), txn.create_batch("alpha")
+    _import(store, second)
+    assert planner.plan(clock()) == 1
+    _import(store, first)
+    assert planner.plan(clock()) == 1
+    assert planner.plan(clock()) == 0
+    assert slots(store) == ["import:batch-000002", "import:batch-000001"]
+
+
 def test_requests_queue_one_waiting_run_and_name_the_exports(tmp_path: Path) -> None:
     grades = ExportSettings(report="grade_export_csv", term="sis_term_id:2026-fall")
     hidden = ExportSettings(report="last_user_access_csv", on_request=False)
@@ -145,3 +169,58 @@ def test_requests_queue_one_waiting_run_and_name_the_exports(tmp_path: Path) -> 
         planner.request("alpha", "last_user_access_csv")
     [run] = runs_of(store, "alpha")
     assert run.parameters == {"enrollment_term_id": "sis_term_id:2026-fall"}
+
+
+class RacingClock(Clock):
+    """Each request thread's first look at the clock waits (up to a second) until the other
+    thread looks too: without one transaction around check and insert, both threads have
+    checked for a waiting run before either inserts.  Time moves a millisecond per look, so
+    the two requests name two slots."""
+
+    def __init__(self, start: datetime) -> None:
+        super().__init__(start)
+        self.barrier = threading.Barrier(2, timeout=1.0)
+        self.local = threading.local()
+
+    def __call__(self) -> float:
+        if threading.current_thread().name.startswith("request") and \
+                not getattr(self.local, "seen", False):
+            self.local.seen = True
+            with contextlib.suppress(threading.BrokenBarrierError):
+                self.barrier.wait()
+        self.now += 0.001
+        return self.now
+
+
+def test_two_requests_arriving_together_queue_one_run(tmp_path: Path) -> None:
+    grades = ExportSettings(report="grade_export_csv")
+    clock = RacingClock(datetime(2026, 12, 1, tzinfo=CHICAGO))
+    store = Store(tmp_path / "state.db", clock=clock)
+    planner = Planner(store, lambda: {"alpha": institution(grades)}, started_at=clock.now)
+    threads = [threading.Thread(target=planner.request, args=("alpha", "grade_export_csv"),
+                                name=f"request-{n}") for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(runs_of(store, "alpha")) == 1
+
+
+def test_requests_one_after_another_are_refused_until_the_interval_passed(
+        tmp_path: Path) -> None:
+    grades = ExportSettings(report="grade_export_csv", request_interval_seconds=600)
+    store, clock, planner = setup(tmp_path, grades, start=datetime(2026, 12, 1, tzinfo=UTC))
+    first = planner.request("alpha", "grade_export_csv")
+    assert first is not None
+    with store.transaction() as txn:  # the exporter took it: no longer waiting
+        txn.move("export_run", first, ExportRunState.SCHEDULED, ExportRunState.STARTING)
+    clock.to(datetime(2026, 12, 1, 0, 9, tzinfo=UTC))
+    assert planner.refusal("alpha", "grade_export_csv") is not None  # told at the open
+    with pytest.raises(RequestRefusedError, match=(
+            r"requested at 2026-12-01T00:00:00\+00:00; it can be requested once every 600 "
+            r"seconds: ask again from 2026-12-01T00:10:00\+00:00")):
+        planner.request("alpha", "grade_export_csv")
+    clock.to(datetime(2026, 12, 1, 0, 10, tzinfo=UTC))
+    assert planner.refusal("alpha", "grade_export_csv") is None
+    assert planner.request("alpha", "grade_export_csv") is not None
+    assert len(runs_of(store, "alpha")) == 2

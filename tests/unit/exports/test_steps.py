@@ -1,20 +1,27 @@
 """Export run steps against a real store and spool, with a stand-in Canvas reports client:
-two runs of one export that finish in the same second publish two files, never one."""
+two runs of one export that finish in the same second publish two files, never one; an
+unexpected error reaches the vendor (run reason, notice, status.json) without its text, which
+may name spool paths, while the operators' log has all of it."""
 
 from __future__ import annotations
 
+import json
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pydantic import SecretStr
 
 from gateway.exports.canvas_reports import ReportsClient
 from gateway.exports.config import ExportSettings, ExportsSettings
+from gateway.exports.exporter import Exporter
 from gateway.exports.runs import ExportRun, export_run
 from gateway.exports.steps import RunSteps
 from gateway.institutions import CanvasTarget, Institution
-from gateway.state.spool import Spool
+from gateway.reporting.status_file import write_status_file
+from gateway.state.spool import Spool, publish_stream
 from gateway.state.states import ExportRunState
 from gateway.state.store import Store
 
@@ -38,8 +45,10 @@ class Reports:
     def status(self, report: str, report_id: int) -> dict[str, Any]:
         return {"id": report_id, "report": report, "status": "complete"}
 
-    def download(self, report: dict[str, Any], *, max_bytes: int) -> tuple[str, bytes]:
-        return "report.csv", f"report {report['id']}\n".encode()
+    def download(self, report: dict[str, Any], destination: Path, *,
+                 max_bytes: int) -> tuple[str, int, str]:
+        size, sha256 = publish_stream(destination, [f"report {report['id']}\n".encode()])
+        return "report.csv", size, sha256
 
 
 def test_two_runs_done_in_the_same_second_publish_two_files(tmp_path: Path) -> None:
@@ -97,3 +106,36 @@ def test_a_start_answered_without_a_report_id_is_never_posted_again_blindly(
     steps.advance(export_run(store, run_id), ALPHA)
     assert export_run(store, run_id).state is ExportRunState.STARTING
     assert canvas.posts == 1
+
+
+def test_an_unexpected_error_reaches_the_vendor_without_paths(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # The held download gone from the spool: an unexpected error whose text names a path.
+    clock = {"now": NOW}
+    store = Store(tmp_path / "state.db", clock=lambda: clock["now"])
+    spool = Spool(tmp_path / "data")
+    with store.transaction() as txn:
+        run_id = txn.add_export_run("alpha", EXPORT.export_name, EXPORT.report,
+                                    slot="request:1", trigger="request", parameters={})
+        assert run_id is not None
+        s = ExportRunState
+        txn.move("export_run", run_id, s.SCHEDULED, s.STARTING)
+        txn.move("export_run", run_id, s.STARTING, s.STARTED, report_id=5)
+        txn.move("export_run", run_id, s.STARTED, s.DOWNLOADED, file_name="x.csv")
+    exporter = Exporter(store=store, spool=spool, institutions=lambda: {"alpha": ALPHA},
+                        settings=ExportsSettings(lifetime_seconds=60.0))
+    with caplog.at_level(logging.ERROR):
+        exporter.step()  # trouble, retried later
+        clock["now"] += 3600
+        exporter.step()  # the same, past the run's lifetime: failed
+    run = export_run(store, run_id)
+    assert run.state is ExportRunState.FAILED
+    assert run.reason is not None
+    assert "FileNotFoundError" in run.reason
+    write_status_file(store, spool, "alpha")
+    notices = [n.reason for n in store.notices()]
+    status = (spool.reports("alpha") / "status.json").read_text()
+    assert run.reason in json.dumps(json.loads(status))
+    for text in (run.reason, *notices, status):
+        assert str(tmp_path) not in str(text)
+    assert str(spool.export_path(run_id)) in caplog.text  # the operators see it all
