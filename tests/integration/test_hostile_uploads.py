@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from gateway.sandbox.server import CanvasSandbox
 from gateway.state.spool import Spool
@@ -100,8 +101,15 @@ def test_a_temp_named_file_never_renamed_is_reported_to_its_sender(
     gateway.start()
     _uploads(gateway, alpha, {"users.csv.part": USERS, ".courses.csv": b"x"})  # never renamed
     status_file = Spool(gateway.data_dir).reports("alpha") / "status.json"
-    status = json.loads(wait_for(partial(_read, status_file), 30, "status.json"))
-    dropped = {item["file"]: item for item in status["not_received"]}
+
+    def both_told() -> dict[str, dict[str, Any]]:
+        # status.json is rewritten after each discard: wait for the one that tells both.
+        text = _read(status_file)
+        listed = {item["file"]: item for item in json.loads(text)["not_received"]} \
+            if text else {}
+        return listed if len(listed) >= 2 else {}
+
+    dropped = wait_for(both_told, 30, "status.json naming both files")
     assert set(dropped) == {"users.csv.part", ".courses.csv"}
     assert "never renamed to a final name" in dropped["users.csv.part"]["reason"]
     assert dropped["users.csv.part"]["size"] == len(USERS)
