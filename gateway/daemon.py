@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
 import signal
 import sqlite3
@@ -148,7 +149,7 @@ async def _serve_locked(settings: Settings, stop: asyncio.Event,
             runner.stop()
         await asyncio.gather(*running.tasks, return_exceptions=True)
         for runner in running.runners:
-            if isinstance(runner, Forwarder | Exporter):
+            if isinstance(runner, Forwarder | Exporter | Sorter):
                 runner.close()
         if running.web is not None:
             running.web.stop()
@@ -195,10 +196,8 @@ async def _run(settings: Settings, spool: Spool, running: Components,
     intake.receiver.on_discarded = partial(write_status_file, store, spool)
     sorter = Sorter(store=store, spool=spool, institutions=lambda: institutions,
                     quiet_seconds=settings.batching.quiet_seconds, on_ready=batch_sealed,
-                    # One institution at a time for now: with two side by side the SFTP crash
-                    # storm acknowledged uploads too slowly (forming holds the intake's lock
-                    # per institution); Sorter(workers=...) is ready once that is looked at.
-                    intake=intake.deliveries, workers=1)
+                    intake=intake.deliveries,
+                    workers=settings.batching.sorting_workers(os.cpu_count()))
     retention = Retention(store=store, spool=spool,
                           retention_days=settings.archive.retention_days)
     exporter = Exporter(store=store, spool=spool, institutions=lambda: institutions,

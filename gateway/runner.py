@@ -13,7 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from concurrent.futures import Future
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -57,3 +61,15 @@ class Runner(ABC):
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._idle_seconds)
+
+
+def wait_idle(lock: threading.Lock, busy: Mapping[str, Future[Any]]) -> None:
+    """Wait until ``busy`` (work under way per institution, guarded by ``lock``) is empty;
+    the work logs its own errors, so they are not raised here."""
+    while True:
+        with lock:
+            pending = list(busy.values())
+        if not pending:
+            return
+        for future in pending:
+            future.exception()  # waits

@@ -80,6 +80,13 @@ class BatchingSettings(_Section):
     """How uploads are grouped into batches."""
 
     quiet_seconds: float = Field(default=30.0, ge=0.0, le=86400.0)
+    workers: int = Field(default=4, ge=1, le=64)
+    """Institutions sorted (validated, batched) side by side; the daemon uses at most the
+    machine's cores (``sorting_workers``)."""
+
+    def sorting_workers(self, cores: int | None) -> int:
+        """The sorter's threads: ``workers``, never more than ``cores`` (unknown: one)."""
+        return max(1, min(self.workers, cores or 1))
 
 
 class ForwardingSettings(_Section):

@@ -18,7 +18,7 @@ from gateway.forwarding.canvas import CanvasClient
 from gateway.forwarding.steps import BatchSteps
 from gateway.forwarding.turns import AccountTurns, account_of
 from gateway.institutions import Institution
-from gateway.runner import Runner
+from gateway.runner import Runner, wait_idle
 from gateway.settings import ForwardingSettings
 from gateway.state.records import BatchRecord
 from gateway.state.spool import Spool
@@ -96,13 +96,7 @@ class Forwarder(Runner):
 
     def drain(self) -> None:
         """Wait until no step is under way (tests, and orderly shutdown)."""
-        while True:
-            with self._lock:
-                pending = list(self._busy.values())
-            if not pending:
-                return
-            for future in pending:
-                future.exception()  # waits; errors were logged by the step itself
+        wait_idle(self._lock, self._busy)
 
     def close(self) -> None:
         """Finish the steps under way (a POST must record its import id) and stop the pool."""

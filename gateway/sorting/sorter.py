@@ -10,25 +10,28 @@ Two phases, each crash-safe on its own:
    sealing leaves the batch OPEN and the next round rebuilds the same zip.  (The mass-change
    guard runs later, just before posting: see gateway.forwarding.steps.)
 
-Institutions are sorted side by side, ``workers`` at a time (the daemon gives one for now):
-each worker forms one institution's delivery and seals its batches, so one institution's
-big file does not hold back the others' batches.  Validation is mostly Python, so the
-threads share the interpreter's lock: they keep the queues moving independently, they do
-not multiply throughput.  Nothing is shared between institutions but the store, whose
-transactions (compare-and-set moves) keep each step crash-safe as before.
+Institutions are sorted side by side, at most ``workers`` at a time (the daemon gives
+``min(cores, [sorting] workers)``), each on its own schedule: ``step`` starts a round (form
+the next delivery, seal the OPEN batches) for every institution that has none under way and
+returns without waiting, so one institution's big file never holds back another's batches.
+A round never runs twice at once for one institution, so its deliveries stay in order.
+Validation is mostly Python: the threads share the interpreter's lock, so they keep the
+queues moving independently rather than multiplying throughput.  Nothing is shared between
+institutions but the store, whose transactions (compare-and-set moves) keep each step
+crash-safe as before.  A delivery is validated outside the intake's lock and recorded under
+it only if it is unchanged (the same uploads still pending): compare-and-set again.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, nullcontext
-from typing import Any, Protocol
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from gateway.institutions import Institution
-from gateway.runner import Runner
+from gateway.runner import Runner, wait_idle
 from gateway.sorting.batching import (
     Source,
     is_quiet,
@@ -37,16 +40,15 @@ from gateway.sorting.batching import (
     write_batch_zip,
 )
 from gateway.sorting.delivery import ZIP_KIND, PlannedBatch, plan_delivery
+from gateway.sorting.forming import IntakeGate, UngatedIntake, announce, record_plan, unchecked
 from gateway.sorting.identity import attempt_prefix, prefixed_names
 from gateway.sorting.kinds import identify
 from gateway.sorting.validation import UploadVerdict, validate_upload
-from gateway.sorting.validation.findings import Code
 from gateway.sorting.validation.zips import csv_member_names, member_opener
 from gateway.state.records import BatchRecord, UploadRecord
 from gateway.state.spool import Spool, fsync_file, publish_file, temp_path_for
 from gateway.state.states import BatchState, NoticeKind, TransitionError, UploadState
-from gateway.state.store import Store, Transaction
-from gateway.web.metrics import FILES_REJECTED
+from gateway.state.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -65,42 +67,6 @@ LEADING_ZIPS = 100
 """Pause between tries while forming fails for a whole institution (not one upload)."""
 
 
-class IntakeGate(Protocol):
-    """What the sorter asks the SFTP intake (implemented by gateway.intake.deliveries)."""
-
-    def forming(self, institution: str) -> AbstractContextManager[Any]:
-        """A lock held while a batch is formed, so the intake records no verdict meanwhile."""
-
-    def uploads_open(self, institution: str) -> int:
-        """Uploads of the institution still being written (or awaiting their rename)."""
-
-    def released_through(self, institution: str) -> int | None:
-        """The last upload id a trigger file released; None when batching by quiet period."""
-
-    def refused(self, institution: str) -> Mapping[int, str]:
-        """Uploads that must be rejected (checksum sidecar mismatch), with the reason."""
-
-
-class UngatedIntake:
-    """No intake to ask (tests, tools): nothing open, quiet-period batching, no refusals."""
-
-    def forming(self, institution: str) -> AbstractContextManager[Any]:
-        """No lock needed."""
-        return nullcontext()
-
-    def uploads_open(self, institution: str) -> int:
-        """Nothing is being written."""
-        return 0
-
-    def released_through(self, institution: str) -> int | None:
-        """Batch by the quiet period."""
-        return None
-
-    def refused(self, institution: str) -> Mapping[int, str]:
-        """Nothing is refused."""
-        return {}
-
-
 class Sorter(Runner):
     """Forms and seals batches; calls ``on_ready`` when a batch became READY or REJECTED."""
 
@@ -111,7 +77,6 @@ class Sorter(Runner):
                  quiet_seconds: float, on_ready: Callable[[], None],
                  intake: IntakeGate | None = None, workers: int = 1) -> None:
         super().__init__(idle_seconds=max(0.2, min(quiet_seconds / 2, 5.0)))
-        self._workers = max(1, workers)
         self._store = store
         self._spool = spool
         self._institutions = institutions
@@ -122,24 +87,66 @@ class Sorter(Runner):
         self._form_failures: dict[str, int] = {}
         self._form_paused: dict[str, float] = {}
         """Institutions whose forming fails as a whole: monotonic time of the next try."""
+        self._pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="sorter")
+        self._busy: dict[str, Future[tuple[bool, bool]]] = {}
+        self._lock = threading.Lock()
+        self._worked = threading.Event()
 
     def step(self) -> bool:
-        """Form batches for complete deliveries, then seal every OPEN batch, institutions
-        side by side (see the module docstring).
+        """Start a round for every configured institution that has none under way, and seal
+        the OPEN batches of institutions no longer configured (to report them rejected).
 
+        Returns without waiting for the rounds (see the module docstring): a round that
+        did something wakes the loop itself.  True only when orphans were sealed here.
         Each institution and each batch is handled on its own: an error in one (a zip whose
         password changed, a full disk) is logged and leaves the others untouched; a batch
         that fails to seal ``SEAL_ATTEMPTS`` times is HELD for an operator with the reason.
         """
         institutions = self._institutions()
-        workers = max(1, min(self._workers, len(institutions)))
-        with ThreadPoolExecutor(workers, thread_name_prefix="sorter") as pool:
-            rounds = list(pool.map(self._round, institutions.values()))
-        # Batches of institutions no longer configured: sealed to be reported as rejected.
+        for institution in institutions.values():
+            self._start(institution)
         orphans = [batch for batch in self._store.batches(state=BatchState.OPEN)
                    if batch.institution not in institutions]
         self._seal_all(orphans, None)
-        return any(formed or sealed for formed, sealed in rounds) or bool(orphans)
+        return bool(orphans)
+
+    def run_round(self) -> bool:
+        """One step, waiting for every round it started (tests, offline tools): True if any
+        round formed or sealed something, or orphans were sealed."""
+        self._worked.clear()
+        orphans = self.step()
+        self.drain()
+        return orphans or self._worked.is_set()
+
+    def drain(self) -> None:
+        """Wait until no institution's round is under way."""
+        wait_idle(self._lock, self._busy)
+
+    def close(self) -> None:
+        """Let the rounds under way finish (each ends in a committed state), then stop."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _start(self, institution: Institution) -> None:
+        """Submit the institution's round unless one is under way (rounds of one
+        institution never overlap: its deliveries are formed in order)."""
+        with self._lock:
+            if institution.name in self._busy:
+                return
+            future = self._pool.submit(self._round, institution)
+            self._busy[institution.name] = future
+
+        def done(finished: Future[tuple[bool, bool]]) -> None:
+            with self._lock:
+                self._busy.pop(institution.name, None)
+            error = finished.exception()
+            if error is not None:
+                log.error("sorting round failed", exc_info=error,
+                          extra={"institution": institution.name})
+            elif any(finished.result()):
+                self._worked.set()
+                self.wake()  # more may be waiting: look again at once
+
+        future.add_done_callback(done)
 
     def _round(self, institution: Institution) -> tuple[bool, bool]:
         """Form the institution's next delivery, then seal its OPEN batches: (formed,
@@ -269,28 +276,47 @@ class Sorter(Runner):
 
     def _form(self, institution: Institution, *, first_only: bool = False) -> bool:
         """Validate, plan and record the institution's next delivery (with ``first_only``,
-        just its oldest upload); False when none is complete yet."""
-        with self._intake.forming(institution.name):
-            pending = self._deliverable(institution.name)
-            if first_only:
-                pending = pending[:1]
-            if not pending:
-                return False
-            plans, unchecked = self._plan(institution, pending)
-            self._record(institution.name, plans, unchecked)
+        just its oldest upload); False when none is complete yet.
+
+        Validation runs outside the intake's lock; under it the delivery is read again and
+        recorded only if it is the same uploads (compare-and-set): otherwise nothing is
+        recorded and True is returned, so the next round looks again at once.
+        """
+        name = institution.name
+        pending = self._next_delivery(name, first_only)
+        if not pending:
+            return False
+        log.info("validating delivery", extra={"institution": name,
+                                               "uploads": [u.id for u in pending]})
+        verdicts = self._verdicts(institution, pending)
+        with self._intake.forming(name):
+            if self._next_delivery(name, first_only) != pending:
+                log.info("delivery changed while it was validated; forming again",
+                         extra={"institution": name})
+                return True
+            plans = plan_delivery(pending, verdicts, self._intake.refused(name),
+                                  institution.sorting)
+            self._record(name, plans, unchecked(pending, verdicts))
         return True
 
-    def _plan(self, institution: Institution, pending: list[UploadRecord]
-              ) -> tuple[list[PlannedBatch], dict[int, str]]:
-        """The batches ``pending`` forms, and the uploads the checks failed on."""
+    def _next_delivery(self, institution: str, first_only: bool) -> list[UploadRecord]:
+        pending = self._deliverable(institution)
+        return pending[:1] if first_only else pending
+
+    def _verdicts(self, institution: Institution, pending: list[UploadRecord]
+                  ) -> dict[int, UploadVerdict]:
+        """Every upload of ``pending`` validated with Canvas's rules (the long part)."""
         password = _password(institution)
         options = institution.sorting.validation()
-        verdicts = {u.id: validate_upload(self._spool.upload_path(u.id), u.filename,
-                                          password=password, options=options)
-                    for u in pending}
-        plans = plan_delivery(pending, verdicts, self._intake.refused(institution.name),
-                              institution.sorting)
-        return plans, _unchecked(pending, verdicts)
+        return {u.id: validate_upload(self._spool.upload_path(u.id), u.filename,
+                                      password=password, options=options)
+                for u in pending}
+
+    def _plan(self, institution: Institution, pending: list[UploadRecord]
+              ) -> list[PlannedBatch]:
+        """The batches ``pending`` forms (a dry run: nothing is recorded)."""
+        return plan_delivery(pending, self._verdicts(institution, pending),
+                             self._intake.refused(institution.name), institution.sorting)
 
     def _deliverable(self, institution: str) -> list[UploadRecord]:
         """The uploads forming the institution's next delivery now (none: wait longer).
@@ -324,12 +350,12 @@ class Sorter(Runner):
         formed = []
         with self._store.transaction() as txn:
             for number, plan in enumerate(plans):
-                batch_id = _record_plan(txn, institution, plan, unchecked)
+                batch_id = record_plan(txn, institution, plan, unchecked)
                 if number == 0:
                     txn.claim_discards(institution, batch_id)
                 formed.append((batch_id, plan))
         for batch_id, plan in formed:
-            _announce(institution, batch_id, plan)
+            announce(institution, batch_id, plan)
 
     def _seal(self, batch: BatchRecord, institution: Institution | None) -> None:
         members = self._store.uploads(batch_id=batch.id)
@@ -381,52 +407,6 @@ class Sorter(Runner):
         entries = [entry for item in items for entry in _merged(item)]
         names = prefixed_names([name for name, _ in entries], attempt_prefix(batch_id, 1))
         return [(name, sources) for name, (_, sources) in zip(names, entries, strict=True)]
-
-
-def _record_plan(txn: Transaction, institution: str, plan: PlannedBatch,
-                 unchecked: Mapping[int, str]) -> int:
-    """Create one planned batch and move its uploads into it; returns the batch id."""
-    batch_id = txn.create_batch(institution, options=plan.options, row_counts=plan.row_counts)
-    for upload in plan.uploads:
-        if upload.id in unchecked:
-            txn.add_notice(NoticeKind.GATEWAY_ERROR, institution, batch_id,
-                           reason=f"upload {upload.id} ({upload.filename}): "
-                                  f"{unchecked[upload.id]}")
-        decision = plan.decisions[upload.id]
-        txn.move("upload", upload.id, UploadState.RECEIVED,
-                 UploadState.ACCEPTED if decision.accepted else UploadState.REJECTED,
-                 reason=decision.problem, batch_id=batch_id, kind=decision.kind,
-                 rows=decision.rows, problem=decision.problem)
-        for finding in decision.findings:
-            txn.add_finding(upload.id, finding)
-    return batch_id
-
-
-def _announce(institution: str, batch_id: int, plan: PlannedBatch) -> None:
-    """Log (and count) a batch that was formed: every rejected upload is a warning."""
-    for upload in plan.uploads:
-        decision = plan.decisions[upload.id]
-        if not decision.accepted:
-            FILES_REJECTED.labels(code=decision.code or "rejected").inc()
-            log.warning("upload rejected", extra={
-                "institution": institution, "upload_id": upload.id, "batch_id": batch_id,
-                "file": upload.filename, "folder": upload.folder,
-                "reason": decision.problem})
-    log.info("batch formed", extra={"batch_id": batch_id, "institution": institution,
-                                    "uploads": [u.id for u in plan.uploads],
-                                    "options": plan.options})
-
-
-def _unchecked(pending: list[UploadRecord],
-               verdicts: Mapping[int, UploadVerdict]) -> dict[int, str]:
-    """The uploads the checks failed on (``CHECK_FAILED``), with the finding's words."""
-    failed = {}
-    for upload in pending:
-        verdict = verdicts[upload.id]
-        for finding in verdict.findings:
-            if finding.code is Code.CHECK_FAILED:
-                failed[upload.id] = finding.message
-    return failed
 
 
 def _merged(files: list[tuple[str, Source]]) -> list[tuple[str, list[Source]]]:

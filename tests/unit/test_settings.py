@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gateway.institutions import resolve_institutions
-from gateway.settings import ConfigError
+from gateway.settings import BatchingSettings, ConfigError
 from gateway.settings_files import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -130,6 +130,15 @@ def test_the_shipped_example_config_is_valid() -> None:
     settings = load_settings(REPO / "config" / "gateway.example.toml", environ={})
     assert "state-university" in settings.institutions
     assert settings.mail.smtp is not None
+    assert settings.batching.workers == 4
+
+
+@pytest.mark.parametrize(("workers", "cores", "expected"), [
+    (4, 2, 2), (4, 8, 4), (1, 8, 1), (4, None, 1)])
+def test_sorting_workers_are_bounded_by_the_cores(workers: int, cores: int | None,
+                                                   expected: int) -> None:
+    batching = BatchingSettings(workers=workers)
+    assert batching.sorting_workers(cores) == expected
 
 
 def test_a_bad_institution_name_does_not_echo_the_table(tmp_path: Path) -> None:

@@ -163,7 +163,7 @@ def date_problem(values: Values, columns: tuple[tuple[int, str], ...], bad: str,
 
 
 def link_rule(ids: tuple[str, str], subject: str, statuses: re.Pattern[str], allowed: str, *,
-              exact: bool = False, status_optional: bool = False) -> RowRule:
+              exact: bool = False) -> RowRule:
     """The rule of a row linking two ids under a status (cross-listing, group user, tag
     user): ``No <id> given for <subject>`` for each id, then ``Improper status "<s>" for
     <subject>`` (prefix match, or whole-value when ``exact``)."""
@@ -174,7 +174,7 @@ def link_rule(ids: tuple[str, str], subject: str, statuses: re.Pattern[str], all
             if not values[position].strip():
                 return missing(column, f"No {column} given for {subject}")
         status = values[2].strip()
-        if (status or not status_optional) and not matches(status):
+        if not matches(status):
             return improper_status(f'Improper status "{status}" for {subject}', allowed)
         return after_checks(status, skip_deletes)
 

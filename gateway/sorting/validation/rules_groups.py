@@ -1,8 +1,10 @@
 """Row rules for groups, differentiation tags and grade publishing results (reference §4.4).
 
 Sources: `lib/sis/group_category_importer.rb`, `group_importer.rb`,
-`group_membership_importer.rb`, and the differentiation-tag importer specs.  Gateway wording
-(Canvas's text was not found): grade publishing results.  Differentiation tags' status is optional.
+`group_membership_importer.rb` (differentiation tags go through the same three:
+`add_differentiation_tag_set`, `add_tag`, `add_group_membership(is_tags: true)`) and
+`grade_publishing_results_importer.rb`.  Every status is required: Canvas matches a blank one
+against its pattern and skips the row.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from gateway.sorting.validation.rules import (
     Verdict,
     after_checks,
     improper_status,
+    invalid,
     link_rule,
     missing,
     prefix,
@@ -24,7 +27,7 @@ from gateway.sorting.validation.rules import (
 _ACTIVE_OR_DELETED = prefix("active", "deleted")
 _GROUP_STATUS = prefix("available", "closed", "completed", "deleted")
 _MEMBER_STATUS = prefix("accepted", "deleted")
-_TAG_STATUS = prefix("available", "deleted")
+_GRADE_PUBLISHING = frozenset({"published", "error"})
 
 
 def check_group_category(values: Values, skip_deletes: bool) -> RowResult:
@@ -84,19 +87,24 @@ GROUP_MEMBERSHIP = link_rule(("group_id", "user_id"), "a group user", _MEMBER_ST
 
 
 def check_tag_set(values: Values, skip_deletes: bool) -> RowResult:
-    """differentiation_tag_sets.csv (Canvas's differentiation tag set importer)."""
-    set_id, name, course_id, status = (v.strip() for v in values)
+    """differentiation_tag_sets.csv (`SIS::GroupCategoryImporter#add_differentiation_tag_set`:
+    `invalid_category?` first, then the course)."""
+    set_id, name, course_id, status = (v.strip() for v in values[:4])
     if not set_id:
         return missing("tag_set_id", "No sis_id given for a differentiation tag set")
     if not name:
         return missing("set_name", f"No name given for differentiation tag set {set_id}")
-    if not course_id:
-        return missing("course_id", f"No course_id given for differentiation tag set {set_id}")
-    if status and not _ACTIVE_OR_DELETED.match(status):
+    if not status:
+        return missing("status", f"No status given for differentiation tag set {set_id}")
+    if not _ACTIVE_OR_DELETED.match(status):
         return improper_status(
             f'Improper status "{status}" for differentiation tag set {set_id}, skipping',
             "active or deleted")
-    return after_checks(status, skip_deletes)
+    if after_checks(status, skip_deletes) is Verdict.SKIP:
+        return Verdict.SKIP
+    if not course_id:
+        return missing("course_id", f"No course_id given for differentiation tag set {set_id}")
+    return Verdict.IMPORT
 
 
 DIFFERENTIATION_TAG_SET = RowRule(("tag_set_id", "set_name", "course_id", "status"),
@@ -104,15 +112,16 @@ DIFFERENTIATION_TAG_SET = RowRule(("tag_set_id", "set_name", "course_id", "statu
 
 
 def check_tag(values: Values, skip_deletes: bool) -> RowResult:
-    """differentiation_tags.csv (Canvas's differentiation tag importer)."""
-    tag_id, name, status = (v.strip() for v in values)
+    """differentiation_tags.csv (`SIS::GroupImporter#add_tag`, `invalid_import_item?`: the
+    statuses of groups)."""
+    tag_id, name, status = (v.strip() for v in values[:3])  # references follow
     if not tag_id:
         return missing("tag_id", "No tag_id given for a differentiation tag.")
     if not name:
         return missing("name", f"No name given for differentiation tag {tag_id}.")
-    if status and not _TAG_STATUS.match(status):
+    if not _GROUP_STATUS.match(status):
         return improper_status(f'Improper status "{status}" for differentiation tag {tag_id}.',
-                               "available or deleted")
+                               "available, closed, completed or deleted")
     return after_checks(status, skip_deletes)
 
 
@@ -120,17 +129,22 @@ DIFFERENTIATION_TAG = RowRule(("tag_id", "name", "status"), check_tag)
 
 
 DIFFERENTIATION_TAG_MEMBERSHIP = link_rule(
-    ("tag_id", "user_id"), "a differentiation tag user", _MEMBER_STATUS, "accepted or deleted",
-    status_optional=True)
+    ("tag_id", "user_id"), "a differentiation tag user", _MEMBER_STATUS, "accepted or deleted")
 
 
 def check_grade_publishing_result(values: Values, skip_deletes: bool) -> RowResult:
-    """grade_publishing_results.csv (gateway wording: both values are needed)."""
-    if not values[0].strip():
-        return missing("enrollment_id", "No enrollment_id given for a grade publishing result")
-    if not values[1].strip():
+    """grade_publishing_results.csv
+    (`SIS::GradePublishingResultsImporter#add_grade_publishing_result`)."""
+    enrollment_id, status = (v.strip() for v in values)
+    if not enrollment_id:
+        return missing("enrollment_id", "No enrollment_id given")
+    if not status:
         return missing("grade_publishing_status",
-                       "No grade_publishing_status given for a grade publishing result")
+                       f"No grade_publishing_status given for enrollment {enrollment_id}")
+    if status.lower() not in _GRADE_PUBLISHING:
+        return invalid("grade_publishing_status",
+                       f'Improper grade_publishing_status "{status}" for enrollment '
+                       f"{enrollment_id}", "published or error")
     return after_checks("", skip_deletes)
 
 

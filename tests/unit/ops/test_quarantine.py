@@ -77,7 +77,7 @@ def test_requeue_receives_the_file_and_the_sorter_batches_it(
 
     sorter = Sorter(store=store, spool=spool, institutions=lambda: {"demo": institution("demo")},
                     quiet_seconds=0, on_ready=lambda: None)
-    sorter.step()
+    sorter.run_round()
     [batch] = store.batches()
     assert batch.state is BatchState.READY
 

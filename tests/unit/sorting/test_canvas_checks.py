@@ -9,6 +9,7 @@ import pytest
 
 from gateway.sorting.kinds import SisKind
 from gateway.sorting.validation import Code
+from tests.unit.sorting.canvas_check_table import CHECKS, CanvasCheck
 from tests.unit.sorting.files import check, messages
 
 USERS = b"user_id,login_id,status,email,declared_user_type\n"
@@ -79,3 +80,14 @@ def test_canvas_skips_a_course_with_an_invalid_grade_passback_setting(
             + f"C1,c,Course,active,{setting}\n".encode())
     found = messages(check(tmp_path, data, "courses.csv"))
     assert found == ([(2, "grade_passback_setting", message)] if message else [])
+
+
+@pytest.mark.parametrize("audited", CHECKS, ids=[c.case for c in CHECKS])
+def test_canvas_row_check(tmp_path: Path, audited: CanvasCheck) -> None:
+    """Each audited check gives Canvas's message on Canvas's column, or nothing when Canvas
+    imports the row (see canvas_check_table.py for the source of each)."""
+    data = f"{audited.header}\n{audited.row}\n".encode()
+    verdict = check(tmp_path, data, audited.file)
+    found = [(column, message) for row, column, message in messages(verdict)]
+    assert found == list(audited.expected)
+    assert not verdict.failure_class

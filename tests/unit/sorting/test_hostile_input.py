@@ -82,7 +82,7 @@ def test_an_upload_the_checks_fail_on_is_rejected_and_ops_alerted(
     monkeypatch.setattr(uploads_module, "_validate", failing)
     poison = received(store, spool, "alpha", "poison.csv", GOOD)
     good = received(store, spool, "alpha", "users.csv", GOOD)
-    _sorter(store, spool).step()
+    _sorter(store, spool).run_round()
     assert store.upload(poison).state is UploadState.REJECTED
     assert "could not check this file (RuntimeError)" in (store.upload(poison).problem or "")
     assert store.upload(good).state is UploadState.ACCEPTED
@@ -105,13 +105,13 @@ def test_a_delivery_that_cannot_be_formed_sets_its_oldest_upload_aside(
     sorter = _sorter(store, spool)
     with caplog.at_level(logging.WARNING):
         for _ in range(FORM_ATTEMPTS):
-            sorter.step()
+            sorter.run_round()
     assert store.upload(poison).state is UploadState.REJECTED
     assert "failed while forming a batch with this file (ValueError)" in \
         (store.upload(poison).problem or "")
     assert sum(1 for r in caplog.records if r.exc_info) == 1  # one traceback, not one a round
     assert store.upload(later).state is UploadState.RECEIVED
-    sorter.step()
+    sorter.run_round()
     assert store.upload(later).state is UploadState.ACCEPTED
     kinds = [n.kind for n in store.notices()]
     assert NoticeKind.GATEWAY_ERROR in kinds
@@ -123,7 +123,7 @@ def test_a_delivery_that_cannot_be_formed_sets_its_oldest_upload_aside(
 def test_an_empty_delivery_is_rejected_with_the_reason_not_posted(
         store: Store, spool: Spool, name: str) -> None:
     upload = received(store, spool, "alpha", name, EMPTY_DELIVERIES[name]())
-    _sorter(store, spool).step()
+    _sorter(store, spool).run_round()
     record = store.upload(upload)
     assert record.state is UploadState.REJECTED
     assert "holds no CSV file Canvas would import" in (record.problem or "")
@@ -152,7 +152,7 @@ def test_an_operator_rejects_a_waiting_upload_with_a_reason(store: Store,
     assert record.batch_id == batch_id
     assert "rejected by the gateway's operator: sent to the wrong institution" in \
         (record.problem or "")
-    _sorter(store, spool).step()  # the sorter ends it and reports it to the sender
+    _sorter(store, spool).run_round()  # the sorter ends it and reports it to the sender
     assert store.batch(batch_id).state is BatchState.REJECTED
     assert any(n.batch_id == batch_id and n.batch_state is BatchState.REJECTED
                for n in store.notices())
@@ -252,7 +252,7 @@ def test_only_the_upload_that_fails_alone_is_set_aside_never_an_honest_one(
                     b"course_id,short_name,long_name,status\nC1,C1,One,active\n")
     sorter = _sorter(store, spool)
     for _ in range(2 * FORM_ATTEMPTS + 1):
-        sorter.step()
+        sorter.run_round()
     states = {u: store.upload(u).state for u in (first, poison, last)}
     assert states == {first: UploadState.ACCEPTED, poison: UploadState.REJECTED,
                       last: UploadState.ACCEPTED}
@@ -271,7 +271,7 @@ def test_a_fault_of_the_whole_institution_rejects_nothing_and_pauses(
     monkeypatch.setattr(sorter._intake, "refused", unreadable)
     uploads = [received(store, spool, "alpha", name, GOOD) for name in ("a.csv", "b.csv")]
     for _ in range(FORM_ATTEMPTS + 2):
-        sorter.step()
+        sorter.run_round()
     assert [store.upload(u).state for u in uploads] == [UploadState.RECEIVED] * 2
     assert store.batches() == []
     assert sorter._form_paused["alpha"] > 0  # paused, not retried every round

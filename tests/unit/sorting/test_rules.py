@@ -70,7 +70,7 @@ def advice(kind: SisKind, roles: frozenset[str] = frozenset(),
     (SisKind.DIFFERENTIATION_TAG_MEMBERSHIP, {"user_id": "u"},
      "No tag_id given for a differentiation tag user", "tag_id"),
     (SisKind.GRADE_PUBLISHING_RESULTS, {"enrollment_id": "1"},
-     "No grade_publishing_status given for a grade publishing result",
+     "No grade_publishing_status given for enrollment 1",
      "grade_publishing_status"),
 ])
 def test_canvas_messages_and_columns(kind: SisKind, values: dict[str, str], message: str,

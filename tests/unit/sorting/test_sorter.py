@@ -13,7 +13,8 @@ import pytest
 
 from gateway.settings import ConfigError
 from gateway.settings_files import settings_from_mapping
-from gateway.sorting.sorter import SEAL_ATTEMPTS, Sorter, UngatedIntake
+from gateway.sorting.forming import UngatedIntake
+from gateway.sorting.sorter import SEAL_ATTEMPTS, Sorter
 from gateway.state.spool import Spool
 from gateway.state.states import BatchState, NoticeKind, NoticeState, UploadState
 from gateway.state.store import Store
@@ -33,7 +34,7 @@ def test_courses_whose_merged_header_reads_as_terms_are_sent_side_by_side(
              b"course_id,short_name,long_name,term_id,status\nC1,C1,One,T1,active\n")
     received(store, spool, "alpha", "courses2.csv",
              b"course_id,short_name,long_name,status,name\nC2,C2,Two,active,x\n")
-    _sorter(store, spool).step()
+    _sorter(store, spool).run_round()
     [batch] = store.batches()
     assert batch.state is BatchState.READY
     with zipfile.ZipFile(spool.batch_zip_path(batch.id)) as sent:
@@ -51,7 +52,7 @@ def test_one_unsealable_batch_is_held_and_the_others_go_on(store: Store, spool: 
     received(store, spool, "beta", "users.csv")
     sorter = _sorter(store, spool)
     for _ in range(SEAL_ATTEMPTS):
-        sorter.step()
+        sorter.run_round()
     held = store.batch(batch_id)
     assert held.state is BatchState.HELD
     assert "could not be prepared for Canvas" in (held.reason or "")
@@ -76,7 +77,7 @@ def test_a_rejected_upload_is_one_warning_with_its_ids_and_reason(
         store: Store, spool: Spool, caplog: pytest.LogCaptureFixture) -> None:
     rejected = received(store, spool, "alpha", "users.csv", b"\xff\xfe not a csv at all\n")
     with caplog.at_level(logging.INFO, logger="gateway.sorting.sorter"):
-        _sorter(store, spool).step()
+        _sorter(store, spool).run_round()
     assert store.upload(rejected).state is UploadState.REJECTED
     [line] = [r for r in caplog.records if r.getMessage() == "upload rejected"]
     assert line.levelno == logging.WARNING
@@ -114,6 +115,6 @@ def test_institutions_are_sorted_side_by_side(store: Store, spool: Spool) -> Non
     institutions = {name: institution(name) for name in ("alpha", "beta")}
     sorter = Sorter(store=store, spool=spool, institutions=lambda: institutions,
                     quiet_seconds=0, on_ready=lambda: None, intake=intake, workers=2)
-    assert sorter.step()
+    assert sorter.run_round()
     assert intake.beta_was_ready  # beta's batch did not wait for alpha's forming
     assert sorted(b.state for b in store.batches()) == [BatchState.READY] * 2

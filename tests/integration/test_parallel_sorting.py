@@ -1,0 +1,84 @@
+"""Institutions are sorted side by side: one institution's big upload, still being validated,
+does not hold back another institution's small upload on its way to Canvas.
+
+Proven by the order of events, not by timing thresholds: the small institution's import
+reaches the sandbox while the big institution's upload is still waiting (RECEIVED: forming
+moves it only once its validation is done).  With one sorting round for all institutions at
+a time (the old barrier), the small import could only follow the big validation.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gateway.sandbox.server import CanvasSandbox
+from gateway.state.states import BatchState, UploadState
+from tests.integration.conftest import SANDBOX_TOKEN
+from tests.integration.gateway_process import Account, GatewayProcess, wait_for
+from tests.integration.mail_server import Collector
+from tests.integration.sftp_clients import openssh_put
+
+BIG_ROWS = 300_000
+
+pytestmark = pytest.mark.skipif((os.cpu_count() or 1) < 2,
+                                reason="sorting side by side needs two cores")
+
+
+@pytest.fixture
+def two(tmp_path: Path, sandbox: CanvasSandbox, mailbox: tuple[Collector, int],
+        alpha: Account, beta: Account) -> Iterator[GatewayProcess]:
+    process = GatewayProcess(root=tmp_path, sandbox_url=sandbox.base_url,
+                             smtp_port=mailbox[1], accounts=[alpha, beta],
+                             token=SANDBOX_TOKEN, quiet_seconds=0.5)
+    yield process
+    if process.process is not None:
+        process.kill()
+
+
+def _big_users(path: Path) -> Path:
+    """A users.csv of ``BIG_ROWS`` rows, each with an invalid email (Canvas warns and imports
+    the user): every row draws a message, so every row takes the exact (slow) path."""
+    with open(path, "w", encoding="utf-8") as out:
+        out.write("user_id,login_id,status,full_name,email\n")
+        out.writelines(f'big{n},big{n},active,"Last{n}, First",not-an-email-{n}\n'
+                       for n in range(BIG_ROWS))
+    return path
+
+
+def _small_zip(path: Path) -> Path:
+    """A zip is a delivery of its own: it is formed without waiting for a quiet period."""
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("users.csv", "user_id,login_id,status\nsmall1,small1,active\n")
+    return path
+
+
+def _carries(payload: bytes, user_id: str) -> bool:
+    with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+        return any(user_id.encode() in archive.read(name) for name in archive.namelist())
+
+
+def test_a_big_upload_being_validated_does_not_hold_back_another_institutions_batch(
+        two: GatewayProcess, sandbox: CanvasSandbox, alpha: Account, beta: Account,
+        tmp_path: Path) -> None:
+    two.start()
+    openssh_put(two.sftp_port, alpha, [_big_users(tmp_path / "users.csv")])
+    wait_for(lambda: '"validating delivery", "institution": "alpha"' in two.logs(), 60,
+             "alpha's delivery to be validated")
+    openssh_put(two.sftp_port, beta, [_small_zip(tmp_path / "small.zip")])
+    wait_for(lambda: any(_carries(p, "small1") for p in sandbox.payloads("1")), 60,
+             "beta's import to reach Canvas")
+    # The order of events: beta's import is in Canvas, alpha's upload not yet formed.
+    [big] = two.store().uploads(institution="alpha")
+    assert big.state is UploadState.RECEIVED
+    assert two.store().batches(institution="alpha") == []
+    assert not any(_carries(p, "big0") for p in sandbox.payloads("1"))
+    # ... and the big one follows on its own.
+    wait_for(lambda: [b.state for b in two.store().batches(institution="alpha")]
+             in ([BatchState.IMPORTED_WITH_MESSAGES], [BatchState.IMPORTED]), 300,
+             "alpha's import")
