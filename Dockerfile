@@ -37,14 +37,19 @@ ARG DEBIAN_FRONTEND=noninteractive
 # Documentation, manuals and translations of the Debian packages are not installed.
 COPY docker/dpkg-slim.cfg /etc/dpkg/dpkg.cfg.d/slim
 COPY docker/extra-ca/ /usr/local/share/ca-certificates/
+# The source is copied, not bind-mounted: a COPY layer is keyed by the files' content, so a
+# changed source rebuilds the venv (podman reuses a RUN with a bind mount whatever the
+# mounted files hold, and would keep the old gateway).  It costs a layer of about 2 MB.
+COPY pyproject.toml README.md /src/
+COPY gateway /src/gateway
 # A non-system user: uid 10001 is above SYS_UID_MAX, and --no-log-init keeps lastlog small.
-RUN --mount=type=bind,target=/src,rw \
-    apt-get update \
+RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates python3 python3-venv \
  && update-ca-certificates \
  && python3 -m venv /opt/gateway \
  && /opt/gateway/bin/pip install --no-cache-dir --disable-pip-version-check /src \
  && /opt/gateway/bin/pip uninstall --yes --disable-pip-version-check pip setuptools \
+ && rm -rf /src \
  && apt-get purge -y --auto-remove python3-venv \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \

@@ -107,6 +107,24 @@ build_images() {
     fi
     BUILDAH_ISOLATION=chroot podman build --quiet --format docker --target mailcatcher \
         -t sis-gateway-mailcatcher:local . >/dev/null
+    check_image_source
+}
+
+source_digest() {  # every .py file of a gateway/ folder, by path and content
+    (cd "$1" && find . -name '*.py' -not -path '*/__pycache__/*' | LC_ALL=C sort \
+        | xargs sha256sum | sha256sum | cut -d' ' -f1)
+}
+
+check_image_source() {
+    # A rebuild must hold this tree's gateway, not a cached layer's older one.
+    local root
+    root=$(podman image mount sis-gateway:local) || fail "cannot mount the image to read it"
+    local inside outside
+    inside=$(source_digest "$root/opt/gateway/lib/python3.11/site-packages/gateway")
+    podman image unmount sis-gateway:local >/dev/null
+    outside=$(source_digest gateway)
+    [ "$inside" = "$outside" ] || fail "the image holds another gateway than this tree's"
+    log "the image holds this tree's gateway ($outside)"
 }
 
 free_port() {
