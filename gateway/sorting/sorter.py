@@ -138,6 +138,8 @@ class Sorter(Runner):
         def done(finished: Future[tuple[bool, bool]]) -> None:
             with self._lock:
                 self._busy.pop(institution.name, None)
+            if finished.cancelled():  # close() dropped it before it ran: nothing happened
+                return
             error = finished.exception()
             if error is not None:
                 log.error("sorting round failed", exc_info=error,

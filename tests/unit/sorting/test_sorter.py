@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 import zipfile
 from collections.abc import Iterator
@@ -118,3 +119,43 @@ def test_institutions_are_sorted_side_by_side(store: Store, spool: Spool) -> Non
     assert sorter.run_round()
     assert intake.beta_was_ready  # beta's batch did not wait for alpha's forming
     assert sorted(b.state for b in store.batches()) == [BatchState.READY] * 2
+
+
+class _GatedAlpha(UngatedIntake):
+    """Forming alpha's delivery waits until the test opens the gate."""
+
+    def __init__(self) -> None:
+        self.alpha_started = threading.Event()
+        self.gate = threading.Event()
+
+    @contextlib.contextmanager
+    def forming(self, institution: str) -> Iterator[None]:
+        if institution == "alpha":
+            self.alpha_started.set()
+            self.gate.wait(30)
+        yield
+
+
+def test_closing_with_rounds_still_queued_logs_no_error(
+        store: Store, spool: Spool, caplog: pytest.LogCaptureFixture) -> None:
+    received(store, spool, "alpha", "users.csv")
+    received(store, spool, "beta", "users.csv")
+    intake = _GatedAlpha()
+    institutions = {name: institution(name) for name in ("alpha", "beta")}
+    sorter = Sorter(store=store, spool=spool, institutions=lambda: institutions,
+                    quiet_seconds=0, on_ready=lambda: None, intake=intake, workers=1)
+    sorter.step()  # alpha's round runs (gated); beta's waits behind it in the one thread
+    assert intake.alpha_started.wait(10)
+    with caplog.at_level(logging.DEBUG):
+        closing = threading.Thread(target=sorter.close)
+        closing.start()
+        deadline = time.monotonic() + 10  # close() cancels beta's queued round first
+        while "beta" in sorter._busy and time.monotonic() < deadline:
+            time.sleep(0.01)
+        intake.gate.set()
+        closing.join(10)
+        sorter.drain()  # a cancelled round counts as idle: returns, raises nothing
+    assert not closing.is_alive()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert [b.state for b in store.batches(institution="alpha")] == [BatchState.READY]
+    assert store.batches(institution="beta") == []  # beta's round never ran
