@@ -29,6 +29,7 @@ from gateway.exports.exporter import Exporter
 from gateway.forwarding.forwarder import Forwarder
 from gateway.instance import InstanceError, announce_http, hold, release
 from gateway.institutions import Institution, SandboxTarget, resolve_institutions
+from gateway.intake.hostkeys import read_configured_keys
 from gateway.intake.service import Intake
 from gateway.reporting.hook_sender import HookSender
 from gateway.reporting.mailer import MailDirectory, Mailer, SmtpMailer, SmtpTarget
@@ -83,6 +84,12 @@ def resolve_startup(settings: Settings, sandbox: SandboxTarget | None
     folders, webhook URLs, the SMTP password), each error naming its file or variable.
     ``gateway check config`` runs exactly this, so it passes only when serve would start."""
     institutions = resolve_institutions(settings, sandbox)
+    if settings.sftp.host_key_files:
+        try:
+            read_configured_keys(settings.sftp.host_key_files)
+        except ConfigError as error:
+            raise ConfigError(f"{settings.source_of('sftp', 'host_key_files')}: {error}"
+                              ) from None
     try:
         hooks = resolve_hooks(settings.webhooks)
     except ConfigError as error:

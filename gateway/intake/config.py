@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
@@ -113,6 +114,10 @@ class SftpSettings(ConfigModel):
     ban_max_seconds: float = Field(default=86400.0, gt=0.0)
     safelist: tuple[Cidr, ...] = ()
     shutdown_grace_seconds: float = Field(default=5.0, ge=0.0, le=300.0)
+    host_key_files: tuple[Path, ...] = ()
+    """Private host key files to serve (a secret mount, the same on every node behind one
+    address); empty: keys generated once into the data dir.  Configured keys are never
+    generated, replaced or widened (see gateway.intake.hostkeys)."""
 
     @field_validator("kex_algs")
     @classmethod

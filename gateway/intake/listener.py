@@ -21,7 +21,7 @@ import asyncssh
 from gateway.intake.auth import GatewaySSHServer, Guard
 from gateway.intake.compat import tolerate_trailing_write_bytes
 from gateway.intake.config import SftpSettings
-from gateway.intake.hostkeys import HOST_KEY_FILES, load_host_keys
+from gateway.intake.hostkeys import server_host_keys
 from gateway.intake.session import IntakeServices, UploadSession
 from gateway.intake.sftp import InstitutionSFTPServer
 from gateway.settings import ConfigError
@@ -29,7 +29,7 @@ from gateway.state.spool import Spool
 
 log = logging.getLogger(__name__)
 
-__all__ = ["HOST_KEY_FILES", "SIGNATURE_ALGS", "IntakeListener"]  # HOST_KEY_FILES: checks.py
+__all__ = ["SIGNATURE_ALGS", "IntakeListener"]
 
 SIGNATURE_ALGS = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
                   "ecdsa-sha2-nistp521", "rsa-sha2-512", "rsa-sha2-256")
@@ -65,7 +65,7 @@ class IntakeListener:
         settings = self._settings
         return await asyncssh.listen(
             settings.host, settings.port,
-            server_host_keys=load_host_keys(self._spool.host_keys),
+            server_host_keys=server_host_keys(settings, self._spool.host_keys),
             server_factory=self._new_connection, sftp_factory=self._new_session,
             kex_algs=list(settings.kex_algs), encryption_algs=list(settings.encryption_algs),
             mac_algs=list(settings.mac_algs), signature_algs=list(SIGNATURE_ALGS),

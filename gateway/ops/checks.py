@@ -24,7 +24,7 @@ from pydantic import SecretStr
 
 from gateway.forwarding.canvas import CanvasClient, CanvasError
 from gateway.institutions import Institution, SandboxTarget, resolve_institutions
-from gateway.intake.listener import HOST_KEY_FILES
+from gateway.intake.hostkeys import HOST_KEY_FILES, read_configured_keys
 from gateway.reporting.mailer import DeliveryError, MailDirectory
 from gateway.reporting.message import compose_message
 from gateway.reporting.render import RenderedReport
@@ -114,12 +114,16 @@ def check_smtp(settings: Settings, to: str) -> Check:
 
 
 def check_sftp(settings: Settings) -> Check:
-    """Connect to the SFTP port; pass when it presents one of the data dir's host keys."""
+    """Connect to the SFTP port; pass when it presents one of this gateway's host keys (the
+    configured ``host_key_files``, or the data dir's)."""
     host = reachable_host(settings.sftp.host).strip("[]")
     where = f"{host}:{settings.sftp.port}"
-    known = _host_keys(Spool(settings.data_dir))
+    try:
+        known, place = _host_keys(settings)
+    except ConfigError as error:
+        return Check("sftp", False, f"{settings.source_of('sftp', 'host_key_files')}: {error}")
     if not known:
-        return Check("sftp", False, f"no host keys in {Spool(settings.data_dir).host_keys} "
+        return Check("sftp", False, f"no host keys in {place} "
                                     "(the daemon makes them at its first start)")
     try:
         key = asyncio.run(asyncio.wait_for(
@@ -132,8 +136,8 @@ def check_sftp(settings: Settings) -> Check:
     fingerprint = key.get_fingerprint()
     if key.public_data not in known:
         return Check("sftp", False, f"{where} presents {fingerprint}, which is not a key in "
-                                    f"{Spool(settings.data_dir).host_keys}: another server?")
-    return Check("sftp", True, f"{where} presents {fingerprint} (this data dir's host key)")
+                                    f"{place}: another server?")
+    return Check("sftp", True, f"{where} presents {fingerprint} (a host key in {place})")
 
 
 def check_http(settings: Settings) -> Check:
@@ -160,13 +164,15 @@ def _stand_in(settings: Settings) -> SandboxTarget | None:
         if settings.sandbox.enabled else None
 
 
-def _host_keys(spool: Spool) -> set[bytes]:
-    keys = set()
-    for filename in HOST_KEY_FILES.values():
-        path = spool.host_keys / filename
-        if path.exists():
-            keys.add(asyncssh.read_private_key(path).public_data)
-    return keys
+def _host_keys(settings: Settings) -> tuple[set[bytes], str]:
+    """The public halves of the keys the daemon serves, and where they are (no key is made
+    here: a check changes nothing)."""
+    if settings.sftp.host_key_files:
+        keys = read_configured_keys(settings.sftp.host_key_files)
+        return {key.public_data for key in keys}, "sftp.host_key_files"
+    folder = Spool(settings.data_dir).host_keys
+    return {asyncssh.read_private_key(folder / name).public_data
+            for name in HOST_KEY_FILES.values() if (folder / name).exists()}, str(folder)
 
 
 def _oneline(text: str) -> str:

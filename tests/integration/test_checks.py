@@ -98,7 +98,7 @@ def test_sftp_and_http_against_the_running_daemon(configured: GatewayProcess, tm
     configured.start()
     code, [sftp] = _check(configured, capsys, "sftp")
     assert code == 0, sftp
-    assert "this data dir's host key" in str(sftp["detail"])
+    assert f"a host key in {configured.data_dir / 'host-keys'})" in str(sftp["detail"])
     wait_for(lambda: _check(configured, capsys, "http")[0] == 0, 10, "/readyz")
 
     # Another data dir's keys: the daemon answering is not the one using them.
