@@ -1,20 +1,20 @@
-"""Work that should not grow with history: retention, a metrics scrape, start-up recovery.
+"""History-length cost of the store's periodic work: retention, start-up recovery, metrics.
 
-    python bench/history.py [--institutions 500] [--days 9,90] [--per-day 2] [--repeats 5]
+    python bench/history.py [--sizes 5000,20000] [--backend sqlite|postgres]
 
-For each ``--days`` count, builds a store holding that many days of finished history for
-``--institutions`` institutions (``--per-day`` imported batches of one upload each per
-institution per day, each with its receipt and report notices sent), in a fresh data dir,
-through the store's own transactions.  Then times, ``--repeats`` times each and interleaved:
+For each size, writes that many imported batches (one upload each, the transitions of a
+real import, spread over the last 180 days) into a fresh store, then times, each the median
+of five runs:
 
-- ``retention``: the hourly retention pass once everything older than the retention period
-  has been purged (the steady state: nothing to remove, 30-day retention);
-- ``metrics``: one Prometheus scrape of the gateway's registry (what ``/metrics`` serves);
-- ``recovery``: start-up recovery after a clean stop.
+* ``retention``: one hourly pass once the expired batches are purged (the steady state:
+  reads only what expired since the last pass) next to a read of every batch (what each
+  pass cost before ``purged_at``);
+* ``recovery``: the orphan check for the spool's upload files (the last 90 days': retention
+  removes older ones) next to reading every upload record (the check before);
+* ``metrics``: one scrape of the store collector (still whole-history aggregates).
 
-Prints the median seconds of each per history size, and the ratio of the largest history's
-to the smallest's: about 1.0 when the cost is independent of history, about the ratio of
-the sizes when it grows linearly with it.
+``--backend postgres`` starts a throwaway PostgreSQL as the tests do (tests/postgres.py:
+Debian's initdb/pg_ctl).  Prints one line per size and measure, in milliseconds.
 """
 
 from __future__ import annotations
@@ -24,133 +24,111 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-from prometheus_client import CollectorRegistry, generate_latest
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from gateway.state.recovery import mark_clean_stop, recover  # noqa: E402
-from gateway.state.retention import Retention  # noqa: E402
+from gateway.state.postgres import PostgresDatabase  # noqa: E402
+from gateway.state.retention import DAY, Retention  # noqa: E402
 from gateway.state.spool import Spool  # noqa: E402
-from gateway.state.states import BatchState, NoticeKind, NoticeState, UploadState  # noqa: E402
-from gateway.state.store import Store, Transaction  # noqa: E402
-from gateway.web.metrics import metrics_registry  # noqa: E402
+from gateway.state.states import FINISHED_BATCH_STATES, BatchState, UploadState  # noqa: E402
+from gateway.state.store import Store  # noqa: E402
+from gateway.web.collector import StoreCollector  # noqa: E402
 
-DAY = 86400.0
-START = 1_700_000_000.0
-RETENTION_DAYS = 30.0
-PATH = (BatchState.READY, BatchState.SUBMITTING, BatchState.IMPORTING, BatchState.IMPORTED)
-
-
-class Clock:
-    """The store's clock, moved by the history builder and then left at its end."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
+NOW = 1_800_000_000.0
+SPAN_DAYS = 180.0
+KEEP_DAYS = 90.0
+IMPORT_PATH = (BatchState.READY, BatchState.SUBMITTING, BatchState.IMPORTING,
+               BatchState.IMPORTED)
 
 
-def build(root: Path, institutions: list[str], days: int, per_day: int) -> tuple[Store, Spool]:
-    """A data dir under ``root`` with ``days`` days of finished history."""
-    spool = Spool(root)
-    spool.create(institutions)
-    clock = Clock()
-    store = Store(spool.database, clock=clock)
-    for day in range(days):
-        clock.now = START + day * DAY
+def fill(store: Store, batches: int, clock: list[float]) -> list[int]:
+    """Write ``batches`` imported batches, oldest first; returns their upload ids."""
+    uploads = []
+    for number in range(batches):
+        clock[0] = NOW - SPAN_DAYS * DAY * (1 - number / batches)
         with store.transaction() as txn:
-            for institution in institutions:
-                for _ in range(per_day):
-                    _imported_batch(txn, institution)
-    clock.now = START + days * DAY
-    return store, spool
+            upload = txn.record_upload(f"inst{number % 500:03d}", "users.csv", 100, "0" * 64)
+            batch = txn.create_batch(f"inst{number % 500:03d}")
+            txn.move("upload", upload, UploadState.RECEIVED, UploadState.ACCEPTED,
+                     batch_id=batch)
+            previous = BatchState.OPEN
+            for state in IMPORT_PATH:
+                txn.move("batch", batch, previous, state, posted_at=clock[0],
+                         finished_at=clock[0] + 30)
+                previous = state
+        uploads.append(upload)
+    clock[0] = NOW
+    return uploads
 
 
-def _imported_batch(txn: Transaction, institution: str) -> None:
-    """One upload in one batch, posted and imported, its two notices sent."""
-    upload = txn.record_upload(institution, "users.csv", 40, "0" * 64)
-    batch = txn.create_batch(institution)
-    txn.move("upload", upload, UploadState.RECEIVED, UploadState.ACCEPTED,
-             batch_id=batch, kind="user", rows=1)
-    current = BatchState.OPEN
-    for state in PATH:
-        fields: dict[str, Any] = {}
-        if state is BatchState.IMPORTING:
-            fields = {"import_id": batch, "posted_at": txn.now}
-        elif state is BatchState.IMPORTED:
-            fields = {"finished_at": txn.now, "canvas_state": "imported"}
-        txn.move("batch", batch, current, state, **fields)
-        current = state
-    for kind in (NoticeKind.BATCH_RECEIPT, NoticeKind.BATCH_REPORT):
-        notice = txn.add_notice(kind, institution, batch)
-        txn.move("notice", notice, NoticeState.PENDING, NoticeState.SENT,
-                 sent_at=txn.now, attempts=1)
+def median_ms(action: Callable[[], object]) -> float:
+    times = []
+    for _ in range(5):
+        started = time.perf_counter()
+        action()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
 
 
-def timed(action: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    action()
-    return time.perf_counter() - started
+@contextmanager
+def opener(backend: str) -> Iterator[Callable[[Path], Store]]:
+    """Yields a function opening a fresh, empty store (on SQLite: at the path given)."""
+    if backend == "sqlite":
+        yield Store
+        return
+    from tests.postgres import PostgresServer
+
+    server = PostgresServer()
+    server.start()
+
+    def fresh(_: Path) -> Store:
+        name = f"bench_{time.monotonic_ns()}"
+        server.admin(f"CREATE DATABASE {name}")
+        return Store(PostgresDatabase(server.url(name)))
+
+    try:
+        yield fresh
+    finally:
+        server.stop()
+
+
+def measure(size: int, backend: str, root: Path) -> dict[str, float]:
+    clock = [NOW]
+    spool = Spool(root / f"data-{size}")
+    spool.create([])
+    with opener(backend) as open_store:
+        store = open_store(spool.database)
+        store.clock = lambda: clock[0]
+        uploads = fill(store, size, clock)
+        retention = Retention(store=store, spool=spool, retention_days=KEEP_DAYS)
+        retention.step()  # the first pass purges the expired half; then the steady state
+        recent = uploads[len(uploads) // 2:]
+        figures = {
+            "retention pass": median_ms(retention.step),
+            "retention before (read every batch)": median_ms(store.batches),
+            "recovery orphan check": median_ms(lambda: store.known_uploads(recent)),
+            "recovery before (read every upload)": median_ms(store.uploads),
+            "metrics scrape": median_ms(lambda: list(StoreCollector(
+                store, list, spool.root, 0).collect())),
+        }
+        assert store.unpurged_batches(FINISHED_BATCH_STATES, NOW - KEEP_DAYS * DAY, 1) == []
+        store.close()
+    return figures
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--institutions", type=int, default=500)
-    parser.add_argument("--days", default="9,90")
-    parser.add_argument("--per-day", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="5000,20000")
+    parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
     args = parser.parse_args()
-    names = [f"inst{number:04d}" for number in range(args.institutions)]
-    sizes = [int(days) for days in args.days.split(",")]
-    with tempfile.TemporaryDirectory(prefix="bench-history-") as scratch:
-        runs: dict[int, dict[str, Callable[[], object]]] = {}
-        for days in sizes:
-            started = time.perf_counter()
-            store, spool = build(Path(scratch) / f"d{days}", names, days, args.per_day)
-            batches = days * args.per_day * len(names)
-            print(f"history of {days} days: {batches:,} batches, built in "
-                  f"{time.perf_counter() - started:.1f} s", flush=True)
-            retention = Retention(store=store, spool=spool, retention_days=RETENTION_DAYS)
-            retention.step()  # the first pass purges the old payloads; then steady state
-            runs[days] = tasks(store, spool, retention, metrics_registry(
-                store, lambda: names, spool.root, 0))
-        report(runs, args.repeats)
-
-
-def tasks(store: Store, spool: Spool, retention: Retention,
-          registry: CollectorRegistry) -> dict[str, Callable[[], object]]:
-    """The three timed tasks over one history."""
-    def restart() -> None:
-        mark_clean_stop(store)
-        recover(store, spool, max_recoveries=3)
-
-    return {"retention": retention.step, "metrics": lambda: generate_latest(registry),
-            "recovery": restart}
-
-
-def report(runs: dict[int, dict[str, Callable[[], object]]], repeats: int) -> None:
-    """Interleave the sizes' runs of each task, then print medians and the ratio."""
-    seconds: dict[tuple[int, str], list[float]] = {}
-    for _ in range(repeats):
-        for days, tasks in runs.items():
-            for task, action in tasks.items():
-                seconds.setdefault((days, task), []).append(timed(action))
-    sizes = sorted(runs)
-    print(f"{'task':<10}" + "".join(f"{f'{days} days':>14}" for days in sizes)
-          + f"{'ratio':>8}")
-    for task in ("retention", "metrics", "recovery"):
-        medians = [statistics.median(seconds[(days, task)]) for days in sizes]
-        ratio = medians[-1] / medians[0] if medians[0] else float("inf")
-        print(f"{task:<10}" + "".join(f"{median:>12.4f} s" for median in medians)
-              + f"{ratio:>8.2f}")
-    print(f"(medians of {repeats} interleaved runs; the histories differ "
-          f"{sizes[-1] / sizes[0]:.0f}x in size)")
+    with tempfile.TemporaryDirectory(prefix="gateway-history-") as folder:
+        for size in (int(text) for text in args.sizes.split(",")):
+            for name, value in measure(size, args.backend, Path(folder)).items():
+                print(f"{args.backend} {size:>7} batches  {name:<38} {value:9.1f} ms")
 
 
 if __name__ == "__main__":

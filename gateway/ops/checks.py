@@ -1,6 +1,8 @@
 """``gateway check``: does each part work as configured, from this machine, right now?
 
 * ``config``: the file loads, every institution resolves (tokens and keys readable);
+* ``store``: the state store opens (SQLite in the data dir, or ``[cluster]``'s PostgreSQL),
+  at this version's schema, and takes a write transaction;
 * ``canvas``: each institution's account lists its SIS imports (reachable, token accepted);
 * ``smtp``: a test message goes through the configured mailer to ``--to``;
 * ``sftp``: the SFTP port answers with one of the data dir's host keys (the daemon that
@@ -29,6 +31,8 @@ from gateway.reporting.mailer import DeliveryError, MailDirectory
 from gateway.reporting.message import compose_message
 from gateway.reporting.render import RenderedReport
 from gateway.settings import EMBEDDED_SANDBOX, ConfigError, Settings, reachable_host
+from gateway.state.backends import has_store, open_store
+from gateway.state.database import StoreUnavailable
 from gateway.state.spool import Spool
 
 TIMEOUT_SECONDS = 10.0
@@ -57,6 +61,26 @@ def check_config(settings: Settings) -> list[Check]:
     webhooks = f"; {_counted(len(hooks), 'webhook')}: {hook_names}" if hooks else ""
     return [Check("config", True,
                   f"{_counted(len(institutions), 'institution')}: {names}{webhooks}")]
+
+
+def check_store(settings: Settings) -> Check:
+    """The configured store opens, migrates to this version and takes a write transaction;
+    the detail names the database (never its password)."""
+    if not has_store(settings):
+        return Check("store", False, f"no state.db in {settings.data_dir} (the daemon "
+                                     "creates it on first start)")
+    try:
+        store = open_store(settings)
+    except (ConfigError, StoreUnavailable) as error:
+        return Check("store", False, str(error))
+    try:
+        with store.transaction():
+            pass
+    except StoreUnavailable as error:
+        return Check("store", False, str(error))
+    finally:
+        store.close()
+    return Check("store", True, f"{store.database.describe()}: writable")
 
 
 def _counted(count: int, noun: str) -> str:
