@@ -41,6 +41,8 @@ from gateway.sandbox.server import CanvasSandbox
 from gateway.settings import ConfigError, MailSettings, Settings, reachable_host, read_secret
 from gateway.sorting.sorter import Sorter
 from gateway.state.backends import hold_node, open_store
+from gateway.state.custodies import build_custody, orphan_grace_seconds
+from gateway.state.custody import Custody
 from gateway.state.database import StoreUnavailable
 from gateway.state.node_watch import NodeWatch
 from gateway.state.postgres import NodeLock
@@ -60,6 +62,7 @@ class Components:
     """What is running, so it can be stopped in reverse order."""
 
     store: StateStore
+    custody: Custody
     node: NodeLock | None = None
     """Cluster mode: this node's lock on the database (watched while running)."""
     sandbox: CanvasSandbox | None = None
@@ -144,6 +147,8 @@ async def _serve_locked(settings: Settings, stop: asyncio.Event,
                         load: Callable[[], Settings] | None) -> None:
     spool = Spool(settings.data_dir)
     spool.create(list(settings.institutions))
+    objects = settings.cluster.objects
+    custody = build_custody(spool, objects)  # first: a credential error opens nothing
     try:
         store = open_store(settings)
     except StoreUnavailable as error:
@@ -153,16 +158,19 @@ async def _serve_locked(settings: Settings, stop: asyncio.Event,
     except StoreUnavailable as error:
         store.close()
         raise ConfigError(str(error)) from None
-    running = Components(store=store, node=node)
+    running = Components(store=store, custody=custody, node=node)
     orderly = False
     try:
-        recover(running.store, spool, max_recoveries=settings.forwarding.max_recoveries)
+        recover(running.store, spool, running.custody,
+                max_recoveries=settings.forwarding.max_recoveries,
+                orphan_grace_seconds=orphan_grace_seconds(objects))
         running.sandbox, sandbox_target = start_sandbox(settings)
         resolved, hooks, _ = resolve_startup(settings, sandbox_target)
         institutions = {i.name: i for i in resolved}
         running.web = start_web(settings, spool, running.store, lambda: list(institutions),
                                 lambda: {name: tuple(e.export_name for e in i.exports)
-                                         for name, i in institutions.items()})
+                                         for name, i in institutions.items()},
+                                custody=running.custody)
         reload = _reloader(load, spool, institutions, sandbox_target)
         await _run(settings, spool, running, institutions, stop, reload=reload, hooks=hooks)
         orderly = True
@@ -196,17 +204,19 @@ async def _serve_locked(settings: Settings, stop: asyncio.Event,
 async def _run(settings: Settings, spool: Spool, running: Components,
                institutions: dict[str, Institution], stop: asyncio.Event, *,
                reload: Callable[[Intake], None], hooks: list[Hook]) -> None:
-    store = running.store
+    store, custody = running.store, running.custody
+
     def report_notes(name: str, delivered: int) -> tuple[str, ...]:
         # The intake is made below; reports are only rendered once the runners run.
         warning = intake.quota_warning(name, delivered)
         return (warning,) if warning else ()
 
-    notifier = Notifier(store=store, spool=spool, institutions=lambda: institutions,
+    notifier = Notifier(store=store, spool=spool, custody=custody,
+                        institutions=lambda: institutions,
                         renderers=_renderers(institutions),
                         delivery=Delivery(build_mailer(settings.mail, spool), settings.mail),
                         notes=report_notes)
-    forwarder = Forwarder(store=store, spool=spool, institutions=lambda: institutions,
+    forwarder = Forwarder(store=store, custody=custody, institutions=lambda: institutions,
                           settings=settings.forwarding, on_finished=notifier.wake)
 
     def batch_sealed() -> None:
@@ -216,15 +226,16 @@ async def _run(settings: Settings, spool: Spool, running: Components,
     def upload_received() -> None:
         sorter.wake()  # the sorter is made below: it asks the intake about open uploads
 
-    intake = Intake(settings.sftp, spool=spool, store=store, institutions=institutions,
+    intake = Intake(settings.sftp, spool=spool, store=store, custody=custody,
+                    institutions=institutions,
                     on_received=upload_received, min_free_bytes=settings.storage.min_free_bytes)
     # A dropped temp-named file shows in the sender's status.json at once.
     intake.receiver.on_discarded = partial(write_status_file, store, spool)
-    sorter = Sorter(store=store, spool=spool, institutions=lambda: institutions,
+    sorter = Sorter(store=store, custody=custody, institutions=lambda: institutions,
                     quiet_seconds=settings.batching.quiet_seconds, on_ready=batch_sealed,
                     intake=intake.deliveries,
                     workers=settings.batching.sorting_workers(os.cpu_count()))
-    retention = Retention(store=store, spool=spool,
+    retention = Retention(store=store, spool=spool, custody=custody,
                           retention_days=settings.archive.retention_days)
     exporter = Exporter(store=store, spool=spool, institutions=lambda: institutions,
                         settings=settings.exports, on_notice=notifier.wake)

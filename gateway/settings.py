@@ -35,6 +35,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from gateway.exports.config import ExportSettings, ExportsSettings
 from gateway.intake.config import IntakeOptions, SftpSettings
 from gateway.sorting.config import SortingOptions
+from gateway.state.objects_config import ObjectStoreSettings
 
 EMBEDDED_SANDBOX = "embedded-sandbox"
 """A Canvas ``base_url`` that means "the Canvas simulator running inside this process"."""
@@ -281,17 +282,19 @@ class StorageSettings(_Section):
 
 
 class ClusterSettings(_Section):
-    """Cluster mode: the state store in PostgreSQL instead of the data dir's SQLite file.
+    """Cluster mode: what several gateway nodes share.
 
-    Off unless ``database_url_env`` or ``database_url_file`` names the database URL
-    (``postgresql://user:password@host:5432/dbname``): a secret, read like a Canvas token and
-    never written in this file.  ``node_name`` names this gateway to the others and in the
-    database's list of sessions.
+    The store is in PostgreSQL when ``database_url_env`` or ``database_url_file`` names the
+    database URL (``postgresql://user:password@host:5432/dbname``): a secret, read like a
+    Canvas token and never written in this file.  ``node_name`` names this gateway to the
+    others and in the database's list of sessions.  ``objects``: the bucket that keeps
+    payloads (None: the local spool).
     """
 
     database_url_env: str | None = None
     database_url_file: Path | None = None
     node_name: str = Field(default_factory=socket.gethostname, min_length=1, max_length=63)
+    objects: ObjectStoreSettings | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> ClusterSettings:

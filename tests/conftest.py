@@ -1,20 +1,27 @@
-"""Shared fixtures: a data dir's spool, and a store on a hand-moved clock on each backend
-(SQLite, and PostgreSQL on a real server started once per session: tests/postgres.py)."""
+"""Shared fixtures: a data dir's spool, a store on a hand-moved clock on each backend
+(SQLite, and PostgreSQL on a real server started once per session: tests/postgres.py), and
+the payload custody on both backends (the local spool, and a real S3 server)."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from gateway.state.custody import Custody
+from gateway.state.local_custody import LocalCustody
 from gateway.state.postgres import PostgresDatabase
+from gateway.state.s3_custody import S3Custody
 from gateway.state.spool import Spool
 from gateway.state.store import Store
 from tests.postgres import PostgresServer, running_server
+from tests.s3_server import S3Server, running_s3_server
 from tests.unit.history import Clock
 
 INSTITUTIONS = ["alpha", "beta", "gamma"]
+CUSTODIES = ["local", "s3"]
 
 
 @pytest.fixture
@@ -72,3 +79,27 @@ def store(make_store: StoreMaker, spool: Spool, clock: Clock) -> Store:
 def sqlite_store(spool: Spool, clock: Clock) -> Store:
     """A store on SQLite only, for tests of SQLite's own behaviour."""
     return Store(spool.database, clock=clock)
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """One SeaweedFS S3 server for the whole session (about 5 s to start)."""
+    with running_s3_server(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server
+
+
+def s3_custody(server: S3Server, scratch: Path, **options: int) -> S3Custody:
+    """A custody in the test bucket under a prefix of its own (tests do not see each
+    other's objects)."""
+    return S3Custody(server.client(), bucket=server.bucket,
+                     prefix=f"test-{secrets.token_hex(6)}", scratch=scratch,
+                     secrets_to_hide=(server.access_key, server.secret_key), **options)
+
+
+@pytest.fixture(params=CUSTODIES)
+def custody(request: pytest.FixtureRequest, spool: Spool) -> Custody:
+    """The payload custody, once per backend."""
+    if request.param == "local":
+        return LocalCustody(spool)
+    server: S3Server = request.getfixturevalue("s3_server")
+    return s3_custody(server, spool.root / "scratch")

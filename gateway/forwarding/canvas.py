@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -63,13 +63,13 @@ class CanvasClient:
         """The Canvas instance this client talks to."""
         return self._target.base_url
 
-    def post_import(self, payload: Path, filename: str,
+    def post_import(self, body: BinaryIO, filename: str,
                     options: Mapping[str, str] | None = None) -> dict[str, Any]:
-        """POST a zip as a new SIS import; return Canvas's SisImport JSON."""
+        """POST a zip (``body``, read from its start) as a new SIS import; return Canvas's
+        SisImport JSON."""
         fields = {"import_type": "instructure_csv", **(options or {})}
-        with open(payload, "rb") as body:
-            files = {"attachment": (filename, body, "application/zip")}
-            return self._call("POST", self._base, data=fields, files=files, ambiguous=True)
+        files = {"attachment": (filename, body, "application/zip")}
+        return self._call("POST", self._base, data=fields, files=files, ambiguous=True)
 
     def current_user(self) -> dict[str, Any]:
         """The API user the token belongs to (``GET /api/v1/users/self``): Canvas stores it

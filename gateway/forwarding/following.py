@@ -16,9 +16,9 @@ before its result is reported:
 from __future__ import annotations
 
 import csv
+import io
 import logging
 from datetime import timedelta
-from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urljoin
 
@@ -33,9 +33,9 @@ from gateway.forwarding.reconcile import SERVER_CLOCKS_SECONDS, later_imports
 from gateway.settings import ForwardingSettings
 from gateway.sorting.identity import AttemptIdentity
 from gateway.sorting.sorter import BATCH_REPORT
+from gateway.state.custody import Custody, CustodyError, PayloadKey
 from gateway.state.protocols import StateStore
 from gateway.state.records import BatchRecord
-from gateway.state.spool import Spool
 from gateway.state.states import BatchState, NoticeKind
 
 log = logging.getLogger(__name__)
@@ -76,10 +76,10 @@ class StepActions(Protocol):
 class ImportFollower:
     """Polls an IMPORTING batch, waits for the errors file, and finishes the batch."""
 
-    def __init__(self, store: StateStore, spool: Spool, settings: ForwardingSettings,
+    def __init__(self, store: StateStore, custody: Custody, settings: ForwardingSettings,
                  steps: StepActions) -> None:
         self._store = store
-        self._spool = spool
+        self._custody = custody
         self._settings = settings
         self._steps = steps
 
@@ -154,20 +154,32 @@ class ImportFollower:
                          answer: dict[str, Any]) -> str | None:
         """Canvas's errors CSV kept beside the batch: its file name, None when Canvas shows
         none (yet), ERRORS_FILE_NOT_DOWNLOADED when the download failed (tried again)."""
-        destination = self._spool.batch_errors_path(batch.id)
+        destination = PayloadKey.batch_errors(batch.id)
         attachment = answer.get("errors_attachment")
         url = attachment.get("url") if isinstance(attachment, dict) else None
         if not url:
             return None
-        if batch.import_id is not None and _holds_errors_of(destination, batch.import_id):
+        if batch.import_id is not None and self._holds_errors_of(destination, batch.import_id):
             return destination.name  # kept at an earlier look (a requeued batch's is older)
         try:
-            client.download(urljoin(client.base_url, str(url)), destination)
-        except CanvasError as error:
+            # Streamed to local scratch, then handed to the custody: never all in memory.
+            with self._custody.scratch(destination) as scratch:
+                client.download(urljoin(client.base_url, str(url)), scratch)
+                self._custody.put(destination, scratch, replace=True)
+        except (CanvasError, CustodyError) as error:
             log.warning("errors CSV not downloaded",
                         extra={"batch_id": batch.id, "error": str(error)})
             return ERRORS_FILE_NOT_DOWNLOADED
         return destination.name
+
+    def _holds_errors_of(self, key: PayloadKey, import_id: int) -> bool:
+        """Whether the payload ``key`` is Canvas's errors CSV of import ``import_id``."""
+        try:
+            with self._custody.open(key) as reader:
+                head = reader.read(_ERRORS_HEAD_BYTES)
+        except CustodyError:
+            return False
+        return holds_errors_of(head, import_id)
 
     def _later_imports(self, client: CanvasClient, batch: BatchRecord,
                        answer: dict[str, Any]) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -209,14 +221,18 @@ class ImportFollower:
                                                  "error": str(error)})
 
 
-def _holds_errors_of(path: Path, import_id: int) -> bool:
-    """Whether ``path`` is Canvas's errors CSV of import ``import_id`` (every row of that
-    file starts with the import's id: `SisBatch#write_errors_to_file`)."""
+_ERRORS_HEAD_BYTES = 64 << 10
+"""Enough of an errors CSV for its header and first row (a row holds one message)."""
+
+
+def holds_errors_of(head: bytes, import_id: int) -> bool:
+    """Whether ``head`` (the start of a file) is Canvas's errors CSV of import
+    ``import_id`` (every row of that file starts with the import's id:
+    `SisBatch#write_errors_to_file`)."""
     try:
-        with open(path, encoding="utf-8", newline="") as handle:
-            rows = csv.reader(handle)
-            next(rows, None)  # sis_import_id,file,message,row
-            first = next(rows, None)
-    except (OSError, UnicodeDecodeError, csv.Error):
+        rows = csv.reader(io.StringIO(head.decode("utf-8", errors="strict"), newline=""))
+        next(rows, None)  # sis_import_id,file,message,row
+        first = next(rows, None)
+    except (UnicodeDecodeError, csv.Error):
         return False
     return first is not None and bool(first) and first[0] == str(import_id)

@@ -20,9 +20,9 @@ from gateway.forwarding.turns import AccountTurns, account_of
 from gateway.institutions import Institution
 from gateway.runner import Runner, wait_idle
 from gateway.settings import ForwardingSettings
+from gateway.state.custody import Custody
 from gateway.state.protocols import StateStore
 from gateway.state.records import BatchRecord
-from gateway.state.spool import Spool
 from gateway.state.states import FINISHED_BATCH_STATES, BatchState, TransitionError
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class Forwarder(Runner):
 
     name = "forwarder"
 
-    def __init__(self, *, store: StateStore, spool: Spool,
+    def __init__(self, *, store: StateStore, custody: Custody,
                  institutions: Callable[[], dict[str, Institution]],
                  settings: ForwardingSettings, on_finished: Callable[[], None]) -> None:
         super().__init__(idle_seconds=min(1.0, settings.poll_initial_seconds))
@@ -48,7 +48,7 @@ class Forwarder(Runner):
         self._institutions = institutions
         self._settings = settings
         self._on_finished = on_finished
-        self._steps = BatchSteps(store, spool, settings)
+        self._steps = BatchSteps(store, custody, settings)
         self._pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="forwarder")
         self._busy: dict[str, Future[None]] = {}
         self._lock = threading.Lock()

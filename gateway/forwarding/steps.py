@@ -32,9 +32,9 @@ from gateway.sorting.identity import (
 )
 from gateway.sorting.options import baseline, deletion_scope, mass_change
 from gateway.sorting.sorter import BATCH_REPORT
+from gateway.state.custody import Custody, PayloadKey
 from gateway.state.protocols import StateStore, StoreTransaction
 from gateway.state.records import BatchRecord
-from gateway.state.spool import Spool, fsync_file, publish_file, temp_path_for
 from gateway.state.states import BatchState
 
 log = logging.getLogger(__name__)
@@ -56,13 +56,13 @@ class BatchSteps:
     """The actions on a head batch; each returns after one request or a short sequence."""
 
     store: StateStore
-    spool: Spool
+    custody: Custody
     settings: ForwardingSettings
 
     @cached_property
     def follower(self) -> ImportFollower:
         """Polls posted imports to their end (gateway.forwarding.following)."""
-        return ImportFollower(self.store, self.spool, self.settings, self)
+        return ImportFollower(self.store, self.custody, self.settings, self)
 
     # -- submitting ------------------------------------------------------------------------
 
@@ -88,8 +88,9 @@ class BatchSteps:
         identity = self.begin_attempt(batch, user, client.server_time)
         batch = self.store.batch(batch.id)
         try:
-            answer = client.post_import(self.spool.batch_zip_path(batch.id),
-                                        upload_name(batch.id, identity.attempt), batch.options)
+            with self.custody.open(PayloadKey.batch_zip(batch.id)) as body:
+                answer = client.post_import(body, upload_name(batch.id, identity.attempt),
+                                            batch.options)
         except CanvasError as error:
             self._post_failed(batch, error)
             return
@@ -113,19 +114,15 @@ class BatchSteps:
     def _name_members(self, batch_id: int, attempt: int) -> list[str]:
         """The zip's member names for ``attempt``; rewrites the zip when they differ (only
         for a second or later attempt: the sorter names them for the first)."""
-        path = self.spool.batch_zip_path(batch_id)
-        names = zip_member_names(path)
+        key = PayloadKey.batch_zip(batch_id)
         prefix = attempt_prefix(batch_id, attempt)
-        if all(name.startswith(prefix) for name in names):
-            return names
-        temp = temp_path_for(path)
-        try:
-            names = rename_members(path, temp, prefix)
-            fsync_file(temp)
-            publish_file(temp, path)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
+        with self.custody.local_path(key) as path:
+            names = zip_member_names(path)
+            if all(name.startswith(prefix) for name in names):
+                return names
+            with self.custody.scratch(key) as temp:
+                names = rename_members(path, temp, prefix)
+                self.custody.put(key, temp, replace=True)
         return names
 
     def _mass_change(self, batch: BatchRecord, max_drop_percent: float) -> str | None:

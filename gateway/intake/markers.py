@@ -24,7 +24,7 @@ import asyncssh
 from gateway.intake.deliveries import Deliveries
 from gateway.intake.naming import Sidecar
 from gateway.intake.receiving import Receiver, RefusedError
-from gateway.intake.uploads import UploadWriter, file_digest
+from gateway.intake.uploads import UploadWriter, payload_digest
 from gateway.state.records import UploadRecord
 from gateway.state.states import UploadState
 
@@ -94,7 +94,7 @@ class Markers:
                     f"{sidecar.target} first, then this file")
             target = named[-1]
             actual = (target.sha256 if sidecar.algorithm == "sha256" else
-                      file_digest(self._receiver.spool.upload_path(target.id), "md5"))
+                      payload_digest(self._receiver.custody, target, "md5"))
             if actual == expected:
                 log.info("checksum verified", extra={
                     **writer.log_fields, "institution": writer.institution,

@@ -2,9 +2,10 @@
 
 An upload is written to ``spool/incoming`` under a random name.  Only when the client closes
 it cleanly (or renames its temp name onto a final name) does :meth:`Receiver.receive` verify
-it is whole, flush it, move it to ``spool/uploads/<id>`` and record it RECEIVED; the client's
-request is answered only after that.  Anything else ends in :meth:`Receiver.discard`, and
-recovery removes whatever a crash leaves in ``incoming``: half-written data is never received.
+it is whole, flush it, hand it to the custody under a fresh payload name and record it
+RECEIVED naming that payload; the client's request is answered only after that.  Anything
+else ends in :meth:`Receiver.discard`, and recovery removes whatever a crash leaves in
+``incoming``: half-written data is never received.
 
 Every log line about an upload carries its connection's fields (``session``, ``peer`` ...: see
 :mod:`gateway.intake.auth`) besides institution, file and folder.
@@ -32,9 +33,10 @@ from gateway.intake.inbox import Entry, Receipts
 from gateway.intake.limits import Allowance
 from gateway.intake.spooling import DiskQueue, Spooler
 from gateway.intake.uploads import UploadWriter
+from gateway.state.custody import Custody, CustodyError, PayloadKey
 from gateway.state.diskspace import disk_space
 from gateway.state.protocols import StateStore
-from gateway.state.spool import Spool, publish_file
+from gateway.state.spool import Spool
 from gateway.web.metrics import UPLOADS_REFUSED
 
 log = logging.getLogger(__name__)
@@ -51,9 +53,10 @@ class Receiver:
     blocking work runs on its own threads."""
 
     def __init__(self, store: StateStore, spool: Spool, on_received: Callable[[], None],
-                 *, workers: int = 4, min_free_bytes: int = 0) -> None:
+                 *, custody: Custody, workers: int = 4, min_free_bytes: int = 0) -> None:
         self.store = store
         self.spool = spool
+        self.custody = custody
         self.min_free_bytes = min_free_bytes
         self.receipts = Receipts()
         self.on_received = on_received
@@ -135,11 +138,14 @@ class Receiver:
                                                  "reason": str(refusal)})
             UPLOADS_REFUSED.labels(reason="limit").inc()
             raise asyncssh.SFTPFailure(str(refusal)) from None
-        except OSError as error:
+        except (OSError, CustodyError) as error:
+            reason = error.reason if isinstance(error, CustodyError) else error.strerror
+            # The operator's line names the payload and where it was going; the client's
+            # answer only what went wrong.
             log.error("upload could not be stored", extra={**_fields(writer, name),
-                                                           "error": error.strerror})
+                                                           "error": str(error)})
             raise asyncssh.SFTPFailure(
-                f"{name}: the gateway could not store this upload ({error.strerror}); "
+                f"{name}: the gateway could not store this upload ({reason}); "
                 "nothing was received, please upload it again") from None
         except Exception:
             log.exception("upload could not be recorded", extra=_fields(writer, name))
@@ -154,19 +160,15 @@ class Receiver:
             if writer.failure is not None:
                 raise RefusedError(writer.failure)
             writer.check_complete()  # every queued byte is in the file after this
-            os.fsync(writer.fd)
+            # No fsync here: the custody makes the bytes durable its own way (the spool
+            # fsyncs the file before its rename; a bucket has them once the PUT returns).
             sha256 = writer.sha256()
-            with self.store.transaction() as txn:
-                upload_id = txn.record_upload(writer.institution, name, writer.size, sha256,
-                                              folder=writer.folder)
-                # Published inside the transaction: if the commit fails, the file is an
-                # orphan that recovery quarantines; a committed record always has its file.
-                publish_file(writer.path, self.spool.upload_path(upload_id))
+            upload_id, now = self._keep(writer, name, sha256)
             received = True
         finally:
             self.end(writer, received=received)
         self.receipts.add(writer.institution,
-                          Entry(name, writer.size, txn.now, upload_id, writer.folder))
+                          Entry(name, writer.size, now, upload_id, writer.folder))
         log.info("upload received", extra={"upload_id": upload_id, **_fields(writer, name),
                                            "size": writer.size, "sha256": sha256})
         warning = writer.allowance.warning()
@@ -175,6 +177,24 @@ class Receiver:
                                                                "warning": warning})
         self.on_received()
         return upload_id
+
+    def _keep(self, writer: UploadWriter, name: str, sha256: str) -> tuple[int, float]:
+        """Put the upload's bytes, then commit the record naming them; returns the upload's
+        id and the time it was recorded."""
+        key = PayloadKey.received(secrets.token_hex(12))
+        # Put before the record, outside the store's write lock (an S3 PUT takes a while):
+        # a crash between the two leaves a payload no record names, which recovery sets
+        # aside after its grace; a committed record always has its payload.
+        self.custody.put(key, writer.path)
+        try:
+            with self.store.transaction() as txn:
+                upload_id = txn.record_upload(writer.institution, name, writer.size, sha256,
+                                              folder=writer.folder, payload=key.name)
+        except BaseException:
+            with contextlib.suppress(CustodyError):  # else recovery's orphan rule takes it
+                self.custody.delete(key)
+            raise
+        return upload_id, txn.now
 
     async def discard(self, writer: UploadWriter, why: str) -> None:
         """Drop an upload that will not be received (``why`` is logged); never raises."""

@@ -25,6 +25,7 @@ from gateway.intake.passwords import PasswordChecker
 from gateway.intake.receiving import Receiver
 from gateway.intake.requests import RequestDesk
 from gateway.intake.session import IntakeServices
+from gateway.state.custody import Custody
 from gateway.state.protocols import StateStore
 from gateway.state.spool import Spool
 
@@ -42,13 +43,14 @@ class Intake:
     """Everything SFTP.  Create on the event loop; ``start`` listens, ``stop`` ends."""
 
     def __init__(self, settings: SftpSettings, *, spool: Spool, store: StateStore,
-                 institutions: Mapping[str, Institution],
+                 custody: Custody, institutions: Mapping[str, Institution],
                  on_received: Callable[[], None], min_free_bytes: int = 0) -> None:
         self._settings = settings
         self._spool = spool
         self._institutions = dict(institutions)
-        self.receiver = Receiver(store, spool, on_received, min_free_bytes=min_free_bytes)
-        self.deliveries = Deliveries(spool.root / "spool" / "intake",
+        self.receiver = Receiver(store, spool, on_received, custody=custody,
+                                 min_free_bytes=min_free_bytes)
+        self.deliveries = Deliveries(spool.deliveries,
                                      trigger_mode=self._trigger_mode,
                                      uploads_open=self.receiver.uploads_open)
         self._passwords = PasswordChecker(settings.password_check_threads,

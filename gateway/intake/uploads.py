@@ -24,6 +24,8 @@ import asyncssh
 
 from gateway.intake.places import inbox_display
 from gateway.intake.spooling import DiskQueue
+from gateway.state.custody import Custody, upload_key
+from gateway.state.records import UploadRecord
 
 if TYPE_CHECKING:
     from gateway.intake.limits import Allowance
@@ -200,3 +202,12 @@ def file_digest(path: Path, algorithm: str) -> str:
     """The hex digest of a whole file (blocking; run it off the event loop)."""
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, algorithm).hexdigest()
+
+
+def payload_digest(custody: Custody, upload: UploadRecord, algorithm: str) -> str:
+    """The hex digest of a received upload's bytes, streamed from the custody (blocking:
+    run it off the event loop)."""
+    digest = hashlib.new(algorithm)
+    for chunk in custody.stream(upload_key(upload)):
+        digest.update(chunk)
+    return digest.hexdigest()

@@ -83,6 +83,20 @@ def check_store(settings: Settings) -> Check:
     return Check("store", True, f"{store.database.describe()}: writable")
 
 
+def check_payloads(settings: Settings) -> Check:
+    """The payload custody answers and takes a write: the data volume's spool folders, or
+    the configured bucket (HeadBucket, a probe object put and removed)."""
+    from gateway.state.custodies import build_custody
+    from gateway.state.custody import CustodyError
+
+    try:
+        custody = build_custody(Spool(settings.data_dir), settings.cluster.objects)
+        custody.check()
+    except (ConfigError, CustodyError) as error:
+        return Check("payloads", False, str(error))
+    return Check("payloads", True, f"{custody.place}: listed and written")
+
+
 def _counted(count: int, noun: str) -> str:
     """``1 institution``, ``2 institutions``: the nouns here all take an s."""
     return f"{count} {noun}{'' if count == 1 else 's'}"

@@ -14,13 +14,12 @@ import sys
 from collections.abc import Callable
 from dataclasses import asdict
 
-from gateway.ops.command_settings import guarded, open_data, settings_for
+from gateway.ops.command_settings import guarded, open_custody, open_data, settings_for
 from gateway.ops.tables import emit, facts, table
 from gateway.settings import ConfigError
-from gateway.state.spool import Spool
 
 Common = Callable[[argparse.ArgumentParser], None]
-CHECKS = ("config", "store", "canvas", "smtp", "sftp", "http")
+CHECKS = ("config", "store", "canvas", "smtp", "sftp", "http", "payloads")
 
 
 def add_operation_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -72,9 +71,10 @@ def _show(args: argparse.Namespace) -> int:
         return 2
     kind, number = target
     details_of = batch_details if kind == "batch" else upload_details
-    with open_data(settings_for(args)) as (spool, store):
+    settings = settings_for(args)
+    with open_data(settings) as (spool, store):
         try:
-            details = details_of(store, spool, int(number))
+            details = details_of(store, spool, open_custody(settings), int(number))
         except KeyError:
             raise no_such(kind, int(number)) from None
     if args.json:
@@ -90,10 +90,10 @@ def _quarantine(args: argparse.Namespace) -> int:
     from gateway.ops.show import iso_time
 
     settings = settings_for(args)
-    spool = Spool(settings.data_dir)
+    custody = open_custody(settings)
     if args.action == "list":
-        items = quarantined(spool)
-        rows = [{**asdict(item), "path": str(item.path),
+        items = quarantined(custody)
+        rows = [{**_without_key(asdict(item)), "path": custody.locate(item.key),
                  "quarantined_at": iso_time(item.quarantined_at)} for item in items]
         if args.json:
             print(json.dumps(rows, indent=2))
@@ -104,12 +104,12 @@ def _quarantine(args: argparse.Namespace) -> int:
                 [r["name"], r["size"], r["quarantined_at"], r["reason"]] for r in rows],
                 right=["SIZE"]))
         return 0
-    item = quarantined_file(spool, args.name)
+    item = quarantined_file(custody, args.name)
     if args.action == "show":
-        sha256, lines = preview(item)
+        sha256, lines = preview(custody, item)
         document = {"name": item.name, "size": item.size, "sha256": sha256,
                     "quarantined_at": iso_time(item.quarantined_at), "reason": item.reason,
-                    "path": str(item.path), "first_lines": lines}
+                    "path": custody.locate(item.key), "first_lines": lines}
         if args.json:
             print(json.dumps(document, indent=2))
             return 0
@@ -118,12 +118,16 @@ def _quarantine(args: argparse.Namespace) -> int:
         print("first lines:")
         print("\n".join(f"  {line}" for line in lines))
         return 0
-    with open_data(settings) as (spool, store):
-        upload_id = requeue(store, spool, item, institution=args.institution,
+    with open_data(settings) as (_, store):
+        upload_id = requeue(store, custody, item, institution=args.institution,
                             configured=list(settings.institutions), filename=args.filename)
     print(f"{item.name}: received again as upload {upload_id} of {args.institution}; "
           "the running gateway batches it after its quiet period")
     return 0
+
+
+def _without_key(fields: dict[str, object]) -> dict[str, object]:
+    return {name: value for name, value in fields.items() if name != "key"}
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -132,6 +136,7 @@ def _check(args: argparse.Namespace) -> int:
         check_canvas,
         check_config,
         check_http,
+        check_payloads,
         check_sftp,
         check_smtp,
         check_store,
@@ -151,7 +156,8 @@ def _check(args: argparse.Namespace) -> int:
             "canvas": lambda: check_canvas(settings, args.institution),
             "smtp": lambda: [check_smtp(settings, args.to)],
             "sftp": lambda: [check_sftp(settings)],
-            "http": lambda: [check_http(settings)]}
+            "http": lambda: [check_http(settings)],
+            "payloads": lambda: [check_payloads(settings)]}
         results = run[args.what]()
     if args.json:
         print(json.dumps([asdict(r) for r in results], indent=2))

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from gateway.ops.command_settings import guarded, no_data, open_data, settings_for
+from gateway.ops.command_settings import guarded, no_data, open_custody, open_data, settings_for
 from gateway.settings import ConfigError
 
 Common = Callable[[argparse.ArgumentParser], None]
@@ -160,18 +160,19 @@ def _operate(args: argparse.Namespace) -> int:
 
     settings = settings_for(args)
     configured = list(settings.institutions)
-    with open_data(settings) as (spool, store):
+    custody = open_custody(settings)
+    with open_data(settings) as (_, store):
         if args.action == "release" and not args.target.isdigit():
             from gateway.ops.holds import release_institution
 
-            print("\n".join(release_institution(store, spool, args.target, configured)))
+            print("\n".join(release_institution(store, custody, args.target, configured)))
             return 0
         if args.action != "release" and not args.target.isdigit():
             raise OperatorError(f"{args.action} takes a batch id (`gateway status` lists "
                                 "them)")
         batch = find_target(store, args.target, configured)
-        new = {"release": lambda: release(store, spool, batch),
-               "requeue": lambda: requeue(store, spool, batch),
+        new = {"release": lambda: release(store, custody, batch),
+               "requeue": lambda: requeue(store, custody, batch),
                "skip": lambda: skip(store, batch)}[args.action]()
     print(f"batch {batch.id} ({batch.institution}): {batch.state} -> {new}")
     return 0

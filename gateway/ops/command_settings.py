@@ -13,6 +13,8 @@ from pathlib import Path
 from gateway.settings import Settings
 from gateway.settings_files import load_settings
 from gateway.state.backends import has_store, open_store
+from gateway.state.custodies import build_custody
+from gateway.state.custody import Custody
 from gateway.state.protocols import StateStore
 from gateway.state.spool import Spool
 
@@ -62,6 +64,11 @@ def open_data(settings: Settings) -> Iterator[tuple[Spool, StateStore]]:
         yield spool, store
     finally:
         store.close()
+
+
+def open_custody(settings: Settings) -> Custody:
+    """The custody of the data dir's payloads, as the daemon builds it."""
+    return build_custody(Spool(settings.data_dir), settings.cluster.objects)
 
 
 Handler = Callable[[argparse.Namespace], int]

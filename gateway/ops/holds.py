@@ -23,9 +23,9 @@ from gateway.ops.operator import (
     parked_by_operator,
     release,
 )
+from gateway.state.custody import Custody
 from gateway.state.protocols import StateStore
 from gateway.state.records import BatchRecord
-from gateway.state.spool import Spool
 from gateway.state.states import FINISHED_BATCH_STATES, BatchState, TransitionError
 
 HOLDABLE = frozenset({BatchState.OPEN, BatchState.READY, BatchState.DEFERRED})
@@ -60,7 +60,7 @@ def hold_batch(store: StateStore, batch: BatchRecord, reason: str) -> BatchState
     return BatchState.HELD
 
 
-def release_institution(store: StateStore, spool: Spool, institution: str,
+def release_institution(store: StateStore, custody: Custody, institution: str,
                         configured: Sequence[str]) -> list[str]:
     """Let an institution's queue go on: lift its hold and release its stopped head batch,
     whichever apply, but never a batch an operator parked one by one (``gateway hold
@@ -74,7 +74,7 @@ def release_institution(store: StateStore, spool: Spool, institution: str,
     head = store.head_batch(institution, FINISHED_BATCH_STATES)
     if head is not None and head.state in STOPPED and not parked_by_operator(head):
         try:
-            new = release(store, spool, head)
+            new = release(store, custody, head)
         except OperatorError as error:
             raise OperatorError("; ".join([*done, str(error)])) from None
         done.append(f"batch {head.id} ({institution}): {head.state} -> {new}")

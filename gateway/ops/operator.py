@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 from gateway.sorting.identity import attempt_prefix
 from gateway.sorting.options import GUARD_PREFIX
+from gateway.state.custody import Custody, PayloadKey
 from gateway.state.protocols import StateStore
 from gateway.state.records import BatchRecord
-from gateway.state.spool import Spool
 from gateway.state.states import (
     FINISHED_BATCH_STATES,
     BatchState,
@@ -70,7 +70,7 @@ def find_target(store: StateStore, target: str, configured: Sequence[str]) -> Ba
     return head
 
 
-def release(store: StateStore, spool: Spool, batch: BatchRecord) -> BatchState:
+def release(store: StateStore, custody: Custody, batch: BatchRecord) -> BatchState:
     """Let the queue go on: a HELD batch resumes where it stopped; a FAILED one is set aside
     (its failure accepted) so the batches after it proceed.  Returns the new state."""
     if batch.state is BatchState.FAILED:
@@ -86,16 +86,17 @@ def release(store: StateStore, spool: Spool, batch: BatchRecord) -> BatchState:
             f"{batch.id}` lists what Canvas showed), then `gateway requeue {batch.id}` to "
             f"send it again, or `gateway skip {batch.id}` if Canvas has it")
     acknowledged = (batch.reason or "").startswith(GUARD_PREFIX)
-    return _move(store, batch, _resume_state(spool, batch), "operator: released",
+    return _move(store, batch, _resume_state(custody, batch), "operator: released",
                  **({"guard_ack": 1} if acknowledged else {}))
 
 
-def requeue(store: StateStore, spool: Spool, batch: BatchRecord) -> BatchState:
+def requeue(store: StateStore, custody: Custody, batch: BatchRecord) -> BatchState:
     """Send a HELD or FAILED batch to Canvas again, as a new import."""
     if batch.state not in STOPPED:
         raise OperatorError(f"batch {batch.id} is {batch.state}; only held or failed batches "
                             "can be requeued")
-    new = BatchState.READY if spool.batch_zip_path(batch.id).exists() else BatchState.OPEN
+    built = custody.size(PayloadKey.batch_zip(batch.id)) is not None
+    new = BatchState.READY if built else BatchState.OPEN
     return _move(store, batch, new, "operator: requeued", import_id=None)
 
 
@@ -136,10 +137,10 @@ def _not_waiting(upload_id: int, state: UploadState, batch_id: int | None) -> st
             f"`gateway hold {batch_id}` or `gateway skip {batch_id}` act on its batch")
 
 
-def _resume_state(spool: Spool, batch: BatchRecord) -> BatchState:
+def _resume_state(custody: Custody, batch: BatchRecord) -> BatchState:
     if batch.import_id is not None:
         return BatchState.IMPORTING  # Canvas has it: follow it to its end
-    if spool.batch_zip_path(batch.id).exists():
+    if custody.size(PayloadKey.batch_zip(batch.id)) is not None:
         return BatchState.READY
     return BatchState.OPEN  # held before its zip was built: build it first
 

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from gateway.ops.tables import emit, facts, table
 from gateway.reporting.assemble import canvas_messages
-from gateway.state.archive import archive_folder
+from gateway.state.custody import Custody, PayloadKey, upload_key
 from gateway.state.protocols import StateStore
 from gateway.state.records import BatchRecord, UploadRecord
 from gateway.state.report_names import ReportStage, latest_report, report_name
@@ -34,7 +34,8 @@ def iso_time(stamp: float | None) -> str | None:
     return datetime.fromtimestamp(stamp, tz=UTC).isoformat(timespec="seconds")
 
 
-def batch_details(store: StateStore, spool: Spool, batch_id: int) -> dict[str, Any]:
+def batch_details(store: StateStore, spool: Spool, custody: Custody,
+                  batch_id: int) -> dict[str, Any]:
     """Everything about a batch; raises KeyError when there is none."""
     batch = store.batch(batch_id)
     notices = store.notices(batch_id=batch_id)
@@ -54,7 +55,12 @@ def batch_details(store: StateStore, spool: Spool, batch_id: int) -> dict[str, A
                            "attempts": n.attempts, "sent_at": iso_time(n.sent_at),
                            "last_error": n.last_error} for n in notices]
     details["history"] = _history(store, "batch", batch.id)
-    details["files"] = _existing(batch_files(spool, batch))
+    details["files"] = {**_kept(custody, batch_payloads(batch)),
+                        **_existing(batch_files(spool, batch))}
+    archived = custody.stat(PayloadKey.archived(batch.institution, batch.id, "history.json"))
+    if archived is not None:
+        history = custody.locate(PayloadKey.archived(batch.institution, batch.id, "history.json"))
+        details["files"]["archive"] = history.rsplit("/", 1)[0]
     return details
 
 
@@ -86,25 +92,31 @@ def _canvas_messages(batch: BatchRecord) -> dict[str, list[dict[str, str | None]
             for key in ("canvas_errors", "canvas_warnings")}
 
 
+def batch_payloads(batch: BatchRecord) -> dict[str, PayloadKey]:
+    """A batch's payloads (kept by the custody): the zip and Canvas's errors CSV."""
+    return {"zip": PayloadKey.batch_zip(batch.id),
+            "canvas_errors": PayloadKey.batch_errors(batch.id)}
+
+
 def batch_files(spool: Spool, batch: BatchRecord) -> dict[str, Path]:
-    """Where a batch's files are (or would be): zip, Canvas errors, the latest report (the
-    result once written, else the receipt), the receipt and the result, archive."""
+    """Where a batch's report files are (or would be) in its institution's SFTP home: the
+    latest report (the result once written, else the receipt), the receipt and the
+    result."""
     reports = spool.reports(batch.institution)
-    return {"zip": spool.batch_zip_path(batch.id),
-            "canvas_errors": spool.batch_errors_path(batch.id),
-            "report": latest_report(reports, batch.reference),
+    return {"report": latest_report(reports, batch.reference),
             "receipt": reports / report_name(batch.reference, ReportStage.RECEIPT, ".txt"),
-            "result": reports / report_name(batch.reference, ReportStage.RESULT, ".txt"),
-            "archive": archive_folder(spool, batch)}
+            "result": reports / report_name(batch.reference, ReportStage.RESULT, ".txt")}
 
 
-def upload_details(store: StateStore, spool: Spool, upload_id: int) -> dict[str, Any]:
-    """Everything about an upload; raises KeyError when there is none."""
+def upload_details(store: StateStore, _spool: Spool, custody: Custody,
+                   upload_id: int) -> dict[str, Any]:
+    """Everything about an upload; raises KeyError when there is none (``_spool``: the
+    same arguments as batch_details)."""
     upload = store.upload(upload_id)
     details = {"institution": upload.institution, **upload_summary(upload),
                "problem": upload.problem}
     details["history"] = _history(store, "upload", upload.id)
-    details["files"] = _existing({"payload": spool.upload_path(upload.id)})
+    details["files"] = _kept(custody, {"payload": upload_key(upload)})
     return details
 
 
@@ -145,6 +157,11 @@ def _list_table(items: list[dict[str, Any]]) -> Table:
 
 def _history(store: StateStore, entity: str, record_id: int) -> list[dict[str, Any]]:
     return [{**entry, "at": iso_time(entry["at"])} for entry in store.history(entity, record_id)]
+
+
+def _kept(custody: Custody, keys: dict[str, PayloadKey]) -> dict[str, str]:
+    return {name: custody.locate(key) for name, key in keys.items()
+            if custody.stat(key) is not None}
 
 
 def _existing(paths: dict[str, Path]) -> dict[str, str]:

@@ -8,8 +8,8 @@ from collections.abc import Iterable, Sequence
 
 from gateway.reporting.message import Attachment
 from gateway.sorting.identity import without_prefixes
+from gateway.state.custody import Custody, CustodyError, PayloadKey
 from gateway.state.records import BatchRecord, FindingRecord
-from gateway.state.spool import Spool
 
 FINDINGS_HEADER = ("file", "row", "column", "message", "fix", "rejects_file")
 """``rejects_file``: yes when the finding keeps its file from Canvas (the batch goes on with
@@ -47,17 +47,21 @@ def spreadsheet_cell(value: str) -> str:
     return f"'{value}" if value.startswith(FORMULA_STARTS) else value
 
 
-def canvas_errors_csv(spool: Spool, batch: BatchRecord) -> Attachment | None:
+def canvas_errors_csv(custody: Custody, batch: BatchRecord) -> Attachment | None:
     """The errors CSV Canvas produced for the batch's import, if the gateway kept one, as
     its sender reads it: file names as they were uploaded (no batch-and-attempt prefix) and
     cells a spreadsheet would run neutralised; the kept file itself is left as Canvas sent
     it (``gateway show`` and the archive)."""
     if not batch.errors_csv:
         return None
-    path = spool.batches / batch.errors_csv
-    if not path.exists():
+    if batch.errors_csv != PayloadKey.batch_errors(batch.id).name:
+        return None  # none was kept for this import (not given, or not downloaded)
+    try:
+        with custody.open(PayloadKey.batch_errors(batch.id)) as reader:
+            kept = reader.read()
+    except CustodyError:  # not kept (a failed download is retried at the next look)
         return None
-    return Attachment(f"canvas-errors-{batch.reference}.csv", for_people(path.read_bytes()))
+    return Attachment(f"canvas-errors-{batch.reference}.csv", for_people(kept))
 
 
 def for_people(canvas_csv: bytes) -> bytes:

@@ -36,6 +36,7 @@ from gateway.runner import Runner
 from gateway.settings import MailSettings
 from gateway.sorting.sorter import BATCH_RECEIPT
 from gateway.state.archive import archive_batch
+from gateway.state.custody import Custody
 from gateway.state.protocols import StateStore
 from gateway.state.records import BatchRecord, NoticeRecord
 from gateway.state.spool import Spool, publish_bytes
@@ -82,7 +83,7 @@ class Notifier(Runner):
 
     name = "notifier"
 
-    def __init__(self, *, store: StateStore, spool: Spool,
+    def __init__(self, *, store: StateStore, spool: Spool, custody: Custody,
                  institutions: Callable[[], dict[str, Institution]],
                  renderers: Callable[[str], ReportRenderer], delivery: Delivery,
                  notes: Callable[[str, int], tuple[str, ...]] = lambda _, __: ()) -> None:
@@ -90,6 +91,7 @@ class Notifier(Runner):
         self._notes = notes
         self._store = store
         self._spool = spool
+        self._custody = custody
         self._institutions = institutions
         self._renderers = renderers
         self._delivery = delivery
@@ -172,7 +174,7 @@ class Notifier(Runner):
         total = self._store.finding_count(batch.id)
         attachments = [findings_csv(batch.reference, self._store.findings(batch.id))] \
             if total else []
-        errors = canvas_errors_csv(self._spool, batch)
+        errors = canvas_errors_csv(self._custody, batch)
         if errors is not None:
             attachments.append(errors)
         extras = Extras(findings=self._store.findings(batch.id, FINDINGS_INLINE),
@@ -230,7 +232,7 @@ class Notifier(Runner):
         assert notice.batch_id is not None
         batch = self._store.batch(notice.batch_id)
         if notice.batch_state in FINISHED_BATCH_STATES or report.outcome is Outcome.FAILED:
-            archive_batch(self._spool, batch, self._store.uploads(batch_id=batch.id),
+            archive_batch(self._custody, batch, self._store.uploads(batch_id=batch.id),
                           self._store.history("batch", batch.id), files)
 
     def _recipients(self, notice: NoticeRecord, report: BatchReport) -> tuple[list[str],

@@ -29,6 +29,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
+from pathlib import Path
 
 from gateway.institutions import Institution
 from gateway.runner import Runner, wait_idle
@@ -43,11 +45,11 @@ from gateway.sorting.delivery import ZIP_KIND, PlannedBatch, plan_delivery
 from gateway.sorting.forming import IntakeGate, UngatedIntake, announce, record_plan, unchecked
 from gateway.sorting.identity import attempt_prefix, prefixed_names
 from gateway.sorting.kinds import identify
-from gateway.sorting.validation import UploadVerdict, validate_upload
+from gateway.sorting.validation import UploadVerdict, ValidationOptions, validate_upload
 from gateway.sorting.validation.zips import csv_member_names, member_opener
+from gateway.state.custody import Custody, PayloadKey, upload_key
 from gateway.state.protocols import StateStore
 from gateway.state.records import BatchRecord, UploadRecord
-from gateway.state.spool import Spool, fsync_file, publish_file, temp_path_for
 from gateway.state.states import BatchState, NoticeKind, TransitionError, UploadState
 
 log = logging.getLogger(__name__)
@@ -72,13 +74,13 @@ class Sorter(Runner):
 
     name = "sorter"
 
-    def __init__(self, *, store: StateStore, spool: Spool,
+    def __init__(self, *, store: StateStore, custody: Custody,
                  institutions: Callable[[], Mapping[str, Institution]],
                  quiet_seconds: float, on_ready: Callable[[], None],
                  intake: IntakeGate | None = None, workers: int = 1) -> None:
         super().__init__(idle_seconds=max(0.2, min(quiet_seconds / 2, 5.0)))
         self._store = store
-        self._spool = spool
+        self._custody = custody
         self._institutions = institutions
         self._quiet_seconds = quiet_seconds
         self._on_ready = on_ready
@@ -310,9 +312,12 @@ class Sorter(Runner):
         """Every upload of ``pending`` validated with Canvas's rules (the long part)."""
         password = _password(institution)
         options = institution.sorting.validation()
-        return {u.id: validate_upload(self._spool.upload_path(u.id), u.filename,
-                                      password=password, options=options)
-                for u in pending}
+        return {u.id: self._validate(u, password, options) for u in pending}
+
+    def _validate(self, upload: UploadRecord, password: bytes | None,
+                  options: ValidationOptions) -> UploadVerdict:
+        with self._custody.local_path(upload_key(upload)) as path:
+            return validate_upload(path, upload.filename, password=password, options=options)
 
     def _plan(self, institution: Institution, pending: list[UploadRecord]
               ) -> list[PlannedBatch]:
@@ -379,25 +384,23 @@ class Sorter(Runner):
 
     def _build_zip(self, batch_id: int, accepted: list[UploadRecord],
                    password: bytes | None) -> None:
-        final = self._spool.batch_zip_path(batch_id)
-        temp = temp_path_for(final)
-        try:
-            write_batch_zip(self._members(batch_id, accepted, password), temp)
-            fsync_file(temp)
-            publish_file(temp, final)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
+        key = PayloadKey.batch_zip(batch_id)
+        # Replacing: a zip left by a crash mid-seal is rebuilt to the same bytes.
+        with ExitStack() as held, self._custody.scratch(key) as temp:
+            paths = {u.id: held.enter_context(self._custody.local_path(upload_key(u)))
+                     for u in accepted}
+            write_batch_zip(self._members(batch_id, accepted, password, paths), temp)
+            self._custody.put(key, temp, replace=True)
 
-    def _members(self, batch_id: int, accepted: list[UploadRecord],
-                 password: bytes | None) -> list[tuple[str, list[Source]]]:
+    def _members(self, batch_id: int, accepted: list[UploadRecord], password: bytes | None,
+                 paths: Mapping[int, Path]) -> list[tuple[str, list[Source]]]:
         """What goes into the zip: each zip's CSV members (decrypted: Canvas cannot open AES
         zips), and the CSVs, those of one kind merged under the first one's name.  Members
         are named for the batch's first POST attempt (see gateway.sorting.identity)."""
         items: list[list[tuple[str, Source]]] = []
         by_kind: dict[str, list[tuple[str, Source]]] = {}
         for upload in accepted:
-            path = self._spool.upload_path(upload.id)
+            path = paths[upload.id]
             if upload.kind == ZIP_KIND:
                 items += [[(member, member_opener(path, member, password))]
                           for member in csv_member_names(path)]

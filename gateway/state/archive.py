@@ -8,7 +8,8 @@ made one), ``history.json`` (every state change) and the report files.  An uploa
 would make ``NN-<name>`` longer than ARCHIVED_NAME_MAX bytes is archived under the start of
 its name and a hash of all of it (SFTP takes names of up to 255 bytes, as many as the disk
 does); ``received.json`` keeps the whole name.  Payloads are hard links to the spool (no copy,
-same bytes); writing is idempotent, so a crash mid-way is repaired by writing again.
+same bytes; S3: server-side copies); writing is idempotent, so a crash mid-way is repaired
+by writing again.  The archive is kept by the custody (its ``archive`` area).
 :mod:`gateway.state.retention` purges it after its time.
 """
 
@@ -18,10 +19,10 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping
-from pathlib import Path
 
+from gateway.state.custody import Custody, CustodyError, PayloadKey, upload_key
 from gateway.state.records import BatchRecord, UploadRecord
-from gateway.state.spool import Spool, publish_bytes, shortened, temp_path_for
+from gateway.state.spool import shortened
 
 ARCHIVED_NAME_MAX = 200
 """The longest archived file name, in bytes: under NAME_MAX with room to spare for the
@@ -30,34 +31,31 @@ _KEPT_SUFFIX_MAX = 16
 """A long name keeps its extension (``.csv``) in the archive if it is at most this long."""
 
 
-def archive_folder(spool: Spool, batch: BatchRecord) -> Path:
-    """Where a batch's archive lives."""
-    return spool.root / "archive" / batch.institution / f"batch-{batch.id:06d}"
+def archive_batch(custody: Custody, batch: BatchRecord, uploads: list[UploadRecord],
+                  history: list[dict[str, object]], report_files: Mapping[str, bytes]) -> None:
+    """Write (or complete) the archive of an ended batch."""
+    def key(name: str) -> PayloadKey:
+        return PayloadKey.archived(batch.institution, batch.id, name)
 
+    def write(name: str, content: bytes) -> None:
+        custody.put(key(name), content, replace=True)
 
-def archive_batch(spool: Spool, batch: BatchRecord, uploads: list[UploadRecord],
-                  history: list[dict[str, object]], report_files: Mapping[str, bytes]) -> Path:
-    """Write (or complete) the archive of an ended batch; returns its folder."""
-    folder = archive_folder(spool, batch)
-    received = folder / "received"
-    received.mkdir(parents=True, exist_ok=True)
     manifest = []
     for position, upload in enumerate(uploads, start=1):
         stored = archived_name(position, upload.filename)
-        _link(spool.upload_path(upload.id), received / stored)
+        _copy(custody, upload_key(upload), key(f"received/{stored}"))
         manifest.append({"position": position, "upload_id": upload.id,
                          "name": upload.filename, "archived_as": f"received/{stored}",
                          "size": upload.size, "sha256": upload.sha256})
-    publish_bytes(folder / "received.json", json.dumps(manifest, indent=2).encode())
-    _link(spool.batch_zip_path(batch.id), folder / "sent-to-canvas.zip")
-    _link(spool.batch_errors_path(batch.id), folder / "canvas-errors.csv")
+    write("received.json", json.dumps(manifest, indent=2).encode())
+    _copy(custody, PayloadKey.batch_zip(batch.id), key("sent-to-canvas.zip"))
+    _copy(custody, PayloadKey.batch_errors(batch.id), key("canvas-errors.csv"))
     if batch.canvas_json is not None:
-        publish_bytes(folder / "canvas-import.json",
-                      json.dumps(batch.canvas_json, indent=2, sort_keys=True).encode())
-    publish_bytes(folder / "history.json", json.dumps(history, indent=2).encode())
+        write("canvas-import.json",
+              json.dumps(batch.canvas_json, indent=2, sort_keys=True).encode())
+    write("history.json", json.dumps(history, indent=2).encode())
     for name, content in report_files.items():
-        publish_bytes(folder / name, content)
-    return folder
+        write(name, content)
 
 
 def archived_name(position: int, filename: str) -> str:
@@ -76,19 +74,13 @@ def archived_name(position: int, filename: str) -> str:
     return shortened(plain, ARCHIVED_NAME_MAX - len(os.fsencode(tail))) + tail
 
 
-def _link(source: Path, target: Path) -> None:
-    """Hard-link ``source`` as ``target`` (replacing it); nothing when the source is gone or
-    ``target`` is already that link."""
-    if not source.exists():
+def _copy(custody: Custody, source: PayloadKey, target: PayloadKey) -> None:
+    """Copy ``source`` as ``target`` (replacing it); nothing when the source is gone (a
+    batch without an errors CSV, or one whose zip was never built)."""
+    if custody.size(source) is None:
         return
-    if target.exists() and os.path.samefile(source, target):
-        # rename(2) onto another link of the same file does nothing and would leave the
-        # temp link behind: archiving again (a retried report) must not add files.
-        return
-    temp = temp_path_for(target)
     try:
-        os.link(source, temp)
-        os.replace(temp, target)
-    except OSError:
-        temp.unlink(missing_ok=True)
-        raise
+        custody.copy(source, target)
+    except CustodyError:
+        if custody.size(source) is not None:
+            raise  # gone meanwhile (retention) is fine; any other failure is not

@@ -47,9 +47,10 @@ class StoreTransaction(Protocol):
         ...
 
     def record_upload(self, institution: str, filename: str, size: int, sha256: str, *,
-                      folder: str | None = None) -> int:
+                      folder: str | None = None, payload: str | None = None) -> int:
         """Insert a RECEIVED upload and return its id.  ``folder`` is the upload folder it
-        came through (``batch/<term_sis_id>``, ``diff/<identifier>``; None: plain /inbox)."""
+        came through (``batch/<term_sis_id>``, ``diff/<identifier>``; None: plain /inbox);
+        ``payload`` the name its bytes were already put under (None: its id)."""
         ...
 
     def create_batch(self, institution: str, *, options: dict[str, str] | None = None,
@@ -259,6 +260,10 @@ class StateStore(StatusViews, Protocol):
 
     def known_uploads(self, upload_ids: Iterable[int]) -> set[int]:
         """Those of ``upload_ids`` that have a record."""
+        ...
+
+    def named_payloads(self, names: Iterable[str]) -> set[str]:
+        """Those of ``names`` that an upload record gives as its payload's name."""
         ...
 
     def batch(self, batch_id: int) -> BatchRecord:

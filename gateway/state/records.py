@@ -12,7 +12,7 @@ from gateway.state.states import BatchState, ExportRunState, NoticeState, Upload
 
 @dataclass(frozen=True)
 class UploadRecord:
-    """A received file.  Its bytes live in the spool under its id."""
+    """A received file.  Its bytes are kept by the custody (see ``payload``)."""
 
     id: int
     institution: str
@@ -28,6 +28,9 @@ class UploadRecord:
     folder: str | None = None
     """The upload folder it came through: ``batch/<term_sis_id>`` or ``diff/<identifier>``
     (its delivery's import options); None for plain /inbox."""
+    payload: str | None = None
+    """The name its bytes are kept under in the custody's uploads area (chosen before the
+    record was written); None: its id (see gateway.state.custody.upload_key)."""
 
     @classmethod
     def from_row(cls, row: Row) -> UploadRecord:
@@ -37,6 +40,7 @@ class UploadRecord:
             size=row["size"], sha256=row["sha256"], state=UploadState(row["state"]),
             kind=row["kind"], rows=row["rows"], problem=row["problem"],
             batch_id=row["batch_id"], received_at=row["received_at"], folder=row["folder"],
+            payload=row["payload"],
         )
 
 

@@ -12,12 +12,13 @@ runners read their work from the store.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from gateway.sorting.sorter import BATCH_REPORT
+from gateway.state.custody import REASON_SUFFIX, Area, Custody, PayloadKey
 from gateway.state.protocols import StateStore
-from gateway.state.spool import TEMP_SUFFIX, Spool, publish_bytes
+from gateway.state.spool import TEMP_SUFFIX, Spool
 from gateway.state.states import IN_FLIGHT_BATCH_STATES, BatchState
 
 log = logging.getLogger(__name__)
@@ -37,17 +38,24 @@ class RecoveryReport:
     batches_held: list[int] = field(default_factory=list)
 
 
-def recover(store: StateStore, spool: Spool, *, max_recoveries: int) -> RecoveryReport:
-    """Bring spool and store back to a consistent state; see the module docstring."""
+def recover(store: StateStore, spool: Spool, custody: Custody, *, max_recoveries: int,
+            orphan_grace_seconds: float = 0.0) -> RecoveryReport:
+    """Bring spool, custody and store back to a consistent state; see the module docstring.
+
+    ``orphan_grace_seconds``: how old a payload without a record must be to be set aside
+    (and a custody temp file to be removed).  0 on one machine, where nothing else writes
+    while recovery runs; in cluster mode, longer than any upload's put-then-record, since
+    other nodes keep receiving."""
     report = RecoveryReport()
     for partial in spool.incoming.iterdir():
         partial.unlink()
         report.partial_uploads_removed += 1
-    for folder in (spool.uploads, spool.batches, spool.mail, *spool.sftp.glob("*/*")):
+    for folder in (spool.mail, *spool.sftp.glob("*/*")):
         for temp in folder.glob(f".*{TEMP_SUFFIX}"):
             temp.unlink()
             report.temp_files_removed += 1
-    _quarantine_orphans(store, spool, report)
+    report.temp_files_removed += custody.sweep(orphan_grace_seconds)
+    _quarantine_orphans(store, custody, report, orphan_grace_seconds)
     if store.mark(CLEAN_STOP) is None:
         _count_interruptions(store, max_recoveries, report)
     with store.transaction() as txn:
@@ -56,22 +64,35 @@ def recover(store: StateStore, spool: Spool, *, max_recoveries: int) -> Recovery
     return report
 
 
-def _quarantine_orphans(store: StateStore, spool: Spool, report: RecoveryReport) -> None:
-    """Uploads whose record never committed were never acknowledged: set them aside."""
-    stored = [path for path in spool.uploads.iterdir() if path.name.isdigit()]
-    known = store.known_uploads(int(path.name) for path in stored)  # not every record ever
-    for path in stored:
-        if int(path.name) not in known:
-            _quarantine(spool, path, "published to the spool but never recorded (the "
-                                     "gateway stopped before acknowledging the upload)")
-            report.orphans_quarantined.append(path.name)
+def _quarantine_orphans(store: StateStore, custody: Custody, report: RecoveryReport,
+                        grace_seconds: float) -> None:
+    """Uploads whose record never committed were never acknowledged: set them aside (once
+    older than the grace: a younger one may be an upload another node is recording).
+
+    Only the records of the payloads the custody holds are read (retention keeps that to
+    its window), never every upload ever recorded."""
+    keys = list(custody.keys(Area.UPLOADS))
+    ids = store.known_uploads(key.upload_id for key in keys if key.upload_id is not None)
+    names = store.named_payloads(key.name for key in keys if key.upload_id is None)
+    known = {key for key in keys if key.upload_id in ids or key.name in names}
+    cutoff = time.time() - grace_seconds  # payload times are wall-clock times
+    for key in keys:
+        if key in known:
+            continue
+        found = custody.stat(key)
+        if found is None or (grace_seconds > 0 and found.modified_at > cutoff):
+            continue
+        _quarantine(custody, key, "put into custody but never recorded (the gateway "
+                                  "stopped before acknowledging the upload)")
+        report.orphans_quarantined.append(key.name)
 
 
-def _quarantine(spool: Spool, path: Path, reason: str) -> None:
-    target = spool.quarantine / f"upload-{path.name}"
-    path.replace(target)
-    publish_bytes(target.with_name(target.name + ".reason.txt"), (reason + "\n").encode())
-    log.warning("upload quarantined", extra={"spool_file": path.name, "reason": reason})
+def _quarantine(custody: Custody, key: PayloadKey, reason: str) -> None:
+    target = PayloadKey.quarantined(f"upload-{key.name}")
+    custody.put(PayloadKey.quarantined(target.name + REASON_SUFFIX), (reason + "\n").encode(),
+                replace=True)
+    custody.move(key, target)
+    log.warning("upload quarantined", extra={"spool_file": key.name, "reason": reason})
 
 
 def mark_clean_stop(store: StateStore) -> None:

@@ -1,4 +1,5 @@
-"""Retention: purge archives and the spool payloads of batches that ended long ago.
+"""Retention: purge archives and the payloads of batches that ended long ago (through the
+custody: the spool or the bucket).
 
 Only batches in a finished state (imported, rejected, skipped) are purged, and only their
 payloads: the records in the store stay, so history and reports remain answerable.  Held
@@ -8,10 +9,9 @@ and failed batches are never purged: they wait for an operator.
 from __future__ import annotations
 
 import logging
-import shutil
 
 from gateway.runner import Runner
-from gateway.state.archive import archive_folder
+from gateway.state.custody import Area, Custody, PayloadKey, archive_prefix, upload_key
 from gateway.state.protocols import StateStore
 from gateway.state.records import BatchRecord
 from gateway.state.report_names import all_report_names
@@ -29,10 +29,13 @@ class Retention(Runner):
 
     name = "retention"
 
-    def __init__(self, *, store: StateStore, spool: Spool, retention_days: float) -> None:
+    def __init__(self, *, store: StateStore, spool: Spool, custody: Custody,
+                 retention_days: float, sweep_grace_seconds: float = DAY) -> None:
         super().__init__(idle_seconds=3600.0)
         self._store = store
         self._spool = spool
+        self._custody = custody
+        self._sweep_grace = sweep_grace_seconds
         self._keep_seconds = retention_days * DAY
 
     def step(self) -> bool:
@@ -50,18 +53,22 @@ class Retention(Runner):
                     txn.mark_purged(batch.id)
         if purged:
             log.info("retention purged old batches", extra={"batches": purged})
+        # What writes cut short left (an S3 multipart upload a crash abandoned): a day is
+        # far longer than any write takes.
+        swept = self._custody.sweep(self._sweep_grace)
+        if swept:
+            log.info("unfinished payload writes removed", extra={"removed": swept})
         return False
 
     def _purge(self, batch: BatchRecord) -> bool:
         """Remove one batch's archive, payloads and report files; True if any existed."""
         batch_id = batch.id
-        paths = [self._spool.batch_zip_path(batch_id), self._spool.batch_errors_path(batch_id),
-                 *(self._spool.upload_path(u.id) for u in self._store.uploads(batch_id=batch_id))]
-        folder = archive_folder(self._spool, batch)
-        existed = folder.exists() or any(path.exists() for path in paths)
-        shutil.rmtree(folder, ignore_errors=True)
-        for path in paths:
-            path.unlink(missing_ok=True)
+        keys = [PayloadKey.batch_zip(batch_id), PayloadKey.batch_errors(batch_id),
+                *(upload_key(u) for u in self._store.uploads(batch_id=batch_id)),
+                *self._custody.keys(Area.ARCHIVE, archive_prefix(batch.institution, batch_id))]
+        existed = False
+        for key in keys:
+            existed = self._custody.delete(key) or existed
         reports = self._spool.reports(batch.institution)
         for name in all_report_names(batch.reference):  # receipt, result, and older names
             (reports / name).unlink(missing_ok=True)

@@ -201,6 +201,9 @@ CREATE INDEX IF NOT EXISTS uploads_by_name ON uploads (institution, state, filen
 ALTER TABLE batches ADD COLUMN purged_at REAL;
 CREATE INDEX IF NOT EXISTS batches_unpurged ON batches (id) WHERE purged_at IS NULL;
 CREATE INDEX IF NOT EXISTS batches_by_state ON batches (state, id);
+""", """
+ALTER TABLE uploads ADD COLUMN payload TEXT;
+CREATE INDEX IF NOT EXISTS uploads_by_payload ON uploads (payload) WHERE payload IS NOT NULL;
 """)
 """Schema steps; the ``schema_version`` table counts those applied (``PRAGMA user_version``
 before it existed).  Append only, and additive: a node one version behind must still run on

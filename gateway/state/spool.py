@@ -1,9 +1,14 @@
-"""File custody: durable publication by fsync + rename, and the spool's folder layout.
+"""The data volume: durable publication by fsync + rename, and its folder layout.
 
-Every payload the gateway keeps (received uploads, built batch zips, reports, mail files) is
-written under a temporary name, flushed to disk, renamed onto its final name and the folder
-flushed too.  A reader therefore sees either nothing or the whole file, even across a power
-cut, and a crash leaves at worst a temporary file that recovery removes.
+Every file the gateway writes locally (reports, mail files, status.json, and the payloads of
+the local custody) is written under a temporary name, flushed to disk, renamed onto its final
+name and the folder flushed too.  A reader therefore sees either nothing or the whole file,
+even across a power cut, and a crash leaves at worst a temporary file that recovery removes.
+
+Payloads (uploads, batch zips, errors CSVs, quarantine, archive) are reached only through a
+:class:`gateway.state.custody.Custody`; the payload folders below are the layout of the local
+one (:class:`gateway.state.local_custody.LocalCustody`), kept here so tests and ``create``
+share it.
 """
 
 from __future__ import annotations
@@ -134,6 +139,16 @@ class Spool:
         return self.root / "spool" / "quarantine"
 
     @property
+    def archive(self) -> Path:
+        """Per-batch archives (the local custody's ``archive`` area)."""
+        return self.root / "archive"
+
+    @property
+    def deliveries(self) -> Path:
+        """The intake's trigger marks and checksum verdicts (gateway.intake.deliveries)."""
+        return self.root / "spool" / "intake"
+
+    @property
     def sftp(self) -> Path:
         """The institutions' SFTP homes (chroots)."""
         return self.root / "sftp"
@@ -152,18 +167,6 @@ class Spool:
     def database(self) -> Path:
         """The state store."""
         return self.root / "state.db"
-
-    def upload_path(self, upload_id: int) -> Path:
-        """Where the received bytes of an upload live."""
-        return self.uploads / f"{upload_id:08d}"
-
-    def batch_zip_path(self, batch_id: int) -> Path:
-        """Where the zip sent to Canvas for a batch lives."""
-        return self.batches / f"{batch_id:08d}.zip"
-
-    def batch_errors_path(self, batch_id: int) -> Path:
-        """Where Canvas's errors CSV for a batch's import is kept."""
-        return self.batches / f"{batch_id:08d}.errors.csv"
 
     def export_path(self, run_id: int) -> Path:
         """Where an export run's downloaded file waits to be published."""

@@ -126,14 +126,22 @@ class Store(SqlStatusViews, ExportRunQueries):
     def known_uploads(self, upload_ids: Iterable[int]) -> set[int]:
         """Those of ``upload_ids`` that have a record (looked up by primary key, a chunk
         at a time: the cost follows the ids asked about, not the history)."""
-        wanted = sorted(set(upload_ids))
-        known: set[int] = set()
+        return {int(value) for value in self._lookup("id", sorted(set(upload_ids)))}
+
+    def named_payloads(self, names: Iterable[str]) -> set[str]:
+        """Those of ``names`` that an upload record gives as its payload's name (a chunk at
+        a time, through the ``uploads_by_payload`` index)."""
+        return {str(value) for value in self._lookup("payload", sorted(set(names)))}
+
+    def _lookup(self, column: str, wanted: list[Any]) -> list[Any]:
+        """The values of ``column`` (``id`` or ``payload``) among ``wanted`` that occur."""
+        found: list[Any] = []
         for start in range(0, len(wanted), _CHUNK):
             chunk = wanted[start:start + _CHUNK]
             marks = ", ".join("?" for _ in chunk)
-            known.update(int(row[0]) for row in self._rows(
-                f"SELECT id FROM uploads WHERE id IN ({marks})", *chunk))
-        return known
+            found.extend(row[0] for row in self._rows(
+                f"SELECT {column} FROM uploads WHERE {column} IN ({marks})", *chunk))
+        return found
 
     def batch(self, batch_id: int) -> BatchRecord:
         """One batch; raises KeyError when there is none."""

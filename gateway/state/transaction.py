@@ -39,14 +39,15 @@ class Transaction:
         self._db.lock(subject)
 
     def record_upload(self, institution: str, filename: str, size: int, sha256: str, *,
-                      folder: str | None = None) -> int:
+                      folder: str | None = None, payload: str | None = None) -> int:
         """Insert a RECEIVED upload and return its id.  ``folder`` is the upload folder it
-        came through (``batch/<term_sis_id>``, ``diff/<identifier>``; None: plain /inbox)."""
+        came through (``batch/<term_sis_id>``, ``diff/<identifier>``; None: plain /inbox);
+        ``payload`` the name its bytes were already put under (None: its id)."""
         cursor = self._db.execute(
             "INSERT INTO uploads (institution, filename, size, sha256, state, received_at,"
-            " updated_at, folder) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            " updated_at, folder, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (institution, filename, size, sha256, UploadState.RECEIVED, self.now, self.now,
-             folder),
+             folder, payload),
         )
         upload_id = _last_id(cursor)
         self._db.execute(

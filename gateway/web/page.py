@@ -19,6 +19,7 @@ from markupsafe import Markup
 from gateway.ops.quarantine import quarantined
 from gateway.ops.show import batch_details, batch_files, iso_time
 from gateway.ops.status import status_rows
+from gateway.state.custody import Custody
 from gateway.state.protocols import StateStore
 from gateway.state.records import BatchRecord
 from gateway.state.spool import Spool
@@ -38,12 +39,13 @@ class StatusPages:
     ``started_at`` (store clock; default: now) is when the daemon started, for the uptime;
     ``activity`` is the intake's recent login trouble, for the alerts."""
 
-    def __init__(self, *, store: StateStore, spool: Spool,
+    def __init__(self, *, store: StateStore, spool: Spool, custody: Custody,
                  institutions: Callable[[], Sequence[str]], health: Health,
                  started_at: float | None = None,
                  activity: SftpActivity = SFTP_ACTIVITY) -> None:
         self._store = store
         self._spool = spool
+        self._custody = custody
         self._institutions = institutions
         self._health = health
         self._started_at = store.clock() if started_at is None else started_at
@@ -65,12 +67,12 @@ class StatusPages:
             alerts=collect_alerts(self._store, rows, holds, self._activity),
             institutions=[{**row, "hold": holds.get(row["institution"])} for row in rows],
             recent=[self._recent(batch) for batch in recent],
-            quarantine=quarantined(self._spool))
+            quarantine=quarantined(self._custody))
 
     def batch(self, batch_id: int) -> str | None:
         """One batch with its files, history and report text; None when there is none."""
         try:
-            details = batch_details(self._store, self._spool, batch_id)
+            details = batch_details(self._store, self._spool, self._custody, batch_id)
         except KeyError:
             return None
         report = batch_files(self._spool, self._store.batch(batch_id))["report"]

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 from prometheus_client import CollectorRegistry
 
 from gateway.settings import ConfigError, Settings
+from gateway.state.custody import Custody
 from gateway.state.protocols import StateStore
 from gateway.state.spool import Spool
 from gateway.web.health import Health, Probe
@@ -120,7 +121,8 @@ class WebServer:
 
 def start_web(settings: Settings, spool: Spool, store: StateStore,
               institutions: Callable[[], Sequence[str]],
-              exports: Callable[[], Mapping[str, tuple[str, ...]]] = dict) -> WebServer | None:
+              exports: Callable[[], Mapping[str, tuple[str, ...]]] = dict, *,
+              custody: Custody) -> WebServer | None:
     """Start the HTTP port if ``[http] enabled``; call on the daemon's event loop.
     ``institutions`` names the configured institutions at each request (they can be
     reloaded), ``exports`` their configured exports.  Raises ConfigError when the port
@@ -130,7 +132,8 @@ def start_web(settings: Settings, spool: Spool, store: StateStore,
     health = Health(store, settings.data_dir, settings.storage.min_free_bytes)
     server = WebServer(
         host=settings.http.host, port=settings.http.port, health=health,
-        pages=StatusPages(store=store, spool=spool, institutions=institutions, health=health),
+        pages=StatusPages(store=store, spool=spool, custody=custody,
+                          institutions=institutions, health=health),
         registry=metrics_registry(store, institutions, settings.data_dir,
                                   settings.storage.min_free_bytes, exports),
         request_timeout=settings.http.request_timeout_seconds,

@@ -17,9 +17,12 @@ from gateway.ops.operator import skip
 from gateway.sandbox import ErrorFault, Faults, OutcomeFault, RequestFault, Throttling
 from gateway.sandbox.server import CanvasSandbox
 from gateway.settings import ForwardingSettings
+from gateway.state.custody import PayloadKey
+from gateway.state.local_custody import LocalCustody
 from gateway.state.spool import Spool
 from gateway.state.states import FINISHED_BATCH_STATES, BatchState
 from gateway.state.store import Store
+from tests.spooled import spooled
 
 INSTITUTIONS = [f"inst{n}" for n in range(1, 6)]
 BATCHES_EACH = 20
@@ -53,7 +56,7 @@ def _queue(store: Store, spool: Spool) -> None:
             with zipfile.ZipFile(buffer, "w") as archive:
                 archive.writestr("users.csv", f"user_id,login_id,status\n{name}-{number},"
                                               f"l{number},active\n")
-            spool.batch_zip_path(batch_id).write_bytes(buffer.getvalue())
+            spooled(spool, PayloadKey.batch_zip(batch_id)).write_bytes(buffer.getvalue())
 
 
 def _operator_round(store: Store, stopped: dict[int, str]) -> None:
@@ -90,7 +93,8 @@ def test_every_batch_imported_once_or_stopped_with_a_reason_in_order(tmp_path: P
         institutions = {name: _institution(name, str(n), canvas.base_url)
                         for n, name in enumerate(INSTITUTIONS, start=1)}
         _queue(store, spool)
-        forwarder = Forwarder(store=store, spool=spool, institutions=lambda: institutions,
+        forwarder = Forwarder(store=store, custody=LocalCustody(spool),
+                              institutions=lambda: institutions,
                               settings=SETTINGS, on_finished=lambda: None)
         try:
             stopped = _run(forwarder, store, time.monotonic() + 240)
@@ -128,7 +132,7 @@ def test_every_batch_imported_once_or_stopped_with_a_reason_in_order(tmp_path: P
                 assert [a["filename"] for a in item["csv_attachments"]] == \
                     [f"b{batch_id:06d}-a{attempt}-users.csv"]
                 assert payloads[account][imports[account].index(item)] == \
-                    spool.batch_zip_path(batch_id).read_bytes()
+                    spooled(spool, PayloadKey.batch_zip(batch_id)).read_bytes()
 
 
 def _posted(payload: bytes) -> tuple[int, int]:

@@ -28,12 +28,15 @@ from gateway.sandbox import (
 )
 from gateway.sandbox.server import CanvasSandbox
 from gateway.settings import ForwardingSettings
+from gateway.state.custody import PayloadKey
+from gateway.state.local_custody import LocalCustody
 from gateway.state.records import BatchRecord
 from gateway.state.spool import Spool
 from gateway.state.states import BatchState, NoticeState
 from gateway.state.store import Store
 from tests.integration.conftest import SANDBOX_TOKEN
 from tests.integration.mail_server import free_port
+from tests.spooled import spooled
 from tests.unit.history import Clock
 
 USERS = b"user_id,login_id,status\nu1,l1,active\n"
@@ -46,7 +49,8 @@ def _institution(base_url: str, token: str = SANDBOX_TOKEN) -> Institution:
 
 
 def _forwarder(store: Store, spool: Spool, institution: Institution) -> Iterator[Forwarder]:
-    forwarder = Forwarder(store=store, spool=spool, institutions=lambda: {"alpha": institution},
+    forwarder = Forwarder(store=store, custody=LocalCustody(spool),
+                          institutions=lambda: {"alpha": institution},
                           settings=ForwardingSettings(request_timeout_seconds=5),
                           on_finished=lambda: None)
     yield forwarder
@@ -63,7 +67,7 @@ def _ready_batch(store: Store, spool: Spool, body: bytes = USERS,
     with store.transaction() as txn:
         batch_id = txn.create_batch(institution)
         txn.move("batch", batch_id, BatchState.OPEN, BatchState.READY)
-    with zipfile.ZipFile(spool.batch_zip_path(batch_id), "w") as archive:
+    with zipfile.ZipFile(spooled(spool, PayloadKey.batch_zip(batch_id)), "w") as archive:
         archive.writestr("users.csv", body)
     return store.batch(batch_id)
 
@@ -100,7 +104,7 @@ def test_batch_is_posted_polled_and_finished(forwarder: Forwarder, store: Store,
     [imported] = sandbox.imports("1")
     assert done.import_id == imported["id"]
     assert done.canvas_state == "imported"
-    assert sandbox.payloads("1") == [spool.batch_zip_path(batch.id).read_bytes()]
+    assert sandbox.payloads("1") == [spooled(spool, PayloadKey.batch_zip(batch.id)).read_bytes()]
     assert [n.batch_id for n in store.notices(state=NoticeState.PENDING)] == [batch.id]
 
 
@@ -156,7 +160,7 @@ def test_canvas_down_defers_and_retries_later(store: Store, spool: Spool,
 def _submitting(store: Store, spool: Spool, batch: BatchRecord) -> None:
     """As the forwarder leaves a batch when it stops during its POST: attempt recorded,
     zip members named for it, the POST's end never recorded."""
-    BatchSteps(store, spool, ForwardingSettings()).begin_attempt(batch, None)
+    BatchSteps(store, LocalCustody(spool), ForwardingSettings()).begin_attempt(batch, None)
 
 
 def _post_raw(sandbox: CanvasSandbox, body: bytes, filename: str) -> dict[str, object]:
@@ -175,7 +179,7 @@ def test_unanswered_post_that_reached_canvas_is_adopted_not_reposted(
     batch = _ready_batch(store, spool)
     clock.now = time.time()  # the sandbox stamps imports with real time
     _submitting(store, spool, batch)
-    posted = _post_raw(sandbox, spool.batch_zip_path(batch.id).read_bytes(),
+    posted = _post_raw(sandbox, spooled(spool, PayloadKey.batch_zip(batch.id)).read_bytes(),
                        upload_name(batch.id, 1))
     adopted = _run_until(forwarder, store, clock, batch.id,
                          {BatchState.IMPORTING, BatchState.IMPORTED})
@@ -235,7 +239,7 @@ def test_trouble_that_lasts_past_its_lifetime_holds_the_batch(
         store: Store, spool: Spool, clock: Clock) -> None:
     down = f"http://127.0.0.1:{free_port()}"
     settings = ForwardingSettings(request_timeout_seconds=5, retry_lifetime_seconds=3600)
-    forwarder = Forwarder(store=store, spool=spool,
+    forwarder = Forwarder(store=store, custody=LocalCustody(spool),
                           institutions=lambda: {"alpha": _institution(down)},
                           settings=settings, on_finished=lambda: None)
     batch = _ready_batch(store, spool)
@@ -264,7 +268,7 @@ def test_two_institutions_import_in_parallel_each_in_order(
                            authorized_keys=(), report_to=(), report_cc=(),
                            canvas=CanvasTarget(canvas.base_url, "2", SecretStr("beta-token")))
         spool.create(["beta"])
-        forwarder = Forwarder(store=store, spool=spool,
+        forwarder = Forwarder(store=store, custody=LocalCustody(spool),
                               institutions=lambda: {"alpha": alpha, "beta": beta},
                               settings=ForwardingSettings(), on_finished=lambda: None)
         batches = [_ready_batch(store, spool, institution=name)
@@ -346,7 +350,7 @@ def test_an_overdue_import_alerts_ops_and_is_aborted_when_configured(
     sandbox.faults = Faults(stuck=StuckFault(count=1))  # importing until aborted
     settings = ForwardingSettings(request_timeout_seconds=5, max_import_seconds=600,
                                   abort_after_max_wait=True)
-    forwarder = Forwarder(store=store, spool=spool,
+    forwarder = Forwarder(store=store, custody=LocalCustody(spool),
                           institutions=lambda: {"alpha": _institution(sandbox.base_url)},
                           settings=settings, on_finished=lambda: None)
     batch = _ready_batch(store, spool)
@@ -372,7 +376,7 @@ def test_a_post_that_times_out_but_lands_later_is_adopted_not_repeated(
                                                  path=IMPORTS))
     settings = ForwardingSettings(request_timeout_seconds=1.0, reconcile_grace_seconds=3.0,
                                   poll_initial_seconds=0.1, poll_max_seconds=0.2)
-    forwarder = Forwarder(store=store, spool=spool,
+    forwarder = Forwarder(store=store, custody=LocalCustody(spool),
                           institutions=lambda: {"alpha": _institution(sandbox.base_url)},
                           settings=settings, on_finished=lambda: None)
     batch = _ready_batch(store, spool)
@@ -434,7 +438,7 @@ def test_a_late_import_of_an_earlier_attempt_alerts_ops(
     batch = _ready_batch(store, spool)
     clock.now = time.time()
     _submitting(store, spool, batch)
-    first_attempt = spool.batch_zip_path(batch.id).read_bytes()
+    first_attempt = spooled(spool, PayloadKey.batch_zip(batch.id)).read_bytes()
     _step(forwarder)
     clock.now += 5 + 30 + 1  # nothing appeared in time: the gateway posts again
     _step(forwarder)
@@ -455,7 +459,7 @@ WARNED = b"user_id,login_id,status\nu1,l1,active\nu2,l2,sleeping\n"  # Improper 
 
 def _forwarder_with(store: Store, spool: Spool, sandbox: CanvasSandbox,
                     **settings: float) -> Forwarder:
-    return Forwarder(store=store, spool=spool,
+    return Forwarder(store=store, custody=LocalCustody(spool),
                      institutions=lambda: {"alpha": _institution(sandbox.base_url)},
                      settings=ForwardingSettings(request_timeout_seconds=5, **settings),
                      on_finished=lambda: None)
@@ -471,8 +475,8 @@ def test_the_errors_file_canvas_writes_after_the_end_is_waited_for(
     [imported] = sandbox.imports("1")
     assert imported["errors_attachment"]  # Canvas had not written it at the terminal state
     assert done.terminal_seen_at is not None
-    assert done.errors_csv == spool.batch_errors_path(batch.id).name
-    kept = spool.batch_errors_path(batch.id).read_text()
+    assert done.errors_csv == spooled(spool, PayloadKey.batch_errors(batch.id)).name
+    kept = spooled(spool, PayloadKey.batch_errors(batch.id)).read_text()
     assert kept.startswith("sis_import_id,file,message,row")
     assert "Improper status" in kept
 
@@ -488,7 +492,7 @@ def test_when_canvas_gives_no_errors_file_the_result_says_so(
     assert done.finished_at is not None
     assert done.terminal_seen_at is not None
     assert done.finished_at - done.terminal_seen_at >= 120
-    assert not spool.batch_errors_path(batch.id).exists()
+    assert not spooled(spool, PayloadKey.batch_errors(batch.id)).exists()
 
 
 def test_a_batch_posted_before_attempts_were_recorded_is_held_not_reposted(
@@ -501,7 +505,8 @@ def test_a_batch_posted_before_attempts_were_recorded_is_held_not_reposted(
     with store.transaction() as txn:
         txn.move("batch", batch.id, BatchState.READY, BatchState.SUBMITTING,
                  submitted_at=txn.now, attempts=1)
-    _post_raw(sandbox, spool.batch_zip_path(batch.id).read_bytes(), "alpha-batch-1.zip")
+    _post_raw(sandbox, spooled(spool, PayloadKey.batch_zip(batch.id)).read_bytes(),
+              "alpha-batch-1.zip")
     held = _run_until(forwarder, store, clock, batch.id, {BatchState.HELD})
     assert "before attempts were recorded" in (held.reason or "")
     assert len(sandbox.imports("1")) == 1
@@ -512,14 +517,14 @@ def test_a_requeued_batch_keeps_the_errors_file_of_its_new_import_not_the_old_on
     forwarder = _forwarder_with(store, spool, sandbox, errors_file_wait_seconds=10**7)
     batch = _ready_batch(store, spool, body=b"not,a,canvas,header\n1,2,3,4\n")
     failed = _run_until(forwarder, store, clock, batch.id, {BatchState.FAILED})
-    assert f"{failed.import_id}," in spool.batch_errors_path(batch.id).read_text()
-    requeue(store, spool, failed)
-    with zipfile.ZipFile(spool.batch_zip_path(batch.id), "w") as archive:
+    assert f"{failed.import_id}," in spooled(spool, PayloadKey.batch_errors(batch.id)).read_text()
+    requeue(store, LocalCustody(spool), failed)
+    with zipfile.ZipFile(spooled(spool, PayloadKey.batch_zip(batch.id)), "w") as archive:
         archive.writestr("b000001-a1-users.csv", WARNED)  # the vendor's fixed file
     done = _run_until(forwarder, store, clock, batch.id, {BatchState.IMPORTED_WITH_MESSAGES})
     forwarder.close()
     assert done.import_id != failed.import_id
-    kept = spool.batch_errors_path(batch.id).read_text()
+    kept = spooled(spool, PayloadKey.batch_errors(batch.id)).read_text()
     assert f"\n{done.import_id}," in kept
     assert f"\n{failed.import_id}," not in kept
 
@@ -537,7 +542,8 @@ def test_institutions_sharing_an_account_take_turns_with_a_bounded_number_of_req
             name=name, username=name, password_hash=None, authorized_keys=(), report_to=(),
             report_cc=(), canvas=CanvasTarget(canvas.base_url, "1", SecretStr(SANDBOX_TOKEN)))
             for name in names}
-        forwarder = Forwarder(store=store, spool=spool, institutions=lambda: sharing,
+        forwarder = Forwarder(store=store, custody=LocalCustody(spool),
+                              institutions=lambda: sharing,
                               settings=ForwardingSettings(), on_finished=lambda: None)
         batches = [_ready_batch(store, spool, institution=name) for name in names]
         try:

@@ -13,6 +13,7 @@ from gateway.reporting.mailer import MailDirectory
 from gateway.reporting.notifier import PREPARE_ATTEMPTS, Delivery, Notifier
 from gateway.reporting.render import ReportRenderer
 from gateway.settings import MailSettings
+from gateway.state.local_custody import LocalCustody
 from gateway.state.spool import Spool
 from gateway.state.states import BatchState, NoticeKind, NoticeState
 from gateway.state.store import Store
@@ -27,7 +28,8 @@ def _notifier(tmp_path: Path, *, registrars: bool = False) -> tuple[Notifier, St
     store = Store(spool.database)
     known = {name: institution(name, report_to=(f"registrar@{name}.example",))
              for name in ("alpha", "beta")} if registrars else {}
-    notifier = Notifier(store=store, spool=spool, institutions=lambda: known,
+    notifier = Notifier(store=store, spool=spool, custody=LocalCustody(spool),
+                        institutions=lambda: known,
                         renderers=lambda _: ReportRenderer(),
                         delivery=Delivery(MailDirectory(spool.mail),
                                           MailSettings(ops=["ops@example.edu"])))

@@ -21,6 +21,8 @@ from gateway.reporting.render import ReportRenderer
 from gateway.sandbox.server import CanvasSandbox
 from gateway.settings import MailSettings
 from gateway.sorting.identity import MEMBER_NAME_MAX
+from gateway.state.custody import PayloadKey
+from gateway.state.local_custody import LocalCustody
 from gateway.state.records import FindingRecord
 from gateway.state.retention import Retention
 from gateway.state.spool import Spool
@@ -30,6 +32,7 @@ from tests.integration.gateway_process import REPO, Account, GatewayProcess, wai
 from tests.integration.mail_server import Collector, smtp_server
 from tests.integration.sandbox.calls import make_zip
 from tests.integration.sftp_clients import openssh_put, paramiko_put
+from tests.spooled import spooled
 
 SAMPLES = REPO / "config" / "samples"
 
@@ -146,7 +149,8 @@ def _notifier(tmp_path: Path, ops_interval: float = 900.0,
     alpha = Institution(name="alpha", username="alpha", password_hash=None,
                         authorized_keys=(), report_to=report_to, report_cc=(),
                         canvas=CanvasTarget("https://canvas.example.edu", "1", SecretStr("t")))
-    notifier = Notifier(store=store, spool=spool, institutions=lambda: {"alpha": alpha},
+    notifier = Notifier(store=store, spool=spool, custody=LocalCustody(spool),
+                        institutions=lambda: {"alpha": alpha},
                         renderers=lambda _: ReportRenderer(),
                         delivery=Delivery(MailDirectory(spool.mail), settings))
     return notifier, store, spool
@@ -217,15 +221,15 @@ def test_retention_purges_old_finished_batches_but_keeps_held_ones(tmp_path: Pat
         held = txn.create_batch("alpha")
         txn.move("batch", held, BatchState.OPEN, BatchState.HELD)
     for batch in (old, held):
-        spool.batch_zip_path(batch).write_bytes(b"PK")
+        spooled(spool, PayloadKey.batch_zip(batch)).write_bytes(b"PK")
     reports = spool.reports("alpha")
     for name in ("batch-000001.txt", "batch-000001.receipt.json", "batch-000001.result.txt"):
         (reports / name).write_text("old report")  # from before the stages, and both stages
     store.clock = lambda: 1e12  # far in the future: everything is past retention
-    Retention(store=store, spool=spool, retention_days=1).step()
-    assert not spool.batch_zip_path(old).exists()
+    Retention(store=store, spool=spool, custody=LocalCustody(spool), retention_days=1).step()
+    assert not spooled(spool, PayloadKey.batch_zip(old)).exists()
     assert not list(reports.glob("batch-000001*"))
-    assert spool.batch_zip_path(held).exists()
+    assert spooled(spool, PayloadKey.batch_zip(held)).exists()
     assert store.batch(old).state is BatchState.REJECTED  # the record stays
 
 

@@ -13,7 +13,7 @@ import paramiko
 import pytest
 
 from tests.integration.gateway_process import REPO, Account, GatewayProcess, make_account, wait_for
-from tests.integration.intake_checks import received, sha256_of
+from tests.integration.intake_checks import kept_file, received, sha256_of
 from tests.integration.sftp_clients import asyncssh_sftp, openssh_batch, paramiko_session
 
 USERS = REPO / "config" / "samples" / "users.csv"
@@ -96,7 +96,7 @@ def test_links_and_link_attributes_are_refused(intake: GatewayProcess) -> None:
 
     asyncio.run(attempt())
     [upload] = received(intake)
-    spooled = intake.data_dir / "spool" / "uploads" / f"{upload.id:08d}"
+    spooled = kept_file(intake.data_dir, upload)
     assert stat.S_IMODE(spooled.stat().st_mode) == 0o600  # the spool copy is untouched
     assert sha256_of(spooled) == sha256_of(USERS)
     reports = intake.data_dir / "sftp" / "alpha" / "reports"

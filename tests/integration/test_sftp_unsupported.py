@@ -10,7 +10,7 @@ import asyncssh
 import pytest
 
 from tests.integration.gateway_process import REPO, GatewayProcess
-from tests.integration.intake_checks import received, sha256_of
+from tests.integration.intake_checks import kept_file, received, sha256_of
 from tests.integration.sftp_clients import asyncssh_sftp, paramiko_session
 
 USERS = REPO / "config" / "samples" / "users.csv"
@@ -113,7 +113,7 @@ def test_truncate_by_path_is_refused_unless_it_keeps_the_size(intake: GatewayPro
     _in_session(intake, work)
     [upload] = received(intake)
     assert upload.size == size
-    assert sha256_of(intake.data_dir / "spool" / "uploads" / f"{upload.id:08d}") \
+    assert sha256_of(kept_file(intake.data_dir, upload)) \
         == sha256_of(USERS)
 
 

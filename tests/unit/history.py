@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from gateway.state.custody import PayloadKey
 from gateway.state.spool import Spool
 from gateway.state.states import BatchState, UploadState
 from gateway.state.store import Store
+from tests.spooled import spooled
 
 TO_IMPORTING = (BatchState.READY, BatchState.SUBMITTING, BatchState.IMPORTING)
 
@@ -24,7 +26,7 @@ def received(store: Store, spool: Spool, institution: str, filename: str,
     """A RECEIVED upload with its bytes in the spool; returns its id."""
     with store.transaction() as txn:
         upload_id = txn.record_upload(institution, filename, len(body), "0" * 64)
-    spool.upload_path(upload_id).write_bytes(body)
+    spooled(spool, PayloadKey.upload(upload_id)).write_bytes(body)
     return upload_id
 
 

@@ -21,14 +21,17 @@ from gateway.intake.receiving import Receiver
 from gateway.intake.session import IntakeServices, UploadSession
 from gateway.intake.sftp import InstitutionSFTPServer
 from gateway.intake.uploads import UploadWriter
+from gateway.state.custody import Area, Custody, upload_key
+from gateway.state.s3_custody import S3Custody
 from gateway.state.spool import Spool
 from gateway.state.store import Store
+from tests.s3_server import S3Server
 
 
 @pytest.fixture
-def receiver(store: Store, spool: Spool) -> Iterator[Receiver]:
-    """A receiver on each store backend."""
-    received = Receiver(store, spool, on_received=lambda: None)
+def receiver(store: Store, spool: Spool, custody: Custody) -> Iterator[Receiver]:
+    """A receiver on each store backend and each custody."""
+    received = Receiver(store, spool, custody=custody, on_received=lambda: None)
     yield received
     received.close()
 
@@ -42,7 +45,9 @@ def _writer(receiver: Receiver, data: bytes) -> UploadWriter:
 def test_a_clean_upload_is_received_durably(receiver: Receiver) -> None:
     writer = _writer(receiver, b"user_id\n")
     upload_id = asyncio.run(receiver.receive(writer, "users.csv"))
-    assert receiver.spool.upload_path(upload_id).read_bytes() == b"user_id\n"
+    upload = receiver.store.upload(upload_id)
+    with receiver.custody.open(upload_key(upload)) as kept:
+        assert kept.read() == b"user_id\n"
     assert receiver.uploads_open("alpha") == 0
     assert not any(receiver.spool.incoming.iterdir())
 
@@ -71,6 +76,29 @@ def test_a_database_error_is_logged_and_answered_clearly(
         asyncio.run(receiver.receive(writer, "users.csv"))
     assert "database is locked" in caplog.text
     assert not any(receiver.spool.incoming.iterdir())
+    # Put before the record, removed when the record failed: no orphan is left behind.
+    assert list(receiver.custody.keys(Area.UPLOADS)) == []
+
+
+def test_a_custody_failure_is_answered_clearly_and_records_nothing(
+        spool: Spool, s3_server: S3Server, caplog: pytest.LogCaptureFixture) -> None:
+    unusable = S3Custody(s3_server.client(), bucket="no-such-bucket-here", prefix="",
+                         scratch=spool.root / "scratch",
+                         secrets_to_hide=(s3_server.access_key, s3_server.secret_key))
+    receiver = Receiver(Store(spool.database), spool, custody=unusable,
+                        on_received=lambda: None)
+    try:
+        writer = _writer(receiver, b"user_id\n")
+        with caplog.at_level(logging.ERROR), \
+                pytest.raises(asyncssh.SFTPFailure, match="could not store this upload"):
+            asyncio.run(receiver.receive(writer, "users.csv"))
+        assert receiver.store.uploads() == []
+        assert not any(receiver.spool.incoming.iterdir())
+        [line] = [record for record in caplog.records if record.levelno == logging.ERROR]
+        assert "in s3://no-such-bucket-here/: NoSuchBucket" in line.__dict__["error"]
+        assert s3_server.secret_key not in line.__dict__["error"]
+    finally:
+        receiver.close()
 
 
 def test_password_checks_cannot_delay_completions(receiver: Receiver,

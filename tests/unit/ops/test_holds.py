@@ -9,9 +9,11 @@ import pytest
 from gateway.ops.cli import main
 from gateway.ops.holds import hold_batch
 from gateway.ops.operator import OperatorError
+from gateway.state.custody import PayloadKey
 from gateway.state.spool import Spool
 from gateway.state.states import BatchState
 from gateway.state.store import Store
+from tests.spooled import spooled
 from tests.unit.daemon_stand_in import running_on
 from tests.unit.history import TO_IMPORTING, batch_of, received
 
@@ -85,7 +87,7 @@ def test_release_institution_never_unparks_a_batch_held_on_purpose(
         store: Store, spool: Spool, capsys: pytest.CaptureFixture[str]) -> None:
     batch = batch_of(store, [received(store, spool, "alpha", "users.csv")],
                      (BatchState.READY,))
-    spool.batch_zip_path(batch).write_bytes(b"PK")
+    spooled(spool, PayloadKey.batch_zip(batch)).write_bytes(b"PK")
     assert _park_and_release(spool, batch, capsys) == [
         "institution alpha: hold lifted", _stays_held(batch)]
     assert store.batch(batch).state is BatchState.HELD
@@ -110,7 +112,7 @@ def test_release_institution_releases_a_batch_the_gateway_held(
         store: Store, spool: Spool, capsys: pytest.CaptureFixture[str]) -> None:
     batch = batch_of(store, [received(store, spool, "alpha", "users.csv")],
                      (BatchState.READY,))
-    spool.batch_zip_path(batch).write_bytes(b"PK")
+    spooled(spool, PayloadKey.batch_zip(batch)).write_bytes(b"PK")
     with store.transaction() as txn:
         txn.move("batch", batch, BatchState.READY, BatchState.HELD, reason="Canvas said 401")
     assert _cli(spool, "release", "alpha") == 0

@@ -10,10 +10,13 @@ import pytest
 from gateway.ops.cli import main
 from gateway.ops.operator import OperatorError, find_target, release, requeue, skip
 from gateway.sorting.options import GUARD_PREFIX
+from gateway.state.custody import PayloadKey
+from gateway.state.local_custody import LocalCustody
 from gateway.state.records import BatchRecord
 from gateway.state.spool import Spool
 from gateway.state.states import BatchState
 from gateway.state.store import Store
+from tests.spooled import spooled
 
 
 def _batch_in(store: Store, spool: Spool, path: list[BatchState], *, zip_built: bool = True,
@@ -25,7 +28,7 @@ def _batch_in(store: Store, spool: Spool, path: list[BatchState], *, zip_built: 
             txn.move("batch", batch_id, current, state, **(fields if state is path[-1] else {}))
             current = state
     if zip_built:
-        spool.batch_zip_path(batch_id).write_bytes(b"PK")
+        spooled(spool, PayloadKey.batch_zip(batch_id)).write_bytes(b"PK")
     return batch_id
 
 
@@ -34,12 +37,12 @@ def test_release_resumes_a_held_import_by_following_it(store: Store, spool: Spoo
                                     BatchState.IMPORTING, BatchState.HELD])
     with store.transaction() as txn:
         txn.update("batch", held, BatchState.HELD, import_id=7)
-    assert release(store, spool, store.batch(held)) is BatchState.IMPORTING
+    assert release(store, LocalCustody(spool), store.batch(held)) is BatchState.IMPORTING
 
 
 def test_release_of_a_batch_held_before_its_zip_rebuilds_it(store: Store, spool: Spool) -> None:
     held = _batch_in(store, spool, [BatchState.HELD], zip_built=False)
-    assert release(store, spool, store.batch(held)) is BatchState.OPEN
+    assert release(store, LocalCustody(spool), store.batch(held)) is BatchState.OPEN
 
 
 def test_release_by_institution_sets_a_failure_aside(store: Store, spool: Spool) -> None:
@@ -48,7 +51,7 @@ def test_release_by_institution_sets_a_failure_aside(store: Store, spool: Spool)
     later = _batch_in(store, spool, [BatchState.READY])
     target = find_target(store, "alpha", ["alpha"])
     assert target.id == failed
-    assert release(store, spool, target) is BatchState.SKIPPED
+    assert release(store, LocalCustody(spool), target) is BatchState.SKIPPED
     head = store.head_batch("alpha", frozenset({BatchState.SKIPPED}))
     assert head is not None
     assert head.id == later
@@ -57,7 +60,7 @@ def test_release_by_institution_sets_a_failure_aside(store: Store, spool: Spool)
 def test_requeue_sends_a_failed_batch_again(store: Store, spool: Spool) -> None:
     failed = _batch_in(store, spool, [BatchState.READY, BatchState.SUBMITTING,
                                       BatchState.IMPORTING, BatchState.FAILED], import_id=3)
-    assert requeue(store, spool, store.batch(failed)) is BatchState.READY
+    assert requeue(store, LocalCustody(spool), store.batch(failed)) is BatchState.READY
     assert store.batch(failed).import_id is None
 
 
@@ -65,7 +68,8 @@ def test_actions_refuse_batches_that_are_not_stopped(store: Store, spool: Spool)
     importing = _batch_in(store, spool, [BatchState.READY, BatchState.SUBMITTING,
                                          BatchState.IMPORTING])
     actions: list[Callable[[BatchRecord], BatchState]] = [
-        lambda b: release(store, spool, b), lambda b: requeue(store, spool, b),
+        lambda b: release(store, LocalCustody(spool),
+                          b), lambda b: requeue(store, LocalCustody(spool), b),
         lambda b: skip(store, b)]
     for action in actions:
         with pytest.raises(OperatorError, match="importing"):
@@ -79,7 +83,7 @@ def test_a_stale_view_changes_nothing(store: Store, spool: Spool) -> None:
     stale = store.batch(held)
     skip(store, stale)
     with pytest.raises(OperatorError, match="changed meanwhile"):
-        release(store, spool, stale)
+        release(store, LocalCustody(spool), stale)
     assert store.batch(held).state is BatchState.SKIPPED
 
 
@@ -97,8 +101,8 @@ def test_release_refuses_a_batch_held_mid_post_and_says_what_to_do(store: Store,
                                                                     spool: Spool) -> None:
     held = _batch_in(store, spool, [BatchState.READY, BatchState.SUBMITTING, BatchState.HELD])
     with pytest.raises(OperatorError, match=f"gateway requeue {held}"):
-        release(store, spool, store.batch(held))
-    assert requeue(store, spool, store.batch(held)) is BatchState.READY
+        release(store, LocalCustody(spool), store.batch(held))
+    assert requeue(store, LocalCustody(spool), store.batch(held)) is BatchState.READY
 
 
 def test_releasing_a_guard_hold_acknowledges_the_guard_and_only_that(store: Store,
@@ -106,7 +110,7 @@ def test_releasing_a_guard_hold_acknowledges_the_guard_and_only_that(store: Stor
     guarded = _batch_in(store, spool, [BatchState.READY, BatchState.HELD],
                         reason=GUARD_PREFIX + "row counts fell sharply")
     other = _batch_in(store, spool, [BatchState.READY, BatchState.HELD], reason="Canvas 401")
-    assert release(store, spool, store.batch(guarded)) is BatchState.READY
-    assert release(store, spool, store.batch(other)) is BatchState.READY
+    assert release(store, LocalCustody(spool), store.batch(guarded)) is BatchState.READY
+    assert release(store, LocalCustody(spool), store.batch(other)) is BatchState.READY
     assert store.batch(guarded).guard_ack
     assert not store.batch(other).guard_ack

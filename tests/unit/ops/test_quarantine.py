@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 
 from gateway.ops.cli import main
+from gateway.ops.quarantine import preview, quarantined, quarantined_file, requeue
 from gateway.sorting.sorter import Sorter
+from gateway.state.custody import REASON_SUFFIX, Area, Custody, PayloadKey, upload_key
+from gateway.state.local_custody import LocalCustody
 from gateway.state.spool import Spool
 from gateway.state.states import BatchState, UploadState
 from gateway.state.store import Store
@@ -73,9 +76,10 @@ def test_requeue_receives_the_file_and_the_sorter_batches_it(
     [upload] = store.uploads()
     assert (upload.institution, upload.filename, upload.state) == (
         "demo", "upload-00000007.csv", UploadState.RECEIVED)
-    assert spool.upload_path(upload.id).read_bytes() == USERS
+    assert LocalCustody(spool).path_of(upload_key(upload)).read_bytes() == USERS
 
-    sorter = Sorter(store=store, spool=spool, institutions=lambda: {"demo": institution("demo")},
+    sorter = Sorter(store=store, custody=LocalCustody(spool),
+                    institutions=lambda: {"demo": institution("demo")},
                     quiet_seconds=0, on_ready=lambda: None)
     sorter.run_round()
     [batch] = store.batches()
@@ -93,3 +97,23 @@ def test_requeue_refusals_change_nothing(spool: Spool,
     assert "there is no quarantined file 'missing'" in capsys.readouterr().err
     assert path.exists()
     assert Store(spool.database).uploads() == []
+
+
+def test_list_preview_and_requeue_on_every_custody(spool: Spool, custody: Custody) -> None:
+    custody.put(PayloadKey.quarantined("upload-r-lost"), USERS)
+    custody.put(PayloadKey.quarantined(f"upload-r-lost{REASON_SUFFIX}"), b"never recorded\n")
+    [item] = quarantined(custody)
+    assert (item.name, item.size, item.reason) == ("upload-r-lost", len(USERS),
+                                                   "never recorded")
+    sha256, lines = preview(custody, item)
+    assert lines[0] == "user_id,login_id,status"
+    store = Store(spool.database)
+
+    upload_id = requeue(store, custody, quarantined_file(custody, "upload-r-lost"),
+                        institution="demo", configured=["demo"])
+
+    upload = store.upload(upload_id)
+    assert (upload.filename, upload.sha256) == ("upload-r-lost.csv", sha256)
+    with custody.open(upload_key(upload)) as kept:
+        assert kept.read() == USERS
+    assert list(custody.keys(Area.QUARANTINE)) == []

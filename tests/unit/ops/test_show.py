@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from gateway.ops.cli import main
+from gateway.state.custody import PayloadKey
 from gateway.state.spool import Spool
 from gateway.state.states import BatchState
 from gateway.state.store import Store
+from tests.spooled import spooled
 from tests.unit.history import Clock, imported
 
 
@@ -30,7 +32,7 @@ def test_show_batch_json_has_uploads_history_notices_and_files(
         spool: Spool, capsys: pytest.CaptureFixture[str]) -> None:
     store = Store(spool.database, clock=Clock())
     batch = imported(store, spool, Clock(), "alpha", waited=5, processing=2, import_id=77)
-    spool.batch_zip_path(batch).write_bytes(b"PK")
+    spooled(spool, PayloadKey.batch_zip(batch)).write_bytes(b"PK")
     with store.transaction() as txn:
         txn.add_notice("batch_report", "alpha", batch, batch_state=BatchState.IMPORTED)
     assert _show(spool, str(batch), "--json") == 0
@@ -43,7 +45,7 @@ def test_show_batch_json_has_uploads_history_notices_and_files(
         ("submitting", "importing"), ("importing", "imported")]
     assert details["history"][0]["at"].endswith("+00:00")
     assert details["notices"][0]["state"] == "pending"
-    assert details["files"] == {"zip": str(spool.batch_zip_path(batch))}
+    assert details["files"] == {"zip": str(spooled(spool, PayloadKey.batch_zip(batch)))}
 
 
 def test_show_upload_for_people(spool: Spool, capsys: pytest.CaptureFixture[str]) -> None:
@@ -54,7 +56,7 @@ def test_show_upload_for_people(spool: Spool, capsys: pytest.CaptureFixture[str]
     assert out.startswith("upload 1 (alpha): accepted")
     assert "\nfilename     users.csv\n" in out
     assert "received -> accepted" in out
-    assert f"\npayload  {spool.upload_path(1)}\n" in out
+    assert f"\npayload  {spooled(spool, PayloadKey.upload(1))}\n" in out
 
 
 def test_show_errors(spool: Spool, capsys: pytest.CaptureFixture[str]) -> None:

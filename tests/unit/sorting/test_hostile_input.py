@@ -25,6 +25,8 @@ from gateway.sorting.validation import validate_upload
 from gateway.sorting.validation import zips as zips_module
 from gateway.sorting.validation.findings import BlockingPolicy, Code
 from gateway.sorting.validation.zips import ZipVerdict
+from gateway.state.custody import PayloadKey
+from gateway.state.local_custody import LocalCustody
 from gateway.state.records import UploadRecord
 from gateway.state.spool import Spool
 from gateway.state.states import BatchState, NoticeKind, UploadState
@@ -37,6 +39,7 @@ from tests.hostile_files import (
     mutants,
 )
 from tests.institution_records import institution
+from tests.spooled import spooled
 from tests.unit.history import received
 from tests.unit.sorting.files import zip_bytes
 
@@ -47,7 +50,7 @@ CLI_FUZZ_CASES = 150
 
 def _sorter(store: Store, spool: Spool) -> Sorter:
     alpha = institution("alpha", zip_password=SecretStr(ZIP_PASSWORD.decode()))
-    return Sorter(store=store, spool=spool, institutions=lambda: {"alpha": alpha},
+    return Sorter(store=store, custody=LocalCustody(spool), institutions=lambda: {"alpha": alpha},
                   quiet_seconds=0, on_ready=lambda: None)
 
 
@@ -129,7 +132,7 @@ def test_an_empty_delivery_is_rejected_with_the_reason_not_posted(
     assert "holds no CSV file Canvas would import" in (record.problem or "")
     [batch] = store.batches()
     assert batch.state is BatchState.REJECTED
-    assert not spool.batch_zip_path(batch.id).exists()
+    assert not spooled(spool, PayloadKey.batch_zip(batch.id)).exists()
 
 
 def test_batches_are_numbered_per_institution(store: Store, spool: Spool) -> None:

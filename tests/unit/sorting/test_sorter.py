@@ -9,6 +9,7 @@ import threading
 import time
 import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -16,16 +17,19 @@ from gateway.settings import ConfigError
 from gateway.settings_files import settings_from_mapping
 from gateway.sorting.forming import UngatedIntake
 from gateway.sorting.sorter import SEAL_ATTEMPTS, Sorter
+from gateway.state.custody import Custody, PayloadKey
+from gateway.state.local_custody import LocalCustody
 from gateway.state.spool import Spool
 from gateway.state.states import BatchState, NoticeKind, NoticeState, UploadState
 from gateway.state.store import Store
 from tests.institution_records import institution
+from tests.spooled import spooled
 from tests.unit.history import received
 
 
 def _sorter(store: Store, spool: Spool) -> Sorter:
     institutions = {name: institution(name) for name in ("alpha", "beta")}
-    return Sorter(store=store, spool=spool, institutions=lambda: institutions,
+    return Sorter(store=store, custody=LocalCustody(spool), institutions=lambda: institutions,
                   quiet_seconds=0, on_ready=lambda: None)
 
 
@@ -38,7 +42,7 @@ def test_courses_whose_merged_header_reads_as_terms_are_sent_side_by_side(
     _sorter(store, spool).run_round()
     [batch] = store.batches()
     assert batch.state is BatchState.READY
-    with zipfile.ZipFile(spool.batch_zip_path(batch.id)) as sent:
+    with zipfile.ZipFile(spooled(spool, PayloadKey.batch_zip(batch.id))) as sent:
         # Named for the batch's first attempt, so Canvas's file list identifies it.
         assert sent.namelist() == ["b000001-a1-courses.csv", "b000001-a1-courses2.csv"]
 
@@ -61,7 +65,7 @@ def test_one_unsealable_batch_is_held_and_the_others_go_on(store: Store, spool: 
     assert "/spool/" not in (held.reason or "")  # the sender reads it: no paths
     alert = next(n for n in store.notices() if n.kind == NoticeKind.GATEWAY_ERROR)
     assert alert.batch_id == batch_id
-    assert "FileNotFoundError" in (alert.reason or "")
+    assert "PayloadMissingError: payload uploads/00000001" in (alert.reason or "")
     assert [b.state for b in store.batches(institution="beta")] == [BatchState.READY]
     assert any(n.batch_id == batch_id and n.batch_state is BatchState.HELD
                for n in store.notices(state=NoticeState.PENDING))
@@ -114,7 +118,7 @@ def test_institutions_are_sorted_side_by_side(store: Store, spool: Spool) -> Non
     received(store, spool, "beta", "users.csv")
     intake = _SlowAlpha(store)
     institutions = {name: institution(name) for name in ("alpha", "beta")}
-    sorter = Sorter(store=store, spool=spool, institutions=lambda: institutions,
+    sorter = Sorter(store=store, custody=LocalCustody(spool), institutions=lambda: institutions,
                     quiet_seconds=0, on_ready=lambda: None, intake=intake, workers=2)
     assert sorter.run_round()
     assert intake.beta_was_ready  # beta's batch did not wait for alpha's forming
@@ -142,7 +146,7 @@ def test_closing_with_rounds_still_queued_logs_no_error(
     received(store, spool, "beta", "users.csv")
     intake = _GatedAlpha()
     institutions = {name: institution(name) for name in ("alpha", "beta")}
-    sorter = Sorter(store=store, spool=spool, institutions=lambda: institutions,
+    sorter = Sorter(store=store, custody=LocalCustody(spool), institutions=lambda: institutions,
                     quiet_seconds=0, on_ready=lambda: None, intake=intake, workers=1)
     sorter.step()  # alpha's round runs (gated); beta's waits behind it in the one thread
     assert intake.alpha_started.wait(10)
@@ -159,3 +163,29 @@ def test_closing_with_rounds_still_queued_logs_no_error(
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
     assert [b.state for b in store.batches(institution="alpha")] == [BatchState.READY]
     assert store.batches(institution="beta") == []  # beta's round never ran
+
+
+def test_validation_and_the_zip_go_through_every_custody(
+        store: Store, spool: Spool, custody: Custody, tmp_path: Path) -> None:
+    users = b"user_id,login_id,status\nu1,l1,active\n"
+    with zipfile.ZipFile(tmp_path / "delivery.zip", "w") as delivery:
+        delivery.writestr("users.csv", users)
+        delivery.writestr("courses.csv", "course_id,short_name,long_name,status\n"
+                                         "C1,C1,One,active\n")
+    body = (tmp_path / "delivery.zip").read_bytes()
+    with store.transaction() as txn:
+        txn.record_upload("alpha", "delivery.zip", len(body), "0" * 64, payload="r-zip")
+    custody.put(PayloadKey.received("zip"), body)
+    sorter = Sorter(store=store, custody=custody,
+                    institutions=lambda: {"alpha": institution("alpha")},
+                    quiet_seconds=0, on_ready=lambda: None)
+
+    sorter.run_round()
+
+    [batch] = store.batches()
+    assert batch.state is BatchState.READY
+    with custody.local_path(PayloadKey.batch_zip(batch.id)) as path, \
+            zipfile.ZipFile(path) as sent:
+        assert sorted(sent.namelist()) == ["b000001-a1-courses.csv", "b000001-a1-users.csv"]
+        assert sent.read("b000001-a1-users.csv") == users
+    assert not any((spool.root / "scratch").glob("*"))  # scratch copies are removed

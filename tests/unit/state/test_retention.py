@@ -1,12 +1,16 @@
-"""Retention reads only what expired since its last pass, on either backend."""
+"""Archive and retention through the custody, on both store backends and both custodies:
+an ended batch's payloads are archived, then purged with the archive once older than the
+retention; each pass reads only what expired since the last."""
 
 from __future__ import annotations
 
+from gateway.state.archive import archive_batch
+from gateway.state.custody import Area, Custody, PayloadKey, upload_key
 from gateway.state.retention import DAY, Retention
 from gateway.state.spool import Spool
 from gateway.state.states import FINISHED_BATCH_STATES, BatchState
 from gateway.state.store import Store
-from tests.unit.history import Clock
+from tests.unit.history import TO_IMPORTING, Clock, batch_of
 
 
 def _batch(store: Store, *path: BatchState) -> int:
@@ -19,30 +23,34 @@ def _batch(store: Store, *path: BatchState) -> int:
     return batch_id
 
 
+def _kept(custody: Custody, batch_id: int) -> bool:
+    return custody.size(PayloadKey.batch_zip(batch_id)) is not None
+
+
 def test_expired_batches_are_purged_once_and_never_read_again(
-        store: Store, spool: Spool, clock: Clock) -> None:
+        store: Store, spool: Spool, custody: Custody, clock: Clock) -> None:
     old = [_batch(store, BatchState.REJECTED) for _ in range(3)]
     held = _batch(store, BatchState.READY, BatchState.HELD)
     for batch_id in (*old, held):
-        spool.batch_zip_path(batch_id).write_bytes(b"PK")
+        custody.put(PayloadKey.batch_zip(batch_id), b"PK")
     clock.now += 10 * DAY
     recent = _batch(store, BatchState.REJECTED)
-    spool.batch_zip_path(recent).write_bytes(b"PK")
-    retention = Retention(store=store, spool=spool, retention_days=5)
+    custody.put(PayloadKey.batch_zip(recent), b"PK")
+    retention = Retention(store=store, spool=spool, custody=custody, retention_days=5)
 
     retention.step()
-    assert [spool.batch_zip_path(b).exists() for b in (*old, held, recent)] == [
+    assert [_kept(custody, b) for b in (*old, held, recent)] == [
         False, False, False, True, True]
     assert store.unpurged_batches(FINISHED_BATCH_STATES, clock.now - 5 * DAY, 100) == []
     assert store.batch(old[0]).state is BatchState.REJECTED  # the record stays
 
-    spool.batch_zip_path(old[0]).write_bytes(b"PK")  # a purged batch is not looked at again
+    custody.put(PayloadKey.batch_zip(old[0]), b"PK")  # a purged batch is not looked at again
     retention.step()
-    assert spool.batch_zip_path(old[0]).exists()
+    assert _kept(custody, old[0])
     clock.now += 10 * DAY
     retention.step()
-    assert not spool.batch_zip_path(recent).exists()
-    assert spool.batch_zip_path(held).exists()
+    assert not _kept(custody, recent)
+    assert _kept(custody, held)
 
 
 def test_retention_reads_the_unpurged_batches_through_their_index(sqlite_store: Store) -> None:
@@ -52,3 +60,33 @@ def test_retention_reads_the_unpurged_batches_through_their_index(sqlite_store: 
         " COALESCE(finished_at, created_at) <= 0 ORDER BY id LIMIT 5"))
     assert "batches_unpurged" in plan
     assert "TEMP B-TREE" not in plan
+
+
+def test_an_ended_batch_is_archived_then_purged_after_its_time(
+        store: Store, spool: Spool, custody: Custody, clock: Clock) -> None:
+    with store.transaction() as txn:
+        upload_id = txn.record_upload("alpha", "users.csv", 4, "0" * 64, payload="r-users")
+    custody.put(upload_key(store.upload(upload_id)), b"u1,l")
+    batch_id = batch_of(store, [upload_id], (*TO_IMPORTING, BatchState.IMPORTED),
+                        import_id=7, finished_at=clock.now)
+    custody.put(PayloadKey.batch_zip(batch_id), b"PK zip")
+    custody.put(PayloadKey.batch_errors(batch_id), b"sis_import_id,file,message,row\n")
+    batch = store.batch(batch_id)
+    archive_batch(custody, batch, store.uploads(batch_id=batch_id), [], {"r.txt": b"report"})
+    archive_batch(custody, batch, store.uploads(batch_id=batch_id), [], {"r.txt": b"report"})
+
+    archived = {key.name.removeprefix(f"alpha/batch-{batch_id:06d}/")
+                for key in custody.keys(Area.ARCHIVE)}
+    assert archived == {"received/01-users.csv", "received.json", "sent-to-canvas.zip",
+                        "canvas-errors.csv", "history.json", "r.txt"}
+    with custody.open(PayloadKey.archived("alpha", batch_id, "sent-to-canvas.zip")) as sent:
+        assert sent.read() == b"PK zip"
+
+    retention = Retention(store=store, spool=spool, custody=custody, retention_days=1)
+    retention.step()
+    assert custody.size(PayloadKey.batch_zip(batch_id)) is not None  # not old enough yet
+    clock.now += 2 * DAY
+    retention.step()
+    for area in Area:
+        assert list(custody.keys(area)) == []
+    assert store.batch(batch_id).state is BatchState.IMPORTED  # the record stays

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from gateway.sorting.sorter import Sorter
+from gateway.state.local_custody import LocalCustody
 from gateway.state.spool import Spool
 from gateway.state.sqlite import SqliteDatabase
 from gateway.state.states import UploadState
@@ -90,8 +91,9 @@ def test_an_existing_store_gets_its_totals_from_its_waiting_uploads(tmp_path: Pa
     connection = _sqlite(store)._connection()  # as a store from before the totals: drop and redo
     connection.execute("DROP TABLE waiting_totals")
     connection.execute("DROP INDEX uploads_by_name")
-    for later in ("DROP INDEX batches_unpurged", "DROP INDEX batches_by_state",
-                  "ALTER TABLE batches DROP COLUMN purged_at"):  # and the steps after it
+    for later in ("DROP INDEX uploads_by_payload", "ALTER TABLE uploads DROP COLUMN payload",
+                  "DROP INDEX batches_unpurged", "DROP INDEX batches_by_state",
+                  "ALTER TABLE batches DROP COLUMN purged_at"):  # the steps after it
         connection.execute(later)
     connection.execute("UPDATE schema_version SET version = 14")  # the step before the totals
     store.close()
@@ -134,7 +136,7 @@ def test_the_sorter_waiting_for_quiet_reads_no_more_with_thousands_waiting(
         store: Store, tmp_path: Path) -> None:
     spool = Spool(tmp_path / "data")
     institutions = {"alpha": institution("alpha")}
-    sorter = Sorter(store=store, spool=spool, institutions=lambda: institutions,
+    sorter = Sorter(store=store, custody=LocalCustody(spool), institutions=lambda: institutions,
                     quiet_seconds=3600, on_ready=lambda: None)
     _receive(store, "alpha", 10)
     few = _cost(store, sorter.step)

@@ -3,6 +3,7 @@ success with ages, rejected files marked, version and uptime."""
 
 from __future__ import annotations
 
+from gateway.state.local_custody import LocalCustody
 from gateway.state.spool import Spool
 from gateway.state.states import BatchState, NoticeKind, NoticeState, UploadState
 from gateway.state.store import Store
@@ -14,7 +15,8 @@ from tests.unit.history import Clock, batch_of, imported, received
 
 
 def _pages(store: Store, spool: Spool, activity: SftpActivity | None = None) -> StatusPages:
-    return StatusPages(store=store, spool=spool, institutions=lambda: ["alpha", "beta"],
+    return StatusPages(store=store, spool=spool, custody=LocalCustody(spool),
+                       institutions=lambda: ["alpha", "beta"],
                        health=Health(store, spool.root, 0), activity=activity or SftpActivity())
 
 

@@ -16,6 +16,7 @@ from email.message import Message
 
 import pytest
 
+from gateway.state.local_custody import LocalCustody
 from gateway.state.spool import Spool
 from gateway.state.states import BatchState
 from gateway.state.store import Store
@@ -46,7 +47,8 @@ def _serve(store: Store, spool: Spool, floor: int = 0, *, request_timeout: float
     health = Health(store, spool.root, floor)
     server = WebServer(
         host="127.0.0.1", port=0, health=health,
-        pages=pages(store=store, spool=spool, institutions=lambda: INSTITUTIONS,
+        pages=pages(store=store, spool=spool, custody=LocalCustody(spool),
+                    institutions=lambda: INSTITUTIONS,
                     health=health),
         registry=metrics_registry(store, lambda: INSTITUTIONS, spool.root, floor),
         request_timeout=request_timeout, max_connections=max_connections)
