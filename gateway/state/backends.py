@@ -26,7 +26,7 @@ def open_database(settings: Settings) -> Database:
         return SqliteDatabase(Spool(settings.data_dir).database)
     url = read_secret(env=cluster.database_url_env, file=cluster.database_url_file,
                       what="cluster.database_url")
-    return PostgresDatabase(url.get_secret_value(),
+    return PostgresDatabase(url.get_secret_value(), connections=cluster.database_connections,
                             application=f"sis-gateway {cluster.node_name}")
 
 

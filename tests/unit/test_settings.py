@@ -169,4 +169,7 @@ def test_cluster_mode_is_off_unless_a_database_url_is_named(tmp_path: Path) -> N
         load_settings(_write(tmp_path, both), environ={})
     named = VALID + '\n[cluster]\ndatabase_url_env = "DB_URL"\nnode_name = "gw-2"\n'
     cluster = load_settings(_write(tmp_path, named), environ={}).cluster
-    assert (cluster.enabled, cluster.node_name) == (True, "gw-2")
+    assert (cluster.enabled, cluster.node_name, cluster.database_connections) == (
+        True, "gw-2", 16)
+    with pytest.raises(ConfigError, match=r"cluster\.database_connections"):
+        load_settings(_write(tmp_path, named + "database_connections = 1\n"), environ={})
