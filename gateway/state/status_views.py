@@ -62,10 +62,13 @@ class SqlStatusViews:
         return [BatchCount(row[0], row[1], int(row[2]), float(row[3])) for row in rows]
 
     def oldest_waiting_uploads(self) -> dict[str, float]:
-        """Per institution, when its oldest upload still waiting for a batch arrived."""
-        rows = self._rows("SELECT institution, MIN(received_at) FROM uploads WHERE state = ?"
-                          " GROUP BY institution", UploadState.RECEIVED)
-        return {row[0]: float(row[1]) for row in rows}
+        """Per institution, when its oldest upload still waiting for a batch arrived: only
+        the institutions the running totals say have some, each read through the
+        ``uploads_by_state`` index (the waiting uploads, not every one ever received)."""
+        rows = self._rows("SELECT w.institution, (SELECT MIN(u.received_at) FROM uploads u"
+                          " WHERE u.institution = w.institution AND u.state = ?)"
+                          " FROM waiting_totals w WHERE w.uploads > 0", UploadState.RECEIVED)
+        return {row[0]: float(row[1]) for row in rows if row[1] is not None}
 
     def import_outcomes(self, outcomes: Iterable[BatchState]) -> dict[tuple[str, str], int]:
         """How often imports reached each of ``outcomes``, by (institution, outcome)."""
@@ -100,9 +103,10 @@ class SqlStatusViews:
         return [Latency(row[0], float(row[1])) for row in rows]
 
     def outbox_depth(self) -> dict[str, int]:
-        """Notices not sent, by state."""
-        rows = self._rows("SELECT state, COUNT(*) FROM notices WHERE state != ?"
-                          " GROUP BY state", NoticeState.SENT)
+        """Notices not sent (pending or failed), by state: read through the ``notices_due``
+        index, so the sent ones, nearly all of history, are never visited."""
+        rows = self._rows("SELECT state, COUNT(*) FROM notices WHERE state IN (?, ?)"
+                          " GROUP BY state", NoticeState.PENDING, NoticeState.FAILED)
         return {row[0]: int(row[1]) for row in rows}
 
     def recent_batches(self, limit: int) -> list[BatchRecord]:

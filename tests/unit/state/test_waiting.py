@@ -15,7 +15,7 @@ from gateway.sorting.sorter import Sorter
 from gateway.state.local_custody import LocalCustody
 from gateway.state.spool import Spool
 from gateway.state.sqlite import SqliteDatabase
-from gateway.state.states import UploadState
+from gateway.state.states import NoticeState, UploadState
 from gateway.state.store import Store
 from tests.institution_records import institution
 
@@ -144,3 +144,29 @@ def test_the_sorter_waiting_for_quiet_reads_no_more_with_thousands_waiting(
     many = _cost(store, sorter.step)
     assert store.batches() == []  # still waiting for quiet
     assert many <= few + 50, (few, many)
+
+
+def _history(store: Store, count: int) -> None:
+    """``count`` uploads batched long ago, each with a sent notice: history, not work."""
+    ids = _receive(store, "alpha", count)
+    with store.transaction() as txn:
+        batch_id = txn.create_batch("alpha")
+        for upload_id in ids:
+            txn.move("upload", upload_id, UploadState.RECEIVED, UploadState.ACCEPTED,
+                     batch_id=batch_id)
+            notice = txn.add_notice("batch_report", "alpha", batch_id)
+            txn.move("notice", notice, NoticeState.PENDING, NoticeState.SENT)
+
+
+def test_the_outbox_and_oldest_waiting_gauges_read_no_more_with_long_history(
+        store: Store) -> None:
+    _receive(store, "beta", 3)
+    with store.transaction() as txn:
+        txn.add_notice("batch_report", "beta", None)
+    _history(store, 10)
+    few = [_cost(store, store.outbox_depth), _cost(store, store.oldest_waiting_uploads)]
+    _history(store, 3000)
+    many = [_cost(store, store.outbox_depth), _cost(store, store.oldest_waiting_uploads)]
+    assert many == few
+    assert store.outbox_depth() == {"pending": 1}
+    assert list(store.oldest_waiting_uploads()) == ["beta"]
