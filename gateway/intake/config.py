@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
+from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 GIB = 1 << 30
 
@@ -92,6 +93,17 @@ def _allowed(kind: str, offered: tuple[str, ...], allowed: tuple[str, ...]) -> t
     return offered
 
 
+class ProxyProtocol(StrEnum):
+    """Whether the SFTP listener reads a PROXY protocol header from its load balancers."""
+
+    OFF = "off"
+    """Every peer is the client (no balancer, or one that does not speak PROXY)."""
+    OPTIONAL = "optional"
+    """Peers in ``proxy_networks`` may send a header; without one they are the client."""
+    REQUIRED = "required"
+    """Peers in ``proxy_networks`` must send a header first."""
+
+
 class SftpSettings(ConfigModel):
     """The SFTP listener, its algorithms and its defences (``[sftp]``)."""
 
@@ -113,6 +125,19 @@ class SftpSettings(ConfigModel):
     ban_max_seconds: float = Field(default=86400.0, gt=0.0)
     safelist: tuple[Cidr, ...] = ()
     shutdown_grace_seconds: float = Field(default=5.0, ge=0.0, le=300.0)
+    proxy_protocol: ProxyProtocol = ProxyProtocol.OFF
+    proxy_networks: tuple[Cidr, ...] = ()
+    """The load balancers allowed to send a PROXY header; everyone else is a direct client."""
+    proxy_header_timeout_seconds: float = Field(default=5.0, gt=0.0, le=60.0)
+
+    @model_validator(mode="after")
+    def _proxies_named(self) -> SftpSettings:
+        if self.proxy_protocol is not ProxyProtocol.OFF and not self.proxy_networks:
+            raise ValueError(
+                f"proxy_protocol = '{self.proxy_protocol}' needs proxy_networks: list the "
+                "load balancers' addresses (like [\"10.0.0.5/32\"]) allowed to send a PROXY "
+                "header; nobody else may")
+        return self
 
     @field_validator("kex_algs")
     @classmethod
