@@ -1,9 +1,9 @@
 """A real HAProxy in TCP mode in front of the gateway, as a load balancer runs it.
 
 Frontends on free loopback ports: one sends the PROXY v1 header to the gateway
-(``send-proxy``), one v2 (``send-proxy-v2``) and one none (a balancer without PROXY).  HAProxy itself connects to the gateway
-from 127.0.0.1, so clients bound to other loopback addresses (127.0.0.2 ...) can be told
-apart from the balancer only through the header.
+(``send-proxy``), one v2 (``send-proxy-v2``) and one none (a balancer without PROXY).
+HAProxy itself connects to the gateway from 127.0.0.1, so clients bound to other loopback
+addresses (127.0.0.2 ...) can be told apart from the balancer only through the header.
 """
 
 from __future__ import annotations
