@@ -34,6 +34,7 @@ import asyncssh
 
 from gateway.intake.bans import Network, address_in
 from gateway.intake.proxy_header import HeaderError, ProxyHeader, Sniffed, parse, sniff
+from gateway.web.metrics import SFTP_PROXY_HEADERS_REFUSED
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +199,7 @@ class _Gate(asyncio.Protocol):
     def _refuse(self, reason: str) -> None:
         log.warning("PROXY header refused", extra={
             "peer": self._peer[0], "peer_port": self._peer[1], "reason": reason})
+        SFTP_PROXY_HEADERS_REFUSED.inc()
         self.abort()
 
     def abort(self) -> None:

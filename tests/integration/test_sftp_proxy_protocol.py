@@ -13,6 +13,7 @@ import socket
 import struct
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -189,6 +190,9 @@ def test_required_refuses_a_balancer_without_a_valid_header(intake: GatewayProce
     assert reasons[0] == "no PROXY header (proxy_protocol is 'required')"
     assert "is not an IP address" in reasons[1]
     assert reasons[2] == "incomplete PROXY header after 2 s"
+    with urllib.request.urlopen(f"http://127.0.0.1:{intake.http_port}/metrics",
+                                timeout=10) as answer:
+        assert "gateway_sftp_proxy_headers_refused_total 3.0" in answer.read().decode()
     assert _logs_in(port, "127.0.0.9", alpha)  # direct clients are not held to it
 
 
