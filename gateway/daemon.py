@@ -17,7 +17,6 @@ import logging
 import os
 import secrets
 import signal
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -29,6 +28,7 @@ from gateway.exports.exporter import Exporter
 from gateway.forwarding.forwarder import Forwarder
 from gateway.instance import InstanceError, announce_http, hold, release
 from gateway.institutions import Institution, SandboxTarget, resolve_institutions
+from gateway.intake.hostkeys import read_configured_keys
 from gateway.intake.service import Intake
 from gateway.reporting.hook_sender import HookSender
 from gateway.reporting.mailer import MailDirectory, Mailer, SmtpMailer, SmtpTarget
@@ -40,10 +40,14 @@ from gateway.runner import Runner
 from gateway.sandbox.server import CanvasSandbox
 from gateway.settings import ConfigError, MailSettings, Settings, reachable_host, read_secret
 from gateway.sorting.sorter import Sorter
+from gateway.state.backends import hold_node, open_store
+from gateway.state.database import StoreUnavailable
+from gateway.state.node_watch import NodeWatch
+from gateway.state.postgres import NodeLock
+from gateway.state.protocols import StateStore
 from gateway.state.recovery import mark_clean_stop, recover
 from gateway.state.retention import Retention
 from gateway.state.spool import Spool
-from gateway.state.store import Store
 from gateway.web.server import WebServer, start_web
 
 log = logging.getLogger(__name__)
@@ -55,7 +59,9 @@ SANDBOX_ACCOUNT = "1"
 class Components:
     """What is running, so it can be stopped in reverse order."""
 
-    store: Store
+    store: StateStore
+    node: NodeLock | None = None
+    """Cluster mode: this node's lock on the database (watched while running)."""
     sandbox: CanvasSandbox | None = None
     runners: list[Runner] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -83,6 +89,12 @@ def resolve_startup(settings: Settings, sandbox: SandboxTarget | None
     folders, webhook URLs, the SMTP password), each error naming its file or variable.
     ``gateway check config`` runs exactly this, so it passes only when serve would start."""
     institutions = resolve_institutions(settings, sandbox)
+    if settings.sftp.host_key_files:
+        try:
+            read_configured_keys(settings.sftp.host_key_files)
+        except ConfigError as error:
+            raise ConfigError(f"{settings.source_of('sftp', 'host_key_files')}: {error}"
+                              ) from None
     try:
         hooks = resolve_hooks(settings.webhooks)
     except ConfigError as error:
@@ -116,7 +128,8 @@ async def serve(settings: Settings, stop: asyncio.Event,
                 load: Callable[[], Settings] | None = None) -> None:
     """Run the gateway until ``stop`` is set; with ``load``, SIGHUP reloads the institutions
     from it.  Raises ConfigError before listening if the configuration cannot work (tokens
-    missing, keys unreadable, another gateway running on the data dir)."""
+    missing, keys unreadable, another gateway running on the data dir or, in cluster mode,
+    on the database, which cannot be reached either)."""
     try:
         lock = hold(settings.data_dir)  # before recovery: one gateway per data dir
     except InstanceError as error:
@@ -131,7 +144,16 @@ async def _serve_locked(settings: Settings, stop: asyncio.Event,
                         load: Callable[[], Settings] | None) -> None:
     spool = Spool(settings.data_dir)
     spool.create(list(settings.institutions))
-    running = Components(store=Store(spool.database))
+    try:
+        store = open_store(settings)
+    except StoreUnavailable as error:
+        raise ConfigError(str(error)) from None
+    try:
+        node = hold_node(store, settings)  # before recovery: one node per database
+    except StoreUnavailable as error:
+        store.close()
+        raise ConfigError(str(error)) from None
+    running = Components(store=store, node=node)
     orderly = False
     try:
         recover(running.store, spool, max_recoveries=settings.forwarding.max_recoveries)
@@ -161,10 +183,14 @@ async def _serve_locked(settings: Settings, stop: asyncio.Event,
         if orderly:
             try:
                 mark_clean_stop(running.store)
-            except sqlite3.Error:
+            except StoreUnavailable:
                 log.exception("could not record the clean stop")
         running.store.close()
+        if node is not None:
+            node.close()
         log.info("gateway stopped")
+    if any(isinstance(runner, NodeWatch) and runner.lost for runner in running.runners):
+        raise StoreUnavailable("stopped: the database's node lock was lost")
 
 
 async def _run(settings: Settings, spool: Spool, running: Components,
@@ -206,6 +232,13 @@ async def _run(settings: Settings, spool: Spool, running: Components,
     intake.requests.requestable = partial(_requestable, institutions)
     intake.requests.refusal = exporter.planner.refusal
     running.runners = [notifier, forwarder, sorter, retention, exporter]
+    if running.node is not None:
+        loop = asyncio.get_running_loop()
+
+        def lost() -> None:
+            loop.call_soon_threadsafe(stop.set)  # from the watch's worker thread
+
+        running.runners.append(NodeWatch(running.node, on_lost=lost))
     if hooks:
         running.runners.append(HookSender(store=store, hooks=hooks))
     running.tasks = [asyncio.create_task(runner.run(), name=runner.name)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
@@ -279,6 +280,31 @@ class StorageSettings(_Section):
         return self.min_free_mb * 1024 * 1024
 
 
+class ClusterSettings(_Section):
+    """Cluster mode: the state store in PostgreSQL instead of the data dir's SQLite file.
+
+    Off unless ``database_url_env`` or ``database_url_file`` names the database URL
+    (``postgresql://user:password@host:5432/dbname``): a secret, read like a Canvas token and
+    never written in this file.  ``node_name`` names this gateway to the others and in the
+    database's list of sessions.
+    """
+
+    database_url_env: str | None = None
+    database_url_file: Path | None = None
+    node_name: str = Field(default_factory=socket.gethostname, min_length=1, max_length=63)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ClusterSettings:
+        if self.database_url_env and self.database_url_file:
+            raise ValueError("set database_url_env or database_url_file, not both")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the store is in PostgreSQL."""
+        return bool(self.database_url_env or self.database_url_file)
+
+
 class SandboxSettings(_Section):
     """The embedded Canvas simulator (demo mode and local trials)."""
 
@@ -311,6 +337,7 @@ class Settings(BaseSettings):
     http: HttpSettings = HttpSettings()
     storage: StorageSettings = StorageSettings()
     exports: ExportsSettings = ExportsSettings()
+    cluster: ClusterSettings = ClusterSettings()
     webhooks: list[WebhookSettings] = Field(default_factory=list)
     institutions: dict[str, InstitutionSettings] = Field(default_factory=dict)
     _sources: dict[tuple[str, ...], str] = PrivateAttr(default_factory=dict)

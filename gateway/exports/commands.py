@@ -18,8 +18,8 @@ from gateway.exports.config import ExportSettings
 from gateway.exports.planner import queue_operator_run
 from gateway.exports.runs import last_runs, run_summary
 from gateway.settings import Settings
-from gateway.state.spool import Spool
-from gateway.state.store import Store
+from gateway.state.backends import has_store, open_store
+from gateway.state.protocols import StateStore
 
 AddCommon = Callable[[argparse.ArgumentParser], None]
 SettingsFor = Callable[[argparse.Namespace], Settings]
@@ -43,13 +43,12 @@ def add_export_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPar
                                                args.export))
 
 
-def _store(settings: Settings) -> Store | None:
-    database = Spool(settings.data_dir).database
-    if not database.exists():
+def _store(settings: Settings) -> StateStore | None:
+    if not has_store(settings):
         print(f"gateway: no gateway data at {settings.data_dir} (state.db missing)",
               file=sys.stderr)
         return None
-    return Store(database)
+    return open_store(settings)
 
 
 def _list(settings: Settings, as_json: bool) -> int:

@@ -27,9 +27,9 @@ from gateway.exports.steps import RunSteps
 from gateway.forwarding.canvas import CanvasClient
 from gateway.institutions import CanvasTarget, Institution
 from gateway.runner import Runner
+from gateway.state.protocols import StateStore
 from gateway.state.spool import Spool
 from gateway.state.states import TransitionError
-from gateway.state.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class Exporter(Runner):
 
     name = "exporter"
 
-    def __init__(self, *, store: Store, spool: Spool,
+    def __init__(self, *, store: StateStore, spool: Spool,
                  institutions: Callable[[], dict[str, Institution]],
                  settings: ExportsSettings, on_notice: Callable[[], None] = lambda: None,
                  idle_seconds: float = 1.0) -> None:

@@ -19,8 +19,8 @@ from gateway.exports.runs import ExportRun, iso_utc, last_requested
 from gateway.exports.schedule import next_slot, slot_name
 from gateway.institutions import Institution
 from gateway.intake.requests import RequestRefusedError
+from gateway.state.protocols import StateStore
 from gateway.state.states import ExportRunState
-from gateway.state.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class UnknownExportError(LookupError):
 class Planner:
     """Plans the runs of every institution's exports."""
 
-    def __init__(self, store: Store, institutions: Callable[[], dict[str, Institution]],
+    def __init__(self, store: StateStore, institutions: Callable[[], dict[str, Institution]],
                  started_at: float) -> None:
         self._store = store
         self._institutions = institutions
@@ -64,6 +64,7 @@ class Planner:
             raise UnknownExportError(f"no export {name!r} can be requested; "
                                 f"the exports are: {', '.join(sorted(exports)) or 'none'}")
         with self._store.transaction() as txn:
+            txn.serialize(f"export-request:{institution}/{name}")
             last = last_requested(self._store, institution, name)
             if last is not None and last.state is ExportRunState.SCHEDULED:
                 return None
@@ -107,7 +108,7 @@ class Planner:
 
     def _after_import(self, institution: Institution, export: ExportSettings) -> int:
         """Queue a run when the institution's latest finished import is newer, in completion
-        order (:meth:`Store.last_imported`), than the one the export last followed: a
+        order (:meth:`StateStore.last_imported`), than the one the export last followed: a
         lower-id batch imported after a higher one triggers it too."""
         if not export.after_import:
             return 0
@@ -146,7 +147,7 @@ def too_soon(last: ExportRun | None, now: float, interval: float) -> str | None:
             f"{iso_utc(last.created_at + interval)}")
 
 
-def queue_operator_run(store: Store, institution: str, export: ExportSettings) -> int:
+def queue_operator_run(store: StateStore, institution: str, export: ExportSettings) -> int:
     """Queue a run of ``export`` an operator asked for (``gateway export run``); returns its
     id.  Every call is a run of its own: the slot is the moment asked."""
     now = store.clock()

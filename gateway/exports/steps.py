@@ -23,9 +23,9 @@ from gateway.exports.runs import ExportRun, claimed_report_ids, export_run, file
 from gateway.forwarding.backoff import poll_delay, trouble_delay
 from gateway.forwarding.canvas import CanvasError, parse_canvas_time
 from gateway.institutions import Institution
+from gateway.state.protocols import StateStore
 from gateway.state.spool import Spool
 from gateway.state.states import ExportRunState, NoticeKind
-from gateway.state.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def _carries(shown: object, posted: Mapping[str, str]) -> bool:
 class RunSteps:
     """Moves export runs on, one step per call of :meth:`advance`."""
 
-    def __init__(self, *, store: Store, spool: Spool, settings: ExportsSettings,
+    def __init__(self, *, store: StateStore, spool: Spool, settings: ExportsSettings,
                  client_for: Callable[[Institution], ReportsClient],
                  on_notice: Callable[[], None] = lambda: None) -> None:
         self._store = store

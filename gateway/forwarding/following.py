@@ -33,10 +33,10 @@ from gateway.forwarding.reconcile import SERVER_CLOCKS_SECONDS, later_imports
 from gateway.settings import ForwardingSettings
 from gateway.sorting.identity import AttemptIdentity
 from gateway.sorting.sorter import BATCH_REPORT
+from gateway.state.protocols import StateStore
 from gateway.state.records import BatchRecord
 from gateway.state.spool import Spool
 from gateway.state.states import BatchState, NoticeKind
-from gateway.state.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class StepActions(Protocol):
 class ImportFollower:
     """Polls an IMPORTING batch, waits for the errors file, and finishes the batch."""
 
-    def __init__(self, store: Store, spool: Spool, settings: ForwardingSettings,
+    def __init__(self, store: StateStore, spool: Spool, settings: ForwardingSettings,
                  steps: StepActions) -> None:
         self._store = store
         self._spool = spool

@@ -20,10 +20,10 @@ from gateway.forwarding.turns import AccountTurns, account_of
 from gateway.institutions import Institution
 from gateway.runner import Runner, wait_idle
 from gateway.settings import ForwardingSettings
+from gateway.state.protocols import StateStore
 from gateway.state.records import BatchRecord
 from gateway.state.spool import Spool
 from gateway.state.states import FINISHED_BATCH_STATES, BatchState, TransitionError
-from gateway.state.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class Forwarder(Runner):
 
     name = "forwarder"
 
-    def __init__(self, *, store: Store, spool: Spool,
+    def __init__(self, *, store: StateStore, spool: Spool,
                  institutions: Callable[[], dict[str, Institution]],
                  settings: ForwardingSettings, on_finished: Callable[[], None]) -> None:
         super().__init__(idle_seconds=min(1.0, settings.poll_initial_seconds))

@@ -32,10 +32,10 @@ from gateway.sorting.identity import (
 )
 from gateway.sorting.options import baseline, deletion_scope, mass_change
 from gateway.sorting.sorter import BATCH_REPORT
+from gateway.state.protocols import StateStore, StoreTransaction
 from gateway.state.records import BatchRecord
 from gateway.state.spool import Spool, fsync_file, publish_file, temp_path_for
 from gateway.state.states import BatchState
-from gateway.state.store import Store, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def upload_name(batch_id: int, attempt: int) -> str:
 class BatchSteps:
     """The actions on a head batch; each returns after one request or a short sequence."""
 
-    store: Store
+    store: StateStore
     spool: Spool
     settings: ForwardingSettings
 
@@ -368,7 +368,7 @@ def _api_user_id(client: CanvasClient) -> int | None:
     return int(user_id) if isinstance(user_id, int | str) and str(user_id).isdigit() else None
 
 
-def hold(txn: Transaction, batch: BatchRecord, current: BatchState, reason: str) -> None:
+def hold(txn: StoreTransaction, batch: BatchRecord, current: BatchState, reason: str) -> None:
     """Move a batch to HELD with its reason and queue the report saying so."""
     txn.move("batch", batch.id, current, BatchState.HELD, reason=reason, trouble_since=None)
     txn.add_notice(BATCH_REPORT, batch.institution, batch.id, batch_state=BatchState.HELD,

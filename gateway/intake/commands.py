@@ -8,8 +8,8 @@ import sys
 from collections.abc import Callable
 
 from gateway.instance import InstanceError, signal_running
-from gateway.intake.hostkeys import fingerprints, known_hosts_lines
-from gateway.settings import Settings
+from gateway.intake.hostkeys import fingerprints, known_hosts_lines, server_host_keys
+from gateway.settings import ConfigError, Settings
 from gateway.state.spool import Spool
 
 AddCommon = Callable[[argparse.ArgumentParser], None]
@@ -37,16 +37,21 @@ def add_intake_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPar
 def _host_keys(settings: Settings, known_hosts: str | None) -> int:
     """Print one line per host key: algorithm, SHA256 fingerprint, known_hosts key; or with
     ``known_hosts``, the known_hosts lines themselves."""
-    folder = Spool(settings.data_dir).host_keys
+    try:
+        keys = server_host_keys(settings.sftp, Spool(settings.data_dir).host_keys)
+    except ConfigError as error:
+        print(f"gateway: {settings.source_of('sftp', 'host_key_files')}: {error}",
+              file=sys.stderr)
+        return 2
     if known_hosts is None:
-        lines = fingerprints(folder)
+        lines = fingerprints(keys)
     else:
         try:
             host, port = _host_port(known_hosts, settings.sftp.port)
         except ValueError as error:
             print(f"gateway: --known-hosts {known_hosts!r}: {error}", file=sys.stderr)
             return 2
-        lines = known_hosts_lines(folder, host, port)
+        lines = known_hosts_lines(keys, host, port)
     print("\n".join(lines))
     return 0
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -125,6 +126,10 @@ class SftpSettings(ConfigModel):
     ban_max_seconds: float = Field(default=86400.0, gt=0.0)
     safelist: tuple[Cidr, ...] = ()
     shutdown_grace_seconds: float = Field(default=5.0, ge=0.0, le=300.0)
+    host_key_files: tuple[Path, ...] = ()
+    """Private host key files to serve (a secret mount, the same on every node behind one
+    address); empty: keys generated once into the data dir.  Configured keys are never
+    generated, replaced or widened (see gateway.intake.hostkeys)."""
     proxy_protocol: ProxyProtocol = ProxyProtocol.OFF
     proxy_networks: tuple[Cidr, ...] = ()
     """The load balancers allowed to send a PROXY header; everyone else is a direct client."""

@@ -26,7 +26,7 @@ from gateway.intake.auth import GatewaySSHServer, Guard
 from gateway.intake.bans import networks
 from gateway.intake.compat import tolerate_trailing_write_bytes
 from gateway.intake.config import ProxyProtocol, SftpSettings
-from gateway.intake.hostkeys import HOST_KEY_FILES, load_host_keys
+from gateway.intake.hostkeys import server_host_keys
 from gateway.intake.proxy_gate import ProxyPolicy, ProxyTunnel
 from gateway.intake.session import IntakeServices, UploadSession
 from gateway.intake.sftp import InstitutionSFTPServer
@@ -35,7 +35,7 @@ from gateway.state.spool import Spool
 
 log = logging.getLogger(__name__)
 
-__all__ = ["HOST_KEY_FILES", "SIGNATURE_ALGS", "IntakeListener"]  # HOST_KEY_FILES: checks.py
+__all__ = ["SIGNATURE_ALGS", "IntakeListener"]
 
 SIGNATURE_ALGS = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
                   "ecdsa-sha2-nistp521", "rsa-sha2-512", "rsa-sha2-256")
@@ -71,7 +71,7 @@ class IntakeListener:
         settings = self._settings
         return await asyncssh.listen(
             settings.host, settings.port, tunnel=_tunnel(settings),
-            server_host_keys=load_host_keys(self._spool.host_keys),
+            server_host_keys=server_host_keys(settings, self._spool.host_keys),
             server_factory=self._new_connection, sftp_factory=self._new_session,
             kex_algs=list(settings.kex_algs), encryption_algs=list(settings.encryption_algs),
             mac_algs=list(settings.mac_algs), signature_algs=list(SIGNATURE_ALGS),

@@ -33,8 +33,8 @@ from gateway.intake.limits import Allowance
 from gateway.intake.spooling import DiskQueue, Spooler
 from gateway.intake.uploads import UploadWriter
 from gateway.state.diskspace import disk_space
+from gateway.state.protocols import StateStore
 from gateway.state.spool import Spool, publish_file
-from gateway.state.store import Store
 from gateway.web.metrics import UPLOADS_REFUSED
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class Receiver:
     """Turns cleanly closed uploads into RECEIVED uploads.  Owned by the event loop; its
     blocking work runs on its own threads."""
 
-    def __init__(self, store: Store, spool: Spool, on_received: Callable[[], None],
+    def __init__(self, store: StateStore, spool: Spool, on_received: Callable[[], None],
                  *, workers: int = 4, min_free_bytes: int = 0) -> None:
         self.store = store
         self.spool = spool

@@ -25,8 +25,8 @@ from gateway.intake.passwords import PasswordChecker
 from gateway.intake.receiving import Receiver
 from gateway.intake.requests import RequestDesk
 from gateway.intake.session import IntakeServices
+from gateway.state.protocols import StateStore
 from gateway.state.spool import Spool
-from gateway.state.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def ban_policy(settings: SftpSettings) -> BanPolicy:
 class Intake:
     """Everything SFTP.  Create on the event loop; ``start`` listens, ``stop`` ends."""
 
-    def __init__(self, settings: SftpSettings, *, spool: Spool, store: Store,
+    def __init__(self, settings: SftpSettings, *, spool: Spool, store: StateStore,
                  institutions: Mapping[str, Institution],
                  on_received: Callable[[], None], min_free_bytes: int = 0) -> None:
         self._settings = settings

@@ -1,6 +1,8 @@
 """``gateway check``: does each part work as configured, from this machine, right now?
 
 * ``config``: the file loads, every institution resolves (tokens and keys readable);
+* ``store``: the state store opens (SQLite in the data dir, or ``[cluster]``'s PostgreSQL),
+  at this version's schema, and takes a write transaction;
 * ``canvas``: each institution's account lists its SIS imports (reachable, token accepted);
 * ``smtp``: a test message goes through the configured mailer to ``--to``;
 * ``sftp``: the SFTP port answers with one of the data dir's host keys (the daemon that
@@ -24,11 +26,13 @@ from pydantic import SecretStr
 
 from gateway.forwarding.canvas import CanvasClient, CanvasError
 from gateway.institutions import Institution, SandboxTarget, resolve_institutions
-from gateway.intake.listener import HOST_KEY_FILES
+from gateway.intake.hostkeys import HOST_KEY_FILES, read_configured_keys
 from gateway.reporting.mailer import DeliveryError, MailDirectory
 from gateway.reporting.message import compose_message
 from gateway.reporting.render import RenderedReport
 from gateway.settings import EMBEDDED_SANDBOX, ConfigError, Settings, reachable_host
+from gateway.state.backends import has_store, open_store
+from gateway.state.database import StoreUnavailable
 from gateway.state.spool import Spool
 
 TIMEOUT_SECONDS = 10.0
@@ -57,6 +61,26 @@ def check_config(settings: Settings) -> list[Check]:
     webhooks = f"; {_counted(len(hooks), 'webhook')}: {hook_names}" if hooks else ""
     return [Check("config", True,
                   f"{_counted(len(institutions), 'institution')}: {names}{webhooks}")]
+
+
+def check_store(settings: Settings) -> Check:
+    """The configured store opens, migrates to this version and takes a write transaction;
+    the detail names the database (never its password)."""
+    if not has_store(settings):
+        return Check("store", False, f"no state.db in {settings.data_dir} (the daemon "
+                                     "creates it on first start)")
+    try:
+        store = open_store(settings)
+    except (ConfigError, StoreUnavailable) as error:
+        return Check("store", False, str(error))
+    try:
+        with store.transaction():
+            pass
+    except StoreUnavailable as error:
+        return Check("store", False, str(error))
+    finally:
+        store.close()
+    return Check("store", True, f"{store.database.describe()}: writable")
 
 
 def _counted(count: int, noun: str) -> str:
@@ -114,12 +138,16 @@ def check_smtp(settings: Settings, to: str) -> Check:
 
 
 def check_sftp(settings: Settings) -> Check:
-    """Connect to the SFTP port; pass when it presents one of the data dir's host keys."""
+    """Connect to the SFTP port; pass when it presents one of this gateway's host keys (the
+    configured ``host_key_files``, or the data dir's)."""
     host = reachable_host(settings.sftp.host).strip("[]")
     where = f"{host}:{settings.sftp.port}"
-    known = _host_keys(Spool(settings.data_dir))
+    try:
+        known, place = _host_keys(settings)
+    except ConfigError as error:
+        return Check("sftp", False, f"{settings.source_of('sftp', 'host_key_files')}: {error}")
     if not known:
-        return Check("sftp", False, f"no host keys in {Spool(settings.data_dir).host_keys} "
+        return Check("sftp", False, f"no host keys in {place} "
                                     "(the daemon makes them at its first start)")
     try:
         key = asyncio.run(asyncio.wait_for(
@@ -132,8 +160,8 @@ def check_sftp(settings: Settings) -> Check:
     fingerprint = key.get_fingerprint()
     if key.public_data not in known:
         return Check("sftp", False, f"{where} presents {fingerprint}, which is not a key in "
-                                    f"{Spool(settings.data_dir).host_keys}: another server?")
-    return Check("sftp", True, f"{where} presents {fingerprint} (this data dir's host key)")
+                                    f"{place}: another server?")
+    return Check("sftp", True, f"{where} presents {fingerprint} (a host key in {place})")
 
 
 def check_http(settings: Settings) -> Check:
@@ -160,13 +188,15 @@ def _stand_in(settings: Settings) -> SandboxTarget | None:
         if settings.sandbox.enabled else None
 
 
-def _host_keys(spool: Spool) -> set[bytes]:
-    keys = set()
-    for filename in HOST_KEY_FILES.values():
-        path = spool.host_keys / filename
-        if path.exists():
-            keys.add(asyncssh.read_private_key(path).public_data)
-    return keys
+def _host_keys(settings: Settings) -> tuple[set[bytes], str]:
+    """The public halves of the keys the daemon serves, and where they are (no key is made
+    here: a check changes nothing)."""
+    if settings.sftp.host_key_files:
+        keys = read_configured_keys(settings.sftp.host_key_files)
+        return {key.public_data for key in keys}, "sftp.host_key_files"
+    folder = Spool(settings.data_dir).host_keys
+    return {asyncssh.read_private_key(folder / name).public_data
+            for name in HOST_KEY_FILES.values() if (folder / name).exists()}, str(folder)
 
 
 def _oneline(text: str) -> str:

@@ -20,7 +20,7 @@ from gateway.settings import ConfigError
 from gateway.state.spool import Spool
 
 Common = Callable[[argparse.ArgumentParser], None]
-CHECKS = ("config", "canvas", "smtp", "sftp", "http")
+CHECKS = ("config", "store", "canvas", "smtp", "sftp", "http")
 
 
 def add_operation_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -134,6 +134,7 @@ def _check(args: argparse.Namespace) -> int:
         check_http,
         check_sftp,
         check_smtp,
+        check_store,
     )
 
     if args.what == "smtp" and not args.to:
@@ -146,6 +147,7 @@ def _check(args: argparse.Namespace) -> int:
     else:
         run: dict[str, Callable[[], list[Check]]] = {
             "config": lambda: check_config(settings),
+            "store": lambda: [check_store(settings)],
             "canvas": lambda: check_canvas(settings, args.institution),
             "smtp": lambda: [check_smtp(settings, args.to)],
             "sftp": lambda: [check_sftp(settings)],

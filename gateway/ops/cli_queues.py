@@ -75,6 +75,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from gateway.daemon import run_until_signalled
     from gateway.logs import configure_logging
+    from gateway.state.database import StoreUnavailable
 
     configure_logging(args.log_level)
     try:
@@ -84,6 +85,10 @@ def _serve(args: argparse.Namespace) -> int:
         logging.getLogger("gateway.ops.cli").error(
             "gateway not started", extra={"reason": f"configuration error: {error}"})
         return 2
+    except StoreUnavailable as error:  # cluster mode: the node lock was lost while serving
+        logging.getLogger("gateway.ops.cli").error("gateway stopped",
+                                                   extra={"reason": str(error)})
+        return 1
     return 0
 
 
@@ -127,12 +132,12 @@ def _status(args: argparse.Namespace) -> int:
     when something is held or failed, else 0."""
     from gateway.instance import running_pid
     from gateway.ops.status import institution_status, print_status
+    from gateway.state.backends import has_store
 
     settings = settings_for(args)
-    database = settings.data_dir / "state.db"
-    if not database.exists():
+    if not has_store(settings):
         raise no_data(settings.data_dir)
-    rows = institution_status(database, list(settings.institutions))
+    rows = institution_status(settings, list(settings.institutions))
     pid = running_pid(settings.data_dir)
     state = (f"gateway: running on {settings.data_dir} (pid {pid})" if pid is not None else
              f"gateway: NOT RUNNING on {settings.data_dir}: nothing is received or sent; "

@@ -12,8 +12,9 @@ from pathlib import Path
 
 from gateway.settings import Settings
 from gateway.settings_files import load_settings
+from gateway.state.backends import has_store, open_store
+from gateway.state.protocols import StateStore
 from gateway.state.spool import Spool
-from gateway.state.store import Store
 
 DEFAULT_DEMO_DATA = Path("gateway-data")
 
@@ -51,12 +52,12 @@ def no_data(data_dir: Path) -> NoDataError:
 
 
 @contextmanager
-def open_data(settings: Settings) -> Iterator[tuple[Spool, Store]]:
+def open_data(settings: Settings) -> Iterator[tuple[Spool, StateStore]]:
     """The data dir's spool and an open store; raises NoDataError when there is no store."""
     spool = Spool(settings.data_dir)
-    if not spool.database.exists():
+    if not has_store(settings):
         raise no_data(settings.data_dir)
-    store = Store(spool.database)
+    store = open_store(settings)
     try:
         yield spool, store
     finally:

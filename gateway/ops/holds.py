@@ -23,16 +23,16 @@ from gateway.ops.operator import (
     parked_by_operator,
     release,
 )
+from gateway.state.protocols import StateStore
 from gateway.state.records import BatchRecord
 from gateway.state.spool import Spool
 from gateway.state.states import FINISHED_BATCH_STATES, BatchState, TransitionError
-from gateway.state.store import Store
 
 HOLDABLE = frozenset({BatchState.OPEN, BatchState.READY, BatchState.DEFERRED})
 """Batch states an operator may hold: not yet sent to Canvas."""
 
 
-def hold_institution(store: Store, institution: str, reason: str,
+def hold_institution(store: StateStore, institution: str, reason: str,
                      configured: Sequence[str]) -> None:
     """Stop an institution's queue.  Raises OperatorError for an unknown institution or one
     already held."""
@@ -43,7 +43,7 @@ def hold_institution(store: Store, institution: str, reason: str,
                                 f"({store.institution_holds()[institution].reason})")
 
 
-def hold_batch(store: Store, batch: BatchRecord, reason: str) -> BatchState:
+def hold_batch(store: StateStore, batch: BatchRecord, reason: str) -> BatchState:
     """Park a batch not yet sent; returns HELD.  Raises OperatorError otherwise."""
     if batch.state not in HOLDABLE:
         raise OperatorError(
@@ -60,7 +60,7 @@ def hold_batch(store: Store, batch: BatchRecord, reason: str) -> BatchState:
     return BatchState.HELD
 
 
-def release_institution(store: Store, spool: Spool, institution: str,
+def release_institution(store: StateStore, spool: Spool, institution: str,
                         configured: Sequence[str]) -> list[str]:
     """Let an institution's queue go on: lift its hold and release its stopped head batch,
     whichever apply, but never a batch an operator parked one by one (``gateway hold

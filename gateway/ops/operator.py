@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from gateway.sorting.identity import attempt_prefix
 from gateway.sorting.options import GUARD_PREFIX
+from gateway.state.protocols import StateStore
 from gateway.state.records import BatchRecord
 from gateway.state.spool import Spool
 from gateway.state.states import (
@@ -20,7 +21,6 @@ from gateway.state.states import (
     TransitionError,
     UploadState,
 )
-from gateway.state.store import Store
 
 STOPPED = frozenset({BatchState.HELD, BatchState.FAILED})
 OPERATOR_HOLD = "operator: "
@@ -45,13 +45,13 @@ def no_such(kind: str, name: object, configured: Sequence[str] | None = None) ->
     return OperatorError(f"there is no {kind} {shown}{known}")
 
 
-def check_institution(store: Store, name: str, configured: Sequence[str]) -> None:
+def check_institution(store: StateStore, name: str, configured: Sequence[str]) -> None:
     """Raise :func:`no_such` unless ``name`` is configured or has batches in the store."""
     if name not in configured and not store.batches(institution=name):
         raise no_such("institution", name, configured)
 
 
-def batch_by_id(store: Store, batch_id: int) -> BatchRecord:
+def batch_by_id(store: StateStore, batch_id: int) -> BatchRecord:
     """A batch by id; raises :func:`no_such` when there is none."""
     try:
         return store.batch(batch_id)
@@ -59,7 +59,7 @@ def batch_by_id(store: Store, batch_id: int) -> BatchRecord:
         raise no_such("batch", batch_id) from None
 
 
-def find_target(store: Store, target: str, configured: Sequence[str]) -> BatchRecord:
+def find_target(store: StateStore, target: str, configured: Sequence[str]) -> BatchRecord:
     """A batch by id, or the batch stopping an institution's queue (by institution name)."""
     if target.isdigit():
         return batch_by_id(store, int(target))
@@ -70,7 +70,7 @@ def find_target(store: Store, target: str, configured: Sequence[str]) -> BatchRe
     return head
 
 
-def release(store: Store, spool: Spool, batch: BatchRecord) -> BatchState:
+def release(store: StateStore, spool: Spool, batch: BatchRecord) -> BatchState:
     """Let the queue go on: a HELD batch resumes where it stopped; a FAILED one is set aside
     (its failure accepted) so the batches after it proceed.  Returns the new state."""
     if batch.state is BatchState.FAILED:
@@ -90,7 +90,7 @@ def release(store: Store, spool: Spool, batch: BatchRecord) -> BatchState:
                  **({"guard_ack": 1} if acknowledged else {}))
 
 
-def requeue(store: Store, spool: Spool, batch: BatchRecord) -> BatchState:
+def requeue(store: StateStore, spool: Spool, batch: BatchRecord) -> BatchState:
     """Send a HELD or FAILED batch to Canvas again, as a new import."""
     if batch.state not in STOPPED:
         raise OperatorError(f"batch {batch.id} is {batch.state}; only held or failed batches "
@@ -99,7 +99,7 @@ def requeue(store: Store, spool: Spool, batch: BatchRecord) -> BatchState:
     return _move(store, batch, new, "operator: requeued", import_id=None)
 
 
-def skip(store: Store, batch: BatchRecord) -> BatchState:
+def skip(store: StateStore, batch: BatchRecord) -> BatchState:
     """Never send this batch; the batches after it proceed."""
     if batch.state not in STOPPED | {BatchState.READY}:
         raise OperatorError(f"batch {batch.id} is {batch.state}; only ready, held or failed "
@@ -107,7 +107,7 @@ def skip(store: Store, batch: BatchRecord) -> BatchState:
     return _move(store, batch, BatchState.SKIPPED, "operator: skipped")
 
 
-def reject_upload(store: Store, upload_id: int, reason: str) -> int:
+def reject_upload(store: StateStore, upload_id: int, reason: str) -> int:
     """Reject a RECEIVED upload with ``reason``: it goes alone into a batch of its own, which
     the sorter ends as REJECTED with a report to the sender naming the reason; nothing of it
     reaches Canvas.  Returns that batch's id.  Refused once the sorter has put the upload
@@ -144,7 +144,7 @@ def _resume_state(spool: Spool, batch: BatchRecord) -> BatchState:
     return BatchState.OPEN  # held before its zip was built: build it first
 
 
-def _move(store: Store, batch: BatchRecord, new: BatchState, reason: str,
+def _move(store: StateStore, batch: BatchRecord, new: BatchState, reason: str,
           **fields: object) -> BatchState:
     try:
         with store.transaction() as txn:

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.state.protocols import StateStore
 from gateway.state.spool import Spool, fsync_directory
-from gateway.state.store import Store
 
 REASON_SUFFIX = ".reason.txt"
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -73,7 +73,7 @@ def preview(item: QuarantinedFile) -> tuple[str, list[str]]:
     return _sha256(item.path), lines
 
 
-def requeue(store: Store, spool: Spool, item: QuarantinedFile, *, institution: str,
+def requeue(store: StateStore, spool: Spool, item: QuarantinedFile, *, institution: str,
             configured: Sequence[str], filename: str | None = None) -> int:
     """Receive a quarantined file again as an upload of ``institution``; returns its id.
 

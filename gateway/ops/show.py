@@ -17,11 +17,11 @@ from rich.table import Table
 from gateway.ops.tables import emit, facts, table
 from gateway.reporting.assemble import canvas_messages
 from gateway.state.archive import archive_folder
-from gateway.state.records import BatchRecord, NoticeRecord, UploadRecord
+from gateway.state.protocols import StateStore
+from gateway.state.records import BatchRecord, UploadRecord
 from gateway.state.report_names import ReportStage, latest_report, report_name
 from gateway.state.spool import Spool
 from gateway.state.states import FINISHED_BATCH_STATES
-from gateway.state.store import Store
 
 _BATCH_TIMES = ("created_at", "submitted_at", "posted_at", "finished_at", "next_attempt_at")
 
@@ -34,11 +34,10 @@ def iso_time(stamp: float | None) -> str | None:
     return datetime.fromtimestamp(stamp, tz=UTC).isoformat(timespec="seconds")
 
 
-def batch_details(store: Store, spool: Spool, batch_id: int) -> dict[str, Any]:
+def batch_details(store: StateStore, spool: Spool, batch_id: int) -> dict[str, Any]:
     """Everything about a batch; raises KeyError when there is none."""
     batch = store.batch(batch_id)
-    notices = [NoticeRecord.from_row(row) for row in store.read(
-        "SELECT * FROM notices WHERE batch_id = ? ORDER BY id", batch_id)]
+    notices = store.notices(batch_id=batch_id)
     details: dict[str, Any] = {
         "batch": batch.id, "reference": batch.reference, "institution": batch.institution,
         "state": batch.state.value,
@@ -99,7 +98,7 @@ def batch_files(spool: Spool, batch: BatchRecord) -> dict[str, Path]:
             "archive": archive_folder(spool, batch)}
 
 
-def upload_details(store: Store, spool: Spool, upload_id: int) -> dict[str, Any]:
+def upload_details(store: StateStore, spool: Spool, upload_id: int) -> dict[str, Any]:
     """Everything about an upload; raises KeyError when there is none."""
     upload = store.upload(upload_id)
     details = {"institution": upload.institution, **upload_summary(upload),
@@ -144,7 +143,7 @@ def _list_table(items: list[dict[str, Any]]) -> Table:
                  [[item.get(h) for h in headers] for item in items])
 
 
-def _history(store: Store, entity: str, record_id: int) -> list[dict[str, Any]]:
+def _history(store: StateStore, entity: str, record_id: int) -> list[dict[str, Any]]:
     return [{**entry, "at": iso_time(entry["at"])} for entry in store.history(entity, record_id)]
 
 

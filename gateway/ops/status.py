@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
 from gateway.exports.runs import last_runs, run_summary
 from gateway.ops.tables import emit, table
+from gateway.settings import Settings
+from gateway.state.backends import open_store
+from gateway.state.protocols import StateStore
 from gateway.state.records import BatchRecord, DiscardRecord, UploadRecord
 from gateway.state.states import BatchState, UploadState
-from gateway.state.store import Store
 
 _WAITING = (BatchState.OPEN, BatchState.READY, BatchState.DEFERRED)
 _IN_FLIGHT = (BatchState.SUBMITTING, BatchState.IMPORTING)
@@ -22,10 +23,11 @@ NOT_RECEIVED = 10
 """Dropped, unreceived files listed per institution (the latest)."""
 
 
-def institution_status(database: Path, configured: Sequence[str]) -> list[dict[str, Any]]:
-    """One row per institution (configured or seen in the store), safe on a live store,
-    with ``on_hold`` saying whether an operator holds its queue (``gateway hold``)."""
-    store = Store(database)
+def institution_status(settings: Settings,
+                       configured: Sequence[str]) -> list[dict[str, Any]]:
+    """One row per institution (configured or seen in the configured store), safe on a
+    live store, with ``on_hold`` saying whether an operator holds its queue."""
+    store = open_store(settings)
     try:
         rows = status_rows(store, configured)
         holds = store.institution_holds()
@@ -36,7 +38,7 @@ def institution_status(database: Path, configured: Sequence[str]) -> list[dict[s
         "since": _iso(holds[row["institution"]].held_at)}} for row in rows]
 
 
-def status_rows(store: Store, configured: Sequence[str], *, only: str | None = None,
+def status_rows(store: StateStore, configured: Sequence[str], *, only: str | None = None,
                 public: bool = False) -> list[dict[str, Any]]:
     """The status rows from an open store (``only``: just that institution's row).
 
@@ -64,26 +66,17 @@ def status_rows(store: Store, configured: Sequence[str], *, only: str | None = N
     return rows
 
 
-def _current_batches(store: Store, only: str | None) -> list[BatchRecord]:
+def _current_batches(store: StateStore, only: str | None) -> list[BatchRecord]:
     """The batches a status row shows: unfinished ones and each institution's latest
     success (``only``: of that institution), oldest first."""
     unfinished = (*_WAITING, *_IN_FLIGHT, BatchState.HELD, BatchState.FAILED)
-    rows = store.read(
-        "SELECT * FROM batches WHERE (state IN (?, ?, ?, ?, ?, ?, ?) OR id IN"
-        " (SELECT MAX(id) FROM batches WHERE state IN (?, ?) GROUP BY institution))"
-        " AND (? IS NULL OR institution = ?) ORDER BY id",
-        *unfinished, *_SUCCESS, only, only)
-    return [BatchRecord.from_row(row) for row in rows]
+    return store.current_batches(unfinished, _SUCCESS, only)
 
 
-def _latest_uploads(store: Store, only: str | None) -> dict[str, dict[str, Any]]:
+def _latest_uploads(store: StateStore, only: str | None) -> dict[str, dict[str, Any]]:
     """Each institution's latest received upload: its file name and when it arrived."""
-    rows = store.read(
-        "SELECT institution, filename, received_at FROM uploads WHERE id IN"
-        " (SELECT MAX(id) FROM uploads GROUP BY institution)"
-        " AND (? IS NULL OR institution = ?)", only, only)
-    return {row["institution"]: {"file": row["filename"],
-                                 "received_at": _iso(row["received_at"])} for row in rows}
+    return {name: {"file": filename, "received_at": _iso(received_at)}
+            for name, (filename, received_at) in store.latest_uploads(only).items()}
 
 
 def _not_received(discards: Sequence[DiscardRecord]) -> list[dict[str, Any]]:

@@ -12,18 +12,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from jinja2 import (
-    BaseLoader,
-    ChoiceLoader,
-    Environment,
-    FileSystemLoader,
-    PackageLoader,
-    StrictUndefined,
-    select_autoescape,
-)
-
 from gateway.exports.runs import ExportRun
-from gateway.reporting.render import RenderedReport, format_size, subject_line, text_line
+from gateway.reporting.render import (
+    RenderedReport,
+    format_when,
+    subject_line,
+    template_environment,
+)
 from gateway.state.states import ExportRunState
 
 SUBJECT = "export_subject.txt"
@@ -35,16 +30,9 @@ class ExportMailRenderer:
     """Renders export mails, with an institution's template overrides if it has any."""
 
     def __init__(self, override_dir: Path | None = None) -> None:
-        loaders: list[BaseLoader] = []
-        if override_dir is not None:
-            loaders.append(FileSystemLoader(override_dir))
-        loaders.append(PackageLoader("gateway", "reporting/templates"))
-        self._env = Environment(
-            loader=ChoiceLoader(loaders), undefined=StrictUndefined, finalize=_one_line,
-            autoescape=select_autoescape(enabled_extensions=("html",),
-                                         default_for_string=False, default=False),
-            keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
-        self._env.filters["bytes"] = format_size
+        """Raises ValueError if ``override_dir`` is not a directory (see
+        :func:`gateway.reporting.render.template_environment`)."""
+        self._env = template_environment(override_dir)
 
     def render(self, run: ExportRun) -> RenderedReport:
         """Subject, text and HTML of the mail about ``run`` (PUBLISHED or FAILED).  Raises
@@ -75,12 +63,5 @@ _TRIGGERS = {"schedule": "its schedule", "after_import": "a successful import",
              "operator": "an operator"}
 
 
-def _one_line(value: Any) -> Any:
-    """Every printed text is one line (a Canvas message cannot forge lines of the mail)."""
-    return text_line(value) if isinstance(value, str) else value
-
-
 def _when(at: float | None) -> str:
-    if at is None:
-        return "not known"
-    return datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return "not known" if at is None else format_when(datetime.fromtimestamp(at, tz=UTC))

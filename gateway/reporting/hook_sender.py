@@ -20,9 +20,9 @@ import requests
 from gateway.forwarding.backoff import retry_delay
 from gateway.reporting.webhooks import Hook, event_id, event_of, payload
 from gateway.runner import Runner
+from gateway.state.protocols import StateStore
 from gateway.state.records import BatchRecord, HookDeliveryRecord
 from gateway.state.states import NoticeState, TransitionError
-from gateway.state.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class HookSender(Runner):
 
     name = "webhooks"
 
-    def __init__(self, *, store: Store, hooks: Sequence[Hook],
+    def __init__(self, *, store: StateStore, hooks: Sequence[Hook],
                  session: requests.Session | None = None) -> None:
         super().__init__(idle_seconds=2.0)
         self._store = store

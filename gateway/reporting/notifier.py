@@ -36,6 +36,7 @@ from gateway.runner import Runner
 from gateway.settings import MailSettings
 from gateway.sorting.sorter import BATCH_RECEIPT
 from gateway.state.archive import archive_batch
+from gateway.state.protocols import StateStore
 from gateway.state.records import BatchRecord, NoticeRecord
 from gateway.state.spool import Spool, publish_bytes
 from gateway.state.states import (
@@ -44,7 +45,6 @@ from gateway.state.states import (
     NoticeKind,
     NoticeState,
 )
-from gateway.state.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class Notifier(Runner):
 
     name = "notifier"
 
-    def __init__(self, *, store: Store, spool: Spool,
+    def __init__(self, *, store: StateStore, spool: Spool,
                  institutions: Callable[[], dict[str, Institution]],
                  renderers: Callable[[str], ReportRenderer], delivery: Delivery,
                  notes: Callable[[str, int], tuple[str, ...]] = lambda _, __: ()) -> None:

@@ -119,33 +119,8 @@ class ReportRenderer:
     """
 
     def __init__(self, override_dir: Path | None = None) -> None:
-        """Build the environment; raises ValueError if ``override_dir`` is not a directory.
-
-        A missing override directory is a configuration mistake, and silently falling back
-        to the packaged templates would hide it from the operator.
-        """
-        loaders: list[BaseLoader] = []
-        if override_dir is not None:
-            if not override_dir.is_dir():
-                raise ValueError(f"template override directory not found: {override_dir}")
-            loaders.append(FileSystemLoader(override_dir))
-        loaders.append(PackageLoader("gateway", "reporting/templates"))
-        self._env = Environment(
-            loader=ChoiceLoader(loaders),
-            undefined=StrictUndefined,
-            finalize=_line_safe,
-            autoescape=select_autoescape(
-                enabled_extensions=("html",), default_for_string=False, default=False
-            ),
-            keep_trailing_newline=True,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
-        self._env.filters.update(
-            # ``plain`` kept multi-line texts' line breaks once; those texts carry member
-            # and file names, so it is ``oneline`` now (override templates still name it).
-            when=format_when, bytes=format_size, oneline=_line_safe, plain=_line_safe
-        )
+        """Build the environment; raises ValueError if ``override_dir`` is not a directory."""
+        self._env = template_environment(override_dir)
 
     def render(self, report: BatchReport) -> RenderedReport:
         """Render the subject, text body and HTML body of ``report``.
@@ -160,6 +135,41 @@ class ReportRenderer:
         text = self._env.get_template(TEXT_TEMPLATE).render(context)
         html = self._env.get_template(HTML_TEMPLATE).render(context)
         return RenderedReport(subject=subject, text=text, html=html)
+
+
+def template_environment(override_dir: Path | None) -> Environment:
+    """The jinja2 environment every mail and report renders in: the packaged templates, an
+    institution's ``override_dir`` first if given; strict undefined values; autoescaping
+    for ``.html`` templates only (subjects and text bodies must not hold HTML entities);
+    every printed value one line (:func:`text_line`).
+
+    Raises ValueError if ``override_dir`` is not a directory: a missing override directory
+    is a configuration mistake, and silently falling back to the packaged templates would
+    hide it from the operator.
+    """
+    loaders: list[BaseLoader] = []
+    if override_dir is not None:
+        if not override_dir.is_dir():
+            raise ValueError(f"template override directory not found: {override_dir}")
+        loaders.append(FileSystemLoader(override_dir))
+    loaders.append(PackageLoader("gateway", "reporting/templates"))
+    env = Environment(
+        loader=ChoiceLoader(loaders),
+        undefined=StrictUndefined,
+        finalize=_line_safe,
+        autoescape=select_autoescape(
+            enabled_extensions=("html",), default_for_string=False, default=False
+        ),
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        # ``plain`` kept multi-line texts' line breaks once; those texts carry member
+        # and file names, so it is ``oneline`` now (override templates still name it).
+        when=format_when, bytes=format_size, oneline=_line_safe, plain=_line_safe
+    )
+    return env
 
 
 def report_context(report: BatchReport) -> dict[str, Any]:

@@ -6,14 +6,14 @@ import json
 from datetime import UTC, datetime
 
 from gateway.ops.status import status_rows
+from gateway.state.protocols import StateStore
 from gateway.state.spool import Spool, publish_bytes
-from gateway.state.store import Store
 
 STATUS_FILE = "status.json"
 STATUS_FORMAT = 1
 
 
-def write_status_file(store: Store, spool: Spool, institution: str) -> None:
+def write_status_file(store: StateStore, spool: Spool, institution: str) -> None:
     """Rewrite the institution's status.json (last success, queue, in flight, held/failed)."""
     [row] = status_rows(store, [institution], only=institution, public=True)
     document = {"format": STATUS_FORMAT,

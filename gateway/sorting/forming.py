@@ -16,9 +16,9 @@ from typing import Any, Protocol
 from gateway.sorting.delivery import PlannedBatch
 from gateway.sorting.validation import UploadVerdict
 from gateway.sorting.validation.findings import Code
+from gateway.state.protocols import StoreTransaction
 from gateway.state.records import UploadRecord
 from gateway.state.states import NoticeKind, UploadState
-from gateway.state.store import Transaction
 from gateway.web.metrics import FILES_REJECTED
 
 log = logging.getLogger("gateway.sorting.sorter")
@@ -60,7 +60,7 @@ class UngatedIntake:
         return {}
 
 
-def record_plan(txn: Transaction, institution: str, plan: PlannedBatch,
+def record_plan(txn: StoreTransaction, institution: str, plan: PlannedBatch,
                 unchecked: Mapping[int, str]) -> int:
     """Create one planned batch and move its uploads into it (compare-and-set: each upload
     must still be RECEIVED); returns the batch id."""

@@ -45,10 +45,10 @@ from gateway.sorting.identity import attempt_prefix, prefixed_names
 from gateway.sorting.kinds import identify
 from gateway.sorting.validation import UploadVerdict, validate_upload
 from gateway.sorting.validation.zips import csv_member_names, member_opener
+from gateway.state.protocols import StateStore
 from gateway.state.records import BatchRecord, UploadRecord
 from gateway.state.spool import Spool, fsync_file, publish_file, temp_path_for
 from gateway.state.states import BatchState, NoticeKind, TransitionError, UploadState
-from gateway.state.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class Sorter(Runner):
 
     name = "sorter"
 
-    def __init__(self, *, store: Store, spool: Spool,
+    def __init__(self, *, store: StateStore, spool: Spool,
                  institutions: Callable[[], Mapping[str, Institution]],
                  quiet_seconds: float, on_ready: Callable[[], None],
                  intake: IntakeGate | None = None, workers: int = 1) -> None:

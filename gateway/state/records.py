@@ -1,13 +1,13 @@
-"""Read-only views of the store's rows: uploads, batches, notices and holds."""
+"""Read-only views of the store's rows: uploads, batches, notices, holds and export runs."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.state.states import BatchState, NoticeState, UploadState
+from gateway.state.database import Row
+from gateway.state.states import BatchState, ExportRunState, NoticeState, UploadState
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class UploadRecord:
     (its delivery's import options); None for plain /inbox."""
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> UploadRecord:
+    def from_row(cls, row: Row) -> UploadRecord:
         """Build from a ``SELECT * FROM uploads`` row."""
         return cls(
             id=row["id"], institution=row["institution"], filename=row["filename"],
@@ -83,7 +83,7 @@ class BatchRecord:
         return f"batch-{self.number or self.id:06d}"
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> BatchRecord:
+    def from_row(cls, row: Row) -> BatchRecord:
         """Build from a ``SELECT * FROM batches`` row."""
         canvas = row["canvas_json"]
         return cls(
@@ -119,7 +119,7 @@ class FindingRecord:
     blocking: bool
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> FindingRecord:
+    def from_row(cls, row: Row) -> FindingRecord:
         """Build from a findings row joined with its upload's file name."""
         return cls(file=row["file"], row=row["row"], column=row["column_name"],
                    message=row["message"], fix=row["fix"], blocking=bool(row["blocking"]))
@@ -150,7 +150,7 @@ class NoticeRecord:
     """The export run an export notice (published, failed) is about."""
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> NoticeRecord:
+    def from_row(cls, row: Row) -> NoticeRecord:
         """Build from a ``SELECT * FROM notices`` row."""
         return cls(
             id=row["id"], kind=row["kind"], institution=row["institution"],
@@ -179,7 +179,7 @@ class DiscardRecord:
     """The batch whose reports name it (None: no report has yet)."""
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> DiscardRecord:
+    def from_row(cls, row: Row) -> DiscardRecord:
         """Build from a ``SELECT * FROM discards`` row."""
         return cls(id=row["id"], institution=row["institution"], filename=row["filename"],
                    folder=row["folder"], size=row["size"], reason=row["reason"],
@@ -202,7 +202,7 @@ class HookDeliveryRecord:
     sent_at: float | None
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> HookDeliveryRecord:
+    def from_row(cls, row: Row) -> HookDeliveryRecord:
         """Build from a ``SELECT * FROM hook_deliveries`` row."""
         return cls(hook=row["hook"], notice_id=row["notice_id"], event=row["event"],
                    state=NoticeState(row["state"]), attempts=row["attempts"],
@@ -220,10 +220,45 @@ class InstitutionHold:
     held_at: float
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> InstitutionHold:
+    def from_row(cls, row: Row) -> InstitutionHold:
         """Build from a ``SELECT * FROM institution_holds`` row."""
         return cls(institution=row["institution"], reason=row["reason"],
                    held_at=row["held_at"])
+
+
+@dataclass(frozen=True)
+class ExportRun:
+    """One run of one export: a slot (schedule time, import, request) and where it is."""
+
+    id: int
+    institution: str
+    export: str
+    report: str
+    slot: str
+    trigger: str
+    state: ExportRunState
+    parameters: dict[str, str]
+    created_at: float
+    updated_at: float
+    next_attempt_at: float
+    attempts: int
+    trouble_since: float | None
+    starting_at: float | None
+    report_id: int | None
+    canvas_state: str | None
+    file_name: str | None
+    size: int | None
+    sha256: str | None
+    published_at: float | None
+    reason: str | None
+
+    @classmethod
+    def from_row(cls, row: Row) -> ExportRun:
+        """Build from a ``SELECT * FROM export_runs`` row."""
+        fields = {key: row[key] for key in row.keys()}  # noqa: SIM118 (a Row, not a dict)
+        fields["state"] = ExportRunState(fields["state"])
+        fields["parameters"] = json.loads(fields["parameters"])
+        return cls(**fields)
 
 
 def _json_or_none(text: str | None) -> dict[str, Any] | None:

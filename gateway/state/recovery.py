@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.sorting.sorter import BATCH_REPORT
+from gateway.state.protocols import StateStore
 from gateway.state.spool import TEMP_SUFFIX, Spool, publish_bytes
 from gateway.state.states import IN_FLIGHT_BATCH_STATES, BatchState
-from gateway.state.store import Store
 
 log = logging.getLogger(__name__)
 
 CLEAN_STOP = "clean_stop"
-"""Store mark set by an orderly shutdown, cleared by the next start's recovery."""
+"""StateStore mark set by an orderly shutdown, cleared by the next start's recovery."""
 
 
 @dataclass
@@ -37,7 +37,7 @@ class RecoveryReport:
     batches_held: list[int] = field(default_factory=list)
 
 
-def recover(store: Store, spool: Spool, *, max_recoveries: int) -> RecoveryReport:
+def recover(store: StateStore, spool: Spool, *, max_recoveries: int) -> RecoveryReport:
     """Bring spool and store back to a consistent state; see the module docstring."""
     report = RecoveryReport()
     for partial in spool.incoming.iterdir():
@@ -56,11 +56,12 @@ def recover(store: Store, spool: Spool, *, max_recoveries: int) -> RecoveryRepor
     return report
 
 
-def _quarantine_orphans(store: Store, spool: Spool, report: RecoveryReport) -> None:
+def _quarantine_orphans(store: StateStore, spool: Spool, report: RecoveryReport) -> None:
     """Uploads whose record never committed were never acknowledged: set them aside."""
-    known = {upload.id for upload in store.uploads()}
-    for path in spool.uploads.iterdir():
-        if path.name.isdigit() and int(path.name) not in known:
+    stored = [path for path in spool.uploads.iterdir() if path.name.isdigit()]
+    known = store.known_uploads(int(path.name) for path in stored)  # not every record ever
+    for path in stored:
+        if int(path.name) not in known:
             _quarantine(spool, path, "published to the spool but never recorded (the "
                                      "gateway stopped before acknowledging the upload)")
             report.orphans_quarantined.append(path.name)
@@ -73,13 +74,13 @@ def _quarantine(spool: Spool, path: Path, reason: str) -> None:
     log.warning("upload quarantined", extra={"spool_file": path.name, "reason": reason})
 
 
-def mark_clean_stop(store: Store) -> None:
+def mark_clean_stop(store: StateStore) -> None:
     """Record that the gateway stopped in order: no batch was in the middle of an action."""
     with store.transaction() as txn:
         txn.set_mark(CLEAN_STOP, txn.now)
 
 
-def _count_interruptions(store: Store, max_recoveries: int, report: RecoveryReport) -> None:
+def _count_interruptions(store: StateStore, max_recoveries: int, report: RecoveryReport) -> None:
     for state in sorted(IN_FLIGHT_BATCH_STATES):
         for batch in store.batches(state=BatchState(state)):
             if batch.state is BatchState.SUBMITTING and batch.post_settles_at is not None:

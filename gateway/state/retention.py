@@ -12,15 +12,16 @@ import shutil
 
 from gateway.runner import Runner
 from gateway.state.archive import archive_folder
+from gateway.state.protocols import StateStore
 from gateway.state.records import BatchRecord
 from gateway.state.report_names import all_report_names
 from gateway.state.spool import Spool
 from gateway.state.states import FINISHED_BATCH_STATES
-from gateway.state.store import Store
 
 log = logging.getLogger(__name__)
 
 DAY = 86400.0
+_PAGE = 500
 
 
 class Retention(Runner):
@@ -28,22 +29,25 @@ class Retention(Runner):
 
     name = "retention"
 
-    def __init__(self, *, store: Store, spool: Spool, retention_days: float) -> None:
+    def __init__(self, *, store: StateStore, spool: Spool, retention_days: float) -> None:
         super().__init__(idle_seconds=3600.0)
         self._store = store
         self._spool = spool
         self._keep_seconds = retention_days * DAY
 
     def step(self) -> bool:
-        """Purge every expired batch once; False so the loop then sleeps for an hour."""
+        """Purge every expired batch once; False so the loop then sleeps for an hour.
+
+        A purged batch is marked (``purged_at``) in the same pass, so each hour reads only
+        the batches that expired since the last: the cost follows the retention window,
+        never the length of the history."""
         cutoff = self._store.clock() - self._keep_seconds
         purged = 0
-        for batch in self._store.batches():
-            ended = batch.finished_at or batch.created_at
-            if batch.state not in FINISHED_BATCH_STATES or ended > cutoff:
-                continue
-            if self._purge(batch):
-                purged += 1
+        while expired := self._store.unpurged_batches(FINISHED_BATCH_STATES, cutoff, _PAGE):
+            purged += sum(self._purge(batch) for batch in expired)
+            with self._store.transaction() as txn:
+                for batch in expired:
+                    txn.mark_purged(batch.id)
         if purged:
             log.info("retention purged old batches", extra={"batches": purged})
         return False

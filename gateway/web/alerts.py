@@ -13,9 +13,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.state.protocols import StateStore
 from gateway.state.records import HookDeliveryRecord, InstitutionHold, NoticeRecord
 from gateway.state.states import OPS_ONLY_NOTICES, BatchState, NoticeState
-from gateway.state.store import Store
 from gateway.web.activity import SftpActivity
 
 NOTICES_SHOWN = 10
@@ -33,7 +33,7 @@ class Alert:
     batch: int | None = None
 
 
-def collect_alerts(store: Store, rows: Sequence[Mapping[str, Any]],
+def collect_alerts(store: StateStore, rows: Sequence[Mapping[str, Any]],
                    holds: Mapping[str, InstitutionHold], activity: SftpActivity) -> list[Alert]:
     """Every alert, errors first; empty when nothing waits for an operator."""
     found = [*_parked(rows), *_undeliverable(store.notices(state=NoticeState.FAILED)),
@@ -82,7 +82,7 @@ def _webhooks(given_up: Sequence[HookDeliveryRecord]) -> Iterable[Alert]:
                     "outbox and on this page")
 
 
-def _overdue(store: Store) -> Iterable[Alert]:
+def _overdue(store: StateStore) -> Iterable[Alert]:
     for batch in store.batches(state=BatchState.IMPORTING):
         if batch.alerted_at is not None:
             yield Alert("error", f"Batch #{batch.id} of {batch.institution} is overdue: "

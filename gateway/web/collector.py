@@ -12,7 +12,6 @@ fires for one that never imported too.
 from __future__ import annotations
 
 import bisect
-import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -25,8 +24,9 @@ from prometheus_client.core import (
 )
 
 from gateway.state.diskspace import disk_space
-from gateway.state.states import FINISHED_BATCH_STATES, BatchState, NoticeState, UploadState
-from gateway.state.store import Store
+from gateway.state.protocols import StatusViews
+from gateway.state.states import FINISHED_BATCH_STATES, BatchState, NoticeState
+from gateway.state.status_views import Latency
 
 IMPORT_OUTCOMES = (BatchState.IMPORTED, BatchState.IMPORTED_WITH_MESSAGES, BatchState.FAILED)
 """Ends of a Canvas import, counted each time an import reaches one."""
@@ -46,7 +46,7 @@ _UNFINISHED = tuple(state for state in BatchState if state not in FINISHED_BATCH
 class StoreCollector:
     """Collects gateway metrics from ``store`` (and the data volume) at each scrape."""
 
-    def __init__(self, store: Store, institutions: Callable[[], Sequence[str]],
+    def __init__(self, store: StatusViews, institutions: Callable[[], Sequence[str]],
                  data_dir: Path, floor_bytes: int) -> None:
         self._store = store
         self._institutions = institutions
@@ -63,26 +63,15 @@ class StoreCollector:
         yield self._last_success(configured)
         yield _histogram("gateway_upload_to_post_seconds",
                          "Seconds from a batch's first upload being received to its POST.",
-                         UPLOAD_TO_POST_BUCKETS, self._store.read(
-                             "SELECT b.institution, b.posted_at - MIN(u.received_at) AS seconds"
-                             " FROM batches b JOIN uploads u ON u.batch_id = b.id"
-                             " WHERE b.posted_at IS NOT NULL GROUP BY b.id"))
+                         UPLOAD_TO_POST_BUCKETS, self._store.upload_to_post_latencies())
         yield _histogram("gateway_post_to_finish_seconds",
                          "Seconds from a batch's POST to Canvas's final import state.",
-                         POST_TO_FINISH_BUCKETS, self._store.read(
-                             "SELECT institution, finished_at - posted_at AS seconds"
-                             " FROM batches WHERE posted_at IS NOT NULL"
-                             " AND finished_at >= posted_at"))
+                         POST_TO_FINISH_BUCKETS, self._store.post_to_finish_latencies())
         yield self._outbox()
         yield from self._disk()
 
     def _uploads(self, configured: list[str]) -> Iterable[Metric]:
-        rows = self._store.read(
-            "SELECT institution, COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes,"
-            " SUM(state = ?) AS waiting, MAX(received_at) AS last FROM uploads"
-            " GROUP BY institution",
-            UploadState.RECEIVED)
-        found = {row["institution"]: row for row in rows}
+        found = {row.institution: row for row in self._store.upload_totals()}
         uploads = CounterMetricFamily("gateway_uploads", "Uploads received.",
                                       labels=["institution"])
         volume = CounterMetricFamily("gateway_upload_bytes", "Bytes of uploads received.",
@@ -95,10 +84,10 @@ class StoreCollector:
                                  "time); 0 if never.", labels=["institution"])
         for name in sorted(set(configured) | set(found)):
             row = found.get(name)
-            uploads.add_metric([name], row["n"] if row else 0)
-            volume.add_metric([name], row["bytes"] if row else 0)
-            waiting.add_metric([name], row["waiting"] if row else 0)
-            last.add_metric([name], row["last"] if row else 0)
+            uploads.add_metric([name], row.uploads if row else 0)
+            volume.add_metric([name], row.bytes if row else 0)
+            waiting.add_metric([name], row.waiting if row else 0)
+            last.add_metric([name], row.last_received_at if row else 0)
         return uploads, volume, waiting, last
 
     def _batches(self, configured: list[str], now: float) -> Iterable[Metric]:
@@ -114,15 +103,14 @@ class StoreCollector:
                                  "1 while an operator holds the institution's queue.",
                                  labels=["institution"])
         counts: dict[str, int] = defaultdict(int)
-        oldest = self._oldest_waiting_uploads()
-        for row in self._store.read("SELECT institution, state, COUNT(*) AS n,"
-                                    " MIN(created_at) AS oldest FROM batches"
-                                    " GROUP BY institution, state"):
-            name = row["institution"]
-            by_state.add_metric([name, row["state"]], row["n"])
-            if row["state"] in _UNFINISHED:
-                counts[name] += row["n"]
-                oldest[name] = min(oldest.get(name, row["oldest"]), row["oldest"])
+        oldest = self._store.oldest_waiting_uploads()
+        for row in self._store.batch_counts():
+            name = row.institution
+            by_state.add_metric([name, row.state], row.batches)
+            if row.state in _UNFINISHED:
+                counts[name] += row.batches
+                oldest[name] = min(oldest.get(name, row.oldest_created_at),
+                                   row.oldest_created_at)
         holds = self._store.institution_holds()
         for name in sorted(set(configured) | set(counts) | set(oldest)):
             depth.add_metric([name], counts[name])
@@ -130,30 +118,18 @@ class StoreCollector:
             held.add_metric([name], 1 if name in holds else 0)
         return by_state, depth, age, held
 
-    def _oldest_waiting_uploads(self) -> dict[str, float]:
-        rows = self._store.read("SELECT institution, MIN(received_at) AS oldest FROM uploads"
-                                " WHERE state = ? GROUP BY institution", UploadState.RECEIVED)
-        return {row["institution"]: row["oldest"] for row in rows}
-
     def _imports(self) -> Metric:
         family = CounterMetricFamily("gateway_imports", "Canvas imports that ended, by outcome.",
                                      labels=["institution", "outcome"])
-        rows = self._store.read(
-            "SELECT b.institution, t.to_state AS outcome, COUNT(*) AS n FROM transitions t"
-            " JOIN batches b ON b.id = t.entity_id WHERE t.entity = 'batch'"
-            " AND t.to_state IN (?, ?, ?) GROUP BY b.institution, t.to_state",
-            *IMPORT_OUTCOMES)
-        for row in rows:
-            family.add_metric([row["institution"], row["outcome"]], row["n"])
+        for (institution, outcome), count in self._store.import_outcomes(IMPORT_OUTCOMES).items():
+            family.add_metric([institution, outcome], count)
         return family
 
     def _last_success(self, configured: list[str]) -> Metric:
         family = GaugeMetricFamily("gateway_last_success_timestamp_seconds",
                                    "When the institution's latest successful Canvas import "
                                    "finished (Unix time); 0 if never.", labels=["institution"])
-        rows = self._store.read("SELECT institution, MAX(finished_at) AS last FROM batches"
-                                " WHERE state IN (?, ?) GROUP BY institution", *_SUCCESS)
-        found = {row["institution"]: row["last"] or 0 for row in rows}
+        found = self._store.last_finished(_SUCCESS)
         for name in sorted(set(configured) | set(found)):
             family.add_metric([name], found.get(name, 0))
         return family
@@ -162,9 +138,7 @@ class StoreCollector:
         family = GaugeMetricFamily("gateway_outbox_depth",
                                    "Notices (reports, alerts) not sent: pending or failed.",
                                    labels=["state"])
-        rows = self._store.read("SELECT state, COUNT(*) AS n FROM notices WHERE state != ?"
-                                " GROUP BY state", NoticeState.SENT)
-        found = {row["state"]: row["n"] for row in rows}
+        found = self._store.outbox_depth()
         for state in (NoticeState.PENDING, NoticeState.FAILED):
             family.add_metric([state.value], found.get(state.value, 0))
         return family
@@ -179,11 +153,11 @@ class StoreCollector:
 
 
 def _histogram(name: str, documentation: str, bounds: Sequence[float],
-               rows: Iterable[sqlite3.Row]) -> Metric:
+               rows: Iterable[Latency]) -> Metric:
     """A per-institution histogram of the ``seconds`` column of (institution, seconds) rows."""
     observed: dict[str, list[float]] = defaultdict(list)
     for row in rows:
-        observed[row[0]].append(max(0.0, float(row["seconds"])))
+        observed[row.institution].append(max(0.0, row.seconds))
     family = HistogramMetricFamily(name, documentation, labels=["institution"])
     for institution, values in sorted(observed.items()):
         values.sort()

@@ -12,15 +12,15 @@ from collections.abc import Callable, Iterable, Mapping
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from gateway.exports.runs import state_counts
+from gateway.state.protocols import StateStore
 from gateway.state.states import ExportRunState
-from gateway.state.store import Store
 
 
 class ExportCollector:
     """Collects the export metrics from ``store`` at each scrape; ``exports`` names the
     configured exports of each institution."""
 
-    def __init__(self, store: Store,
+    def __init__(self, store: StateStore,
                  exports: Callable[[], Mapping[str, tuple[str, ...]]]) -> None:
         self._store = store
         self._exports = exports
@@ -40,9 +40,7 @@ class ExportCollector:
         last = GaugeMetricFamily("gateway_export_last_published_timestamp_seconds",
                                  "When each export last published a file (0: never).",
                                  labels=["institution", "export"])
-        published = {(row[0], row[1]): float(row[2]) for row in self._store.read(
-            "SELECT institution, export, MAX(published_at) FROM export_runs"
-            " WHERE published_at IS NOT NULL GROUP BY institution, export")}
+        published = self._store.export_last_published()
         for key in sorted(configured | set(published)):
             last.add_metric(list(key), published.get(key, 0.0))
         yield last

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.state.database import StoreUnavailable
 from gateway.state.diskspace import disk_space
-from gateway.state.store import Store
+from gateway.state.protocols import StateStore
 
 STALL_SECONDS = 30.0
 """A heartbeat older than this means the event loop is stuck."""
@@ -39,7 +39,7 @@ class Probe:
 class Health:
     """Shared between the daemon (which updates it) and the HTTP threads (which read it)."""
 
-    def __init__(self, store: Store, data_dir: Path, floor_bytes: int,
+    def __init__(self, store: StateStore, data_dir: Path, floor_bytes: int,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._store = store
         self._data_dir = data_dir
@@ -74,8 +74,8 @@ class Health:
     def _store_writable(self) -> Probe:
         try:
             with self._store.transaction():
-                pass  # BEGIN IMMEDIATE takes the write lock: a writer could commit now
-        except sqlite3.Error as error:
+                pass  # a write transaction began: a writer could commit now
+        except StoreUnavailable as error:
             return Probe("store", False, f"cannot take the write lock: {error}")
         return Probe("store", True, "writable")
 

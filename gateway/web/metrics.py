@@ -45,7 +45,7 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-from gateway.state.store import Store
+from gateway.state.protocols import StateStore
 from gateway.web.activity import SftpActivity
 from gateway.web.collector import StoreCollector
 from gateway.web.export_metrics import ExportCollector
@@ -102,7 +102,7 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 """The media type of :func:`exposition` output (the Prometheus text format)."""
 
 
-def metrics_registry(store: Store, institutions: Callable[[], Sequence[str]],
+def metrics_registry(store: StateStore, institutions: Callable[[], Sequence[str]],
                      data_dir: Path, floor_bytes: int,
                      exports: Callable[[], Mapping[str, tuple[str, ...]]] = dict,
                      ) -> CollectorRegistry:

@@ -19,10 +19,10 @@ from markupsafe import Markup
 from gateway.ops.quarantine import quarantined
 from gateway.ops.show import batch_details, batch_files, iso_time
 from gateway.ops.status import status_rows
+from gateway.state.protocols import StateStore
 from gateway.state.records import BatchRecord
 from gateway.state.spool import Spool
 from gateway.state.states import FINISHED_BATCH_STATES, UploadState
-from gateway.state.store import Store
 from gateway.web.activity import SftpActivity
 from gateway.web.alerts import collect_alerts
 from gateway.web.health import Health
@@ -38,7 +38,7 @@ class StatusPages:
     ``started_at`` (store clock; default: now) is when the daemon started, for the uptime;
     ``activity`` is the intake's recent login trouble, for the alerts."""
 
-    def __init__(self, *, store: Store, spool: Spool,
+    def __init__(self, *, store: StateStore, spool: Spool,
                  institutions: Callable[[], Sequence[str]], health: Health,
                  started_at: float | None = None,
                  activity: SftpActivity = SFTP_ACTIVITY) -> None:
@@ -58,8 +58,7 @@ class StatusPages:
         """The whole gateway on one page."""
         rows = status_rows(self._store, list(self._institutions()))
         holds = self._store.institution_holds()
-        recent = [BatchRecord.from_row(row) for row in self._store.read(
-            "SELECT * FROM batches ORDER BY id DESC LIMIT ?", RECENT_BATCHES)]
+        recent = self._store.recent_batches(RECENT_BATCHES)
         return self._templates.get_template("overview.html").render(
             generated=_now(self._store), refresh=REFRESH_SECONDS, probes=self._health.ready(),
             version=VERSION, uptime=_duration(self._store.clock() - self._started_at),
@@ -99,7 +98,7 @@ class StatusPages:
                 "has_report": batch_files(self._spool, batch)["report"].exists()}
 
 
-def _now(store: Store) -> str:
+def _now(store: StateStore) -> str:
     return datetime.fromtimestamp(store.clock(), tz=UTC).isoformat(timespec="seconds")
 
 

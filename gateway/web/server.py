@@ -32,8 +32,8 @@ from urllib.parse import urlsplit
 from prometheus_client import CollectorRegistry
 
 from gateway.settings import ConfigError, Settings
+from gateway.state.protocols import StateStore
 from gateway.state.spool import Spool
-from gateway.state.store import Store
 from gateway.web.health import Health, Probe
 from gateway.web.metrics import CONTENT_TYPE, exposition, metrics_registry
 from gateway.web.page import StatusPages
@@ -118,7 +118,7 @@ class WebServer:
         return Answer(404, _TEXT, b"not found: try /, /healthz, /readyz or /metrics\n")
 
 
-def start_web(settings: Settings, spool: Spool, store: Store,
+def start_web(settings: Settings, spool: Spool, store: StateStore,
               institutions: Callable[[], Sequence[str]],
               exports: Callable[[], Mapping[str, tuple[str, ...]]] = dict) -> WebServer | None:
     """Start the HTTP port if ``[http] enabled``; call on the daemon's event loop.

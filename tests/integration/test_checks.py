@@ -14,6 +14,7 @@ from gateway.ops.cli import main
 from tests.integration.conftest import SANDBOX_TOKEN
 from tests.integration.gateway_process import GatewayProcess, wait_for
 from tests.integration.mail_server import Collector, free_port
+from tests.postgres import PASSWORD
 
 
 def _check(gateway: GatewayProcess, capsys: pytest.CaptureFixture[str],
@@ -98,7 +99,7 @@ def test_sftp_and_http_against_the_running_daemon(configured: GatewayProcess, tm
     configured.start()
     code, [sftp] = _check(configured, capsys, "sftp")
     assert code == 0, sftp
-    assert "this data dir's host key" in str(sftp["detail"])
+    assert f"a host key in {configured.data_dir / 'host-keys'})" in str(sftp["detail"])
     wait_for(lambda: _check(configured, capsys, "http")[0] == 0, 10, "/readyz")
 
     # Another data dir's keys: the daemon answering is not the one using them.
@@ -133,3 +134,33 @@ def test_config_fails_on_an_unset_smtp_password_as_serve_would(
     assert code == 1
     assert config["detail"] == (f"{configured.config_path}: mail.smtp.password: environment "
                                 "variable SMTP_TEST_PASSWORD is not set or empty")
+
+
+def test_store_names_the_database_and_never_its_password(
+        configured: GatewayProcess, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], postgres_url: str) -> None:
+    code, [store] = _check(configured, capsys, "store")
+    assert code == 1
+    assert "no state.db in" in str(store["detail"])
+
+    configured.extra_config = ["[cluster]", 'database_url_env = "TEST_DATABASE_URL"']
+    configured.write_config()
+    code, [store] = _check(configured, capsys, "store")
+    assert code == 1
+    assert "cluster.database_url: environment variable TEST_DATABASE_URL is not set" in \
+        str(store["detail"])
+
+    monkeypatch.setenv("TEST_DATABASE_URL", postgres_url)
+    code, [store] = _check(configured, capsys, "store")
+    assert code == 0
+    assert store["detail"] == f"{_without_password(postgres_url)}: writable"
+
+    monkeypatch.setenv("TEST_DATABASE_URL", postgres_url.replace(PASSWORD, "nope"))
+    code, [store] = _check(configured, capsys, "store")
+    assert code == 1
+    assert "password authentication failed" in str(store["detail"])
+    assert "nope" not in str(store["detail"])
+
+
+def _without_password(url: str) -> str:
+    return url.replace(f":{PASSWORD}@", "@")

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import asyncssh
 import pytest
 
 from tests.integration.gateway_process import REPO, GatewayProcess, wait_for
@@ -68,6 +69,43 @@ def test_known_hosts_lines_let_openssh_check_the_host_key(intake: GatewayProcess
     bad = _gateway(intake, "host-keys", "--known-hosts", "sftp.example.edu:http")
     assert bad.returncode == 2
     assert "expected HOST or HOST:PORT" in bad.stderr
+
+
+def test_configured_host_keys_are_served_and_none_is_made(intake: GatewayProcess,
+                                                           tmp_path: Path) -> None:
+    # The secret mount every node behind one address shares.
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    (secrets / "host_ed25519").write_bytes(key.export_private_key())
+    (secrets / "host_ed25519").chmod(0o400)
+    intake.sftp_options = [f'host_key_files = ["{secrets / "host_ed25519"}"]']
+    intake.start()
+    assert _served_fingerprint(intake) == key.get_fingerprint()
+    assert list((intake.data_dir / "host-keys").iterdir()) == []  # none made
+    listed = _gateway(intake, "host-keys")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines() == [
+        f"ssh-ed25519  {key.get_fingerprint()}  {key.export_public_key().decode().strip()}"]
+    checked = _gateway(intake, "check", "sftp")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "a host key in sftp.host_key_files" in checked.stdout
+
+
+def test_an_unsafe_host_key_file_stops_the_start_naming_it(intake: GatewayProcess,
+                                                           tmp_path: Path) -> None:
+    shared = tmp_path / "shared_key"
+    shared.write_bytes(asyncssh.generate_private_key("ssh-ed25519").export_private_key())
+    shared.chmod(0o666)
+    intake.sftp_options = [f'host_key_files = ["{shared}"]']
+    intake.write_config()
+    for command in (("serve",), ("check", "config")):
+        refused = _gateway(intake, *command)
+        assert refused.returncode != 0
+        assert (f"{intake.config_path}: sftp.host_key_files: {shared} is writable by group "
+                "or others; make it 0600 or 0400") in refused.stdout + refused.stderr
+        assert "Traceback" not in refused.stderr
+    assert not list((intake.data_dir / "host-keys").glob("ssh_host_*"))
 
 
 def test_reload_command_signals_the_running_gateway(intake: GatewayProcess) -> None:

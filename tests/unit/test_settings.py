@@ -157,3 +157,16 @@ def test_problem_counts_take_their_singular_and_plural(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(two, environ={})
     assert "invalid configuration (2 problems):" in str(caught.value)
+
+
+def test_cluster_mode_is_off_unless_a_database_url_is_named(tmp_path: Path) -> None:
+    settings = load_settings(_write(tmp_path, VALID), environ={})
+    assert not settings.cluster.enabled
+    assert settings.cluster.node_name  # the host name
+    both = VALID + '\n[cluster]\ndatabase_url_env = "DB_URL"\ndatabase_url_file = "/x"\n'
+    with pytest.raises(ConfigError, match="set database_url_env or database_url_file, "
+                                          "not both"):
+        load_settings(_write(tmp_path, both), environ={})
+    named = VALID + '\n[cluster]\ndatabase_url_env = "DB_URL"\nnode_name = "gw-2"\n'
+    cluster = load_settings(_write(tmp_path, named), environ={}).cluster
+    assert (cluster.enabled, cluster.node_name) == (True, "gw-2")

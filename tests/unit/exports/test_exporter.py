@@ -10,6 +10,7 @@ from gateway.exports.exporter import Exporter
 from gateway.state.spool import Spool
 from gateway.state.states import ExportRunState
 from gateway.state.store import Store
+from tests.conftest import StoreMaker
 
 S = ExportRunState
 NOW = 1_800_000_000.0
@@ -28,8 +29,9 @@ def run_in(store: Store, slot: str, *states: ExportRunState) -> int:
     return run_id
 
 
-def test_held_files_of_ended_runs_are_removed_and_waiting_ones_kept(tmp_path: Path) -> None:
-    store = Store(tmp_path / "state.db", clock=lambda: NOW)
+def test_held_files_of_ended_runs_are_removed_and_waiting_ones_kept(
+        tmp_path: Path, make_store: StoreMaker) -> None:
+    store = make_store(lambda: NOW)
     spool = Spool(tmp_path / "data")
     spool.exports.mkdir(parents=True)
     published = run_in(store, "a", S.STARTING, S.STARTED, S.DOWNLOADED, S.PUBLISHED)

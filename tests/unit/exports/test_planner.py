@@ -20,6 +20,7 @@ from gateway.institutions import CanvasTarget, Institution
 from gateway.intake.requests import RequestRefusedError
 from gateway.state.states import BatchState, ExportRunState
 from gateway.state.store import Store
+from tests.conftest import StoreMaker
 
 CHICAGO = ZoneInfo("America/Chicago")
 
@@ -99,9 +100,10 @@ def test_daylight_saving_days_keep_local_time(tmp_path: Path) -> None:
                             "cron:2026-03-10T07:30:00Z", "cron:2026-11-01T08:30:00Z"]
 
 
-def test_two_planners_at_once_make_one_run_per_slot(tmp_path: Path) -> None:
-    store, clock, planner = setup(tmp_path, NIGHTLY,
-                                  start=datetime(2026, 12, 1, 0, 0, tzinfo=CHICAGO))
+def test_two_planners_at_once_make_one_run_per_slot(make_store: StoreMaker) -> None:
+    clock = Clock(datetime(2026, 12, 1, 0, 0, tzinfo=CHICAGO))
+    store = make_store(clock)
+    planner = Planner(store, lambda: {"alpha": institution(NIGHTLY)}, started_at=clock())
     planner.plan(clock())
     other = Planner(store, lambda: {"alpha": institution(NIGHTLY)}, started_at=clock())
     clock.to(datetime(2026, 12, 1, 2, 0, tzinfo=CHICAGO))
@@ -192,10 +194,10 @@ class RacingClock(Clock):
         return self.now
 
 
-def test_two_requests_arriving_together_queue_one_run(tmp_path: Path) -> None:
+def test_two_requests_arriving_together_queue_one_run(make_store: StoreMaker) -> None:
     grades = ExportSettings(report="grade_export_csv")
     clock = RacingClock(datetime(2026, 12, 1, tzinfo=CHICAGO))
-    store = Store(tmp_path / "state.db", clock=clock)
+    store = make_store(clock)
     planner = Planner(store, lambda: {"alpha": institution(grades)}, started_at=clock.now)
     threads = [threading.Thread(target=planner.request, args=("alpha", "grade_export_csv"),
                                 name=f"request-{n}") for n in range(2)]

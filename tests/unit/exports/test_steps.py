@@ -23,7 +23,7 @@ from gateway.institutions import CanvasTarget, Institution
 from gateway.reporting.status_file import write_status_file
 from gateway.state.spool import Spool, publish_stream
 from gateway.state.states import ExportRunState
-from gateway.state.store import Store
+from tests.conftest import StoreMaker
 
 NOW = datetime(2027, 1, 15, 8, 0, 0, tzinfo=UTC).timestamp()
 EXPORT = ExportSettings(report="last_user_access_csv")
@@ -51,8 +51,9 @@ class Reports:
         return "report.csv", size, sha256
 
 
-def test_two_runs_done_in_the_same_second_publish_two_files(tmp_path: Path) -> None:
-    store = Store(tmp_path / "state.db", clock=lambda: NOW)
+def test_two_runs_done_in_the_same_second_publish_two_files(tmp_path: Path,
+                                                            make_store: StoreMaker) -> None:
+    store = make_store(lambda: NOW)
     spool = Spool(tmp_path / "data")
     reports = Reports()
     steps = RunSteps(store=store, spool=spool, settings=ExportsSettings(),
@@ -91,10 +92,10 @@ class Answers:
 
 
 def test_a_start_answered_without_a_report_id_is_never_posted_again_blindly(
-        tmp_path: Path) -> None:
+        tmp_path: Path, make_store: StoreMaker) -> None:
     # Canvas answered 200: it may well have made the report, so the run is reconciled
     # (STARTING) before anything is posted again, never sent straight back to SCHEDULED.
-    store = Store(tmp_path / "state.db", clock=lambda: NOW)
+    store = make_store(lambda: NOW)
     canvas = Answers()
     client = ReportsClient(canvas, "1")  # type: ignore[arg-type]
     steps = RunSteps(store=store, spool=Spool(tmp_path / "data"), settings=ExportsSettings(),
@@ -109,10 +110,10 @@ def test_a_start_answered_without_a_report_id_is_never_posted_again_blindly(
 
 
 def test_an_unexpected_error_reaches_the_vendor_without_paths(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, make_store: StoreMaker) -> None:
     # The held download gone from the spool: an unexpected error whose text names a path.
     clock = {"now": NOW}
-    store = Store(tmp_path / "state.db", clock=lambda: clock["now"])
+    store = make_store(lambda: clock["now"])
     spool = Spool(tmp_path / "data")
     with store.transaction() as txn:
         run_id = txn.add_export_run("alpha", EXPORT.export_name, EXPORT.report,

@@ -9,7 +9,6 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -27,10 +26,9 @@ from gateway.state.store import Store
 
 
 @pytest.fixture
-def receiver(tmp_path: Path) -> Iterator[Receiver]:
-    spool = Spool(tmp_path)
-    spool.create(["alpha"])
-    received = Receiver(Store(spool.database), spool, on_received=lambda: None)
+def receiver(store: Store, spool: Spool) -> Iterator[Receiver]:
+    """A receiver on each store backend."""
+    received = Receiver(store, spool, on_received=lambda: None)
     yield received
     received.close()
 

@@ -16,6 +16,12 @@ from tests.unit.daemon_stand_in import running_on
 from tests.unit.history import TO_IMPORTING, batch_of, received
 
 
+@pytest.fixture
+def store(sqlite_store: Store) -> Store:
+    """The data dir's own store: these tests drive the CLI, which opens it by ``--data``."""
+    return sqlite_store
+
+
 def _cli(spool: Spool, *args: str) -> int:
     return main([*args, "--data", str(spool.root)])
 

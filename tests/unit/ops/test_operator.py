@@ -83,8 +83,9 @@ def test_a_stale_view_changes_nothing(store: Store, spool: Spool) -> None:
     assert store.batch(held).state is BatchState.SKIPPED
 
 
-def test_cli_skip_and_errors(store: Store, spool: Spool,
+def test_cli_skip_and_errors(sqlite_store: Store, spool: Spool,
                              capsys: pytest.CaptureFixture[str]) -> None:
+    store = sqlite_store  # the CLI opens the data dir's store
     held = _batch_in(store, spool, [BatchState.HELD])
     assert main(["skip", str(held), "--data", str(spool.root)]) == 0
     assert "held -> skipped" in capsys.readouterr().out

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from gateway.exports.runs import ExportRun
 from gateway.reporting.export_mail import ExportMailRenderer
 from gateway.state.states import ExportRunState
@@ -46,3 +48,9 @@ def test_an_institution_template_overrides_the_packaged_one(tmp_path: Path) -> N
     mail = ExportMailRenderer(tmp_path).render(PUBLISHED)
     assert mail.subject == "Registrar feed grades ready"
     assert "/outbox/grades/" in mail.text  # the body is still the packaged one
+
+
+def test_a_missing_override_folder_is_refused_not_ignored(tmp_path: Path) -> None:
+    # As for the batch reports: falling back to the packaged templates would hide the mistake.
+    with pytest.raises(ValueError, match="template override directory not found"):
+        ExportMailRenderer(tmp_path / "missing")

@@ -13,7 +13,6 @@ from gateway.reporting.hook_sender import HookSender
 from gateway.reporting.webhooks import Hook, event_of, payload, resolve_hooks
 from gateway.settings import ConfigError, WebhookSettings
 from gateway.state.records import NoticeRecord
-from gateway.state.spool import Spool
 from gateway.state.states import BatchState, NoticeKind, NoticeState
 from gateway.state.store import Store
 from tests.hook_receiver import hook_receiver
@@ -105,8 +104,7 @@ def _held(store: Store, reason: str = "Canvas said 401") -> int:
 
 
 def test_each_event_is_posted_once_and_history_before_the_hook_is_not_replayed(
-        spool: Spool, clock: Clock) -> None:
-    store = Store(spool.database, clock=clock)
+        store: Store) -> None:
     _held(store, "before the hook existed")
     with hook_receiver() as (received, port):
         sender = HookSender(store=store, hooks=[_hook(port)])
@@ -127,8 +125,7 @@ def test_each_event_is_posted_once_and_history_before_the_hook_is_not_replayed(
 
 
 def test_failures_are_retried_then_given_up_and_no_url_is_recorded(
-        spool: Spool, clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
-    store = Store(spool.database, clock=clock)
+        store: Store, clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
     with hook_receiver() as (received, port), caplog.at_level(logging.INFO):
         sender = HookSender(store=store, hooks=[_hook(port)])
         sender.step()

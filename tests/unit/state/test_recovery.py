@@ -2,22 +2,33 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from gateway.state.recovery import mark_clean_stop, recover
 from gateway.state.spool import Spool
 from gateway.state.states import BatchState, NoticeState
 from gateway.state.store import Store
+from tests.conftest import StoreMaker
+
+Setup = Callable[[Path], tuple[Store, Spool]]
 
 
-def _setup(tmp_path: Path) -> tuple[Store, Spool]:
-    spool = Spool(tmp_path)
-    spool.create(["alpha"])
-    return Store(spool.database), spool
+@pytest.fixture
+def setup(make_store: StoreMaker, tmp_path: Path) -> Callable[[Path], tuple[Store, Spool]]:
+    """``setup(tmp_path)``: the store on each backend and a spool for alpha."""
+    def made(root: Path) -> tuple[Store, Spool]:
+        spool = Spool(root)
+        spool.create(["alpha"])
+        return make_store(time.time), spool
+    return made
 
 
-def test_partial_uploads_and_temp_files_are_removed(tmp_path: Path) -> None:
-    store, spool = _setup(tmp_path)
+def test_partial_uploads_and_temp_files_are_removed(setup: Setup, tmp_path: Path) -> None:
+    store, spool = setup(tmp_path)
     (spool.incoming / "alpha.abc.part").write_bytes(b"half a file")
     (spool.batches / ".00000001.zip.1234.tmp").write_bytes(b"half a zip")
     report = recover(store, spool, max_recoveries=3)
@@ -26,8 +37,8 @@ def test_partial_uploads_and_temp_files_are_removed(tmp_path: Path) -> None:
     assert list(spool.incoming.iterdir()) == []
 
 
-def test_unrecorded_upload_is_quarantined_with_a_reason(tmp_path: Path) -> None:
-    store, spool = _setup(tmp_path)
+def test_unrecorded_upload_is_quarantined_with_a_reason(setup: Setup, tmp_path: Path) -> None:
+    store, spool = setup(tmp_path)
     with store.transaction() as txn:
         known = txn.record_upload("alpha", "users.csv", 3, "0" * 64)
     spool.upload_path(known).write_bytes(b"abc")
@@ -40,8 +51,9 @@ def test_unrecorded_upload_is_quarantined_with_a_reason(tmp_path: Path) -> None:
     assert "never recorded" in kept.with_name(kept.name + ".reason.txt").read_text()
 
 
-def test_interrupted_batches_resume_until_the_limit_then_are_held(tmp_path: Path) -> None:
-    store, spool = _setup(tmp_path)
+def test_interrupted_batches_resume_until_the_limit_then_are_held(
+        setup: Setup, tmp_path: Path) -> None:
+    store, spool = setup(tmp_path)
     with store.transaction() as txn:
         batch_id = txn.create_batch("alpha")
         txn.move("batch", batch_id, BatchState.OPEN, BatchState.READY)
@@ -65,8 +77,8 @@ def _submitting(store: Store) -> int:
     return batch_id
 
 
-def test_clean_stops_never_count_as_interruptions(tmp_path: Path) -> None:
-    store, spool = _setup(tmp_path)
+def test_clean_stops_never_count_as_interruptions(setup: Setup, tmp_path: Path) -> None:
+    store, spool = setup(tmp_path)
     batch_id = _submitting(store)
     for _ in range(5):
         mark_clean_stop(store)
@@ -79,8 +91,9 @@ def test_clean_stops_never_count_as_interruptions(tmp_path: Path) -> None:
     assert recover(store, spool, max_recoveries=2).batches_resumed == [batch_id]
 
 
-def test_a_crash_while_only_waiting_for_canvas_interrupts_nothing(tmp_path: Path) -> None:
-    store, spool = _setup(tmp_path)
+def test_a_crash_while_only_waiting_for_canvas_interrupts_nothing(
+        setup: Setup, tmp_path: Path) -> None:
+    store, spool = setup(tmp_path)
     batch_id = _submitting(store)
     with store.transaction() as txn:  # the POST ended (its answer lost): reconcile later
         txn.update("batch", batch_id, BatchState.SUBMITTING, post_settles_at=txn.now + 30)

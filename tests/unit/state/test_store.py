@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import threading
 from contextlib import closing
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.state import store as store_module
+from gateway.state import schema as schema_module
 from gateway.state.states import (
     BATCH_TRANSITIONS,
     BatchState,
@@ -20,11 +21,6 @@ from gateway.state.states import (
 from gateway.state.store import Store
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "state.db")
-
-
 def test_a_batch_moves_along_drawn_edges_and_logs_each(store: Store) -> None:
     with store.transaction() as txn:
         batch_id = txn.create_batch("alpha")
@@ -33,9 +29,8 @@ def test_a_batch_moves_along_drawn_edges_and_logs_each(store: Store) -> None:
     batch = store.batch(batch_id)
     assert batch.state is BatchState.SUBMITTING
     assert batch.attempts == 1
-    log = store._rows("SELECT from_state, to_state FROM transitions WHERE entity_id = ?",
-                      batch_id)
-    assert [(r[0], r[1]) for r in log] == [(None, "open"), ("open", "ready"),
+    log = store.history("batch", batch_id)
+    assert [(r["from"], r["to"]) for r in log] == [(None, "open"), ("open", "ready"),
                                            ("ready", "submitting")]
 
 
@@ -70,8 +65,7 @@ def test_a_failed_transaction_leaves_no_side_effects(store: Store) -> None:
     assert store.notices() == []
 
 
-def test_only_one_of_four_racing_threads_wins(tmp_path: Path) -> None:
-    store = Store(tmp_path / "state.db")
+def test_only_one_of_four_racing_threads_wins(store: Store) -> None:
     with store.transaction() as txn:
         batch_id = txn.create_batch("alpha")
         txn.move("batch", batch_id, BatchState.OPEN, BatchState.READY)
@@ -93,6 +87,29 @@ def test_only_one_of_four_racing_threads_wins(tmp_path: Path) -> None:
     for thread in threads:
         thread.join()
     assert sorted(outcomes) == ["lost", "lost", "lost", "won"]
+
+
+def test_racing_threads_get_distinct_batch_numbers_and_one_alert(store: Store) -> None:
+    """The next batch number and the alert interval are read, then written: on PostgreSQL's
+    READ COMMITTED two racers would read the same value without the decision lock."""
+    barrier = threading.Barrier(4)
+    alerts: list[bool] = []
+
+    def create() -> None:
+        barrier.wait()
+        for _ in range(5):
+            with store.transaction() as txn:
+                txn.create_batch("alpha")
+                alerts.append(txn.ops_alert_allowed("alpha", 3600.0))
+
+    threads = [threading.Thread(target=create) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(b.number or 0 for b in store.batches(institution="alpha")) == list(
+        range(1, 21))
+    assert sorted(alerts) == [False] * 19 + [True]
 
 
 def test_every_batch_state_has_a_transition_row() -> None:
@@ -128,9 +145,9 @@ def test_uploads_keep_the_folder_they_came_through(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """Recorded with its upload folder; a store from before the folder column gets it, with
     None (plain /inbox) for the uploads it already holds."""
-    step = next(n for n, sql in enumerate(store_module.MIGRATIONS) if "folder TEXT" in sql)
+    step = next(n for n, sql in enumerate(schema_module.MIGRATIONS) if "folder TEXT" in sql)
     with monkeypatch.context() as before:
-        before.setattr(store_module, "MIGRATIONS", store_module.MIGRATIONS[:step])
+        before.setattr(schema_module, "MIGRATIONS", schema_module.MIGRATIONS[:step])
         Store(tmp_path / "state.db").close()
     with closing(sqlite3.connect(tmp_path / "state.db")) as old, old:
         old.execute("INSERT INTO uploads (institution, filename, size, sha256, state,"
@@ -141,3 +158,23 @@ def test_uploads_keep_the_folder_they_came_through(tmp_path: Path,
         txn.record_upload("alpha", "users.csv", 2, "0" * 64, folder="batch/2026-fall")
         txn.record_upload("alpha", "users.csv", 3, "0" * 64, folder="diff/nightly-sis")
     assert [u.folder for u in store.uploads()] == [None, "batch/2026-fall", "diff/nightly-sis"]
+
+
+def test_a_store_made_by_the_code_before_schema_version_upgrades_in_place(
+        tmp_path: Path) -> None:
+    """``data/main-c5997a7.db`` was written by the store of commit c5997a7, which counted its
+    schema steps in ``PRAGMA user_version`` (15 then): that count is carried into the
+    ``schema_version`` table, no step runs twice, and the records read and write as before."""
+    path = tmp_path / "state.db"
+    shutil.copyfile(Path(__file__).parent / "data" / "main-c5997a7.db", path)
+    store = Store(path)
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("SELECT version FROM schema_version").fetchall() == [
+            (len(schema_module.MIGRATIONS),)]
+    (batch,) = store.batches(institution="alpha")
+    assert (batch.options, batch.number) == ({"x": "1"}, 1)
+    assert [u.filename for u in store.uploads(batch_id=batch.id)] == ["users.csv"]
+    assert list(store.institution_holds()) == ["beta"]
+    with store.transaction() as txn:
+        assert txn.create_batch("alpha") == batch.id + 1
+    assert store.batch(batch.id + 1).number == 2

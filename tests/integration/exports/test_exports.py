@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,47 +16,17 @@ from gateway.sandbox import ErrorFault, Faults, MaintenanceFault
 from gateway.sandbox.faults import ReportFault
 from gateway.sandbox.server import CanvasSandbox
 from gateway.state.states import ExportRunState
-from tests.integration.conftest import SANDBOX_TOKEN
+from tests.integration.exports.conftest import request
 from tests.integration.gateway_process import REPO, Account, GatewayProcess, wait_for
 from tests.integration.mail_server import Collector
 from tests.integration.sftp_clients import openssh_batch, openssh_put, paramiko_session
 
 SAMPLES = REPO / "config" / "samples"
-EXPORTS = [
-    "[[institutions.alpha.exports]]", 'report = "sis_export_csv"', "after_import = true",
-    'csvs = ["users", "enrollments"]', "on_request = false",
-    "[[institutions.alpha.exports]]", 'report = "last_user_access_csv"',
-]
-
-
-@pytest.fixture
-def sandbox() -> Iterator[CanvasSandbox]:
-    with CanvasSandbox(accounts={"1": SANDBOX_TOKEN}, processing_seconds=0.2,
-                       errors_file_delay_seconds=0.2, report_seconds=0.5) as running:
-        yield running
-
-
-@pytest.fixture
-def exporting(gateway: GatewayProcess) -> GatewayProcess:
-    gateway.intake_options = {"alpha": EXPORTS}
-    gateway.extra_config = ["[exports]", "poll_initial_seconds = 0.2",
-                            "poll_max_seconds = 0.5", "retry_initial_seconds = 0.3",
-                            "retry_max_seconds = 1.0", "reconcile_grace_seconds = 1.0"]
-    return gateway
 
 
 def published(gateway: GatewayProcess, export: str) -> list[ExportRun]:
     return [run for run in runs_of(gateway.store(), "alpha", export)
             if run.state is ExportRunState.PUBLISHED]
-
-
-def request(gateway: GatewayProcess, account: Account, export: str) -> None:
-    """Upload an empty request file for ``export`` with OpenSSH sftp."""
-    empty = gateway.root / "empty-request"
-    empty.write_bytes(b"")
-    done = openssh_batch(gateway.sftp_port, account,
-                         [f'put "{empty}" inbox/requests/{export}'])
-    assert done.returncode == 0, done.stderr
 
 
 def served(sandbox: CanvasSandbox, report: str) -> list[bytes]:

@@ -3,36 +3,16 @@ one Canvas report run per slot and one published file."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from gateway.exports.runs import ExportRun, runs_of
 from gateway.sandbox import Faults, LatencyFault
 from gateway.sandbox.server import CanvasSandbox
 from gateway.state.states import ExportRunState
-from tests.integration.conftest import SANDBOX_TOKEN
+from tests.integration.exports.conftest import request
 from tests.integration.gateway_process import Account, GatewayProcess, wait_for
-from tests.integration.test_exports import EXPORTS, request
 
 EXPORT = "last_user_access_csv"
-
-
-@pytest.fixture
-def sandbox() -> Iterator[CanvasSandbox]:
-    with CanvasSandbox(accounts={"1": SANDBOX_TOKEN}, processing_seconds=0.2,
-                       errors_file_delay_seconds=0.2, report_seconds=0.5) as running:
-        yield running
-
-
-@pytest.fixture
-def exporting(gateway: GatewayProcess) -> GatewayProcess:
-    gateway.intake_options = {"alpha": EXPORTS}
-    gateway.extra_config = ["[exports]", "poll_initial_seconds = 0.2",
-                            "poll_max_seconds = 0.5", "retry_initial_seconds = 0.3",
-                            "retry_max_seconds = 1.0", "reconcile_grace_seconds = 1.0"]
-    return gateway
 
 
 def the_run(gateway: GatewayProcess) -> ExportRun | None:

@@ -1,0 +1,49 @@
+"""The one place that chooses the store's backend from the settings.
+
+SQLite in the data dir unless ``[cluster]`` names a database URL; then PostgreSQL.  The
+daemon, ``gateway check`` and every command that reads or changes state open it here, so
+they all agree on which store is "the" store.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from gateway.settings import Settings, read_secret
+from gateway.state.database import Database
+from gateway.state.postgres import NodeLock, PostgresDatabase
+from gateway.state.spool import Spool
+from gateway.state.sqlite import SqliteDatabase
+from gateway.state.store import Store
+
+
+def open_database(settings: Settings) -> Database:
+    """The configured database.  Raises ConfigError when the URL's secret is missing and
+    StoreUnavailable when PostgreSQL cannot be reached (neither shows the URL's password)."""
+    cluster = settings.cluster
+    if not cluster.enabled:
+        return SqliteDatabase(Spool(settings.data_dir).database)
+    url = read_secret(env=cluster.database_url_env, file=cluster.database_url_file,
+                      what="cluster.database_url")
+    return PostgresDatabase(url.get_secret_value(),
+                            application=f"sis-gateway {cluster.node_name}")
+
+
+def has_store(settings: Settings) -> bool:
+    """Whether there is a store to read: always in cluster mode; the SQLite file exists."""
+    return settings.cluster.enabled or Spool(settings.data_dir).database.exists()
+
+
+def open_store(settings: Settings, clock: Callable[[], float] = time.time) -> Store:
+    """The configured store, migrated to this version's schema."""
+    return Store(open_database(settings), clock=clock)
+
+
+def hold_node(store: Store, settings: Settings) -> NodeLock | None:
+    """In cluster mode, this node's lock on the database (see PostgresDatabase.hold_node):
+    held until closed; raises StoreUnavailable when another node holds it.  None on
+    SQLite, where the data dir's lock (gateway.instance) does the same."""
+    if isinstance(store.database, PostgresDatabase):
+        return store.database.hold_node(settings.cluster.node_name)
+    return None

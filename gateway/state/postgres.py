@@ -1,0 +1,258 @@
+"""The PostgreSQL adapter (cluster mode): a psycopg 3 connection pool, the same SQL as SQLite.
+
+What differs from ``gateway.state.sqlite``, and only here: ``?`` placeholders become ``%s``
+(so the shared SQL never holds a literal ``?``: values are always bound);
+enum and bool parameters are sent as their stored values (text, integer); rows answer by name
+and position; schema steps get PostgreSQL's column types (``BIGINT`` ids, ``DOUBLE PRECISION``
+times: SQLite's ``REAL`` is 8 bytes, PostgreSQL's only 4); and a transaction runs at READ
+COMMITTED, so a decision that reads before it writes takes :meth:`_Session.lock` (an
+advisory lock held to the end of the transaction).  Compare-and-set moves need no lock:
+``UPDATE ... WHERE state = ?`` re-checks the row after waiting for a concurrent writer, and
+the row count says who won.
+
+The database URL is a secret (it may hold a password): it is never logged or raised; the
+adapter describes itself as ``postgresql://user@host:port/dbname``.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from enum import Enum
+from typing import Any
+
+import psycopg
+import psycopg_pool
+from psycopg.conninfo import conninfo_to_dict
+
+from gateway.state.database import Row, StoreUnavailable
+
+_LOCK_SPACE = 0x5153  # the first key of every advisory lock the gateway takes ("SQ")
+_MIGRATION_LOCK = 1
+_NODE_LOCK = 2
+_DECISION_LOCK = 3
+WAIT_SECONDS = 10.0
+"""How long opening the store, and each later use, waits for a connection."""
+_COLUMN_TYPES = ((re.compile(r"\bINTEGER PRIMARY KEY( AUTOINCREMENT)?"), "BIGSERIAL PRIMARY KEY"),
+                 (re.compile(r"\bINTEGER\b"), "BIGINT"),
+                 (re.compile(r"\bREAL\b"), "DOUBLE PRECISION"))
+
+
+class _Row(dict[str, Any]):
+    """A row by column name (a dict) that also answers by position, like ``sqlite3.Row``."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, names: Sequence[str], values: Sequence[Any]) -> None:
+        super().__init__(zip(names, values, strict=True))
+        self._values = values
+
+    def __getitem__(self, key: str | int) -> Any:
+        return self._values[key] if isinstance(key, int) else super().__getitem__(key)
+
+
+def _rows_of(cursor: psycopg.Cursor[Any]) -> Callable[[Sequence[Any]], _Row]:
+    names = [column.name for column in cursor.description or ()]
+    return functools.partial(_Row, names)
+
+
+@functools.lru_cache(maxsize=512)
+def _statement(sql: str) -> str:
+    """``?`` placeholders as psycopg's ``%s`` (a literal ``%`` doubled)."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+def _value(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    return int(value) if isinstance(value, bool) else value
+
+
+def _values(params: Sequence[Any]) -> list[Any]:
+    return [_value(value) for value in params]
+
+
+def schema_statement(statement: str) -> str:
+    """A schema step's statement with PostgreSQL's column types for SQLite's."""
+    for pattern, replacement in _COLUMN_TYPES:
+        statement = pattern.sub(replacement, statement)
+    return statement
+
+
+def describe_url(url: str) -> str:
+    """``postgresql://user@host:port/dbname``: the URL without its password (or any other
+    option).  Raises StoreUnavailable, naming no part of it, when it cannot be parsed."""
+    try:
+        parts = conninfo_to_dict(url)
+    except psycopg.Error:
+        raise StoreUnavailable("the database URL cannot be parsed: check its syntax "
+                               "(postgresql://user:password@host:port/dbname)") from None
+    user = f"{parts['user']}@" if parts.get("user") else ""
+    port = f":{parts['port']}" if parts.get("port") else ""
+    return f"postgresql://{user}{parts.get('host', '')}{port}/{parts.get('dbname', '')}"
+
+
+class _Session:
+    """A write transaction on one pooled connection."""
+
+    def __init__(self, connection: psycopg.Connection[Any], where: str) -> None:
+        self._db = connection
+        self._where = where
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+        with _reachable(self._where):
+            return self._db.execute(_statement(sql), _values(params))
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        with _reachable(self._where), self._db.cursor() as cursor:
+            cursor.executemany(_statement(sql), [_values(row) for row in rows])
+
+    def lock(self, key: str) -> None:
+        self.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))",
+                     (_LOCK_SPACE + _DECISION_LOCK, key))
+
+
+class PostgresDatabase:
+    """The PostgreSQL database at ``url``, through a pool of at most ``connections``."""
+
+    dialect = "postgresql"
+
+    def __init__(self, url: str, *, connections: int = 8, application: str = "sis-gateway",
+                 wait_seconds: float = WAIT_SECONDS) -> None:
+        self._where = describe_url(url)
+        self._url = url
+        self._local = threading.local()
+        # One plain connection first: a refusal (wrong password, no such database) is
+        # final, and its reason is worth more than the pool's retrying until a timeout.
+        with _reachable(self._where):
+            psycopg.connect(url, connect_timeout=max(1, round(wait_seconds))).close()
+        self._pool: psycopg_pool.ConnectionPool[Any] = psycopg_pool.ConnectionPool(
+            url, min_size=1, max_size=connections, open=False, name="gateway-store",
+            timeout=wait_seconds, kwargs={"autocommit": True, "row_factory": _rows_of,
+                                          "application_name": application})
+        try:
+            self._pool.open(wait=True, timeout=wait_seconds)
+        except psycopg_pool.PoolTimeout:
+            self._pool.close()
+            raise StoreUnavailable(f"{self._where}: no connection within "
+                                   f"{wait_seconds:.0f}s") from None
+
+    def describe(self) -> str:
+        return self._where
+
+    def hint(self, index: str) -> str:
+        return ""
+
+    @contextmanager
+    def transaction(self) -> Iterator[_Session]:
+        if getattr(self._local, "connection", None) is not None:
+            raise RuntimeError("store transactions do not nest")
+        with _reachable(self._where), self._pool.connection() as connection, \
+                connection.transaction():
+            self._local.connection = connection
+            try:
+                yield _Session(connection, self._where)
+            finally:
+                self._local.connection = None
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        current: psycopg.Connection[Any] | None = getattr(self._local, "connection", None)
+        with _reachable(self._where):
+            if current is not None:
+                return list(current.execute(_statement(sql), _values(params)).fetchall())
+            with self._pool.connection() as connection:
+                return list(connection.execute(_statement(sql), _values(params)).fetchall())
+
+    def migrate(self, steps: Sequence[str]) -> None:
+        """Apply the missing steps, each in its own transaction, under a session advisory
+        lock: nodes starting together wait for each other and the first one migrates."""
+        with _reachable(self._where), self._pool.connection() as connection:
+            connection.execute("SELECT pg_advisory_lock(%s, 0)",
+                               (_LOCK_SPACE + _MIGRATION_LOCK,))
+            try:
+                self._migrate_locked(connection, steps)
+            finally:
+                connection.execute("SELECT pg_advisory_unlock(%s, 0)",
+                                   (_LOCK_SPACE + _MIGRATION_LOCK,))
+
+    @staticmethod
+    def _migrate_locked(connection: psycopg.Connection[Any], steps: Sequence[str]) -> None:
+        with connection.transaction():
+            connection.execute("CREATE TABLE IF NOT EXISTS schema_version"
+                               " (version BIGINT NOT NULL)")
+            connection.execute("INSERT INTO schema_version (version) SELECT 0"
+                               " WHERE NOT EXISTS (SELECT 1 FROM schema_version)")
+        row = connection.execute("SELECT version FROM schema_version").fetchone()
+        version = int(row[0]) if row else 0
+        for number, step in enumerate(steps[version:], start=version + 1):
+            with connection.transaction():
+                for statement in filter(str.strip, step.split(";")):
+                    connection.execute(schema_statement(statement))
+                connection.execute("UPDATE schema_version SET version = %s", (number,))
+
+    def hold_node(self, node: str) -> NodeLock:
+        """Take the database's node lock for as long as this process runs (the cluster
+        counterpart of the data dir's flock, ``gateway.instance``): until institutions are
+        leased, one node at a time may sort, forward and report.  Raises StoreUnavailable
+        naming the node that holds it."""
+        return NodeLock(self._url, self._where, node)
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+class NodeLock:
+    """A session advisory lock on its own connection; released when closed or when the
+    process dies (the server ends the session)."""
+
+    def __init__(self, url: str, where: str, node: str) -> None:
+        with _reachable(where):
+            self._connection = psycopg.connect(url, autocommit=True,
+                                               application_name=f"sis-gateway node {node}")
+            row = self._connection.execute("SELECT pg_try_advisory_lock(%s, 0)",
+                                           (_LOCK_SPACE + _NODE_LOCK,)).fetchone()
+        if not row or not row[0]:
+            holder = self._holder()
+            self._connection.close()
+            raise StoreUnavailable(
+                f"another gateway ({holder}) is already running on {where}; until "
+                "institutions are leased, one node at a time may use a database: stop it "
+                "first, or point this one at another database")
+
+    def _holder(self) -> str:
+        row = self._connection.execute(
+            "SELECT a.application_name, a.client_addr FROM pg_locks l"
+            " JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory'"
+            " AND l.classid = %s AND l.objid = 0 AND l.granted AND l.database ="
+            " (SELECT oid FROM pg_database WHERE datname = current_database())",
+            (_LOCK_SPACE + _NODE_LOCK,)).fetchone()
+        return f"{row[0]} from {row[1] or 'a local socket'}" if row else "a node"
+
+    def held(self) -> bool:
+        """Whether this session still holds the lock (False once its connection is lost)."""
+        try:
+            row = self._connection.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s"
+                " AND objid = 0 AND granted AND pid = pg_backend_pid()",
+                (_LOCK_SPACE + _NODE_LOCK,)).fetchone()
+        except psycopg.Error:
+            return False
+        return bool(row and row[0])
+
+    def close(self) -> None:
+        """Release the lock."""
+        self._connection.close()
+
+
+@contextmanager
+def _reachable(where: str) -> Iterator[None]:
+    """Raise StoreUnavailable for a lost or refused connection, or an exhausted pool;
+    constraint and SQL errors are the caller's and pass through."""
+    try:
+        yield
+    except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as error:
+        reason = " ".join(str(error).split())  # libpq's reasons span lines
+        raise StoreUnavailable(f"{where}: {reason}") from error

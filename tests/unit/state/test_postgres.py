@@ -1,0 +1,116 @@
+"""What only the PostgreSQL adapter does: migrate once under racing starts, hold the node
+lock, and never show the database password."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from gateway.state import schema
+from gateway.state.database import StoreUnavailable
+from gateway.state.node_watch import NodeWatch
+from gateway.state.postgres import PostgresDatabase, describe_url, schema_statement
+from gateway.state.store import Store
+from gateway.web.health import Health
+from tests.postgres import PASSWORD, PostgresServer
+
+
+def test_nodes_starting_together_on_an_empty_database_migrate_it_once(
+        postgres: PostgresServer) -> None:
+    postgres.admin("CREATE DATABASE racing_start")
+    url = postgres.url("racing_start")
+    barrier = threading.Barrier(3)
+    failures: list[BaseException] = []
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            Store(PostgresDatabase(url, connections=2)).close()
+        except BaseException as error:
+            failures.append(error)
+
+    threads = [threading.Thread(target=start) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    with psycopg.connect(url) as connection:
+        assert connection.execute("SELECT version FROM schema_version").fetchall() == [
+            (len(schema.MIGRATIONS),)]
+
+
+def test_a_second_node_lock_is_refused_naming_the_holder_until_released(
+        postgres_url: str) -> None:
+    first = PostgresDatabase(postgres_url, connections=1)
+    second = PostgresDatabase(postgres_url, connections=1)
+    try:
+        held = first.hold_node("node-a")
+        with pytest.raises(StoreUnavailable,
+                           match=r"another gateway \(sis-gateway node node-a from 127\.0\.0"
+                                 r"\.1\) is already running on postgresql://gateway@"):
+            second.hold_node("node-b")
+        held.close()
+        second.hold_node("node-b").close()
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_wrong_password_or_a_bad_url_is_refused_without_showing_it(
+        postgres: PostgresServer) -> None:
+    wrong = postgres.url().replace(PASSWORD, "wrong-" + PASSWORD)
+    with pytest.raises(StoreUnavailable) as refused:
+        PostgresDatabase(wrong, connections=1)
+    assert PASSWORD not in str(refused.value)
+    assert f"postgresql://gateway@127.0.0.1:{postgres.port}/postgres" in str(refused.value)
+    assert "password authentication failed" in str(refused.value)
+    with pytest.raises(StoreUnavailable, match="cannot be parsed") as unparsed:
+        describe_url(f"host=127.0.0.1 password={PASSWORD} port")
+    assert PASSWORD not in str(unparsed.value)
+
+
+def test_a_lost_connection_makes_the_store_unavailable_and_the_probe_fail(
+        postgres: PostgresServer, postgres_url: str, tmp_path: Path) -> None:
+    store = Store(PostgresDatabase(postgres_url, connections=1, wait_seconds=1))
+    health = Health(store, tmp_path, floor_bytes=0)
+    assert [p.ok for p in health.ready() if p.name == "store"] == [True]
+    name = postgres_url.rsplit("/", 1)[1]
+    postgres.admin(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false")
+    postgres.admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                   f" WHERE datname = '{name}'")
+    [probe] = [p for p in health.ready() if p.name == "store"]
+    assert not probe.ok
+    assert "postgresql://gateway@127.0.0.1" in probe.detail
+    assert PASSWORD not in probe.detail
+    with pytest.raises(StoreUnavailable):
+        store.batches()
+    store.close()
+
+
+def test_schema_steps_get_postgres_column_types() -> None:
+    assert schema_statement("id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL,"
+                            " n INTEGER") == ("id BIGSERIAL PRIMARY KEY, at DOUBLE PRECISION"
+                                              " NOT NULL, n BIGINT")
+
+
+def test_a_node_whose_lock_connection_is_cut_is_told_to_stop(
+        postgres: PostgresServer, postgres_url: str) -> None:
+    database = PostgresDatabase(postgres_url, connections=1)
+    lock = database.hold_node("node-cut")
+    lost: list[bool] = []
+    watch = NodeWatch(lock, on_lost=lambda: lost.append(True))
+    watch.step()
+    assert lost == []
+    postgres.admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                   " WHERE application_name = 'sis-gateway node node-cut'")
+    watch.step()
+    watch.step()
+    assert lost == [True]  # once
+    other = database.hold_node("node-next")  # the server released it: another may start
+    other.close()
+    lock.close()
+    database.close()
