@@ -9,7 +9,9 @@ shortened and escaped.  A login as a username no institution has is logged as ``
 (and still costs the client a full password check); the client hears only that it failed.
 
 Logs: every line about a connection carries its ``session`` (a short random id), ``peer`` and
-``peer_port``, and from its first login attempt the ``client_version`` it announced.
+``peer_port``, and from its first login attempt the ``client_version`` it announced.  Behind
+a load balancer speaking PROXY, ``peer`` is the client the balancer names (so bans, the
+per-address cap and ``allowed_cidrs`` judge the client) and ``via`` is the balancer.
 
 Defences per connection: a banned address is dropped at once, as is a connection beyond the
 address's cap on connections still logging in (a ban closes those too); a login from outside
@@ -32,6 +34,7 @@ from gateway.intake.bans import BanList, address_in
 from gateway.intake.connections import Arrivals, IdleWatch
 from gateway.intake.limits import SessionCount
 from gateway.intake.passwords import OverloadedError, PasswordChecker
+from gateway.intake.proxy_gate import BALANCER
 from gateway.logs import Bound
 from gateway.web.metrics import (
     SFTP_PASSWORD_CHECKS_REFUSED,
@@ -114,9 +117,12 @@ class GatewaySSHServer(asyncssh.SSHServer):
         """Remember the peer; drop it at once while its address is banned or already has
         its cap of connections logging in."""
         self._conn = conn
-        peer = conn.get_extra_info("peername")
+        peer = conn.get_extra_info("peername")  # the client's, behind a PROXY balancer
         self.peer = str(peer[0]) if peer else "?"
         self.fields.update(peer=self.peer, peer_port=peer[1] if peer else None)
+        balancer = conn.get_extra_info(BALANCER)
+        if balancer:
+            self.fields["via"] = balancer[0]
         remaining = self._guard.bans.banned_for(self.peer)
         if remaining:
             self.log.warning("connection refused: address banned",

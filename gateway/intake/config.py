@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 GIB = 1 << 30
 
@@ -93,6 +94,17 @@ def _allowed(kind: str, offered: tuple[str, ...], allowed: tuple[str, ...]) -> t
     return offered
 
 
+class ProxyProtocol(StrEnum):
+    """Whether the SFTP listener reads a PROXY protocol header from its load balancers."""
+
+    OFF = "off"
+    """Every peer is the client (no balancer, or one that does not speak PROXY)."""
+    OPTIONAL = "optional"
+    """Peers in ``proxy_networks`` may send a header; without one they are the client."""
+    REQUIRED = "required"
+    """Peers in ``proxy_networks`` must send a header first."""
+
+
 class SftpSettings(ConfigModel):
     """The SFTP listener, its algorithms and its defences (``[sftp]``)."""
 
@@ -118,6 +130,19 @@ class SftpSettings(ConfigModel):
     """Private host key files to serve (a secret mount, the same on every node behind one
     address); empty: keys generated once into the data dir.  Configured keys are never
     generated, replaced or widened (see gateway.intake.hostkeys)."""
+    proxy_protocol: ProxyProtocol = ProxyProtocol.OFF
+    proxy_networks: tuple[Cidr, ...] = ()
+    """The load balancers allowed to send a PROXY header; everyone else is a direct client."""
+    proxy_header_timeout_seconds: float = Field(default=5.0, gt=0.0, le=60.0)
+
+    @model_validator(mode="after")
+    def _proxies_named(self) -> SftpSettings:
+        if self.proxy_protocol is not ProxyProtocol.OFF and not self.proxy_networks:
+            raise ValueError(
+                f"proxy_protocol = '{self.proxy_protocol}' needs proxy_networks: list the "
+                "load balancers' addresses (like [\"10.0.0.5/32\"]) allowed to send a PROXY "
+                "header; nobody else may")
+        return self
 
     @field_validator("kex_algs")
     @classmethod

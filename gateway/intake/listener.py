@@ -3,6 +3,10 @@
 Only modern algorithms are offered (see gateway.intake.config); host keys sign with SHA-2
 only.  Nothing but SFTP is served: no shell, exec, legacy scp, forwarding, agent or X11.
 
+Behind a load balancer (``proxy_protocol``), connections are accepted by
+:class:`gateway.intake.proxy_gate.ProxyTunnel`, which reads the balancer's PROXY header and
+hands each connection to asyncssh with the client's address as its peer.
+
 Stopping: stop accepting, let uploads whose CLOSE is being completed finish (bounded by
 ``shutdown_grace_seconds``), then close every connection.  Uploads still being written are
 discarded as the sessions end; their clients were never told they were received.
@@ -19,9 +23,11 @@ from typing import Any
 import asyncssh
 
 from gateway.intake.auth import GatewaySSHServer, Guard
+from gateway.intake.bans import networks
 from gateway.intake.compat import tolerate_trailing_write_bytes
-from gateway.intake.config import SftpSettings
+from gateway.intake.config import ProxyProtocol, SftpSettings
 from gateway.intake.hostkeys import server_host_keys
+from gateway.intake.proxy_gate import ProxyPolicy, ProxyTunnel
 from gateway.intake.session import IntakeServices, UploadSession
 from gateway.intake.sftp import InstitutionSFTPServer
 from gateway.settings import ConfigError
@@ -64,7 +70,7 @@ class IntakeListener:
     async def _listen(self) -> asyncssh.SSHAcceptor:
         settings = self._settings
         return await asyncssh.listen(
-            settings.host, settings.port,
+            settings.host, settings.port, tunnel=_tunnel(settings),
             server_host_keys=server_host_keys(settings, self._spool.host_keys),
             server_factory=self._new_connection, sftp_factory=self._new_session,
             kex_algs=list(settings.kex_algs), encryption_algs=list(settings.encryption_algs),
@@ -104,6 +110,16 @@ class IntakeListener:
             server.close()
         await _wait_until(lambda: not self.connections, timeout=2.0)
         log.info("SFTP stopped")
+
+
+def _tunnel(settings: SftpSettings) -> ProxyTunnel | tuple[()]:
+    """The PROXY-reading acceptor when a balancer speaks it; else asyncssh's own (``()``)."""
+    if settings.proxy_protocol is ProxyProtocol.OFF:
+        return ()
+    return ProxyTunnel(ProxyPolicy(
+        networks=networks(settings.proxy_networks),
+        required=settings.proxy_protocol is ProxyProtocol.REQUIRED,
+        timeout=settings.proxy_header_timeout_seconds))
 
 
 async def _wait_until(condition: Callable[[], bool], timeout: float) -> None:

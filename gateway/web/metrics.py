@@ -15,6 +15,8 @@ page's alerts):
   (``gateway_sftp_sessions{institution}``, a gauge);
 * ``SFTP_PASSWORD_CHECKS_REFUSED.inc()`` when a password check is not run because too many
   wait (the client is told to try again; not a failed login);
+* ``SFTP_PROXY_HEADERS_REFUSED.inc()`` when a connection is closed for its PROXY header
+  (``gateway_sftp_proxy_headers_refused_total``);
 * ``UPLOADS_REFUSED.labels(reason="disk_space"|"limit").inc()`` when intake turns an
   upload away before receiving it;
 * ``FILES_REJECTED.labels(code=...).inc()`` when the sorter rejects a received file.
@@ -69,6 +71,10 @@ SFTP_PASSWORD_CHECKS_REFUSED = Counter(
     "gateway_sftp_password_checks_refused",
     "SFTP password checks not run because too many were waiting (not failed logins).",
     registry=None)
+SFTP_PROXY_HEADERS_REFUSED = Counter(
+    "gateway_sftp_proxy_headers_refused",
+    "SFTP connections closed for a PROXY header missing, malformed, late or from outside "
+    "proxy_networks.", registry=None)
 UPLOADS_REFUSED = Counter("gateway_sftp_uploads_refused",
                           "Uploads refused before they were received (disk floor, limits).",
                           ["reason"], registry=None)
@@ -84,7 +90,8 @@ BUILD_INFO = Gauge("gateway_build_info", "Always 1; the version label names the 
                    ["version"], registry=None)
 BUILD_INFO.labels(version=VERSION).set(1)
 
-EVENT_METRICS = (SFTP_AUTH_FAILURES, SFTP_BANS, SFTP_PASSWORD_CHECKS_REFUSED, UPLOADS_REFUSED,
+EVENT_METRICS = (SFTP_AUTH_FAILURES, SFTP_BANS, SFTP_PASSWORD_CHECKS_REFUSED,
+                 SFTP_PROXY_HEADERS_REFUSED, UPLOADS_REFUSED,
                  SFTP_LOGINS, SFTP_SESSIONS, FILES_REJECTED, BUILD_INFO)
 """Process-wide metrics kept in memory, registered into every registry."""
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import tempfile
 from pathlib import Path
@@ -44,6 +45,16 @@ def paramiko_session(port: int, account: Account) -> tuple[paramiko.SSHClient,
     client.connect("127.0.0.1", port=port, username=account.name, password=account.password,
                    look_for_keys=False, allow_agent=False, timeout=15)
     return client, client.open_sftp()
+
+
+def paramiko_transport(port: int, source: str) -> paramiko.Transport:
+    """A paramiko SSH connection from the loopback address ``source`` (127.0.0.0/8 is all
+    loopback) with its key exchange done, not logged in."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10,
+                                    source_address=(source, 0))
+    transport = paramiko.Transport(sock)
+    transport.start_client(timeout=10)
+    return transport
 
 
 def paramiko_put(port: int, account: Account, local: Path, remote: str) -> None:

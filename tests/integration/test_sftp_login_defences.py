@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -22,7 +21,7 @@ import pytest
 from argon2 import PasswordHasher
 
 from tests.integration.gateway_process import Account, GatewayProcess, wait_for
-from tests.integration.sftp_clients import paramiko_session
+from tests.integration.sftp_clients import paramiko_session, paramiko_transport
 
 HONEST = "127.0.0.1"
 BUSY = "try again"
@@ -35,19 +34,10 @@ def _events(intake: GatewayProcess, event: str, **fields: object) -> list[dict[s
             and all(record.get(key) == value for key, value in fields.items())]
 
 
-def _transport(port: int, source: str) -> paramiko.Transport:
-    """An SSH connection from ``source`` with the key exchange done, not logged in."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10,
-                                    source_address=(source, 0))
-    transport = paramiko.Transport(sock)
-    transport.start_client(timeout=10)
-    return transport
-
-
 def _refused(port: int, source: str) -> bool:
     """Whether the gateway drops a new connection from ``source`` before its key exchange."""
     try:
-        _transport(port, source).close()
+        paramiko_transport(port, source).close()
     except (paramiko.SSHException, EOFError, OSError):
         return True
     return False
@@ -175,10 +165,10 @@ def test_a_ban_closes_the_connections_the_address_opened_before_it(intake: Gatew
     alpha = intake.accounts[0]
     intake.start()
     port, attacker = intake.sftp_port, "127.0.0.2"
-    opened = [_transport(port, attacker) for _ in range(3)]
+    opened = [paramiko_transport(port, attacker) for _ in range(3)]
     try:
         for guess in range(3):
-            failing = _transport(port, attacker)
+            failing = paramiko_transport(port, attacker)
             with pytest.raises((paramiko.SSHException, EOFError)):
                 failing.auth_password(alpha.name, f"guess-{guess}")
             failing.close()
@@ -205,12 +195,12 @@ def test_an_address_may_hold_only_a_few_connections_not_logged_in(intake: Gatewa
     alpha = intake.accounts[0]
     intake.start()
     port, crowded = intake.sftp_port, "127.0.0.3"
-    opened = [_transport(port, crowded) for _ in range(3)]
+    opened = [paramiko_transport(port, crowded) for _ in range(3)]
     try:
         assert _refused(port, crowded)
         assert not _refused(port, "127.0.0.4")  # other addresses are not affected
         opened[0].auth_password(alpha.name, alpha.password)  # logged in: its place is free
-        opened.append(_transport(port, crowded))  # and taken again
+        opened.append(paramiko_transport(port, crowded))  # and taken again
         assert _refused(port, crowded)
     finally:
         for transport in opened:
@@ -229,7 +219,7 @@ def test_logged_in_connections_without_sftp_are_closed_when_idle(intake: Gateway
     alpha = intake.accounts[0]
     intake.start()
     port = intake.sftp_port
-    idle = [_transport(port, HONEST) for _ in range(2)]
+    idle = [paramiko_transport(port, HONEST) for _ in range(2)]
     try:
         for transport in idle:
             transport.auth_password(alpha.name, alpha.password)  # and never open a channel

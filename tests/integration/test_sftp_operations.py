@@ -126,9 +126,11 @@ def test_a_second_gateway_on_the_same_data_dir_stops_at_start(intake: GatewayPro
     assert "another gateway is already running" in second.stderr
 
 
-@pytest.mark.parametrize("taken", ["sftp", "http"])
+@pytest.mark.parametrize(("taken", "proxy"), [("sftp", "off"), ("http", "off"),
+                                              ("sftp", "required")])  # the PROXY listener
 def test_a_port_in_use_stops_the_start_with_a_clean_error(intake: GatewayProcess,
-                                                          taken: str) -> None:
+                                                          taken: str, proxy: str) -> None:
+    intake.sftp_options = [f'proxy_protocol = "{proxy}"', 'proxy_networks = ["10.0.0.5/32"]']
     intake.write_config()
     port = intake.sftp_port if taken == "sftp" else intake.http_port
     with socket.socket() as holder:

@@ -27,7 +27,7 @@ class FakeConnection:
     disconnected: list[str] = field(default_factory=list)
 
     def get_extra_info(self, name: str) -> object:
-        return {"peername": self.peer, "client_version": CLIENT}[name]
+        return {"peername": self.peer, "client_version": CLIENT}.get(name)  # None: as asyncssh
 
     def disconnect(self, code: int, reason: str) -> None:
         self.disconnected.append(reason)

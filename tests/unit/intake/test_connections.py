@@ -25,9 +25,9 @@ class FakeConnection:
     disconnected: list[str] = field(default_factory=list)
     aborted: bool = False
 
-    def get_extra_info(self, name: str) -> tuple[str, int]:
-        assert name == "peername"
-        return (self.peer, 40000)
+    def get_extra_info(self, name: str) -> tuple[str, int] | None:
+        assert name in ("peername", "balancer")
+        return (self.peer, 40000) if name == "peername" else None  # a direct client
 
     def disconnect(self, code: int, reason: str) -> None:
         self.disconnected.append(reason)

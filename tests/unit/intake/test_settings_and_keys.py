@@ -41,11 +41,24 @@ def test_defaults_offer_every_modern_cipher_never_cbc_or_sha1_and_sane_limits() 
     ("encryption_algs", [], "offer at least one cipher"),
     ("safelist", ["10.0.0.0/33"], "not an address or CIDR block"),
     ("max_auth_tries", 0, "greater than or equal to 1"),
+    ("proxy_protocol", "on", "'off', 'optional' or 'required'"),
+    ("proxy_networks", ["10.0.0.5/24"], "has host bits set"),
+    ("proxy_header_timeout_seconds", 0, "greater than 0"),
 ])
 def test_bad_sftp_settings_are_named(key: str, value: object, says: str) -> None:
     problem = _problem({"sftp": {key: value}})
     assert f"sftp.{key}" in problem
     assert says in problem
+
+
+@pytest.mark.parametrize("mode", ["optional", "required"])
+def test_a_proxy_protocol_needs_the_balancers_named(mode: str) -> None:
+    problem = _problem({"sftp": {"proxy_protocol": mode}})
+    assert "sftp" in problem
+    assert f"proxy_protocol = '{mode}' needs proxy_networks" in problem
+    sftp = SftpSettings(proxy_protocol=mode, proxy_networks=("10.0.0.5/32",))
+    assert sftp.proxy_protocol == mode
+    assert SftpSettings().proxy_protocol == "off"  # off unless asked for
 
 
 @pytest.mark.parametrize(("key", "value", "says"), [
