@@ -50,9 +50,11 @@ class Intake:
         self._institutions = dict(institutions)
         self.receiver = Receiver(store, spool, on_received, custody=custody,
                                  min_free_bytes=min_free_bytes)
-        self.deliveries = Deliveries(spool.deliveries,
+        self.deliveries = Deliveries(store.intake_marks,
                                      trigger_mode=self._trigger_mode,
                                      uploads_open=self.receiver.uploads_open)
+        # Before any sorter reads them: an older data dir's marks move into the store once.
+        self.deliveries.import_files(spool.deliveries)
         self._passwords = PasswordChecker(settings.password_check_threads,
                                           settings.password_checks_waiting)
         self._book = AccountBook(Accounts.of(list(self._institutions.values())))

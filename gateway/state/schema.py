@@ -204,6 +204,17 @@ CREATE INDEX IF NOT EXISTS batches_by_state ON batches (state, id);
 """, """
 ALTER TABLE uploads ADD COLUMN payload TEXT;
 CREATE INDEX IF NOT EXISTS uploads_by_payload ON uploads (payload) WHERE payload IS NOT NULL;
+""", """
+CREATE TABLE IF NOT EXISTS delivery_marks (
+    institution TEXT NOT NULL PRIMARY KEY,
+    released_through INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS upload_refusals (
+    upload_id INTEGER NOT NULL PRIMARY KEY,
+    institution TEXT NOT NULL,
+    problem TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS upload_refusals_by_institution ON upload_refusals (institution);
 """)
 """Schema steps; the ``schema_version`` table counts those applied (``PRAGMA user_version``
 before it existed).  Append only, and additive: a node one version behind must still run on

@@ -1,4 +1,5 @@
-"""What the intake keeps on disk: trigger marks and refusals, host keys, the data-dir lock."""
+"""What the intake keeps on disk: host keys, the data-dir lock (trigger marks and refusals
+are in the store: tests/unit/state/test_intake_marks.py)."""
 
 from __future__ import annotations
 
@@ -9,27 +10,7 @@ from pathlib import Path
 import pytest
 
 from gateway.instance import InstanceError, hold, release
-from gateway.intake.deliveries import Deliveries
 from gateway.intake.hostkeys import HOST_KEY_FILES, _create_private, load_host_keys
-
-
-def _deliveries(folder: Path, trigger_mode: bool = True) -> Deliveries:
-    return Deliveries(folder, trigger_mode=lambda name: trigger_mode,
-                      uploads_open=lambda name: 0)
-
-
-def test_trigger_marks_and_refusals_survive_a_restart(tmp_path: Path) -> None:
-    first = _deliveries(tmp_path)
-    assert first.released_through("alpha") == 0
-    first.release("alpha", 7)
-    first.release("alpha", 3)  # marks never move back
-    with first.forming("alpha"):
-        first.refuse("alpha", 5, "bad checksum", pending={5, 6})
-        first.refuse("alpha", 6, "bad too", pending={6})  # 5 left RECEIVED: forgotten
-    again = _deliveries(tmp_path)
-    assert again.released_through("alpha") == 7
-    assert again.refused("alpha") == {6: "bad too"}
-    assert _deliveries(tmp_path, trigger_mode=False).released_through("alpha") is None
 
 
 def test_host_keys_are_made_once_private_and_reused(tmp_path: Path,
