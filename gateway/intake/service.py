@@ -18,6 +18,7 @@ from gateway.intake.bans import BanList, BanPolicy, networks
 from gateway.intake.config import SftpSettings
 from gateway.intake.connections import Arrivals
 from gateway.intake.deliveries import Deliveries
+from gateway.intake.in_flight import InFlightShare
 from gateway.intake.limits import SessionCount
 from gateway.intake.listener import IntakeListener
 from gateway.intake.markers import Markers
@@ -44,12 +45,15 @@ class Intake:
 
     def __init__(self, settings: SftpSettings, *, spool: Spool, store: StateStore,
                  custody: Custody, institutions: Mapping[str, Institution],
-                 on_received: Callable[[], None], min_free_bytes: int = 0) -> None:
+                 on_received: Callable[[], None], min_free_bytes: int = 0,
+                 in_flight: InFlightShare | None = None) -> None:
+        """``in_flight``: how uploads being written on other nodes are shared (None: one
+        machine, none)."""
         self._settings = settings
         self._spool = spool
         self._institutions = dict(institutions)
         self.receiver = Receiver(store, spool, on_received, custody=custody,
-                                 min_free_bytes=min_free_bytes)
+                                 min_free_bytes=min_free_bytes, in_flight=in_flight)
         self.deliveries = Deliveries(store.intake_marks,
                                      trigger_mode=self._trigger_mode,
                                      uploads_open=self.receiver.uploads_open)

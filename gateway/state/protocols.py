@@ -15,6 +15,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from gateway.state.intake_marks import IntakeMarks
+from gateway.state.open_uploads import OpenUploads
 from gateway.state.records import (
     BatchRecord,
     DiscardRecord,
@@ -219,6 +220,10 @@ class StateStore(StatusViews, Protocol):
 
     intake_marks: IntakeMarks
     """Trigger marks and checksum refusals (committed by their own writes)."""
+
+    def open_uploads(self, node: str) -> OpenUploads:
+        """The uploads being written on node ``node`` and the others (cluster mode)."""
+        ...
 
     def transaction(self) -> AbstractContextManager[StoreTransaction]:
         """Run the block as one write transaction; commit on success, roll back on error."""

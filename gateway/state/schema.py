@@ -215,6 +215,16 @@ CREATE TABLE IF NOT EXISTS upload_refusals (
     problem TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS upload_refusals_by_institution ON upload_refusals (institution);
+""", """
+CREATE TABLE IF NOT EXISTS open_uploads (
+    node TEXT NOT NULL,
+    token TEXT NOT NULL,
+    institution TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    expires_at REAL NOT NULL,
+    PRIMARY KEY (node, token)
+);
+CREATE INDEX IF NOT EXISTS open_uploads_by_institution ON open_uploads (institution, expires_at);
 """)
 """Schema steps; the ``schema_version`` table counts those applied (``PRAGMA user_version``
 before it existed).  Append only, and additive: a node one version behind must still run on

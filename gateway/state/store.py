@@ -20,6 +20,7 @@ from gateway.state import schema
 from gateway.state.database import Database, Row
 from gateway.state.export_queries import ExportRunQueries
 from gateway.state.intake_marks import IntakeMarks
+from gateway.state.open_uploads import OpenUploads
 from gateway.state.records import (
     BatchRecord,
     DiscardRecord,
@@ -54,6 +55,10 @@ class Store(SqlStatusViews, ExportRunQueries):
         """Run the block as one write transaction; commit on success, roll back on error."""
         with self.database.transaction() as session:
             yield Transaction(session, self.clock())
+
+    def open_uploads(self, node: str) -> OpenUploads:
+        """The uploads being written on node ``node`` and the others (cluster mode)."""
+        return OpenUploads(self.database, node)
 
     def close(self) -> None:
         """Release this thread's connection (SQLite) or the pool (PostgreSQL)."""
