@@ -29,7 +29,6 @@ from gateway.forwarding.forwarder import Forwarder
 from gateway.instance import InstanceError, announce_http, hold, release
 from gateway.institutions import Institution, SandboxTarget, resolve_institutions
 from gateway.intake.hostkeys import read_configured_keys
-from gateway.intake.in_flight import InFlightShare, SharedInFlight
 from gateway.intake.service import Intake
 from gateway.reporting.hook_sender import HookSender
 from gateway.reporting.mailer import MailDirectory, Mailer, SmtpMailer, SmtpTarget
@@ -230,7 +229,7 @@ async def _run(settings: Settings, spool: Spool, running: Components,
     intake = Intake(settings.sftp, spool=spool, store=store, custody=custody,
                     institutions=institutions,
                     on_received=upload_received, min_free_bytes=settings.storage.min_free_bytes,
-                    in_flight=_in_flight(settings, store))
+                    node=settings.cluster.node_name if settings.cluster.enabled else None)
     # A dropped temp-named file shows in the sender's status.json at once.
     intake.receiver.on_discarded = partial(write_status_file, store, spool)
     sorter = Sorter(store=store, custody=custody, institutions=lambda: institutions,
@@ -278,14 +277,6 @@ async def _run(settings: Settings, spool: Spool, running: Components,
         asyncio.get_running_loop().add_signal_handler(
             signal.SIGHUP, log.warning, "reload ignored: stopping")
         await intake.stop()
-
-
-def _in_flight(settings: Settings, store: StateStore) -> InFlightShare | None:
-    """Cluster mode: open uploads shared through the store (one machine: None, nothing
-    shared, no store round-trip)."""
-    if not settings.cluster.enabled:
-        return None
-    return SharedInFlight(store.open_uploads(settings.cluster.node_name))
 
 
 def _request_export(exporter: Exporter, institution: str, name: str) -> None:

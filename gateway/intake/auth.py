@@ -30,9 +30,9 @@ from dataclasses import dataclass
 import asyncssh
 
 from gateway.institutions import Institution
-from gateway.intake.bans import BanList, address_in
+from gateway.intake.bans import Bans, address_in
 from gateway.intake.connections import Arrivals, IdleWatch
-from gateway.intake.limits import SessionCount
+from gateway.intake.limits import Sessions
 from gateway.intake.passwords import OverloadedError, PasswordChecker
 from gateway.intake.proxy_gate import BALANCER
 from gateway.logs import Bound
@@ -82,9 +82,9 @@ class Guard:
 
     book: AccountBook
     passwords: PasswordChecker
-    bans: BanList
+    bans: Bans
     arrivals: Arrivals
-    sessions: SessionCount
+    sessions: Sessions
     max_auth_tries: int
 
 

@@ -29,10 +29,11 @@ from gateway.state.states import UploadState
 
 log = logging.getLogger(__name__)
 
+# CASE, not SQLite's MAX(a, b) or PostgreSQL's GREATEST(a, b): one SQL for both.
 _RELEASE = ("INSERT INTO delivery_marks (institution, released_through) VALUES (?, ?)"
-            " ON CONFLICT (institution) DO UPDATE SET released_through ="
-            " MAX(delivery_marks.released_through, excluded.released_through)")
-_RELEASE_PG = _RELEASE.replace("MAX(", "GREATEST(")
+            " ON CONFLICT (institution) DO UPDATE SET released_through = CASE WHEN"
+            " excluded.released_through > delivery_marks.released_through THEN"
+            " excluded.released_through ELSE delivery_marks.released_through END")
 _PRUNE = ("DELETE FROM upload_refusals WHERE institution = ? AND upload_id NOT IN"
           " (SELECT id FROM uploads WHERE institution = ? AND state = ?)")
 _REFUSE = ("INSERT INTO upload_refusals (upload_id, institution, problem) VALUES (?, ?, ?)"
@@ -44,8 +45,6 @@ class IntakeMarks:
 
     def __init__(self, database: Database) -> None:
         self._db = database
-        # SQLite's scalar MAX(a, b) is PostgreSQL's GREATEST(a, b).
-        self._release = _RELEASE_PG if database.dialect == "postgresql" else _RELEASE
 
     def holding(self, institution: str) -> AbstractContextManager[None]:
         """The institution's forming lock across nodes (see the module's docstring); not
@@ -68,7 +67,7 @@ class IntakeMarks:
         """Durably mark uploads up to ``through`` as one complete delivery (never moves a
         mark back)."""
         with self._db.transaction() as session:
-            session.execute(self._release, (institution, through))
+            session.execute(_RELEASE, (institution, through))
 
     def refuse(self, institution: str, upload_id: int, problem: str) -> None:
         """Durably record that ``upload_id`` must not be imported, and drop the refusals of
@@ -87,7 +86,7 @@ class IntakeMarks:
         for path in sorted(folder.glob("*.json")) if folder.is_dir() else ():
             released, refused = _read_marks(path)
             with self._db.transaction() as session:
-                session.execute(self._release, (path.stem, released))
+                session.execute(_RELEASE, (path.stem, released))
                 for upload_id, problem in refused.items():
                     session.execute(_REFUSE, (upload_id, path.stem, problem))
                 session.execute(_PRUNE, (path.stem, path.stem, UploadState.RECEIVED))

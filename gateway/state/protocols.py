@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
+from gateway.state.guard_rows import GuardRows
 from gateway.state.intake_marks import IntakeMarks
 from gateway.state.open_uploads import OpenUploads
 from gateway.state.records import (
@@ -223,6 +224,10 @@ class StateStore(StatusViews, Protocol):
 
     def open_uploads(self, node: str) -> OpenUploads:
         """The uploads being written on node ``node`` and the others (cluster mode)."""
+        ...
+
+    def guard_rows(self, node: str) -> GuardRows:
+        """Login failures, bans and live sessions node ``node`` shares (cluster mode)."""
         ...
 
     def transaction(self) -> AbstractContextManager[StoreTransaction]:

@@ -225,6 +225,29 @@ CREATE TABLE IF NOT EXISTS open_uploads (
     PRIMARY KEY (node, token)
 );
 CREATE INDEX IF NOT EXISTS open_uploads_by_institution ON open_uploads (institution, expires_at);
+""", """
+CREATE TABLE IF NOT EXISTS login_failures (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    address TEXT NOT NULL,
+    node TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS login_failures_by_address ON login_failures (address, at);
+CREATE INDEX IF NOT EXISTS login_failures_by_time ON login_failures (at);
+CREATE TABLE IF NOT EXISTS address_bans (
+    address TEXT NOT NULL PRIMARY KEY,
+    banned_until REAL NOT NULL,
+    bans INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS address_bans_by_expiry ON address_bans (banned_until);
+CREATE TABLE IF NOT EXISTS live_sessions (
+    node TEXT NOT NULL,
+    token TEXT NOT NULL,
+    institution TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    PRIMARY KEY (node, token)
+);
+CREATE INDEX IF NOT EXISTS live_sessions_by_institution ON live_sessions (institution, expires_at);
 """)
 """Schema steps; the ``schema_version`` table counts those applied (``PRAGMA user_version``
 before it existed).  Append only, and additive: a node one version behind must still run on

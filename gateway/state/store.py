@@ -19,6 +19,7 @@ from typing import Any
 from gateway.state import schema
 from gateway.state.database import Database, Row
 from gateway.state.export_queries import ExportRunQueries
+from gateway.state.guard_rows import GuardRows
 from gateway.state.intake_marks import IntakeMarks
 from gateway.state.open_uploads import OpenUploads
 from gateway.state.records import (
@@ -59,6 +60,10 @@ class Store(SqlStatusViews, ExportRunQueries):
     def open_uploads(self, node: str) -> OpenUploads:
         """The uploads being written on node ``node`` and the others (cluster mode)."""
         return OpenUploads(self.database, node)
+
+    def guard_rows(self, node: str) -> GuardRows:
+        """Login failures, bans and live sessions node ``node`` shares (cluster mode)."""
+        return GuardRows(self.database, node)
 
     def close(self) -> None:
         """Release this thread's connection (SQLite) or the pool (PostgreSQL)."""
