@@ -30,7 +30,7 @@ import asyncssh
 
 from gateway.intake.config import IntakeOptions
 from gateway.intake.in_flight import InFlightShare, ThisNodeOnly
-from gateway.intake.inbox import Entry, Receipts
+from gateway.intake.inbox import Entry, ReceiptBook, Receipts
 from gateway.intake.limits import Allowance
 from gateway.intake.spooling import DiskQueue, Spooler
 from gateway.intake.uploads import UploadWriter
@@ -55,12 +55,13 @@ class Receiver:
 
     def __init__(self, store: StateStore, spool: Spool, on_received: Callable[[], None],
                  *, custody: Custody, workers: int = 4, min_free_bytes: int = 0,
-                 in_flight: InFlightShare | None = None) -> None:
+                 in_flight: InFlightShare | None = None,
+                 receipts: ReceiptBook | None = None) -> None:
         self.store = store
         self.spool = spool
         self.custody = custody
         self.min_free_bytes = min_free_bytes
-        self.receipts = Receipts()
+        self.receipts: ReceiptBook = receipts or Receipts()
         self.on_received = on_received
         self.on_discarded: Callable[[str], None] = lambda _: None
         """Called (on the receiving threads) with the institution after a discard was

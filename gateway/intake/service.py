@@ -19,6 +19,7 @@ from gateway.intake.config import SftpSettings
 from gateway.intake.connections import Arrivals
 from gateway.intake.deliveries import Deliveries
 from gateway.intake.in_flight import SharedInFlight
+from gateway.intake.inbox import StoredReceipts
 from gateway.intake.limits import SessionCount, Sessions
 from gateway.intake.listener import IntakeListener
 from gateway.intake.markers import Markers
@@ -53,9 +54,10 @@ class Intake:
         self._settings = settings
         self._spool = spool
         self._institutions = dict(institutions)
-        in_flight = None if node is None else SharedInFlight(store.open_uploads(node))
-        self.receiver = Receiver(store, spool, on_received, custody=custody,
-                                 min_free_bytes=min_free_bytes, in_flight=in_flight)
+        self.receiver = Receiver(
+            store, spool, on_received, custody=custody, min_free_bytes=min_free_bytes,
+            in_flight=None if node is None else SharedInFlight(store.open_uploads(node)),
+            receipts=None if node is None else StoredReceipts(store.inbox_rows))
         self.deliveries = Deliveries(store.intake_marks,
                                      trigger_mode=self._trigger_mode,
                                      uploads_open=self.receiver.uploads_open)

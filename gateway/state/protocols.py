@@ -15,6 +15,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from gateway.state.guard_rows import GuardRows
+from gateway.state.inbox_rows import InboxRows
 from gateway.state.intake_marks import IntakeMarks
 from gateway.state.open_uploads import OpenUploads
 from gateway.state.records import (
@@ -221,6 +222,8 @@ class StateStore(StatusViews, Protocol):
 
     intake_marks: IntakeMarks
     """Trigger marks and checksum refusals (committed by their own writes)."""
+    inbox_rows: InboxRows
+    """Recent and hidden uploads, for the inbox every node shows (cluster mode)."""
 
     def open_uploads(self, node: str) -> OpenUploads:
         """The uploads being written on node ``node`` and the others (cluster mode)."""

@@ -248,6 +248,14 @@ CREATE TABLE IF NOT EXISTS live_sessions (
     PRIMARY KEY (node, token)
 );
 CREATE INDEX IF NOT EXISTS live_sessions_by_institution ON live_sessions (institution, expires_at);
+""", """
+CREATE INDEX IF NOT EXISTS uploads_by_arrival ON uploads (institution, received_at);
+CREATE TABLE IF NOT EXISTS hidden_uploads (
+    upload_id INTEGER NOT NULL PRIMARY KEY,
+    institution TEXT NOT NULL,
+    hidden_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS hidden_uploads_by_time ON hidden_uploads (hidden_at);
 """)
 """Schema steps; the ``schema_version`` table counts those applied (``PRAGMA user_version``
 before it existed).  Append only, and additive: a node one version behind must still run on

@@ -20,6 +20,7 @@ from gateway.state import schema
 from gateway.state.database import Database, Row
 from gateway.state.export_queries import ExportRunQueries
 from gateway.state.guard_rows import GuardRows
+from gateway.state.inbox_rows import InboxRows
 from gateway.state.intake_marks import IntakeMarks
 from gateway.state.open_uploads import OpenUploads
 from gateway.state.records import (
@@ -50,6 +51,7 @@ class Store(SqlStatusViews, ExportRunQueries):
         self.clock = clock
         self.database.migrate(schema.MIGRATIONS)
         self.intake_marks = IntakeMarks(self.database)
+        self.inbox_rows = InboxRows(self.database)
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
