@@ -56,9 +56,9 @@ class Intake:
         self._institutions = dict(institutions)
         self.receiver = Receiver(
             store, spool, on_received, custody=custody, min_free_bytes=min_free_bytes,
-            in_flight=None if node is None else SharedInFlight(store.open_uploads(node)),
-            receipts=None if node is None else StoredReceipts(store.inbox_rows))
-        self.deliveries = Deliveries(store.intake_marks,
+            in_flight=None if node is None else SharedInFlight(store.intake.open_uploads(node)),
+            receipts=None if node is None else StoredReceipts(store.intake.inbox))
+        self.deliveries = Deliveries(store.intake.marks,
                                      trigger_mode=self._trigger_mode,
                                      uploads_open=self.receiver.uploads_open)
         # Before any sorter reads them: an older data dir's marks move into the store once.
@@ -85,7 +85,7 @@ class Intake:
         if node is None:
             self._guard_sync: GuardSync | None = None
             return BanList(policy), SessionCount()
-        rows = store.guard_rows(node)
+        rows = store.intake.guard(node)
         bans, sessions = SharedBans(rows, policy), SharedSessions(rows)
         self._guard_sync = GuardSync(bans, sessions, rows)
         self._guard_sync.start()

@@ -14,10 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from gateway.state.guard_rows import GuardRows
-from gateway.state.inbox_rows import InboxRows
-from gateway.state.intake_marks import IntakeMarks
-from gateway.state.open_uploads import OpenUploads
+from gateway.state.intake_rows import IntakeRows
 from gateway.state.records import (
     BatchRecord,
     DiscardRecord,
@@ -220,18 +217,8 @@ class StatusViews(Protocol):
 class StateStore(StatusViews, Protocol):
     """The state store: named reads, and every change inside ``transaction()``."""
 
-    intake_marks: IntakeMarks
-    """Trigger marks and checksum refusals (committed by their own writes)."""
-    inbox_rows: InboxRows
-    """Recent and hidden uploads, for the inbox every node shows (cluster mode)."""
-
-    def open_uploads(self, node: str) -> OpenUploads:
-        """The uploads being written on node ``node`` and the others (cluster mode)."""
-        ...
-
-    def guard_rows(self, node: str) -> GuardRows:
-        """Login failures, bans and live sessions node ``node`` shares (cluster mode)."""
-        ...
+    intake: IntakeRows
+    """The intake's tables (marks, inbox, open uploads, bans, sessions)."""
 
     def transaction(self) -> AbstractContextManager[StoreTransaction]:
         """Run the block as one write transaction; commit on success, roll back on error."""

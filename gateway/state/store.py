@@ -19,10 +19,7 @@ from typing import Any
 from gateway.state import schema
 from gateway.state.database import Database, Row
 from gateway.state.export_queries import ExportRunQueries
-from gateway.state.guard_rows import GuardRows
-from gateway.state.inbox_rows import InboxRows
-from gateway.state.intake_marks import IntakeMarks
-from gateway.state.open_uploads import OpenUploads
+from gateway.state.intake_rows import IntakeRows
 from gateway.state.records import (
     BatchRecord,
     DiscardRecord,
@@ -50,22 +47,13 @@ class Store(SqlStatusViews, ExportRunQueries):
                                    else database)
         self.clock = clock
         self.database.migrate(schema.MIGRATIONS)
-        self.intake_marks = IntakeMarks(self.database)
-        self.inbox_rows = InboxRows(self.database)
+        self.intake = IntakeRows(self.database)
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
         """Run the block as one write transaction; commit on success, roll back on error."""
         with self.database.transaction() as session:
             yield Transaction(session, self.clock())
-
-    def open_uploads(self, node: str) -> OpenUploads:
-        """The uploads being written on node ``node`` and the others (cluster mode)."""
-        return OpenUploads(self.database, node)
-
-    def guard_rows(self, node: str) -> GuardRows:
-        """Login failures, bans and live sessions node ``node`` shares (cluster mode)."""
-        return GuardRows(self.database, node)
 
     def close(self) -> None:
         """Release this thread's connection (SQLite) or the pool (PostgreSQL)."""

@@ -27,7 +27,7 @@ def _node(make_store: StoreMaker, clock: Clock, root: Path, name: str) -> Receiv
     spool.create(INSTITUTIONS)
     store: Store = make_store(clock)
     return Receiver(store, spool, custody=LocalCustody(spool), on_received=lambda: None,
-                    in_flight=SharedInFlight(store.open_uploads(name), clock=clock,
+                    in_flight=SharedInFlight(store.intake.open_uploads(name), clock=clock,
                                              refresh_seconds=3600, expiry_seconds=7201))
 
 

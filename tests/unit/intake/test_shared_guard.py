@@ -12,7 +12,7 @@ POLICY = BanPolicy(failures=3, window=60, ban=300, ban_max=3600,
 
 
 def _bans(store: Store, node: str, clock: Clock) -> SharedBans:
-    return SharedBans(store.guard_rows(node), POLICY, clock=clock)
+    return SharedBans(store.intake.guard(node), POLICY, clock=clock)
 
 
 def test_failures_on_two_nodes_ban_once_and_the_ban_holds_on_both(store: Store,
@@ -43,8 +43,8 @@ def test_a_safelisted_address_is_never_banned_or_shared(store: Store, clock: Clo
 
 
 def test_max_sessions_counts_every_nodes_sessions(store: Store, clock: Clock) -> None:
-    node_a = SharedSessions(store.guard_rows("a"), clock=clock)
-    node_b = SharedSessions(store.guard_rows("b"), clock=clock)
+    node_a = SharedSessions(store.intake.guard("a"), clock=clock)
+    node_b = SharedSessions(store.intake.guard("b"), clock=clock)
     assert node_a.enter("alpha", 2)
     assert node_b.enter("alpha", 2)
     assert not node_a.enter("alpha", 2)

@@ -12,7 +12,7 @@ WINDOW = 60.0
 
 def test_failures_and_bans_are_read_back_by_the_other_nodes_until_they_expire(
         store: Store, clock: Clock) -> None:
-    node_a, node_b = store.guard_rows("a"), store.guard_rows("b")
+    node_a, node_b = store.intake.guard("a"), store.intake.guard("b")
     now = clock.now
     node_a.exchange([("192.0.2.7", now), ("192.0.2.7", now), ("192.0.2.8", now)], [],
                     now=now, window=WINDOW)
@@ -36,7 +36,7 @@ def test_failures_and_bans_are_read_back_by_the_other_nodes_until_they_expire(
 
 def test_sessions_are_counted_across_nodes_until_they_end_or_expire(
         store: Store, clock: Clock) -> None:
-    node_a, node_b = store.guard_rows("a"), store.guard_rows("b")
+    node_a, node_b = store.intake.guard("a"), store.intake.guard("b")
     now = clock.now
     assert node_a.enter("s1", "alpha", 2, now=now, expires_at=now + 30)
     assert node_b.enter("s2", "alpha", 2, now=now, expires_at=now + 30)

@@ -25,13 +25,13 @@ def test_another_node_lists_what_was_received_lately_in_any_state(
         txn.move("upload", taken, UploadState.RECEIVED, UploadState.REJECTED, reason="x")
     waiting = _received(node_a, "alpha", "courses.csv")
     _received(node_a, "beta", "users.csv")
-    receipts = StoredReceipts(node_b.inbox_rows, clock=clock)
+    receipts = StoredReceipts(node_b.intake.inbox, clock=clock)
     recent = receipts.recent("alpha", clock.now)
     assert [(e.upload_id, e.name, e.folder) for e in recent] == [
         (taken, "users.csv", "batch/fall"), (waiting, "courses.csv", None)]
     assert old not in {e.upload_id for e in recent}
     receipts.hide("alpha", [taken, waiting])
-    elsewhere = StoredReceipts(node_a.inbox_rows, clock=clock)
+    elsewhere = StoredReceipts(node_a.intake.inbox, clock=clock)
     assert elsewhere.recent("alpha", clock.now) == []
     assert elsewhere.hidden_among("alpha", [old, taken, waiting]) == {taken, waiting}
     clock.now += RECENT_SECONDS + 1

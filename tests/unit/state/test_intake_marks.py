@@ -20,7 +20,7 @@ from tests.unit.history import Clock
 
 
 def _deliveries(store: Store, trigger_mode: bool = True) -> Deliveries:
-    return Deliveries(store.intake_marks, trigger_mode=lambda name: trigger_mode,
+    return Deliveries(store.intake.marks, trigger_mode=lambda name: trigger_mode,
                       uploads_open=lambda name: 0)
 
 
@@ -81,7 +81,7 @@ def test_an_unreadable_json_marks_file_is_named(store: Store, tmp_path: Path) ->
     (tmp_path / "alpha.json").write_text("{not json")
     with pytest.raises(ValueError, match=r"alpha\.json: not a trigger-marks file .* fix or "
                                          r"remove it"):
-        store.intake_marks.import_files(tmp_path)
+        store.intake.marks.import_files(tmp_path)
     assert (tmp_path / "alpha.json").exists()
 
 

@@ -10,7 +10,7 @@ from tests.unit.history import Clock
 
 def test_a_node_sees_the_others_open_uploads_until_they_end_or_expire(
         store: Store, clock: Clock) -> None:
-    node_a, node_b = store.open_uploads("a"), store.open_uploads("b")
+    node_a, node_b = store.intake.open_uploads("a"), store.intake.open_uploads("b")
     node_a.add("t1", "alpha", expires_at=clock.now + 30)
     node_a.add("t2", "alpha", expires_at=clock.now + 30)
     node_b.add("t3", "beta", expires_at=clock.now + 30)
@@ -27,9 +27,9 @@ def test_a_node_sees_the_others_open_uploads_until_they_end_or_expire(
 
 
 def test_a_restarted_node_forgets_its_rows_only(store: Store, clock: Clock) -> None:
-    node_a, node_b = store.open_uploads("a"), store.open_uploads("b")
+    node_a, node_b = store.intake.open_uploads("a"), store.intake.open_uploads("b")
     node_a.add("t1", "alpha", expires_at=clock.now + 30)
     node_b.add("t2", "alpha", expires_at=clock.now + 30)
-    store.open_uploads("a").forget_node()
+    store.intake.open_uploads("a").forget_node()
     assert node_a.elsewhere("alpha", clock.now) == InFlight(1, 0)
     assert node_b.elsewhere("alpha", clock.now) == InFlight()
