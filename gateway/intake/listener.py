@@ -19,7 +19,7 @@ from typing import Any
 import asyncssh
 
 from gateway.intake.auth import GatewaySSHServer, Guard
-from gateway.intake.compat import tolerate_trailing_write_bytes
+from gateway.intake.compat import adapt_asyncssh
 from gateway.intake.config import SftpSettings
 from gateway.intake.hostkeys import HOST_KEY_FILES, load_host_keys
 from gateway.intake.session import IntakeServices, UploadSession
@@ -53,7 +53,7 @@ class IntakeListener:
     async def start(self) -> int:
         """Listen; return the port (useful when the configured port is 0)."""
         settings = self._settings
-        tolerate_trailing_write_bytes()
+        adapt_asyncssh()
         try:
             self._acceptor = await self._listen()
         except OSError as error:  # the port is taken, or not ours to bind
