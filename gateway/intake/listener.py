@@ -34,6 +34,11 @@ __all__ = ["HOST_KEY_FILES", "SIGNATURE_ALGS", "IntakeListener"]  # HOST_KEY_FIL
 SIGNATURE_ALGS = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
                   "ecdsa-sha2-nistp521", "rsa-sha2-512", "rsa-sha2-256")
 """Host key and client key signatures: no ssh-rsa (SHA-1), no DSA."""
+CHANNEL_PACKET_BYTES = 240 << 10
+"""The largest channel data packet a client may send (asyncssh's default is 32 KiB, as
+OpenSSH's): a fast client fills its packets, and every packet costs the event loop the same
+Python work (decrypt call, packet and channel bookkeeping) whatever its size.  Below OpenSSH's
+256 KiB limit on a whole packet, so every client can send packets this large."""
 RESPONSE_FLUSH_SECONDS = 0.2
 """After the last completion, time for its SFTP answer to reach the socket before close."""
 
@@ -69,7 +74,7 @@ class IntakeListener:
             server_factory=self._new_connection, sftp_factory=self._new_session,
             kex_algs=list(settings.kex_algs), encryption_algs=list(settings.encryption_algs),
             mac_algs=list(settings.mac_algs), signature_algs=list(SIGNATURE_ALGS),
-            compression_algs=["none"],
+            compression_algs=["none"], max_pktsize=CHANNEL_PACKET_BYTES,
             allow_scp=False,  # scp over the SFTP protocol works; legacy scp is not offered
             agent_forwarding=False, allow_pty=False, x11_forwarding=False,
             process_factory=None, login_timeout=settings.login_timeout_seconds,
