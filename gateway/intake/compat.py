@@ -15,12 +15,14 @@ silently drop or break one.  asyncssh is pinned to a tested range besides.
    is written.  The rclone test pins this behaviour.
 2. The bytes read from the socket are buffered without copying them over and over
    (:class:`InputBuffer`): the largest single cost of the event loop in an upload.
-3. asyncssh's debug logging of every packet is skipped when nothing would be logged: it
+3. The packets sent in one event-loop iteration leave in one send (:class:`CorkedTransport`).
+4. asyncssh's debug logging of every packet is skipped when nothing would be logged: it
    formatted its arguments (sizes, handles, packet names) for every packet, logged or not.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import struct
 from collections.abc import Awaitable, Callable
@@ -148,6 +150,78 @@ def buffer_connection_input() -> bool:
 
 
 
+class CorkedTransport:
+    """A connection's transport whose writes of one event-loop iteration go out in one send.
+
+    asyncssh writes every SSH packet to its transport at once, and an idle asyncio transport
+    sends at once: a syscall per packet, and every encrypted packet asyncssh sends is preceded
+    by an empty MSG_IGNORE packet of its own, so each batch of SFTP replies cost two sends.
+    On loopback a send also runs the receiving side's TCP path: the largest single cost left
+    on the event loop in an upload.  Writes are held until the end of the iteration (as the
+    SFTP replies themselves: see gateway.intake.replies) and passed on as one, in order;
+    ``abort`` and ``close`` pass on what is held first, as a transport would have tried to
+    send it already.  Everything else is the transport's own.
+    """
+
+    def __init__(self, transport: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        """Hold ``data`` for this iteration's single write."""
+        if not self._held:
+            self._loop.call_soon(self.flush)
+        self._held.append(data)
+
+    def flush(self) -> None:
+        """Pass what is held on to the transport as one write."""
+        if self._held:
+            data = b"".join(self._held)
+            self._held.clear()
+            self._transport.write(data)
+
+    def abort(self) -> None:
+        """Pass on what is held, then abort the transport."""
+        self.flush()
+        self._transport.abort()
+
+    def close(self) -> None:
+        """Pass on what is held, then close the transport."""
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+def _corking_connection_made(conn: Any, transport: asyncio.BaseTransport) -> None:
+    """``SSHServerConnection.connection_made``, then its transport corked."""
+    _connection_made(conn, transport)
+    if conn._transport is transport:
+        conn._transport = CorkedTransport(transport, conn._loop)
+
+
+_connection_made = asyncssh_connection.SSHConnection.connection_made
+
+
+def cork_connection_output() -> bool:
+    """Give asyncssh's server connections a :class:`CorkedTransport` (idempotent).  Returns
+    False, leaving asyncssh as it is, when its connections do not keep their transport in
+    ``_transport`` and send only through ``_send`` with its ``write``."""
+    server = asyncssh_connection.SSHServerConnection
+    if server.connection_made is _corking_connection_made:
+        return True
+    base = asyncssh_connection.SSHConnection
+    if server.connection_made is not base.connection_made or \
+            "_transport" not in base.connection_made.__code__.co_names or \
+            base._send.__code__.co_names[:2] != ("_transport", "write") or \
+            "_loop" not in base.__init__.__code__.co_names:
+        return False
+    setattr(server, "connection_made", _corking_connection_made)  # noqa: B010
+    return True
+
+
 def log_only_when_enabled() -> bool:
     """Make asyncssh format a log line's arguments only when the line will be logged, and
     skip its per-packet logging below its packet debug level (idempotent).  Returns False,
@@ -180,7 +254,8 @@ def log_only_when_enabled() -> bool:
 def adapt_asyncssh() -> None:
     """Apply every adaptation (idempotent); warn about any that asyncssh's code refuses."""
     tolerate_trailing_write_bytes()
-    for adaptation in (buffer_connection_input, log_only_when_enabled):
+    for adaptation in (buffer_connection_input, cork_connection_output,
+                       log_only_when_enabled):
         if not adaptation():
             log.warning("asyncssh's code differs from the version this gateway was tested "
                         "with; running without this adaptation",

@@ -20,13 +20,14 @@ from asyncssh import connection as asyncssh_connection
 from asyncssh.logging import SSHLogger
 
 from gateway.intake import compat
-from gateway.intake.compat import InputBuffer
+from gateway.intake.compat import CorkedTransport, InputBuffer
 
 
 def test_every_adaptation_applies_to_the_installed_asyncssh() -> None:
     compat.adapt_asyncssh()
     assert compat.buffer_connection_input()
     assert compat.log_only_when_enabled()
+    assert compat.cork_connection_output()
     # Idempotent: applying again wraps nothing twice.
     compat.adapt_asyncssh()
     server = asyncssh_connection.SSHServerConnection
@@ -74,14 +75,16 @@ def test_a_suffix_is_a_view_not_a_copy() -> None:
 async def digest_server() -> AsyncIterator[int]:
     """A real asyncssh server on loopback whose sessions answer with the SHA-256 of what they
     read (password ``pw`` for anyone), with the gateway's adaptations applied, or with "not
-    buffered" when its connection's input is not an InputBuffer."""
+    buffered" when its connection's input is not an InputBuffer or its output not corked."""
     compat.adapt_asyncssh()
 
     async def digest(process: asyncssh.SSHServerProcess[bytes]) -> None:
         sha = hashlib.sha256()
         while chunk := await process.stdin.read(1 << 20):
             sha.update(chunk)
-        buffered = isinstance(process.channel.get_connection()._inpbuf, InputBuffer)
+        conn = process.channel.get_connection()
+        buffered = isinstance(conn._inpbuf, InputBuffer) and \
+            isinstance(conn._transport, CorkedTransport)
         process.stdout.write(sha.hexdigest().encode() if buffered else b"not buffered")
         process.exit(0)
 
@@ -132,6 +135,43 @@ def test_a_real_connection_carries_data_intact(cipher: str) -> None:
     (AEAD with its length in clear, encrypted length, separate MAC)."""
     payload = os.urandom(9 << 20)
     assert asyncio.run(send_through(cipher, payload)) == hashlib.sha256(payload).hexdigest()
+
+
+class RecordingTransport:
+    """Stands in for a socket transport: records what reaches it, in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, bytes]] = []
+
+    def write(self, data: bytes) -> None:
+        self.calls.append(("write", data))
+
+    def abort(self) -> None:
+        self.calls.append(("abort", b""))
+
+    def close(self) -> None:
+        self.calls.append(("close", b""))
+
+    def get_extra_info(self, name: str) -> str:
+        return f"info {name}"
+
+
+def test_writes_of_one_iteration_go_out_as_one() -> None:
+    async def scenario() -> list[tuple[str, bytes]]:
+        real = RecordingTransport()
+        corked = CorkedTransport(real, asyncio.get_running_loop())
+        corked.write(b"ignore-packet|")
+        corked.write(b"reply")
+        assert real.calls == []  # held until the end of the iteration
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        corked.write(b"later")
+        corked.abort()  # what is held goes first, as a transport would have sent it
+        assert corked.get_extra_info("peername") == "info peername"
+        return real.calls
+
+    assert asyncio.run(scenario()) == [("write", b"ignore-packet|reply"), ("write", b"later"),
+                                       ("abort", b"")]
 
 
 def test_logs_still_written_when_enabled(caplog: pytest.LogCaptureFixture) -> None:
