@@ -8,7 +8,8 @@
    a second ``sshd`` on a loopback port (its own config, ``internal-sftp``), alternating,
    ``--rounds`` times each; prints the medians in MB/s (10^6 bytes per second), their ratio,
    and each server's CPU seconds per GiB (the gateway process; sshd's reaped session
-   processes), per run and their median, and the ratios to sshd of MB/s and of CPU per GiB.
+   processes), per run and their median, and the ratios to sshd of MB/s and of CPU per GiB
+   (also the median of each round's CPU ratio: a round's uploads see about the same load).
    A gateway upload is complete only when it is durable (fsync), hashed and recorded;
    internal-sftp does neither.  ``--also NAME=DIR`` (repeatable) runs the gateway of another
    source tree too (a worktree of the commit before a change), interleaved with the others,
@@ -200,8 +201,11 @@ def compare(work: Path, key: Path, servers: dict[str, tuple[int, int]], size: in
     for name in times:
         if name != "openssh":
             cpu_ratio = statistics.median(cpu[name]) / statistics.median(cpu["openssh"])
+            paired = statistics.median(
+                mine / theirs for mine, theirs in zip(cpu[name], cpu["openssh"], strict=True))
             print(f"  ratio {name}/openssh: {rates[name] / rates['openssh']:.2f} MB/s, "
-                  f"{cpu_ratio:.2f} CPU per GiB", flush=True)
+                  f"{cpu_ratio:.2f} CPU per GiB (median of the rounds' ratios: {paired:.2f})",
+                  flush=True)
 
 
 async def small_uploads(work: Path, key: Path, servers: dict[str, tuple[int, int]],
