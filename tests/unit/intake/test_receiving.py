@@ -22,6 +22,7 @@ from gateway.intake.session import IntakeServices, UploadSession
 from gateway.intake.sftp import InstitutionSFTPServer
 from gateway.intake.uploads import UploadWriter
 from gateway.state.custody import Area, Custody, upload_key
+from gateway.state.database import StoreUnavailable
 from gateway.state.s3_custody import S3Custody
 from gateway.state.spool import Spool
 from gateway.state.store import Store
@@ -78,6 +79,45 @@ def test_a_database_error_is_logged_and_answered_clearly(
     assert not any(receiver.spool.incoming.iterdir())
     # Put before the record, removed when the record failed: no orphan is left behind.
     assert list(receiver.custody.keys(Area.UPLOADS)) == []
+
+
+def test_a_commit_that_landed_though_reported_failed_is_received(
+        receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    # PostgreSQL commits, then the connection drops before the answer: the record exists,
+    # so its payload must stay and the client is told the upload was received.
+    committing = receiver.store.transaction
+
+    @contextmanager
+    def lost_answer() -> Iterator[Any]:
+        with committing() as txn:
+            yield txn
+        raise StoreUnavailable("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(receiver.store, "transaction", lost_answer)
+    writer = _writer(receiver, b"user_id\n")
+    upload_id = asyncio.run(receiver.receive(writer, "users.csv"))
+    upload = receiver.store.upload(upload_id)
+    with receiver.custody.open(upload_key(upload)) as kept:
+        assert kept.read() == b"user_id\n"
+
+
+def test_an_unknowable_outcome_keeps_the_payload_for_recovery(
+        receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    @contextmanager
+    def gone() -> Iterator[Any]:
+        raise StoreUnavailable("connection refused")
+        yield
+
+    def unreachable(name: str) -> None:
+        raise StoreUnavailable("connection refused")
+
+    monkeypatch.setattr(receiver.store, "transaction", gone)
+    monkeypatch.setattr(receiver.store, "upload_by_payload", unreachable)
+    writer = _writer(receiver, b"user_id\n")
+    with pytest.raises(asyncssh.SFTPFailure, match="nothing was received"):
+        asyncio.run(receiver.receive(writer, "users.csv"))
+    # Not deleted on doubt: recovery's orphan rule sets it aside if no record names it.
+    assert len(list(receiver.custody.keys(Area.UPLOADS))) == 1
 
 
 def test_a_custody_failure_is_answered_clearly_and_records_nothing(
