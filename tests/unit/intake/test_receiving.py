@@ -188,3 +188,36 @@ def test_sftp_v5_v6_opens_go_through_the_same_rules(receiver: Receiver) -> None:
         await server.exit()
 
     asyncio.run(opens())
+
+
+def test_an_open_while_the_store_is_down_gets_a_plain_answer(
+        receiver: Receiver, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    where = "postgresql://gw@db.internal:5432/gateway"
+
+    def down(institution: str) -> int:
+        raise StoreUnavailable(f"{where}: couldn't get a connection after 10.00 sec")
+
+    monkeypatch.setattr(receiver, "pending_bytes", down)
+
+    async def opens() -> None:
+        session = UploadSession("alpha", IntakeOptions(),
+                                IntakeServices(receiver, cast(Any, None)))
+        channel = SimpleNamespace(exit=lambda status: None, write=lambda *args: None,
+                                  write_eof=lambda: None, close=lambda: None)
+        server = InstitutionSFTPServer(cast(Any, channel),
+                                       home=bytes(receiver.spool.home("alpha")),
+                                       session=session)
+        with caplog.at_level(logging.ERROR), \
+                pytest.raises(asyncssh.SFTPFailure) as refused:
+            server.open(b"/inbox/users.csv", asyncssh.FXF_WRITE | asyncssh.FXF_CREAT,
+                        asyncssh.SFTPAttrs())
+        assert str(refused.value.reason) == ("/inbox/users.csv: the gateway cannot take "
+                                             "uploads right now; nothing was received, try "
+                                             "again later")
+        [line] = [r for r in caplog.records if r.name == "gateway.intake.sftp"]
+        assert where in line.__dict__["error"]  # the operator sees which database
+        await session.end()
+        await server.exit()
+
+    asyncio.run(opens())
