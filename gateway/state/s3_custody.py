@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 _MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
 _TAKEN = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict"})
 _CHUNK = 1 << 20
+MAX_PARTS = 10_000
+"""S3's most parts in one multipart upload."""
 
 
 class S3Custody:
@@ -101,17 +103,22 @@ class S3Custody:
         name = self._object(key)
         upload = self._client.create_multipart_upload(Bucket=self._bucket, Key=name)
         upload_id = upload["UploadId"]
+        # S3 takes at most 10,000 parts: a file bigger than that many parts of the
+        # configured size goes in bigger parts, never truncated.
+        part_size = max(self._part_size, -(-source.stat().st_size // MAX_PARTS))
         try:
             parts = []
             with open(source, "rb") as body:
-                for number in range(1, 10_001):
-                    chunk = body.read(self._part_size)
+                for number in range(1, MAX_PARTS + 1):
+                    chunk = body.read(part_size)
                     if not chunk and number > 1:
                         break
                     sent = self._client.upload_part(Bucket=self._bucket, Key=name,
                                                     UploadId=upload_id, PartNumber=number,
                                                     Body=chunk)
                     parts.append({"ETag": sent["ETag"], "PartNumber": number})
+                if body.read(1):  # the file grew while it was read: refuse, never cut
+                    raise CustodyError(key, self.place, "the file grew while it was put")
             self._client.complete_multipart_upload(
                 Bucket=self._bucket, Key=name, UploadId=upload_id,
                 MultipartUpload={"Parts": cast(Any, parts)}, **condition)

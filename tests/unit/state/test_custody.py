@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.state import s3_custody as s3_custody_module
 from gateway.state.custody import (
     Area,
     Custody,
@@ -139,6 +140,24 @@ def test_a_big_file_goes_in_parts_and_reads_back_whole(
         with pytest.raises(PayloadExistsError):
             custody.put(key, again)  # create-only holds for multipart uploads too
         assert again.exists()  # not handed over: the caller removes it
+
+
+def test_a_file_of_more_parts_than_s3_takes_goes_in_bigger_parts(
+        spool: Spool, request: pytest.FixtureRequest,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # S3's limit is 10,000 parts; here 2, so 12 MiB at 5 MiB a part must grow the parts.
+    monkeypatch.setattr(s3_custody_module, "MAX_PARTS", 2)
+    server: S3Server = request.getfixturevalue("s3_server")
+    custody = s3_custody(server, spool.root / "scratch", multipart_threshold=5 << 20,
+                         part_size=5 << 20)
+    key = PayloadKey.received("many-parts")
+    data = os.urandom(1 << 20) * 12 + b"tail"
+    with custody.scratch(key) as written:
+        written.write_bytes(data)
+        custody.put(key, written)
+    assert custody.size(key) == len(data)  # whole, not the first two parts
+    assert hashlib.sha256(b"".join(custody.stream(key))).digest() == \
+        hashlib.sha256(data).digest()
 
 
 def test_sweep_removes_unfinished_writes_after_the_grace(
