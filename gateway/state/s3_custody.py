@@ -19,6 +19,7 @@ secret redacted from the server's words.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import shutil
 import time
@@ -84,20 +85,44 @@ class S3Custody:
     # -- writing ---------------------------------------------------------------------------
 
     def put(self, key: PayloadKey, source: Path | bytes, *, replace: bool = False) -> None:
-        """One PutObject, or a multipart upload for a big file; the file is removed after."""
+        """One PutObject, or a multipart upload for a big file; the file is removed after.
+
+        A create-only PutObject refused as taken (412) is taken as done when the object
+        there holds exactly these bytes (its ETag is their MD5): botocore retries a put
+        whose answer was lost, and the first attempt stored it.  Anything else there is a
+        real refusal."""
+        size = len(source) if isinstance(source, bytes) else source.stat().st_size
+        try:
+            self._put(key, source, size, replace=replace)
+        except PayloadExistsError:
+            if size >= self._threshold or not self._holds(key, source):
+                raise
+        if isinstance(source, Path):
+            source.unlink()
+
+    def _holds(self, key: PayloadKey, source: Path | bytes) -> bool:
+        """Whether the object at ``key`` is ``source``'s bytes, by a single put's ETag."""
+        with self._failing(key):
+            head = self._client.head_object(Bucket=self._bucket, Key=self._object(key))
+        if isinstance(source, Path):
+            with open(source, "rb") as file:
+                digest = hashlib.file_digest(file, lambda: hashlib.md5(usedforsecurity=False))
+        else:
+            digest = hashlib.md5(source, usedforsecurity=False)
+        return str(head.get("ETag", "")).strip('"') == digest.hexdigest()
+
+    def _put(self, key: PayloadKey, source: Path | bytes, size: int, *, replace: bool) -> None:
         condition: dict[str, Any] = {} if replace else {"IfNoneMatch": "*"}
         with self._failing(key):
             if isinstance(source, bytes):
                 self._client.put_object(Bucket=self._bucket, Key=self._object(key),
                                         Body=source, **condition)
-                return
-            if source.stat().st_size < self._threshold:
+            elif size < self._threshold:
                 with open(source, "rb") as body:
                     self._client.put_object(Bucket=self._bucket, Key=self._object(key),
                                             Body=body, **condition)
             else:
                 self._put_in_parts(key, source, condition)
-        source.unlink()
 
     def _put_in_parts(self, key: PayloadKey, source: Path, condition: dict[str, Any]) -> None:
         name = self._object(key)
@@ -221,16 +246,18 @@ class S3Custody:
                 if leftover.stat().st_mtime <= cutoff:
                     leftover.unlink(missing_ok=True)
                     aborted += 1
-        pages = self._client.get_paginator("list_multipart_uploads").paginate(
-            Bucket=self._bucket, Prefix=self._prefix)
-        with self._failing(None):
-            for page in pages:
-                for upload in page.get("Uploads", []):
-                    if upload["Initiated"].timestamp() > cutoff:
-                        continue
-                    self._client.abort_multipart_upload(
-                        Bucket=self._bucket, Key=upload["Key"], UploadId=upload["UploadId"])
-                    aborted += 1
+        for area in Area:  # only the gateway's areas: a shared bucket holds others' uploads
+            pages = self._client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self._bucket, Prefix=f"{self._prefix}{area}/")
+            with self._failing(None):
+                for page in pages:
+                    for upload in page.get("Uploads", []):
+                        if upload["Initiated"].timestamp() > cutoff:
+                            continue
+                        self._client.abort_multipart_upload(
+                            Bucket=self._bucket, Key=upload["Key"],
+                            UploadId=upload["UploadId"])
+                        aborted += 1
         return aborted
 
     def check(self) -> None:

@@ -65,6 +65,20 @@ def test_put_is_create_only_unless_replacing(custody: Custody) -> None:
     assert _read(custody, ZIP) == b"second"
 
 
+def test_a_retried_create_only_put_whose_first_attempt_landed_succeeds(
+        spool: Spool, request: pytest.FixtureRequest) -> None:
+    # botocore retries a PutObject whose answer was lost; the retry meets the object the
+    # first attempt stored (412). Those same bytes there: done. Other bytes: refused.
+    server: S3Server = request.getfixturevalue("s3_server")
+    custody = s3_custody(server, spool.root / "scratch")
+    key = PayloadKey.received("retried")
+    custody.put(key, b"user_id,login_id\nu1,l1\n")
+    custody.put(key, b"user_id,login_id\nu1,l1\n")  # as if the first answer was lost
+    with pytest.raises(PayloadExistsError):
+        custody.put(key, b"user_id,login_id\nu2,l2\n")
+    assert _read(custody, key) == b"user_id,login_id\nu1,l1\n"
+
+
 def test_a_missing_payload_is_named_in_the_error(custody: Custody) -> None:
     missing = PayloadKey.upload(99)
 
