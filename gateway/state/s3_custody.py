@@ -261,12 +261,39 @@ class S3Custody:
         return aborted
 
     def check(self) -> None:
-        """HeadBucket, then a probe object written and removed."""
+        """HeadBucket, then a probe object put create-only twice (the second must be
+        refused: receiving relies on it) and removed.  Raises CustodyError saying what
+        is wrong."""
         probe = f"{self._prefix}.check-{secrets.token_hex(6)}"
         with self._failing(None):
-            self._client.head_bucket(Bucket=self._bucket)
-            self._client.put_object(Bucket=self._bucket, Key=probe, Body=b"")
-            self._client.delete_object(Bucket=self._bucket, Key=probe)
+            try:
+                self._client.head_bucket(Bucket=self._bucket)
+            except ClientError as error:  # HEAD has no body: a bare 404 is the bucket's
+                if error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+                    raise CustodyError(None, self.place, "NoSuchBucket: the bucket does not "
+                                       "exist (create it, or fix [cluster.objects] bucket)"
+                                       ) from None
+                raise
+            self._client.put_object(Bucket=self._bucket, Key=probe, Body=b"",
+                                    IfNoneMatch="*")
+            try:
+                self._client.put_object(Bucket=self._bucket, Key=probe, Body=b"x",
+                                        IfNoneMatch="*")
+            except ClientError as error:
+                if self._refused_as_taken(error):
+                    return
+                raise
+            finally:
+                self._client.delete_object(Bucket=self._bucket, Key=probe)
+        raise CustodyError(None, self.place, "the server ignores If-None-Match on PUT: a "
+                           "create-only put could overwrite; use a server that honours it "
+                           "(AWS S3, SeaweedFS 4, MinIO 2024 or later)")
+
+    @staticmethod
+    def _refused_as_taken(error: ClientError) -> bool:
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return code in _TAKEN or status == 412
 
     @contextmanager
     def _failing(self, key: PayloadKey | None) -> Iterator[None]:

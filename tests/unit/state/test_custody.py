@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -195,6 +196,28 @@ def test_sweep_removes_unfinished_writes_after_the_grace(
 
 def test_check_passes_on_a_usable_store(custody: Custody) -> None:
     custody.check()
+
+
+def test_check_names_a_missing_bucket(s3_server: S3Server, tmp_path: Path) -> None:
+    custody = S3Custody(s3_server.client(), bucket="no-such-bucket-here", prefix="p",
+                        scratch=tmp_path)
+    with pytest.raises(CustodyError, match="NoSuchBucket: the bucket does not exist"):
+        custody.check()
+
+
+def test_check_refuses_a_server_that_ignores_create_only(
+        s3_server: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = s3_server.client()
+    real_put = client.put_object
+
+    def ignoring(**arguments: Any) -> Any:  # as a server without If-None-Match support
+        arguments.pop("IfNoneMatch", None)
+        return real_put(**arguments)
+
+    monkeypatch.setattr(client, "put_object", ignoring)
+    custody = S3Custody(client, bucket=s3_server.bucket, prefix="p", scratch=tmp_path)
+    with pytest.raises(CustodyError, match="ignores If-None-Match"):
+        custody.check()
 
 
 def test_s3_errors_name_key_and_bucket_never_the_credentials(
