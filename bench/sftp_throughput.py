@@ -1,15 +1,19 @@
 """SFTP intake throughput: the gateway against OpenSSH's own internal-sftp, same client, same run.
 
     python bench/sftp_throughput.py [--size-mib 1024] [--rounds 5] [--ciphers C1,C2]
-                                    [--small 5000] [--concurrent 200]
+                                    [--small 5000] [--concurrent 200] [--also NAME=DIR]
 
 1. For each cipher of ``--ciphers`` (default AES-GCM and chacha20-poly1305), uploads one file
    of ``--size-mib`` with the OpenSSH ``sftp`` client (``-c CIPHER``) into the gateway and into
    a second ``sshd`` on a loopback port (its own config, ``internal-sftp``), alternating,
    ``--rounds`` times each; prints the medians in MB/s (10^6 bytes per second), their ratio,
    and each server's CPU seconds per GiB (the gateway process; sshd's reaped session
-   processes).  A gateway upload is complete only when it is durable (fsync), hashed and
-   recorded; internal-sftp does neither.
+   processes), per run and their median, and the ratios to sshd of MB/s and of CPU per GiB
+   (also the median of each round's CPU ratio: a round's uploads see about the same load).
+   A gateway upload is complete only when it is durable (fsync), hashed and recorded;
+   internal-sftp does neither.  ``--also NAME=DIR`` (repeatable) runs the gateway of another
+   source tree too (a worktree of the commit before a change), interleaved with the others,
+   so before and after are measured under the same load.
 2. ``--small`` sequential uploads of a 1 KiB file with one asyncssh client session (the same
    client and cipher for both servers), into the gateway (with batching held off, so every
    upload stays waiting) and into sshd, alternating in windows of 200; prints the mean time
@@ -38,7 +42,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import asyncssh
@@ -87,9 +91,12 @@ def client_key(work: Path) -> tuple[Path, str]:
 
 
 @contextmanager
-def gateway(work: Path, public_key: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
-    """The gateway as a subprocess with default [sftp] settings but the per-address cap on
-    connections logging in (all clients are on 127.0.0.1), and a bench institution."""
+def gateway(work: Path, public_key: str, port: int, source: Path = REPO
+            ) -> Iterator[subprocess.Popen[bytes]]:
+    """The gateway of the source tree ``source`` as a subprocess with default [sftp] settings
+    but the per-address cap on connections logging in (all clients are on 127.0.0.1), and a
+    bench institution."""
+    work.mkdir(exist_ok=True)
     config = work / "gateway.toml"
     config.write_text("\n".join([
         f'data_dir = "{work / "gateway-data"}"',
@@ -104,7 +111,7 @@ def gateway(work: Path, public_key: str, port: int) -> Iterator[subprocess.Popen
     log = open(work / "gateway.log", "wb")  # noqa: SIM115 - closed below
     process = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config",
                                 str(config), "--log-level", "WARNING"],
-                               stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+                               stdout=log, stderr=subprocess.STDOUT, cwd=source)
     try:
         wait_for_port(port)
         yield process
@@ -175,20 +182,30 @@ def compare(work: Path, key: Path, servers: dict[str, tuple[int, int]], size: in
     cpu: dict[str, list[float]] = {name: [] for name in servers}
     for _ in range(rounds):
         for name, (port, pid) in servers.items():
-            user, remote = (("bench", "inbox/big.bin") if name == "gateway"
-                            else (getpass.getuser(), str(target)))
-            before = cpu_seconds(pid, reaped_children=name != "gateway")
+            sshd = name == "openssh"
+            user, remote = ((getpass.getuser(), str(target)) if sshd
+                            else ("bench", "inbox/big.bin"))
+            before = cpu_seconds(pid, reaped_children=sshd)
             times[name].append(upload(port, user, key, big, remote, cipher=cipher))
             time.sleep(0.3)  # sshd reaps its session processes
-            cpu[name].append(cpu_seconds(pid, reaped_children=name != "gateway") - before)
+            cpu[name].append(cpu_seconds(pid, reaped_children=sshd) - before)
             target.unlink(missing_ok=True)
     rates = {name: size / statistics.median(spent) / MB for name, spent in times.items()}
     print(f"{size >> 20} MiB upload, {cipher}, median of {rounds} (OpenSSH sftp client):")
+    width = max(len(name) for name in times)
     for name, spent in times.items():
         per_gib = statistics.median(cpu[name]) * (1 << 30) / size
-        print(f"  {name:8} {rates[name]:7.1f} MB/s   server CPU {per_gib:4.2f} s/GiB   runs: "
-              + ", ".join(f"{size / s / MB:.0f}" for s in spent))
-    print(f"  ratio gateway/openssh: {rates['gateway'] / rates['openssh']:.2f}", flush=True)
+        print(f"  {name:{width}} {rates[name]:7.1f} MB/s   server CPU {per_gib:4.2f} s/GiB   "
+              "runs: " + ", ".join(f"{size / s / MB:.0f}" for s in spent)
+              + "   CPU: " + ", ".join(f"{c * (1 << 30) / size:.2f}" for c in cpu[name]))
+    for name in times:
+        if name != "openssh":
+            cpu_ratio = statistics.median(cpu[name]) / statistics.median(cpu["openssh"])
+            paired = statistics.median(
+                mine / theirs for mine, theirs in zip(cpu[name], cpu["openssh"], strict=True))
+            print(f"  ratio {name}/openssh: {rates[name] / rates['openssh']:.2f} MB/s, "
+                  f"{cpu_ratio:.2f} CPU per GiB (median of the rounds' ratios: {paired:.2f})",
+                  flush=True)
 
 
 async def small_uploads(work: Path, key: Path, servers: dict[str, tuple[int, int]],
@@ -199,7 +216,7 @@ async def small_uploads(work: Path, key: Path, servers: dict[str, tuple[int, int
     small.write_bytes(b"user_id,login_id,status\n" + b"u,u,active\n" * 90)
     (work / "small-target").mkdir()
     sessions = {}
-    for name, (port, _) in servers.items():
+    for name, (port, _) in {name: servers[name] for name in ("gateway", "openssh")}.items():
         user = "bench" if name == "gateway" else getpass.getuser()
         conn = await asyncssh.connect("127.0.0.1", port, username=user,
                                       client_keys=[str(key)], known_hosts=None,
@@ -252,6 +269,16 @@ def peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def _named_tree(option: str) -> tuple[str, Path]:
+    """``NAME=DIR`` of ``--also``, checked."""
+    name, _, folder = option.partition("=")
+    source = Path(folder).resolve()
+    if not name or name in ("gateway", "openssh") or not (source / "gateway").is_dir():
+        raise SystemExit(f"--also {option}: give NAME=DIR, NAME not gateway or openssh, DIR "
+                         "a source tree of the gateway (with a gateway/ package)")
+    return name, source
+
+
 def main() -> None:
     """Run the measurements and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -260,14 +287,23 @@ def main() -> None:
     parser.add_argument("--ciphers", default=DEFAULT_CIPHERS)
     parser.add_argument("--small", type=int, default=5000)
     parser.add_argument("--concurrent", type=int, default=200)
+    parser.add_argument("--also", action="append", default=[], metavar="NAME=DIR",
+                        help="also run the gateway of source tree DIR (a git worktree of "
+                             "another commit: before and after a change), interleaved in the "
+                             "large uploads, printed as NAME")
     args = parser.parse_args()
+    others = dict(_named_tree(option) for option in args.also)
     work = Path(tempfile.mkdtemp(prefix="sftp-bench-"))
     try:
         key, public = client_key(work)
         ports = (free_port(), free_port())
         with gateway(work, public, ports[0]) as process, \
-                openssh_server(work, public, ports[1]) as sshd:
+                openssh_server(work, public, ports[1]) as sshd, ExitStack() as stack:
             servers = {"gateway": (ports[0], process.pid), "openssh": (ports[1], sshd.pid)}
+            for name, source in others.items():
+                port = free_port()
+                other = stack.enter_context(gateway(work / name, public, port, source))
+                servers[name] = (port, other.pid)
             for cipher in filter(None, args.ciphers.split(",")):
                 compare(work, key, servers, args.size_mib << 20, rounds=args.rounds,
                         cipher=cipher)

@@ -24,7 +24,7 @@ import asyncssh
 
 from gateway.intake.auth import GatewaySSHServer, Guard
 from gateway.intake.bans import networks
-from gateway.intake.compat import tolerate_trailing_write_bytes
+from gateway.intake.compat import adapt_asyncssh
 from gateway.intake.config import ProxyProtocol, SftpSettings
 from gateway.intake.hostkeys import server_host_keys
 from gateway.intake.proxy_gate import ProxyPolicy, ProxyTunnel
@@ -40,6 +40,11 @@ __all__ = ["SIGNATURE_ALGS", "IntakeListener"]
 SIGNATURE_ALGS = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
                   "ecdsa-sha2-nistp521", "rsa-sha2-512", "rsa-sha2-256")
 """Host key and client key signatures: no ssh-rsa (SHA-1), no DSA."""
+CHANNEL_PACKET_BYTES = 240 << 10
+"""The largest channel data packet a client may send (asyncssh's default is 32 KiB, as
+OpenSSH's): a fast client fills its packets, and every packet costs the event loop the same
+Python work (decrypt call, packet and channel bookkeeping) whatever its size.  Below OpenSSH's
+256 KiB limit on a whole packet, so every client can send packets this large."""
 RESPONSE_FLUSH_SECONDS = 0.2
 """After the last completion, time for its SFTP answer to reach the socket before close."""
 
@@ -59,7 +64,7 @@ class IntakeListener:
     async def start(self) -> int:
         """Listen; return the port (useful when the configured port is 0)."""
         settings = self._settings
-        tolerate_trailing_write_bytes()
+        adapt_asyncssh()
         try:
             self._acceptor = await self._listen()
         except OSError as error:  # the port is taken, or not ours to bind
@@ -75,7 +80,7 @@ class IntakeListener:
             server_factory=self._new_connection, sftp_factory=self._new_session,
             kex_algs=list(settings.kex_algs), encryption_algs=list(settings.encryption_algs),
             mac_algs=list(settings.mac_algs), signature_algs=list(SIGNATURE_ALGS),
-            compression_algs=["none"],
+            compression_algs=["none"], max_pktsize=CHANNEL_PACKET_BYTES,
             allow_scp=False,  # scp over the SFTP protocol works; legacy scp is not offered
             agent_forwarding=False, allow_pty=False, x11_forwarding=False,
             process_factory=None, login_timeout=settings.login_timeout_seconds,

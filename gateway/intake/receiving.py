@@ -37,6 +37,7 @@ from gateway.intake.uploads import UploadWriter
 from gateway.state.custody import Custody, CustodyError, PayloadKey
 from gateway.state.diskspace import disk_space
 from gateway.state.protocols import StateStore
+from gateway.state.records import UploadRecord
 from gateway.state.spool import Spool
 from gateway.web.metrics import UPLOADS_REFUSED
 
@@ -209,11 +210,32 @@ class Receiver:
             with self.store.transaction() as txn:
                 upload_id = txn.record_upload(writer.institution, name, writer.size, sha256,
                                               folder=writer.folder, payload=key.name)
-        except BaseException:
-            with contextlib.suppress(CustodyError):  # else recovery's orphan rule takes it
-                self.custody.delete(key)
-            raise
+        except Exception:
+            recorded = self._recorded_anyway(writer, name, key)
+            if recorded is None:
+                raise
+            return recorded.id, recorded.received_at
         return upload_id, txn.now
+
+    def _recorded_anyway(self, writer: UploadWriter, name: str,
+                         key: PayloadKey) -> UploadRecord | None:
+        """After the record's transaction failed: the record, if its commit landed anyway
+        (PostgreSQL may commit and then lose the connection before saying so).  Without
+        one the payload is removed, unless the store cannot say: then it stays for
+        recovery's orphan rule, since a committed record must always have its payload."""
+        try:
+            recorded = self.store.upload_by_payload(key.name)
+        except Exception:
+            log.exception("upload record uncertain; its payload is kept for recovery",
+                          extra={**_fields(writer, name), "payload": key.name})
+            return None
+        if recorded is not None:
+            log.warning("upload recorded although its commit reported an error",
+                        extra={**_fields(writer, name), "upload_id": recorded.id})
+            return recorded
+        with contextlib.suppress(CustodyError):  # else recovery's orphan rule takes it
+            self.custody.delete(key)
+        return None
 
     async def discard(self, writer: UploadWriter, why: str) -> None:
         """Drop an upload that will not be received (``why`` is logged); never raises."""

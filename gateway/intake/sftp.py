@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, NoReturn
 
 import asyncssh
@@ -55,6 +56,9 @@ from gateway.intake.replies import ReplyBatch
 from gateway.intake.requests import RequestFile
 from gateway.intake.session import UploadSession
 from gateway.intake.uploads import RESUME_REFUSED, WRITE_ONLY, UploadWriter
+from gateway.state.database import StoreUnavailable
+
+log = logging.getLogger(__name__)
 
 _WRITE_FLAGS = asyncssh.FXF_WRITE | asyncssh.FXF_CREAT | asyncssh.FXF_TRUNC | asyncssh.FXF_APPEND
 _V56_APPEND = asyncssh.FXF_APPEND_DATA | asyncssh.FXF_APPEND_DATA_ATOMIC
@@ -104,12 +108,14 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
         place = locate(path)
         requested = request_name(place)
         if pflags & _WRITE_FLAGS and requested is not None:
-            return self._session.begin_request(requested)
+            with _store_trouble(place.display):
+                return self._session.begin_request(requested)
         if pflags & _WRITE_FLAGS:
             file = inbox_file(place, UPLOAD_FOLDERS)
             if pflags & asyncssh.FXF_APPEND:
                 raise asyncssh.SFTPOpUnsupported(f"{place.display}: {RESUME_REFUSED}")
-            return self._session.begin(file)
+            with _store_trouble(place.display):
+                return self._session.begin(file)
         file_in(place, OUTBOX if place.folder == OUTBOX else REPORTS, WRITE_ONLY)
         return super().open(path, asyncssh.FXF_READ, attrs)
 
@@ -364,3 +370,17 @@ def _refuse_request(place: Place, action: str) -> None:
     if place.subfolder == REQUESTS:
         _refuse(f"request files cannot be {action} (the request was made when the file was "
                 "closed)")
+
+
+@contextlib.contextmanager
+def _store_trouble(display: str) -> Iterator[None]:
+    """An open that reads the store while the store is unreachable: one operator log line
+    with the reason, and a plain answer for the client (never the database's name or the
+    driver's words, which asyncssh would otherwise pass on as "Uncaught exception")."""
+    try:
+        yield
+    except StoreUnavailable as error:
+        log.error("upload refused: the store is unavailable",
+                  extra={"file": display, "error": str(error)})
+        raise asyncssh.SFTPFailure(f"{display}: the gateway cannot take uploads right now; "
+                                   "nothing was received, try again later") from None

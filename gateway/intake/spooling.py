@@ -34,6 +34,14 @@ QUEUE_LIMIT = 8 << 20
 WRITEBACK_STEP = 32 << 20
 """Start writing an upload's data to disk every this many bytes, so the fsync at close has
 little left to do (the kernel would otherwise keep up to gigabytes dirty until then)."""
+JOB_BYTES = 1 << 20
+"""Past ``JOB_FROM`` bytes, an upload's bytes go to the spooling threads in jobs of at least
+this many: every job wakes a thread and passes the GIL back and forth (futex calls, context
+switches on both sides), and a fast client's burst is one 256 KiB WRITE."""
+JOB_FROM = 8 << 20
+"""Bytes an upload is handed over once per loop iteration before its jobs grow to
+``JOB_BYTES``: small uploads (most of them, and thousands at once) hold no more in memory
+than before; what a job has not taken yet is written by ``settle`` at close."""
 MAX_VECTORS = 512
 """Buffers per ``pwritev`` (Linux takes at most 1024)."""
 
@@ -102,6 +110,7 @@ class DiskQueue:
         self._lock = threading.Lock()
         self._scheduled = False
         self._added = 0  # bytes queued: counted on the loop only
+        self._handed = 0  # bytes queued when the last job was scheduled: the loop's too
         self._written = 0  # bytes taken from the queue: counted by the jobs only
         self._closed = False
         self._sha: hashlib._Hash | None = hashlib.sha256()
@@ -114,9 +123,10 @@ class DiskQueue:
         digest has seen (else the digest is dropped and the file is hashed at the end)."""
         self._queue.append((offset, data, in_order))
         self._added += len(data)
-        if self._scheduled:
+        if self._scheduled or JOB_FROM < self._added < self._handed + JOB_BYTES:
             return
         self._scheduled = True
+        self._handed = self._added
         if self._loop is None:
             self._submit()
         else:

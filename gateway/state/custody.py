@@ -155,8 +155,9 @@ class Custody(Protocol):
 
         A file ``source`` is handed over: it is gone once put returns (moved or uploaded,
         then removed), and left for the caller to remove if put raises.  Raises
-        PayloadExistsError when ``key`` exists and ``replace`` is False; on return the payload
-        survives a crash."""
+        PayloadExistsError when ``key`` exists and ``replace`` is False (an implementation
+        whose writes may be retried underneath, S3's, takes the very same bytes there as
+        its own earlier attempt and returns); on return the payload survives a crash."""
         ...
 
     def scratch(self, key: PayloadKey) -> AbstractContextManager[Path]:

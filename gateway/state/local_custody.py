@@ -186,13 +186,15 @@ class LocalCustody:
         return iter([PayloadKey(area, name) for name in names if name.startswith(prefix)])
 
     def sweep(self, grace_seconds: float) -> int:
-        """Remove temp files older than the grace from every payload folder."""
+        """Remove temp files older than the grace from the flat payload folders (not the
+        archive: walking every batch's archive at each start would cost in proportion to
+        history; a hidden temp link a crash left mid-archive stays, as before the custody)."""
         cutoff = time.time() - grace_seconds
         removed = 0
-        for top in self._folders.values():
-            if not top.is_dir():
+        for area, top in self._folders.items():
+            if area is Area.ARCHIVE or not top.is_dir():
                 continue
-            for temp in top.rglob(f".*{TEMP_SUFFIX}"):
+            for temp in top.glob(f".*{TEMP_SUFFIX}"):
                 if temp.stat().st_mtime <= cutoff:
                     temp.unlink(missing_ok=True)
                     removed += 1

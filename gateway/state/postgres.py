@@ -83,9 +83,28 @@ def schema_statement(statement: str) -> str:
     return statement
 
 
+LIVENESS: dict[str, Any] = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
+                            "keepalives_count": 3, "tcp_user_timeout": 15000,
+                            "connect_timeout": 10}
+"""libpq options for every connection: a silent network (a partition, a host that died)
+ends it within about 15 s instead of the kernel's minutes to hours."""
+
+_URI = re.compile(r"^postgres(?:ql)?://", re.IGNORECASE)
+_UNENCODED = re.compile(r"[/?#@]")
+
+
 def describe_url(url: str) -> str:
     """``postgresql://user@host:port/dbname``: the URL without its password (or any other
-    option).  Raises StoreUnavailable, naming no part of it, when it cannot be parsed."""
+    option).  Raises StoreUnavailable, naming no part of it, when it cannot be parsed, or
+    when its user or password holds an unencoded ``/ ? # @``: libpq would then read part
+    of the password as the host or the database, and echo it in every error."""
+    scheme = _URI.match(url)
+    if scheme and "@" in url:
+        userinfo = url[scheme.end():url.rindex("@")]
+        if _UNENCODED.search(userinfo):
+            raise StoreUnavailable(
+                "the database URL's user or password holds a reserved character (/ ? # @): "
+                "percent-encode it (/ as %2F, ? as %3F, # as %23, @ as %40)")
     try:
         parts = conninfo_to_dict(url)
     except psycopg.Error:
@@ -94,6 +113,13 @@ def describe_url(url: str) -> str:
     user = f"{parts['user']}@" if parts.get("user") else ""
     port = f":{parts['port']}" if parts.get("port") else ""
     return f"postgresql://{user}{parts.get('host', '')}{port}/{parts.get('dbname', '')}"
+
+
+def _password(url: str) -> str | None:
+    """The password in ``url`` (already checked by :func:`describe_url`), to scrub from
+    the server's and libpq's messages."""
+    value = conninfo_to_dict(url).get("password")
+    return str(value) if value else None
 
 
 class _Session:
@@ -125,6 +151,7 @@ class PostgresDatabase:
                  wait_seconds: float = WAIT_SECONDS) -> None:
         self._where = describe_url(url)
         self._url = url
+        _SECRETS.add(_password(url))
         self._local = threading.local()
         # One plain connection first: a refusal (wrong password, no such database) is
         # final, and its reason is worth more than the pool's retrying until a timeout.
@@ -133,7 +160,7 @@ class PostgresDatabase:
         self._pool: psycopg_pool.ConnectionPool[Any] = psycopg_pool.ConnectionPool(
             url, min_size=1, max_size=connections, open=False, name="gateway-store",
             timeout=wait_seconds, kwargs={"autocommit": True, "row_factory": _rows_of,
-                                          "application_name": application})
+                                          "application_name": application, **LIVENESS})
         try:
             self._pool.open(wait=True, timeout=wait_seconds)
         except psycopg_pool.PoolTimeout:
@@ -223,7 +250,13 @@ class NodeLock:
     def __init__(self, url: str, where: str, node: str) -> None:
         with _reachable(where):
             self._connection = psycopg.connect(url, autocommit=True,
-                                               application_name=f"sis-gateway node {node}")
+                                               application_name=f"sis-gateway node {node}",
+                                               **LIVENESS)
+            # The server drops a vanished holder's session (and so its lock) in seconds,
+            # not after the OS's two hours; held() gets an answer or an error in time.
+            self._connection.execute("SET tcp_keepalives_idle = 5; SET tcp_keepalives_"
+                                     "interval = 2; SET tcp_keepalives_count = 3; "
+                                     "SET statement_timeout = '5s'")
             row = self._connection.execute("SELECT pg_try_advisory_lock(%s, 0)",
                                            (_LOCK_SPACE + _NODE_LOCK,)).fetchone()
         if not row or not row[0]:
@@ -259,6 +292,10 @@ class NodeLock:
         self._connection.close()
 
 
+_SECRETS: set[str | None] = set()
+"""Database passwords of this process's stores: never in a StoreUnavailable message."""
+
+
 @contextmanager
 def _reachable(where: str) -> Iterator[None]:
     """Raise StoreUnavailable for a lost or refused connection, or an exhausted pool;
@@ -267,4 +304,7 @@ def _reachable(where: str) -> Iterator[None]:
         yield
     except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as error:
         reason = " ".join(str(error).split())  # libpq's reasons span lines
+        for secret in _SECRETS:
+            if secret:
+                reason = reason.replace(secret, "***")
         raise StoreUnavailable(f"{where}: {reason}") from error

@@ -232,6 +232,10 @@ class StateStore(StatusViews, Protocol):
         """One upload; raises KeyError when there is none."""
         ...
 
+    def upload_by_payload(self, name: str) -> UploadRecord | None:
+        """The upload whose record names payload ``name``, if one was committed."""
+        ...
+
     def uploads(self, *, institution: str | None = None, state: UploadState | None = None,
                 batch_id: int | None = None) -> list[UploadRecord]:
         """Uploads matching every filter given, in arrival order."""

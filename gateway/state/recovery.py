@@ -64,6 +64,18 @@ def recover(store: StateStore, spool: Spool, custody: Custody, *, max_recoveries
     return report
 
 
+def set_aside_orphans(store: StateStore, custody: Custody, grace_seconds: float) -> list[str]:
+    """The orphan rule on a running gateway (hourly, from retention): upload payloads no
+    record names, older than ``grace_seconds``, go to quarantine; returns their names.
+    The grace must exceed any upload's put-then-record: uploads are being received."""
+    report = RecoveryReport()
+    _quarantine_orphans(store, custody, report, grace_seconds)
+    if report.orphans_quarantined:
+        log.warning("unrecorded uploads set aside", extra={
+            "payloads": report.orphans_quarantined})
+    return report.orphans_quarantined
+
+
 def _quarantine_orphans(store: StateStore, custody: Custody, report: RecoveryReport,
                         grace_seconds: float) -> None:
     """Uploads whose record never committed were never acknowledged: set them aside (once

@@ -14,6 +14,7 @@ from gateway.runner import Runner
 from gateway.state.custody import Area, Custody, PayloadKey, archive_prefix, upload_key
 from gateway.state.protocols import StateStore
 from gateway.state.records import BatchRecord
+from gateway.state.recovery import set_aside_orphans
 from gateway.state.report_names import all_report_names
 from gateway.state.spool import Spool
 from gateway.state.states import FINISHED_BATCH_STATES
@@ -21,6 +22,8 @@ from gateway.state.states import FINISHED_BATCH_STATES
 log = logging.getLogger(__name__)
 
 DAY = 86400.0
+RUNNING_ORPHAN_GRACE = 3600.0
+"""While uploads are being received, an unrecorded payload is an orphan only this old."""
 _PAGE = 500
 
 
@@ -30,12 +33,14 @@ class Retention(Runner):
     name = "retention"
 
     def __init__(self, *, store: StateStore, spool: Spool, custody: Custody,
-                 retention_days: float, sweep_grace_seconds: float = DAY) -> None:
+                 retention_days: float, sweep_grace_seconds: float = DAY,
+                 orphan_grace_seconds: float = RUNNING_ORPHAN_GRACE) -> None:
         super().__init__(idle_seconds=3600.0)
         self._store = store
         self._spool = spool
         self._custody = custody
         self._sweep_grace = sweep_grace_seconds
+        self._orphan_grace = max(orphan_grace_seconds, RUNNING_ORPHAN_GRACE)
         self._keep_seconds = retention_days * DAY
 
     def step(self) -> bool:
@@ -55,6 +60,9 @@ class Retention(Runner):
             log.info("retention purged old batches", extra={"batches": purged})
         # What writes cut short left (an S3 multipart upload a crash abandoned): a day is
         # far longer than any write takes.
+        # A payload put whose record never came (a crash, a store that could not say
+        # whether its commit landed) is set aside here too, not only at the next start.
+        set_aside_orphans(self._store, self._custody, self._orphan_grace)
         swept = self._custody.sweep(self._sweep_grace)
         if swept:
             log.info("unfinished payload writes removed", extra={"removed": swept})

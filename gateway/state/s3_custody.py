@@ -19,6 +19,7 @@ secret redacted from the server's words.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import shutil
 import time
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
 _MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
 _TAKEN = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict"})
 _CHUNK = 1 << 20
+MAX_PARTS = 10_000
+"""S3's most parts in one multipart upload."""
 
 
 class S3Custody:
@@ -82,36 +85,65 @@ class S3Custody:
     # -- writing ---------------------------------------------------------------------------
 
     def put(self, key: PayloadKey, source: Path | bytes, *, replace: bool = False) -> None:
-        """One PutObject, or a multipart upload for a big file; the file is removed after."""
+        """One PutObject, or a multipart upload for a big file; the file is removed after.
+
+        A create-only PutObject refused as taken (412) is taken as done when the object
+        there holds exactly these bytes (its ETag is their MD5): botocore retries a put
+        whose answer was lost, and the first attempt stored it.  Anything else there is a
+        real refusal."""
+        size = len(source) if isinstance(source, bytes) else source.stat().st_size
+        try:
+            self._put(key, source, size, replace=replace)
+        except PayloadExistsError:
+            if size >= self._threshold or not self._holds(key, source):
+                raise
+        if isinstance(source, Path):
+            source.unlink()
+
+    def _holds(self, key: PayloadKey, source: Path | bytes) -> bool:
+        """Whether the object at ``key`` is ``source``'s bytes, by a single put's ETag."""
+        with self._failing(key):
+            head = self._client.head_object(Bucket=self._bucket, Key=self._object(key))
+        if isinstance(source, Path):
+            with open(source, "rb") as file:
+                digest = hashlib.file_digest(file, lambda: hashlib.md5(usedforsecurity=False))
+        else:
+            digest = hashlib.md5(source, usedforsecurity=False)
+        return str(head.get("ETag", "")).strip('"') == digest.hexdigest()
+
+    def _put(self, key: PayloadKey, source: Path | bytes, size: int, *, replace: bool) -> None:
         condition: dict[str, Any] = {} if replace else {"IfNoneMatch": "*"}
         with self._failing(key):
             if isinstance(source, bytes):
                 self._client.put_object(Bucket=self._bucket, Key=self._object(key),
                                         Body=source, **condition)
-                return
-            if source.stat().st_size < self._threshold:
+            elif size < self._threshold:
                 with open(source, "rb") as body:
                     self._client.put_object(Bucket=self._bucket, Key=self._object(key),
                                             Body=body, **condition)
             else:
                 self._put_in_parts(key, source, condition)
-        source.unlink()
 
     def _put_in_parts(self, key: PayloadKey, source: Path, condition: dict[str, Any]) -> None:
         name = self._object(key)
         upload = self._client.create_multipart_upload(Bucket=self._bucket, Key=name)
         upload_id = upload["UploadId"]
+        # S3 takes at most 10,000 parts: a file bigger than that many parts of the
+        # configured size goes in bigger parts, never truncated.
+        part_size = max(self._part_size, -(-source.stat().st_size // MAX_PARTS))
         try:
             parts = []
             with open(source, "rb") as body:
-                for number in range(1, 10_001):
-                    chunk = body.read(self._part_size)
+                for number in range(1, MAX_PARTS + 1):
+                    chunk = body.read(part_size)
                     if not chunk and number > 1:
                         break
                     sent = self._client.upload_part(Bucket=self._bucket, Key=name,
                                                     UploadId=upload_id, PartNumber=number,
                                                     Body=chunk)
                     parts.append({"ETag": sent["ETag"], "PartNumber": number})
+                if body.read(1):  # the file grew while it was read: refuse, never cut
+                    raise CustodyError(key, self.place, "the file grew while it was put")
             self._client.complete_multipart_upload(
                 Bucket=self._bucket, Key=name, UploadId=upload_id,
                 MultipartUpload={"Parts": cast(Any, parts)}, **condition)
@@ -214,25 +246,54 @@ class S3Custody:
                 if leftover.stat().st_mtime <= cutoff:
                     leftover.unlink(missing_ok=True)
                     aborted += 1
-        pages = self._client.get_paginator("list_multipart_uploads").paginate(
-            Bucket=self._bucket, Prefix=self._prefix)
-        with self._failing(None):
-            for page in pages:
-                for upload in page.get("Uploads", []):
-                    if upload["Initiated"].timestamp() > cutoff:
-                        continue
-                    self._client.abort_multipart_upload(
-                        Bucket=self._bucket, Key=upload["Key"], UploadId=upload["UploadId"])
-                    aborted += 1
+        for area in Area:  # only the gateway's areas: a shared bucket holds others' uploads
+            pages = self._client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self._bucket, Prefix=f"{self._prefix}{area}/")
+            with self._failing(None):
+                for page in pages:
+                    for upload in page.get("Uploads", []):
+                        if upload["Initiated"].timestamp() > cutoff:
+                            continue
+                        self._client.abort_multipart_upload(
+                            Bucket=self._bucket, Key=upload["Key"],
+                            UploadId=upload["UploadId"])
+                        aborted += 1
         return aborted
 
     def check(self) -> None:
-        """HeadBucket, then a probe object written and removed."""
+        """HeadBucket, then a probe object put create-only twice (the second must be
+        refused: receiving relies on it) and removed.  Raises CustodyError saying what
+        is wrong."""
         probe = f"{self._prefix}.check-{secrets.token_hex(6)}"
         with self._failing(None):
-            self._client.head_bucket(Bucket=self._bucket)
-            self._client.put_object(Bucket=self._bucket, Key=probe, Body=b"")
-            self._client.delete_object(Bucket=self._bucket, Key=probe)
+            try:
+                self._client.head_bucket(Bucket=self._bucket)
+            except ClientError as error:  # HEAD has no body: a bare 404 is the bucket's
+                if error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+                    raise CustodyError(None, self.place, "NoSuchBucket: the bucket does not "
+                                       "exist (create it, or fix [cluster.objects] bucket)"
+                                       ) from None
+                raise
+            self._client.put_object(Bucket=self._bucket, Key=probe, Body=b"",
+                                    IfNoneMatch="*")
+            try:
+                self._client.put_object(Bucket=self._bucket, Key=probe, Body=b"x",
+                                        IfNoneMatch="*")
+            except ClientError as error:
+                if self._refused_as_taken(error):
+                    return
+                raise
+            finally:
+                self._client.delete_object(Bucket=self._bucket, Key=probe)
+        raise CustodyError(None, self.place, "the server ignores If-None-Match on PUT: a "
+                           "create-only put could overwrite; use a server that honours it "
+                           "(AWS S3, SeaweedFS 4, MinIO 2024 or later)")
+
+    @staticmethod
+    def _refused_as_taken(error: ClientError) -> bool:
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return code in _TAKEN or status == 412
 
     @contextmanager
     def _failing(self, key: PayloadKey | None) -> Iterator[None]:

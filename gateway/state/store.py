@@ -71,6 +71,11 @@ class Store(SqlStatusViews, ExportRunQueries):
             raise KeyError(f"no upload {upload_id}")
         return UploadRecord.from_row(rows[0])
 
+    def upload_by_payload(self, name: str) -> UploadRecord | None:
+        """The upload whose record names payload ``name``, if one was committed."""
+        rows = self._rows("SELECT * FROM uploads WHERE payload = ?", name)
+        return UploadRecord.from_row(rows[0]) if rows else None
+
     def uploads(self, *, institution: str | None = None, state: UploadState | None = None,
                 batch_id: int | None = None) -> list[UploadRecord]:
         """Uploads matching every filter given, in arrival order."""

@@ -86,7 +86,13 @@ class Transaction:
         ``batch_state`` and ``reason`` fix what the notice reports at the moment it was
         caused, so a report stays true even if an operator moves the batch before it is sent.
         ``export_run_id`` names the export run an export notice is about.
+
+        Notices become visible in id order: readers that keep a cursor over notice ids (the
+        webhook sender) would skip one that committed after a higher id.  SQLite's single
+        writer gives that order; on PostgreSQL ids are drawn at insert, so notice writers
+        take turns from their insert to their commit.
         """
+        self._db.lock("notices")
         cursor = self._db.execute(
             "INSERT INTO notices (kind, institution, batch_id, state, next_attempt_at,"
             " created_at, batch_state, reason, token, export_run_id)"

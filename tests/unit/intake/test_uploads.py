@@ -8,14 +8,14 @@ import asyncio
 import errno
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import asyncssh
 import pytest
 
 from gateway.intake.limits import Allowance
-from gateway.intake.spooling import QUEUE_LIMIT, DiskQueue, Spooler
+from gateway.intake.spooling import JOB_BYTES, JOB_FROM, QUEUE_LIMIT, DiskQueue, Spooler
 from gateway.intake.uploads import Coverage, UploadWriter, file_digest
 
 
@@ -204,3 +204,47 @@ def test_a_lagging_disk_makes_the_writer_wait(tmp_path: Path,
     assert disk.backlog() is None
     assert os.fstat(fd).st_size == QUEUE_LIMIT + 1
     os.close(fd)
+
+
+class CountingSpooler(Spooler):
+    """A spooler without threads that counts the jobs put and runs them when told."""
+
+    def __init__(self) -> None:
+        super().__init__(0)
+        self.jobs: list[Callable[[], None]] = []
+
+    def put(self, job: Callable[[], None]) -> None:
+        self.jobs.append(job)
+
+    def run(self) -> None:
+        jobs, self.jobs = self.jobs, []
+        for job in jobs:
+            job()
+
+
+def test_a_large_upload_is_handed_over_in_larger_jobs(tmp_path: Path) -> None:
+    """Up to JOB_FROM, every add puts a job (here: no loop, so at once); past it, one job per
+    JOB_BYTES; settle writes whatever no job took, and the file and digest are whole."""
+    path = tmp_path / "large.part"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    spooler = CountingSpooler()
+    disk = DiskQueue(fd, spooler)
+    piece, offset, sha = bytes(range(256)) * 1024, 0, hashlib.sha256()
+    for _ in range(JOB_FROM // len(piece)):
+        disk.add(offset, piece, in_order=True)
+        offset += len(piece)
+        sha.update(piece)
+        spooler.run()
+    later = 0
+    for _ in range(4 * JOB_BYTES // len(piece) + 1):
+        disk.add(offset, piece, in_order=True)
+        offset += len(piece)
+        sha.update(piece)
+        later += len(spooler.jobs)
+        spooler.run()
+    assert later == 4  # one job per JOB_BYTES past JOB_FROM, not one per add
+    assert os.fstat(fd).st_size < offset  # the last piece waits for a job or settle
+    disk.settle()
+    os.close(fd)
+    assert path.stat().st_size == offset
+    assert disk.hexdigest() == sha.hexdigest() == file_digest(path, "sha256")

@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from gateway.state import s3_custody as s3_custody_module
 from gateway.state.custody import (
     Area,
     Custody,
@@ -62,6 +64,20 @@ def test_put_is_create_only_unless_replacing(custody: Custody) -> None:
 
     custody.put(ZIP, b"second", replace=True)
     assert _read(custody, ZIP) == b"second"
+
+
+def test_a_retried_create_only_put_whose_first_attempt_landed_succeeds(
+        spool: Spool, request: pytest.FixtureRequest) -> None:
+    # botocore retries a PutObject whose answer was lost; the retry meets the object the
+    # first attempt stored (412). Those same bytes there: done. Other bytes: refused.
+    server: S3Server = request.getfixturevalue("s3_server")
+    custody = s3_custody(server, spool.root / "scratch")
+    key = PayloadKey.received("retried")
+    custody.put(key, b"user_id,login_id\nu1,l1\n")
+    custody.put(key, b"user_id,login_id\nu1,l1\n")  # as if the first answer was lost
+    with pytest.raises(PayloadExistsError):
+        custody.put(key, b"user_id,login_id\nu2,l2\n")
+    assert _read(custody, key) == b"user_id,login_id\nu1,l1\n"
 
 
 def test_a_missing_payload_is_named_in_the_error(custody: Custody) -> None:
@@ -141,6 +157,24 @@ def test_a_big_file_goes_in_parts_and_reads_back_whole(
         assert again.exists()  # not handed over: the caller removes it
 
 
+def test_a_file_of_more_parts_than_s3_takes_goes_in_bigger_parts(
+        spool: Spool, request: pytest.FixtureRequest,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # S3's limit is 10,000 parts; here 2, so 12 MiB at 5 MiB a part must grow the parts.
+    monkeypatch.setattr(s3_custody_module, "MAX_PARTS", 2)
+    server: S3Server = request.getfixturevalue("s3_server")
+    custody = s3_custody(server, spool.root / "scratch", multipart_threshold=5 << 20,
+                         part_size=5 << 20)
+    key = PayloadKey.received("many-parts")
+    data = os.urandom(1 << 20) * 12 + b"tail"
+    with custody.scratch(key) as written:
+        written.write_bytes(data)
+        custody.put(key, written)
+    assert custody.size(key) == len(data)  # whole, not the first two parts
+    assert hashlib.sha256(b"".join(custody.stream(key))).digest() == \
+        hashlib.sha256(data).digest()
+
+
 def test_sweep_removes_unfinished_writes_after_the_grace(
         custody: Custody, spool: Spool, s3_server: S3Server) -> None:
     if isinstance(custody, LocalCustody):
@@ -162,6 +196,28 @@ def test_sweep_removes_unfinished_writes_after_the_grace(
 
 def test_check_passes_on_a_usable_store(custody: Custody) -> None:
     custody.check()
+
+
+def test_check_names_a_missing_bucket(s3_server: S3Server, tmp_path: Path) -> None:
+    custody = S3Custody(s3_server.client(), bucket="no-such-bucket-here", prefix="p",
+                        scratch=tmp_path)
+    with pytest.raises(CustodyError, match="NoSuchBucket: the bucket does not exist"):
+        custody.check()
+
+
+def test_check_refuses_a_server_that_ignores_create_only(
+        s3_server: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = s3_server.client()
+    real_put = client.put_object
+
+    def ignoring(**arguments: Any) -> Any:  # as a server without If-None-Match support
+        arguments.pop("IfNoneMatch", None)
+        return real_put(**arguments)
+
+    monkeypatch.setattr(client, "put_object", ignoring)
+    custody = S3Custody(client, bucket=s3_server.bucket, prefix="p", scratch=tmp_path)
+    with pytest.raises(CustodyError, match="ignores If-None-Match"):
+        custody.check()
 
 
 def test_s3_errors_name_key_and_bucket_never_the_credentials(

@@ -73,6 +73,21 @@ def test_a_wrong_password_or_a_bad_url_is_refused_without_showing_it(
     assert PASSWORD not in str(unparsed.value)
 
 
+@pytest.mark.parametrize("password", ["Zq9/Wx7", "Sup3r@Secret", "Kq?7Ty", "Mn#4Rv"])
+def test_a_password_libpq_would_misread_is_refused_without_echoing_it(password: str) -> None:
+    # Unencoded, libpq reads part of it as the host or database and repeats it in errors.
+    with pytest.raises(StoreUnavailable, match="percent-encode it") as refused:
+        describe_url(f"postgresql://gw:{password}@db.example.edu:5432/gateway")
+    assert password not in str(refused.value)
+    for part in password.replace("@", "/").replace("?", "/").replace("#", "/").split("/"):
+        assert part not in str(refused.value)
+
+
+def test_an_encoded_password_is_described_without_it() -> None:
+    assert describe_url("postgresql://gw:pa%2Fss%40x@db.example.edu:5432/gateway") == \
+        "postgresql://gw@db.example.edu:5432/gateway"
+
+
 def test_a_lost_connection_makes_the_store_unavailable_and_the_probe_fail(
         postgres: PostgresServer, postgres_url: str, tmp_path: Path) -> None:
     store = Store(PostgresDatabase(postgres_url, connections=1, wait_seconds=1))

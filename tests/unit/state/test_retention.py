@@ -4,12 +4,17 @@ retention; each pass reads only what expired since the last."""
 
 from __future__ import annotations
 
+import os
+import time
+
 from gateway.state.archive import archive_batch
 from gateway.state.custody import Area, Custody, PayloadKey, upload_key
+from gateway.state.local_custody import LocalCustody
 from gateway.state.retention import DAY, Retention
 from gateway.state.spool import Spool
 from gateway.state.states import FINISHED_BATCH_STATES, BatchState
 from gateway.state.store import Store
+from tests.spooled import spooled
 from tests.unit.history import TO_IMPORTING, Clock, batch_of
 
 
@@ -90,3 +95,26 @@ def test_an_ended_batch_is_archived_then_purged_after_its_time(
     for area in Area:
         assert list(custody.keys(area)) == []
     assert store.batch(batch_id).state is BatchState.IMPORTED  # the record stays
+
+
+def test_the_hourly_pass_sets_aside_old_unrecorded_uploads_only(
+        sqlite_store: Store, spool: Spool) -> None:
+    # A payload put whose record never came: quarantined by the running gateway once it is
+    # an hour old, not only at the next start; a young one may be mid-receive: left alone.
+    custody = LocalCustody(spool)
+    old, young = PayloadKey.received("old-orphan"), PayloadKey.received("young-orphan")
+    custody.put(old, b"user_id\n")
+    custody.put(young, b"user_id\n")
+    two_hours_ago = time.time() - 7200
+    os.utime(spooled(spool, old), (two_hours_ago, two_hours_ago))
+    with sqlite_store.transaction() as txn:
+        recorded = PayloadKey.received("recorded")
+        txn.record_upload("alpha", "users.csv", 8, "0" * 64, payload=recorded.name)
+    custody.put(recorded, b"user_id\n")
+    os.utime(spooled(spool, recorded), (two_hours_ago, two_hours_ago))
+
+    Retention(store=sqlite_store, spool=spool, custody=custody, retention_days=30).step()
+    assert sorted(key.name for key in custody.keys(Area.UPLOADS)) == [
+        "r-recorded", "r-young-orphan"]
+    assert [key.name for key in custody.keys(Area.QUARANTINE)
+            if not key.name.endswith(".reason.txt")] == ["upload-r-old-orphan"]

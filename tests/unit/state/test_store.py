@@ -14,6 +14,7 @@ from gateway.state import schema as schema_module
 from gateway.state.states import (
     BATCH_TRANSITIONS,
     BatchState,
+    NoticeKind,
     NoticeState,
     TransitionError,
     UploadState,
@@ -110,6 +111,37 @@ def test_racing_threads_get_distinct_batch_numbers_and_one_alert(store: Store) -
     assert sorted(b.number or 0 for b in store.batches(institution="alpha")) == list(
         range(1, 21))
     assert sorted(alerts) == [False] * 19 + [True]
+
+
+def test_notices_become_visible_in_id_order(store: Store) -> None:
+    # A reader keeping a cursor over notice ids (the webhook sender) must never see a
+    # higher id before a lower one commits: it would skip the lower one for good.
+    holding, release = threading.Event(), threading.Event()
+    first: list[int] = []
+
+    def slow_writer() -> None:
+        with store.transaction() as txn:
+            first.append(txn.add_notice(NoticeKind.BATCH_REPORT, "alpha", None))
+            holding.set()
+            release.wait(30)
+
+    def quick_writer() -> None:
+        with store.transaction() as txn:
+            txn.add_notice(NoticeKind.BATCH_REPORT, "beta", None)
+
+    slow = threading.Thread(target=slow_writer)
+    slow.start()
+    assert holding.wait(10)
+    quick = threading.Thread(target=quick_writer)
+    quick.start()
+    quick.join(1.0)
+    seen_meanwhile = [notice.id for notice in store.notices_after(0)]
+    release.set()
+    slow.join(10)
+    quick.join(10)
+    assert seen_meanwhile == []  # the later writer waited for the earlier one's commit
+    assert [n.institution for n in store.notices_after(0)] == ["alpha", "beta"]
+    assert store.notices_after(0)[0].id == first[0]
 
 
 def test_every_batch_state_has_a_transition_row() -> None:
