@@ -1,6 +1,7 @@
 """Two gateway nodes' SFTP intakes sharing one PostgreSQL database and one bucket: a trigger
-file uploaded to node A releases the delivery whose files went to node B, and an address
-banned on node A is refused on node B.
+file uploaded to node A releases the delivery whose files went to node B (and node A lists
+what node B received), an address banned on node A is refused on node B, and a session on
+node A counts toward ``max_sessions`` on node B.
 
 Each node is its own Intake (a real listener on loopback, its own data dir, store pool and
 custody) driven by real OpenSSH and paramiko clients; node B's sorter forms the batch.  They
@@ -95,11 +96,16 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster(postgres_url: str, s3_server: S3Server, tmp_path: Path,
-            alpha: Account) -> Iterator[Cluster]:
+def options() -> IntakeOptions:
+    """Alpha's intake options (a test may override this fixture)."""
+    return IntakeOptions(trigger_files=("READY",))
+
+
+@pytest.fixture
+def cluster(postgres_url: str, s3_server: S3Server, tmp_path: Path, alpha: Account,
+            options: IntakeOptions) -> Iterator[Cluster]:
     key = asyncssh.import_public_key(alpha.public_key)
-    record = institution("alpha", authorized_keys=(key,),
-                         intake=IntakeOptions(trigger_files=("READY",)))
+    record = institution("alpha", authorized_keys=(key,), intake=options)
     running = Cluster(postgres_url, s3_server, tmp_path / "nodes", record)
     yield running
     running.close()
@@ -158,3 +164,26 @@ def test_an_address_banned_on_node_a_is_refused_on_node_b(cluster: Cluster,
         time.sleep(0.1)
     listed = openssh_batch(node_b.port, alpha, ["ls inbox"])  # 127.0.0.1: not banned
     assert listed.returncode == 0, listed.stderr
+
+
+@pytest.mark.parametrize("options", [IntakeOptions(max_sessions=1)])
+def test_max_sessions_counts_the_sessions_on_every_node(cluster: Cluster,
+                                                        alpha: Account) -> None:
+    node_a, node_b = cluster.nodes
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    client.connect("127.0.0.1", port=node_a.port, username=alpha.name,
+                   key_filename=str(alpha.key_file), look_for_keys=False, allow_agent=False,
+                   timeout=15)
+    try:
+        sftp = client.open_sftp()
+        refused = openssh_batch(node_b.port, alpha, ["ls inbox"])
+        assert refused.returncode != 0
+        assert "max_sessions" in refused.stderr
+        assert sftp.listdir("inbox") == []  # the session on node A is unharmed
+    finally:
+        client.close()
+    deadline = time.monotonic() + 15
+    while openssh_batch(node_b.port, alpha, ["ls inbox"]).returncode != 0:
+        assert time.monotonic() < deadline, "node A's session was never uncounted"
+        time.sleep(0.2)
