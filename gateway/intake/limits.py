@@ -74,7 +74,9 @@ class Sessions(Protocol):
     or every node's (gateway.intake.shared_guard.SharedSessions)."""
 
     def enter(self, institution: str, limit: int) -> bool:
-        """Count one more session unless ``limit`` are already live; True when counted."""
+        """Count one more session unless ``limit`` are already live; True when counted.
+        Raises gateway.state.database.StoreUnavailable when the count is in an unreachable
+        store."""
         ...
 
     def leave(self, institution: str) -> None:

@@ -99,17 +99,12 @@ class SharedSessions:
         self._tokens: dict[str, list[str]] = {}
 
     def enter(self, institution: str, limit: int) -> bool:
-        """Count a session unless ``limit`` are live on all nodes; False too (logged) when
-        the store cannot be reached: a login that could record nothing is refused."""
+        """Count a session unless ``limit`` are live on all nodes; raises StoreUnavailable
+        when the store cannot be reached (the login is refused: nothing could be recorded)."""
         token = secrets.token_hex(8)
         now = self._clock()
-        try:
-            counted = self._rows.enter(token, institution, limit, now=now,
-                                       expires_at=now + self._expiry_seconds)
-        except Exception:
-            log.exception("session not counted: the store cannot be reached",
-                          extra={"institution": institution})
-            return False
+        counted = self._rows.enter(token, institution, limit, now=now,
+                                   expires_at=now + self._expiry_seconds)
         if counted:
             self._tokens.setdefault(institution, []).append(token)
         return counted

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from gateway.intake.bans import BanPolicy, networks
 from gateway.intake.shared_guard import SharedBans, SharedSessions
+from gateway.state.database import StoreUnavailable
+from gateway.state.postgres import PostgresDatabase
 from gateway.state.store import Store
+from tests.postgres import PostgresServer
 from tests.unit.history import Clock
 
 POLICY = BanPolicy(failures=3, window=60, ban=300, ban_max=3600,
@@ -52,3 +57,19 @@ def test_max_sessions_counts_every_nodes_sessions(store: Store, clock: Clock) ->
     assert node_a.enter("alpha", 2)
     node_b.leave("alpha")  # nothing of b's is left: no-op
     assert not node_b.enter("alpha", 2)
+
+
+def test_a_session_the_store_cannot_count_says_so(postgres: PostgresServer,
+                                                  postgres_url: str) -> None:
+    store = Store(PostgresDatabase(postgres_url, connections=2, wait_seconds=1))
+    try:
+        sessions = SharedSessions(store.intake.guard("a"))
+        assert sessions.enter("alpha", 2)
+        name = postgres_url.rsplit("/", 1)[1]
+        postgres.admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        postgres.admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                       f" WHERE datname = '{name}'")
+        with pytest.raises(StoreUnavailable):
+            sessions.enter("alpha", 2)
+    finally:
+        store.close()
