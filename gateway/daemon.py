@@ -228,7 +228,8 @@ async def _run(settings: Settings, spool: Spool, running: Components,
 
     intake = Intake(settings.sftp, spool=spool, store=store, custody=custody,
                     institutions=institutions,
-                    on_received=upload_received, min_free_bytes=settings.storage.min_free_bytes)
+                    on_received=upload_received, min_free_bytes=settings.storage.min_free_bytes,
+                    node=settings.cluster.node_name if settings.cluster.enabled else None)
     # A dropped temp-named file shows in the sender's status.json at once.
     intake.receiver.on_discarded = partial(write_status_file, store, spool)
     sorter = Sorter(store=store, custody=custody, institutions=lambda: institutions,

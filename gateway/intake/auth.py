@@ -30,12 +30,13 @@ from dataclasses import dataclass
 import asyncssh
 
 from gateway.institutions import Institution
-from gateway.intake.bans import BanList, address_in
+from gateway.intake.bans import Bans, address_in
 from gateway.intake.connections import Arrivals, IdleWatch
-from gateway.intake.limits import SessionCount
+from gateway.intake.limits import Sessions
 from gateway.intake.passwords import OverloadedError, PasswordChecker
 from gateway.intake.proxy_gate import BALANCER
 from gateway.logs import Bound
+from gateway.state.database import StoreUnavailable
 from gateway.web.metrics import (
     SFTP_PASSWORD_CHECKS_REFUSED,
     address_banned,
@@ -82,9 +83,9 @@ class Guard:
 
     book: AccountBook
     passwords: PasswordChecker
-    bans: BanList
+    bans: Bans
     arrivals: Arrivals
-    sessions: SessionCount
+    sessions: Sessions
     max_auth_tries: int
 
 
@@ -222,7 +223,15 @@ class GatewaySSHServer(asyncssh.SSHServer):
         self.log.info("login accepted", extra={"institution": institution.name})
         login_accepted(institution.name)
         limit = institution.intake.max_sessions
-        self._counted = self._guard.sessions.enter(institution.name, limit)
+        try:
+            self._counted = self._guard.sessions.enter(institution.name, limit)
+        except StoreUnavailable as error:  # a cluster's count is in the store
+            self.log.error("session refused: sessions cannot be counted", extra={
+                "institution": institution.name, "error": str(error)})
+            self._conn.disconnect(asyncssh.DISC_SERVICE_NOT_AVAILABLE,
+                                  "the gateway cannot reach its database right now; nothing "
+                                  "can be received, try again in a few minutes")
+            return
         if not self._counted:
             self.log.warning("session refused: too many sessions", extra={
                 "institution": institution.name, "max_sessions": limit})

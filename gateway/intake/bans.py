@@ -13,6 +13,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 MAX_TRACKED = 100_000
@@ -54,6 +55,21 @@ class _Record:
     bans: int = 0
 
 
+class Bans(Protocol):
+    """Failed logins and bans by address, as the listener asks (from the event loop only):
+    this node's (BanList), or every node's (gateway.intake.shared_guard.SharedBans)."""
+
+    policy: BanPolicy
+
+    def banned_for(self, address: str) -> float:
+        """Seconds left of ``address``'s ban (0 when it may connect); no store round-trip."""
+        ...
+
+    def failed(self, address: str) -> float:
+        """Count a failed login; return the length of the ban it triggers (0 for none)."""
+        ...
+
+
 class BanList:
     """Failed logins and bans by address.  Used from the event loop only."""
 
@@ -67,8 +83,9 @@ class BanList:
         record = self._records.get(address)
         return max(0.0, record.banned_until - self._clock()) if record else 0.0
 
-    def failed(self, address: str) -> float:
-        """Count a failed login; return the length of the ban it triggers (0 for none)."""
+    def failed(self, address: str, others: int = 0) -> float:
+        """Count a failed login; return the length of the ban it triggers (0 for none).
+        ``others``: the address's failures within the window seen by other nodes."""
         if address_in(address, self.policy.safelist):
             return 0.0
         now = self._clock()
@@ -78,13 +95,18 @@ class BanList:
         while record.failures and now - record.failures[0] > self.policy.window:
             record.failures.popleft()
         self._forget_oldest()
-        if len(record.failures) < self.policy.failures:
+        if len(record.failures) + others < self.policy.failures:
             return 0.0
         record.failures.clear()
         length = min(self.policy.ban * 2.0 ** record.bans, self.policy.ban_max)
         record.bans += 1
         record.banned_until = now + length
         return length
+
+    def bans(self, address: str) -> int:
+        """How many times ``address`` was banned (while it is remembered)."""
+        record = self._records.get(address)
+        return record.bans if record else 0
 
     def _forget_oldest(self) -> None:
         while len(self._records) > MAX_TRACKED:

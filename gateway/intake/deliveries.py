@@ -1,5 +1,6 @@
-"""What the sorter must know from the intake beyond the store: trigger marks and checksum
-verdicts, kept durably per institution, and the lock that keeps them consistent with batching.
+"""What the sorter must know from the intake beyond the uploads: trigger marks and checksum
+verdicts (kept in the store: gateway.state.intake_marks), and the lock that keeps them
+consistent with batching.
 
 * A *trigger mark* says "every upload up to id N is one complete delivery" (the vendor
   uploaded ``READY`` or ``*.done``).  Institutions with ``trigger_files`` are batched only up
@@ -7,61 +8,70 @@ verdicts, kept durably per institution, and the lock that keeps them consistent 
 * A *refusal* says "upload N must not be imported, for this reason" (its checksum sidecar did
   not match).  The sorter rejects it inside its delivery, so the report names it and says why.
 
-Both are written with fsync + rename before the client's close is acknowledged, so they
-survive a crash exactly like received uploads do.  The per-institution lock is held by the
-sorter while it forms a batch and by the intake while it records a verdict, so a verdict is
-never recorded for an upload the sorter has just taken.
+Both are committed to the store before the client's close is acknowledged, so they survive
+a crash exactly like received uploads do, and every node reads them.  The per-institution
+lock is held by the sorter while it forms a batch and by the intake while it records a
+verdict, so a verdict is never recorded for an upload the sorter has just taken: a thread
+lock within this process, and the store's lock (:meth:`IntakeMarks.holding`) across nodes.
 """
 
 from __future__ import annotations
 
-import json
 import threading
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 
-from gateway.state.spool import publish_bytes
+from gateway.state.intake_marks import IntakeMarks
 
 
-@dataclass
-class Marks:
-    """An institution's durable intake facts."""
+class _FormingLock:
+    """One institution's lock: reentrant within a thread, and the store's lock held once
+    for the outermost block (the store's is not reentrant)."""
 
-    released_through: int = 0
-    refused: dict[int, str] = field(default_factory=dict)
+    def __init__(self, marks: IntakeMarks, institution: str) -> None:
+        self._local = threading.RLock()
+        self._marks = marks
+        self._institution = institution
+        self._depth = 0
+        self._held = ExitStack()
 
-    def encode(self) -> bytes:
-        """The JSON stored on disk."""
-        return json.dumps({"released_through": self.released_through,
-                           "refused": {str(k): v for k, v in self.refused.items()}},
-                          sort_keys=True).encode()
-
-    @classmethod
-    def decode(cls, data: bytes) -> Marks:
-        """Read what :meth:`encode` wrote."""
-        raw = json.loads(data)
-        return cls(int(raw["released_through"]),
-                   {int(k): str(v) for k, v in raw["refused"].items()})
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self._local:
+            if self._depth == 0:
+                self._held.enter_context(self._marks.holding(self._institution))
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._held.close()
 
 
 class Deliveries:
-    """Durable trigger marks and checksum refusals; implements the sorter's IntakeGate
+    """Trigger marks and checksum refusals in the store; implements the sorter's IntakeGate
     together with the receiver's count of open uploads."""
 
-    def __init__(self, folder: Path, *, trigger_mode: Callable[[str], bool],
+    def __init__(self, marks: IntakeMarks, *, trigger_mode: Callable[[str], bool],
                  uploads_open: Callable[[str], int]) -> None:
-        self._folder = folder
+        self._marks = marks
         self._trigger_mode = trigger_mode
         self._uploads_open = uploads_open
         self._guard = threading.Lock()
-        self._locks: dict[str, threading.RLock] = {}
-        self._marks: dict[str, Marks] = {}
+        self._locks: dict[str, _FormingLock] = {}
 
-    def forming(self, institution: str) -> threading.RLock:
+    def import_files(self, folder: Path) -> int:
+        """Move an older data dir's JSON marks (``folder/<institution>.json``) into the
+        store once; see IntakeMarks.import_files."""
+        return self._marks.import_files(folder)
+
+    def forming(self, institution: str) -> AbstractContextManager[None]:
         """The lock to hold while reading pending uploads and committing a batch of them."""
         with self._guard:
-            return self._locks.setdefault(institution, threading.RLock())
+            lock = self._locks.setdefault(institution, _FormingLock(self._marks, institution))
+        return lock.held()
 
     def uploads_open(self, institution: str) -> int:
         """Uploads of ``institution`` being written right now (any session)."""
@@ -72,43 +82,20 @@ class Deliveries:
         batched by the quiet period instead."""
         if not self._trigger_mode(institution):
             return None
-        return self._read(institution).released_through
+        return self._marks.released_through(institution)
 
     def refused(self, institution: str) -> Mapping[int, str]:
         """Uploads that must be rejected, with the reason, by id."""
-        return dict(self._read(institution).refused)
+        return self._marks.refused(institution)
 
     def release(self, institution: str, through: int) -> None:
-        """Durably mark uploads up to ``through`` as one complete delivery."""
-        with self.forming(institution):
-            marks = self._read(institution)
-            self._write(institution, Marks(max(marks.released_through, through),
-                                           dict(marks.refused)))
+        """Durably mark uploads up to ``through`` as one complete delivery.  No lock: the
+        store's upsert only ever raises the mark, and a sorter forming meanwhile sees the
+        new mark at its next round."""
+        self._marks.release(institution, through)
 
-    def refuse(self, institution: str, upload_id: int, problem: str,
-               pending: set[int]) -> None:
+    def refuse(self, institution: str, upload_id: int, problem: str) -> None:
         """Durably record that ``upload_id`` must not be imported; refusals of uploads no
-        longer ``pending`` are dropped (the sorter has used them).  Call with the lock held."""
-        marks = self._read(institution)
-        refused = {k: v for k, v in marks.refused.items() if k in pending}
-        refused[upload_id] = problem
-        self._write(institution, Marks(marks.released_through, refused))
-
-    def _path(self, institution: str) -> Path:
-        return self._folder / f"{institution}.json"
-
-    def _read(self, institution: str) -> Marks:
-        with self._guard:
-            cached = self._marks.get(institution)
-        if cached is None:
-            path = self._path(institution)
-            cached = Marks.decode(path.read_bytes()) if path.exists() else Marks()
-            with self._guard:
-                self._marks[institution] = cached
-        return cached
-
-    def _write(self, institution: str, marks: Marks) -> None:
-        """Publish ``marks`` durably, then let readers see them (never the other way)."""
-        publish_bytes(self._path(institution), marks.encode())
-        with self._guard:
-            self._marks[institution] = marks
+        longer waiting are dropped (the sorter has used them).  Call with the lock held,
+        having seen the upload waiting."""
+        self._marks.refuse(institution, upload_id, problem)

@@ -18,12 +18,14 @@ import stat
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from asyncssh import SFTPAttrs, SFTPName
 
 from gateway.intake.places import inbox_display
+from gateway.state.inbox_rows import InboxRows
 from gateway.state.records import UploadRecord
 
 RECENT_SECONDS = 300.0
@@ -69,9 +71,33 @@ def folder_name(name: str) -> SFTPName:
     return SFTPName(name.encode(), attrs=folder_attrs())
 
 
+class ReceiptBook(Protocol):
+    """Uploads received recently and the ones clients removed from view: this node's
+    (:class:`Receipts`, in memory) or every node's (:class:`StoredReceipts`).  Reads and
+    ``hide`` may block on the store: call them on the receiving threads."""
+
+    def add(self, institution: str, received: Entry) -> None:
+        """Remember a received upload (its entry has its id) for RECENT_SECONDS."""
+        ...
+
+    def recent(self, institution: str, now: float) -> list[Entry]:
+        """Uploads of ``institution`` received in the last RECENT_SECONDS and not hidden,
+        oldest first."""
+        ...
+
+    def hide(self, institution: str, upload_ids: Iterable[int]) -> None:
+        """A client removed these from its view (the gateway keeps and processes them)."""
+        ...
+
+    def hidden_among(self, institution: str, upload_ids: Iterable[int]) -> set[int]:
+        """Which of ``upload_ids`` a client removed from its view."""
+        ...
+
+
 class Receipts:
-    """Uploads received recently, per institution, and the ones clients removed from view.
-    Thread-safe (receiving threads add, the event loop reads)."""
+    """Uploads received recently, per institution, and the ones clients removed from view,
+    in this process (one machine).  Thread-safe (receiving threads add, the event loop
+    reads)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -92,24 +118,53 @@ class Receipts:
                 recent.popleft()
             return [entry for entry in recent if entry.upload_id not in self._hidden]
 
-    def hide(self, upload_ids: Iterable[int]) -> None:
+    def hide(self, institution: str, upload_ids: Iterable[int]) -> None:
         """A client removed these from its view (the gateway keeps and processes them)."""
         with self._lock:
             self._hidden.update(upload_ids)
 
-    def hidden(self, upload_id: int) -> bool:
-        """Whether a client removed this upload from its view."""
+    def hidden_among(self, institution: str, upload_ids: Iterable[int]) -> set[int]:
+        """Which of ``upload_ids`` a client removed from its view."""
         with self._lock:
-            return upload_id in self._hidden
+            return self._hidden.intersection(upload_ids)
+
+
+class StoredReceipts:
+    """Recent and hidden uploads read from the store (a cluster): a client that reconnects
+    to another node sees what it received and not what it removed."""
+
+    def __init__(self, rows: InboxRows, clock: Callable[[], float] = time.time) -> None:
+        self._rows = rows
+        self._clock = clock
+
+    def add(self, institution: str, received: Entry) -> None:
+        """Nothing to do: the upload's record is the receipt."""
+
+    def recent(self, institution: str, now: float) -> list[Entry]:
+        """Uploads received in the last RECENT_SECONDS, in any state, not hidden."""
+        return [Entry(upload.filename, upload.size, upload.received_at, upload.id,
+                      upload.folder)
+                for upload in self._rows.recent(institution, now - RECENT_SECONDS,
+                                                RECENT_MAX)]
+
+    def hide(self, institution: str, upload_ids: Iterable[int]) -> None:
+        """Store that a client removed these from its view."""
+        self._rows.hide(institution, upload_ids, now=self._clock(),
+                        keep_seconds=RECENT_SECONDS)
+
+    def hidden_among(self, institution: str, upload_ids: Iterable[int]) -> set[int]:
+        """Which of ``upload_ids`` a client removed from its view (on any node)."""
+        return self._rows.hidden_among(institution, upload_ids)
 
 
 def view(pending: Iterable[UploadRecord], recent: Iterable[Entry],
-         live: Iterable[Entry], receipts: Receipts) -> dict[str, Entry]:
+         live: Iterable[Entry], hidden: set[int]) -> dict[str, Entry]:
     """The inbox by display path: for a file uploaded several times the latest upload is
-    shown, and an upload in progress or awaiting its rename shows over a received one."""
+    shown (unless ``hidden``: removed from view), and an upload in progress or awaiting its
+    rename shows over a received one."""
     shown: dict[str, Entry] = {}
     for entry in _merge(pending, recent):
-        if entry.upload_id is None or not receipts.hidden(entry.upload_id):
+        if entry.upload_id is None or entry.upload_id not in hidden:
             shown[entry.display] = entry
     for entry in live:
         shown[entry.display] = entry

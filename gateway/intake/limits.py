@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from typing import Protocol
 
 WARN_FRACTION = 0.8
 
@@ -66,6 +67,21 @@ def quota_warning(used: int, limit: int) -> str | None:
         return None
     return (f"Uploads waiting to be processed use {_gib(used)} of the {_gib(limit)} "
             "allowed (max_pending_bytes); at the limit further uploads are refused.")
+
+
+class Sessions(Protocol):
+    """Live SSH sessions per institution, for ``max_sessions``: this node's (SessionCount)
+    or every node's (gateway.intake.shared_guard.SharedSessions)."""
+
+    def enter(self, institution: str, limit: int) -> bool:
+        """Count one more session unless ``limit`` are already live; True when counted.
+        Raises gateway.state.database.StoreUnavailable when the count is in an unreachable
+        store."""
+        ...
+
+    def leave(self, institution: str) -> None:
+        """A counted session ended."""
+        ...
 
 
 class SessionCount:

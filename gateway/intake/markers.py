@@ -103,8 +103,7 @@ class Markers:
             problem = (f"{target.filename}: its checksum file {writer.name} says "
                        f"{sidecar.algorithm} {expected}, but the file received has {actual}; "
                        f"upload {target.filename} and {writer.name} again")
-            self._deliveries.refuse(writer.institution, target.id, problem,
-                                    {upload.id for upload in pending})
+            self._deliveries.refuse(writer.institution, target.id, problem)
         raise RefusedError(f"{problem} ({target.filename} will not be imported)")
 
     def _pending(self, institution: str) -> list[UploadRecord]:

@@ -29,7 +29,8 @@ from typing import Any, TypeVar
 import asyncssh
 
 from gateway.intake.config import IntakeOptions
-from gateway.intake.inbox import Entry, Receipts
+from gateway.intake.in_flight import InFlightShare, ThisNodeOnly
+from gateway.intake.inbox import Entry, ReceiptBook, Receipts
 from gateway.intake.limits import Allowance
 from gateway.intake.spooling import DiskQueue, Spooler
 from gateway.intake.uploads import UploadWriter
@@ -54,12 +55,14 @@ class Receiver:
     blocking work runs on its own threads."""
 
     def __init__(self, store: StateStore, spool: Spool, on_received: Callable[[], None],
-                 *, custody: Custody, workers: int = 4, min_free_bytes: int = 0) -> None:
+                 *, custody: Custody, workers: int = 4, min_free_bytes: int = 0,
+                 in_flight: InFlightShare | None = None,
+                 receipts: ReceiptBook | None = None) -> None:
         self.store = store
         self.spool = spool
         self.custody = custody
         self.min_free_bytes = min_free_bytes
-        self.receipts = Receipts()
+        self.receipts: ReceiptBook = receipts or Receipts()
         self.on_received = on_received
         self.on_discarded: Callable[[str], None] = lambda _: None
         """Called (on the receiving threads) with the institution after a discard was
@@ -71,6 +74,9 @@ class Receiver:
         self._open: dict[str, set[UploadWriter]] = {}
         self._allowances: dict[str, Allowance] = {}
         self._running: set[asyncio.Future[Any]] = set()
+        self.in_flight: InFlightShare = in_flight or ThisNodeOnly()
+        """Uploads being written on other nodes (a cluster's; none on one machine)."""
+        self.in_flight.start(self._all_open)
 
     # -- writers ---------------------------------------------------------------------------
 
@@ -91,7 +97,10 @@ class Receiver:
             raise asyncssh.SFTPFailure(f"{name}: upload refused, the gateway is low on disk "
                                        "space; nothing was received, try again later")
         allowance = self.allowance(institution, options.max_pending_bytes)
-        allowance.refresh(self.pending_bytes(institution), options.max_pending_bytes)
+        # Bytes being written on other nodes count too: as of their last refresh.
+        allowance.refresh(self.pending_bytes(institution)
+                          + self.in_flight.elsewhere(institution).bytes,
+                          options.max_pending_bytes)
         path = self.spool.incoming / f"{institution}.{secrets.token_hex(8)}.part"
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)  # RDWR: sidecars are read
         writer = UploadWriter(institution=institution, name=name, path=path, fd=fd,
@@ -101,6 +110,11 @@ class Receiver:
                               log_fields=dict(log_fields or {}))
         with self._lock:
             self._open.setdefault(institution, set()).add(writer)
+        try:
+            self.in_flight.opened(writer)  # before the client writes: other sorters wait
+        except BaseException:
+            self.end(writer, received=False)
+            raise
         return writer
 
     def open_writers(self, institution: str) -> list[UploadWriter]:
@@ -109,9 +123,14 @@ class Receiver:
             return list(self._open.get(institution, ()))
 
     def uploads_open(self, institution: str) -> int:
-        """How many uploads of ``institution`` are being written now."""
+        """How many uploads of ``institution`` are being written now, on any node."""
         with self._lock:
-            return len(self._open.get(institution, ()))
+            here = len(self._open.get(institution, ()))
+        return here + self.in_flight.elsewhere(institution).uploads
+
+    def _all_open(self) -> list[UploadWriter]:
+        with self._lock:
+            return [writer for writers in self._open.values() for writer in writers]
 
     def allowance(self, institution: str, limit: int) -> Allowance:
         """The institution's pending-bytes quota (created on first use)."""
@@ -253,6 +272,7 @@ class Receiver:
             if writer not in self._open.get(writer.institution, ()):
                 return
             self._open[writer.institution].discard(writer)
+        self.in_flight.closed(writer)  # after the record: the sorters never see neither
         writer.disk.close()  # no queued write reaches the fd (or its reuse) after this
         with contextlib.suppress(OSError):
             os.close(writer.fd)
@@ -280,6 +300,7 @@ class Receiver:
         """Stop the receiving threads (after :meth:`drain`)."""
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._spooling.stop()
+        self.in_flight.stop()
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

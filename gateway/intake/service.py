@@ -14,17 +14,20 @@ from collections.abc import Callable, Mapping
 
 from gateway.institutions import Institution
 from gateway.intake.auth import AccountBook, Accounts, Guard
-from gateway.intake.bans import BanList, BanPolicy, networks
+from gateway.intake.bans import BanList, BanPolicy, Bans, networks
 from gateway.intake.config import SftpSettings
 from gateway.intake.connections import Arrivals
 from gateway.intake.deliveries import Deliveries
-from gateway.intake.limits import SessionCount
+from gateway.intake.in_flight import SharedInFlight
+from gateway.intake.inbox import StoredReceipts
+from gateway.intake.limits import SessionCount, Sessions
 from gateway.intake.listener import IntakeListener
 from gateway.intake.markers import Markers
 from gateway.intake.passwords import PasswordChecker
 from gateway.intake.receiving import Receiver
 from gateway.intake.requests import RequestDesk
 from gateway.intake.session import IntakeServices
+from gateway.intake.shared_guard import GuardSync, SharedBans, SharedSessions
 from gateway.state.custody import Custody
 from gateway.state.protocols import StateStore
 from gateway.state.spool import Spool
@@ -44,28 +47,49 @@ class Intake:
 
     def __init__(self, settings: SftpSettings, *, spool: Spool, store: StateStore,
                  custody: Custody, institutions: Mapping[str, Institution],
-                 on_received: Callable[[], None], min_free_bytes: int = 0) -> None:
+                 on_received: Callable[[], None], min_free_bytes: int = 0,
+                 node: str | None = None) -> None:
+        """``node``: this node's name in a cluster, whose open uploads, bans and sessions
+        are shared through the store (None: one machine, all of them in memory)."""
         self._settings = settings
         self._spool = spool
         self._institutions = dict(institutions)
-        self.receiver = Receiver(store, spool, on_received, custody=custody,
-                                 min_free_bytes=min_free_bytes)
-        self.deliveries = Deliveries(spool.deliveries,
+        self.receiver = Receiver(
+            store, spool, on_received, custody=custody, min_free_bytes=min_free_bytes,
+            in_flight=None if node is None else SharedInFlight(store.intake.open_uploads(node)),
+            receipts=None if node is None else StoredReceipts(store.intake.inbox))
+        self.deliveries = Deliveries(store.intake.marks,
                                      trigger_mode=self._trigger_mode,
                                      uploads_open=self.receiver.uploads_open)
+        # Before any sorter reads them: an older data dir's marks move into the store once.
+        self.deliveries.import_files(spool.deliveries)
         self._passwords = PasswordChecker(settings.password_check_threads,
                                           settings.password_checks_waiting)
         self._book = AccountBook(Accounts.of(list(self._institutions.values())))
         arrivals = Arrivals(settings.max_unauthenticated_per_address,
                             exempt=networks(settings.safelist))
-        guard = Guard(book=self._book, passwords=self._passwords,
-                      bans=BanList(ban_policy(settings)), arrivals=arrivals,
-                      sessions=SessionCount(), max_auth_tries=settings.max_auth_tries)
+        bans, sessions = self._login_limits(store, node)
+        guard = Guard(book=self._book, passwords=self._passwords, bans=bans,
+                      arrivals=arrivals, sessions=sessions,
+                      max_auth_tries=settings.max_auth_tries)
         self.requests = RequestDesk()
         """Export requests (``/inbox/requests/<export>``); the daemon sets its handler."""
         services = IntakeServices(self.receiver, Markers(self.receiver, self.deliveries),
                                   self.requests)
         self._listener = IntakeListener(settings, spool, guard, services)
+
+    def _login_limits(self, store: StateStore, node: str | None) -> tuple[Bans, Sessions]:
+        """Bans and session counts: this node's in memory, or a cluster's in the store
+        (exchanged by a thread started here, stopped with the intake)."""
+        policy = ban_policy(self._settings)
+        if node is None:
+            self._guard_sync: GuardSync | None = None
+            return BanList(policy), SessionCount()
+        rows = store.intake.guard(node)
+        bans, sessions = SharedBans(rows, policy), SharedSessions(rows)
+        self._guard_sync = GuardSync(bans, sessions, rows)
+        self._guard_sync.start()
+        return bans, sessions
 
     def _trigger_mode(self, institution: str) -> bool:
         known = self._institutions.get(institution)
@@ -101,6 +125,8 @@ class Intake:
         finally:
             self.receiver.close()
             self._passwords.close()
+            if self._guard_sync is not None:
+                self._guard_sync.stop()
 
     def _clear_legacy_inbox_links(self) -> None:
         """Earlier versions showed received files as hard links in ``inbox/``; the inbox is

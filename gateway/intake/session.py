@@ -33,6 +33,7 @@ from gateway.intake.receiving import Receiver
 from gateway.intake.requests import RequestDesk, RequestFile
 from gateway.intake.uploads import UploadWriter
 from gateway.logs import Bound
+from gateway.state.records import UploadRecord
 from gateway.state.states import UploadState
 
 log = logging.getLogger(__name__)
@@ -147,7 +148,8 @@ class UploadSession:
         entry = entries.get(file.display)
         if entry is None or entry.upload_id is None:
             raise asyncssh.SFTPNoSuchFile(f"{file.display}: no such file")
-        self._receiver.receipts.hide([entry.upload_id])
+        await self._receiver.run(self._receiver.receipts.hide, self.institution,
+                                 [entry.upload_id])
         self._log.info("received file removed from the client's view; it is still processed",
                  extra={"institution": self.institution, "file": file.name,
                         "folder": file.folder, "upload_id": entry.upload_id})
@@ -181,14 +183,21 @@ class UploadSession:
 
     async def entries(self) -> dict[str, Entry]:
         """The inbox as this session sees it, every upload folder included, by display path."""
-        receiver = self._receiver
-        pending = await receiver.run(receiver.store.uploads, institution=self.institution,
-                                     state=UploadState.RECEIVED)
         now = time.time()
+        pending, recent, hidden = await self._receiver.run(self._received, now)
         live = [Entry(w.name, w.size, now, folder=w.folder)
-                for w in receiver.open_writers(self.institution)]
-        return view(pending, receiver.receipts.recent(self.institution, now), live,
-                    receiver.receipts)
+                for w in self._receiver.open_writers(self.institution)]
+        return view(pending, recent, live, hidden)
+
+    def _received(self, now: float) -> tuple[list[UploadRecord], list[Entry], set[int]]:
+        """On the receiving threads: the waiting uploads, the recent ones, and which of
+        them a client removed from view."""
+        receipts = self._receiver.receipts
+        pending = self._receiver.store.uploads(institution=self.institution,
+                                               state=UploadState.RECEIVED)
+        recent = receipts.recent(self.institution, now)
+        ids = {upload.id for upload in pending}
+        return pending, recent, receipts.hidden_among(self.institution, ids)
 
     async def entry(self, file: InboxFile) -> Entry | None:
         """The inbox entry ``file`` shows (as :meth:`entries` would), reading only the
@@ -196,20 +205,26 @@ class UploadSession:
         for writer in self._receiver.open_writers(self.institution):
             if writer.folder == file.folder and writer.name == file.name:
                 return Entry(writer.name, writer.size, time.time(), folder=writer.folder)
-        receiver = self._receiver
-        waiting = await receiver.run(receiver.store.waiting_named, self.institution,
-                                     file.folder, file.name)
-        found = [entry for entry in receiver.receipts.recent(self.institution, time.time())
+        found, hidden = await self._receiver.run(self._named, file, time.time())
+        if not found:
+            return None
+        newest = max(found, key=lambda entry: entry.upload_id or 0)
+        if hidden:
+            return (await self.entries()).get(newest.display)  # an older one may show
+        return newest
+
+    def _named(self, file: InboxFile, now: float) -> tuple[list[Entry], bool]:
+        """On the receiving threads: the received entries named ``file``, and whether the
+        newest of them was removed from view."""
+        receipts = self._receiver.receipts
+        waiting = self._receiver.store.waiting_named(self.institution, file.folder, file.name)
+        found = [entry for entry in receipts.recent(self.institution, now)
                  if entry.folder == file.folder and entry.name == file.name]
         if waiting is not None:
             found.append(Entry(waiting.filename, waiting.size, waiting.received_at,
                                waiting.id, waiting.folder))
-        if not found:
-            return None
-        newest = max(found, key=lambda entry: entry.upload_id or 0)
-        if newest.upload_id is not None and receiver.receipts.hidden(newest.upload_id):
-            return (await self.entries()).get(newest.display)  # an older one may show
-        return newest
+        newest = max((entry.upload_id or 0 for entry in found), default=0)
+        return found, bool(newest) and bool(receipts.hidden_among(self.institution, [newest]))
 
     async def _finish(self, writer: UploadWriter, name: str) -> None:
         role = self.rules.role(name)

@@ -66,6 +66,13 @@ class Database(Protocol):
         Reads made by this thread meanwhile (:meth:`rows`) see its writes."""
         ...
 
+    def hold(self, key: str) -> AbstractContextManager[None]:
+        """Hold a lock on ``key`` shared by every process on this database until the block
+        ends (released too when the process dies).  Not reentrant across blocks: a block
+        that holds ``key`` must not enter ``hold(key)`` again.  SQLite: nothing to hold,
+        one process (the data dir's lock) is the only writer of intake facts."""
+        ...
+
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """The rows of one SELECT (inside this thread's open transaction, if there is one)."""
         ...

@@ -34,6 +34,7 @@ _LOCK_SPACE = 0x5153  # the first key of every advisory lock the gateway takes (
 _MIGRATION_LOCK = 1
 _NODE_LOCK = 2
 _DECISION_LOCK = 3
+_HOLD_LOCK = 4
 WAIT_SECONDS = 10.0
 """How long opening the store, and each later use, waits for a connection."""
 _COLUMN_TYPES = ((re.compile(r"\bINTEGER PRIMARY KEY( AUTOINCREMENT)?"), "BIGSERIAL PRIMARY KEY"),
@@ -184,6 +185,17 @@ class PostgresDatabase:
                 yield _Session(connection, self._where)
             finally:
                 self._local.connection = None
+
+    @contextmanager
+    def hold(self, key: str) -> Iterator[None]:
+        """An advisory lock taken in a transaction of its own, on a pooled connection other
+        than this thread's store transaction (which the block may open meanwhile); the
+        transaction's end, or the connection's loss when the node dies, releases it."""
+        with _reachable(self._where), self._pool.connection() as connection, \
+                connection.transaction():
+            connection.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+                               (_LOCK_SPACE + _HOLD_LOCK, key))
+            yield
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         current: psycopg.Connection[Any] | None = getattr(self._local, "connection", None)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
+from gateway.state.intake_rows import IntakeRows
 from gateway.state.records import (
     BatchRecord,
     DiscardRecord,
@@ -215,6 +216,9 @@ class StatusViews(Protocol):
 
 class StateStore(StatusViews, Protocol):
     """The state store: named reads, and every change inside ``transaction()``."""
+
+    intake: IntakeRows
+    """The intake's tables (marks, inbox, open uploads, bans, sessions)."""
 
     def transaction(self) -> AbstractContextManager[StoreTransaction]:
         """Run the block as one write transaction; commit on success, roll back on error."""

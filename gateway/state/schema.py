@@ -204,6 +204,58 @@ CREATE INDEX IF NOT EXISTS batches_by_state ON batches (state, id);
 """, """
 ALTER TABLE uploads ADD COLUMN payload TEXT;
 CREATE INDEX IF NOT EXISTS uploads_by_payload ON uploads (payload) WHERE payload IS NOT NULL;
+""", """
+CREATE TABLE IF NOT EXISTS delivery_marks (
+    institution TEXT NOT NULL PRIMARY KEY,
+    released_through INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS upload_refusals (
+    upload_id INTEGER NOT NULL PRIMARY KEY,
+    institution TEXT NOT NULL,
+    problem TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS upload_refusals_by_institution ON upload_refusals (institution);
+""", """
+CREATE TABLE IF NOT EXISTS open_uploads (
+    node TEXT NOT NULL,
+    token TEXT NOT NULL,
+    institution TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    expires_at REAL NOT NULL,
+    PRIMARY KEY (node, token)
+);
+CREATE INDEX IF NOT EXISTS open_uploads_by_institution ON open_uploads (institution, expires_at);
+""", """
+CREATE TABLE IF NOT EXISTS login_failures (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    address TEXT NOT NULL,
+    node TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS login_failures_by_address ON login_failures (address, at);
+CREATE INDEX IF NOT EXISTS login_failures_by_time ON login_failures (at);
+CREATE TABLE IF NOT EXISTS address_bans (
+    address TEXT NOT NULL PRIMARY KEY,
+    banned_until REAL NOT NULL,
+    bans INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS address_bans_by_expiry ON address_bans (banned_until);
+CREATE TABLE IF NOT EXISTS live_sessions (
+    node TEXT NOT NULL,
+    token TEXT NOT NULL,
+    institution TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    PRIMARY KEY (node, token)
+);
+CREATE INDEX IF NOT EXISTS live_sessions_by_institution ON live_sessions (institution, expires_at);
+""", """
+CREATE INDEX IF NOT EXISTS uploads_by_arrival ON uploads (institution, received_at);
+CREATE TABLE IF NOT EXISTS hidden_uploads (
+    upload_id INTEGER NOT NULL PRIMARY KEY,
+    institution TEXT NOT NULL,
+    hidden_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS hidden_uploads_by_time ON hidden_uploads (hidden_at);
 """)
 """Schema steps; the ``schema_version`` table counts those applied (``PRAGMA user_version``
 before it existed).  Append only, and additive: a node one version behind must still run on

@@ -145,7 +145,8 @@ class Spool:
 
     @property
     def deliveries(self) -> Path:
-        """The intake's trigger marks and checksum verdicts (gateway.intake.deliveries)."""
+        """Where gateways before the ``delivery_marks`` table kept the intake's trigger
+        marks and checksum verdicts; imported into the store at start, then removed."""
         return self.root / "spool" / "intake"
 
     @property

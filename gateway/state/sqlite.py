@@ -77,6 +77,11 @@ class SqliteDatabase:
         with _reachable(self.describe()):
             connection.execute("COMMIT")
 
+    @contextmanager
+    def hold(self, key: str) -> Iterator[None]:
+        """Nothing to hold: one gateway process per data dir (its lock file)."""
+        yield
+
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         with _reachable(self.describe()):
             return self._connection().execute(sql, params).fetchall()

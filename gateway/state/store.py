@@ -19,6 +19,7 @@ from typing import Any
 from gateway.state import schema
 from gateway.state.database import Database, Row
 from gateway.state.export_queries import ExportRunQueries
+from gateway.state.intake_rows import IntakeRows
 from gateway.state.records import (
     BatchRecord,
     DiscardRecord,
@@ -46,6 +47,7 @@ class Store(SqlStatusViews, ExportRunQueries):
                                    else database)
         self.clock = clock
         self.database.migrate(schema.MIGRATIONS)
+        self.intake = IntakeRows(self.database)
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:

@@ -1,7 +1,10 @@
-"""What the intake keeps on disk: trigger marks and refusals, host keys, the data-dir lock."""
+"""What the intake keeps on disk: host keys, the data-dir lock (trigger marks and refusals
+are in the store: tests/unit/state/test_intake_marks.py)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import stat
 from pathlib import Path
@@ -9,27 +12,12 @@ from pathlib import Path
 import pytest
 
 from gateway.instance import InstanceError, hold, release
-from gateway.intake.deliveries import Deliveries
+from gateway.intake.config import SftpSettings
 from gateway.intake.hostkeys import HOST_KEY_FILES, _create_private, load_host_keys
-
-
-def _deliveries(folder: Path, trigger_mode: bool = True) -> Deliveries:
-    return Deliveries(folder, trigger_mode=lambda name: trigger_mode,
-                      uploads_open=lambda name: 0)
-
-
-def test_trigger_marks_and_refusals_survive_a_restart(tmp_path: Path) -> None:
-    first = _deliveries(tmp_path)
-    assert first.released_through("alpha") == 0
-    first.release("alpha", 7)
-    first.release("alpha", 3)  # marks never move back
-    with first.forming("alpha"):
-        first.refuse("alpha", 5, "bad checksum", pending={5, 6})
-        first.refuse("alpha", 6, "bad too", pending={6})  # 5 left RECEIVED: forgotten
-    again = _deliveries(tmp_path)
-    assert again.released_through("alpha") == 7
-    assert again.refused("alpha") == {6: "bad too"}
-    assert _deliveries(tmp_path, trigger_mode=False).released_through("alpha") is None
+from gateway.intake.service import Intake
+from gateway.state.local_custody import LocalCustody
+from gateway.state.spool import Spool
+from gateway.state.store import Store
 
 
 def test_host_keys_are_made_once_private_and_reused(tmp_path: Path,
@@ -64,3 +52,20 @@ def test_one_gateway_per_data_dir(tmp_path: Path) -> None:
     finally:
         release(tmp_path, fd)
     release(tmp_path, hold(tmp_path))  # free again once released
+
+
+def test_an_older_data_dirs_trigger_marks_are_imported_when_the_intake_starts(
+        spool: Spool, store: Store) -> None:
+    spool.deliveries.mkdir(parents=True)
+    (spool.deliveries / "alpha.json").write_text(
+        json.dumps({"released_through": 4, "refused": {}}))
+
+    async def started_and_stopped() -> None:
+        intake = Intake(SftpSettings(host="127.0.0.1"), spool=spool,  # never listens
+                        store=store, custody=LocalCustody(spool), institutions={},
+                        on_received=lambda: None)
+        await intake.stop()
+
+    asyncio.run(started_and_stopped())
+    assert store.intake.marks.released_through("alpha") == 4
+    assert not (spool.deliveries / "alpha.json").exists()

@@ -3,7 +3,7 @@ waits in them or this session made them."""
 
 from __future__ import annotations
 
-from gateway.intake.inbox import Entry, Receipts, listing, subfolders, view
+from gateway.intake.inbox import Entry, listing, subfolders, view
 from gateway.state.records import UploadRecord
 from gateway.state.states import UploadState
 
@@ -16,7 +16,7 @@ def _upload(upload_id: int, name: str, folder: str | None) -> UploadRecord:
 
 def test_the_same_name_in_two_folders_is_two_entries() -> None:
     shown = view([_upload(1, "users.csv", None), _upload(2, "users.csv", "batch/fall")],
-                 [], [Entry("users.csv.part", 0, 2.0, folder="batch/fall")], Receipts())
+                 [], [Entry("users.csv.part", 0, 2.0, folder="batch/fall")], set())
     assert sorted(shown) == ["/inbox/batch/fall/users.csv", "/inbox/batch/fall/users.csv.part",
                              "/inbox/users.csv"]
     assert shown["/inbox/batch/fall/users.csv"].upload_id == 2
