@@ -372,6 +372,16 @@ class Settings(BaseSettings):
         self._sources = dict(sources)
         return self
 
+    @model_validator(mode="after")
+    def _cluster_host_keys(self) -> Settings:
+        # Nodes behind one address must present one set of host keys, or vendors' clients
+        # meet a changed key whenever the balancer picks another node.
+        if self.cluster.enabled and not self.sftp.host_key_files:
+            raise ValueError("with [cluster] database_url_env or database_url_file, set [sftp] "
+                             "host_key_files: every node must present the same host keys "
+                             "(a secret mount), and cluster nodes never generate them")
+        return self
+
     @field_validator("webhooks")
     @classmethod
     def _unique_hooks(cls, value: list[WebhookSettings]) -> list[WebhookSettings]:

@@ -74,6 +74,8 @@ class GatewayProcess:
     """Lines at the end of the config (``[[webhooks]]`` tables)."""
     password_hasher: PasswordHasher = field(default_factory=PasswordHasher)
     """Hashes the accounts' passwords (argon2's defaults; load tests may want cheaper)."""
+    host_key_file: Path | None = None
+    """A private host key to serve (``[sftp] host_key_files``): cluster nodes need one."""
     file_size_limit: int | None = None
     """RLIMIT_FSIZE for the daemon (``ulimit -f``): writes past it fail like a full disk."""
     process: subprocess.Popen[bytes] | None = None
@@ -96,6 +98,7 @@ class GatewayProcess:
         lines = [
             f'data_dir = "{self.data_dir}"',
             "[sftp]", 'host = "127.0.0.1"', f"port = {self.sftp_port}", *self.sftp_options,
+            *([f'host_key_files = ["{self.host_key_file}"]'] if self.host_key_file else []),
             "[http]", 'host = "127.0.0.1"', f"port = {self.http_port}", *self.http_options,
             "[batching]", f"quiet_seconds = {self.quiet_seconds}",
             "[forwarding]", "poll_initial_seconds = 0.2", "poll_max_seconds = 1.0",
@@ -180,3 +183,12 @@ def wait_for(condition: Callable[[], T], timeout: float, what: str,
             return result
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def make_host_key(folder: Path) -> Path:
+    """A private ed25519 host key file (mode 0600), as a secret mount gives every node."""
+    path = folder / "ssh_host_ed25519_key"
+    if not path.exists():
+        path.write_bytes(asyncssh.generate_private_key("ssh-ed25519").export_private_key())
+        path.chmod(0o600)
+    return path

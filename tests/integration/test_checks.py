@@ -12,7 +12,7 @@ import pytest
 
 from gateway.ops.cli import main
 from tests.integration.conftest import SANDBOX_TOKEN
-from tests.integration.gateway_process import GatewayProcess, wait_for
+from tests.integration.gateway_process import GatewayProcess, make_host_key, wait_for
 from tests.integration.mail_server import Collector, free_port
 from tests.postgres import PASSWORD
 
@@ -144,6 +144,7 @@ def test_store_names_the_database_and_never_its_password(
     assert "no state.db in" in str(store["detail"])
 
     configured.extra_config = ["[cluster]", 'database_url_env = "TEST_DATABASE_URL"']
+    configured.host_key_file = make_host_key(configured.root)
     configured.write_config()
     code, [store] = _check(configured, capsys, "store")
     assert code == 1

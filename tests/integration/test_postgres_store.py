@@ -15,7 +15,13 @@ from gateway.state.records import BatchRecord
 from gateway.state.states import BatchState
 from gateway.state.store import Store
 from tests.integration.conftest import SANDBOX_TOKEN
-from tests.integration.gateway_process import REPO, Account, GatewayProcess, wait_for
+from tests.integration.gateway_process import (
+    REPO,
+    Account,
+    GatewayProcess,
+    make_host_key,
+    wait_for,
+)
 from tests.integration.mail_server import Collector
 from tests.integration.sftp_clients import openssh_put
 from tests.postgres import PASSWORD, PostgresServer
@@ -25,6 +31,7 @@ SAMPLES = REPO / "config" / "samples"
 
 def _clustered(process: GatewayProcess, url: str, node: str) -> GatewayProcess:
     process.env["TEST_DATABASE_URL"] = url
+    process.host_key_file = make_host_key(process.root.parent)
     process.extra_config += ["[cluster]", 'database_url_env = "TEST_DATABASE_URL"',
                              f'node_name = "{node}"']
     return process

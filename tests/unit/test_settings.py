@@ -168,6 +168,10 @@ def test_cluster_mode_is_off_unless_a_database_url_is_named(tmp_path: Path) -> N
                                           "not both"):
         load_settings(_write(tmp_path, both), environ={})
     named = VALID + '\n[cluster]\ndatabase_url_env = "DB_URL"\nnode_name = "gw-2"\n'
+    with pytest.raises(ConfigError, match=r"set \[sftp\] host_key_files: every node must "
+                                          "present the same host keys"):
+        load_settings(_write(tmp_path, named), environ={})
+    named = named.replace("port = 2200", 'port = 2200\nhost_key_files = ["/run/key"]')
     cluster = load_settings(_write(tmp_path, named), environ={}).cluster
     assert (cluster.enabled, cluster.node_name, cluster.database_connections) == (
         True, "gw-2", 16)
