@@ -61,6 +61,14 @@ class Database(Protocol):
     dialect: str
     """``sqlite`` or ``postgresql``."""
 
+    clock: str
+    """An SQL expression for the database server's own time in epoch seconds (leases are
+    timed by it, so the nodes' clocks may disagree)."""
+
+    share_lock: str
+    """The clause that locks the rows a SELECT read until the transaction ends, against
+    concurrent writers (`` FOR SHARE``), or nothing where every writer is serialized."""
+
     def transaction(self) -> AbstractContextManager[Session]:
         """One write transaction: committed when the block ends, rolled back if it raises.
         Reads made by this thread meanwhile (:meth:`rows`) see its writes."""

@@ -119,6 +119,10 @@ class PostgresDatabase:
     """The PostgreSQL database at ``url``, through a pool of at most ``connections``."""
 
     dialect = "postgresql"
+    # clock_timestamp(), not now(): a lease checked late in a long transaction is checked
+    # against the time of the check, not of the transaction's start.
+    clock = "EXTRACT(EPOCH FROM clock_timestamp())::DOUBLE PRECISION"
+    share_lock = " FOR SHARE"
 
     def __init__(self, url: str, *, connections: int = 8, application: str = "sis-gateway",
                  wait_seconds: float = WAIT_SECONDS) -> None:

@@ -204,6 +204,18 @@ CREATE INDEX IF NOT EXISTS batches_by_state ON batches (state, id);
 """, """
 ALTER TABLE uploads ADD COLUMN payload TEXT;
 CREATE INDEX IF NOT EXISTS uploads_by_payload ON uploads (payload) WHERE payload IS NOT NULL;
+""", """
+CREATE TABLE IF NOT EXISTS nodes (
+    name TEXT PRIMARY KEY,
+    started_at REAL NOT NULL,
+    heartbeat_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS leases (
+    institution TEXT PRIMARY KEY,
+    owner TEXT,
+    epoch INTEGER NOT NULL,
+    expires_at REAL NOT NULL
+);
 """)
 """Schema steps; the ``schema_version`` table counts those applied (``PRAGMA user_version``
 before it existed).  Append only, and additive: a node one version behind must still run on

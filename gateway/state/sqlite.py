@@ -40,6 +40,8 @@ class SqliteDatabase:
     """The SQLite database at ``path``; safe to use from many threads and processes."""
 
     dialect = "sqlite"
+    clock = "((julianday('now') - 2440587.5) * 86400.0)"
+    share_lock = ""  # BEGIN IMMEDIATE: a reader inside a write transaction excludes writers
 
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -19,6 +19,7 @@ from typing import Any
 from gateway.state import schema
 from gateway.state.database import Database, Row
 from gateway.state.export_queries import ExportRunQueries
+from gateway.state.leases import LeaseBook, LeaseFence
 from gateway.state.records import (
     BatchRecord,
     DiscardRecord,
@@ -39,19 +40,26 @@ _CHUNK = 500
 
 class Store(SqlStatusViews, ExportRunQueries):
     """The state store on ``database`` (a path: the SQLite file there); safe to use from
-    many threads and processes.  Opening it applies the schema steps it has not seen."""
+    many threads and processes.  Opening it applies the schema steps it has not seen.
 
-    def __init__(self, database: Path | Database, clock: Clock = time.time) -> None:
+    ``leases``: in cluster mode, this node's lease book: every transaction then fences its
+    writes for an institution by the institution's lease (see Transaction).  None (one
+    machine, operator commands): nothing is fenced, at no cost."""
+
+    def __init__(self, database: Path | Database, clock: Clock = time.time, *,
+                 leases: LeaseBook | None = None) -> None:
         self.database: Database = (SqliteDatabase(database) if isinstance(database, Path)
                                    else database)
         self.clock = clock
         self.database.migrate(schema.MIGRATIONS)
+        self._fence = LeaseFence(leases, self.database) if leases is not None else None
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
-        """Run the block as one write transaction; commit on success, roll back on error."""
+        """Run the block as one write transaction; commit on success, roll back on error
+        (LeaseLost included: a fenced write found this node's lease gone)."""
         with self.database.transaction() as session:
-            yield Transaction(session, self.clock())
+            yield Transaction(session, self.clock(), self._fence)
 
     def close(self) -> None:
         """Release this thread's connection (SQLite) or the pool (PostgreSQL)."""
