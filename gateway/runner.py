@@ -15,11 +15,19 @@ import contextlib
 import logging
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, wait
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+Holds = Callable[[str], bool]
+"""Whether this node acts for an institution now (cluster mode: holds its lease)."""
+
+
+def every_institution(_name: str) -> bool:
+    """One machine: every institution is always held."""
+    return True
 
 
 class Runner(ABC):

@@ -290,7 +290,8 @@ class ClusterSettings(_Section):
     others and in the database's list of sessions; ``database_connections`` bounds its
     connection pool (each runner and worker thread holds one only for a query or a
     transaction).  ``lease_seconds``: how long an institution's lease lasts unrenewed (the
-    failover time; see ``gateway.cluster.keeper``).  ``objects``: the bucket that keeps payloads (None: the local spool).
+    failover time; see ``gateway.cluster.keeper``).  ``objects``: the bucket that keeps
+    payloads (None: the local spool).
     """
 
     database_url_env: str | None = None

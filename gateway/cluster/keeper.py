@@ -33,7 +33,7 @@ class LeaseKeeper(Runner):
 
     def __init__(self, *, table: LeaseTable, book: LeaseBook, lease_seconds: float,
                  institutions: Callable[[], Iterable[str]],
-                 on_acquired: Callable[[str], None] = lambda _: None,
+                 on_acquired: Callable[[str], object] = lambda _: None,
                  on_change: Callable[[], None] = lambda: None) -> None:
         super().__init__(idle_seconds=lease_seconds / 3)
         self._table = table

@@ -18,7 +18,7 @@ from gateway.forwarding.canvas import CanvasClient
 from gateway.forwarding.steps import BatchSteps
 from gateway.forwarding.turns import AccountTurns, account_of
 from gateway.institutions import Institution
-from gateway.runner import Runner, wait_idle
+from gateway.runner import Holds, Runner, every_institution, wait_idle
 from gateway.settings import ForwardingSettings
 from gateway.state.custody import Custody
 from gateway.state.protocols import StateStore
@@ -42,9 +42,11 @@ class Forwarder(Runner):
 
     def __init__(self, *, store: StateStore, custody: Custody,
                  institutions: Callable[[], dict[str, Institution]],
-                 settings: ForwardingSettings, on_finished: Callable[[], None]) -> None:
+                 settings: ForwardingSettings, on_finished: Callable[[], None],
+                 holds: Holds = every_institution) -> None:
         super().__init__(idle_seconds=min(1.0, settings.poll_initial_seconds))
         self._store = store
+        self._holds = holds
         self._institutions = institutions
         self._settings = settings
         self._on_finished = on_finished
@@ -63,6 +65,8 @@ class Forwarder(Runner):
         now = self._store.clock()
         started = False
         for institution in self._institutions().values():
+            if not self._holds(institution.name):
+                continue  # cluster mode: another node forwards for it
             with self._lock:
                 if institution.name in self._busy:
                     continue

@@ -32,7 +32,7 @@ from gateway.reporting.mailer import DeliveryError, Mailer
 from gateway.reporting.message import Attachment, compose_message
 from gateway.reporting.render import RenderedReport, ReportRenderer, report_files
 from gateway.reporting.status_file import STATUS_FILE, write_status_file
-from gateway.runner import Runner
+from gateway.runner import Holds, Runner, every_institution
 from gateway.settings import MailSettings
 from gateway.sorting.sorter import BATCH_RECEIPT
 from gateway.state.archive import archive_batch
@@ -86,9 +86,11 @@ class Notifier(Runner):
     def __init__(self, *, store: StateStore, spool: Spool, custody: Custody,
                  institutions: Callable[[], dict[str, Institution]],
                  renderers: Callable[[str], ReportRenderer], delivery: Delivery,
-                 notes: Callable[[str, int], tuple[str, ...]] = lambda _, __: ()) -> None:
+                 notes: Callable[[str, int], tuple[str, ...]] = lambda _, __: (),
+                 holds: Holds = every_institution) -> None:
         super().__init__(idle_seconds=5.0)
         self._notes = notes
+        self._holds = holds
         self._store = store
         self._spool = spool
         self._custody = custody
@@ -98,7 +100,9 @@ class Notifier(Runner):
 
     def step(self) -> bool:
         """Deliver each notice that is due; True if there were any."""
-        due = self._store.notices(state=NoticeState.PENDING, due_by=self._store.clock())
+        due = [notice for notice in self._store.notices(state=NoticeState.PENDING,
+                                                        due_by=self._store.clock())
+               if self._holds(notice.institution)]  # cluster mode: the holder sends it
         for notice in due:
             try:
                 self._deliver(notice)

@@ -33,7 +33,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from gateway.institutions import Institution
-from gateway.runner import Runner, wait_idle
+from gateway.runner import Holds, Runner, every_institution, wait_idle
 from gateway.sorting.batching import (
     Source,
     is_quiet,
@@ -77,9 +77,11 @@ class Sorter(Runner):
     def __init__(self, *, store: StateStore, custody: Custody,
                  institutions: Callable[[], Mapping[str, Institution]],
                  quiet_seconds: float, on_ready: Callable[[], None],
-                 intake: IntakeGate | None = None, workers: int = 1) -> None:
+                 intake: IntakeGate | None = None, workers: int = 1,
+                 holds: Holds = every_institution) -> None:
         super().__init__(idle_seconds=max(0.2, min(quiet_seconds / 2, 5.0)))
         self._store = store
+        self._holds = holds
         self._custody = custody
         self._institutions = institutions
         self._quiet_seconds = quiet_seconds
@@ -106,9 +108,10 @@ class Sorter(Runner):
         """
         institutions = self._institutions()
         for institution in institutions.values():
-            self._start(institution)
+            if self._holds(institution.name):  # cluster mode: else another node sorts it
+                self._start(institution)
         orphans = [batch for batch in self._store.batches(state=BatchState.OPEN)
-                   if batch.institution not in institutions]
+                   if batch.institution not in institutions and self._holds(batch.institution)]
         self._seal_all(orphans, None)
         return bool(orphans)
 

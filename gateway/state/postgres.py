@@ -32,7 +32,6 @@ from gateway.state.database import Row, StoreUnavailable
 
 _LOCK_SPACE = 0x5153  # the first key of every advisory lock the gateway takes ("SQ")
 _MIGRATION_LOCK = 1
-_NODE_LOCK = 2
 _DECISION_LOCK = 3
 WAIT_SECONDS = 10.0
 """How long opening the store, and each later use, waits for a connection."""
@@ -197,58 +196,8 @@ class PostgresDatabase:
                     connection.execute(schema_statement(statement))
                 connection.execute("UPDATE schema_version SET version = %s", (number,))
 
-    def hold_node(self, node: str) -> NodeLock:
-        """Take the database's node lock for as long as this process runs (the cluster
-        counterpart of the data dir's flock, ``gateway.instance``): until institutions are
-        leased, one node at a time may sort, forward and report.  Raises StoreUnavailable
-        naming the node that holds it."""
-        return NodeLock(self._url, self._where, node)
-
     def close(self) -> None:
         self._pool.close()
-
-
-class NodeLock:
-    """A session advisory lock on its own connection; released when closed or when the
-    process dies (the server ends the session)."""
-
-    def __init__(self, url: str, where: str, node: str) -> None:
-        with _reachable(where):
-            self._connection = psycopg.connect(url, autocommit=True,
-                                               application_name=f"sis-gateway node {node}")
-            row = self._connection.execute("SELECT pg_try_advisory_lock(%s, 0)",
-                                           (_LOCK_SPACE + _NODE_LOCK,)).fetchone()
-        if not row or not row[0]:
-            holder = self._holder()
-            self._connection.close()
-            raise StoreUnavailable(
-                f"another gateway ({holder}) is already running on {where}; until "
-                "institutions are leased, one node at a time may use a database: stop it "
-                "first, or point this one at another database")
-
-    def _holder(self) -> str:
-        row = self._connection.execute(
-            "SELECT a.application_name, a.client_addr FROM pg_locks l"
-            " JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory'"
-            " AND l.classid = %s AND l.objid = 0 AND l.granted AND l.database ="
-            " (SELECT oid FROM pg_database WHERE datname = current_database())",
-            (_LOCK_SPACE + _NODE_LOCK,)).fetchone()
-        return f"{row[0]} from {row[1] or 'a local socket'}" if row else "a node"
-
-    def held(self) -> bool:
-        """Whether this session still holds the lock (False once its connection is lost)."""
-        try:
-            row = self._connection.execute(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s"
-                " AND objid = 0 AND granted AND pid = pg_backend_pid()",
-                (_LOCK_SPACE + _NODE_LOCK,)).fetchone()
-        except psycopg.Error:
-            return False
-        return bool(row and row[0])
-
-    def close(self) -> None:
-        """Release the lock."""
-        self._connection.close()
 
 
 @contextmanager

@@ -118,17 +118,17 @@ class Store(SqlStatusViews, ExportRunQueries):
         return UploadRecord.from_row(rows[0]) if rows else None
 
     def unpurged_batches(self, states: frozenset[BatchState], ended_by: float,
-                         limit: int) -> list[BatchRecord]:
+                         limit: int, after: int = 0) -> list[BatchRecord]:
         """Up to ``limit`` batches in ``states`` that ended (or, never finished, were
         created) by ``ended_by`` and whose payloads retention has not purged yet, oldest
-        first.  Read through the partial ``batches_unpurged`` index: its size is the
-        retention window, not the whole history."""
+        first, with ids above ``after``.  Read through the partial ``batches_unpurged``
+        index: its size is the retention window, not the whole history."""
         marks = ", ".join("?" for _ in states)
         rows = self._rows(
             f"SELECT * FROM batches{self.database.hint('batches_unpurged')}"
-            f" WHERE purged_at IS NULL AND state IN ({marks})"
+            f" WHERE purged_at IS NULL AND id > ? AND state IN ({marks})"
             " AND COALESCE(finished_at, created_at) <= ? ORDER BY id LIMIT ?",
-            *sorted(states), ended_by, limit)
+            after, *sorted(states), ended_by, limit)
         return [BatchRecord.from_row(row) for row in rows]
 
     def known_uploads(self, upload_ids: Iterable[int]) -> set[int]:

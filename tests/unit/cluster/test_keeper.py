@@ -52,7 +52,8 @@ def test_a_silent_node_s_institutions_are_taken_over_after_its_lease(store: Stor
     survivor.step()
     dying.step()
     survivor.step()
-    assert book_a.held() and book_b.held()
+    assert book_a.held()
+    assert book_b.held()
     started = time.monotonic()
     while set(book_b.held()) != set(INSTITUTIONS):  # a is SIGKILLed: it never steps again
         assert time.monotonic() - started < 10.0, "no take-over"

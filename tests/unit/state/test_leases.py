@@ -155,3 +155,11 @@ def test_unfenced_writes_stay_open_to_every_node(store: Store) -> None:
     assert store.upload(upload_id).filename == "users.csv"
     with pytest.raises(TransitionError), store.transaction() as txn:  # unfenced, as before
         txn.move("batch", 999, BatchState.OPEN, BatchState.READY)
+
+
+def test_a_node_clock_far_ahead_neither_expires_nor_stretches_a_lease(store: Store) -> None:
+    ahead = Store(store.database, clock=lambda: time.time() + 3600.0, leases=LeaseBook("a"))
+    table = LeaseTable(ahead.database)
+    assert table.acquire("alpha", "a", LONG) == 1
+    assert table.acquire("alpha", "b", LONG) is None  # still running by the database's clock
+    assert table.renew("a", {"alpha": 1}, LONG) == {"alpha"}

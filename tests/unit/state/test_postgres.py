@@ -11,7 +11,6 @@ import pytest
 
 from gateway.state import schema
 from gateway.state.database import StoreUnavailable
-from gateway.state.node_watch import NodeWatch
 from gateway.state.postgres import PostgresDatabase, describe_url, schema_statement
 from gateway.state.store import Store
 from gateway.web.health import Health
@@ -41,23 +40,6 @@ def test_nodes_starting_together_on_an_empty_database_migrate_it_once(
     with psycopg.connect(url) as connection:
         assert connection.execute("SELECT version FROM schema_version").fetchall() == [
             (len(schema.MIGRATIONS),)]
-
-
-def test_a_second_node_lock_is_refused_naming_the_holder_until_released(
-        postgres_url: str) -> None:
-    first = PostgresDatabase(postgres_url, connections=1)
-    second = PostgresDatabase(postgres_url, connections=1)
-    try:
-        held = first.hold_node("node-a")
-        with pytest.raises(StoreUnavailable,
-                           match=r"another gateway \(sis-gateway node node-a from 127\.0\.0"
-                                 r"\.1\) is already running on postgresql://gateway@"):
-            second.hold_node("node-b")
-        held.close()
-        second.hold_node("node-b").close()
-    finally:
-        first.close()
-        second.close()
 
 
 def test_a_wrong_password_or_a_bad_url_is_refused_without_showing_it(
@@ -95,22 +77,3 @@ def test_schema_steps_get_postgres_column_types() -> None:
     assert schema_statement("id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL,"
                             " n INTEGER") == ("id BIGSERIAL PRIMARY KEY, at DOUBLE PRECISION"
                                               " NOT NULL, n BIGINT")
-
-
-def test_a_node_whose_lock_connection_is_cut_is_told_to_stop(
-        postgres: PostgresServer, postgres_url: str) -> None:
-    database = PostgresDatabase(postgres_url, connections=1)
-    lock = database.hold_node("node-cut")
-    lost: list[bool] = []
-    watch = NodeWatch(lock, on_lost=lambda: lost.append(True))
-    watch.step()
-    assert lost == []
-    postgres.admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                   " WHERE application_name = 'sis-gateway node node-cut'")
-    watch.step()
-    watch.step()
-    assert lost == [True]  # once
-    other = database.hold_node("node-next")  # the server released it: another may start
-    other.close()
-    lock.close()
-    database.close()
