@@ -37,7 +37,7 @@ from gateway.reporting.notifier import Delivery, Notifier
 from gateway.reporting.render import ReportRenderer
 from gateway.reporting.status_file import write_status_file
 from gateway.reporting.webhooks import Hook, resolve_hooks
-from gateway.runner import Runner, every_institution
+from gateway.runner import EVERY_INSTITUTION, Holdings, Runner
 from gateway.sandbox.server import CanvasSandbox
 from gateway.settings import ConfigError, MailSettings, Settings, reachable_host, read_secret
 from gateway.sorting.sorter import Sorter
@@ -210,7 +210,7 @@ async def _run(settings: Settings, spool: Spool, running: Components,
                institutions: dict[str, Institution], stop: asyncio.Event, *,
                reload: Callable[[Intake], None], hooks: list[Hook]) -> None:
     store, custody = running.store, running.custody
-    holds = running.leases.holds if running.leases is not None else every_institution
+    holdings: Holdings = running.leases if running.leases is not None else EVERY_INSTITUTION
 
     def report_notes(name: str, delivered: int) -> tuple[str, ...]:
         # The intake is made below; reports are only rendered once the runners run.
@@ -221,9 +221,10 @@ async def _run(settings: Settings, spool: Spool, running: Components,
                         institutions=lambda: institutions,
                         renderers=_renderers(institutions),
                         delivery=Delivery(build_mailer(settings.mail, spool), settings.mail),
-                        notes=report_notes, holds=holds)
+                        notes=report_notes, holdings=holdings)
     forwarder = Forwarder(store=store, custody=custody, institutions=lambda: institutions,
-                          settings=settings.forwarding, on_finished=notifier.wake, holds=holds)
+                          settings=settings.forwarding, on_finished=notifier.wake,
+                          holdings=holdings)
 
     def batch_sealed() -> None:
         forwarder.wake()
@@ -240,11 +241,11 @@ async def _run(settings: Settings, spool: Spool, running: Components,
     sorter = Sorter(store=store, custody=custody, institutions=lambda: institutions,
                     quiet_seconds=settings.batching.quiet_seconds, on_ready=batch_sealed,
                     intake=intake.deliveries,
-                    workers=settings.batching.sorting_workers(os.cpu_count()), holds=holds)
+                    workers=settings.batching.sorting_workers(os.cpu_count()), holdings=holdings)
     retention = Retention(store=store, spool=spool, custody=custody,
-                          retention_days=settings.archive.retention_days, holds=holds)
+                          retention_days=settings.archive.retention_days, holdings=holdings)
     exporter = Exporter(store=store, spool=spool, institutions=lambda: institutions,
-                        settings=settings.exports, on_notice=notifier.wake, holds=holds)
+                        settings=settings.exports, on_notice=notifier.wake, holdings=holdings)
     intake.requests.handler = partial(_request_export, exporter)
     intake.requests.requestable = partial(_requestable, institutions)
     intake.requests.refusal = exporter.planner.refusal

@@ -13,6 +13,7 @@ to expire.  A node that dies holds its leases until they expire: another takes o
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 
 from gateway.cluster.assignment import share
@@ -49,7 +50,9 @@ class LeaseKeeper(Runner):
         node = self._book.node
         self._table.heartbeat(node)
         held = self._book.held()
+        asked_at = time.monotonic()  # before the request: never later than the database's
         kept = self._table.renew(node, held, self._ttl)
+        self._book.renewed(kept, asked_at + self._ttl)
         for lost in sorted(set(held) - kept):
             self._book.drop(lost)
             log.warning("lease lost", extra={"institution": lost, "epoch": held[lost]})
@@ -65,10 +68,11 @@ class LeaseKeeper(Runner):
         return False
 
     def _acquire(self, institution: str) -> bool:
+        asked_at = time.monotonic()
         epoch = self._table.acquire(institution, self._book.node, self._ttl)
         if epoch is None:
             return False  # another node still holds it: its lease expires or it hands over
-        self._book.gain(institution, epoch)
+        self._book.gain(institution, epoch, asked_at + self._ttl)
         try:
             self._on_acquired(institution)
         except Exception:

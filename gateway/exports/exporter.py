@@ -26,7 +26,7 @@ from gateway.exports.runs import due_runs, holding_run_ids
 from gateway.exports.steps import RunSteps
 from gateway.forwarding.canvas import CanvasClient
 from gateway.institutions import CanvasTarget, Institution
-from gateway.runner import Holds, Runner, every_institution
+from gateway.runner import EVERY_INSTITUTION, Holdings, Runner
 from gateway.state.protocols import StateStore
 from gateway.state.spool import Spool
 from gateway.state.states import TransitionError
@@ -45,10 +45,10 @@ class Exporter(Runner):
     def __init__(self, *, store: StateStore, spool: Spool,
                  institutions: Callable[[], dict[str, Institution]],
                  settings: ExportsSettings, on_notice: Callable[[], None] = lambda: None,
-                 idle_seconds: float = 1.0, holds: Holds = every_institution) -> None:
+                 idle_seconds: float = 1.0, holdings: Holdings = EVERY_INSTITUTION) -> None:
         super().__init__(idle_seconds=idle_seconds)
         self._store = store
-        self._holds = holds
+        self._holdings = holdings
         self._spool = spool
         self._institutions = institutions
         self._settings = settings
@@ -65,11 +65,12 @@ class Exporter(Runner):
         now = self._store.clock()
         self._make_folders()
         self.planner.plan(now)
-        due = [run for run in due_runs(self._store, now) if self._holds(run.institution)]
+        due = [run for run in due_runs(self._store, now) if self._holdings.holds(run.institution)]
         institutions = self._institutions()
         for run in due:
             try:
-                self._steps.advance(run, institutions.get(run.institution))
+                with self._holdings.acting(run.institution):
+                    self._steps.advance(run, institutions.get(run.institution))
             except TransitionError as error:  # moved meanwhile (an operator, a reload)
                 log.info("export run moved meanwhile", extra={"run_id": run.id,
                                                               "reason": str(error)})

@@ -32,7 +32,7 @@ from gateway.reporting.mailer import DeliveryError, Mailer
 from gateway.reporting.message import Attachment, compose_message
 from gateway.reporting.render import RenderedReport, ReportRenderer, report_files
 from gateway.reporting.status_file import STATUS_FILE, write_status_file
-from gateway.runner import Holds, Runner, every_institution
+from gateway.runner import EVERY_INSTITUTION, Holdings, Runner
 from gateway.settings import MailSettings
 from gateway.sorting.sorter import BATCH_RECEIPT
 from gateway.state.archive import archive_batch
@@ -87,10 +87,10 @@ class Notifier(Runner):
                  institutions: Callable[[], dict[str, Institution]],
                  renderers: Callable[[str], ReportRenderer], delivery: Delivery,
                  notes: Callable[[str, int], tuple[str, ...]] = lambda _, __: (),
-                 holds: Holds = every_institution) -> None:
+                 holdings: Holdings = EVERY_INSTITUTION) -> None:
         super().__init__(idle_seconds=5.0)
         self._notes = notes
-        self._holds = holds
+        self._holdings = holdings
         self._store = store
         self._spool = spool
         self._custody = custody
@@ -102,10 +102,13 @@ class Notifier(Runner):
         """Deliver each notice that is due; True if there were any."""
         due = [notice for notice in self._store.notices(state=NoticeState.PENDING,
                                                         due_by=self._store.clock())
-               if self._holds(notice.institution)]  # cluster mode: the holder sends it
+               if self._holdings.holds(notice.institution)]  # cluster mode: the holder sends it
         for notice in due:
+            if not self._holdings.holds(notice.institution):
+                continue  # lost meanwhile (a pause): a mail cannot be fenced, so ask first
             try:
-                self._deliver(notice)
+                with self._holdings.acting(notice.institution):
+                    self._deliver(notice)
             except Exception as error:
                 # One bad notice (a bug, a file it cannot write) must not stop the others:
                 # it is retried with backoff, then given up (ops are told), never for days.

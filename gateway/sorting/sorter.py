@@ -29,11 +29,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
 
 from gateway.institutions import Institution
-from gateway.runner import Holds, Runner, every_institution, wait_idle
+from gateway.runner import EVERY_INSTITUTION, Holdings, Runner, wait_idle
 from gateway.sorting.batching import (
     Source,
     is_quiet,
@@ -78,10 +78,10 @@ class Sorter(Runner):
                  institutions: Callable[[], Mapping[str, Institution]],
                  quiet_seconds: float, on_ready: Callable[[], None],
                  intake: IntakeGate | None = None, workers: int = 1,
-                 holds: Holds = every_institution) -> None:
+                 holdings: Holdings = EVERY_INSTITUTION) -> None:
         super().__init__(idle_seconds=max(0.2, min(quiet_seconds / 2, 5.0)))
         self._store = store
-        self._holds = holds
+        self._holdings = holdings
         self._custody = custody
         self._institutions = institutions
         self._quiet_seconds = quiet_seconds
@@ -108,10 +108,11 @@ class Sorter(Runner):
         """
         institutions = self._institutions()
         for institution in institutions.values():
-            if self._holds(institution.name):  # cluster mode: else another node sorts it
+            if self._holdings.holds(institution.name):  # cluster mode: else another node sorts it
                 self._start(institution)
         orphans = [batch for batch in self._store.batches(state=BatchState.OPEN)
-                   if batch.institution not in institutions and self._holds(batch.institution)]
+                   if batch.institution not in institutions
+                   and self._holdings.holds(batch.institution)]
         self._seal_all(orphans, None)
         return bool(orphans)
 
@@ -137,7 +138,8 @@ class Sorter(Runner):
         with self._lock:
             if institution.name in self._busy:
                 return
-            future = self._pool.submit(self._round, institution)
+            future = self._pool.submit(self._round, institution,
+                                       self._holdings.acting(institution.name))
             self._busy[institution.name] = future
 
         def done(finished: Future[tuple[bool, bool]]) -> None:
@@ -155,12 +157,14 @@ class Sorter(Runner):
 
         future.add_done_callback(done)
 
-    def _round(self, institution: Institution) -> tuple[bool, bool]:
+    def _round(self, institution: Institution,
+               acting: AbstractContextManager[object]) -> tuple[bool, bool]:
         """Form the institution's next delivery, then seal its OPEN batches: (formed,
-        sealed any)."""
-        formed = self._form_safely(institution)
-        sealed = self._store.batches(institution=institution.name, state=BatchState.OPEN)
-        self._seal_all(sealed, institution)
+        sealed any); writes fenced by the epoch ``acting`` pinned when it was decided."""
+        with acting:
+            formed = self._form_safely(institution)
+            sealed = self._store.batches(institution=institution.name, state=BatchState.OPEN)
+            self._seal_all(sealed, institution)
         return formed, bool(sealed)
 
     def _seal_all(self, batches: Sequence[BatchRecord], institution: Institution | None) -> None:

@@ -16,7 +16,10 @@ and no check: every institution is always held.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from gateway.state.database import Database, Session
@@ -41,35 +44,80 @@ class Lease:
 class LeaseBook:
     """The leases this node holds, by institution, with their epochs: written by the lease
     keeper, read by the runners (which act only on held institutions) and by the store's
-    fence.  Thread-safe."""
+    fence.  Thread-safe.
+
+    Each lease also has a local deadline on this process's monotonic clock, taken *before*
+    the request that took or renewed it, so it never outlasts the database's expiry: past
+    it the book says "not held" at once, without asking the database.  That matters for
+    what the database cannot fence (an e-mail, a POST): a node resuming from a pause
+    starts no such work, even before its keeper's next round."""
 
     def __init__(self, node: str) -> None:
         self.node = node
         self._lock = threading.Lock()
         self._epochs: dict[str, int] = {}
+        self._until: dict[str, float] = {}
+        self._pinned: ContextVar[tuple[str, int | None] | None] = ContextVar(
+            f"lease-pinned-{node}", default=None)
 
     def holds(self, institution: str) -> bool:
-        """Whether this node believes it holds ``institution`` (the store decides)."""
-        with self._lock:
-            return institution in self._epochs
+        """Whether this node holds ``institution`` and its local deadline has not passed
+        (the store's fence has the last word on writes)."""
+        return self.epoch(institution) is not None
 
     def epoch(self, institution: str) -> int | None:
-        """The epoch this node holds ``institution`` under, or None."""
+        """The epoch this node holds ``institution`` under, or None (also once its local
+        deadline has passed)."""
         with self._lock:
+            if time.monotonic() >= self._until.get(institution, 0.0):
+                return None
             return self._epochs.get(institution)
 
     def held(self) -> dict[str, int]:
-        """A copy of what is held: institution -> epoch."""
+        """A copy of what the keeper took and has not dropped (deadline passed or not):
+        institution -> epoch."""
         with self._lock:
             return dict(self._epochs)
 
-    def gain(self, institution: str, epoch: int) -> None:
+    def acting(self, institution: str) -> AbstractContextManager[None]:
+        """The epoch held now for ``institution`` (None: not held), pinned for the work
+        decided now: entered where that work runs, the fence checks that epoch, not the
+        book's current one (see gateway.runner.Holdings)."""
+        return self._pin(institution, self.epoch(institution))
+
+    @contextmanager
+    def _pin(self, institution: str, epoch: int | None) -> Iterator[None]:
+        token = self._pinned.set((institution, epoch))
+        try:
+            yield
+        finally:
+            self._pinned.reset(token)
+
+    def acted_under(self, institution: str) -> int | None:
+        """The epoch the current work acts under for ``institution``: the pinned one if
+        this work pinned one for it, else the one held now."""
+        pinned = self._pinned.get()
+        if pinned is not None and pinned[0] == institution:
+            return pinned[1]
+        return self.epoch(institution)
+
+    def gain(self, institution: str, epoch: int, until: float) -> None:
+        """Enter a lease taken under ``epoch``, held locally until monotonic ``until``."""
         with self._lock:
             self._epochs[institution] = epoch
+            self._until[institution] = until
+
+    def renewed(self, institutions: Iterable[str], until: float) -> None:
+        """Move the local deadline of ``institutions`` (renewed) to ``until``."""
+        with self._lock:
+            for institution in institutions:
+                if institution in self._epochs:
+                    self._until[institution] = until
 
     def drop(self, institution: str) -> None:
         with self._lock:
             self._epochs.pop(institution, None)
+            self._until.pop(institution, None)
 
 
 class LeaseTable:
@@ -157,7 +205,7 @@ class LeaseFence:
     def confirm(self, session: Session, institutions: Iterable[str]) -> None:
         """Raise LeaseLost unless every one of ``institutions`` is held."""
         for institution in institutions:
-            epoch = self.book.epoch(institution)
+            epoch = self.book.acted_under(institution)
             if epoch is None or session.execute(
                     self._sql, (institution, self.book.node, epoch)).fetchone() is None:
                 raise LeaseLost(f"node {self.book.node} no longer holds the lease of "

@@ -20,7 +20,7 @@ from gateway.sandbox import Faults, LatencyFault
 from gateway.sandbox.server import CanvasSandbox
 from gateway.state.leases import LeaseTable
 from gateway.state.postgres import PostgresDatabase
-from gateway.state.states import BatchState, UploadState
+from gateway.state.states import BatchState, NoticeState, UploadState
 from gateway.state.store import Store
 from tests.integration.conftest import SANDBOX_TOKEN
 from tests.integration.gateway_process import Account, GatewayProcess, wait_for
@@ -211,6 +211,10 @@ def test_a_node_paused_past_its_lease_writes_nothing_when_it_resumes(
     openssh_put(nodes[other].sftp_port, alpha, [users_file(tmp_path, "alpha", 0)])
     wait_for(lambda: [b.state for b in store.batches()] == [BatchState.IMPORTING], 20,
              "the import under way")
+    # Not in the middle of sending the receipt: a mail sent and not yet recorded by a node
+    # that then stops is sent again by the next holder (at least once, same Message-ID).
+    wait_for(lambda: mailbox[0].messages and not store.notices(state=NoticeState.PENDING),
+             20, "the receipt sent")
     paused = nodes[owner].process
     assert paused is not None
     paused.send_signal(signal.SIGSTOP)

@@ -3,6 +3,7 @@ is gone writes nothing, in the same transaction as the write it tried."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -23,7 +24,7 @@ def node_store(store: Store, node: str) -> tuple[Store, LeaseBook]:
 def take(table: LeaseTable, book: LeaseBook, institution: str, ttl: float = LONG) -> int:
     epoch = table.acquire(institution, book.node, ttl)
     assert epoch is not None
-    book.gain(institution, epoch)
+    book.gain(institution, epoch, time.monotonic() + LONG)  # the database alone decides
     return epoch
 
 
@@ -104,7 +105,7 @@ def test_a_node_whose_lease_expired_and_was_taken_cannot_move_anything(store: St
     take(table, book_a, "alpha", ttl=0.05)
     # a pauses (SIGSTOP) past its lease; b takes over and moves on.
     current, book_b = node_store(store, "b")
-    book_b.gain("alpha", expire_then_take(table, "alpha", "b"))
+    book_b.gain("alpha", expire_then_take(table, "alpha", "b"), time.monotonic() + LONG)
     with pytest.raises(LeaseLost), paused.transaction() as txn:
         txn.move("batch", batch_id, BatchState.OPEN, BatchState.READY)
     with current.transaction() as txn:
@@ -163,3 +164,41 @@ def test_a_node_clock_far_ahead_neither_expires_nor_stretches_a_lease(store: Sto
     assert table.acquire("alpha", "a", LONG) == 1
     assert table.acquire("alpha", "b", LONG) is None  # still running by the database's clock
     assert table.renew("a", {"alpha": 1}, LONG) == {"alpha"}
+
+
+def test_work_pinned_before_a_loss_cannot_land_under_the_next_epoch(store: Store) -> None:
+    table = LeaseTable(store.database)
+    node, book = node_store(store, "a")
+    take(table, book, "alpha")
+    pinned = book.acting("alpha")  # a step decided under epoch 1 ...
+    table.release("alpha", "a", 1)  # ... the lease is lost, then taken again
+    take(table, book, "alpha")
+    outcome: list[BaseException | int] = []
+
+    def step() -> None:  # the step runs on a worker thread, as the forwarder's do
+        try:
+            with pinned, node.transaction() as txn:
+                outcome.append(txn.create_batch("alpha"))
+        except LeaseLost as error:
+            outcome.append(error)
+
+    worker = threading.Thread(target=step)
+    worker.start()
+    worker.join()
+    assert isinstance(outcome[0], LeaseLost)
+    with book.acting("alpha"), node.transaction() as txn:  # work decided now: epoch 2
+        txn.create_batch("alpha")
+    assert len(store.batches()) == 1
+
+
+def test_past_its_local_deadline_a_lease_is_not_held_without_asking_the_database() -> None:
+    book = LeaseBook("a")
+    book.gain("alpha", 3, time.monotonic() + LONG)
+    book.gain("beta", 4, time.monotonic() - 0.001)  # a pause outlasted it
+    assert book.holds("alpha")
+    assert book.epoch("alpha") == 3
+    assert not book.holds("beta")
+    assert book.epoch("beta") is None
+    assert book.held() == {"alpha": 3, "beta": 4}  # still the keeper's to renew or drop
+    book.renewed(["beta"], time.monotonic() + LONG)
+    assert book.holds("beta")
