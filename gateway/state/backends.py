@@ -28,6 +28,7 @@ def open_database(settings: Settings) -> Database:
     url = read_secret(env=cluster.database_url_env, file=cluster.database_url_file,
                       what="cluster.database_url")
     return PostgresDatabase(url.get_secret_value(), connections=cluster.database_connections,
+                            idle_transaction_seconds=cluster.lease_seconds,
                             application=f"sis-gateway {cluster.node_name}")
 
 

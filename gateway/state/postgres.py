@@ -74,6 +74,14 @@ def _values(params: Sequence[Any]) -> list[Any]:
     return [_value(value) for value in params]
 
 
+def _session_options(idle_transaction_seconds: float | None) -> dict[str, str]:
+    """libpq's ``options`` for each pooled session (none when no limit is asked for)."""
+    if idle_transaction_seconds is None:
+        return {}
+    milliseconds = max(1, round(idle_transaction_seconds * 1000))
+    return {"options": f"-c idle_in_transaction_session_timeout={milliseconds}"}
+
+
 def schema_statement(statement: str) -> str:
     """A schema step's statement with PostgreSQL's column types for SQLite's."""
     for pattern, replacement in _COLUMN_TYPES:
@@ -124,7 +132,12 @@ class PostgresDatabase:
     share_lock = " FOR SHARE"
 
     def __init__(self, url: str, *, connections: int = 8, application: str = "sis-gateway",
-                 wait_seconds: float = WAIT_SECONDS) -> None:
+                 wait_seconds: float = WAIT_SECONDS,
+                 idle_transaction_seconds: float | None = None) -> None:
+        """``idle_transaction_seconds``: the server ends a session whose transaction stays
+        idle that long (cluster mode: the lease time), so a node paused (SIGSTOP) inside a
+        transaction, holding a lease row ``FOR SHARE``, cannot keep the next holder from
+        taking the lease; what that transaction wrote is rolled back."""
         self._where = describe_url(url)
         self._url = url
         self._local = threading.local()
@@ -135,7 +148,8 @@ class PostgresDatabase:
         self._pool: psycopg_pool.ConnectionPool[Any] = psycopg_pool.ConnectionPool(
             url, min_size=1, max_size=connections, open=False, name="gateway-store",
             timeout=wait_seconds, kwargs={"autocommit": True, "row_factory": _rows_of,
-                                          "application_name": application})
+                                          "application_name": application,
+                                          **_session_options(idle_transaction_seconds)})
         try:
             self._pool.open(wait=True, timeout=wait_seconds)
         except psycopg_pool.PoolTimeout:
@@ -202,10 +216,12 @@ class PostgresDatabase:
 
 @contextmanager
 def _reachable(where: str) -> Iterator[None]:
-    """Raise StoreUnavailable for a lost or refused connection, or an exhausted pool;
-    constraint and SQL errors are the caller's and pass through."""
+    """Raise StoreUnavailable for a lost or refused connection (also one the server ended
+    for idling in a transaction), or an exhausted pool; constraint and SQL errors are the
+    caller's and pass through."""
     try:
         yield
-    except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as error:
+    except (psycopg.OperationalError, psycopg.errors.IdleInTransactionSessionTimeout,
+            psycopg_pool.PoolTimeout) as error:
         reason = " ".join(str(error).split())  # libpq's reasons span lines
         raise StoreUnavailable(f"{where}: {reason}") from error

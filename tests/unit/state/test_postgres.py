@@ -1,5 +1,5 @@
-"""What only the PostgreSQL adapter does: migrate once under racing starts, hold the node
-lock, and never show the database password."""
+"""What only the PostgreSQL adapter does: migrate once under racing starts, end transactions
+left idle (a paused node's), and never show the database password."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 
 from gateway.state import schema
 from gateway.state.database import StoreUnavailable
+from gateway.state.leases import LeaseTable
 from gateway.state.postgres import PostgresDatabase, describe_url, schema_statement
 from gateway.state.store import Store
 from gateway.web.health import Health
@@ -77,3 +78,37 @@ def test_schema_steps_get_postgres_column_types() -> None:
     assert schema_statement("id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL,"
                             " n INTEGER") == ("id BIGSERIAL PRIMARY KEY, at DOUBLE PRECISION"
                                               " NOT NULL, n BIGINT")
+
+
+def test_a_transaction_left_idle_past_its_limit_is_ended_and_its_locks_freed(
+        postgres_url: str) -> None:
+    paused = PostgresDatabase(postgres_url, connections=1, idle_transaction_seconds=0.2)
+    other = Store(PostgresDatabase(postgres_url, connections=1))
+    LeaseTable(other.database).acquire("alpha", "node-a", 60.0)
+    locked, resumed = threading.Event(), threading.Event()
+    outcome: list[BaseException] = []
+
+    def pause_inside_a_transaction() -> None:  # a node SIGSTOPped mid-transaction
+        try:
+            with paused.transaction() as session:
+                session.execute("SELECT 1 FROM leases WHERE institution = ? FOR SHARE",
+                                ("alpha",))
+                locked.set()
+                resumed.wait(30)
+                session.execute("UPDATE leases SET epoch = 99")
+        except StoreUnavailable as error:
+            outcome.append(error)
+
+    worker = threading.Thread(target=pause_inside_a_transaction)
+    worker.start()
+    try:
+        assert locked.wait(30)
+        # Blocks on the share lock until the server ends the idle transaction.
+        assert LeaseTable(other.database).release("alpha", "node-a", 1)
+    finally:
+        resumed.set()
+        worker.join()
+        paused.close()
+    assert len(outcome) == 1  # its write after the pause failed
+    assert [lease.epoch for lease in LeaseTable(other.database).leases()] == [1]
+    other.close()
