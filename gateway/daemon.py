@@ -41,15 +41,16 @@ from gateway.runner import EVERY_INSTITUTION, Holdings, Runner
 from gateway.sandbox.server import CanvasSandbox
 from gateway.settings import ConfigError, MailSettings, Settings, reachable_host, read_secret
 from gateway.sorting.sorter import Sorter
-from gateway.state.backends import open_store
+from gateway.state.backends import listen, open_store
 from gateway.state.custodies import build_custody, orphan_grace_seconds
 from gateway.state.custody import Custody
 from gateway.state.database import StoreUnavailable
 from gateway.state.leases import LeaseBook, LeaseTable
-from gateway.state.protocols import StateStore
+from gateway.state.postgres import StoreListener
 from gateway.state.recovery import mark_clean_stop, recover, recover_institution
 from gateway.state.retention import Retention
 from gateway.state.spool import Spool
+from gateway.state.store import Store
 from gateway.web.server import WebServer, start_web
 
 log = logging.getLogger(__name__)
@@ -61,12 +62,13 @@ SANDBOX_ACCOUNT = "1"
 class Components:
     """What is running, so it can be stopped in reverse order."""
 
-    store: StateStore
+    store: Store
     custody: Custody
     leases: LeaseBook | None = None
     """Cluster mode: the institutions this node holds (the runners act only on those)."""
-    lease_table: LeaseTable | None = None
     keeper: LeaseKeeper | None = None
+    listener: StoreListener | None = None
+    """Cluster mode: wake-ups from the other nodes (an upload they received)."""
     sandbox: CanvasSandbox | None = None
     runners: list[Runner] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -157,8 +159,7 @@ async def _serve_locked(settings: Settings, stop: asyncio.Event,
         store = open_store(settings, leases=leases)
     except StoreUnavailable as error:
         raise ConfigError(str(error)) from None
-    running = Components(store=store, custody=custody, leases=leases,
-                         lease_table=LeaseTable(store.database) if leases else None)
+    running = Components(store=store, custody=custody, leases=leases)
     orderly = False
     try:
         recover(running.store, spool, running.custody,
@@ -178,6 +179,8 @@ async def _serve_locked(settings: Settings, stop: asyncio.Event,
         for runner in reversed(running.runners):
             runner.stop()
         await asyncio.gather(*running.tasks, return_exceptions=True)
+        if running.listener is not None:
+            running.listener.close()
         for runner in running.runners:
             if isinstance(runner, Forwarder | Exporter | Sorter):
                 runner.close()
@@ -250,14 +253,15 @@ async def _run(settings: Settings, spool: Spool, running: Components,
     intake.requests.requestable = partial(_requestable, institutions)
     intake.requests.refusal = exporter.planner.refusal
     running.runners = [notifier, forwarder, sorter, retention, exporter]
-    if running.leases is not None and running.lease_table is not None:
+    if running.leases is not None:
         running.keeper = LeaseKeeper(
-            table=running.lease_table, book=running.leases,
+            table=LeaseTable(store.database), book=running.leases,
             lease_seconds=settings.cluster.lease_seconds, institutions=lambda: list(institutions),
             on_acquired=partial(recover_institution, store,
                                 max_recoveries=settings.forwarding.max_recoveries),
             on_change=partial(_wake_all, running.runners))
         running.runners.insert(0, running.keeper)
+        running.listener = listen(store, partial(_woken, holdings, sorter))
     if hooks:
         running.runners.append(HookSender(store=store, hooks=hooks))
     running.tasks = [asyncio.create_task(runner.run(), name=runner.name)
@@ -284,6 +288,14 @@ async def _run(settings: Settings, spool: Spool, running: Components,
         asyncio.get_running_loop().add_signal_handler(
             signal.SIGHUP, log.warning, "reload ignored: stopping")
         await intake.stop()
+
+
+def _woken(holdings: Holdings, sorter: Sorter, payload: str) -> None:
+    """Another node received an upload (``upload:<institution>``): sort it now if this
+    node holds the institution, rather than at the sorter's next look."""
+    kind, _, institution = payload.partition(":")
+    if kind == "upload" and holdings.holds(institution):
+        sorter.wake()
 
 
 def _wake_all(runners: list[Runner]) -> None:

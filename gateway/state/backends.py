@@ -13,7 +13,7 @@ from collections.abc import Callable
 from gateway.settings import Settings, read_secret
 from gateway.state.database import Database
 from gateway.state.leases import LeaseBook
-from gateway.state.postgres import PostgresDatabase
+from gateway.state.postgres import PostgresDatabase, StoreListener
 from gateway.state.spool import Spool
 from gateway.state.sqlite import SqliteDatabase
 from gateway.state.store import Store
@@ -42,3 +42,11 @@ def open_store(settings: Settings, clock: Callable[[], float] = time.time, *,
     """The configured store, migrated to this version's schema; with ``leases`` (the
     daemon in cluster mode), its writes are fenced by this node's leases."""
     return Store(open_database(settings), clock=clock, leases=leases)
+
+
+def listen(store: Store, on_payload: Callable[[str], None]) -> StoreListener | None:
+    """In cluster mode, wake-ups from the other nodes' transactions (Session.notify) to
+    ``on_payload`` until closed; None on SQLite (one machine wakes its runners itself)."""
+    if isinstance(store.database, PostgresDatabase):
+        return store.database.listen(on_payload)
+    return None

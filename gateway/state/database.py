@@ -54,6 +54,12 @@ class Session(Protocol):
         (SQLite's ``BEGIN IMMEDIATE`` already serializes every writer.)"""
         ...
 
+    def notify(self, payload: str) -> None:
+        """Tell the other processes listening on this database (other cluster nodes) about
+        ``payload`` when this transaction commits, and only then.  (SQLite: nothing; one
+        machine wakes its runners in process.)"""
+        ...
+
 
 class Database(Protocol):
     """A connection adapter: the store's only way to its engine."""

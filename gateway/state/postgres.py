@@ -17,6 +17,7 @@ adapter describes itself as ``postgresql://user@host:port/dbname``.
 from __future__ import annotations
 
 import functools
+import logging
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -30,9 +31,13 @@ from psycopg.conninfo import conninfo_to_dict
 
 from gateway.state.database import Row, StoreUnavailable
 
+log = logging.getLogger(__name__)
+
 _LOCK_SPACE = 0x5153  # the first key of every advisory lock the gateway takes ("SQ")
 _MIGRATION_LOCK = 1
 _DECISION_LOCK = 3
+WAKE_CHANNEL = "gateway_wake"
+"""The LISTEN/NOTIFY channel of wake-ups between nodes (see StoreListener)."""
 WAIT_SECONDS = 10.0
 """How long opening the store, and each later use, waits for a connection."""
 _COLUMN_TYPES = ((re.compile(r"\bINTEGER PRIMARY KEY( AUTOINCREMENT)?"), "BIGSERIAL PRIMARY KEY"),
@@ -120,6 +125,9 @@ class _Session:
     def lock(self, key: str) -> None:
         self.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))",
                      (_LOCK_SPACE + _DECISION_LOCK, key))
+
+    def notify(self, payload: str) -> None:
+        self.execute("SELECT pg_notify(?, ?)", (WAKE_CHANNEL, payload))
 
 
 class PostgresDatabase:
@@ -210,8 +218,47 @@ class PostgresDatabase:
                     connection.execute(schema_statement(statement))
                 connection.execute("UPDATE schema_version SET version = %s", (number,))
 
+    def listen(self, on_payload: Callable[[str], None]) -> StoreListener:
+        """Call ``on_payload`` (on a thread of its own) with each wake-up another node's
+        committed transaction sends (Session.notify), until the listener is closed."""
+        return StoreListener(self._url, self._where, on_payload)
+
     def close(self) -> None:
         self._pool.close()
+
+
+class StoreListener:
+    """A LISTEN on its own connection and thread.  Wake-ups are hints: a runner that misses
+    one (the connection was lost and is being made again) still finds its work by polling,
+    so errors are logged and the listener reconnects after a second."""
+
+    def __init__(self, url: str, where: str, on_payload: Callable[[str], None]) -> None:
+        self._url, self._where, self._on_payload = url, where, on_payload
+        self._stop = threading.Event()
+        self.listening = threading.Event()
+        """Set once the LISTEN is in place (tests wait for it)."""
+        self._thread = threading.Thread(target=self._run, name="store-listener", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self._url, autocommit=True,
+                                     application_name="sis-gateway listener") as connection:
+                    connection.execute(f"LISTEN {WAKE_CHANNEL}")
+                    self.listening.set()
+                    while not self._stop.is_set():
+                        for message in connection.notifies(timeout=0.5):
+                            self._on_payload(message.payload)
+            except psycopg.Error as error:
+                log.warning("store wake-ups interrupted; polling meanwhile",
+                            extra={"database": self._where, "reason": type(error).__name__})
+                self._stop.wait(1.0)
+
+    def close(self) -> None:
+        """Stop listening (within half a second)."""
+        self._stop.set()
+        self._thread.join()
 
 
 @contextmanager

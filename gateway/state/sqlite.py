@@ -35,6 +35,9 @@ class _Session:
     def lock(self, key: str) -> None:
         """Nothing to do: ``BEGIN IMMEDIATE`` holds the only write lock already."""
 
+    def notify(self, payload: str) -> None:
+        """Nothing to do: one machine's runners are woken in process."""
+
 
 class SqliteDatabase:
     """The SQLite database at ``path``; safe to use from many threads and processes."""

@@ -74,6 +74,7 @@ class Transaction:
              folder, payload),
         )
         upload_id = _last_id(cursor)
+        self._db.notify(f"upload:{institution}")  # its sorter may run on another node
         self._db.execute(
             "INSERT INTO waiting_totals (institution, uploads, bytes) VALUES (?, 1, ?)"
             " ON CONFLICT (institution) DO UPDATE SET uploads = waiting_totals.uploads + 1,"

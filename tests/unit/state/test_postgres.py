@@ -4,6 +4,7 @@ left idle (a paused node's), and never show the database password."""
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import psycopg
@@ -112,3 +113,30 @@ def test_a_transaction_left_idle_past_its_limit_is_ended_and_its_locks_freed(
     assert len(outcome) == 1  # its write after the pause failed
     assert [lease.epoch for lease in LeaseTable(other.database).leases()] == [1]
     other.close()
+
+
+def test_another_node_hears_of_an_upload_when_its_record_commits(postgres_url: str) -> None:
+    store = Store(PostgresDatabase(postgres_url, connections=2))
+    database = store.database
+    assert isinstance(database, PostgresDatabase)
+    heard: list[str] = []
+    listener = database.listen(heard.append)
+    try:
+        assert listener.listening.wait(10)
+        def rolled_back() -> None:
+            with store.transaction() as txn:
+                txn.record_upload("beta", "rolled-back.csv", 1, "0" * 64)
+                raise RuntimeError("the record never commits")
+
+        with pytest.raises(RuntimeError):
+            rolled_back()
+        with store.transaction() as txn:
+            txn.record_upload("alpha", "users.csv", 1, "0" * 64)
+            assert heard == []  # not before the commit
+        deadline = time.monotonic() + 10
+        while not heard and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert heard == ["upload:alpha"]  # and never the rolled-back one
+    finally:
+        listener.close()
+        store.close()
