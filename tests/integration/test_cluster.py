@@ -1,7 +1,8 @@
 """Several gateway processes sharing one PostgreSQL, one SeaweedFS bucket and one sandbox
 Canvas: uploads to any node reach Canvas once each and in upload order per institution; a
-node SIGKILLed mid-POST is replaced within the lease time; a node paused past its lease
-writes nothing when it resumes."""
+holder SIGKILLed mid-POST, mid-poll with a mail pending, or mid-upload is replaced within
+the lease time, with nothing lost or done twice; a node paused past its lease writes nothing
+when it resumes."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 
+import paramiko
 import pytest
 
 from gateway.cluster import assignment
@@ -25,7 +27,7 @@ from gateway.state.store import Store
 from tests.integration.conftest import SANDBOX_TOKEN
 from tests.integration.gateway_process import Account, GatewayProcess, wait_for
 from tests.integration.mail_server import Collector
-from tests.integration.sftp_clients import openssh_put
+from tests.integration.sftp_clients import openssh_put, paramiko_session
 from tests.postgres import PASSWORD
 from tests.s3_server import S3Server
 
@@ -234,3 +236,60 @@ def test_a_node_paused_past_its_lease_writes_nothing_when_it_resumes(
     assert len(sandbox.imports("1")) == 1
     assert set(report_subjects(mailbox).values()) == {1}
     assert paused.poll() is None  # it lives on (and may hold alpha again: a new epoch)
+
+
+def test_a_holder_killed_while_polling_with_mail_pending_is_replaced_once(
+        make_node: NodeMaker, shared: tuple[Store, LeaseTable], sandbox: CanvasSandbox,
+        mailbox: tuple[Collector, int], alpha: Account, tmp_path: Path) -> None:
+    store, table = shared
+    nodes = {name: make_node(name) for name in ("node-a", "node-b")}
+    for node in nodes.values():
+        node.start()
+    owner = settled(table, "alpha", set(nodes))
+    [other] = set(nodes) - {owner}
+    sandbox.processing_seconds = 3.0
+    mailbox[0].data_reply = "451 try again later"  # the receipt waits in the outbox
+    openssh_put(nodes[other].sftp_port, alpha, [users_file(tmp_path, "alpha", 0)])
+    wait_for(lambda: [b.state for b in store.batches()] == [BatchState.IMPORTING], 20,
+             "the holder polling the import")
+    wait_for(lambda: any(n.attempts for n in store.notices(state=NoticeState.PENDING)), 20,
+             "a refused mail")
+    nodes[owner].kill()
+    killed_at = time.monotonic()
+    mailbox[0].data_reply = "250 Message accepted"
+    wait_for(lambda: holder(table, "alpha", {other}), TAKE_OVER + 5, "a take-over")
+    print(f"take-over after SIGKILL mid-poll: {time.monotonic() - killed_at:.2f} s")
+    wait_for(lambda: [b.state in IMPORTED for b in store.batches()] == [True], 60,
+             "the batch imported")
+    assert_imported_once_in_order(store, sandbox, [alpha], 1)
+    wait_for(lambda: not store.notices(state=NoticeState.PENDING)
+             and sum(report_subjects(mailbox).values()) >= 2, 60, "the reports")
+    assert set(report_subjects(mailbox).values()) == {1}
+
+
+def test_an_upload_cut_by_a_killed_node_is_received_once_through_the_other(
+        make_node: NodeMaker, shared: tuple[Store, LeaseTable], sandbox: CanvasSandbox,
+        alpha: Account, tmp_path: Path) -> None:
+    store, table = shared
+    nodes = {name: make_node(name) for name in ("node-a", "node-b")}
+    for node in nodes.values():
+        node.start()
+    owner = settled(table, "alpha", set(nodes))
+    [other] = set(nodes) - {owner}
+    path = users_file(tmp_path, "alpha", 0)
+    client, sftp = paramiko_session(nodes[owner].sftp_port, alpha)
+    try:
+        with sftp.open(f"inbox/{path.name}", "wb") as remote:
+            remote.write(path.read_bytes()[:20])
+            remote.flush()
+            nodes[owner].kill()  # the holder dies with the upload half written
+    except (OSError, EOFError, paramiko.SSHException):
+        pass  # the client sees the cut: the upload was never acknowledged
+    finally:
+        client.close()
+    openssh_put(nodes[other].sftp_port, alpha, [path])  # the sender tries again
+    wait_for(lambda: holder(table, "alpha", {other}), TAKE_OVER + 5, "a take-over")
+    wait_for(lambda: [b.state in IMPORTED for b in store.batches()] == [True], 60,
+             "the batch imported")
+    assert_imported_once_in_order(store, sandbox, [alpha], 1)
+    assert [u.filename for u in store.uploads()] == [path.name]  # the cut one never counted
