@@ -106,6 +106,23 @@ def settled(table: LeaseTable, institution: str, nodes: set[str]) -> str:
     return wanted
 
 
+def started(make_node: NodeMaker, names: tuple[str, ...]) -> dict[str, GatewayProcess]:
+    """Nodes of those names, started one after the other."""
+    nodes = {name: make_node(name) for name in names}
+    for node in nodes.values():
+        node.start()
+    return nodes
+
+
+def pair(make_node: NodeMaker, table: LeaseTable) -> tuple[dict[str, GatewayProcess], str,
+                                                           str]:
+    """Two started nodes, once alpha is with its node: the nodes, alpha's holder, the other."""
+    nodes = started(make_node, ("node-a", "node-b"))
+    owner = settled(table, "alpha", set(nodes))
+    [other] = set(nodes) - {owner}
+    return nodes, owner, other
+
+
 def deliver_one_by_one(store: Store, nodes: list[GatewayProcess], accounts: list[Account],
                        folder: Path, count: int) -> None:
     """Upload ``count`` files per institution, each to the next node in turn, waiting until
@@ -177,9 +194,7 @@ def test_a_node_killed_mid_post_is_replaced_within_the_lease_time(
         make_node: NodeMaker, shared: tuple[Store, LeaseTable], sandbox: CanvasSandbox,
         mailbox: tuple[Collector, int], alpha: Account, tmp_path: Path) -> None:
     store, table = shared
-    nodes = {name: make_node(name) for name in ("node-a", "node-b", "node-c")}
-    for node in nodes.values():
-        node.start()
+    nodes = started(make_node, ("node-a", "node-b", "node-c"))
     owner = settled(table, "alpha", set(nodes))
     sandbox.faults = Faults(latency=LatencyFault(seconds=4.0, count=1, methods=("POST",),
                                                  path=r"/sis_imports$"))
@@ -204,11 +219,7 @@ def test_a_node_paused_past_its_lease_writes_nothing_when_it_resumes(
         make_node: NodeMaker, shared: tuple[Store, LeaseTable], sandbox: CanvasSandbox,
         mailbox: tuple[Collector, int], alpha: Account, tmp_path: Path) -> None:
     store, table = shared
-    nodes = {name: make_node(name) for name in ("node-a", "node-b")}
-    for node in nodes.values():
-        node.start()
-    owner = settled(table, "alpha", set(nodes))
-    [other] = set(nodes) - {owner}
+    nodes, owner, other = pair(make_node, table)
     sandbox.processing_seconds = 3.0  # the holder is polling the import when it pauses
     openssh_put(nodes[other].sftp_port, alpha, [users_file(tmp_path, "alpha", 0)])
     wait_for(lambda: [b.state for b in store.batches()] == [BatchState.IMPORTING], 20,
@@ -242,11 +253,7 @@ def test_a_holder_killed_while_polling_with_mail_pending_is_replaced_once(
         make_node: NodeMaker, shared: tuple[Store, LeaseTable], sandbox: CanvasSandbox,
         mailbox: tuple[Collector, int], alpha: Account, tmp_path: Path) -> None:
     store, table = shared
-    nodes = {name: make_node(name) for name in ("node-a", "node-b")}
-    for node in nodes.values():
-        node.start()
-    owner = settled(table, "alpha", set(nodes))
-    [other] = set(nodes) - {owner}
+    nodes, owner, other = pair(make_node, table)
     sandbox.processing_seconds = 3.0
     mailbox[0].data_reply = "451 try again later"  # the receipt waits in the outbox
     openssh_put(nodes[other].sftp_port, alpha, [users_file(tmp_path, "alpha", 0)])
@@ -271,11 +278,7 @@ def test_an_upload_cut_by_a_killed_node_is_received_once_through_the_other(
         make_node: NodeMaker, shared: tuple[Store, LeaseTable], sandbox: CanvasSandbox,
         alpha: Account, tmp_path: Path) -> None:
     store, table = shared
-    nodes = {name: make_node(name) for name in ("node-a", "node-b")}
-    for node in nodes.values():
-        node.start()
-    owner = settled(table, "alpha", set(nodes))
-    [other] = set(nodes) - {owner}
+    nodes, owner, other = pair(make_node, table)
     path = users_file(tmp_path, "alpha", 0)
     client, sftp = paramiko_session(nodes[owner].sftp_port, alpha)
     try:
