@@ -27,6 +27,7 @@ from gateway.exports.steps import RunSteps
 from gateway.forwarding.canvas import CanvasClient
 from gateway.institutions import CanvasTarget, Institution
 from gateway.runner import EVERY_INSTITUTION, Holdings, Runner
+from gateway.state.leases import LeaseLost, log_dropped
 from gateway.state.protocols import StateStore
 from gateway.state.spool import Spool
 from gateway.state.states import TransitionError
@@ -71,6 +72,8 @@ class Exporter(Runner):
             try:
                 with self._holdings.acting(run.institution):
                     self._steps.advance(run, institutions.get(run.institution))
+            except LeaseLost as error:
+                log_dropped(error, run_id=run.id)
             except TransitionError as error:  # moved meanwhile (an operator, a reload)
                 log.info("export run moved meanwhile", extra={"run_id": run.id,
                                                               "reason": str(error)})

@@ -22,6 +22,7 @@ from gateway.institutions import Institution
 from gateway.runner import EVERY_INSTITUTION, Holdings, Runner, wait_idle
 from gateway.settings import ForwardingSettings
 from gateway.state.custody import Custody
+from gateway.state.leases import LeaseLost, log_dropped
 from gateway.state.protocols import StateStore
 from gateway.state.records import BatchRecord
 from gateway.state.states import FINISHED_BATCH_STATES, BatchState, TransitionError
@@ -139,6 +140,9 @@ class Forwarder(Runner):
                 self._steps.reconcile(client, batch)
             elif batch.state is BatchState.IMPORTING:
                 self._steps.poll(client, batch)
+        except LeaseLost as error:
+            log_dropped(error, batch_id=batch.id)  # its next holder takes it from the store
+            return
         except TransitionError as error:
             # An operator (CLI) moved the batch meanwhile; the next round sees the new state.
             log.warning("batch changed under the forwarder",

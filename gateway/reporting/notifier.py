@@ -37,6 +37,7 @@ from gateway.settings import MailSettings
 from gateway.sorting.sorter import BATCH_RECEIPT
 from gateway.state.archive import archive_batch
 from gateway.state.custody import Custody
+from gateway.state.leases import LeaseLost, log_dropped
 from gateway.state.protocols import StateStore
 from gateway.state.records import BatchRecord, NoticeRecord
 from gateway.state.spool import Spool, publish_bytes
@@ -109,6 +110,8 @@ class Notifier(Runner):
             try:
                 with self._holdings.acting(notice.institution):
                     self._deliver(notice)
+            except LeaseLost as error:
+                log_dropped(error, notice_id=notice.id)
             except Exception as error:
                 # One bad notice (a bug, a file it cannot write) must not stop the others:
                 # it is retried with backoff, then given up (ops are told), never for days.

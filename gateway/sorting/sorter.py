@@ -48,6 +48,7 @@ from gateway.sorting.kinds import identify
 from gateway.sorting.validation import UploadVerdict, ValidationOptions, validate_upload
 from gateway.sorting.validation.zips import csv_member_names, member_opener
 from gateway.state.custody import Custody, PayloadKey, upload_key
+from gateway.state.leases import LeaseLost, log_dropped
 from gateway.state.protocols import StateStore
 from gateway.state.records import BatchRecord, UploadRecord
 from gateway.state.states import BatchState, NoticeKind, TransitionError, UploadState
@@ -171,6 +172,9 @@ class Sorter(Runner):
         for batch in batches:
             try:
                 self._seal(batch, institution)
+            except LeaseLost as error:
+                log_dropped(error, batch_id=batch.id)
+                return
             except TransitionError as error:  # an operator moved it meanwhile
                 log.warning("batch changed while sealing", extra={
                     "batch_id": batch.id, "institution": batch.institution,
@@ -195,6 +199,9 @@ class Sorter(Runner):
             return False
         try:
             formed = self._form(institution)
+        except LeaseLost as error:
+            log_dropped(error, institution=name)
+            return False
         except Exception as error:
             return self._form_failed(institution, error)
         self._form_failures.pop(name, None)
