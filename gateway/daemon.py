@@ -23,6 +23,7 @@ from functools import partial
 
 from pydantic import SecretStr
 
+from gateway.cluster.keeper import LeaseKeeper
 from gateway.demo import announce_demo
 from gateway.exports.exporter import Exporter
 from gateway.forwarding.forwarder import Forwarder
@@ -36,20 +37,20 @@ from gateway.reporting.notifier import Delivery, Notifier
 from gateway.reporting.render import ReportRenderer
 from gateway.reporting.status_file import write_status_file
 from gateway.reporting.webhooks import Hook, resolve_hooks
-from gateway.runner import Runner
+from gateway.runner import EVERY_INSTITUTION, Holdings, Runner
 from gateway.sandbox.server import CanvasSandbox
 from gateway.settings import ConfigError, MailSettings, Settings, reachable_host, read_secret
 from gateway.sorting.sorter import Sorter
-from gateway.state.backends import hold_node, open_store
+from gateway.state.backends import listen, open_store
 from gateway.state.custodies import build_custody, orphan_grace_seconds
 from gateway.state.custody import Custody
 from gateway.state.database import StoreUnavailable
-from gateway.state.node_watch import NodeWatch
-from gateway.state.postgres import NodeLock
-from gateway.state.protocols import StateStore
-from gateway.state.recovery import mark_clean_stop, recover
+from gateway.state.leases import LeaseBook, LeaseTable
+from gateway.state.postgres import StoreListener
+from gateway.state.recovery import mark_clean_stop, recover, recover_institution
 from gateway.state.retention import Retention
 from gateway.state.spool import Spool
+from gateway.state.store import Store
 from gateway.web.server import WebServer, start_web
 
 log = logging.getLogger(__name__)
@@ -61,10 +62,13 @@ SANDBOX_ACCOUNT = "1"
 class Components:
     """What is running, so it can be stopped in reverse order."""
 
-    store: StateStore
+    store: Store
     custody: Custody
-    node: NodeLock | None = None
-    """Cluster mode: this node's lock on the database (watched while running)."""
+    leases: LeaseBook | None = None
+    """Cluster mode: the institutions this node holds (the runners act only on those)."""
+    keeper: LeaseKeeper | None = None
+    listener: StoreListener | None = None
+    """Cluster mode: wake-ups from the other nodes (an upload they received)."""
     sandbox: CanvasSandbox | None = None
     runners: list[Runner] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -149,21 +153,18 @@ async def _serve_locked(settings: Settings, stop: asyncio.Event,
     spool.create(list(settings.institutions))
     objects = settings.cluster.objects
     custody = build_custody(spool, objects)  # first: a credential error opens nothing
+    # Cluster mode: this node's writes for an institution are fenced by its lease.
+    leases = LeaseBook(settings.cluster.node_name) if settings.cluster.enabled else None
     try:
-        store = open_store(settings)
+        store = open_store(settings, leases=leases)
     except StoreUnavailable as error:
         raise ConfigError(str(error)) from None
-    try:
-        node = hold_node(store, settings)  # before recovery: one node per database
-    except StoreUnavailable as error:
-        store.close()
-        raise ConfigError(str(error)) from None
-    running = Components(store=store, custody=custody, node=node)
+    running = Components(store=store, custody=custody, leases=leases)
     orderly = False
     try:
         recover(running.store, spool, running.custody,
                 max_recoveries=settings.forwarding.max_recoveries,
-                orphan_grace_seconds=orphan_grace_seconds(objects))
+                orphan_grace_seconds=orphan_grace_seconds(objects), leased=leases is not None)
         running.sandbox, sandbox_target = start_sandbox(settings)
         resolved, hooks, _ = resolve_startup(settings, sandbox_target)
         institutions = {i.name: i for i in resolved}
@@ -178,6 +179,8 @@ async def _serve_locked(settings: Settings, stop: asyncio.Event,
         for runner in reversed(running.runners):
             runner.stop()
         await asyncio.gather(*running.tasks, return_exceptions=True)
+        if running.listener is not None:
+            running.listener.close()
         for runner in running.runners:
             if isinstance(runner, Forwarder | Exporter | Sorter):
                 runner.close()
@@ -189,22 +192,28 @@ async def _serve_locked(settings: Settings, stop: asyncio.Event,
         # was cut short, so the next start must not count an interruption.  Only after an
         # orderly run: a failure may have left something half done.
         if orderly:
-            try:
-                mark_clean_stop(running.store)
-            except StoreUnavailable:
-                log.exception("could not record the clean stop")
+            _stopped_in_order(running)
         running.store.close()
-        if node is not None:
-            node.close()
         log.info("gateway stopped")
-    if any(isinstance(runner, NodeWatch) and runner.lost for runner in running.runners):
-        raise StoreUnavailable("stopped: the database's node lock was lost")
+
+
+def _stopped_in_order(running: Components) -> None:
+    """Record the clean stop; in cluster mode, hand every lease over at once (the runners
+    have ended: nothing of this node's is under way) so others need not wait out its
+    leases."""
+    try:
+        mark_clean_stop(running.store)
+        if running.keeper is not None:
+            running.keeper.resign()
+    except StoreUnavailable:
+        log.exception("could not record the clean stop or hand the leases over")
 
 
 async def _run(settings: Settings, spool: Spool, running: Components,
                institutions: dict[str, Institution], stop: asyncio.Event, *,
                reload: Callable[[Intake], None], hooks: list[Hook]) -> None:
     store, custody = running.store, running.custody
+    holdings: Holdings = running.leases if running.leases is not None else EVERY_INSTITUTION
 
     def report_notes(name: str, delivered: int) -> tuple[str, ...]:
         # The intake is made below; reports are only rendered once the runners run.
@@ -215,9 +224,10 @@ async def _run(settings: Settings, spool: Spool, running: Components,
                         institutions=lambda: institutions,
                         renderers=_renderers(institutions),
                         delivery=Delivery(build_mailer(settings.mail, spool), settings.mail),
-                        notes=report_notes)
+                        notes=report_notes, holdings=holdings)
     forwarder = Forwarder(store=store, custody=custody, institutions=lambda: institutions,
-                          settings=settings.forwarding, on_finished=notifier.wake)
+                          settings=settings.forwarding, on_finished=notifier.wake,
+                          holdings=holdings)
 
     def batch_sealed() -> None:
         forwarder.wake()
@@ -235,22 +245,24 @@ async def _run(settings: Settings, spool: Spool, running: Components,
     sorter = Sorter(store=store, custody=custody, institutions=lambda: institutions,
                     quiet_seconds=settings.batching.quiet_seconds, on_ready=batch_sealed,
                     intake=intake.deliveries,
-                    workers=settings.batching.sorting_workers(os.cpu_count()))
+                    workers=settings.batching.sorting_workers(os.cpu_count()), holdings=holdings)
     retention = Retention(store=store, spool=spool, custody=custody,
-                          retention_days=settings.archive.retention_days)
+                          retention_days=settings.archive.retention_days, holdings=holdings)
     exporter = Exporter(store=store, spool=spool, institutions=lambda: institutions,
-                        settings=settings.exports, on_notice=notifier.wake)
+                        settings=settings.exports, on_notice=notifier.wake, holdings=holdings)
     intake.requests.handler = partial(_request_export, exporter)
     intake.requests.requestable = partial(_requestable, institutions)
     intake.requests.refusal = exporter.planner.refusal
     running.runners = [notifier, forwarder, sorter, retention, exporter]
-    if running.node is not None:
-        loop = asyncio.get_running_loop()
-
-        def lost() -> None:
-            loop.call_soon_threadsafe(stop.set)  # from the watch's worker thread
-
-        running.runners.append(NodeWatch(running.node, on_lost=lost))
+    if running.leases is not None:
+        running.keeper = LeaseKeeper(
+            table=LeaseTable(store.database), book=running.leases,
+            lease_seconds=settings.cluster.lease_seconds, institutions=lambda: list(institutions),
+            on_acquired=partial(recover_institution, store,
+                                max_recoveries=settings.forwarding.max_recoveries),
+            on_change=partial(_wake_all, running.runners))
+        running.runners.insert(0, running.keeper)
+        running.listener = listen(store, partial(_woken, holdings, sorter))
     if hooks:
         running.runners.append(HookSender(store=store, hooks=hooks))
     running.tasks = [asyncio.create_task(runner.run(), name=runner.name)
@@ -277,6 +289,20 @@ async def _run(settings: Settings, spool: Spool, running: Components,
         asyncio.get_running_loop().add_signal_handler(
             signal.SIGHUP, log.warning, "reload ignored: stopping")
         await intake.stop()
+
+
+def _woken(holdings: Holdings, sorter: Sorter, payload: str) -> None:
+    """Another node received an upload (``upload:<institution>``): sort it now if this
+    node holds the institution, rather than at the sorter's next look."""
+    kind, _, institution = payload.partition(":")
+    if kind == "upload" and holdings.holds(institution):
+        sorter.wake()
+
+
+def _wake_all(runners: list[Runner]) -> None:
+    """A lease was taken or lost: every runner looks at what it now holds."""
+    for runner in runners:
+        runner.wake()
 
 
 def _request_export(exporter: Exporter, institution: str, name: str) -> None:

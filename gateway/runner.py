@@ -17,9 +17,37 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from concurrent.futures import Future, wait
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
+
+class Holdings(Protocol):
+    """The institutions this node acts for now (cluster mode: its lease book,
+    ``gateway.state.leases.LeaseBook``)."""
+
+    def holds(self, institution: str) -> bool:
+        """Whether to start work for ``institution`` now."""
+        ...
+
+    def acting(self, institution: str) -> AbstractContextManager[object]:
+        """Pin what this node holds ``institution`` under now, for work decided now; enter
+        it where that work runs (any thread): its writes are fenced by the pinned epoch,
+        so work begun before a loss and a re-acquisition cannot land under the new one."""
+        ...
+
+
+class EveryInstitution:
+    """One machine: every institution is always held; nothing to pin."""
+
+    def holds(self, institution: str) -> bool:
+        return True
+
+    def acting(self, institution: str) -> AbstractContextManager[object]:
+        return contextlib.nullcontext()
+
+
+EVERY_INSTITUTION = EveryInstitution()
 
 
 class Runner(ABC):

@@ -289,13 +289,16 @@ class ClusterSettings(_Section):
     Canvas token and never written in this file.  ``node_name`` names this gateway to the
     others and in the database's list of sessions; ``database_connections`` bounds its
     connection pool (each runner and worker thread holds one only for a query or a
-    transaction).  ``objects``: the bucket that keeps payloads (None: the local spool).
+    transaction).  ``lease_seconds``: how long an institution's lease lasts unrenewed (the
+    failover time; see ``gateway.cluster.keeper``).  ``objects``: the bucket that keeps
+    payloads (None: the local spool).
     """
 
     database_url_env: str | None = None
     database_url_file: Path | None = None
     node_name: str = Field(default_factory=socket.gethostname, min_length=1, max_length=63)
     database_connections: int = Field(default=16, ge=2, le=200)
+    lease_seconds: float = Field(default=15.0, ge=1.0, le=600.0)
     objects: ObjectStoreSettings | None = None
 
     @model_validator(mode="after")

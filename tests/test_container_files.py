@@ -89,3 +89,29 @@ def test_the_local_stack_config_loads_and_resolves(tmp_path: Path) -> None:
     for needed in ("target: runtime", "target: mailcatcher", "init: true", "./local:/config:ro",
                    '"127.0.0.1:${GATEWAY_SFTP_PORT:-2222}:2222"'):
         assert needed in compose
+
+
+def test_the_cluster_stack_config_loads_and_its_balancer_config_is_valid() -> None:
+    settings = load_settings(REPO / "docker" / "cluster" / "gateway.toml", environ={})
+    assert settings.cluster.enabled
+    assert settings.cluster.objects is not None
+    assert settings.cluster.objects.endpoint_url == "http://127.0.0.1:8333"  # loopback only
+    assert settings.sftp.proxy_protocol == "required"
+    assert [str(n) for n in settings.sftp.proxy_networks] == ["127.0.0.1/32"]
+    node_b = load_settings(REPO / "docker" / "cluster" / "gateway.toml", environ={
+        "GATEWAY_CLUSTER__NODE_NAME": "node-b", "GATEWAY_SFTP__PORT": "2202",
+        "GATEWAY_HTTP__PORT": "8082"})
+    assert (node_b.cluster.node_name, node_b.sftp.port, node_b.http.port) == (
+        "node-b", 2202, 8082)
+    compose = (REPO / "docker" / "compose.cluster.yaml").read_text()
+    for needed in ('GATEWAY_CLUSTER__NODE_NAME: node-b', 'GATEWAY_SFTP__PORT: "2202"',
+                   "network_mode: host", "GATEWAY_DATABASE_URL:", "./cluster/haproxy.cfg:",
+                   "/config/prepare.py", '"127.0.0.1:1025"'):
+        assert needed in compose
+    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
+    assert Path(haproxy).exists(), "haproxy is not installed (.ci/run installs it)"
+    checked = subprocess.run([haproxy, "-c", "-f", str(REPO / "docker" / "cluster" /
+                                                       "haproxy.cfg")],
+                             capture_output=True, text=True, timeout=30, check=False)
+    assert checked.returncode == 0, checked.stderr
+    assert "send-proxy-v2" in (REPO / "docker" / "cluster" / "haproxy.cfg").read_text()

@@ -26,7 +26,8 @@ from gateway.exports.runs import due_runs, holding_run_ids
 from gateway.exports.steps import RunSteps
 from gateway.forwarding.canvas import CanvasClient
 from gateway.institutions import CanvasTarget, Institution
-from gateway.runner import Runner
+from gateway.runner import EVERY_INSTITUTION, Holdings, Runner
+from gateway.state.leases import LeaseLost, log_dropped
 from gateway.state.protocols import StateStore
 from gateway.state.spool import Spool
 from gateway.state.states import TransitionError
@@ -45,9 +46,10 @@ class Exporter(Runner):
     def __init__(self, *, store: StateStore, spool: Spool,
                  institutions: Callable[[], dict[str, Institution]],
                  settings: ExportsSettings, on_notice: Callable[[], None] = lambda: None,
-                 idle_seconds: float = 1.0) -> None:
+                 idle_seconds: float = 1.0, holdings: Holdings = EVERY_INSTITUTION) -> None:
         super().__init__(idle_seconds=idle_seconds)
         self._store = store
+        self._holdings = holdings
         self._spool = spool
         self._institutions = institutions
         self._settings = settings
@@ -64,11 +66,14 @@ class Exporter(Runner):
         now = self._store.clock()
         self._make_folders()
         self.planner.plan(now)
-        due = due_runs(self._store, now)
+        due = [run for run in due_runs(self._store, now) if self._holdings.holds(run.institution)]
         institutions = self._institutions()
         for run in due:
             try:
-                self._steps.advance(run, institutions.get(run.institution))
+                with self._holdings.acting(run.institution):
+                    self._steps.advance(run, institutions.get(run.institution))
+            except LeaseLost as error:
+                log_dropped(error, run_id=run.id)
             except TransitionError as error:  # moved meanwhile (an operator, a reload)
                 log.info("export run moved meanwhile", extra={"run_id": run.id,
                                                               "reason": str(error)})

@@ -13,14 +13,16 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager
 
 from gateway.forwarding.canvas import CanvasClient
 from gateway.forwarding.steps import BatchSteps
 from gateway.forwarding.turns import AccountTurns, account_of
 from gateway.institutions import Institution
-from gateway.runner import Runner, wait_idle
+from gateway.runner import EVERY_INSTITUTION, Holdings, Runner, wait_idle
 from gateway.settings import ForwardingSettings
 from gateway.state.custody import Custody
+from gateway.state.leases import LeaseLost, log_dropped
 from gateway.state.protocols import StateStore
 from gateway.state.records import BatchRecord
 from gateway.state.states import FINISHED_BATCH_STATES, BatchState, TransitionError
@@ -42,9 +44,11 @@ class Forwarder(Runner):
 
     def __init__(self, *, store: StateStore, custody: Custody,
                  institutions: Callable[[], dict[str, Institution]],
-                 settings: ForwardingSettings, on_finished: Callable[[], None]) -> None:
+                 settings: ForwardingSettings, on_finished: Callable[[], None],
+                 holdings: Holdings = EVERY_INSTITUTION) -> None:
         super().__init__(idle_seconds=min(1.0, settings.poll_initial_seconds))
         self._store = store
+        self._holdings = holdings
         self._institutions = institutions
         self._settings = settings
         self._on_finished = on_finished
@@ -63,6 +67,8 @@ class Forwarder(Runner):
         now = self._store.clock()
         started = False
         for institution in self._institutions().values():
+            if not self._holdings.holds(institution.name):
+                continue  # cluster mode: another node forwards for it
             with self._lock:
                 if institution.name in self._busy:
                     continue
@@ -84,7 +90,9 @@ class Forwarder(Runner):
 
     def _start(self, institution: Institution, batch: BatchRecord) -> None:
         with self._lock:
-            future = self._pool.submit(self._act, institution, batch)
+            # The epoch is pinned now, when the step is decided (see Holdings.acting).
+            future = self._pool.submit(self._act, institution, batch,
+                                       self._holdings.acting(institution.name))
             self._busy[institution.name] = future
 
         def done(_: Future[None]) -> None:
@@ -102,10 +110,12 @@ class Forwarder(Runner):
         """Finish the steps under way (a POST must record its import id) and stop the pool."""
         self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def _act(self, institution: Institution, batch: BatchRecord) -> None:
+    def _act(self, institution: Institution, batch: BatchRecord,
+             acting: AbstractContextManager[object]) -> None:
         account = account_of(institution.canvas)
         try:
-            self._step(institution, batch)
+            with acting:
+                self._step(institution, batch)
         finally:
             if not self._under_way(batch.id):
                 self._turns.give_back(account, batch.id)
@@ -130,6 +140,9 @@ class Forwarder(Runner):
                 self._steps.reconcile(client, batch)
             elif batch.state is BatchState.IMPORTING:
                 self._steps.poll(client, batch)
+        except LeaseLost as error:
+            log_dropped(error, batch_id=batch.id)  # its next holder takes it from the store
+            return
         except TransitionError as error:
             # An operator (CLI) moved the batch meanwhile; the next round sees the new state.
             log.warning("batch changed under the forwarder",

@@ -85,7 +85,7 @@ def _serve(args: argparse.Namespace) -> int:
         logging.getLogger("gateway.ops.cli").error(
             "gateway not started", extra={"reason": f"configuration error: {error}"})
         return 2
-    except StoreUnavailable as error:  # cluster mode: the node lock was lost while serving
+    except StoreUnavailable as error:  # the store became unreachable while serving
         logging.getLogger("gateway.ops.cli").error("gateway stopped",
                                                    extra={"reason": str(error)})
         return 1

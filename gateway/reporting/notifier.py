@@ -32,11 +32,12 @@ from gateway.reporting.mailer import DeliveryError, Mailer
 from gateway.reporting.message import Attachment, compose_message
 from gateway.reporting.render import RenderedReport, ReportRenderer, report_files
 from gateway.reporting.status_file import STATUS_FILE, write_status_file
-from gateway.runner import Runner
+from gateway.runner import EVERY_INSTITUTION, Holdings, Runner
 from gateway.settings import MailSettings
 from gateway.sorting.sorter import BATCH_RECEIPT
 from gateway.state.archive import archive_batch
 from gateway.state.custody import Custody
+from gateway.state.leases import LeaseLost, log_dropped
 from gateway.state.protocols import StateStore
 from gateway.state.records import BatchRecord, NoticeRecord
 from gateway.state.spool import Spool, publish_bytes
@@ -86,9 +87,11 @@ class Notifier(Runner):
     def __init__(self, *, store: StateStore, spool: Spool, custody: Custody,
                  institutions: Callable[[], dict[str, Institution]],
                  renderers: Callable[[str], ReportRenderer], delivery: Delivery,
-                 notes: Callable[[str, int], tuple[str, ...]] = lambda _, __: ()) -> None:
+                 notes: Callable[[str, int], tuple[str, ...]] = lambda _, __: (),
+                 holdings: Holdings = EVERY_INSTITUTION) -> None:
         super().__init__(idle_seconds=5.0)
         self._notes = notes
+        self._holdings = holdings
         self._store = store
         self._spool = spool
         self._custody = custody
@@ -98,10 +101,17 @@ class Notifier(Runner):
 
     def step(self) -> bool:
         """Deliver each notice that is due; True if there were any."""
-        due = self._store.notices(state=NoticeState.PENDING, due_by=self._store.clock())
+        due = [notice for notice in self._store.notices(state=NoticeState.PENDING,
+                                                        due_by=self._store.clock())
+               if self._holdings.holds(notice.institution)]  # cluster mode: the holder sends it
         for notice in due:
+            if not self._holdings.holds(notice.institution):
+                continue  # lost meanwhile (a pause): a mail cannot be fenced, so ask first
             try:
-                self._deliver(notice)
+                with self._holdings.acting(notice.institution):
+                    self._deliver(notice)
+            except LeaseLost as error:
+                log_dropped(error, notice_id=notice.id)
             except Exception as error:
                 # One bad notice (a bug, a file it cannot write) must not stop the others:
                 # it is retried with backoff, then given up (ops are told), never for days.

@@ -29,11 +29,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
 
 from gateway.institutions import Institution
-from gateway.runner import Runner, wait_idle
+from gateway.runner import EVERY_INSTITUTION, Holdings, Runner, wait_idle
 from gateway.sorting.batching import (
     Source,
     is_quiet,
@@ -48,6 +48,7 @@ from gateway.sorting.kinds import identify
 from gateway.sorting.validation import UploadVerdict, ValidationOptions, validate_upload
 from gateway.sorting.validation.zips import csv_member_names, member_opener
 from gateway.state.custody import Custody, PayloadKey, upload_key
+from gateway.state.leases import LeaseLost, log_dropped
 from gateway.state.protocols import StateStore
 from gateway.state.records import BatchRecord, UploadRecord
 from gateway.state.states import BatchState, NoticeKind, TransitionError, UploadState
@@ -77,9 +78,11 @@ class Sorter(Runner):
     def __init__(self, *, store: StateStore, custody: Custody,
                  institutions: Callable[[], Mapping[str, Institution]],
                  quiet_seconds: float, on_ready: Callable[[], None],
-                 intake: IntakeGate | None = None, workers: int = 1) -> None:
+                 intake: IntakeGate | None = None, workers: int = 1,
+                 holdings: Holdings = EVERY_INSTITUTION) -> None:
         super().__init__(idle_seconds=max(0.2, min(quiet_seconds / 2, 5.0)))
         self._store = store
+        self._holdings = holdings
         self._custody = custody
         self._institutions = institutions
         self._quiet_seconds = quiet_seconds
@@ -106,9 +109,11 @@ class Sorter(Runner):
         """
         institutions = self._institutions()
         for institution in institutions.values():
-            self._start(institution)
+            if self._holdings.holds(institution.name):  # cluster mode: else another node sorts it
+                self._start(institution)
         orphans = [batch for batch in self._store.batches(state=BatchState.OPEN)
-                   if batch.institution not in institutions]
+                   if batch.institution not in institutions
+                   and self._holdings.holds(batch.institution)]
         self._seal_all(orphans, None)
         return bool(orphans)
 
@@ -134,7 +139,8 @@ class Sorter(Runner):
         with self._lock:
             if institution.name in self._busy:
                 return
-            future = self._pool.submit(self._round, institution)
+            future = self._pool.submit(self._round, institution,
+                                       self._holdings.acting(institution.name))
             self._busy[institution.name] = future
 
         def done(finished: Future[tuple[bool, bool]]) -> None:
@@ -152,18 +158,23 @@ class Sorter(Runner):
 
         future.add_done_callback(done)
 
-    def _round(self, institution: Institution) -> tuple[bool, bool]:
+    def _round(self, institution: Institution,
+               acting: AbstractContextManager[object]) -> tuple[bool, bool]:
         """Form the institution's next delivery, then seal its OPEN batches: (formed,
-        sealed any)."""
-        formed = self._form_safely(institution)
-        sealed = self._store.batches(institution=institution.name, state=BatchState.OPEN)
-        self._seal_all(sealed, institution)
+        sealed any); writes fenced by the epoch ``acting`` pinned when it was decided."""
+        with acting:
+            formed = self._form_safely(institution)
+            sealed = self._store.batches(institution=institution.name, state=BatchState.OPEN)
+            self._seal_all(sealed, institution)
         return formed, bool(sealed)
 
     def _seal_all(self, batches: Sequence[BatchRecord], institution: Institution | None) -> None:
         for batch in batches:
             try:
                 self._seal(batch, institution)
+            except LeaseLost as error:
+                log_dropped(error, batch_id=batch.id)
+                return
             except TransitionError as error:  # an operator moved it meanwhile
                 log.warning("batch changed while sealing", extra={
                     "batch_id": batch.id, "institution": batch.institution,
@@ -188,6 +199,9 @@ class Sorter(Runner):
             return False
         try:
             formed = self._form(institution)
+        except LeaseLost as error:
+            log_dropped(error, institution=name)
+            return False
         except Exception as error:
             return self._form_failed(institution, error)
         self._form_failures.pop(name, None)

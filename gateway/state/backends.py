@@ -12,7 +12,8 @@ from collections.abc import Callable
 
 from gateway.settings import Settings, read_secret
 from gateway.state.database import Database
-from gateway.state.postgres import NodeLock, PostgresDatabase
+from gateway.state.leases import LeaseBook
+from gateway.state.postgres import PostgresDatabase, StoreListener
 from gateway.state.spool import Spool
 from gateway.state.sqlite import SqliteDatabase
 from gateway.state.store import Store
@@ -27,6 +28,7 @@ def open_database(settings: Settings) -> Database:
     url = read_secret(env=cluster.database_url_env, file=cluster.database_url_file,
                       what="cluster.database_url")
     return PostgresDatabase(url.get_secret_value(), connections=cluster.database_connections,
+                            idle_transaction_seconds=cluster.lease_seconds,
                             application=f"sis-gateway {cluster.node_name}")
 
 
@@ -35,15 +37,16 @@ def has_store(settings: Settings) -> bool:
     return settings.cluster.enabled or Spool(settings.data_dir).database.exists()
 
 
-def open_store(settings: Settings, clock: Callable[[], float] = time.time) -> Store:
-    """The configured store, migrated to this version's schema."""
-    return Store(open_database(settings), clock=clock)
+def open_store(settings: Settings, clock: Callable[[], float] = time.time, *,
+               leases: LeaseBook | None = None) -> Store:
+    """The configured store, migrated to this version's schema; with ``leases`` (the
+    daemon in cluster mode), its writes are fenced by this node's leases."""
+    return Store(open_database(settings), clock=clock, leases=leases)
 
 
-def hold_node(store: Store, settings: Settings) -> NodeLock | None:
-    """In cluster mode, this node's lock on the database (see PostgresDatabase.hold_node):
-    held until closed; raises StoreUnavailable when another node holds it.  None on
-    SQLite, where the data dir's lock (gateway.instance) does the same."""
+def listen(store: Store, on_payload: Callable[[str], None]) -> StoreListener | None:
+    """In cluster mode, wake-ups from the other nodes' transactions (Session.notify) to
+    ``on_payload`` until closed; None on SQLite (one machine wakes its runners itself)."""
     if isinstance(store.database, PostgresDatabase):
-        return store.database.hold_node(settings.cluster.node_name)
+        return store.database.listen(on_payload)
     return None

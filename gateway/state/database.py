@@ -54,12 +54,26 @@ class Session(Protocol):
         (SQLite's ``BEGIN IMMEDIATE`` already serializes every writer.)"""
         ...
 
+    def notify(self, payload: str) -> None:
+        """Tell the other processes listening on this database (other cluster nodes) about
+        ``payload`` when this transaction commits, and only then.  (SQLite: nothing; one
+        machine wakes its runners in process.)"""
+        ...
+
 
 class Database(Protocol):
     """A connection adapter: the store's only way to its engine."""
 
     dialect: str
     """``sqlite`` or ``postgresql``."""
+
+    clock: str
+    """An SQL expression for the database server's own time in epoch seconds (leases are
+    timed by it, so the nodes' clocks may disagree)."""
+
+    share_lock: str
+    """The clause that locks the rows a SELECT read until the transaction ends, against
+    concurrent writers (`` FOR SHARE``), or nothing where every writer is serialized."""
 
     def transaction(self) -> AbstractContextManager[Session]:
         """One write transaction: committed when the block ends, rolled back if it raises.

@@ -17,6 +17,7 @@ adapter describes itself as ``postgresql://user@host:port/dbname``.
 from __future__ import annotations
 
 import functools
+import logging
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -30,11 +31,14 @@ from psycopg.conninfo import conninfo_to_dict
 
 from gateway.state.database import Row, StoreUnavailable
 
+log = logging.getLogger(__name__)
+
 _LOCK_SPACE = 0x5153  # the first key of every advisory lock the gateway takes ("SQ")
 _MIGRATION_LOCK = 1
-_NODE_LOCK = 2
 _DECISION_LOCK = 3
 _HOLD_LOCK = 4
+WAKE_CHANNEL = "gateway_wake"
+"""The LISTEN/NOTIFY channel of wake-ups between nodes (see StoreListener)."""
 WAIT_SECONDS = 10.0
 """How long opening the store, and each later use, waits for a connection."""
 _COLUMN_TYPES = ((re.compile(r"\bINTEGER PRIMARY KEY( AUTOINCREMENT)?"), "BIGSERIAL PRIMARY KEY"),
@@ -74,6 +78,14 @@ def _value(value: Any) -> Any:
 
 def _values(params: Sequence[Any]) -> list[Any]:
     return [_value(value) for value in params]
+
+
+def _session_options(idle_transaction_seconds: float | None) -> dict[str, str]:
+    """libpq's ``options`` for each pooled session (none when no limit is asked for)."""
+    if idle_transaction_seconds is None:
+        return {}
+    milliseconds = max(1, round(idle_transaction_seconds * 1000))
+    return {"options": f"-c idle_in_transaction_session_timeout={milliseconds}"}
 
 
 def schema_statement(statement: str) -> str:
@@ -141,14 +153,26 @@ class _Session:
         self.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))",
                      (_LOCK_SPACE + _DECISION_LOCK, key))
 
+    def notify(self, payload: str) -> None:
+        self.execute("SELECT pg_notify(?, ?)", (WAKE_CHANNEL, payload))
+
 
 class PostgresDatabase:
     """The PostgreSQL database at ``url``, through a pool of at most ``connections``."""
 
     dialect = "postgresql"
+    # clock_timestamp(), not now(): a lease checked late in a long transaction is checked
+    # against the time of the check, not of the transaction's start.
+    clock = "EXTRACT(EPOCH FROM clock_timestamp())::DOUBLE PRECISION"
+    share_lock = " FOR SHARE"
 
     def __init__(self, url: str, *, connections: int = 8, application: str = "sis-gateway",
-                 wait_seconds: float = WAIT_SECONDS) -> None:
+                 wait_seconds: float = WAIT_SECONDS,
+                 idle_transaction_seconds: float | None = None) -> None:
+        """``idle_transaction_seconds``: the server ends a session whose transaction stays
+        idle that long (cluster mode: the lease time), so a node paused (SIGSTOP) inside a
+        transaction, holding a lease row ``FOR SHARE``, cannot keep the next holder from
+        taking the lease; what that transaction wrote is rolled back."""
         self._where = describe_url(url)
         self._url = url
         _SECRETS.add(_password(url))
@@ -160,7 +184,8 @@ class PostgresDatabase:
         self._pool: psycopg_pool.ConnectionPool[Any] = psycopg_pool.ConnectionPool(
             url, min_size=1, max_size=connections, open=False, name="gateway-store",
             timeout=wait_seconds, kwargs={"autocommit": True, "row_factory": _rows_of,
-                                          "application_name": application, **LIVENESS})
+                                          "application_name": application, **LIVENESS,
+                                          **_session_options(idle_transaction_seconds)})
         try:
             self._pool.open(wait=True, timeout=wait_seconds)
         except psycopg_pool.PoolTimeout:
@@ -232,64 +257,47 @@ class PostgresDatabase:
                     connection.execute(schema_statement(statement))
                 connection.execute("UPDATE schema_version SET version = %s", (number,))
 
-    def hold_node(self, node: str) -> NodeLock:
-        """Take the database's node lock for as long as this process runs (the cluster
-        counterpart of the data dir's flock, ``gateway.instance``): until institutions are
-        leased, one node at a time may sort, forward and report.  Raises StoreUnavailable
-        naming the node that holds it."""
-        return NodeLock(self._url, self._where, node)
+    def listen(self, on_payload: Callable[[str], None]) -> StoreListener:
+        """Call ``on_payload`` (on a thread of its own) with each wake-up another node's
+        committed transaction sends (Session.notify), until the listener is closed."""
+        return StoreListener(self._url, self._where, on_payload)
 
     def close(self) -> None:
         self._pool.close()
 
 
-class NodeLock:
-    """A session advisory lock on its own connection; released when closed or when the
-    process dies (the server ends the session)."""
+class StoreListener:
+    """A LISTEN on its own connection and thread.  Wake-ups are hints: a runner that misses
+    one (the connection was lost and is being made again) still finds its work by polling,
+    so errors are logged and the listener reconnects after a second."""
 
-    def __init__(self, url: str, where: str, node: str) -> None:
-        with _reachable(where):
-            self._connection = psycopg.connect(url, autocommit=True,
-                                               application_name=f"sis-gateway node {node}",
-                                               **LIVENESS)
-            # The server drops a vanished holder's session (and so its lock) in seconds,
-            # not after the OS's two hours; held() gets an answer or an error in time.
-            self._connection.execute("SET tcp_keepalives_idle = 5; SET tcp_keepalives_"
-                                     "interval = 2; SET tcp_keepalives_count = 3; "
-                                     "SET statement_timeout = '5s'")
-            row = self._connection.execute("SELECT pg_try_advisory_lock(%s, 0)",
-                                           (_LOCK_SPACE + _NODE_LOCK,)).fetchone()
-        if not row or not row[0]:
-            holder = self._holder()
-            self._connection.close()
-            raise StoreUnavailable(
-                f"another gateway ({holder}) is already running on {where}; until "
-                "institutions are leased, one node at a time may use a database: stop it "
-                "first, or point this one at another database")
+    def __init__(self, url: str, where: str, on_payload: Callable[[str], None]) -> None:
+        self._url, self._where, self._on_payload = url, where, on_payload
+        self._stop = threading.Event()
+        self.listening = threading.Event()
+        """Set once the LISTEN is in place (tests wait for it)."""
+        self._thread = threading.Thread(target=self._run, name="store-listener", daemon=True)
+        self._thread.start()
 
-    def _holder(self) -> str:
-        row = self._connection.execute(
-            "SELECT a.application_name, a.client_addr FROM pg_locks l"
-            " JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory'"
-            " AND l.classid = %s AND l.objid = 0 AND l.granted AND l.database ="
-            " (SELECT oid FROM pg_database WHERE datname = current_database())",
-            (_LOCK_SPACE + _NODE_LOCK,)).fetchone()
-        return f"{row[0]} from {row[1] or 'a local socket'}" if row else "a node"
-
-    def held(self) -> bool:
-        """Whether this session still holds the lock (False once its connection is lost)."""
-        try:
-            row = self._connection.execute(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s"
-                " AND objid = 0 AND granted AND pid = pg_backend_pid()",
-                (_LOCK_SPACE + _NODE_LOCK,)).fetchone()
-        except psycopg.Error:
-            return False
-        return bool(row and row[0])
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self._url, autocommit=True, **LIVENESS,
+                                     application_name="sis-gateway listener") as connection:
+                    connection.execute(f"LISTEN {WAKE_CHANNEL}")
+                    self.listening.set()
+                    while not self._stop.is_set():
+                        for message in connection.notifies(timeout=0.5):
+                            self._on_payload(message.payload)
+            except psycopg.Error as error:
+                log.warning("store wake-ups interrupted; polling meanwhile",
+                            extra={"database": self._where, "reason": type(error).__name__})
+                self._stop.wait(1.0)
 
     def close(self) -> None:
-        """Release the lock."""
-        self._connection.close()
+        """Stop listening (within half a second)."""
+        self._stop.set()
+        self._thread.join()
 
 
 _SECRETS: set[str | None] = set()
@@ -298,11 +306,13 @@ _SECRETS: set[str | None] = set()
 
 @contextmanager
 def _reachable(where: str) -> Iterator[None]:
-    """Raise StoreUnavailable for a lost or refused connection, or an exhausted pool;
-    constraint and SQL errors are the caller's and pass through."""
+    """Raise StoreUnavailable for a lost or refused connection (also one the server ended
+    for idling in a transaction), or an exhausted pool; constraint and SQL errors are the
+    caller's and pass through."""
     try:
         yield
-    except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as error:
+    except (psycopg.OperationalError, psycopg.errors.IdleInTransactionSessionTimeout,
+            psycopg_pool.PoolTimeout) as error:
         reason = " ".join(str(error).split())  # libpq's reasons span lines
         for secret in _SECRETS:
             if secret:

@@ -261,9 +261,9 @@ class StateStore(StatusViews, Protocol):
         ...
 
     def unpurged_batches(self, states: frozenset[BatchState], ended_by: float,
-                         limit: int) -> list[BatchRecord]:
+                         limit: int, after: int = 0) -> list[BatchRecord]:
         """Up to ``limit`` batches in ``states`` that ended by ``ended_by`` and whose
-        payloads retention has not purged yet, oldest first."""
+        payloads retention has not purged yet, oldest first, from id ``after`` + 1 on."""
         ...
 
     def known_uploads(self, upload_ids: Iterable[int]) -> set[int]:

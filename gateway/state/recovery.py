@@ -39,13 +39,15 @@ class RecoveryReport:
 
 
 def recover(store: StateStore, spool: Spool, custody: Custody, *, max_recoveries: int,
-            orphan_grace_seconds: float = 0.0) -> RecoveryReport:
+            orphan_grace_seconds: float = 0.0, leased: bool = False) -> RecoveryReport:
     """Bring spool, custody and store back to a consistent state; see the module docstring.
 
     ``orphan_grace_seconds``: how old a payload without a record must be to be set aside
     (and a custody temp file to be removed).  0 on one machine, where nothing else writes
     while recovery runs; in cluster mode, longer than any upload's put-then-record, since
-    other nodes keep receiving."""
+    other nodes keep receiving.  ``leased`` (cluster mode): interrupted batches are not
+    counted here but by :func:`recover_institution` when this node takes a lease (the
+    batches belong to whichever node holds their institution)."""
     report = RecoveryReport()
     for partial in spool.incoming.iterdir():
         partial.unlink()
@@ -56,7 +58,7 @@ def recover(store: StateStore, spool: Spool, custody: Custody, *, max_recoveries
             report.temp_files_removed += 1
     report.temp_files_removed += custody.sweep(orphan_grace_seconds)
     _quarantine_orphans(store, custody, report, orphan_grace_seconds)
-    if store.mark(CLEAN_STOP) is None:
+    if store.mark(CLEAN_STOP) is None and not leased:
         _count_interruptions(store, max_recoveries, report)
     with store.transaction() as txn:
         txn.set_mark(CLEAN_STOP, None)
@@ -113,9 +115,24 @@ def mark_clean_stop(store: StateStore) -> None:
         txn.set_mark(CLEAN_STOP, txn.now)
 
 
-def _count_interruptions(store: StateStore, max_recoveries: int, report: RecoveryReport) -> None:
+def recover_institution(store: StateStore, institution: str, *,
+                        max_recoveries: int) -> RecoveryReport:
+    """Cluster mode, on taking ``institution``'s lease: its batches left mid-action by the
+    previous holder (dead, paused or handing over) count one interruption each, as at a
+    start after a crash; a SUBMITTING one is then reconciled by the forwarder, never
+    re-posted blindly.  Raises LeaseLost if the lease is lost meanwhile."""
+    report = RecoveryReport()
+    _count_interruptions(store, max_recoveries, report, institution)
+    if report.batches_resumed or report.batches_held:
+        log.info("institution recovered", extra={"institution": institution,
+                                                 "recovery": report.__dict__})
+    return report
+
+
+def _count_interruptions(store: StateStore, max_recoveries: int, report: RecoveryReport,
+                         institution: str | None = None) -> None:
     for state in sorted(IN_FLIGHT_BATCH_STATES):
-        for batch in store.batches(state=BatchState(state)):
+        for batch in store.batches(institution=institution, state=BatchState(state)):
             if batch.state is BatchState.SUBMITTING and batch.post_settles_at is not None:
                 continue  # its POST had ended: only waiting for Canvas, nothing interrupted
             with store.transaction() as txn:

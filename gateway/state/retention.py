@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from gateway.runner import Runner
+from gateway.runner import EVERY_INSTITUTION, Holdings, Runner
 from gateway.state.custody import Area, Custody, PayloadKey, archive_prefix, upload_key
 from gateway.state.protocols import StateStore
 from gateway.state.records import BatchRecord
@@ -34,9 +34,11 @@ class Retention(Runner):
 
     def __init__(self, *, store: StateStore, spool: Spool, custody: Custody,
                  retention_days: float, sweep_grace_seconds: float = DAY,
-                 orphan_grace_seconds: float = RUNNING_ORPHAN_GRACE) -> None:
+                 orphan_grace_seconds: float = RUNNING_ORPHAN_GRACE,
+                 holdings: Holdings = EVERY_INSTITUTION) -> None:
         super().__init__(idle_seconds=3600.0)
         self._store = store
+        self._holdings = holdings
         self._spool = spool
         self._custody = custody
         self._sweep_grace = sweep_grace_seconds
@@ -51,7 +53,11 @@ class Retention(Runner):
         never the length of the history."""
         cutoff = self._store.clock() - self._keep_seconds
         purged = 0
-        while expired := self._store.unpurged_batches(FINISHED_BATCH_STATES, cutoff, _PAGE):
+        after = 0
+        while page := self._store.unpurged_batches(FINISHED_BATCH_STATES, cutoff, _PAGE,
+                                                   after):
+            after = page[-1].id  # cluster mode: other nodes' batches stay for their holders
+            expired = [batch for batch in page if self._holdings.holds(batch.institution)]
             purged += sum(self._purge(batch) for batch in expired)
             with self._store.transaction() as txn:
                 for batch in expired:

@@ -256,6 +256,18 @@ CREATE TABLE IF NOT EXISTS hidden_uploads (
     hidden_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS hidden_uploads_by_time ON hidden_uploads (hidden_at);
+""", """
+CREATE TABLE IF NOT EXISTS nodes (
+    name TEXT PRIMARY KEY,
+    started_at REAL NOT NULL,
+    heartbeat_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS leases (
+    institution TEXT PRIMARY KEY,
+    owner TEXT,
+    epoch INTEGER NOT NULL,
+    expires_at REAL NOT NULL
+);
 """)
 """Schema steps; the ``schema_version`` table counts those applied (``PRAGMA user_version``
 before it existed).  Append only, and additive: a node one version behind must still run on

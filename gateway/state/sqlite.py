@@ -35,11 +35,16 @@ class _Session:
     def lock(self, key: str) -> None:
         """Nothing to do: ``BEGIN IMMEDIATE`` holds the only write lock already."""
 
+    def notify(self, payload: str) -> None:
+        """Nothing to do: one machine's runners are woken in process."""
+
 
 class SqliteDatabase:
     """The SQLite database at ``path``; safe to use from many threads and processes."""
 
     dialect = "sqlite"
+    clock = "((julianday('now') - 2440587.5) * 86400.0)"
+    share_lock = ""  # BEGIN IMMEDIATE: a reader inside a write transaction excludes writers
 
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -20,6 +20,7 @@ from gateway.state import schema
 from gateway.state.database import Database, Row
 from gateway.state.export_queries import ExportRunQueries
 from gateway.state.intake_rows import IntakeRows
+from gateway.state.leases import LeaseBook, LeaseFence
 from gateway.state.records import (
     BatchRecord,
     DiscardRecord,
@@ -40,20 +41,27 @@ _CHUNK = 500
 
 class Store(SqlStatusViews, ExportRunQueries):
     """The state store on ``database`` (a path: the SQLite file there); safe to use from
-    many threads and processes.  Opening it applies the schema steps it has not seen."""
+    many threads and processes.  Opening it applies the schema steps it has not seen.
 
-    def __init__(self, database: Path | Database, clock: Clock = time.time) -> None:
+    ``leases``: in cluster mode, this node's lease book: every transaction then fences its
+    writes for an institution by the institution's lease (see Transaction).  None (one
+    machine, operator commands): nothing is fenced, at no cost."""
+
+    def __init__(self, database: Path | Database, clock: Clock = time.time, *,
+                 leases: LeaseBook | None = None) -> None:
         self.database: Database = (SqliteDatabase(database) if isinstance(database, Path)
                                    else database)
         self.clock = clock
         self.database.migrate(schema.MIGRATIONS)
         self.intake = IntakeRows(self.database)
+        self._fence = LeaseFence(leases, self.database) if leases is not None else None
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
-        """Run the block as one write transaction; commit on success, roll back on error."""
+        """Run the block as one write transaction; commit on success, roll back on error
+        (LeaseLost included: a fenced write found this node's lease gone)."""
         with self.database.transaction() as session:
-            yield Transaction(session, self.clock())
+            yield Transaction(session, self.clock(), self._fence)
 
     def close(self) -> None:
         """Release this thread's connection (SQLite) or the pool (PostgreSQL)."""
@@ -117,17 +125,17 @@ class Store(SqlStatusViews, ExportRunQueries):
         return UploadRecord.from_row(rows[0]) if rows else None
 
     def unpurged_batches(self, states: frozenset[BatchState], ended_by: float,
-                         limit: int) -> list[BatchRecord]:
+                         limit: int, after: int = 0) -> list[BatchRecord]:
         """Up to ``limit`` batches in ``states`` that ended (or, never finished, were
         created) by ``ended_by`` and whose payloads retention has not purged yet, oldest
-        first.  Read through the partial ``batches_unpurged`` index: its size is the
-        retention window, not the whole history."""
+        first, with ids above ``after``.  Read through the partial ``batches_unpurged``
+        index: its size is the retention window, not the whole history."""
         marks = ", ".join("?" for _ in states)
         rows = self._rows(
             f"SELECT * FROM batches{self.database.hint('batches_unpurged')}"
-            f" WHERE purged_at IS NULL AND state IN ({marks})"
+            f" WHERE purged_at IS NULL AND id > ? AND state IN ({marks})"
             " AND COALESCE(finished_at, created_at) <= ? ORDER BY id LIMIT ?",
-            *sorted(states), ended_by, limit)
+            after, *sorted(states), ended_by, limit)
         return [BatchRecord.from_row(row) for row in rows]
 
     def known_uploads(self, upload_ids: Iterable[int]) -> set[int]:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway.state.database import Cursor, Session
+from gateway.state.leases import LeaseFence
 from gateway.state.records import FindingRecord, HookDeliveryRecord
 from gateway.state.schema import TABLES, WRITABLE_COLUMNS, State, column_value
 from gateway.state.states import (
@@ -26,11 +27,34 @@ from gateway.state.states import (
 
 
 class Transaction:
-    """Writes made inside one store transaction; see Store.transaction."""
+    """Writes made inside one store transaction; see Store.transaction.
 
-    def __init__(self, session: Session, now: float) -> None:
+    With a ``fence`` (cluster mode), every write for an institution first confirms, in this
+    transaction, that this node still holds the institution's lease (once per institution
+    and transaction); if not, it raises LeaseLost and the whole transaction rolls back.
+    Unfenced, because any node may do them for any institution: receiving an upload or a
+    discard, planning an export run (a slot runs once, however often planned), marks and
+    webhook bookkeeping."""
+
+    def __init__(self, session: Session, now: float, fence: LeaseFence | None = None) -> None:
         self._db = session
         self.now = now
+        self._fence = fence
+        self._confirmed: set[str] = set()
+
+    def _fenced(self, institution: str) -> None:
+        """Raise LeaseLost unless this node may write for ``institution`` (see the class)."""
+        if self._fence is not None and institution not in self._confirmed:
+            self._fence.confirm(self._db, (institution,))
+            self._confirmed.add(institution)
+
+    def _fenced_record(self, table: str, record_id: int) -> None:
+        """:meth:`_fenced` for the institution of a record (which never changes)."""
+        if self._fence is not None:
+            row = self._db.execute(f"SELECT institution FROM {table} WHERE id = ?",
+                                   (record_id,)).fetchone()
+            if row is not None:
+                self._fenced(str(row[0]))
 
     def serialize(self, subject: str) -> None:
         """Make the read-then-write decisions about ``subject`` (``export-request:alpha/x``)
@@ -50,6 +74,7 @@ class Transaction:
              folder, payload),
         )
         upload_id = _last_id(cursor)
+        self._db.notify(f"upload:{institution}")  # its sorter may run on another node
         self._db.execute(
             "INSERT INTO waiting_totals (institution, uploads, bytes) VALUES (?, 1, ?)"
             " ON CONFLICT (institution) DO UPDATE SET uploads = waiting_totals.uploads + 1,"
@@ -65,6 +90,7 @@ class Transaction:
         data rows per kind (for the mass-change guard).  The batch also gets the next of
         its institution's own numbers (``BatchRecord.reference``): what its sender sees,
         so no institution learns another's volume from it."""
+        self._fenced(institution)
         self._db.lock(f"batch-number:{institution}")
         cursor = self._db.execute(
             "INSERT INTO batches (institution, state, created_at, updated_at, options,"
@@ -92,6 +118,7 @@ class Transaction:
         writer gives that order; on PostgreSQL ids are drawn at insert, so notice writers
         take turns from their insert to their commit.
         """
+        self._fenced(institution)
         self._db.lock("notices")
         cursor = self._db.execute(
             "INSERT INTO notices (kind, institution, batch_id, state, next_attempt_at,"
@@ -122,6 +149,7 @@ class Transaction:
 
     def add_finding(self, upload_id: int, finding: FindingRecord) -> None:
         """Record one validation finding of an upload (its ``file`` is the upload's name)."""
+        self._fenced_record("uploads", upload_id)
         self._db.execute(
             "INSERT INTO findings (upload_id, row, column_name, message, fix, blocking)"
             " VALUES (?, ?, ?, ?, ?, ?)",
@@ -132,6 +160,7 @@ class Transaction:
     def ops_alert_allowed(self, institution: str, interval: float) -> bool:
         """True (and remembered) when ops may be alerted about ``institution`` now: at most
         one alert per ``interval`` seconds; suppressed ones are counted."""
+        self._fenced(institution)
         self._db.lock(f"ops-alert:{institution}")
         row = self._db.execute("SELECT last_at FROM ops_alerts WHERE institution = ?",
                                (institution,)).fetchone()
@@ -146,6 +175,7 @@ class Transaction:
 
     def hold_institution(self, institution: str, reason: str) -> bool:
         """Stop an institution's queue (no new posts); False if it was already held."""
+        self._fenced(institution)
         cursor = self._db.execute(
             "INSERT INTO institution_holds (institution, reason, held_at)"
             " VALUES (?, ?, ?) ON CONFLICT DO NOTHING", (institution, reason, self.now))
@@ -153,6 +183,7 @@ class Transaction:
 
     def release_institution(self, institution: str) -> bool:
         """Lift an institution's hold; False if it was not held."""
+        self._fenced(institution)
         cursor = self._db.execute("DELETE FROM institution_holds WHERE institution = ?",
                                   (institution,))
         return cursor.rowcount == 1
@@ -162,6 +193,7 @@ class Transaction:
         """Remember that import ``import_id`` of the Canvas at ``canvas`` (its base URL: ids
         are per Canvas instance) is this batch attempt's, for good: a requeue replaces the
         batch's ``import_id``, but the reconcile must still know it."""
+        self._fenced(institution)
         self._db.execute(
             "INSERT INTO canvas_imports (institution, canvas, import_id, batch_id, attempt,"
             " recorded_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -190,6 +222,7 @@ class Transaction:
     def claim_discards(self, institution: str, batch_id: int) -> int:
         """Give the institution's discards no report has named yet to ``batch_id``'s
         reports; returns how many."""
+        self._fenced(institution)
         cursor = self._db.execute(
             "UPDATE discards SET batch_id = ? WHERE institution = ? AND batch_id IS NULL",
             (batch_id, institution))
@@ -223,6 +256,7 @@ class Transaction:
 
     def mark_purged(self, batch_id: int) -> None:
         """Record that retention removed the batch's payloads (its record stays)."""
+        self._fenced_record("batches", batch_id)
         self._db.execute("UPDATE batches SET purged_at = ? WHERE id = ?", (self.now, batch_id))
 
     def set_mark(self, name: str, at: float | None) -> None:
@@ -246,6 +280,7 @@ class Transaction:
         unknown = set(fields) - WRITABLE_COLUMNS
         if unknown:
             raise ValueError(f"not writable: {sorted(unknown)}")
+        self._fenced_record(table, record_id)
         values = {key: column_value(value) for key, value in fields.items()}
         if entity != "notice":
             values["updated_at"] = self.now
@@ -271,6 +306,7 @@ class Transaction:
         unknown = set(fields) - WRITABLE_COLUMNS
         if unknown or not fields:
             raise ValueError(f"not writable: {sorted(unknown)}")
+        self._fenced_record(table, record_id)
         assignments = ", ".join(f"{column} = ?" for column in fields)
         cursor = self._db.execute(
             f"UPDATE {table} SET {assignments} WHERE id = ? AND state = ?",

@@ -1,9 +1,10 @@
-"""What only the PostgreSQL adapter does: migrate once under racing starts, hold the node
-lock, and never show the database password."""
+"""What only the PostgreSQL adapter does: migrate once under racing starts, end transactions
+left idle (a paused node's), and never show the database password."""
 
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import psycopg
@@ -11,7 +12,7 @@ import pytest
 
 from gateway.state import schema
 from gateway.state.database import StoreUnavailable
-from gateway.state.node_watch import NodeWatch
+from gateway.state.leases import LeaseTable
 from gateway.state.postgres import PostgresDatabase, describe_url, schema_statement
 from gateway.state.store import Store
 from gateway.web.health import Health
@@ -41,23 +42,6 @@ def test_nodes_starting_together_on_an_empty_database_migrate_it_once(
     with psycopg.connect(url) as connection:
         assert connection.execute("SELECT version FROM schema_version").fetchall() == [
             (len(schema.MIGRATIONS),)]
-
-
-def test_a_second_node_lock_is_refused_naming_the_holder_until_released(
-        postgres_url: str) -> None:
-    first = PostgresDatabase(postgres_url, connections=1)
-    second = PostgresDatabase(postgres_url, connections=1)
-    try:
-        held = first.hold_node("node-a")
-        with pytest.raises(StoreUnavailable,
-                           match=r"another gateway \(sis-gateway node node-a from 127\.0\.0"
-                                 r"\.1\) is already running on postgresql://gateway@"):
-            second.hold_node("node-b")
-        held.close()
-        second.hold_node("node-b").close()
-    finally:
-        first.close()
-        second.close()
 
 
 def test_a_wrong_password_or_a_bad_url_is_refused_without_showing_it(
@@ -112,20 +96,62 @@ def test_schema_steps_get_postgres_column_types() -> None:
                                               " NOT NULL, n BIGINT")
 
 
-def test_a_node_whose_lock_connection_is_cut_is_told_to_stop(
-        postgres: PostgresServer, postgres_url: str) -> None:
-    database = PostgresDatabase(postgres_url, connections=1)
-    lock = database.hold_node("node-cut")
-    lost: list[bool] = []
-    watch = NodeWatch(lock, on_lost=lambda: lost.append(True))
-    watch.step()
-    assert lost == []
-    postgres.admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                   " WHERE application_name = 'sis-gateway node node-cut'")
-    watch.step()
-    watch.step()
-    assert lost == [True]  # once
-    other = database.hold_node("node-next")  # the server released it: another may start
+def test_a_transaction_left_idle_past_its_limit_is_ended_and_its_locks_freed(
+        postgres_url: str) -> None:
+    paused = PostgresDatabase(postgres_url, connections=1, idle_transaction_seconds=0.2)
+    other = Store(PostgresDatabase(postgres_url, connections=1))
+    LeaseTable(other.database).acquire("alpha", "node-a", 60.0)
+    locked, resumed = threading.Event(), threading.Event()
+    outcome: list[BaseException] = []
+
+    def pause_inside_a_transaction() -> None:  # a node SIGSTOPped mid-transaction
+        try:
+            with paused.transaction() as session:
+                session.execute("SELECT 1 FROM leases WHERE institution = ? FOR SHARE",
+                                ("alpha",))
+                locked.set()
+                resumed.wait(30)
+                session.execute("UPDATE leases SET epoch = 99")
+        except StoreUnavailable as error:
+            outcome.append(error)
+
+    worker = threading.Thread(target=pause_inside_a_transaction)
+    worker.start()
+    try:
+        assert locked.wait(30)
+        # Blocks on the share lock until the server ends the idle transaction.
+        assert LeaseTable(other.database).release("alpha", "node-a", 1)
+    finally:
+        resumed.set()
+        worker.join()
+        paused.close()
+    assert len(outcome) == 1  # its write after the pause failed
+    assert [lease.epoch for lease in LeaseTable(other.database).leases()] == [1]
     other.close()
-    lock.close()
-    database.close()
+
+
+def test_another_node_hears_of_an_upload_when_its_record_commits(postgres_url: str) -> None:
+    store = Store(PostgresDatabase(postgres_url, connections=2))
+    database = store.database
+    assert isinstance(database, PostgresDatabase)
+    heard: list[str] = []
+    listener = database.listen(heard.append)
+    try:
+        assert listener.listening.wait(10)
+        def rolled_back() -> None:
+            with store.transaction() as txn:
+                txn.record_upload("beta", "rolled-back.csv", 1, "0" * 64)
+                raise RuntimeError("the record never commits")
+
+        with pytest.raises(RuntimeError):
+            rolled_back()
+        with store.transaction() as txn:
+            txn.record_upload("alpha", "users.csv", 1, "0" * 64)
+            assert heard == []  # not before the commit
+        deadline = time.monotonic() + 10
+        while not heard and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert heard == ["upload:alpha"]  # and never the rolled-back one
+    finally:
+        listener.close()
+        store.close()
