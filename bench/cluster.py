@@ -4,7 +4,7 @@
 
 For each node count, starts that many gateway processes sharing one PostgreSQL (Debian's
 ``initdb``/``pg_ctl``, as the tests start it), one SeaweedFS bucket and one Canvas sandbox,
-with ``--institutions`` institutions (each its own SFTP login and Canvas target), waits until
+with ``--institutions`` institutions (each its own SFTP login and Canvas account), waits until
 the institutions are leased out over the nodes, then uploads one users CSV per institution
 over SFTP (asyncssh clients, ``--concurrency`` at a time, spread round-robin over the
 nodes, as a TCP load balancer would) and waits until every upload has been posted to Canvas.
@@ -92,10 +92,13 @@ def cluster(root: Path, count: int, accounts: list[Account],
         node = GatewayProcess(root=root / name, sandbox_url=sandbox.base_url,
                               smtp_port=smtp_port, accounts=accounts, token=TOKEN,
                               password_hasher=CHEAP_HASHES, host_key_file=host_key,
+                              canvas_accounts=canvas_accounts(accounts),
                               # every client is 127.0.0.1 here: lift the per-address cap
                               sftp_options=["max_unauthenticated_per_address = 1000"])
         node.env.update(BENCH_DATABASE_URL=url, BENCH_S3_KEY=s3.access_key,
                         BENCH_S3_SECRET=s3.secret_key)
+        node.env.update({f"TEST_CANVAS_TOKEN_{account_id}": token(account_id)
+                         for account_id in canvas_accounts(accounts).values()})
         node.extra_config += node_config(name, url, s3, prefix)
         nodes.append(node)
     store = Store(PostgresDatabase(url, connections=2))
@@ -107,6 +110,17 @@ def cluster(root: Path, count: int, accounts: list[Account],
         store.close()
         for node in nodes:
             node.kill()
+
+
+def canvas_accounts(accounts: list[Account]) -> dict[str, str]:
+    """Each institution its own Canvas account: Canvas runs one import at a time per
+    account, and the gateway waits for it, so a shared account would measure Canvas."""
+    return {account.name: str(number + 1) for number, account in enumerate(accounts)}
+
+
+def token(account: str) -> str:
+    """The sandbox's token of Canvas account ``account`` (one each, as Canvas's)."""
+    return f"{TOKEN}-{account}"
 
 
 def spread(store: Store, institutions: int, nodes: int) -> bool:
@@ -186,7 +200,9 @@ def main() -> int:
         accounts = [make_account(f"inst{number:04d}", keys)
                     for number in range(args.institutions)]
         sandbox = stack.enter_context(CanvasSandbox(
-            accounts={"1": TOKEN}, processing_seconds=0.05, errors_file_delay_seconds=0.05))
+            accounts={account_id: token(account_id)
+                      for account_id in canvas_accounts(accounts).values()},
+            processing_seconds=0.05, errors_file_delay_seconds=0.05))
         smtp_port = stack.enter_context(smtp_server(Collector()))
         postgres = stack.enter_context(contextmanager(running_server)())
         s3 = stack.enter_context(running_s3_server(root / "seaweedfs"))

@@ -74,6 +74,10 @@ class GatewayProcess:
     """Lines at the end of the config (``[[webhooks]]`` tables)."""
     password_hasher: PasswordHasher = field(default_factory=PasswordHasher)
     """Hashes the accounts' passwords (argon2's defaults; load tests may want cheaper)."""
+    canvas_accounts: dict[str, str] = field(default_factory=dict)
+    """The sandbox account of each institution by account name (default ``"1"``, with the
+    token in ``TEST_CANVAS_TOKEN``); account N's token is read from ``TEST_CANVAS_TOKEN_N``
+    (set it in ``env``)."""
     host_key_file: Path | None = None
     """A private host key to serve (``[sftp] host_key_files``): cluster nodes need one."""
     file_size_limit: int | None = None
@@ -115,10 +119,16 @@ class GatewayProcess:
                 f'report_to = ["registrar@{account.name}.example"]',
                 *self.intake_options.get(account.name, []),
                 f"[institutions.{account.name}.canvas]",
-                f'base_url = "{self.sandbox_url}"', 'account_id = "1"',
-                'token_env = "TEST_CANVAS_TOKEN"',
+                f'base_url = "{self.sandbox_url}"',
+                *self._canvas_account(account.name),
             ]
         self.config_path.write_text("\n".join([*lines, *self.extra_config]) + "\n")
+
+    def _canvas_account(self, name: str) -> list[str]:
+        account = self.canvas_accounts.get(name)
+        if account is None:
+            return ['account_id = "1"', 'token_env = "TEST_CANVAS_TOKEN"']
+        return [f'account_id = "{account}"', f'token_env = "TEST_CANVAS_TOKEN_{account}"']
 
     def start(self, timeout: float = 30.0) -> None:
         """Start the daemon and wait until it says it is ready."""
