@@ -61,7 +61,13 @@ class LeaseKeeper(Runner):
         for institution in sorted(kept - wanted):
             self._release(institution, held[institution])
             changed = True
+        # Taking a lease runs the institution's recovery: a round that takes hundreds (a
+        # node's start, another's death) stops after a third of the lease time, so the
+        # next round renews what is held before it expires; the rest are taken then.
+        deadline = time.monotonic() + self._ttl / 3
         for institution in sorted(wanted - kept):
+            if time.monotonic() > deadline:
+                break
             changed = self._acquire(institution) or changed
         if changed:
             self._on_change()

@@ -128,6 +128,10 @@ class LeaseBook:
             self._until.pop(institution, None)
 
 
+_RENEW_CHUNK = 500
+"""Leases renewed by one statement (bound parameters stay well under the engines' limits)."""
+
+
 class LeaseTable:
     """The ``nodes`` and ``leases`` tables on ``database``; every call is one transaction."""
 
@@ -174,14 +178,17 @@ class LeaseTable:
         returns those still held.  An expired lease is not renewed, even if nobody took
         it: what was done meanwhile was not fenced by it (acquire it anew)."""
         kept: set[str] = set()
+        names = sorted(held)
         with self._db.transaction() as session:
-            for institution, epoch in sorted(held.items()):
-                cursor = session.execute(
-                    f"UPDATE leases SET expires_at = {self._now} + ? WHERE institution = ?"
-                    f" AND owner = ? AND epoch = ? AND expires_at > {self._now}",
-                    (ttl, institution, node, epoch))
-                if cursor.rowcount == 1:
-                    kept.add(institution)
+            for start in range(0, len(names), _RENEW_CHUNK):  # one statement per chunk
+                chunk = names[start:start + _RENEW_CHUNK]
+                marks = ", ".join("?" for _ in chunk)
+                rows = session.execute(
+                    f"UPDATE leases SET expires_at = {self._now} + ? WHERE owner = ?"
+                    f" AND expires_at > {self._now} AND institution IN ({marks})"
+                    " RETURNING institution, epoch", (ttl, node, *chunk)).fetchall()
+                # An epoch other than the book's cannot be this node's work: not kept.
+                kept.update(str(row[0]) for row in rows if held.get(str(row[0])) == int(row[1]))
         return kept
 
     def release(self, institution: str, node: str, epoch: int) -> bool:

@@ -195,7 +195,11 @@ class LocalCustody:
             if area is Area.ARCHIVE or not top.is_dir():
                 continue
             for temp in top.glob(f".*{TEMP_SUFFIX}"):
-                if temp.stat().st_mtime <= cutoff:
+                try:
+                    old = temp.stat().st_mtime <= cutoff
+                except FileNotFoundError:  # its writer renamed it into place meanwhile
+                    continue
+                if old:
                     temp.unlink(missing_ok=True)
                     removed += 1
         return removed

@@ -243,7 +243,11 @@ class S3Custody:
         aborted = 0
         if self._scratch.is_dir():
             for leftover in self._scratch.glob(".*.tmp"):
-                if leftover.stat().st_mtime <= cutoff:
+                try:
+                    old = leftover.stat().st_mtime <= cutoff
+                except FileNotFoundError:  # its reader finished and removed it meanwhile
+                    continue
+                if old:
                     leftover.unlink(missing_ok=True)
                     aborted += 1
         for area in Area:  # only the gateway's areas: a shared bucket holds others' uploads
