@@ -22,6 +22,7 @@ that makes no SFTP request for ``idle_timeout_seconds`` is closed.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Callable
@@ -109,6 +110,9 @@ class GatewaySSHServer(asyncssh.SSHServer):
         self._candidate: Institution | None = None
         self._failures = 0
         self._counted = False
+        self._lost = False
+        self._admission: asyncio.Task[None] | None = None
+        """A cluster's session count under way (see :meth:`auth_completed`)."""
         self._idle: IdleWatch | None = None
         self.fields: dict[str, object] = {"session": secrets.token_hex(4)}
         """The log fields of this connection's lines (its sessions' and uploads' too)."""
@@ -140,9 +144,9 @@ class GatewaySSHServer(asyncssh.SSHServer):
         self._guard.arrivals.leave(self.peer, self)
         if self._idle is not None:
             self._idle.stop()
+        self._lost = True
         if self._counted and self.institution is not None:
-            self._guard.sessions.leave(self.institution.name)
-            session_closed(self.institution.name)
+            self._leave(self.institution.name)
             self._counted = False
         if self.institution is not None:
             self.log.info("connection closed", extra={
@@ -214,33 +218,68 @@ class GatewaySSHServer(asyncssh.SSHServer):
 
     def auth_completed(self) -> None:
         """Admit the session unless the institution already has ``max_sessions`` live; an
-        admitted one is closed after ``idle_timeout_seconds`` without an SFTP request."""
+        admitted one is closed after ``idle_timeout_seconds`` without an SFTP request.
+
+        A cluster counts sessions in the store: that round trip runs off the event loop
+        (a slow or unreachable database must not stall every other connection), so the SFTP
+        session may start before the answer, and ends with the connection if refused."""
         institution = self._candidate
         assert institution is not None
-        assert self._conn is not None
         self._guard.arrivals.leave(self.peer, self)
         self.institution = institution
         self.log.info("login accepted", extra={"institution": institution.name})
         login_accepted(institution.name)
-        limit = institution.intake.max_sessions
+        if not self._guard.sessions.shared:
+            self._admit(institution, self._count(institution))
+            return
+        self._admission = asyncio.get_running_loop().create_task(self._admit_later(institution))
+
+    async def _admit_later(self, institution: Institution) -> None:
+        self._admit(institution, await asyncio.to_thread(self._count, institution))
+
+    def _count(self, institution: Institution) -> bool | None:
+        """Count the session (True), or not at its limit (False); None when the count's
+        store cannot be reached (logged)."""
         try:
-            self._counted = self._guard.sessions.enter(institution.name, limit)
-        except StoreUnavailable as error:  # a cluster's count is in the store
+            return self._guard.sessions.enter(institution.name,
+                                              institution.intake.max_sessions)
+        except StoreUnavailable as error:
             self.log.error("session refused: sessions cannot be counted", extra={
                 "institution": institution.name, "error": str(error)})
+            return None
+
+    def _admit(self, institution: Institution, counted: bool | None) -> None:
+        """Go on with a counted session, or disconnect with the reason."""
+        assert self._conn is not None
+        if self._lost:  # the client left while it was being counted
+            if counted:
+                self._leave(institution.name)
+            return
+        if counted is None:
             self._conn.disconnect(asyncssh.DISC_SERVICE_NOT_AVAILABLE,
                                   "the gateway cannot reach its database right now; nothing "
                                   "can be received, try again in a few minutes")
             return
-        if not self._counted:
+        limit = institution.intake.max_sessions
+        if not counted:
             self.log.warning("session refused: too many sessions", extra={
                 "institution": institution.name, "max_sessions": limit})
             self._conn.disconnect(asyncssh.DISC_TOO_MANY_CONNECTIONS,
                                   f"{institution.username} already has {limit} sessions open "
                                   "(max_sessions); close one and try again")
             return
+        self._counted = True
         session_opened(institution.name)
         self._idle = IdleWatch(institution.intake.idle_timeout_seconds, self._close_idle)
+
+    def _leave(self, institution: str) -> None:
+        """Uncount a counted session: off the event loop when the count is in the store."""
+        sessions = self._guard.sessions
+        session_closed(institution)
+        if sessions.shared:
+            asyncio.get_running_loop().run_in_executor(None, sessions.leave, institution)
+        else:
+            sessions.leave(institution)
 
     def _close_idle(self) -> None:
         assert self.institution is not None

@@ -73,6 +73,10 @@ class Sessions(Protocol):
     """Live SSH sessions per institution, for ``max_sessions``: this node's (SessionCount)
     or every node's (gateway.intake.shared_guard.SharedSessions)."""
 
+    shared: bool
+    """True when the count lives in the store: enter and leave are round trips, so callers
+    on the event loop run them on a thread."""
+
     def enter(self, institution: str, limit: int) -> bool:
         """Count one more session unless ``limit`` are already live; True when counted.
         Raises gateway.state.database.StoreUnavailable when the count is in an unreachable
@@ -86,6 +90,8 @@ class Sessions(Protocol):
 
 class SessionCount:
     """Live SSH sessions per institution, for ``max_sessions``."""
+
+    shared = False
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

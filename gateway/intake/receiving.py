@@ -80,13 +80,43 @@ class Receiver:
 
     # -- writers ---------------------------------------------------------------------------
 
+    async def open_upload(self, institution: str, options: IntakeOptions, name: str, *,
+                          folder: str | None = None,
+                          log_fields: Mapping[str, object] | None = None) -> UploadWriter:
+        """:meth:`begin` for an SFTP request: the free-space and quota checks and the
+        cluster's open-upload row (store round trips) run on the receiving threads, so a slow
+        or unreachable database delays this request only, never the event loop."""
+        await self.run(self._check_room, institution, options, name, folder, log_fields)
+        writer = self._new_writer(institution, options, name, folder, log_fields)
+        try:
+            await self.run(self.in_flight.opened, writer)  # before the client writes
+        except BaseException:
+            # Cancelled too (the session ended): the row, if written, expires.
+            await asyncio.shield(self.run(self.end, writer, received=False))
+            raise
+        return writer
+
     def begin(self, institution: str, options: IntakeOptions, name: str, *,
               folder: str | None = None,
               log_fields: Mapping[str, object] | None = None) -> UploadWriter:
         """Open a fresh temp file for an upload of ``name`` by ``institution`` into upload
         folder ``folder`` (None: /inbox itself); ``log_fields`` (the connection's) go on
         every line about it.  Raises SFTPFailure when the data volume is below its
-        free-space floor: better refuse a new upload than fill the disk."""
+        free-space floor: better refuse a new upload than fill the disk.  Blocking (tools
+        and tests); SFTP requests use :meth:`open_upload`."""
+        self._check_room(institution, options, name, folder, log_fields)
+        writer = self._new_writer(institution, options, name, folder, log_fields)
+        try:
+            self.in_flight.opened(writer)  # before the client writes: other sorters wait
+        except BaseException:
+            self.end(writer, received=False)
+            raise
+        return writer
+
+    def _check_room(self, institution: str, options: IntakeOptions, name: str,
+                    folder: str | None, log_fields: Mapping[str, object] | None) -> None:
+        """Refuse an upload when the data volume is below its floor; bring the
+        institution's quota up to date with what is waiting and what other nodes write."""
         space = disk_space(self.spool.root, self.min_free_bytes)
         if not space.above_floor:
             UPLOADS_REFUSED.labels(reason="disk_space").inc()
@@ -101,20 +131,21 @@ class Receiver:
         allowance.refresh(self.pending_bytes(institution)
                           + self.in_flight.elsewhere(institution).bytes,
                           options.max_pending_bytes)
+
+    def _new_writer(self, institution: str, options: IntakeOptions, name: str,
+                    folder: str | None, log_fields: Mapping[str, object] | None
+                    ) -> UploadWriter:
+        """A writer on a fresh temp file in ``incoming``, counted as open on this node."""
         path = self.spool.incoming / f"{institution}.{secrets.token_hex(8)}.part"
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)  # RDWR: sidecars are read
         writer = UploadWriter(institution=institution, name=name, path=path, fd=fd,
-                              max_bytes=options.max_file_bytes, allowance=allowance,
+                              max_bytes=options.max_file_bytes,
+                              allowance=self.allowance(institution, options.max_pending_bytes),
                               disk=DiskQueue(fd, self._spooling, _running_loop()),
                               folder=folder,
                               log_fields=dict(log_fields or {}))
         with self._lock:
             self._open.setdefault(institution, set()).add(writer)
-        try:
-            self.in_flight.opened(writer)  # before the client writes: other sorters wait
-        except BaseException:
-            self.end(writer, received=False)
-            raise
         return writer
 
     def open_writers(self, institution: str) -> list[UploadWriter]:
@@ -139,7 +170,7 @@ class Receiver:
 
     def pending_bytes(self, institution: str) -> int:
         """Bytes of the institution's uploads received and not yet batched (one row of the
-        store's running totals: cheap enough for the event loop, whatever is waiting)."""
+        store's running totals, whatever is waiting).  Blocking: a store round trip."""
         return self.store.waiting_bytes(institution)
 
     # -- ending an upload ------------------------------------------------------------------

@@ -93,10 +93,11 @@ class UploadSession:
         self._log.info("export requested", extra={"institution": self.institution,
                                                   "export": request.name})
 
-    def begin(self, file: InboxFile) -> UploadWriter:
+    async def begin(self, file: InboxFile) -> UploadWriter:
         """Start a new upload of ``file`` (a temp name awaiting rename is replaced)."""
-        writer = self._receiver.begin(self.institution, self.options, file.name,
-                                      folder=file.folder, log_fields=self.log_fields)
+        writer = await self._receiver.open_upload(self.institution, self.options, file.name,
+                                                  folder=file.folder,
+                                                  log_fields=self.log_fields)
         self._writing.add(writer)
         return writer
 

@@ -114,10 +114,14 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
             file = inbox_file(place, UPLOAD_FOLDERS)
             if pflags & asyncssh.FXF_APPEND:
                 raise asyncssh.SFTPOpUnsupported(f"{place.display}: {RESUME_REFUSED}")
-            with _store_trouble(place.display):
-                return self._session.begin(file)
+            return self._begin(file, place)
         file_in(place, OUTBOX if place.folder == OUTBOX else REPORTS, WRITE_ONLY)
         return super().open(path, asyncssh.FXF_READ, attrs)
+
+    async def _begin(self, file: InboxFile, place: Place) -> UploadWriter:
+        """Start an upload; its store round trips run off the event loop."""
+        with _store_trouble(place.display):
+            return await self._session.begin(file)
 
     def open56(self, path: bytes, desired_access: int, flags: int,
                attrs: SFTPAttrs) -> object:

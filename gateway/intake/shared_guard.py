@@ -91,6 +91,8 @@ class SharedBans:
 class SharedSessions:
     """Sessions per institution counted across nodes."""
 
+    shared = True
+
     def __init__(self, rows: GuardRows, *, clock: Callable[[], float] = time.time,
                  expiry_seconds: float = EXPIRY_SECONDS) -> None:
         self._rows = rows

@@ -4,14 +4,20 @@ overloaded password check that counts toward nothing, and the idle watch."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import pytest
+from pydantic import SecretStr
 
+from gateway.institutions import CanvasTarget, Institution
 from gateway.intake.auth import AccountBook, Accounts, GatewaySSHServer, Guard
 from gateway.intake.bans import BanList, BanPolicy, networks
+from gateway.intake.config import IntakeOptions
 from gateway.intake.connections import Arrivals, IdleWatch
 from gateway.intake.limits import SessionCount
 from gateway.intake.passwords import OverloadedError
@@ -133,3 +139,78 @@ def test_a_stopped_idle_watch_never_fires() -> None:
         return len(fired)
 
     assert asyncio.run(watch()) == 0
+
+
+class StoreSessions:
+    """Stands in for SharedSessions (a count in the store): each enter waits for ``answer``
+    and reports the thread it ran on."""
+
+    shared = True
+
+    def __init__(self, counted: bool) -> None:
+        self.counted = counted
+        self.answer = threading.Event()
+        self.threads: list[str] = []
+        self.left: list[str] = []
+
+    def enter(self, institution: str, limit: int) -> bool:
+        self.threads.append(threading.current_thread().name)
+        assert self.answer.wait(10)
+        return self.counted
+
+    def leave(self, institution: str) -> None:
+        self.left.append(institution)
+
+
+def _logged_in(sessions: StoreSessions) -> tuple[GatewaySSHServer, FakeConnection]:
+    guard = dataclasses.replace(_guard(Passwords(overloaded=False)), sessions=sessions)
+    server, conn = _connect(guard, "192.0.2.1")
+    server._candidate = Institution(  # what a successful password or key check sets
+        name="alpha", username="alpha", password_hash=None, authorized_keys=(),
+        canvas=CanvasTarget("https://canvas.example.edu", "1", SecretStr("token")),
+        report_to=(), report_cc=(), intake=IntakeOptions(max_sessions=1))
+    return server, conn
+
+
+async def _counting(server: GatewaySSHServer, sessions: StoreSessions) -> None:
+    """Complete the login while the store is still counting, and show the loop runs on."""
+    server.auth_completed()
+    await asyncio.sleep(0.05)  # the loop serves others while the count waits
+    assert sessions.threads
+    assert threading.current_thread().name not in sessions.threads
+    sessions.answer.set()
+    deadline = time.monotonic() + 10
+    while server._admission is None or not server._admission.done():
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("counted", [True, False])
+def test_a_cluster_counts_a_session_off_the_event_loop(counted: bool) -> None:
+    sessions = StoreSessions(counted)
+    server, conn = _logged_in(sessions)
+    asyncio.run(_counting(server, sessions))
+    if counted:
+        assert conn.disconnected == []
+    else:
+        assert conn.disconnected == ["alpha already has 1 sessions open (max_sessions); "
+                                     "close one and try again"]
+
+
+def test_a_session_counted_after_its_client_left_is_uncounted() -> None:
+    sessions = StoreSessions(counted=True)
+    server, conn = _logged_in(sessions)
+
+    async def leaves_early() -> None:
+        server.auth_completed()
+        await asyncio.sleep(0.05)
+        server.connection_lost(None)
+        sessions.answer.set()
+        deadline = time.monotonic() + 10
+        while not sessions.left:
+            assert time.monotonic() < deadline, "the count was never undone"
+            await asyncio.sleep(0.01)
+
+    asyncio.run(leaves_early())
+    assert sessions.left == ["alpha"]
+    assert conn.disconnected == []

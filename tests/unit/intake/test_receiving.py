@@ -7,7 +7,7 @@ import asyncio
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any, cast
@@ -162,15 +162,19 @@ def test_password_checks_cannot_delay_completions(receiver: Receiver,
     checker.close()
 
 
+def _sftp_session(receiver: Receiver) -> tuple[UploadSession, InstitutionSFTPServer]:
+    """An SFTP session of alpha's on a channel that goes nowhere (call in a running loop)."""
+    session = UploadSession("alpha", IntakeOptions(), IntakeServices(receiver, cast(Any, None)))
+    channel = SimpleNamespace(exit=lambda status: None, write=lambda *args: None,
+                              write_eof=lambda: None, close=lambda: None)
+    server = InstitutionSFTPServer(cast(Any, channel), home=bytes(receiver.spool.home("alpha")),
+                                   session=session)
+    return session, server
+
+
 def test_sftp_v5_v6_opens_go_through_the_same_rules(receiver: Receiver) -> None:
     async def opens() -> None:
-        session = UploadSession("alpha", IntakeOptions(),
-                                IntakeServices(receiver, cast(Any, None)))
-        channel = SimpleNamespace(exit=lambda status: None, write=lambda *args: None,
-                                  write_eof=lambda: None, close=lambda: None)
-        server = InstitutionSFTPServer(cast(Any, channel),
-                                       home=bytes(receiver.spool.home("alpha")),
-                                       session=session)
+        session, server = _sftp_session(receiver)
         attrs = asyncssh.SFTPAttrs()
         with pytest.raises(asyncssh.SFTPOpUnsupported, match="resume is not supported"):
             server.open56(b"/inbox/users.csv", asyncssh.ACE4_APPEND_DATA, 0, attrs)
@@ -181,9 +185,10 @@ def test_sftp_v5_v6_opens_go_through_the_same_rules(receiver: Receiver) -> None:
             server.open56(b"/etc/passwd", asyncssh.ACE4_READ_DATA, 0, attrs)
         with pytest.raises(asyncssh.SFTPPermissionDenied):
             server.open56(b"/reports/x.txt", asyncssh.ACE4_WRITE_DATA, 0, attrs)
-        writer = server.open56(b"/inbox/users.csv", asyncssh.ACE4_WRITE_DATA,
-                               asyncssh.FXF_CREATE_TRUNCATE, attrs)
-        assert isinstance(writer, UploadWriter)
+        opening = server.open56(b"/inbox/users.csv", asyncssh.ACE4_WRITE_DATA,
+                                asyncssh.FXF_CREATE_TRUNCATE, attrs)
+        assert isinstance(opening, Awaitable)
+        assert isinstance(await opening, UploadWriter)
         await session.end()
         await server.exit()
 
@@ -201,17 +206,11 @@ def test_an_open_while_the_store_is_down_gets_a_plain_answer(
     monkeypatch.setattr(receiver, "pending_bytes", down)
 
     async def opens() -> None:
-        session = UploadSession("alpha", IntakeOptions(),
-                                IntakeServices(receiver, cast(Any, None)))
-        channel = SimpleNamespace(exit=lambda status: None, write=lambda *args: None,
-                                  write_eof=lambda: None, close=lambda: None)
-        server = InstitutionSFTPServer(cast(Any, channel),
-                                       home=bytes(receiver.spool.home("alpha")),
-                                       session=session)
+        session, server = _sftp_session(receiver)
         with caplog.at_level(logging.ERROR), \
                 pytest.raises(asyncssh.SFTPFailure) as refused:
-            server.open(b"/inbox/users.csv", asyncssh.FXF_WRITE | asyncssh.FXF_CREAT,
-                        asyncssh.SFTPAttrs())
+            await server.open(b"/inbox/users.csv", asyncssh.FXF_WRITE | asyncssh.FXF_CREAT,
+                              asyncssh.SFTPAttrs())  # type: ignore[misc]
         assert str(refused.value.reason) == ("/inbox/users.csv: the gateway cannot take "
                                              "uploads right now; nothing was received, try "
                                              "again later")
@@ -219,5 +218,40 @@ def test_an_open_while_the_store_is_down_gets_a_plain_answer(
         assert where in line.__dict__["error"]  # the operator sees which database
         await session.end()
         await server.exit()
+
+    asyncio.run(opens())
+
+
+def test_an_upload_opens_with_its_store_round_trips_off_the_event_loop(
+        receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cluster's database may be slow or gone: the loop serving every session must not
+    wait for it when a client opens an upload."""
+    threads: list[str] = []
+    waiting_bytes = receiver.pending_bytes
+    opened = receiver.in_flight.opened
+
+    def pending(institution: str) -> int:
+        threads.append(threading.current_thread().name)
+        return waiting_bytes(institution)
+
+    def share(writer: UploadWriter) -> None:
+        threads.append(threading.current_thread().name)
+        opened(writer)
+
+    monkeypatch.setattr(receiver, "pending_bytes", pending)
+    monkeypatch.setattr(receiver.in_flight, "opened", share)
+
+    async def opens() -> None:
+        session, server = _sftp_session(receiver)
+        loop_thread = threading.current_thread().name
+        writer = await server.open(b"/inbox/users.csv", asyncssh.FXF_WRITE | asyncssh.FXF_CREAT,
+                                   asyncssh.SFTPAttrs())  # type: ignore[misc]
+        assert isinstance(writer, UploadWriter)
+        assert len(threads) == 2
+        assert loop_thread not in threads
+        assert receiver.uploads_open("alpha") == 1
+        await session.end()
+        await server.exit()
+        assert receiver.uploads_open("alpha") == 0
 
     asyncio.run(opens())
