@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,6 +32,13 @@ class Collector:
     messages: list[Received] = field(default_factory=list)
     refuse_rcpt: dict[str, str] = field(default_factory=dict)
     data_reply: str = "250 Message accepted"
+    stall: threading.Event | None = None
+    """While set here and not yet set(), a message's DATA waits (the sender waits for the
+    reply): kept if ``keep_stalled`` (the server took it on, the reply is what is lost),
+    else dropped."""
+    keep_stalled: bool = False
+    stalled: threading.Event = field(default_factory=threading.Event)
+    """Set when a message's DATA is waiting on ``stall``."""
 
     # aiosmtpd finds its hooks by these exact names.
     async def handle_RCPT(  # noqa: N802
@@ -43,6 +52,15 @@ class Collector:
     async def handle_DATA(  # noqa: N802
         self, server: Any, session: Any, envelope: Any
     ) -> str:
+        if self.stall is not None and not self.stall.is_set():
+            if self.keep_stalled:  # taken on (delivered) before the reply, which is lost
+                self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
+                                              envelope.original_content,
+                                              session.ssl is not None))
+            self.stalled.set()
+            while not self.stall.is_set():
+                await asyncio.sleep(0.02)
+            return "451 the server stopped before answering"
         if not self.data_reply.startswith("250"):
             return self.data_reply
         self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos),

@@ -1,13 +1,15 @@
 """Several gateway processes sharing one PostgreSQL, one SeaweedFS bucket and one sandbox
 Canvas: uploads to any node reach Canvas once each and in upload order per institution; a
-holder SIGKILLed mid-POST, mid-poll with a mail pending, or mid-upload is replaced within
-the lease time, with nothing lost or done twice; a node paused past its lease writes nothing
-when it resumes."""
+holder SIGKILLed mid-POST, mid-poll with a mail pending, mid-mail-send or mid-upload is
+replaced within the lease time, with nothing lost or done twice (a mail the server took on
+just before the kill is sent again with its Message-ID); a node paused past its lease
+writes nothing when it resumes."""
 
 from __future__ import annotations
 
 import secrets
 import signal
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -278,6 +280,37 @@ def test_a_holder_killed_while_polling_with_mail_pending_is_replaced_once(
     wait_for(lambda: not store.notices(state=NoticeState.PENDING)
              and sum(report_subjects(mailbox).values()) >= 2, 60, "the reports")
     assert set(report_subjects(mailbox).values()) == {1}
+
+
+@pytest.mark.parametrize("taken", [False, True], ids=["not-taken", "taken"])
+def test_a_holder_killed_mid_mail_send_is_replaced_and_the_mail_sent(
+        make_node: NodeMaker, shared: tuple[Store, LeaseTable], sandbox: CanvasSandbox,
+        mailbox: tuple[Collector, int], alpha: Account, tmp_path: Path, taken: bool) -> None:
+    """SIGKILL while the mail server has the receipt's DATA and has not answered: the next
+    holder sends it.  If the server had not taken the message on, it arrives once; if it
+    had (the window no SMTP client can close), it arrives twice with one Message-ID, so
+    mail clients show it once."""
+    store, table = shared
+    nodes, owner, other = pair(make_node, table)
+    collector = mailbox[0]
+    collector.stall, collector.keep_stalled = threading.Event(), taken
+    openssh_put(nodes[other].sftp_port, alpha, [users_file(tmp_path, "alpha", 0)])
+    assert collector.stalled.wait(30), "the receipt never reached the mail server"
+    nodes[owner].kill()
+    collector.stall.set()  # the dead sender's message is now dropped or kept
+    wait_for(lambda: holder(table, "alpha", {other}), TAKE_OVER + 5, "a take-over")
+    wait_for(lambda: [b.state in IMPORTED for b in store.batches()] == [True], 60,
+             "the batch imported")
+    assert_imported_once_in_order(store, sandbox, [alpha], 1)
+    wait_for(lambda: not store.notices(state=NoticeState.PENDING)
+             and sum(report_subjects(mailbox).values()) >= (3 if taken else 2), 60,
+             "the reports")
+    ids = Counter(line for message in collector.messages
+                  for line in message.content.split(b"\r\n")
+                  if line.lower().startswith(b"message-id:"))
+    # The receipt and the result; a resent receipt keeps its id (its text may differ: it is
+    # rendered again, after the POST).
+    assert sorted(ids.values()) == ([1, 2] if taken else [1, 1])
 
 
 def test_an_upload_cut_by_a_killed_node_is_received_once_through_the_other(
