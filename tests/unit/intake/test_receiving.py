@@ -23,6 +23,7 @@ from gateway.intake.sftp import InstitutionSFTPServer
 from gateway.intake.uploads import UploadWriter
 from gateway.state.custody import Area, Custody, upload_key
 from gateway.state.database import StoreUnavailable
+from gateway.state.local_shelf import LocalShelf
 from gateway.state.s3_custody import S3Custody
 from gateway.state.spool import Spool
 from gateway.state.store import Store
@@ -170,7 +171,7 @@ def test_sftp_v5_v6_opens_go_through_the_same_rules(receiver: Receiver) -> None:
                                   write_eof=lambda: None, close=lambda: None)
         server = InstitutionSFTPServer(cast(Any, channel),
                                        home=bytes(receiver.spool.home("alpha")),
-                                       session=session)
+                                       session=session, shelf=LocalShelf(receiver.spool))
         attrs = asyncssh.SFTPAttrs()
         with pytest.raises(asyncssh.SFTPOpUnsupported, match="resume is not supported"):
             server.open56(b"/inbox/users.csv", asyncssh.ACE4_APPEND_DATA, 0, attrs)
@@ -207,7 +208,7 @@ def test_an_open_while_the_store_is_down_gets_a_plain_answer(
                                   write_eof=lambda: None, close=lambda: None)
         server = InstitutionSFTPServer(cast(Any, channel),
                                        home=bytes(receiver.spool.home("alpha")),
-                                       session=session)
+                                       session=session, shelf=LocalShelf(receiver.spool))
         with caplog.at_level(logging.ERROR), \
                 pytest.raises(asyncssh.SFTPFailure) as refused:
             server.open(b"/inbox/users.csv", asyncssh.FXF_WRITE | asyncssh.FXF_CREAT,
