@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import stat
@@ -53,6 +54,18 @@ class ShelfFile:
     def __init__(self, reader: ShelfReader, display: str) -> None:
         self.reader = reader
         self.display = display
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        """Answer asyncssh's ``ranges@asyncssh.com`` (it seeks with SEEK_DATA and
+        SEEK_HOLE): a published file is never sparse, all data up to its end."""
+        size = self.reader.entry.size
+        if whence == os.SEEK_DATA:
+            if offset >= size:
+                raise OSError(errno.ENXIO, "no data past the end")
+            return offset
+        if whence == os.SEEK_HOLE:
+            return size
+        raise asyncssh.SFTPOpUnsupported(f"{self.display}: seeking is not supported")
 
 
 class ShelfView:
