@@ -122,6 +122,8 @@ class Exporter(Runner):
         self._pruned_at = now
         self._sweep_held()
         for institution in self._institutions().values():
+            if not self._holdings.holds(institution.name):
+                continue  # its holder prunes (cluster mode: the outbox is shared)
             for export in institution.exports:
                 removed = self._shelf.prune(institution.name, export_folder(export.export_name),
                                             older_than=now - export.retention_days * DAY)

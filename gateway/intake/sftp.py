@@ -1,5 +1,5 @@
 """The SFTP view an institution gets: its home with ``/inbox`` (upload), ``/reports`` and
-``/outbox`` (read).
+``/outbox`` (read: what the shelf holds, see :mod:`gateway.intake.shelf_view`).
 
 Allowed: write, list, stat, rename and remove within /inbox and its upload folders
 (``/inbox/batch/<term_sis_id>/``, ``/inbox/diff/<identifier>/``), which can also be made and

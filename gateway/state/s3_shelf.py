@@ -135,14 +135,17 @@ class S3Reader:
         return self._entry
 
     def read(self, offset: int, size: int) -> bytes:
-        """From the window, or a GET of the next READ_AHEAD bytes (at least ``size``)."""
+        """From the window, or a GET of the READ_AHEAD-aligned window holding ``offset``
+        (aligned, so the reads a client sends at once, which arrive in any order, mostly
+        fall into one window instead of each fetching its own)."""
         end = min(offset + size, self._entry.size)
         if offset >= end:
             return b""
         with self._lock:
             if not self._start <= offset or end > self._start + len(self._window):
-                self._window = self._get(offset, max(size, READ_AHEAD))
-                self._start = offset
+                start = offset - offset % READ_AHEAD
+                self._window = self._get(start, max(end - start, READ_AHEAD))
+                self._start = start
             return self._window[offset - self._start:end - self._start]
 
     def _get(self, offset: int, size: int) -> bytes:

@@ -149,3 +149,27 @@ def test_s3_reader_refuses_a_file_replaced_while_read(s3_server: S3Server,
     shelf.publish_bytes("alpha", REPORTS, "status.json", b"b" * (READ_AHEAD + 10))
     with pytest.raises(FileNotFoundError, match="replaced or removed"):
         reader.read(READ_AHEAD, 10)
+
+
+def test_s3_reads_fetch_a_window_at_a_time(s3_server: S3Server, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    # SFTP clients read 32 KiB at a time, out of order: about one GET per megabyte.
+    custody = s3_custody(s3_server, tmp_path / "scratch")
+    shelf = S3Shelf(custody)
+    data = os.urandom(3 * READ_AHEAD + 1000)
+    shelf.publish_bytes("alpha", REPORTS, "big.json", data)
+    gets: list[tuple[int, int]] = []
+    real = custody.read_range
+
+    def counted(key: object, offset: int, size: int, version: str = "") -> bytes:
+        gets.append((offset, size))
+        return real(key, offset, size, version)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(custody, "read_range", counted)
+    reader = shelf.open("alpha", REPORTS, "big.json")
+    offsets = list(range(0, len(data), 32768))
+    shuffled = [o for pair in zip(offsets[1::2], offsets[0::2], strict=False) for o in pair]
+    pieces = {offset: reader.read(offset, 32768) for offset in shuffled + offsets[-1:]}
+    assert b"".join(pieces[offset] for offset in offsets) == data
+    assert [offset for offset, _ in gets] == [0, READ_AHEAD, 2 * READ_AHEAD, 3 * READ_AHEAD]
+    assert max(size for _, size in gets) == READ_AHEAD
