@@ -174,7 +174,7 @@ class Spool:
         return self.exports / f"{run_id:08d}"
 
     def outbox(self, institution: str) -> Path:
-        """Where an institution reads its exports (read-only to it)."""
+        """Where the local shelf keeps an institution's exports (read-only to it)."""
         return self.home(institution) / "outbox"
 
     def home(self, institution: str) -> Path:
@@ -186,7 +186,7 @@ class Spool:
         return self.home(institution) / "inbox"
 
     def reports(self, institution: str) -> Path:
-        """Where an institution reads its reports."""
+        """Where the local shelf keeps an institution's reports and status.json."""
         return self.home(institution) / "reports"
 
     def create(self, institutions: list[str], *, shelf_folders: bool = True) -> None:
