@@ -42,7 +42,7 @@ from gateway.sandbox.server import CanvasSandbox
 from gateway.settings import ConfigError, MailSettings, Settings, reachable_host, read_secret
 from gateway.sorting.sorter import Sorter
 from gateway.state.backends import listen, open_store
-from gateway.state.custodies import build_custody, orphan_grace_seconds
+from gateway.state.custodies import build_custody, build_shelf, orphan_grace_seconds
 from gateway.state.custody import Custody
 from gateway.state.database import StoreUnavailable
 from gateway.state.leases import LeaseBook, LeaseTable
@@ -150,8 +150,8 @@ async def serve(settings: Settings, stop: asyncio.Event,
 async def _serve_locked(settings: Settings, stop: asyncio.Event,
                         load: Callable[[], Settings] | None) -> None:
     spool = Spool(settings.data_dir)
-    spool.create(list(settings.institutions))
     objects = settings.cluster.objects
+    spool.create(list(settings.institutions), shelf_folders=objects is None)
     custody = build_custody(spool, objects)  # first: a credential error opens nothing
     # Cluster mode: this node's writes for an institution are fenced by its lease.
     leases = LeaseBook(settings.cluster.node_name) if settings.cluster.enabled else None
@@ -213,6 +213,7 @@ async def _run(settings: Settings, spool: Spool, running: Components,
                institutions: dict[str, Institution], stop: asyncio.Event, *,
                reload: Callable[[Intake], None], hooks: list[Hook]) -> None:
     store, custody = running.store, running.custody
+    shelf = build_shelf(spool, custody)  # what vendors read: beside the payloads
     holdings: Holdings = running.leases if running.leases is not None else EVERY_INSTITUTION
 
     def report_notes(name: str, delivered: int) -> tuple[str, ...]:
@@ -241,7 +242,7 @@ async def _run(settings: Settings, spool: Spool, running: Components,
                     on_received=upload_received, min_free_bytes=settings.storage.min_free_bytes,
                     node=settings.cluster.node_name if settings.cluster.enabled else None)
     # A dropped temp-named file shows in the sender's status.json at once.
-    intake.receiver.on_discarded = partial(write_status_file, store, spool)
+    intake.receiver.on_discarded = partial(write_status_file, store, shelf)
     sorter = Sorter(store=store, custody=custody, institutions=lambda: institutions,
                     quiet_seconds=settings.batching.quiet_seconds, on_ready=batch_sealed,
                     intake=intake.deliveries,
@@ -249,7 +250,8 @@ async def _run(settings: Settings, spool: Spool, running: Components,
     retention = Retention(store=store, spool=spool, custody=custody,
                           retention_days=settings.archive.retention_days, holdings=holdings)
     exporter = Exporter(store=store, spool=spool, institutions=lambda: institutions,
-                        settings=settings.exports, on_notice=notifier.wake, holdings=holdings)
+                        settings=settings.exports, on_notice=notifier.wake, holdings=holdings,
+                        shelf=shelf)
     intake.requests.handler = partial(_request_export, exporter)
     intake.requests.requestable = partial(_requestable, institutions)
     intake.requests.refusal = exporter.planner.refusal
@@ -343,12 +345,13 @@ def _reloader(load: Callable[[], Settings] | None, spool: Spool,
             log.warning("reload ignored: the gateway runs without a config file")
             return
         try:
-            fresh = {i.name: i for i in resolve_institutions(load(), sandbox)}
+            loaded = load()
+            fresh = {i.name: i for i in resolve_institutions(loaded, sandbox)}
         except ConfigError as error:
             log.error("reload refused; the running configuration stays",
                       extra={"reason": str(error)})
             return
-        spool.create(list(fresh))
+        spool.create(list(fresh), shelf_folders=loaded.cluster.objects is None)
         institutions.update(fresh)  # in place: the runners hold this dict
         for gone in set(institutions) - set(fresh):
             del institutions[gone]

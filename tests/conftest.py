@@ -1,6 +1,7 @@
 """Shared fixtures: a data dir's spool, a store on a hand-moved clock on each backend
 (SQLite, and PostgreSQL on a real server started once per session: tests/postgres.py), and
-the payload custody on both backends (the local spool, and a real S3 server)."""
+the payload custody and the shelf on both backends (the local spool and SFTP homes, and a
+real S3 server)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from gateway.state.custodies import build_shelf
 from gateway.state.custody import Custody
 from gateway.state.local_custody import LocalCustody
 from gateway.state.postgres import PostgresDatabase
 from gateway.state.s3_custody import S3Custody
+from gateway.state.shelf import Shelf
 from gateway.state.spool import Spool
 from gateway.state.store import Store
 from tests.postgres import PostgresServer, running_server
@@ -103,3 +106,10 @@ def custody(request: pytest.FixtureRequest, spool: Spool) -> Custody:
         return LocalCustody(spool)
     server: S3Server = request.getfixturevalue("s3_server")
     return s3_custody(server, spool.root / "scratch")
+
+
+@pytest.fixture
+def shelf(custody: Custody, spool: Spool) -> Shelf:
+    """What institutions read, once per backend: the SFTP homes, and a real S3 server
+    (each test its own prefix, through the custody fixture)."""
+    return build_shelf(spool, custody)

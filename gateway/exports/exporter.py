@@ -20,7 +20,6 @@ import requests
 
 from gateway.exports.canvas_reports import ReportsClient
 from gateway.exports.config import ExportsSettings
-from gateway.exports.outbox import outbox_folder, prune
 from gateway.exports.planner import Planner
 from gateway.exports.runs import due_runs, holding_run_ids
 from gateway.exports.steps import RunSteps
@@ -28,7 +27,9 @@ from gateway.forwarding.canvas import CanvasClient
 from gateway.institutions import CanvasTarget, Institution
 from gateway.runner import EVERY_INSTITUTION, Holdings, Runner
 from gateway.state.leases import LeaseLost, log_dropped
+from gateway.state.local_shelf import LocalShelf
 from gateway.state.protocols import StateStore
+from gateway.state.shelf import Shelf, export_folder
 from gateway.state.spool import Spool
 from gateway.state.states import TransitionError
 
@@ -46,17 +47,20 @@ class Exporter(Runner):
     def __init__(self, *, store: StateStore, spool: Spool,
                  institutions: Callable[[], dict[str, Institution]],
                  settings: ExportsSettings, on_notice: Callable[[], None] = lambda: None,
-                 idle_seconds: float = 1.0, holdings: Holdings = EVERY_INSTITUTION) -> None:
+                 idle_seconds: float = 1.0, holdings: Holdings = EVERY_INSTITUTION,
+                 shelf: Shelf | None = None) -> None:
+        """``shelf``: where the outbox is (default: the SFTP homes of ``spool``)."""
         super().__init__(idle_seconds=idle_seconds)
         self._store = store
         self._holdings = holdings
         self._spool = spool
+        self._shelf = shelf or LocalShelf(spool)
         self._institutions = institutions
         self._settings = settings
         self._sessions: list[requests.Session] = []
         self._clients: dict[CanvasTarget, ReportsClient] = {}
         self.planner = Planner(store, institutions, started_at=store.clock())
-        self._steps = RunSteps(store=store, spool=spool, settings=settings,
+        self._steps = RunSteps(store=store, spool=spool, shelf=self._shelf, settings=settings,
                                client_for=self.client_for, on_notice=on_notice)
         self._pruned_at = 0.0
         self._folders: set[tuple[str, str]] = set()
@@ -92,8 +96,7 @@ class Exporter(Runner):
             for export in institution.exports:
                 key = (institution.name, export.export_name)
                 if key not in self._folders:
-                    outbox_folder(self._spool.home(institution.name),
-                                  export.export_name).mkdir(parents=True, exist_ok=True)
+                    self._shelf.make_folder(institution.name, export_folder(export.export_name))
                     self._folders.add(key)
 
     def close(self) -> None:
@@ -119,9 +122,11 @@ class Exporter(Runner):
         self._pruned_at = now
         self._sweep_held()
         for institution in self._institutions().values():
+            if not self._holdings.holds(institution.name):
+                continue  # its holder prunes (cluster mode: the outbox is shared)
             for export in institution.exports:
-                removed = prune(self._spool.home(institution.name), export.export_name,
-                                older_than=now - export.retention_days * DAY)
+                removed = self._shelf.prune(institution.name, export_folder(export.export_name),
+                                            older_than=now - export.retention_days * DAY)
                 if removed:
                     log.info("old exports removed", extra={
                         "institution": institution.name, "export": export.export_name,

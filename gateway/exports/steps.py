@@ -18,12 +18,13 @@ from typing import Any
 
 from gateway.exports.canvas_reports import ENDED_BADLY, ENDED_WELL, ReportsClient
 from gateway.exports.config import ExportsSettings
-from gateway.exports.outbox import outbox_name, publish
+from gateway.exports.outbox import outbox_name
 from gateway.exports.runs import ExportRun, claimed_report_ids, export_run, file_names
 from gateway.forwarding.backoff import poll_delay, trouble_delay
 from gateway.forwarding.canvas import CanvasError, parse_canvas_time
 from gateway.institutions import Institution
 from gateway.state.protocols import StateStore
+from gateway.state.shelf import Shelf, export_folder
 from gateway.state.spool import Spool
 from gateway.state.states import ExportRunState, NoticeKind
 
@@ -63,11 +64,13 @@ def _carries(shown: object, posted: Mapping[str, str]) -> bool:
 class RunSteps:
     """Moves export runs on, one step per call of :meth:`advance`."""
 
-    def __init__(self, *, store: StateStore, spool: Spool, settings: ExportsSettings,
+    def __init__(self, *, store: StateStore, spool: Spool, shelf: Shelf,
+                 settings: ExportsSettings,
                  client_for: Callable[[Institution], ReportsClient],
                  on_notice: Callable[[], None] = lambda: None) -> None:
         self._store = store
         self._spool = spool
+        self._shelf = shelf
         self._settings = settings
         self._client_for = client_for
         self._on_notice = on_notice
@@ -166,7 +169,8 @@ class RunSteps:
     def _publish(self, run: ExportRun, _: ReportsClient, institution: Institution) -> None:
         assert run.file_name is not None  # DOWNLOADED always has one
         held = self._spool.export_path(run.id)
-        publish(self._spool.home(institution.name), run.export, run.file_name, held)
+        self._shelf.publish_file(institution.name, export_folder(run.export), run.file_name,
+                                 held)
         with self._store.transaction() as txn:
             txn.move("export_run", run.id, State.DOWNLOADED, State.PUBLISHED,
                      published_at=txn.now)

@@ -31,6 +31,7 @@ from gateway.intake.proxy_gate import ProxyPolicy, ProxyTunnel
 from gateway.intake.session import IntakeServices, UploadSession
 from gateway.intake.sftp import InstitutionSFTPServer
 from gateway.settings import ConfigError
+from gateway.state.shelf import Shelf
 from gateway.state.spool import Spool
 
 log = logging.getLogger(__name__)
@@ -53,9 +54,10 @@ class IntakeListener:
     """The running SFTP server; :meth:`stop` ends it gracefully."""
 
     def __init__(self, settings: SftpSettings, spool: Spool, guard: Guard,
-                 services: IntakeServices) -> None:
+                 services: IntakeServices, shelf: Shelf) -> None:
         self._settings = settings
         self._spool = spool
+        self._shelf = shelf
         self._guard = guard
         self._services = services
         self._acceptor: asyncssh.SSHAcceptor | None = None
@@ -100,7 +102,7 @@ class IntakeListener:
         session = UploadSession(institution.name, institution.intake, self._services,
                                 log_fields=owner.fields)
         return InstitutionSFTPServer(chan, home=os.fsencode(self._spool.home(institution.name)),
-                                     session=session, touch=owner.touch)
+                                     session=session, shelf=self._shelf, touch=owner.touch)
 
     async def stop(self, grace: float) -> None:
         """Stop accepting, let completing uploads finish (up to ``grace`` s), close the rest."""

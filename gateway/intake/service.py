@@ -28,6 +28,7 @@ from gateway.intake.receiving import Receiver
 from gateway.intake.requests import RequestDesk
 from gateway.intake.session import IntakeServices
 from gateway.intake.shared_guard import GuardSync, SharedBans, SharedSessions
+from gateway.state.custodies import build_shelf
 from gateway.state.custody import Custody
 from gateway.state.protocols import StateStore
 from gateway.state.spool import Spool
@@ -76,7 +77,8 @@ class Intake:
         """Export requests (``/inbox/requests/<export>``); the daemon sets its handler."""
         services = IntakeServices(self.receiver, Markers(self.receiver, self.deliveries),
                                   self.requests)
-        self._listener = IntakeListener(settings, spool, guard, services)
+        self._listener = IntakeListener(settings, spool, guard, services,
+                                        build_shelf(spool, custody))
 
     def _login_limits(self, store: StateStore, node: str | None) -> tuple[Bans, Sessions]:
         """Bans and session counts: this node's in memory, or a cluster's in the store

@@ -1,5 +1,5 @@
 """The SFTP view an institution gets: its home with ``/inbox`` (upload), ``/reports`` and
-``/outbox`` (read).
+``/outbox`` (read: what the shelf holds, see :mod:`gateway.intake.shelf_view`).
 
 Allowed: write, list, stat, rename and remove within /inbox and its upload folders
 (``/inbox/batch/<term_sis_id>/``, ``/inbox/diff/<identifier>/``), which can also be made and
@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, NoReturn
@@ -55,8 +54,10 @@ from gateway.intake.places import (
 from gateway.intake.replies import ReplyBatch
 from gateway.intake.requests import RequestFile
 from gateway.intake.session import UploadSession
+from gateway.intake.shelf_view import ShelfFile, ShelfView, file_attrs
 from gateway.intake.uploads import RESUME_REFUSED, WRITE_ONLY, UploadWriter
 from gateway.state.database import StoreUnavailable
+from gateway.state.shelf import Shelf
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +83,14 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
     """One SFTP session of one institution, confined to its home."""
 
     def __init__(self, chan: asyncssh.SSHServerChannel[Any], *, home: bytes,
-                 session: UploadSession, touch: Callable[[], None] = lambda: None) -> None:
-        """``touch`` is called on every request: the connection's idle watch (see
+                 session: UploadSession, shelf: Shelf,
+                 touch: Callable[[], None] = lambda: None) -> None:
+        """``shelf`` holds /reports and /outbox (see :mod:`gateway.intake.shelf_view`);
+        ``touch`` is called on every request: the connection's idle watch (see
         :class:`gateway.intake.connections.IdleWatch`) closes it after none for a while."""
-        super().__init__(chan, chroot=home)
+        super().__init__(chan, chroot=home)  # no request reaches the home's files directly
         self._session = session
+        self._published = ShelfView(shelf, session.institution)
         self._touch = touch
         self._loop = asyncio.get_running_loop()
         ReplyBatch(chan, self._loop)  # the replies of a burst of requests go as one write
@@ -116,7 +120,7 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
                 raise asyncssh.SFTPOpUnsupported(f"{place.display}: {RESUME_REFUSED}")
             return self._begin(file, place)
         file_in(place, OUTBOX if place.folder == OUTBOX else REPORTS, WRITE_ONLY)
-        return super().open(path, asyncssh.FXF_READ, attrs)
+        return self._published.open(place)
 
     async def _begin(self, file: InboxFile, place: Place) -> UploadWriter:
         """Start an upload; its store round trips run off the event loop."""
@@ -143,14 +147,13 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
         backlog = file_obj.write(offset, data)
         return len(data) if backlog is None else _after(backlog, len(data))
 
-    def read(self, file_obj: object, offset: int, size: int) -> bytes:
-        """Read a report; uploads are write-only."""
+    def read(self, file_obj: object, offset: int, size: int) -> Awaitable[bytes]:
+        """Read a report or an export (off the event loop); uploads are write-only."""
         self._touch()
-        if isinstance(file_obj, UploadWriter | RequestFile):
+        if not isinstance(file_obj, ShelfFile):
+            assert isinstance(file_obj, UploadWriter | RequestFile)
             raise asyncssh.SFTPPermissionDenied(f"{file_obj.display}: {WRITE_ONLY}")
-        data = super().read(file_obj, offset, size)
-        assert isinstance(data, bytes)
-        return data
+        return self._published.read(file_obj, offset, size)
 
     def close(self, file_obj: object) -> Any:
         """Finish an upload on the client's CLOSE; discard it when the session just ended."""
@@ -158,8 +161,10 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
         if isinstance(file_obj, RequestFile):
             # A request counts only when the client closes it; a dropped session asks nothing.
             return self._session.send_request(file_obj) if _closed_by_client() else None
-        if not isinstance(file_obj, UploadWriter):
-            return super().close(file_obj)
+        if isinstance(file_obj, ShelfFile):
+            file_obj.reader.close()
+            return None
+        assert isinstance(file_obj, UploadWriter)
         if _closed_by_client():
             return self._session.closed(file_obj)
         return self._session.abandoned(file_obj)
@@ -170,7 +175,8 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
             return Entry(file_obj.name, file_obj.size, self._loop.time()).attrs()
         if isinstance(file_obj, RequestFile):
             return file_obj.attrs()
-        return super().fstat(file_obj)
+        assert isinstance(file_obj, ShelfFile)
+        return file_attrs(file_obj.reader.entry)
 
     def fsetstat(self, file_obj: object, attrs: SFTPAttrs) -> None:
         """For an upload, times and modes are accepted and ignored (clients set them) and a
@@ -200,15 +206,13 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
         a report."""
         self._touch()
         place = locate(path)
-        if place.folder == OUTBOX:
-            return super().lstat(path)  # real folders and files; never follow a link
+        if place.folder in (OUTBOX, REPORTS):
+            return await self._published.stat(place)
         if place.subfolder == REQUESTS:
             return self._request_attrs(place)
         if place.name is None:
             return folder_attrs()
-        if place.folder == INBOX:
-            return (await self._entry(place)).attrs()
-        return super().lstat(path)  # reports hold plain files; never follow a link
+        return (await self._entry(place)).attrs()
 
     def _request_attrs(self, place: Place) -> SFTPAttrs:
         """The requests folder, or a request file this session sent."""
@@ -252,20 +256,8 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
             for name in await self._session.listing(place.subfolder):
                 yield name
         else:
-            folders = place.folder == OUTBOX and place.subfolder is None
-            for entry in self._published(path, folders=folders):
+            for entry in await self._published.listing(place):
                 yield entry
-
-    def _published(self, path: bytes, *, folders: bool = False) -> list[SFTPName]:
-        """The plain files of /reports or an export folder (the writers' temp names start
-        with '.'), or with ``folders`` the export folders of /outbox."""
-        with os.scandir(self.map_path(path)) as entries:
-            return [SFTPName(entry.name,
-                             attrs=SFTPAttrs.from_local(entry.stat(follow_symlinks=False)))
-                    for entry in entries
-                    if (entry.is_dir(follow_symlinks=False) if folders
-                        else entry.is_file(follow_symlinks=False))
-                    and not entry.name.startswith(b".")]
 
     async def rename(self, oldpath: bytes, newpath: bytes) -> None:
         """Rename a temp-named upload onto its final name in its folder (this receives it)."""

@@ -8,7 +8,6 @@ Reads only, so it is safe against a running daemon's store.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from rich.console import RenderableType
@@ -16,10 +15,12 @@ from rich.table import Table
 
 from gateway.ops.tables import emit, facts, table
 from gateway.reporting.assemble import canvas_messages
+from gateway.state.custodies import build_shelf
 from gateway.state.custody import Custody, PayloadKey, upload_key
 from gateway.state.protocols import StateStore
 from gateway.state.records import BatchRecord, UploadRecord
 from gateway.state.report_names import ReportStage, latest_report, report_name
+from gateway.state.shelf import REPORTS, Shelf
 from gateway.state.spool import Spool
 from gateway.state.states import FINISHED_BATCH_STATES
 
@@ -56,7 +57,7 @@ def batch_details(store: StateStore, spool: Spool, custody: Custody,
                            "last_error": n.last_error} for n in notices]
     details["history"] = _history(store, "batch", batch.id)
     details["files"] = {**_kept(custody, batch_payloads(batch)),
-                        **_existing(batch_files(spool, batch))}
+                        **batch_files(build_shelf(spool, custody), batch)}
     archived = custody.stat(PayloadKey.archived(batch.institution, batch.id, "history.json"))
     if archived is not None:
         history = custody.locate(PayloadKey.archived(batch.institution, batch.id, "history.json"))
@@ -98,14 +99,23 @@ def batch_payloads(batch: BatchRecord) -> dict[str, PayloadKey]:
             "canvas_errors": PayloadKey.batch_errors(batch.id)}
 
 
-def batch_files(spool: Spool, batch: BatchRecord) -> dict[str, Path]:
-    """Where a batch's report files are (or would be) in its institution's SFTP home: the
-    latest report (the result once written, else the receipt), the receipt and the
-    result."""
-    reports = spool.reports(batch.institution)
-    return {"report": latest_report(reports, batch.reference),
-            "receipt": reports / report_name(batch.reference, ReportStage.RECEIPT, ".txt"),
-            "result": reports / report_name(batch.reference, ReportStage.RESULT, ".txt")}
+def batch_files(shelf: Shelf, batch: BatchRecord) -> dict[str, str]:
+    """Where a batch's published report files are (a path in the institution's SFTP home,
+    or an ``s3://`` URL in cluster mode, which vendors read as ``/reports/<name>``): the
+    latest report (the result once written, else the receipt), the receipt and the result;
+    only those that exist."""
+    names = {"report": batch_report(shelf, batch),
+             "receipt": report_name(batch.reference, ReportStage.RECEIPT, ".txt"),
+             "result": report_name(batch.reference, ReportStage.RESULT, ".txt")}
+    return {what: shelf.locate(batch.institution, REPORTS, name)
+            for what, name in names.items()
+            if name is not None and shelf.stat(batch.institution, REPORTS, name) is not None}
+
+
+def batch_report(shelf: Shelf, batch: BatchRecord) -> str | None:
+    """The name in ``/reports`` of a batch's latest text report; None before the first."""
+    return latest_report(lambda name: shelf.stat(batch.institution, REPORTS, name)
+                         is not None, batch.reference)
 
 
 def upload_details(store: StateStore, _spool: Spool, custody: Custody,
@@ -163,6 +173,3 @@ def _kept(custody: Custody, keys: dict[str, PayloadKey]) -> dict[str, str]:
     return {name: custody.locate(key) for name, key in keys.items()
             if custody.stat(key) is not None}
 
-
-def _existing(paths: dict[str, Path]) -> dict[str, str]:
-    return {name: str(path) for name, path in paths.items() if path.exists()}

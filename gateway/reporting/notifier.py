@@ -36,11 +36,13 @@ from gateway.runner import EVERY_INSTITUTION, Holdings, Runner
 from gateway.settings import MailSettings
 from gateway.sorting.sorter import BATCH_RECEIPT
 from gateway.state.archive import archive_batch
+from gateway.state.custodies import build_shelf
 from gateway.state.custody import Custody
 from gateway.state.leases import LeaseLost, log_dropped
 from gateway.state.protocols import StateStore
 from gateway.state.records import BatchRecord, NoticeRecord
-from gateway.state.spool import Spool, publish_bytes
+from gateway.state.shelf import REPORTS
+from gateway.state.spool import Spool
 from gateway.state.states import (
     FINISHED_BATCH_STATES,
     OPS_ONLY_NOTICES,
@@ -93,7 +95,7 @@ class Notifier(Runner):
         self._notes = notes
         self._holdings = holdings
         self._store = store
-        self._spool = spool
+        self._shelf = build_shelf(spool, custody)  # reports live where payloads do
         self._custody = custody
         self._institutions = institutions
         self._renderers = renderers
@@ -156,7 +158,7 @@ class Notifier(Runner):
             raise ValueError(f"notice {notice.id} names no export run")
         run = export_run(self._store, notice.export_run_id)
         institution = self._institutions().get(run.institution)
-        write_status_file(self._store, self._spool, run.institution)
+        write_status_file(self._store, self._shelf, run.institution)
         rendered = ExportMailRenderer(
             institution.report_templates if institution else None).render(run)
         to = list(institution.report_to) if institution else []
@@ -237,8 +239,8 @@ class Notifier(Runner):
         report = letter.report
         files = report_files(report, letter.rendered)
         for name, content in files.items():
-            publish_bytes(self._spool.reports(report.institution) / name, content)
-        write_status_file(self._store, self._spool, report.institution)
+            self._shelf.publish_bytes(report.institution, REPORTS, name, content)
+        write_status_file(self._store, self._shelf, report.institution)
         assert notice.batch_id is not None
         batch = self._store.batch(notice.batch_id)
         if notice.batch_state in FINISHED_BATCH_STATES or report.outcome is Outcome.FAILED:

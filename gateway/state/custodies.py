@@ -1,5 +1,5 @@
-"""The one place a Custody is built from settings: the local spool, unless object storage
-is configured (``[cluster.objects]``: cluster mode)."""
+"""The one place a Custody and its Shelf are built from settings: the local spool and the
+SFTP homes, unless object storage is configured (``[cluster.objects]``: cluster mode)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from collections.abc import Mapping
 from gateway.settings import read_secret
 from gateway.state.custody import Custody
 from gateway.state.local_custody import LocalCustody
+from gateway.state.local_shelf import LocalShelf
 from gateway.state.objects_config import ObjectStoreSettings
+from gateway.state.shelf import Shelf
 from gateway.state.spool import Spool
 
 MIB = 1 << 20
@@ -56,3 +58,16 @@ def _credentials(objects: ObjectStoreSettings, environ: Mapping[str, str] | None
                          file=objects.secret_access_key_file,
                          what="[cluster.objects] secret access key", environ=environ)
     return key.get_secret_value(), secret.get_secret_value()
+
+
+def build_shelf(spool: Spool, custody: Custody) -> Shelf:
+    """What institutions read, kept beside the payloads: in the SFTP homes of the data
+    volume with the local custody, in the same bucket with the S3 one (cluster mode)."""
+    if isinstance(custody, LocalCustody):
+        return LocalShelf(spool)
+    from gateway.state.s3_custody import S3Custody
+    from gateway.state.s3_shelf import S3Shelf
+
+    if not isinstance(custody, S3Custody):
+        raise TypeError(f"no shelf goes with a {type(custody).__name__}")
+    return S3Shelf(custody)

@@ -14,8 +14,10 @@ Contracts every implementation keeps:
 - Every failure of the storage itself is a :class:`CustodyError` naming the key and where it
   is kept (a folder, or a bucket), never a credential.
 
-What is not a payload (SFTP homes, reports, incoming ``.part`` files, host keys, mail) stays
-on the local data volume: :class:`gateway.state.spool.Spool`.
+What is not a payload (SFTP homes, incoming ``.part`` files, host keys, mail) stays on the
+local data volume: :class:`gateway.state.spool.Spool`; what institutions read (reports,
+exports) is on the shelf (:mod:`gateway.state.shelf`), which in cluster mode keeps it in the
+custody's bucket too.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ class Area(StrEnum):
     BATCHES = "batches"
     QUARANTINE = "quarantine"
     ARCHIVE = "archive"
+    HOMES = "homes"
+    """What institutions read over SFTP (reports, exports): kept here only in cluster mode,
+    by :class:`gateway.state.s3_shelf.S3Shelf` (locally, the SFTP homes themselves)."""
 
 
 REASON_SUFFIX = ".reason.txt"
@@ -141,10 +146,12 @@ class PayloadExistsError(CustodyError):
 
 @dataclass(frozen=True)
 class PayloadStat:
-    """A payload's size in bytes and when it was last written (epoch seconds)."""
+    """A payload's size in bytes, when it was last written (epoch seconds), and the
+    version the store gives it (S3's ETag; empty where there is none)."""
 
     size: int
     modified_at: float
+    version: str = ""
 
 
 class Custody(Protocol):

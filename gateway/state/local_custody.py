@@ -1,7 +1,9 @@
 """Payloads in the local spool: the one-machine custody (the default).
 
 Layout under the data volume (unchanged from before the custody interface):
-``spool/uploads/``, ``spool/batches/``, ``spool/quarantine/`` and ``archive/``.  Every write
+``spool/uploads/``, ``spool/batches/``, ``spool/quarantine/`` and ``archive/`` (and
+``homes`` is ``sftp/``: the local shelf, :class:`gateway.state.local_shelf.LocalShelf`, writes
+the files there itself, which this custody then merely lists).  Every write
 goes to a hidden temp name, is fsynced, then published by link or rename with the folder
 fsynced too, so a reader sees nothing or all of a payload, across a power cut.  A create-only
 put publishes with ``link(2)``, which fails rather than replace an existing name.
@@ -34,6 +36,9 @@ from gateway.state.spool import (
     temp_path_for,
 )
 
+_UNCHECKED = (Area.ARCHIVE, Area.HOMES)
+"""Made on first use, not at start (the homes: the local shelf's own, see spool.create)."""
+
 
 class LocalCustody:
     """Payloads as files of the data volume (see the module docstring)."""
@@ -41,7 +46,8 @@ class LocalCustody:
     def __init__(self, spool: Spool) -> None:
         self._spool = spool
         self._folders = {Area.UPLOADS: spool.uploads, Area.BATCHES: spool.batches,
-                         Area.QUARANTINE: spool.quarantine, Area.ARCHIVE: spool.archive}
+                         Area.QUARANTINE: spool.quarantine, Area.ARCHIVE: spool.archive,
+                         Area.HOMES: spool.sftp}
 
     @property
     def place(self) -> str:
@@ -207,7 +213,7 @@ class LocalCustody:
     def check(self) -> None:
         """The payload folders exist and are writable."""
         for area, folder in self._folders.items():
-            if area is not Area.ARCHIVE and not os.access(folder, os.W_OK):
+            if area not in _UNCHECKED and not os.access(folder, os.W_OK):
                 raise CustodyError(None, self.place, f"{folder} is missing or not writable")
 
     @contextmanager

@@ -11,8 +11,8 @@ and retention spell it the same way as the notifier.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
-from pathlib import Path
 
 __all__ = ["REPORT_SUFFIXES", "ReportStage", "all_report_names", "latest_report",
            "report_name"]
@@ -41,10 +41,11 @@ def all_report_names(reference: str) -> list[str]:
         [f"{reference}{suffix}" for suffix in REPORT_SUFFIXES]
 
 
-def latest_report(folder: Path, reference: str, suffix: str = ".txt") -> Path:
-    """The newest of a batch's reports in ``folder``: the result if written, else the
-    receipt, else one from before the stages; the result's path when there is none."""
-    candidates = [folder / report_name(reference, ReportStage.RESULT, suffix),
-                  folder / report_name(reference, ReportStage.RECEIPT, suffix),
-                  folder / f"{reference}{suffix}"]
-    return next((path for path in candidates if path.exists()), candidates[0])
+def latest_report(published: Callable[[str], bool], reference: str, suffix: str = ".txt"
+                  ) -> str | None:
+    """The name of the newest of a batch's reports that ``published`` says exists: the
+    result if written, else the receipt, else one from before the stages; None if none."""
+    candidates = [report_name(reference, ReportStage.RESULT, suffix),
+                  report_name(reference, ReportStage.RECEIPT, suffix),
+                  f"{reference}{suffix}"]
+    return next((name for name in candidates if published(name)), None)

@@ -1,5 +1,5 @@
-"""Retention: purge archives and the payloads of batches that ended long ago (through the
-custody: the spool or the bucket).
+"""Retention: purge archives, payloads and reports of batches that ended long ago (through
+the custody and the shelf: the spool and the SFTP homes, or the bucket).
 
 Only batches in a finished state (imported, rejected, skipped) are purged, and only their
 payloads: the records in the store stay, so history and reports remain answerable.  Held
@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 
 from gateway.runner import EVERY_INSTITUTION, Holdings, Runner
+from gateway.state.custodies import build_shelf
 from gateway.state.custody import Area, Custody, PayloadKey, archive_prefix, upload_key
 from gateway.state.protocols import StateStore
 from gateway.state.records import BatchRecord
 from gateway.state.recovery import set_aside_orphans
 from gateway.state.report_names import all_report_names
+from gateway.state.shelf import REPORTS
 from gateway.state.spool import Spool
 from gateway.state.states import FINISHED_BATCH_STATES
 
@@ -39,7 +41,7 @@ class Retention(Runner):
         super().__init__(idle_seconds=3600.0)
         self._store = store
         self._holdings = holdings
-        self._spool = spool
+        self._shelf = build_shelf(spool, custody)  # the reports are kept beside the payloads
         self._custody = custody
         self._sweep_grace = sweep_grace_seconds
         self._orphan_grace = max(orphan_grace_seconds, RUNNING_ORPHAN_GRACE)
@@ -83,7 +85,6 @@ class Retention(Runner):
         existed = False
         for key in keys:
             existed = self._custody.delete(key) or existed
-        reports = self._spool.reports(batch.institution)
         for name in all_report_names(batch.reference):  # receipt, result, and older names
-            (reports / name).unlink(missing_ok=True)
+            self._shelf.remove(batch.institution, REPORTS, name)
         return existed

@@ -214,7 +214,48 @@ class S3Custody:
                 head = self._client.head_object(Bucket=self._bucket, Key=self._object(key))
         except PayloadMissingError:
             return None
-        return PayloadStat(head["ContentLength"], head["LastModified"].timestamp())
+        return PayloadStat(head["ContentLength"], head["LastModified"].timestamp(),
+                           str(head.get("ETag", "")))
+
+    def read_range(self, key: PayloadKey, offset: int, size: int, version: str = "") -> bytes:
+        """The ``size`` bytes from ``offset`` (fewer at the end): one ranged GetObject.
+        With ``version`` (an ETag from ``stat``), PayloadExistsError if the object has
+        been replaced since (412): a reader never mixes two versions."""
+        condition: dict[str, Any] = {"IfMatch": version} if version else {}
+        with self._failing(key):
+            answer = self._client.get_object(
+                Bucket=self._bucket, Key=self._object(key),
+                Range=f"bytes={offset}-{offset + size - 1}", **condition)
+            with answer["Body"] as body:
+                return body.read()
+
+    def children(self, area: Area, prefix: str) -> tuple[list[tuple[PayloadKey, PayloadStat]],
+                                                          list[str]]:
+        """One level of the area below ``prefix`` (which ends in ``/``): the payloads
+        directly in it with their stats, and the names of the folders in it (ListObjectsV2
+        with a ``/`` delimiter; a folder marker, see ``mark_folder``, is not a payload)."""
+        top = f"{self._prefix}{area}/"
+        pages = self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=self._bucket, Prefix=top + prefix, Delimiter="/")
+        files: list[tuple[PayloadKey, PayloadStat]] = []
+        folders: list[str] = []
+        with self._failing(None):
+            for page in pages:
+                for item in page.get("Contents", []):
+                    with suppress(ValueError):  # a marker or a stray name: not a payload
+                        files.append((PayloadKey(area, item["Key"][len(top):]), PayloadStat(
+                            item["Size"], item["LastModified"].timestamp(),
+                            str(item.get("ETag", "")))))
+                folders += [common["Prefix"][len(top + prefix):].rstrip("/")
+                            for common in page.get("CommonPrefixes", [])]
+        return files, folders
+
+    def mark_folder(self, area: Area, prefix: str) -> None:
+        """Make the folder ``prefix`` (ending in ``/``) exist while it holds nothing: an
+        empty object named after it, as S3 consoles make folders."""
+        with self._failing(None):
+            self._client.put_object(Bucket=self._bucket, Key=f"{self._prefix}{area}/{prefix}",
+                                    Body=b"")
 
     def size(self, key: PayloadKey) -> int | None:
         """The object's size; None when there is none."""

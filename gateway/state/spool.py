@@ -174,7 +174,7 @@ class Spool:
         return self.exports / f"{run_id:08d}"
 
     def outbox(self, institution: str) -> Path:
-        """Where an institution reads its exports (read-only to it)."""
+        """Where the local shelf keeps an institution's exports (read-only to it)."""
         return self.home(institution) / "outbox"
 
     def home(self, institution: str) -> Path:
@@ -186,15 +186,18 @@ class Spool:
         return self.home(institution) / "inbox"
 
     def reports(self, institution: str) -> Path:
-        """Where an institution reads its reports."""
+        """Where the local shelf keeps an institution's reports and status.json."""
         return self.home(institution) / "reports"
 
-    def create(self, institutions: list[str]) -> None:
-        """Create every folder the gateway writes to (idempotent)."""
+    def create(self, institutions: list[str], *, shelf_folders: bool = True) -> None:
+        """Create every folder the gateway writes to (idempotent); ``shelf_folders``: also
+        each home's ``reports`` and ``outbox`` (the local shelf's; in cluster mode what
+        vendors read is in the bucket and these are never used)."""
         for folder in (self.incoming, self.uploads, self.batches, self.exports,
                        self.quarantine, self.host_keys, self.mail):
             folder.mkdir(parents=True, exist_ok=True)
         for name in institutions:
             self.inbox(name).mkdir(parents=True, exist_ok=True)
-            self.reports(name).mkdir(parents=True, exist_ok=True)
-            self.outbox(name).mkdir(parents=True, exist_ok=True)
+            if shelf_folders:
+                self.reports(name).mkdir(parents=True, exist_ok=True)
+                self.outbox(name).mkdir(parents=True, exist_ok=True)

@@ -17,11 +17,13 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from gateway.ops.quarantine import quarantined
-from gateway.ops.show import batch_details, batch_files, iso_time
+from gateway.ops.show import batch_details, batch_report, iso_time
 from gateway.ops.status import status_rows
+from gateway.state.custodies import build_shelf
 from gateway.state.custody import Custody
 from gateway.state.protocols import StateStore
 from gateway.state.records import BatchRecord
+from gateway.state.shelf import REPORTS, read_whole
 from gateway.state.spool import Spool
 from gateway.state.states import FINISHED_BATCH_STATES, UploadState
 from gateway.web.activity import SftpActivity
@@ -46,6 +48,7 @@ class StatusPages:
         self._store = store
         self._spool = spool
         self._custody = custody
+        self._shelf = build_shelf(spool, custody)
         self._institutions = institutions
         self._health = health
         self._started_at = store.clock() if started_at is None else started_at
@@ -75,8 +78,11 @@ class StatusPages:
             details = batch_details(self._store, self._spool, self._custody, batch_id)
         except KeyError:
             return None
-        report = batch_files(self._spool, self._store.batch(batch_id))["report"]
-        text = report.read_text(encoding="utf-8", errors="replace") if report.exists() else None
+        batch = self._store.batch(batch_id)
+        name = batch_report(self._shelf, batch)
+        data = None if name is None else read_whole(self._shelf, batch.institution, REPORTS,
+                                                    name)
+        text = None if data is None else data.decode("utf-8", errors="replace")
         return self._templates.get_template("batch.html").render(
             generated=_now(self._store), version=VERSION,
             uptime=_duration(self._store.clock() - self._started_at), batch=details,
@@ -97,7 +103,7 @@ class StatusPages:
                  for upload in self._store.uploads(batch_id=batch.id)]
         return {"batch": batch, "files": files,
                 "finished": batch.state in FINISHED_BATCH_STATES,
-                "has_report": batch_files(self._spool, batch)["report"].exists()}
+                "has_report": batch_report(self._shelf, batch) is not None}
 
 
 def _now(store: StateStore) -> str:

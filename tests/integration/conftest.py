@@ -1,17 +1,33 @@
-"""Real parts for the integration tests: Canvas sandbox, SMTP server, SFTP accounts, gateway."""
+"""Real parts for the integration tests: Canvas sandbox, SMTP server, SFTP accounts, gateway,
+and the nodes of a cluster (one PostgreSQL, one SeaweedFS bucket, one sandbox)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import secrets
+import signal
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from gateway.sandbox.server import CanvasSandbox
-from tests.integration.gateway_process import Account, GatewayProcess, make_account
+from gateway.state.leases import LeaseTable
+from gateway.state.postgres import PostgresDatabase
+from gateway.state.store import Store
+from tests.integration.gateway_process import (
+    Account,
+    GatewayProcess,
+    make_account,
+    make_host_key,
+)
 from tests.integration.mail_server import Collector, smtp_server
+from tests.s3_server import S3Server
 
 SANDBOX_TOKEN = "test-canvas-token"
+LEASE = 2.0
+"""Cluster nodes' lease, seconds; short so take-overs stay quick (renewed every 0.67 s)."""
+
+NodeMaker = Callable[[str], GatewayProcess]
 
 
 @pytest.fixture
@@ -59,3 +75,43 @@ def intake(tmp_path: Path, alpha: Account, beta: Account) -> Iterator[GatewayPro
     yield process
     if process.process is not None:
         process.kill()
+
+
+@pytest.fixture
+def shared(postgres_url: str) -> Iterator[tuple[Store, LeaseTable]]:
+    """An unfenced view of the cluster's store (what an operator's command sees)."""
+    store = Store(PostgresDatabase(postgres_url, connections=2))
+    yield store, LeaseTable(store.database)
+    store.close()
+
+
+@pytest.fixture
+def make_node(tmp_path: Path, sandbox: CanvasSandbox, mailbox: tuple[Collector, int],
+              alpha: Account, beta: Account, postgres_url: str,
+              s3_server: S3Server) -> Iterator[NodeMaker]:
+    """Makes (does not start) nodes of one cluster; kills what still runs at the end."""
+    prefix = f"cluster-{secrets.token_hex(4)}"
+    made: list[GatewayProcess] = []
+
+    def make(name: str) -> GatewayProcess:
+        (tmp_path / name).mkdir()
+        node = GatewayProcess(root=tmp_path / name, sandbox_url=sandbox.base_url,
+                              smtp_port=mailbox[1], accounts=[alpha, beta],
+                              token=SANDBOX_TOKEN,
+                              host_key_file=make_host_key(tmp_path))  # one for all nodes
+        node.env.update(TEST_DATABASE_URL=postgres_url, TEST_S3_KEY=s3_server.access_key,
+                        TEST_S3_SECRET=s3_server.secret_key)
+        node.extra_config += [
+            "[cluster]", 'database_url_env = "TEST_DATABASE_URL"', f'node_name = "{name}"',
+            f"lease_seconds = {LEASE}", "[cluster.objects]", f'bucket = "{s3_server.bucket}"',
+            f'endpoint_url = "{s3_server.endpoint_url}"', f'prefix = "{prefix}"',
+            'access_key_id_env = "TEST_S3_KEY"', 'secret_access_key_env = "TEST_S3_SECRET"']
+        made.append(node)
+        return node
+
+    yield make
+    for node in made:
+        if node.process is not None:
+            if node.process.poll() is None:
+                node.process.send_signal(signal.SIGCONT)
+            node.kill()

@@ -7,12 +7,10 @@ writes nothing when it resumes."""
 
 from __future__ import annotations
 
-import secrets
 import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 
@@ -23,68 +21,21 @@ from gateway.cluster import assignment
 from gateway.sandbox import Faults, LatencyFault
 from gateway.sandbox.server import CanvasSandbox
 from gateway.state.leases import LeaseTable
-from gateway.state.postgres import PostgresDatabase
 from gateway.state.states import BatchState, NoticeState, UploadState
 from gateway.state.store import Store
-from tests.integration.conftest import SANDBOX_TOKEN
+from tests.integration.conftest import LEASE, NodeMaker
 from tests.integration.gateway_process import (
     Account,
     GatewayProcess,
-    make_host_key,
     wait_for,
 )
 from tests.integration.mail_server import Collector
 from tests.integration.sftp_clients import openssh_put, paramiko_session
 from tests.postgres import PASSWORD
-from tests.s3_server import S3Server
 
-LEASE = 2.0
-"""Seconds; short so the take-overs below stay quick (renewed every 0.67 s)."""
 TAKE_OVER = LEASE + LEASE / 3 + 2.0
 """The bound on a take-over: the lease, one round of the keeper, and slack for 2 cores."""
 IMPORTED = (BatchState.IMPORTED, BatchState.IMPORTED_WITH_MESSAGES)
-
-NodeMaker = Callable[[str], GatewayProcess]
-
-
-@pytest.fixture
-def shared(postgres_url: str) -> Iterator[tuple[Store, LeaseTable]]:
-    """An unfenced view of the cluster's store (what an operator's command sees)."""
-    store = Store(PostgresDatabase(postgres_url, connections=2))
-    yield store, LeaseTable(store.database)
-    store.close()
-
-
-@pytest.fixture
-def make_node(tmp_path: Path, sandbox: CanvasSandbox, mailbox: tuple[Collector, int],
-              alpha: Account, beta: Account, postgres_url: str,
-              s3_server: S3Server) -> Iterator[NodeMaker]:
-    """Makes (does not start) nodes of one cluster; kills what still runs at the end."""
-    prefix = f"cluster-{secrets.token_hex(4)}"
-    made: list[GatewayProcess] = []
-
-    def make(name: str) -> GatewayProcess:
-        (tmp_path / name).mkdir()
-        node = GatewayProcess(root=tmp_path / name, sandbox_url=sandbox.base_url,
-                              smtp_port=mailbox[1], accounts=[alpha, beta],
-                              token=SANDBOX_TOKEN,
-                              host_key_file=make_host_key(tmp_path))  # one for all nodes
-        node.env.update(TEST_DATABASE_URL=postgres_url, TEST_S3_KEY=s3_server.access_key,
-                        TEST_S3_SECRET=s3_server.secret_key)
-        node.extra_config += [
-            "[cluster]", 'database_url_env = "TEST_DATABASE_URL"', f'node_name = "{name}"',
-            f"lease_seconds = {LEASE}", "[cluster.objects]", f'bucket = "{s3_server.bucket}"',
-            f'endpoint_url = "{s3_server.endpoint_url}"', f'prefix = "{prefix}"',
-            'access_key_id_env = "TEST_S3_KEY"', 'secret_access_key_env = "TEST_S3_SECRET"']
-        made.append(node)
-        return node
-
-    yield make
-    for node in made:
-        if node.process is not None:
-            if node.process.poll() is None:
-                node.process.send_signal(signal.SIGCONT)
-            node.kill()
 
 
 def users_file(folder: Path, institution: str, number: int) -> Path:

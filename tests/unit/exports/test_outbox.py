@@ -1,4 +1,5 @@
-"""Publishing into the outbox (atomic, read-only files, idempotent) and retention."""
+"""Publishing into the outbox on the local shelf (atomic, read-only files, idempotent) and
+retention: the files stay where vendors always found them."""
 
 from __future__ import annotations
 
@@ -6,7 +7,11 @@ import os
 import stat
 from pathlib import Path
 
-from gateway.exports.outbox import prune, publish
+from gateway.state.local_shelf import LocalShelf
+from gateway.state.shelf import export_folder
+from gateway.state.spool import Spool
+
+GRADES = export_folder("grades")
 
 
 def held(tmp_path: Path, data: bytes) -> Path:
@@ -18,24 +23,27 @@ def held(tmp_path: Path, data: bytes) -> Path:
 
 
 def test_publish_is_atomic_read_only_and_repeatable(tmp_path: Path) -> None:
-    final = publish(tmp_path, "grades", "20270115-080000Z-grade_export_csv.csv",
-                    held(tmp_path, b"a,b\n"))
-    assert final == tmp_path / "outbox" / "grades" / "20270115-080000Z-grade_export_csv.csv"
+    shelf = LocalShelf(Spool(tmp_path))
+    name = "20270115-080000Z-grade_export_csv.csv"
+    shelf.publish_file("alpha", GRADES, name, held(tmp_path, b"a,b\n"))
+    final = tmp_path / "sftp" / "alpha" / "outbox" / "grades" / name
     assert final.read_bytes() == b"a,b\n"
     assert stat.S_IMODE(final.stat().st_mode) == 0o444
     # after a crash: the same file again
-    again = publish(tmp_path, "grades", final.name, held(tmp_path, b"a,b\n"))
-    assert again.read_bytes() == b"a,b\n"
+    shelf.publish_file("alpha", GRADES, name, held(tmp_path, b"a,b\n"))
+    assert final.read_bytes() == b"a,b\n"
     assert [p.name for p in final.parent.iterdir()] == [final.name]  # no temp left behind
 
 
 def test_prune_removes_only_published_files_past_retention(tmp_path: Path) -> None:
-    old = publish(tmp_path, "grades", "old.csv", held(tmp_path, b"1"))
-    new = publish(tmp_path, "grades", "new.csv", held(tmp_path, b"2"))
-    temp = old.parent / ".new.csv.abc.tmp"
+    shelf = LocalShelf(Spool(tmp_path))
+    shelf.publish_file("alpha", GRADES, "old.csv", held(tmp_path, b"1"))
+    shelf.publish_file("alpha", GRADES, "new.csv", held(tmp_path, b"2"))
+    folder = shelf.folder("alpha", GRADES)
+    temp = folder / ".new.csv.abc.tmp"
     temp.write_bytes(b"being written")
-    os.utime(old, (1000.0, 1000.0))
+    os.utime(folder / "old.csv", (1000.0, 1000.0))
     os.utime(temp, (1000.0, 1000.0))
-    assert prune(tmp_path, "grades", older_than=2000.0) == ["old.csv"]
-    assert sorted(p.name for p in old.parent.iterdir()) == [".new.csv.abc.tmp", new.name]
-    assert prune(tmp_path, "missing", older_than=2000.0) == []
+    assert shelf.prune("alpha", GRADES, older_than=2000.0) == ["old.csv"]
+    assert sorted(p.name for p in folder.iterdir()) == [".new.csv.abc.tmp", "new.csv"]
+    assert shelf.prune("alpha", export_folder("missing"), older_than=2000.0) == []

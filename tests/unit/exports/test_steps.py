@@ -21,6 +21,7 @@ from gateway.exports.runs import ExportRun, export_run
 from gateway.exports.steps import RunSteps
 from gateway.institutions import CanvasTarget, Institution
 from gateway.reporting.status_file import write_status_file
+from gateway.state.local_shelf import LocalShelf
 from gateway.state.spool import Spool, publish_stream
 from gateway.state.states import ExportRunState
 from tests.conftest import StoreMaker
@@ -56,7 +57,7 @@ def test_two_runs_done_in_the_same_second_publish_two_files(tmp_path: Path,
     store = make_store(lambda: NOW)
     spool = Spool(tmp_path / "data")
     reports = Reports()
-    steps = RunSteps(store=store, spool=spool, settings=ExportsSettings(),
+    steps = RunSteps(store=store, spool=spool, shelf=LocalShelf(spool), settings=ExportsSettings(),
                      client_for=lambda _: reports)  # type: ignore[arg-type,return-value]
     with store.transaction() as txn:
         ids = [txn.add_export_run("alpha", EXPORT.export_name, EXPORT.report, slot=slot,
@@ -98,8 +99,9 @@ def test_a_start_answered_without_a_report_id_is_never_posted_again_blindly(
     store = make_store(lambda: NOW)
     canvas = Answers()
     client = ReportsClient(canvas, "1")  # type: ignore[arg-type]
-    steps = RunSteps(store=store, spool=Spool(tmp_path / "data"), settings=ExportsSettings(),
-                     client_for=lambda _: client)
+    spool = Spool(tmp_path / "data")
+    steps = RunSteps(store=store, spool=spool, shelf=LocalShelf(spool),
+                     settings=ExportsSettings(), client_for=lambda _: client)
     with store.transaction() as txn:
         run_id = txn.add_export_run("alpha", EXPORT.export_name, EXPORT.report,
                                     slot="request:1", trigger="request", parameters={})
@@ -133,7 +135,7 @@ def test_an_unexpected_error_reaches_the_vendor_without_paths(
     assert run.state is ExportRunState.FAILED
     assert run.reason is not None
     assert "FileNotFoundError" in run.reason
-    write_status_file(store, spool, "alpha")
+    write_status_file(store, LocalShelf(spool), "alpha")
     notices = [n.reason for n in store.notices()]
     status = (spool.reports("alpha") / "status.json").read_text()
     assert run.reason in json.dumps(json.loads(status))

@@ -23,6 +23,7 @@ from gateway.intake.sftp import InstitutionSFTPServer
 from gateway.intake.uploads import UploadWriter
 from gateway.state.custody import Area, Custody, upload_key
 from gateway.state.database import StoreUnavailable
+from gateway.state.local_shelf import LocalShelf
 from gateway.state.s3_custody import S3Custody
 from gateway.state.spool import Spool
 from gateway.state.store import Store
@@ -162,19 +163,19 @@ def test_password_checks_cannot_delay_completions(receiver: Receiver,
     checker.close()
 
 
-def _sftp_session(receiver: Receiver) -> tuple[UploadSession, InstitutionSFTPServer]:
-    """An SFTP session of alpha's on a channel that goes nowhere (call in a running loop)."""
+def _sftp_server(receiver: Receiver) -> tuple[UploadSession, InstitutionSFTPServer]:
+    """Alpha's SFTP server on a channel that goes nowhere (call it on the event loop)."""
     session = UploadSession("alpha", IntakeOptions(), IntakeServices(receiver, cast(Any, None)))
     channel = SimpleNamespace(exit=lambda status: None, write=lambda *args: None,
                               write_eof=lambda: None, close=lambda: None)
-    server = InstitutionSFTPServer(cast(Any, channel), home=bytes(receiver.spool.home("alpha")),
-                                   session=session)
-    return session, server
+    return session, InstitutionSFTPServer(cast(Any, channel),
+                                          home=bytes(receiver.spool.home("alpha")),
+                                          session=session, shelf=LocalShelf(receiver.spool))
 
 
 def test_sftp_v5_v6_opens_go_through_the_same_rules(receiver: Receiver) -> None:
     async def opens() -> None:
-        session, server = _sftp_session(receiver)
+        session, server = _sftp_server(receiver)
         attrs = asyncssh.SFTPAttrs()
         with pytest.raises(asyncssh.SFTPOpUnsupported, match="resume is not supported"):
             server.open56(b"/inbox/users.csv", asyncssh.ACE4_APPEND_DATA, 0, attrs)
@@ -206,7 +207,7 @@ def test_an_open_while_the_store_is_down_gets_a_plain_answer(
     monkeypatch.setattr(receiver, "pending_bytes", down)
 
     async def opens() -> None:
-        session, server = _sftp_session(receiver)
+        session, server = _sftp_server(receiver)
         with caplog.at_level(logging.ERROR), \
                 pytest.raises(asyncssh.SFTPFailure) as refused:
             await server.open(b"/inbox/users.csv", asyncssh.FXF_WRITE | asyncssh.FXF_CREAT,
@@ -242,7 +243,7 @@ def test_an_upload_opens_with_its_store_round_trips_off_the_event_loop(
     monkeypatch.setattr(receiver.in_flight, "opened", share)
 
     async def opens() -> None:
-        session, server = _sftp_session(receiver)
+        session, server = _sftp_server(receiver)
         loop_thread = threading.current_thread().name
         writer = await server.open(b"/inbox/users.csv", asyncssh.FXF_WRITE | asyncssh.FXF_CREAT,
                                    asyncssh.SFTPAttrs())  # type: ignore[misc]

@@ -9,7 +9,11 @@ from pathlib import Path
 import pytest
 
 from gateway.ops.cli import main
-from gateway.state.custody import PayloadKey
+from gateway.ops.show import batch_details
+from gateway.state.custodies import build_shelf
+from gateway.state.custody import Custody, PayloadKey
+from gateway.state.local_custody import LocalCustody
+from gateway.state.shelf import REPORTS
 from gateway.state.spool import Spool
 from gateway.state.states import BatchState
 from gateway.state.store import Store
@@ -113,3 +117,23 @@ def test_show_prints_canvas_messages_and_no_times_that_never_were(
     assert re.search(r"canvas errors:\n.*\n.*\nusers.csv +Unknown role 'boss'", text)
     assert re.search(r"canvas warnings:\n.*\n.*\nusers.csv +user u9 has no email", text)
     assert "next attempt" not in text
+
+
+def test_show_says_where_the_published_reports_are(spool: Spool, custody: Custody) -> None:
+    # Local: the file in the SFTP home; cluster mode: the object's s3:// URL.
+    store = Store(spool.database, clock=Clock())
+    batch = store.batch(imported(store, spool, Clock(), "alpha", waited=5, processing=2,
+                                 import_id=77))
+    shelf = build_shelf(spool, custody)
+    shelf.publish_bytes("alpha", REPORTS, f"{batch.reference}.receipt.txt", b"receipt")
+    assert batch_details(store, spool, custody, batch.id)["files"] == {
+        "report": shelf.locate("alpha", REPORTS, f"{batch.reference}.receipt.txt"),
+        "receipt": shelf.locate("alpha", REPORTS, f"{batch.reference}.receipt.txt")}
+    shelf.publish_bytes("alpha", REPORTS, f"{batch.reference}.result.txt", b"result")
+    files = batch_details(store, spool, custody, batch.id)["files"]
+    assert files["report"] == files["result"]
+    assert files["result"] == (
+        str(spool.reports("alpha") / f"{batch.reference}.result.txt")
+        if isinstance(custody, LocalCustody)
+        else f"{custody.place}homes/alpha/reports/{batch.reference}.result.txt")
+    store.close()

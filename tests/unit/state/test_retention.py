@@ -1,6 +1,7 @@
 """Archive and retention through the custody, on both store backends and both custodies:
-an ended batch's payloads are archived, then purged with the archive once older than the
-retention; each pass reads only what expired since the last."""
+an ended batch's payloads are archived, then purged with the archive (and its reports from
+the shelf) once older than the retention; each pass reads only what expired since the
+last."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ import os
 import time
 
 from gateway.state.archive import archive_batch
+from gateway.state.custodies import build_shelf
 from gateway.state.custody import Area, Custody, PayloadKey, upload_key
 from gateway.state.local_custody import LocalCustody
+from gateway.state.report_names import ReportStage, report_name
 from gateway.state.retention import DAY, Retention
+from gateway.state.shelf import REPORTS
 from gateway.state.spool import Spool
 from gateway.state.states import FINISHED_BATCH_STATES, BatchState
 from gateway.state.store import Store
@@ -118,3 +122,25 @@ def test_the_hourly_pass_sets_aside_old_unrecorded_uploads_only(
         "r-recorded", "r-young-orphan"]
     assert [key.name for key in custody.keys(Area.QUARANTINE)
             if not key.name.endswith(".reason.txt")] == ["upload-r-old-orphan"]
+
+
+def test_an_expired_batch_s_reports_leave_the_shelf(
+        store: Store, spool: Spool, custody: Custody, clock: Clock) -> None:
+    # On S3 (cluster mode) the reports are objects: retention deletes them from the bucket.
+    shelf = build_shelf(spool, custody)
+    old = _batch(store, BatchState.REJECTED)
+    reference = store.batch(old).reference
+    for name in (report_name(reference, ReportStage.RECEIPT, ".txt"),
+                 report_name(reference, ReportStage.RESULT, ".json"), f"{reference}.txt"):
+        shelf.publish_bytes("alpha", REPORTS, name, b"report")
+    shelf.publish_bytes("alpha", REPORTS, "status.json", b"{}")
+    clock.now += 10 * DAY
+    recent = _batch(store, BatchState.REJECTED)
+    kept = report_name(store.batch(recent).reference, ReportStage.RESULT, ".txt")
+    shelf.publish_bytes("alpha", REPORTS, kept, b"report")
+
+    Retention(store=store, spool=spool, custody=custody, retention_days=5).step()
+    assert [entry.name for entry in shelf.files("alpha", REPORTS)] == [kept, "status.json"]
+    if not isinstance(custody, LocalCustody):
+        assert [key.name for key in custody.keys(Area.HOMES, "alpha/reports/")] == [
+            f"alpha/reports/{kept}", "alpha/reports/status.json"]
