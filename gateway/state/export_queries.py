@@ -17,7 +17,7 @@ ACTIVE_STATES = (ExportRunState.SCHEDULED, ExportRunState.STARTING, ExportRunSta
 
 
 class ExportRunQueries:
-    """The export run reads; mixed into ``Store``, which supplies ``_rows``."""
+    """The export run reads; mixed into ``Store``, which supplies ``_rows`` and ``_hint``."""
 
     def _rows(self, sql: str, *params: Any) -> list[Row]:
         raise NotImplementedError

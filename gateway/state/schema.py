@@ -336,7 +336,10 @@ INSERT INTO metric_counters (family, institution, export, value)
 """)
 """Schema steps; the ``schema_version`` table counts those applied (``PRAGMA user_version``
 before it existed).  Append only, and additive: a node one version behind must still run on
-the schema one step ahead (rolling upgrades)."""
+the schema one step ahead (rolling upgrades).  A step that adds running totals fills them
+from the history once, in the step itself (under the migration's lock): ``waiting_totals``,
+and ``metric_counters`` (``gateway.state.counters``; its histogram bounds are written out as
+they were then, since a step never changes; the scrape reads any bound stored)."""
 
 TABLES: dict[str, tuple[str, dict[Any, frozenset[Any]]]] = {
     "upload": ("uploads", UPLOAD_TRANSITIONS),

@@ -37,7 +37,7 @@ class BatchCount(NamedTuple):
 
 
 class SqlStatusViews:
-    """The read models; mixed into ``Store``, which supplies ``_rows``."""
+    """The read models; mixed into ``Store``, which supplies ``_rows`` and ``_hint``."""
 
     def _rows(self, sql: str, *params: Any) -> list[Row]:
         raise NotImplementedError
