@@ -11,7 +11,8 @@ of five runs:
   pass cost before ``purged_at``);
 * ``recovery``: the orphan check for the spool's upload files (the last 90 days': retention
   removes older ones) next to reading every upload record (the check before);
-* ``metrics``: one scrape of the store collector (still whole-history aggregates).
+* ``metrics``: one scrape of the store collector (metric counters and live work only;
+  ``bench/scrape.py`` times whole scrapes before and after that change).
 
 ``--backend postgres`` starts a throwaway PostgreSQL as the tests do (tests/postgres.py:
 Debian's initdb/pg_ctl).  Prints one line per size and measure, in milliseconds.
@@ -31,6 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from gateway.state.local_custody import LocalCustody  # noqa: E402
 from gateway.state.postgres import PostgresDatabase  # noqa: E402
 from gateway.state.retention import DAY, Retention  # noqa: E402
 from gateway.state.spool import Spool  # noqa: E402
@@ -56,9 +58,10 @@ def fill(store: Store, batches: int, clock: list[float]) -> list[int]:
             txn.move("upload", upload, UploadState.RECEIVED, UploadState.ACCEPTED,
                      batch_id=batch)
             previous = BatchState.OPEN
-            for state in IMPORT_PATH:
-                txn.move("batch", batch, previous, state, posted_at=clock[0],
-                         finished_at=clock[0] + 30)
+            for state in IMPORT_PATH:  # posted, then finished, as the forwarder writes them
+                times = ({"posted_at": clock[0]} if state is BatchState.IMPORTING else
+                         {"finished_at": clock[0] + 30} if state is BatchState.IMPORTED else {})
+                txn.move("batch", batch, previous, state, **times)
                 previous = state
         uploads.append(upload)
     clock[0] = NOW
@@ -104,7 +107,8 @@ def measure(size: int, backend: str, root: Path) -> dict[str, float]:
         store = open_store(spool.database)
         store.clock = lambda: clock[0]
         uploads = fill(store, size, clock)
-        retention = Retention(store=store, spool=spool, retention_days=KEEP_DAYS)
+        retention = Retention(store=store, spool=spool, custody=LocalCustody(spool),
+                              retention_days=KEEP_DAYS)
         retention.step()  # the first pass purges the expired half; then the steady state
         recent = uploads[len(uploads) // 2:]
         figures = {

@@ -15,7 +15,7 @@ from gateway.state.states import ExportRunState
 
 __all__ = ["ExportRun", "claimed_report_ids", "due_runs", "export_run", "file_names",
            "holding_run_ids", "iso_utc", "last_requested", "last_runs", "run_summary",
-           "runs_of", "state_counts"]
+           "runs_of"]
 
 
 def export_run(store: StateStore, run_id: int) -> ExportRun:
@@ -59,11 +59,6 @@ def holding_run_ids(store: StateStore) -> set[int]:
 def file_names(store: StateStore, institution: str, export: str) -> set[str]:
     """The outbox names the export's runs were given (each run's file keeps its own)."""
     return store.export_file_names(institution, export)
-
-
-def state_counts(store: StateStore) -> dict[tuple[str, str, str], int]:
-    """Runs per (institution, export, state), for metrics."""
-    return store.export_state_counts()
 
 
 def run_summary(run: ExportRun) -> dict[str, Any]:

@@ -17,9 +17,12 @@ ACTIVE_STATES = (ExportRunState.SCHEDULED, ExportRunState.STARTING, ExportRunSta
 
 
 class ExportRunQueries:
-    """The export run reads; mixed into ``Store``, which supplies ``_rows``."""
+    """The export run reads; mixed into ``Store``, which supplies ``_rows`` and ``_hint``."""
 
     def _rows(self, sql: str, *params: Any) -> list[Row]:
+        raise NotImplementedError
+
+    def _hint(self, index: str) -> str:
         raise NotImplementedError
 
     def export_run(self, run_id: int) -> ExportRun:
@@ -76,17 +79,15 @@ class ExportRunQueries:
                           " AND export = ? AND file_name IS NOT NULL", institution, export)
         return {str(row[0]) for row in rows}
 
-    def export_state_counts(self) -> dict[tuple[str, str, str], int]:
-        """Runs per (institution, export, state), for metrics."""
-        rows = self._rows("SELECT institution, export, state, COUNT(*) FROM export_runs"
-                          " GROUP BY institution, export, state")
+    def active_export_run_counts(self) -> dict[tuple[str, str, str], int]:
+        """Runs not yet ended per (institution, export, state), for metrics: read through
+        the ``export_runs_by_state`` index, so the ended runs (the history) are not visited;
+        those are counted by the metric counters."""
+        marks = ", ".join("?" for _ in ACTIVE_STATES)
+        rows = self._rows(f"SELECT institution, export, state, COUNT(*) FROM export_runs"
+                          f"{self._hint('export_runs_by_state')} WHERE state IN ({marks})"
+                          " GROUP BY institution, export, state", *ACTIVE_STATES)
         return {(row[0], row[1], row[2]): int(row[3]) for row in rows}
-
-    def export_last_published(self) -> dict[tuple[str, str], float]:
-        """When each (institution, export) last published a file."""
-        rows = self._rows("SELECT institution, export, MAX(published_at) FROM export_runs"
-                          " WHERE published_at IS NOT NULL GROUP BY institution, export")
-        return {(row[0], row[1]): float(row[2]) for row in rows}
 
 
 def _where(**filters: str | None) -> tuple[str, list[Any]]:

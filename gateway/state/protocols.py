@@ -33,7 +33,7 @@ from gateway.state.states import (
     NoticeState,
     UploadState,
 )
-from gateway.state.status_views import BatchCount, Latency, UploadTotals
+from gateway.state.status_views import BatchCount, CounterValue
 
 
 class StoreTransaction(Protocol):
@@ -162,32 +162,21 @@ class StatusViews(Protocol):
 
     clock: Callable[[], float]
 
-    def upload_totals(self) -> list[UploadTotals]:
-        """Per institution: uploads, bytes, uploads waiting, the latest arrival."""
+    def counters(self, families: Iterable[str]) -> list[CounterValue]:
+        """The metric counters of ``families`` (kept in transactions; never the history)."""
         ...
 
-    def batch_counts(self) -> list[BatchCount]:
-        """Batches per institution and state, with the oldest one's creation time."""
+    def waiting_uploads(self) -> dict[str, int]:
+        """Per institution, its uploads waiting for a batch (the running totals)."""
+        ...
+
+    def batch_counts(self, states: Iterable[BatchState]) -> list[BatchCount]:
+        """Batches in ``states`` per institution and state, with the oldest one's creation
+        time (only batches in ``states`` are visited)."""
         ...
 
     def oldest_waiting_uploads(self) -> dict[str, float]:
         """Per institution, when its oldest upload still waiting for a batch arrived."""
-        ...
-
-    def import_outcomes(self, outcomes: Iterable[BatchState]) -> dict[tuple[str, str], int]:
-        """How often imports reached each of ``outcomes``, by (institution, outcome)."""
-        ...
-
-    def last_finished(self, states: Iterable[BatchState]) -> dict[str, float]:
-        """Per institution, when its latest batch in one of ``states`` finished."""
-        ...
-
-    def upload_to_post_latencies(self) -> list[Latency]:
-        """Per posted batch: from its first upload's arrival to its POST."""
-        ...
-
-    def post_to_finish_latencies(self) -> list[Latency]:
-        """Per finished import: from its POST to Canvas's final state."""
         ...
 
     def outbox_depth(self) -> dict[str, int]:
@@ -394,11 +383,6 @@ class StateStore(StatusViews, Protocol):
         """The outbox names the export's runs were given."""
         ...
 
-    def export_state_counts(self) -> dict[tuple[str, str, str], int]:
-        """Runs per (institution, export, state), for metrics."""
+    def active_export_run_counts(self) -> dict[tuple[str, str, str], int]:
+        """Runs not yet ended per (institution, export, state) (ended runs not visited)."""
         ...
-
-    def export_last_published(self) -> dict[tuple[str, str], float]:
-        """When each (institution, export) last published a file."""
-        ...
-

@@ -268,10 +268,78 @@ CREATE TABLE IF NOT EXISTS leases (
     epoch INTEGER NOT NULL,
     expires_at REAL NOT NULL
 );
+""", """
+CREATE TABLE IF NOT EXISTS metric_counters (
+    family TEXT NOT NULL,
+    institution TEXT NOT NULL,
+    export TEXT NOT NULL DEFAULT '',
+    label TEXT NOT NULL DEFAULT '',
+    value REAL NOT NULL,
+    PRIMARY KEY (family, institution, export, label)
+);
+INSERT INTO metric_counters (family, institution, value)
+    SELECT 'uploads', institution, COUNT(*) FROM uploads GROUP BY institution;
+INSERT INTO metric_counters (family, institution, value)
+    SELECT 'upload_bytes', institution, SUM(size) FROM uploads GROUP BY institution;
+INSERT INTO metric_counters (family, institution, value)
+    SELECT 'last_upload', institution, MAX(received_at) FROM uploads GROUP BY institution;
+INSERT INTO metric_counters (family, institution, label, value)
+    SELECT 'batches_finished', institution, state, COUNT(*) FROM batches
+    WHERE state IN ('imported', 'imported_with_messages', 'rejected', 'skipped')
+    GROUP BY institution, state;
+INSERT INTO metric_counters (family, institution, label, value)
+    SELECT 'imports', b.institution, t.to_state, COUNT(*) FROM transitions t
+    JOIN batches b ON b.id = t.entity_id WHERE t.entity = 'batch'
+    AND t.to_state IN ('imported', 'imported_with_messages', 'failed')
+    GROUP BY b.institution, t.to_state;
+INSERT INTO metric_counters (family, institution, value)
+    SELECT 'last_success', institution, MAX(finished_at) FROM batches
+    WHERE state IN ('imported', 'imported_with_messages') AND finished_at IS NOT NULL
+    GROUP BY institution;
+INSERT INTO metric_counters (family, institution, label, value)
+    WITH observed (family, institution, seconds) AS (
+        SELECT 'upload_to_post', b.institution, b.posted_at - MIN(u.received_at)
+        FROM batches b JOIN uploads u ON u.batch_id = b.id WHERE b.posted_at IS NOT NULL
+        GROUP BY b.id, b.institution, b.posted_at
+        UNION ALL
+        SELECT 'post_to_finish', institution, finished_at - posted_at FROM batches
+        WHERE posted_at IS NOT NULL AND finished_at >= posted_at
+    ), bounds (family, label, upper) AS (VALUES
+        ('upload_to_post', '5.0', 5), ('upload_to_post', '15.0', 15),
+        ('upload_to_post', '30.0', 30), ('upload_to_post', '60.0', 60),
+        ('upload_to_post', '120.0', 120), ('upload_to_post', '300.0', 300),
+        ('upload_to_post', '600.0', 600), ('upload_to_post', '1800.0', 1800),
+        ('upload_to_post', '3600.0', 3600), ('upload_to_post', '7200.0', 7200),
+        ('upload_to_post', '21600.0', 21600), ('upload_to_post', '86400.0', 86400),
+        ('upload_to_post', '+Inf', 1e308),
+        ('post_to_finish', '1.0', 1), ('post_to_finish', '5.0', 5),
+        ('post_to_finish', '15.0', 15), ('post_to_finish', '30.0', 30),
+        ('post_to_finish', '60.0', 60), ('post_to_finish', '120.0', 120),
+        ('post_to_finish', '300.0', 300), ('post_to_finish', '600.0', 600),
+        ('post_to_finish', '1800.0', 1800), ('post_to_finish', '3600.0', 3600),
+        ('post_to_finish', '7200.0', 7200), ('post_to_finish', '14400.0', 14400),
+        ('post_to_finish', '+Inf', 1e308)
+    )
+    SELECT family, institution, bucket, COUNT(*) FROM (
+        SELECT o.family, o.institution, (SELECT b.label FROM bounds b WHERE b.family = o.family
+            AND b.upper >= o.seconds ORDER BY b.upper LIMIT 1) AS bucket FROM observed o
+    ) AS bucketed GROUP BY family, institution, bucket
+    UNION ALL
+    SELECT family, institution, 'sum', SUM(CASE WHEN seconds > 0 THEN seconds ELSE 0 END)
+    FROM observed GROUP BY family, institution;
+INSERT INTO metric_counters (family, institution, export, label, value)
+    SELECT 'export_runs_ended', institution, export, state, COUNT(*) FROM export_runs
+    WHERE state IN ('published', 'failed') GROUP BY institution, export, state;
+INSERT INTO metric_counters (family, institution, export, value)
+    SELECT 'export_last_published', institution, export, MAX(published_at) FROM export_runs
+    WHERE published_at IS NOT NULL GROUP BY institution, export;
 """)
 """Schema steps; the ``schema_version`` table counts those applied (``PRAGMA user_version``
 before it existed).  Append only, and additive: a node one version behind must still run on
-the schema one step ahead (rolling upgrades)."""
+the schema one step ahead (rolling upgrades).  A step that adds running totals fills them
+from the history once, in the step itself (under the migration's lock): ``waiting_totals``,
+and ``metric_counters`` (``gateway.state.counters``; its histogram bounds are written out as
+they were then, since a step never changes; the scrape reads any bound stored)."""
 
 TABLES: dict[str, tuple[str, dict[Any, frozenset[Any]]]] = {
     "upload": ("uploads", UPLOAD_TRANSITIONS),

@@ -1,7 +1,10 @@
 """Named aggregate reads for metrics, the status page and ``gateway status``.
 
 Each is one query over an indexed table, in SQL both adapters accept (``SUM(CASE ...)``, not
-SQLite's sum of booleans), returning plain values: callers never see rows or SQL.
+SQLite's sum of booleans), returning plain values: callers never see rows or SQL.  What
+metrics read follows the live work or the number of institutions, never the history: counts
+of everything that ever happened are the metric counters kept in transactions
+(``gateway.state.counters``); the gauges read only unfinished rows through an index.
 """
 
 from __future__ import annotations
@@ -14,14 +17,14 @@ from gateway.state.records import BatchRecord
 from gateway.state.states import BatchState, NoticeState, UploadState
 
 
-class UploadTotals(NamedTuple):
-    """One institution's uploads ever received, and those waiting for a batch."""
+class CounterValue(NamedTuple):
+    """One row of the metric counters (``gateway.state.counters``)."""
 
+    family: str
     institution: str
-    uploads: int
-    bytes: int
-    waiting: int
-    last_received_at: float
+    export: str
+    label: str
+    value: float
 
 
 class BatchCount(NamedTuple):
@@ -33,32 +36,37 @@ class BatchCount(NamedTuple):
     oldest_created_at: float
 
 
-class Latency(NamedTuple):
-    """Seconds one batch spent between two moments (for a histogram)."""
-
-    institution: str
-    seconds: float
-
-
 class SqlStatusViews:
-    """The read models; mixed into ``Store``, which supplies ``_rows``."""
+    """The read models; mixed into ``Store``, which supplies ``_rows`` and ``_hint``."""
 
     def _rows(self, sql: str, *params: Any) -> list[Row]:
         raise NotImplementedError
 
-    def upload_totals(self) -> list[UploadTotals]:
-        """Per institution: uploads, bytes, uploads waiting, the latest arrival."""
-        rows = self._rows(
-            "SELECT institution, COUNT(*), COALESCE(SUM(size), 0),"
-            " SUM(CASE WHEN state = ? THEN 1 ELSE 0 END), MAX(received_at) FROM uploads"
-            " GROUP BY institution", UploadState.RECEIVED)
-        return [UploadTotals(row[0], int(row[1]), int(row[2]), int(row[3]), float(row[4]))
-                for row in rows]
+    def _hint(self, index: str) -> str:
+        raise NotImplementedError
 
-    def batch_counts(self) -> list[BatchCount]:
-        """Batches per institution and state, with the oldest one's creation time."""
-        rows = self._rows("SELECT institution, state, COUNT(*), MIN(created_at) FROM batches"
-                          " GROUP BY institution, state")
+    def counters(self, families: Iterable[str]) -> list[CounterValue]:
+        """The metric counters of ``families``: kept in the transactions that change what
+        they count, so this reads a row per (institution, label), never the history."""
+        wanted = list(families)
+        rows = self._rows("SELECT family, institution, export, label, value FROM"
+                          f" metric_counters WHERE family IN ({_marks(wanted)})", *wanted)
+        return [CounterValue(row[0], row[1], row[2], row[3], float(row[4])) for row in rows]
+
+    def waiting_uploads(self) -> dict[str, int]:
+        """Per institution, its uploads waiting for a batch (the running totals)."""
+        rows = self._rows("SELECT institution, uploads FROM waiting_totals")
+        return {row[0]: int(row[1]) for row in rows}
+
+    def batch_counts(self, states: Iterable[BatchState]) -> list[BatchCount]:
+        """Batches in ``states`` per institution and state, with the oldest one's creation
+        time: read through the ``batches_by_state`` index, so only batches in ``states``
+        (the unfinished ones, for metrics: the live work) are visited."""
+        wanted = list(states)
+        rows = self._rows(
+            "SELECT institution, state, COUNT(*), MIN(created_at) FROM batches"
+            f"{self._hint('batches_by_state')} WHERE state IN ({_marks(wanted)})"
+            " GROUP BY institution, state", *wanted)
         return [BatchCount(row[0], row[1], int(row[2]), float(row[3])) for row in rows]
 
     def oldest_waiting_uploads(self) -> dict[str, float]:
@@ -69,38 +77,6 @@ class SqlStatusViews:
                           " WHERE u.institution = w.institution AND u.state = ?)"
                           " FROM waiting_totals w WHERE w.uploads > 0", UploadState.RECEIVED)
         return {row[0]: float(row[1]) for row in rows if row[1] is not None}
-
-    def import_outcomes(self, outcomes: Iterable[BatchState]) -> dict[tuple[str, str], int]:
-        """How often imports reached each of ``outcomes``, by (institution, outcome)."""
-        states = list(outcomes)
-        marks = ", ".join("?" for _ in states)
-        rows = self._rows(
-            "SELECT b.institution, t.to_state, COUNT(*) FROM transitions t"
-            " JOIN batches b ON b.id = t.entity_id WHERE t.entity = 'batch'"
-            f" AND t.to_state IN ({marks}) GROUP BY b.institution, t.to_state", *states)
-        return {(row[0], row[1]): int(row[2]) for row in rows}
-
-    def last_finished(self, states: Iterable[BatchState]) -> dict[str, float]:
-        """Per institution, when its latest batch in one of ``states`` finished."""
-        wanted = list(states)
-        marks = ", ".join("?" for _ in wanted)
-        rows = self._rows("SELECT institution, MAX(finished_at) FROM batches"
-                          f" WHERE state IN ({marks}) GROUP BY institution", *wanted)
-        return {row[0]: float(row[1] or 0) for row in rows}
-
-    def upload_to_post_latencies(self) -> list[Latency]:
-        """Per posted batch: from its first upload's arrival to its POST."""
-        rows = self._rows("SELECT b.institution, b.posted_at - MIN(u.received_at)"
-                          " FROM batches b JOIN uploads u ON u.batch_id = b.id"
-                          " WHERE b.posted_at IS NOT NULL GROUP BY b.id, b.institution,"
-                          " b.posted_at")
-        return [Latency(row[0], float(row[1])) for row in rows]
-
-    def post_to_finish_latencies(self) -> list[Latency]:
-        """Per finished import: from its POST to Canvas's final state."""
-        rows = self._rows("SELECT institution, finished_at - posted_at FROM batches"
-                          " WHERE posted_at IS NOT NULL AND finished_at >= posted_at")
-        return [Latency(row[0], float(row[1])) for row in rows]
 
     def outbox_depth(self) -> dict[str, int]:
         """Notices not sent (pending or failed), by state: read through the ``notices_due``

@@ -70,6 +70,9 @@ class Store(SqlStatusViews, ExportRunQueries):
     def _rows(self, sql: str, *params: Any) -> list[Row]:
         return self.database.rows(sql, params)
 
+    def _hint(self, index: str) -> str:
+        return self.database.hint(index)
+
     # -- queries ---------------------------------------------------------------------------
 
     def upload(self, upload_id: int) -> UploadRecord:

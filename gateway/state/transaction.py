@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
+from gateway.state.counters import Counting
 from gateway.state.database import Cursor, Session
 from gateway.state.leases import LeaseFence
 from gateway.state.records import FindingRecord, HookDeliveryRecord
@@ -41,6 +42,7 @@ class Transaction:
         self.now = now
         self._fence = fence
         self._confirmed: set[str] = set()
+        self._counts = Counting(session, now)  # metric counters, kept with what they count
 
     def _fenced(self, institution: str) -> None:
         """Raise LeaseLost unless this node may write for ``institution`` (see the class)."""
@@ -79,6 +81,7 @@ class Transaction:
             "INSERT INTO waiting_totals (institution, uploads, bytes) VALUES (?, 1, ?)"
             " ON CONFLICT (institution) DO UPDATE SET uploads = waiting_totals.uploads + 1,"
             " bytes = waiting_totals.bytes + excluded.bytes", (institution, size))
+        self._counts.upload_received(institution, size)
         self._log("upload", upload_id, None, UploadState.RECEIVED, filename)
         return upload_id
 
@@ -298,6 +301,7 @@ class Transaction:
                 "UPDATE waiting_totals SET uploads = uploads - 1, bytes = bytes - u.size"
                 " FROM (SELECT institution, size FROM uploads WHERE id = ?) AS u"
                 " WHERE waiting_totals.institution = u.institution", (record_id,))
+        self._counts.moved(entity, record_id, new, fields)
         self._log(entity, record_id, expected, new, reason)
 
     def update(self, entity: str, record_id: int, expected: State, **fields: Any) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from gateway.state import schema as schema_module
+from gateway.state.counters import Family
 from gateway.state.states import (
     BATCH_TRANSITIONS,
     BatchState,
@@ -207,6 +208,10 @@ def test_a_store_made_by_the_code_before_schema_version_upgrades_in_place(
     assert (batch.options, batch.number) == ({"x": "1"}, 1)
     assert [u.filename for u in store.uploads(batch_id=batch.id)] == ["users.csv"]
     assert list(store.institution_holds()) == ["beta"]
+    counted = {(row.family, row.institution): row.value for row in store.counters(
+        (Family.UPLOADS, Family.UPLOAD_BYTES, Family.LAST_UPLOAD, Family.IMPORTS))}
+    assert counted == {("uploads", "alpha"): 1, ("upload_bytes", "alpha"): 10,
+                       ("last_upload", "alpha"): 1000.0}  # filled from its history
     with store.transaction() as txn:
         assert txn.create_batch("alpha") == batch.id + 1
     assert store.batch(batch.id + 1).number == 2

@@ -4,9 +4,6 @@ grow with the rows a statement visits, not timed)."""
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,10 +11,10 @@ import pytest
 from gateway.sorting.sorter import Sorter
 from gateway.state.local_custody import LocalCustody
 from gateway.state.spool import Spool
-from gateway.state.sqlite import SqliteDatabase
 from gateway.state.states import NoticeState, UploadState
 from gateway.state.store import Store
 from tests.institution_records import institution
+from tests.sqlite_steps import sqlite_of, vm_steps
 
 
 @pytest.fixture
@@ -29,35 +26,6 @@ def _receive(store: Store, institution: str, count: int, size: int = 10) -> list
     with store.transaction() as txn:
         return [txn.record_upload(institution, f"u{n}.csv", size, "0" * 64)
                 for n in range(count)]
-
-
-def _sqlite(store: Store) -> SqliteDatabase:
-    """The SQLite adapter under ``store`` (these tests count SQLite's own VM steps)."""
-    assert isinstance(store.database, SqliteDatabase)
-    return store.database
-
-
-@contextmanager
-def _steps(store: Store) -> Iterator[list[int]]:
-    """Count the VM steps the store's connection (this thread's) runs inside the block."""
-    counted = [0]
-
-    def tick() -> int:
-        counted[0] += 1
-        return 0
-
-    connection: sqlite3.Connection = _sqlite(store)._connection()
-    connection.set_progress_handler(tick, 1)
-    try:
-        yield counted
-    finally:
-        connection.set_progress_handler(None, 1)
-
-
-def _cost(store: Store, read: Callable[[], object]) -> int:
-    with _steps(store) as counted:
-        read()
-    return counted[0]
 
 
 def test_waiting_bytes_follow_receipts_and_batching(store: Store) -> None:
@@ -88,12 +56,13 @@ def test_a_rolled_back_receipt_leaves_the_totals_alone(store: Store) -> None:
 def test_an_existing_store_gets_its_totals_from_its_waiting_uploads(tmp_path: Path) -> None:
     store = Store(tmp_path / "state.db")
     _receive(store, "alpha", 4, size=3)
-    connection = _sqlite(store)._connection()  # as a store from before the totals: drop and redo
+    connection = sqlite_of(store)._connection()  # as a store from before the totals: drop and redo
     connection.execute("DROP TABLE waiting_totals")
     connection.execute("DROP INDEX uploads_by_name")
     for later in ("DROP INDEX uploads_by_payload", "ALTER TABLE uploads DROP COLUMN payload",
                   "DROP INDEX batches_unpurged", "DROP INDEX batches_by_state",
-                  "ALTER TABLE batches DROP COLUMN purged_at"):  # the steps after it
+                  "ALTER TABLE batches DROP COLUMN purged_at",
+                  "DROP TABLE metric_counters"):  # the steps after it
         connection.execute(later)
     connection.execute("UPDATE schema_version SET version = 14")  # the step before the totals
     store.close()
@@ -103,15 +72,15 @@ def test_an_existing_store_gets_its_totals_from_its_waiting_uploads(tmp_path: Pa
 def test_waiting_queries_read_the_same_rows_with_ten_or_five_thousand_waiting(
         store: Store) -> None:
     _receive(store, "alpha", 10)
-    few = [_cost(store, lambda: store.waiting_bytes("alpha")),
-           _cost(store, lambda: store.waiting("alpha", newest=True, limit=1)),
-           _cost(store, lambda: store.waiting_named("alpha", None, "u3.csv"))]
+    few = [vm_steps(store, lambda: store.waiting_bytes("alpha")),
+           vm_steps(store, lambda: store.waiting("alpha", newest=True, limit=1)),
+           vm_steps(store, lambda: store.waiting_named("alpha", None, "u3.csv"))]
     _receive(store, "alpha", 5000)
-    many = [_cost(store, lambda: store.waiting_bytes("alpha")),
-            _cost(store, lambda: store.waiting("alpha", newest=True, limit=1)),
-            _cost(store, lambda: store.waiting_named("alpha", None, "u3.csv"))]
+    many = [vm_steps(store, lambda: store.waiting_bytes("alpha")),
+            vm_steps(store, lambda: store.waiting("alpha", newest=True, limit=1)),
+            vm_steps(store, lambda: store.waiting_named("alpha", None, "u3.csv"))]
     assert many == few
-    full = _cost(store, lambda: store.waiting("alpha"))
+    full = vm_steps(store, lambda: store.waiting("alpha"))
     assert full > 100 * max(many)  # the counter does see a read of every waiting upload
 
 
@@ -139,9 +108,9 @@ def test_the_sorter_waiting_for_quiet_reads_no_more_with_thousands_waiting(
     sorter = Sorter(store=store, custody=LocalCustody(spool), institutions=lambda: institutions,
                     quiet_seconds=3600, on_ready=lambda: None)
     _receive(store, "alpha", 10)
-    few = _cost(store, sorter.step)
+    few = vm_steps(store, sorter.step)
     _receive(store, "alpha", 3000)
-    many = _cost(store, sorter.step)
+    many = vm_steps(store, sorter.step)
     assert store.batches() == []  # still waiting for quiet
     assert many <= few + 50, (few, many)
 
@@ -164,9 +133,9 @@ def test_the_outbox_and_oldest_waiting_gauges_read_no_more_with_long_history(
     with store.transaction() as txn:
         txn.add_notice("batch_report", "beta", None)
     _history(store, 10)
-    few = [_cost(store, store.outbox_depth), _cost(store, store.oldest_waiting_uploads)]
+    few = [vm_steps(store, store.outbox_depth), vm_steps(store, store.oldest_waiting_uploads)]
     _history(store, 3000)
-    many = [_cost(store, store.outbox_depth), _cost(store, store.oldest_waiting_uploads)]
+    many = [vm_steps(store, store.outbox_depth), vm_steps(store, store.oldest_waiting_uploads)]
     assert many == few
     assert store.outbox_depth() == {"pending": 1}
     assert list(store.oldest_waiting_uploads()) == ["beta"]

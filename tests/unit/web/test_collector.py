@@ -131,3 +131,18 @@ def test_sessions_logins_rejections_build_and_process_without_created_series(
     assert _at(after, "process_start_time_seconds") > 0
     assert _at(after, "process_resident_memory_bytes") > 0
     assert not [name for name, _ in after if name.endswith("_created")]
+
+
+def test_a_bucket_under_a_bound_no_longer_used_counts_in_every_bound_above_it(
+        store: Store, spool: Spool, clock: Clock) -> None:
+    imported(store, spool, clock, "alpha", waited=40, processing=3)
+    with store.database.transaction() as session:  # as stored by bounds of another version
+        session.execute("INSERT INTO metric_counters (family, institution, label, value)"
+                        " VALUES ('upload_to_post', 'alpha', '10.0', 2)")
+    samples = _scrape(store, spool)
+
+    def bucket(le: str) -> float:
+        return _at(samples, "gateway_upload_to_post_seconds_bucket", institution="alpha", le=le)
+
+    assert [bucket("5.0"), bucket("15.0"), bucket("60.0"), bucket("+Inf")] == [0, 2, 3, 3]
+    assert _at(samples, "gateway_upload_to_post_seconds_count", institution="alpha") == 3
