@@ -48,9 +48,10 @@ def status_rows(store: StateStore, configured: Sequence[str], *, only: str | Non
     Reads the unfinished batches and each institution's latest success and latest upload,
     never the whole history (the status page calls this every few seconds).
     """
-    batches = _current_batches(store, only)
+    shown = [only] if only is not None else sorted(set(configured) | store.institutions_seen())
+    batches = _current_batches(store, shown, only)
     uploads = store.uploads(institution=only, state=UploadState.RECEIVED)
-    latest = _latest_uploads(store, only)
+    latest = _latest_uploads(store, shown)
     exports = last_runs(store, only)
     names = sorted(set(configured) | {b.institution for b in batches}
                    | {u.institution for u in uploads} | set(latest))
@@ -66,17 +67,18 @@ def status_rows(store: StateStore, configured: Sequence[str], *, only: str | Non
     return rows
 
 
-def _current_batches(store: StateStore, only: str | None) -> list[BatchRecord]:
-    """The batches a status row shows: unfinished ones and each institution's latest
-    success (``only``: of that institution), oldest first."""
+def _current_batches(store: StateStore, shown: Sequence[str],
+                     only: str | None) -> list[BatchRecord]:
+    """The batches a status row shows: unfinished ones (``only``: of that institution) and
+    the latest success of each shown institution, oldest first."""
     unfinished = (*_WAITING, *_IN_FLIGHT, BatchState.HELD, BatchState.FAILED)
-    return store.current_batches(unfinished, _SUCCESS, only)
+    return store.current_batches(unfinished, _SUCCESS, shown, only)
 
 
-def _latest_uploads(store: StateStore, only: str | None) -> dict[str, dict[str, Any]]:
-    """Each institution's latest received upload: its file name and when it arrived."""
+def _latest_uploads(store: StateStore, shown: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Each shown institution's latest received upload: its file name and when it arrived."""
     return {name: {"file": filename, "received_at": _iso(received_at)}
-            for name, (filename, received_at) in store.latest_uploads(only).items()}
+            for name, (filename, received_at) in store.latest_uploads(shown).items()}
 
 
 def _not_received(discards: Sequence[DiscardRecord]) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ never against a backend; failures to reach the database are
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -188,13 +188,19 @@ class StatusViews(Protocol):
         ...
 
     def current_batches(self, unfinished: Iterable[BatchState], successes: Iterable[BatchState],
-                        institution: str | None = None) -> list[BatchRecord]:
-        """Batches in ``unfinished`` states and each institution's latest batch in one of
-        ``successes`` (only ``institution``'s, if given), oldest first."""
+                        institutions: Sequence[str], only: str | None = None
+                        ) -> list[BatchRecord]:
+        """Batches in ``unfinished`` states (only ``only``'s, if given) and the latest batch
+        in one of ``successes`` of each of ``institutions``, oldest first; never a scan of
+        the history."""
         ...
 
-    def latest_uploads(self, institution: str | None = None) -> dict[str, tuple[str, float]]:
-        """Each institution's (or ``institution``'s) latest upload: file name, arrival."""
+    def institutions_seen(self) -> set[str]:
+        """Every institution that ever had an upload or a finished batch."""
+        ...
+
+    def latest_uploads(self, institutions: Sequence[str]) -> dict[str, tuple[str, float]]:
+        """The latest upload of each of ``institutions``: file name, arrival."""
         ...
 
 

@@ -333,6 +333,8 @@ INSERT INTO metric_counters (family, institution, export, label, value)
 INSERT INTO metric_counters (family, institution, export, value)
     SELECT 'export_last_published', institution, export, MAX(published_at) FROM export_runs
     WHERE published_at IS NOT NULL GROUP BY institution, export;
+""", """
+CREATE INDEX IF NOT EXISTS uploads_by_state_only ON uploads (state, id);
 """)
 """Schema steps; the ``schema_version`` table counts those applied (``PRAGMA user_version``
 before it existed).  Append only, and additive: a node one version behind must still run on

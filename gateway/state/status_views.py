@@ -9,9 +9,10 @@ of everything that ever happened are the metric counters kept in transactions
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
+from gateway.state.counters import Family
 from gateway.state.database import Row
 from gateway.state.records import BatchRecord
 from gateway.state.states import BatchState, NoticeState, UploadState
@@ -91,30 +92,48 @@ class SqlStatusViews:
         return [BatchRecord.from_row(row) for row in rows]
 
     def current_batches(self, unfinished: Iterable[BatchState], successes: Iterable[BatchState],
-                        institution: str | None = None) -> list[BatchRecord]:
-        """Batches in ``unfinished`` states and each institution's latest batch in one of
-        ``successes`` (only ``institution``'s, if given), oldest first."""
-        open_states, done_states = list(unfinished), list(successes)
-        params: list[Any] = [*open_states, *done_states]
-        only = ""
-        if institution is not None:
-            only = " AND institution = ?"
-            params.append(institution)
-        rows = self._rows(
-            f"SELECT * FROM batches WHERE (state IN ({_marks(open_states)}) OR id IN"
-            f" (SELECT MAX(id) FROM batches WHERE state IN ({_marks(done_states)})"
-            f" GROUP BY institution)){only} ORDER BY id", *params)
+                        institutions: Sequence[str], only: str | None = None
+                        ) -> list[BatchRecord]:
+        """Batches in ``unfinished`` states (only ``only``'s, if given) and the latest batch
+        in one of ``successes`` of each of ``institutions``, oldest first.  Each latest one
+        is an index lookup per institution and state: the cost follows the institutions and
+        the unfinished work, never the history."""
+        open_states = list(unfinished)
+        params: list[Any] = list(open_states)
+        only_clause = ""
+        if only is not None:
+            only_clause = " AND institution = ?"
+            params.append(only)
+        pairs = [(name, state) for name in institutions for state in successes]
+        latest = ""
+        if pairs:
+            latest = (" OR id IN (SELECT (SELECT MAX(b.id) FROM batches b"
+                      " WHERE b.institution = w.column1 AND b.state = w.column2)"
+                      f" FROM (VALUES {', '.join('(?, ?)' for _ in pairs)}) AS w)")
+            params.extend(value for pair in pairs for value in pair)
+        rows = self._rows(f"SELECT * FROM batches WHERE (state IN ({_marks(open_states)})"
+                          f"{only_clause}){latest} ORDER BY id", *params)
         return [BatchRecord.from_row(row) for row in rows]
 
-    def latest_uploads(self, institution: str | None = None) -> dict[str, tuple[str, float]]:
-        """Each institution's (or ``institution``'s) latest upload: file name, arrival."""
-        params: list[Any] = []
-        only = ""
-        if institution is not None:
-            only = " AND institution = ?"
-            params.append(institution)
-        rows = self._rows("SELECT institution, filename, received_at FROM uploads WHERE id IN"
-                          f" (SELECT MAX(id) FROM uploads GROUP BY institution){only}", *params)
+    def institutions_seen(self) -> set[str]:
+        """Every institution that ever had an upload or a finished batch (configured or
+        not): read from the counters, so it costs the institutions, not the history."""
+        rows = self._rows("SELECT DISTINCT institution FROM metric_counters"
+                          " WHERE family IN (?, ?)", Family.LAST_UPLOAD.value,
+                          Family.BATCHES_FINISHED.value)
+        return {str(row[0]) for row in rows}
+
+    def latest_uploads(self, institutions: Sequence[str]) -> dict[str, tuple[str, float]]:
+        """The latest upload of each of ``institutions`` (file name, arrival): one index
+        lookup each, whatever the history."""
+        if not institutions:
+            return {}
+        rows = self._rows(
+            "SELECT institution, filename, received_at FROM uploads WHERE id IN"
+            " (SELECT (SELECT u.id FROM uploads u WHERE u.institution = w.column1"
+            " ORDER BY u.received_at DESC LIMIT 1)"
+            f" FROM (VALUES {', '.join('(?)' for _ in institutions)}) AS w)",
+            *institutions)
         return {row[0]: (row[1], float(row[2])) for row in rows}
 
 
