@@ -131,7 +131,7 @@ class SqlStatusViews:
         rows = self._rows(
             "SELECT institution, filename, received_at FROM uploads WHERE id IN"
             " (SELECT (SELECT u.id FROM uploads u WHERE u.institution = w.column1"
-            " ORDER BY u.received_at DESC LIMIT 1)"
+            " ORDER BY u.received_at DESC, u.id DESC LIMIT 1)"
             f" FROM (VALUES {', '.join('(?)' for _ in institutions)}) AS w)",
             *institutions)
         return {row[0]: (row[1], float(row[2])) for row in rows}

@@ -61,3 +61,23 @@ def imported(store: Store, spool: Spool, clock: Clock, institution: str, *,
         txn.move("batch", batch_id, BatchState.IMPORTING, outcome, finished_at=txn.now,
                  canvas_state=outcome.value)
     return batch_id
+
+
+def many_imports(store: Store, institutions: list[str], count: int, *, posted_at: float,
+                 finished_at: float, filename: str = "users.csv") -> None:
+    """``count`` imported batches per institution (one upload each, institutions taking
+    turns), all posted and finished at the times given, written in one transaction."""
+    with store.transaction() as txn:
+        for number in range(count * len(institutions)):
+            name = institutions[number % len(institutions)]
+            upload = txn.record_upload(name, filename, 100, "0" * 64)
+            batch = txn.create_batch(name)
+            txn.move("upload", upload, UploadState.RECEIVED, UploadState.ACCEPTED,
+                     batch_id=batch)
+            for current, state in zip((BatchState.OPEN, *TO_IMPORTING), TO_IMPORTING,
+                                      strict=False):
+                txn.move("batch", batch, current, state,
+                         **({"posted_at": posted_at, "import_id": number + 1}
+                            if state is BatchState.IMPORTING else {}))  # type: ignore[arg-type]
+            txn.move("batch", batch, BatchState.IMPORTING, BatchState.IMPORTED,
+                     finished_at=finished_at)

@@ -7,30 +7,19 @@ from __future__ import annotations
 import pytest
 
 from gateway.ops.status import status_rows
-from gateway.state.states import BatchState, UploadState
+from gateway.state.states import BatchState
 from gateway.state.store import Store
 from tests.sqlite_steps import vm_steps
-from tests.unit.history import Clock
+from tests.unit.history import Clock, many_imports
 
 INSTITUTIONS = ["alpha", "beta", "gamma"]
 
 
 def _imports(store: Store, clock: Clock, count: int, *, filename: str = "users.csv") -> None:
-    """``count`` imported batches per institution, one upload each, in one transaction."""
-    with store.transaction() as txn:
-        for number in range(count * len(INSTITUTIONS)):
-            clock.now += 1
-            name = INSTITUTIONS[number % len(INSTITUTIONS)]
-            upload = txn.record_upload(name, filename, 100, "0" * 64)
-            batch = txn.create_batch(name)
-            txn.move("upload", upload, UploadState.RECEIVED, UploadState.ACCEPTED,
-                     batch_id=batch)
-            txn.move("batch", batch, BatchState.OPEN, BatchState.READY)
-            txn.move("batch", batch, BatchState.READY, BatchState.SUBMITTING)
-            txn.move("batch", batch, BatchState.SUBMITTING, BatchState.IMPORTING,
-                     import_id=number + 1)
-            txn.move("batch", batch, BatchState.IMPORTING, BatchState.IMPORTED,
-                     finished_at=clock.now)
+    """``count`` imported batches per institution, later than the ones before."""
+    clock.now += 60
+    many_imports(store, INSTITUTIONS, count, posted_at=clock.now, finished_at=clock.now,
+                 filename=filename)
 
 
 def test_the_rows_show_each_institutions_latest_success_and_upload(store: Store,

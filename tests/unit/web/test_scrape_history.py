@@ -10,11 +10,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from gateway.state.local_custody import LocalCustody
 from gateway.state.retention import DAY, Retention
 from gateway.state.spool import Spool
-from gateway.state.states import BatchState, UploadState
+from gateway.state.states import BatchState
 from gateway.state.store import Store
 from gateway.web.metrics import exposition, metrics_registry
 from tests.sqlite_steps import vm_steps
-from tests.unit.history import Clock, batch_of, received
+from tests.unit.history import Clock, batch_of, many_imports, received
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 INSTITUTIONS = ["alpha", "beta", "gamma"]
@@ -44,19 +44,8 @@ def _history_part(samples: Samples) -> Samples:
 def _imports(store: Store, clock: Clock, count: int) -> None:
     """``count`` imports per institution, each waiting 40 s and taking 3 s (the same
     buckets every time), written in one transaction."""
-    with store.transaction() as txn:
-        for number in range(count * len(INSTITUTIONS)):
-            name = INSTITUTIONS[number % len(INSTITUTIONS)]
-            upload = txn.record_upload(name, "users.csv", 100, "0" * 64)
-            batch = txn.create_batch(name)
-            txn.move("upload", upload, UploadState.RECEIVED, UploadState.ACCEPTED,
-                     batch_id=batch)
-            txn.move("batch", batch, BatchState.OPEN, BatchState.READY)
-            txn.move("batch", batch, BatchState.READY, BatchState.SUBMITTING)
-            txn.move("batch", batch, BatchState.SUBMITTING, BatchState.IMPORTING,
-                     posted_at=clock.now + 40)
-            txn.move("batch", batch, BatchState.IMPORTING, BatchState.IMPORTED,
-                     finished_at=clock.now + 43)
+    many_imports(store, INSTITUTIONS, count, posted_at=clock.now + 40,
+                 finished_at=clock.now + 43)
 
 
 def _purge_records(store: Store) -> None:
