@@ -4,10 +4,12 @@ the payload custody on both backends (the local spool, and a real S3 server)."""
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import asyncssh
 import pytest
 
 from gateway.state.custody import Custody
@@ -103,3 +105,40 @@ def custody(request: pytest.FixtureRequest, spool: Spool) -> Custody:
         return LocalCustody(spool)
     server: S3Server = request.getfixturevalue("s3_server")
     return s3_custody(server, spool.root / "scratch")
+
+
+@pytest.fixture
+def commands_store(request: pytest.FixtureRequest, store: Store, spool: Spool,
+                   monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
+    """``store``, with the environment that points the ``gateway`` commands this test runs
+    in-process (``main([..., "--data", spool.root])``) at it: the data dir's ``state.db`` on
+    SQLite; on PostgreSQL, ``[cluster]`` set by ``GATEWAY_...`` variables, as an operator
+    would (with the shared host key a cluster node must name)."""
+    if isinstance(store.database, PostgresDatabase):
+        host_key = spool.root / "ssh_host_ed25519_key"
+        host_key.write_bytes(asyncssh.generate_private_key("ssh-ed25519").export_private_key())
+        monkeypatch.setenv("TEST_DATABASE_URL", request.getfixturevalue("postgres_url"))
+        monkeypatch.setenv("GATEWAY_CLUSTER__DATABASE_URL_ENV", "TEST_DATABASE_URL")
+        monkeypatch.setenv("GATEWAY_SFTP__HOST_KEY_FILES", json.dumps([str(host_key)]))
+    yield store
+    if isinstance(store.database, PostgresDatabase):  # no command fell back to SQLite
+        assert not spool.database.exists(), "a command opened state.db, not PostgreSQL"
+
+
+@pytest.fixture
+def commands_custody(request: pytest.FixtureRequest, custody: Custody,
+                     monkeypatch: pytest.MonkeyPatch) -> Custody:
+    """``custody``, with the environment that points the ``gateway`` commands this test runs
+    in-process at it: the data dir's spool, or ``[cluster.objects]`` (this test's prefix in
+    the test bucket) set by ``GATEWAY_...`` variables."""
+    if isinstance(custody, S3Custody):
+        server: S3Server = request.getfixturevalue("s3_server")
+        prefix = custody.place.removeprefix(f"s3://{server.bucket}/").strip("/")
+        variables = {"BUCKET": server.bucket, "ENDPOINT_URL": server.endpoint_url,
+                     "PREFIX": prefix, "ACCESS_KEY_ID_ENV": "TEST_S3_KEY",
+                     "SECRET_ACCESS_KEY_ENV": "TEST_S3_SECRET"}
+        for key, value in variables.items():
+            monkeypatch.setenv(f"GATEWAY_CLUSTER__OBJECTS__{key}", value)
+        monkeypatch.setenv("TEST_S3_KEY", server.access_key)
+        monkeypatch.setenv("TEST_S3_SECRET", server.secret_key)
+    return custody
