@@ -1,6 +1,6 @@
-"""Uploads waiting to be batched: running totals kept in the same transactions, and queries
-whose cost does not grow with how many uploads wait (counted in SQLite VM steps, which
-grow with the rows a statement visits, not timed)."""
+"""Uploads waiting to be batched: running totals kept in the same transactions (on both
+stores), and queries whose cost does not grow with how many uploads wait (on SQLite: counted
+in its VM steps, which grow with the rows a statement visits, not timed)."""
 
 from __future__ import annotations
 
@@ -18,11 +18,6 @@ from gateway.state.sqlite import SqliteDatabase
 from gateway.state.states import NoticeState, UploadState
 from gateway.state.store import Store
 from tests.institution_records import institution
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "state.db")
 
 
 def _receive(store: Store, institution: str, count: int, size: int = 10) -> list[int]:
@@ -101,7 +96,8 @@ def test_an_existing_store_gets_its_totals_from_its_waiting_uploads(tmp_path: Pa
 
 
 def test_waiting_queries_read_the_same_rows_with_ten_or_five_thousand_waiting(
-        store: Store) -> None:
+        sqlite_store: Store) -> None:
+    store = sqlite_store
     _receive(store, "alpha", 10)
     few = [_cost(store, lambda: store.waiting_bytes("alpha")),
            _cost(store, lambda: store.waiting("alpha", newest=True, limit=1)),
@@ -115,7 +111,8 @@ def test_waiting_queries_read_the_same_rows_with_ten_or_five_thousand_waiting(
     assert full > 100 * max(many)  # the counter does see a read of every waiting upload
 
 
-def test_waiting_queries_use_their_indexes(store: Store) -> None:
+def test_waiting_queries_use_their_indexes(sqlite_store: Store) -> None:
+    store = sqlite_store
     plans = {
         "SELECT bytes FROM waiting_totals WHERE institution = ?": "SEARCH waiting_totals",
         "SELECT * FROM uploads INDEXED BY uploads_by_state WHERE institution = ? AND"
@@ -133,7 +130,8 @@ def test_waiting_queries_use_their_indexes(store: Store) -> None:
 
 
 def test_the_sorter_waiting_for_quiet_reads_no_more_with_thousands_waiting(
-        store: Store, tmp_path: Path) -> None:
+        sqlite_store: Store, tmp_path: Path) -> None:
+    store = sqlite_store
     spool = Spool(tmp_path / "data")
     institutions = {"alpha": institution("alpha")}
     sorter = Sorter(store=store, custody=LocalCustody(spool), institutions=lambda: institutions,
@@ -159,7 +157,8 @@ def _history(store: Store, count: int) -> None:
 
 
 def test_the_outbox_and_oldest_waiting_gauges_read_no_more_with_long_history(
-        store: Store) -> None:
+        sqlite_store: Store) -> None:
+    store = sqlite_store
     _receive(store, "beta", 3)
     with store.transaction() as txn:
         txn.add_notice("batch_report", "beta", None)
