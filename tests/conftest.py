@@ -108,6 +108,18 @@ def custody(request: pytest.FixtureRequest, spool: Spool) -> Custody:
 
 
 @pytest.fixture
+def paired_custody(request: pytest.FixtureRequest, make_store: StoreMaker,
+                   spool: Spool) -> Custody:
+    """The custody a deployment keeps beside this test's store: the local spool beside
+    SQLite, the bucket beside PostgreSQL (cluster mode).  For the long tests that run once
+    per deployment rather than once per pair of backends."""
+    if request.node.callspec.params["make_store"] == "sqlite":
+        return LocalCustody(spool)
+    server: S3Server = request.getfixturevalue("s3_server")
+    return s3_custody(server, spool.root / "scratch")
+
+
+@pytest.fixture
 def commands_store(request: pytest.FixtureRequest, store: Store, spool: Spool,
                    monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
     """``store``, with the environment that points the ``gateway`` commands this test runs

@@ -49,8 +49,9 @@ def _parts(message: EmailMessage) -> tuple[str, str]:
 
 
 def test_openssh_upload_reaches_canvas_once_with_the_exact_bytes_and_reports(
-        gateway: GatewayProcess, sandbox: CanvasSandbox, mailbox: tuple[Collector, int],
+        deployed: GatewayProcess, sandbox: CanvasSandbox, mailbox: tuple[Collector, int],
         alpha: Account, tmp_path: Path) -> None:
+    gateway = deployed
     gateway.start()
     files = [SAMPLES / "users.csv", SAMPLES / "courses.csv"]
     openssh_put(gateway.sftp_port, alpha, files)
