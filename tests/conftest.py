@@ -13,6 +13,7 @@ import asyncssh
 import pytest
 
 from gateway.state.custody import Custody
+from gateway.state.database import Database
 from gateway.state.local_custody import LocalCustody
 from gateway.state.postgres import PostgresDatabase
 from gateway.state.s3_custody import S3Custody
@@ -69,6 +70,21 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store
     yield make
     for store in opened:
         store.close()
+
+
+DatabaseOpener = Callable[[], Path | Database]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> DatabaseOpener:
+    """Opens this test's database, which starts with no schema at all, on each backend (for
+    tests of schema steps run on a store that holds records): ``state.db`` in ``tmp_path``, or
+    a new PostgreSQL database.  Every call opens the same one; give it to ``Store``."""
+    if request.param == "sqlite":
+        return lambda: tmp_path / "state.db"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    url = server.empty_database()
+    return lambda: PostgresDatabase(url, connections=2)
 
 
 @pytest.fixture

@@ -98,6 +98,13 @@ class PostgresServer:
         return self.url(name)
 
 
+    def empty_database(self) -> str:
+        """A new database with no gateway schema (for tests of schema steps); its URL."""
+        name = f"test_{next(self._names)}"
+        self.admin(f"CREATE DATABASE {name}")
+        return self.url(name)
+
+
 def running_server() -> Iterator[PostgresServer]:
     """Start a server (with its template), yield it, stop it."""
     server = PostgresServer()

@@ -12,11 +12,13 @@ from pathlib import Path
 import pytest
 
 from gateway.sorting.sorter import Sorter
+from gateway.state import schema as schema_module
 from gateway.state.local_custody import LocalCustody
 from gateway.state.spool import Spool
 from gateway.state.sqlite import SqliteDatabase
 from gateway.state.states import NoticeState, UploadState
 from gateway.state.store import Store
+from tests.conftest import DatabaseOpener
 from tests.institution_records import institution
 
 
@@ -80,19 +82,21 @@ def test_a_rolled_back_receipt_leaves_the_totals_alone(store: Store) -> None:
     assert store.waiting_bytes("alpha") == 5
 
 
-def test_an_existing_store_gets_its_totals_from_its_waiting_uploads(tmp_path: Path) -> None:
-    store = Store(tmp_path / "state.db")
-    _receive(store, "alpha", 4, size=3)
-    connection = _sqlite(store)._connection()  # as a store from before the totals: drop and redo
-    connection.execute("DROP TABLE waiting_totals")
-    connection.execute("DROP INDEX uploads_by_name")
-    for later in ("DROP INDEX uploads_by_payload", "ALTER TABLE uploads DROP COLUMN payload",
-                  "DROP INDEX batches_unpurged", "DROP INDEX batches_by_state",
-                  "ALTER TABLE batches DROP COLUMN purged_at"):  # the steps after it
-        connection.execute(later)
-    connection.execute("UPDATE schema_version SET version = 14")  # the step before the totals
+def test_an_existing_store_gets_its_totals_from_its_waiting_uploads(
+        empty_database: DatabaseOpener, monkeypatch: pytest.MonkeyPatch) -> None:
+    step = next(n for n, sql in enumerate(schema_module.MIGRATIONS) if "waiting_totals" in sql)
+    with monkeypatch.context() as before:  # a store from before the totals
+        before.setattr(schema_module, "MIGRATIONS", schema_module.MIGRATIONS[:step])
+        old = Store(empty_database())
+    with old.database.transaction() as session:  # its waiting uploads, as it wrote them
+        session.executemany(
+            "INSERT INTO uploads (institution, filename, size, sha256, state, received_at,"
+            " updated_at) VALUES ('alpha', ?, 3, ?, ?, 0, 0)",
+            [(f"u{n}.csv", "0" * 64, UploadState.RECEIVED) for n in range(4)])
+    old.close()
+    store = Store(empty_database())
+    assert store.waiting_bytes("alpha") == 12
     store.close()
-    assert Store(tmp_path / "state.db").waiting_bytes("alpha") == 12
 
 
 def test_waiting_queries_read_the_same_rows_with_ten_or_five_thousand_waiting(
