@@ -14,7 +14,12 @@ from gateway.state.states import BatchState
 from gateway.state.store import Store
 from tests.unit.daemon_stand_in import running_on
 
-pytestmark = pytest.mark.usefixtures("commands_store")  # the store --data opens
+
+@pytest.fixture
+def store(commands_store: Store) -> Store:
+    """The store on each backend, the one ``--data`` opens (a missing state.db is SQLite's
+    own case: that test asks for no store)."""
+    return commands_store
 
 
 def _history(store: Store) -> None:
