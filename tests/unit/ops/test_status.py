@@ -10,6 +10,8 @@ import pytest
 
 from gateway.ops.cli import main
 from gateway.ops.status import status_rows
+from gateway.state.leases import LeaseTable
+from gateway.state.postgres import PostgresDatabase
 from gateway.state.states import BatchState
 from gateway.state.store import Store
 from tests.unit.daemon_stand_in import running_on
@@ -80,6 +82,20 @@ def test_status_says_not_running_and_exits_3(store: Store, tmp_path: Path,
     captured = capsys.readouterr()
     assert json.loads(captured.out)[0]["institution"] == "alpha"
     assert "NOT RUNNING" in captured.err
+
+
+def test_a_stopped_cluster_node_names_the_live_ones_instead_of_saying_nothing_is_sent(
+        store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _history(store)
+    LeaseTable(store.database).heartbeat("node-b")  # another node, alive
+    assert main(["status", "--data", str(tmp_path)]) == 3  # this one does not run
+    out = capsys.readouterr().out
+    if isinstance(store.database, PostgresDatabase):
+        assert "NOT RUNNING" in out
+        assert "the cluster's live nodes (node-b) receive and send" in out
+        assert "nothing is received or sent" not in out
+    else:  # one machine: a nodes row is nobody's (nothing but the data dir's daemon works)
+        assert "nothing is received or sent" in out
 
 
 def test_status_without_data_is_a_clear_error(tmp_path: Path,
