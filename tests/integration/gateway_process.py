@@ -200,20 +200,22 @@ class GatewayProcess:
 
 
 def as_cluster_node(process: GatewayProcess, *, database_url: str, objects: S3Server,
-                    node: str = "node-a", lease_seconds: float = 2.0) -> GatewayProcess:
-    """Configure ``process`` (not started) as a node of a cluster of its own: the store in
-    the PostgreSQL database at ``database_url``, payloads under a prefix of their own in the
-    S3 server's bucket, the shared host key a node must have, and a short lease so a
-    restarted node takes its institutions back quickly."""
-    prefix = f"node-{secrets.token_hex(4)}"
+                    node: str = "node-a", lease_seconds: float = 2.0,
+                    prefix: str | None = None, host_key: Path | None = None) -> GatewayProcess:
+    """Configure ``process`` (not started) as a cluster node: the store in the PostgreSQL
+    database at ``database_url``, payloads in the S3 server's bucket under ``prefix`` (one of
+    its own unless given: nodes of one cluster share theirs), the host key every node shares
+    (``host_key``, else one made in the process's root), and a short lease so a restarted
+    node takes its institutions back quickly."""
     process.database_url = database_url
-    process.host_key_file = make_host_key(process.root)
+    process.host_key_file = host_key or make_host_key(process.root)
     process.env.update(TEST_DATABASE_URL=database_url, TEST_S3_KEY=objects.access_key,
                        TEST_S3_SECRET=objects.secret_key)
     process.extra_config += [
         "[cluster]", 'database_url_env = "TEST_DATABASE_URL"', f'node_name = "{node}"',
         f"lease_seconds = {lease_seconds}", "[cluster.objects]", f'bucket = "{objects.bucket}"',
-        f'endpoint_url = "{objects.endpoint_url}"', f'prefix = "{prefix}"',
+        f'endpoint_url = "{objects.endpoint_url}"',
+        f'prefix = "{prefix or f"node-{secrets.token_hex(4)}"}"',
         'access_key_id_env = "TEST_S3_KEY"', 'secret_access_key_env = "TEST_S3_SECRET"']
     return process
 
