@@ -12,6 +12,7 @@ person at a terminal also gets :data:`BANNER`, while a log collector only ever s
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 from collections.abc import Mapping
@@ -57,6 +58,14 @@ def announce_demo(*, host: str, port: int, mail: Path, http_url: str | None,
         print(BANNER.format(port=port, mail=mail), file=out, flush=True)
 
 
+@functools.cache
+def _demo_password_hash() -> str:
+    """The demo login's argon2 hash, made once per process: hashing is most of what a
+    ``gateway`` command without ``--config`` spends (about 0.2 s), and the password is
+    public."""
+    return PasswordHasher().hash(DEMO_PASSWORD)
+
+
 def demo_settings(data_dir: Path, environ: Mapping[str, str] | None = None) -> Settings:
     """Settings for the demo, keeping its data in ``data_dir``; ``GATEWAY_...`` still apply."""
     raw: dict[str, Any] = {
@@ -69,7 +78,7 @@ def demo_settings(data_dir: Path, environ: Mapping[str, str] | None = None) -> S
         "sandbox": {"enabled": True, "processing_seconds": 1.0},
         "institutions": {
             DEMO_USER: {
-                "password_hash": PasswordHasher().hash(DEMO_PASSWORD),
+                "password_hash": _demo_password_hash(),
                 "canvas": {"base_url": EMBEDDED_SANDBOX, "account_id": "1"},
                 "report_to": ["registrar@demo.example"],
                 "time_zone": "America/Chicago",

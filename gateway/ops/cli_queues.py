@@ -131,7 +131,7 @@ def _status(args: argparse.Namespace) -> int:
     """The state line (running or not), then the table; exit 3 when no daemon runs, else 1
     when something is held or failed, else 0."""
     from gateway.instance import running_pid
-    from gateway.ops.status import institution_status, print_status
+    from gateway.ops.status import institution_status, live_cluster_nodes, print_status
     from gateway.state.backends import has_store
 
     settings = settings_for(args)
@@ -139,9 +139,14 @@ def _status(args: argparse.Namespace) -> int:
         raise no_data(settings.data_dir)
     rows = institution_status(settings, list(settings.institutions))
     pid = running_pid(settings.data_dir)
-    state = (f"gateway: running on {settings.data_dir} (pid {pid})" if pid is not None else
-             f"gateway: NOT RUNNING on {settings.data_dir}: nothing is received or sent; "
-             "the queues below are as it left them")
+    if pid is not None:
+        state = f"gateway: running on {settings.data_dir} (pid {pid})"
+    elif live := live_cluster_nodes(settings):  # a stopped node: the others go on
+        state = (f"gateway: NOT RUNNING on {settings.data_dir}; the cluster's live nodes "
+                 f"({', '.join(live)}) receive and send")
+    else:
+        state = (f"gateway: NOT RUNNING on {settings.data_dir}: nothing is received or "
+                 "sent; the queues below are as it left them")
     if args.json:
         print(json.dumps(rows, indent=2))
         print(state, file=sys.stderr)

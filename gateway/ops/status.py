@@ -12,6 +12,7 @@ from gateway.exports.runs import last_runs, run_summary
 from gateway.ops.tables import emit, table
 from gateway.settings import Settings
 from gateway.state.backends import open_store
+from gateway.state.leases import LeaseTable
 from gateway.state.protocols import StateStore
 from gateway.state.records import BatchRecord, DiscardRecord, UploadRecord
 from gateway.state.states import BatchState, UploadState
@@ -36,6 +37,18 @@ def institution_status(settings: Settings,
     return [{**row, "on_hold": None if row["institution"] not in holds else {
         "reason": holds[row["institution"]].reason,
         "since": _iso(holds[row["institution"]].held_at)}} for row in rows]
+
+
+def live_cluster_nodes(settings: Settings) -> list[str]:
+    """The cluster's nodes whose heartbeat is younger than the lease time, by name; none on
+    one machine."""
+    if not settings.cluster.enabled:
+        return []
+    store = open_store(settings)
+    try:
+        return LeaseTable(store.database).live_nodes(settings.cluster.lease_seconds)
+    finally:
+        store.close()
 
 
 def status_rows(store: StateStore, configured: Sequence[str], *, only: str | None = None,

@@ -17,6 +17,7 @@ from gateway.state.store import Store
 from tests.integration.gateway_process import (
     Account,
     GatewayProcess,
+    as_cluster_node,
     make_account,
     make_host_key,
 )
@@ -58,6 +59,22 @@ def gateway(tmp_path: Path, sandbox: CanvasSandbox, mailbox: tuple[Collector, in
     yield process
     if process.process is not None:
         process.kill()
+    process.close_store()
+
+
+@pytest.fixture(params=["sqlite-local", "postgres-s3"])
+def deployed(request: pytest.FixtureRequest,
+             gateway: GatewayProcess) -> Iterator[GatewayProcess]:
+    """``gateway`` (not started) as each deployment runs it: on one machine (SQLite, the
+    local spool), and as the one node of a cluster (PostgreSQL, S3).  For the representative
+    end-to-end and crash tests; the others run on one machine."""
+    if request.param == "postgres-s3":
+        as_cluster_node(gateway, database_url=request.getfixturevalue("postgres_url"),
+                        objects=request.getfixturevalue("s3_server"))
+    yield gateway
+    if request.param == "postgres-s3":  # nothing fell back to the data volume
+        assert not (gateway.data_dir / "state.db").exists()
+        assert not any((gateway.data_dir / "spool" / "uploads").iterdir())
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ test so they outlive gateway crashes and restarts.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -20,8 +21,10 @@ from typing import TypeVar
 import asyncssh
 from argon2 import PasswordHasher
 
+from gateway.state.postgres import PostgresDatabase
 from gateway.state.store import Store
 from tests.integration.mail_server import free_port
+from tests.s3_server import S3Server
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
@@ -82,8 +85,11 @@ class GatewayProcess:
     """A private host key to serve (``[sftp] host_key_files``): cluster nodes need one."""
     file_size_limit: int | None = None
     """RLIMIT_FSIZE for the daemon (``ulimit -f``): writes past it fail like a full disk."""
+    database_url: str | None = None
+    """Cluster mode's PostgreSQL store (set by :func:`as_cluster_node`): ``store()`` reads it."""
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    _shared_store: Store | None = field(default=None, init=False, repr=False)
 
     @property
     def data_dir(self) -> Path:
@@ -174,11 +180,44 @@ class GatewayProcess:
         return code
 
     def store(self) -> Store:
-        return Store(self.data_dir / "state.db")
+        """The gateway's store as an operator's command sees it: the data dir's SQLite, or
+        (cluster mode) the PostgreSQL database, opened once and kept for the test."""
+        if self.database_url is None:
+            return Store(self.data_dir / "state.db")
+        if self._shared_store is None:
+            self._shared_store = Store(PostgresDatabase(self.database_url, connections=2))
+        return self._shared_store
+
+    def close_store(self) -> None:
+        """Close the PostgreSQL store ``store()`` opened, if any."""
+        if self._shared_store is not None:
+            self._shared_store.close()
+            self._shared_store = None
 
     def logs(self) -> str:
         return "".join((self.root / f"gateway-{n}.log").read_text(errors="replace")
                        for n in range(1, self.starts + 1))
+
+
+def as_cluster_node(process: GatewayProcess, *, database_url: str, objects: S3Server,
+                    node: str = "node-a", lease_seconds: float = 2.0,
+                    prefix: str | None = None, host_key: Path | None = None) -> GatewayProcess:
+    """Configure ``process`` (not started) as a cluster node: the store in the PostgreSQL
+    database at ``database_url``, payloads in the S3 server's bucket under ``prefix`` (one of
+    its own unless given: nodes of one cluster share theirs), the host key every node shares
+    (``host_key``, else one made in the process's root), and a short lease so a restarted
+    node takes its institutions back quickly."""
+    process.database_url = database_url
+    process.host_key_file = host_key or make_host_key(process.root)
+    process.env.update(TEST_DATABASE_URL=database_url, TEST_S3_KEY=objects.access_key,
+                       TEST_S3_SECRET=objects.secret_key)
+    process.extra_config += [
+        "[cluster]", 'database_url_env = "TEST_DATABASE_URL"', f'node_name = "{node}"',
+        f"lease_seconds = {lease_seconds}", "[cluster.objects]", f'bucket = "{objects.bucket}"',
+        f'endpoint_url = "{objects.endpoint_url}"',
+        f'prefix = "{prefix or f"node-{secrets.token_hex(4)}"}"',
+        'access_key_id_env = "TEST_S3_KEY"', 'secret_access_key_env = "TEST_S3_SECRET"']
+    return process
 
 
 def wait_for(condition: Callable[[], T], timeout: float, what: str,

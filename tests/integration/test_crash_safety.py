@@ -71,8 +71,9 @@ def _all_done(gateway: GatewayProcess, batches: int) -> bool:
 
 
 def test_kill_right_after_upload_close_loses_nothing_and_keeps_order(
-        gateway: GatewayProcess, sandbox: CanvasSandbox, mailbox: tuple[Collector, int],
+        deployed: GatewayProcess, sandbox: CanvasSandbox, mailbox: tuple[Collector, int],
         alpha: Account) -> None:
+    gateway = deployed  # on one machine and as a cluster node
     gateway.quiet_seconds = 2.0  # the kill lands well before the batch is formed
     gateway.start()
     openssh_put(gateway.sftp_port, alpha, [SAMPLES / "users.csv"])
@@ -147,8 +148,9 @@ def test_kill_while_polling_resumes_without_reposting(
 
 
 def test_kill_while_the_post_is_in_flight_ends_in_exactly_one_import(
-        gateway: GatewayProcess, sandbox: CanvasSandbox, mailbox: tuple[Collector, int],
+        deployed: GatewayProcess, sandbox: CanvasSandbox, mailbox: tuple[Collector, int],
         alpha: Account) -> None:
+    gateway = deployed  # on one machine and as a cluster node
     # Canvas takes 3 s to answer the POST and the gateway dies while it waits.  Whether or
     # not the request reached Canvas before the kill, the restarted gateway must end with
     # exactly one import of the batch: the one Canvas made (adopted by its files' names),

@@ -49,8 +49,9 @@ def _parts(message: EmailMessage) -> tuple[str, str]:
 
 
 def test_openssh_upload_reaches_canvas_once_with_the_exact_bytes_and_reports(
-        gateway: GatewayProcess, sandbox: CanvasSandbox, mailbox: tuple[Collector, int],
+        deployed: GatewayProcess, sandbox: CanvasSandbox, mailbox: tuple[Collector, int],
         alpha: Account, tmp_path: Path) -> None:
+    gateway = deployed
     gateway.start()
     files = [SAMPLES / "users.csv", SAMPLES / "courses.csv"]
     openssh_put(gateway.sftp_port, alpha, files)
@@ -88,8 +89,9 @@ def test_openssh_upload_reaches_canvas_once_with_the_exact_bytes_and_reports(
 
 
 def test_paramiko_upload_with_row_warnings_is_reported_with_canvas_messages(
-        gateway: GatewayProcess, sandbox: CanvasSandbox, mailbox: tuple[Collector, int],
+        deployed: GatewayProcess, sandbox: CanvasSandbox, mailbox: tuple[Collector, int],
         alpha: Account) -> None:
+    gateway = deployed  # on one machine, and as a cluster node: Canvas's errors CSV in S3
     gateway.start()
     paramiko_put(gateway.sftp_port, alpha, SAMPLES / "users-with-warnings.csv",
                  "inbox/users.csv")
@@ -101,6 +103,9 @@ def test_paramiko_upload_with_row_warnings_is_reported_with_canvas_messages(
     text, _ = _parts(report)
     assert "No login_id given for user u1004" in text
     assert str(imported["id"]) in text
+    [errors] = [part for part in report.iter_attachments()
+                if part.get_filename() == "canvas-errors-batch-000001.csv"]
+    assert f"{imported['id']}," in errors.get_content()  # Canvas's own rows, attached
 
 
 def test_unrecognised_file_is_rejected_without_reaching_canvas(

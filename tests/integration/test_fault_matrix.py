@@ -1,13 +1,13 @@
 """A fault matrix: 100 batches over 5 institutions through a Canvas that misbehaves on
 purpose (5xx, resets after processing, throttling, failed imports).  Every batch must end
-imported exactly once, or stopped with a reason; each institution's order must hold."""
+imported exactly once, or stopped with a reason; each institution's order must hold.  Once
+on one machine (SQLite, the local spool), once as a cluster node (PostgreSQL, S3)."""
 
 from __future__ import annotations
 
 import io
 import time
 import zipfile
-from pathlib import Path
 
 from pydantic import SecretStr
 
@@ -17,12 +17,10 @@ from gateway.ops.operator import skip
 from gateway.sandbox import ErrorFault, Faults, OutcomeFault, RequestFault, Throttling
 from gateway.sandbox.server import CanvasSandbox
 from gateway.settings import ForwardingSettings
-from gateway.state.custody import PayloadKey
-from gateway.state.local_custody import LocalCustody
-from gateway.state.spool import Spool
+from gateway.state.custody import Custody, PayloadKey
 from gateway.state.states import FINISHED_BATCH_STATES, BatchState
 from gateway.state.store import Store
-from tests.spooled import spooled
+from tests.conftest import StoreMaker
 
 INSTITUTIONS = [f"inst{n}" for n in range(1, 6)]
 BATCHES_EACH = 20
@@ -45,7 +43,7 @@ def _institution(name: str, account: str, base_url: str) -> Institution:
                        canvas=CanvasTarget(base_url, account, SecretStr(f"token-{account}")))
 
 
-def _queue(store: Store, spool: Spool) -> None:
+def _queue(store: Store, custody: Custody) -> None:
     """20 ready batches per institution, interleaved."""
     for number in range(BATCHES_EACH):
         for name in INSTITUTIONS:
@@ -56,7 +54,7 @@ def _queue(store: Store, spool: Spool) -> None:
             with zipfile.ZipFile(buffer, "w") as archive:
                 archive.writestr("users.csv", f"user_id,login_id,status\n{name}-{number},"
                                               f"l{number},active\n")
-            spooled(spool, PayloadKey.batch_zip(batch_id)).write_bytes(buffer.getvalue())
+            custody.put(PayloadKey.batch_zip(batch_id), buffer.getvalue())
 
 
 def _operator_round(store: Store, stopped: dict[int, str]) -> None:
@@ -83,17 +81,16 @@ def _run(forwarder: Forwarder, store: Store, deadline: float) -> dict[int, str]:
     raise AssertionError(f"not finished in time: {unfinished[:10]}")
 
 
-def test_every_batch_imported_once_or_stopped_with_a_reason_in_order(tmp_path: Path) -> None:
-    spool = Spool(tmp_path)
-    spool.create(INSTITUTIONS)
-    store = Store(spool.database)
+def test_every_batch_imported_once_or_stopped_with_a_reason_in_order(
+        make_store: StoreMaker, paired_custody: Custody) -> None:
+    store, custody = make_store(time.time), paired_custody
     accounts = {str(n): f"token-{n}" for n in range(1, 6)}
     with CanvasSandbox(accounts=accounts, processing_seconds=0.05, faults=FAULTS,
                        throttling=THROTTLING) as canvas:
         institutions = {name: _institution(name, str(n), canvas.base_url)
                         for n, name in enumerate(INSTITUTIONS, start=1)}
-        _queue(store, spool)
-        forwarder = Forwarder(store=store, custody=LocalCustody(spool),
+        _queue(store, custody)
+        forwarder = Forwarder(store=store, custody=custody,
                               institutions=lambda: institutions,
                               settings=SETTINGS, on_finished=lambda: None)
         try:
@@ -131,8 +128,8 @@ def test_every_batch_imported_once_or_stopped_with_a_reason_in_order(tmp_path: P
                 assert attempt == batches[batch_id].attempts
                 assert [a["filename"] for a in item["csv_attachments"]] == \
                     [f"b{batch_id:06d}-a{attempt}-users.csv"]
-                assert payloads[account][imports[account].index(item)] == \
-                    spooled(spool, PayloadKey.batch_zip(batch_id)).read_bytes()
+                with custody.open(PayloadKey.batch_zip(batch_id)) as kept:
+                    assert payloads[account][imports[account].index(item)] == kept.read()
 
 
 def _posted(payload: bytes) -> tuple[int, int]:

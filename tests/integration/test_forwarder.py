@@ -6,7 +6,6 @@ import io
 import time
 import zipfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
@@ -28,15 +27,14 @@ from gateway.sandbox import (
 )
 from gateway.sandbox.server import CanvasSandbox
 from gateway.settings import ForwardingSettings
-from gateway.state.custody import PayloadKey
-from gateway.state.local_custody import LocalCustody
+from gateway.state.custody import Custody, PayloadKey
 from gateway.state.records import BatchRecord
 from gateway.state.spool import Spool
 from gateway.state.states import BatchState, NoticeState
 from gateway.state.store import Store
+from tests.conftest import StoreMaker
 from tests.integration.conftest import SANDBOX_TOKEN
 from tests.integration.mail_server import free_port
-from tests.spooled import spooled
 from tests.unit.history import Clock
 
 USERS = b"user_id,login_id,status\nu1,l1,active\n"
@@ -48,8 +46,28 @@ def _institution(base_url: str, token: str = SANDBOX_TOKEN) -> Institution:
                        report_to=(), report_cc=())
 
 
-def _forwarder(store: Store, spool: Spool, institution: Institution) -> Iterator[Forwarder]:
-    forwarder = Forwarder(store=store, custody=LocalCustody(spool),
+@pytest.fixture
+def custody(paired_custody: Custody) -> Custody:
+    """The payloads beside the store, as each deployment keeps them: the local spool with
+    SQLite, the bucket with PostgreSQL."""
+    return paired_custody
+
+
+def _read(custody: Custody, key: PayloadKey) -> bytes:
+    with custody.open(key) as payload:
+        return payload.read()
+
+
+def _put_zip(custody: Custody, batch_id: int, member: str, body: bytes) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(member, body)
+    custody.put(PayloadKey.batch_zip(batch_id), buffer.getvalue(), replace=True)
+
+
+def _forwarder(store: Store, custody: Custody,
+               institution: Institution) -> Iterator[Forwarder]:
+    forwarder = Forwarder(store=store, custody=custody,
                           institutions=lambda: {"alpha": institution},
                           settings=ForwardingSettings(request_timeout_seconds=5),
                           on_finished=lambda: None)
@@ -58,17 +76,16 @@ def _forwarder(store: Store, spool: Spool, institution: Institution) -> Iterator
 
 
 @pytest.fixture
-def forwarder(store: Store, spool: Spool, sandbox: CanvasSandbox) -> Iterator[Forwarder]:
-    yield from _forwarder(store, spool, _institution(sandbox.base_url))
+def forwarder(store: Store, custody: Custody, sandbox: CanvasSandbox) -> Iterator[Forwarder]:
+    yield from _forwarder(store, custody, _institution(sandbox.base_url))
 
 
-def _ready_batch(store: Store, spool: Spool, body: bytes = USERS,
+def _ready_batch(store: Store, custody: Custody, body: bytes = USERS,
                  institution: str = "alpha") -> BatchRecord:
     with store.transaction() as txn:
         batch_id = txn.create_batch(institution)
         txn.move("batch", batch_id, BatchState.OPEN, BatchState.READY)
-    with zipfile.ZipFile(spooled(spool, PayloadKey.batch_zip(batch_id)), "w") as archive:
-        archive.writestr("users.csv", body)
+    _put_zip(custody, batch_id, "users.csv", body)
     return store.batch(batch_id)
 
 
@@ -97,22 +114,22 @@ def _run_until(forwarder: Forwarder, store: Store, clock: Clock, batch_id: int,
     raise AssertionError(f"batch {batch_id} stuck in {store.batch(batch_id).state}")
 
 
-def test_batch_is_posted_polled_and_finished(forwarder: Forwarder, store: Store, spool: Spool,
+def test_batch_is_posted_polled_and_finished(forwarder: Forwarder, store: Store, custody: Custody,
                                              clock: Clock, sandbox: CanvasSandbox) -> None:
-    batch = _ready_batch(store, spool)
+    batch = _ready_batch(store, custody)
     done = _run_until(forwarder, store, clock, batch.id, {BatchState.IMPORTED})
     [imported] = sandbox.imports("1")
     assert done.import_id == imported["id"]
     assert done.canvas_state == "imported"
-    assert sandbox.payloads("1") == [spooled(spool, PayloadKey.batch_zip(batch.id)).read_bytes()]
+    assert sandbox.payloads("1") == [_read(custody, PayloadKey.batch_zip(batch.id))]
     assert [n.batch_id for n in store.notices(state=NoticeState.PENDING)] == [batch.id]
 
 
 def test_batches_of_one_institution_go_strictly_one_at_a_time(
-        forwarder: Forwarder, store: Store, spool: Spool, clock: Clock,
+        forwarder: Forwarder, store: Store, custody: Custody, clock: Clock,
         sandbox: CanvasSandbox) -> None:
     sandbox.processing_seconds = 0.5
-    first, second = _ready_batch(store, spool), _ready_batch(store, spool)
+    first, second = _ready_batch(store, custody), _ready_batch(store, custody)
     _step(forwarder)
     assert store.batch(first.id).state is BatchState.IMPORTING
     assert store.batch(second.id).state is BatchState.READY
@@ -121,10 +138,10 @@ def test_batches_of_one_institution_go_strictly_one_at_a_time(
                                                        store.batch(second.id).import_id]
 
 
-def test_a_failed_import_holds_the_queue(forwarder: Forwarder, store: Store, spool: Spool,
+def test_a_failed_import_holds_the_queue(forwarder: Forwarder, store: Store, custody: Custody,
                                          clock: Clock) -> None:
-    failing = _ready_batch(store, spool, body=b"not,a,canvas,header\n1,2,3,4\n")
-    later = _ready_batch(store, spool)
+    failing = _ready_batch(store, custody, body=b"not,a,canvas,header\n1,2,3,4\n")
+    later = _ready_batch(store, custody)
     _run_until(forwarder, store, clock, failing.id, {BatchState.FAILED})
     for _ in range(3):
         _step(forwarder)
@@ -134,10 +151,10 @@ def test_a_failed_import_holds_the_queue(forwarder: Forwarder, store: Store, spo
 
 
 def test_a_wrong_token_holds_with_canvas_words_and_no_token(
-        store: Store, spool: Spool, clock: Clock, sandbox: CanvasSandbox) -> None:
+        store: Store, custody: Custody, clock: Clock, sandbox: CanvasSandbox) -> None:
     secret = "wrong-token-never-shown"
-    for forwarder in _forwarder(store, spool, _institution(sandbox.base_url, secret)):
-        batch = _ready_batch(store, spool)
+    for forwarder in _forwarder(store, custody, _institution(sandbox.base_url, secret)):
+        batch = _ready_batch(store, custody)
         held = _run_until(forwarder, store, clock, batch.id, {BatchState.HELD}, rounds=3)
     assert "401" in (held.reason or "")
     assert "Invalid access token" in (held.reason or "")
@@ -145,11 +162,11 @@ def test_a_wrong_token_holds_with_canvas_words_and_no_token(
     assert sandbox.imports("1") == []
 
 
-def test_canvas_down_defers_and_retries_later(store: Store, spool: Spool,
+def test_canvas_down_defers_and_retries_later(store: Store, custody: Custody,
                                               clock: Clock) -> None:
     down = f"http://127.0.0.1:{free_port()}"
-    for forwarder in _forwarder(store, spool, _institution(down)):
-        batch = _ready_batch(store, spool)
+    for forwarder in _forwarder(store, custody, _institution(down)):
+        batch = _ready_batch(store, custody)
         _step(forwarder)
         later = store.batch(batch.id)
         assert later.state is BatchState.READY
@@ -157,10 +174,10 @@ def test_canvas_down_defers_and_retries_later(store: Store, spool: Spool,
         assert "connection failed" in (later.reason or "")
 
 
-def _submitting(store: Store, spool: Spool, batch: BatchRecord) -> None:
+def _submitting(store: Store, custody: Custody, batch: BatchRecord) -> None:
     """As the forwarder leaves a batch when it stops during its POST: attempt recorded,
     zip members named for it, the POST's end never recorded."""
-    BatchSteps(store, LocalCustody(spool), ForwardingSettings()).begin_attempt(batch, None)
+    BatchSteps(store, custody, ForwardingSettings()).begin_attempt(batch, None)
 
 
 def _post_raw(sandbox: CanvasSandbox, body: bytes, filename: str) -> dict[str, object]:
@@ -174,12 +191,12 @@ def _post_raw(sandbox: CanvasSandbox, body: bytes, filename: str) -> dict[str, o
 
 
 def test_unanswered_post_that_reached_canvas_is_adopted_not_reposted(
-        forwarder: Forwarder, store: Store, spool: Spool, clock: Clock,
+        forwarder: Forwarder, store: Store, custody: Custody, clock: Clock,
         sandbox: CanvasSandbox) -> None:
-    batch = _ready_batch(store, spool)
+    batch = _ready_batch(store, custody)
     clock.now = time.time()  # the sandbox stamps imports with real time
-    _submitting(store, spool, batch)
-    posted = _post_raw(sandbox, spooled(spool, PayloadKey.batch_zip(batch.id)).read_bytes(),
+    _submitting(store, custody, batch)
+    posted = _post_raw(sandbox, _read(custody, PayloadKey.batch_zip(batch.id)),
                        upload_name(batch.id, 1))
     adopted = _run_until(forwarder, store, clock, batch.id,
                          {BatchState.IMPORTING, BatchState.IMPORTED})
@@ -188,10 +205,10 @@ def test_unanswered_post_that_reached_canvas_is_adopted_not_reposted(
 
 
 def test_unanswered_post_with_no_import_since_is_sent_again(
-        forwarder: Forwarder, store: Store, spool: Spool, clock: Clock,
+        forwarder: Forwarder, store: Store, custody: Custody, clock: Clock,
         sandbox: CanvasSandbox) -> None:
-    batch = _ready_batch(store, spool)
-    _submitting(store, spool, batch)
+    batch = _ready_batch(store, custody)
+    _submitting(store, custody, batch)
     _step(forwarder)
     # Too soon to tell: Canvas may still be creating the import from a received request.
     assert store.batch(batch.id).state is BatchState.SUBMITTING
@@ -203,11 +220,11 @@ def test_unanswered_post_with_no_import_since_is_sent_again(
 
 
 def test_unanswered_post_is_never_reposted_while_canvas_cannot_be_asked(
-        store: Store, spool: Spool, clock: Clock) -> None:
+        store: Store, custody: Custody, clock: Clock) -> None:
     down = f"http://127.0.0.1:{free_port()}"
-    for forwarder in _forwarder(store, spool, _institution(down)):
-        batch = _ready_batch(store, spool)
-        _submitting(store, spool, batch)
+    for forwarder in _forwarder(store, custody, _institution(down)):
+        batch = _ready_batch(store, custody)
+        _submitting(store, custody, batch)
         for _ in range(5):
             _step(forwarder)
             clock.now = store.batch(batch.id).next_attempt_at + 1
@@ -218,11 +235,11 @@ def test_unanswered_post_is_never_reposted_while_canvas_cannot_be_asked(
 
 
 def test_unanswered_post_beside_other_systems_imports_is_sent_again_once_settled(
-        forwarder: Forwarder, store: Store, spool: Spool, clock: Clock,
+        forwarder: Forwarder, store: Store, custody: Custody, clock: Clock,
         sandbox: CanvasSandbox) -> None:
-    batch = _ready_batch(store, spool)
+    batch = _ready_batch(store, custody)
     clock.now = time.time()
-    _submitting(store, spool, batch)
+    _submitting(store, custody, batch)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("users.csv", USERS)
@@ -236,13 +253,13 @@ def test_unanswered_post_beside_other_systems_imports_is_sent_again_once_settled
     assert len(sandbox.imports("1")) == 2
 
 def test_trouble_that_lasts_past_its_lifetime_holds_the_batch(
-        store: Store, spool: Spool, clock: Clock) -> None:
+        store: Store, custody: Custody, clock: Clock) -> None:
     down = f"http://127.0.0.1:{free_port()}"
     settings = ForwardingSettings(request_timeout_seconds=5, retry_lifetime_seconds=3600)
-    forwarder = Forwarder(store=store, custody=LocalCustody(spool),
+    forwarder = Forwarder(store=store, custody=custody,
                           institutions=lambda: {"alpha": _institution(down)},
                           settings=settings, on_finished=lambda: None)
-    batch = _ready_batch(store, spool)
+    batch = _ready_batch(store, custody)
     delays = []
     while store.batch(batch.id).state is BatchState.READY:
         _step(forwarder)
@@ -260,7 +277,7 @@ def test_trouble_that_lasts_past_its_lifetime_holds_the_batch(
 
 
 def test_two_institutions_import_in_parallel_each_in_order(
-        store: Store, spool: Spool, clock: Clock) -> None:
+        store: Store, spool: Spool, custody: Custody, clock: Clock) -> None:
     with CanvasSandbox(accounts={"1": SANDBOX_TOKEN, "2": "beta-token"},
                        processing_seconds=0.3) as canvas:
         alpha = _institution(canvas.base_url)
@@ -268,10 +285,10 @@ def test_two_institutions_import_in_parallel_each_in_order(
                            authorized_keys=(), report_to=(), report_cc=(),
                            canvas=CanvasTarget(canvas.base_url, "2", SecretStr("beta-token")))
         spool.create(["beta"])
-        forwarder = Forwarder(store=store, custody=LocalCustody(spool),
+        forwarder = Forwarder(store=store, custody=custody,
                               institutions=lambda: {"alpha": alpha, "beta": beta},
                               settings=ForwardingSettings(), on_finished=lambda: None)
-        batches = [_ready_batch(store, spool, institution=name)
+        batches = [_ready_batch(store, custody, institution=name)
                    for name in ("alpha", "beta", "alpha", "beta")]
         _step(forwarder)
         # One step started for each institution at once: both first batches are importing.
@@ -286,11 +303,11 @@ def test_two_institutions_import_in_parallel_each_in_order(
 
 
 def test_a_foreign_import_running_on_the_account_is_waited_for(
-        forwarder: Forwarder, store: Store, spool: Spool, clock: Clock,
+        forwarder: Forwarder, store: Store, custody: Custody, clock: Clock,
         sandbox: CanvasSandbox) -> None:
     sandbox.processing_seconds = 1.0
     _post_raw(sandbox, USERS, "someone-else.csv")
-    batch = _ready_batch(store, spool)
+    batch = _ready_batch(store, custody)
     _step(forwarder)
     assert store.batch(batch.id).state is BatchState.READY  # not posted behind it
     assert len(sandbox.imports("1")) == 1
@@ -318,10 +335,10 @@ IMPORTS = r"/sis_imports$"
 ], ids=["500-post", "5xx-html-any", "500-after-processing", "maintenance-200",
         "maintenance-503", "reset-before-post", "reset-after-post", "reset-after-get"])
 def test_each_fault_class_ends_in_exactly_one_import(
-        faults: Faults, forwarder: Forwarder, store: Store, spool: Spool, clock: Clock,
+        faults: Faults, forwarder: Forwarder, store: Store, custody: Custody, clock: Clock,
         sandbox: CanvasSandbox) -> None:
     sandbox.faults = faults
-    batch = _ready_batch(store, spool)
+    batch = _ready_batch(store, custody)
     done = _run_until(forwarder, store, clock, batch.id, {BatchState.IMPORTED})
     assert [i["id"] for i in sandbox.imports("1")] == [done.import_id]
     assert sum(sandbox.faults_fired().values()) >= 1
@@ -329,11 +346,11 @@ def test_each_fault_class_ends_in_exactly_one_import(
 
 @pytest.mark.parametrize("status", [403, 429])
 def test_throttling_is_retried_not_held(status: int, forwarder: Forwarder, store: Store,
-                                        spool: Spool, clock: Clock,
+                                        custody: Custody, clock: Clock,
                                         sandbox: CanvasSandbox) -> None:
     # Every request costs more than the high-water mark: the second one is refused.
     sandbox.throttling = Throttling(request_cost=700.0, outflow=1.0, status=status)
-    batch = _ready_batch(store, spool)
+    batch = _ready_batch(store, custody)
     _step(forwarder)
     _step(forwarder)
     throttled = store.batch(batch.id)
@@ -346,14 +363,14 @@ def test_throttling_is_retried_not_held(status: int, forwarder: Forwarder, store
 
 
 def test_an_overdue_import_alerts_ops_and_is_aborted_when_configured(
-        store: Store, spool: Spool, clock: Clock, sandbox: CanvasSandbox) -> None:
+        store: Store, custody: Custody, clock: Clock, sandbox: CanvasSandbox) -> None:
     sandbox.faults = Faults(stuck=StuckFault(count=1))  # importing until aborted
     settings = ForwardingSettings(request_timeout_seconds=5, max_import_seconds=600,
                                   abort_after_max_wait=True)
-    forwarder = Forwarder(store=store, custody=LocalCustody(spool),
+    forwarder = Forwarder(store=store, custody=custody,
                           institutions=lambda: {"alpha": _institution(sandbox.base_url)},
                           settings=settings, on_finished=lambda: None)
-    batch = _ready_batch(store, spool)
+    batch = _ready_batch(store, custody)
     _step(forwarder)
     _step(forwarder)
     assert store.batch(batch.id).state is BatchState.IMPORTING
@@ -367,19 +384,17 @@ def test_an_overdue_import_alerts_ops_and_is_aborted_when_configured(
 
 
 def test_a_post_that_times_out_but_lands_later_is_adopted_not_repeated(
-        tmp_path: Path, sandbox: CanvasSandbox) -> None:
+        make_store: StoreMaker, custody: Custody, sandbox: CanvasSandbox) -> None:
     # Real time here: the grace period must hold against Canvas's real latency.
-    spool = Spool(tmp_path / "real")
-    spool.create(["alpha"])
-    store = Store(spool.database)
+    store = make_store(time.time)
     sandbox.faults = Faults(latency=LatencyFault(count=1, seconds=2.0, methods=POST_ONLY,
                                                  path=IMPORTS))
     settings = ForwardingSettings(request_timeout_seconds=1.0, reconcile_grace_seconds=3.0,
                                   poll_initial_seconds=0.1, poll_max_seconds=0.2)
-    forwarder = Forwarder(store=store, custody=LocalCustody(spool),
+    forwarder = Forwarder(store=store, custody=custody,
                           institutions=lambda: {"alpha": _institution(sandbox.base_url)},
                           settings=settings, on_finished=lambda: None)
-    batch = _ready_batch(store, spool)
+    batch = _ready_batch(store, custody)
     deadline = time.monotonic() + 20
     while store.batch(batch.id).state is not BatchState.IMPORTED:
         assert time.monotonic() < deadline, store.batch(batch.id)
@@ -391,10 +406,10 @@ def test_a_post_that_times_out_but_lands_later_is_adopted_not_repeated(
 
 
 def test_the_retry_clock_restarts_when_a_request_succeeds(
-        forwarder: Forwarder, store: Store, spool: Spool, clock: Clock,
+        forwarder: Forwarder, store: Store, custody: Custody, clock: Clock,
         sandbox: CanvasSandbox) -> None:
     sandbox.processing_seconds = 2.0
-    batch = _ready_batch(store, spool)
+    batch = _ready_batch(store, custody)
     _step(forwarder)
     assert store.batch(batch.id).state is BatchState.IMPORTING
     with store.transaction() as txn:  # trouble a day ago, long over
@@ -411,11 +426,11 @@ def test_the_retry_clock_restarts_when_a_request_succeeds(
 
 
 def test_a_refused_post_with_no_import_is_sent_again_after_the_grace_not_minutes(
-        forwarder: Forwarder, store: Store, spool: Spool, clock: Clock,
+        forwarder: Forwarder, store: Store, custody: Custody, clock: Clock,
         sandbox: CanvasSandbox) -> None:
     sandbox.faults = Faults(errors=ErrorFault(count=1, statuses=(503,), methods=POST_ONLY,
                                               path=IMPORTS))
-    batch = _ready_batch(store, spool)
+    batch = _ready_batch(store, custody)
     _step(forwarder)
     refused = store.batch(batch.id)
     assert refused.state is BatchState.SUBMITTING
@@ -433,12 +448,12 @@ def test_a_refused_post_with_no_import_is_sent_again_after_the_grace_not_minutes
 
 
 def test_a_late_import_of_an_earlier_attempt_alerts_ops(
-        forwarder: Forwarder, store: Store, spool: Spool, clock: Clock,
+        forwarder: Forwarder, store: Store, custody: Custody, clock: Clock,
         sandbox: CanvasSandbox) -> None:
-    batch = _ready_batch(store, spool)
+    batch = _ready_batch(store, custody)
     clock.now = time.time()
-    _submitting(store, spool, batch)
-    first_attempt = spooled(spool, PayloadKey.batch_zip(batch.id)).read_bytes()
+    _submitting(store, custody, batch)
+    first_attempt = _read(custody, PayloadKey.batch_zip(batch.id))
     _step(forwarder)
     clock.now += 5 + 30 + 1  # nothing appeared in time: the gateway posts again
     _step(forwarder)
@@ -457,55 +472,55 @@ def test_a_late_import_of_an_earlier_attempt_alerts_ops(
 WARNED = b"user_id,login_id,status\nu1,l1,active\nu2,l2,sleeping\n"  # Improper status: a warning
 
 
-def _forwarder_with(store: Store, spool: Spool, sandbox: CanvasSandbox,
+def _forwarder_with(store: Store, custody: Custody, sandbox: CanvasSandbox,
                     **settings: float) -> Forwarder:
-    return Forwarder(store=store, custody=LocalCustody(spool),
+    return Forwarder(store=store, custody=custody,
                      institutions=lambda: {"alpha": _institution(sandbox.base_url)},
                      settings=ForwardingSettings(request_timeout_seconds=5, **settings),
                      on_finished=lambda: None)
 
 
 def test_the_errors_file_canvas_writes_after_the_end_is_waited_for(
-        store: Store, spool: Spool, clock: Clock, sandbox: CanvasSandbox) -> None:
+        store: Store, custody: Custody, clock: Clock, sandbox: CanvasSandbox) -> None:
     sandbox.errors_file_delay_seconds = 1.5
-    forwarder = _forwarder_with(store, spool, sandbox, errors_file_wait_seconds=10**7)
-    batch = _ready_batch(store, spool, body=WARNED)
+    forwarder = _forwarder_with(store, custody, sandbox, errors_file_wait_seconds=10**7)
+    batch = _ready_batch(store, custody, body=WARNED)
     done = _run_until(forwarder, store, clock, batch.id, {BatchState.IMPORTED_WITH_MESSAGES})
     forwarder.close()
     [imported] = sandbox.imports("1")
     assert imported["errors_attachment"]  # Canvas had not written it at the terminal state
     assert done.terminal_seen_at is not None
-    assert done.errors_csv == spooled(spool, PayloadKey.batch_errors(batch.id)).name
-    kept = spooled(spool, PayloadKey.batch_errors(batch.id)).read_text()
+    assert done.errors_csv == PayloadKey.batch_errors(batch.id).name
+    kept = _read(custody, PayloadKey.batch_errors(batch.id)).decode()
     assert kept.startswith("sis_import_id,file,message,row")
     assert "Improper status" in kept
 
 
 def test_when_canvas_gives_no_errors_file_the_result_says_so(
-        store: Store, spool: Spool, clock: Clock, sandbox: CanvasSandbox) -> None:
+        store: Store, custody: Custody, clock: Clock, sandbox: CanvasSandbox) -> None:
     sandbox.errors_file_delay_seconds = 3600.0
-    forwarder = _forwarder_with(store, spool, sandbox, errors_file_wait_seconds=120)
-    batch = _ready_batch(store, spool, body=WARNED)
+    forwarder = _forwarder_with(store, custody, sandbox, errors_file_wait_seconds=120)
+    batch = _ready_batch(store, custody, body=WARNED)
     done = _run_until(forwarder, store, clock, batch.id, {BatchState.IMPORTED_WITH_MESSAGES})
     forwarder.close()
     assert done.errors_csv == NO_ERRORS_FILE
     assert done.finished_at is not None
     assert done.terminal_seen_at is not None
     assert done.finished_at - done.terminal_seen_at >= 120
-    assert not spooled(spool, PayloadKey.batch_errors(batch.id)).exists()
+    assert custody.size(PayloadKey.batch_errors(batch.id)) is None
 
 
 def test_a_batch_posted_before_attempts_were_recorded_is_held_not_reposted(
-        forwarder: Forwarder, store: Store, spool: Spool, clock: Clock,
+        forwarder: Forwarder, store: Store, custody: Custody, clock: Clock,
         sandbox: CanvasSandbox) -> None:
     # An older gateway left it SUBMITTING with no attempt identity, its zip's members under
     # their own names: an import carrying them cannot be told from another system's.
-    batch = _ready_batch(store, spool)
+    batch = _ready_batch(store, custody)
     clock.now = time.time()
     with store.transaction() as txn:
         txn.move("batch", batch.id, BatchState.READY, BatchState.SUBMITTING,
                  submitted_at=txn.now, attempts=1)
-    _post_raw(sandbox, spooled(spool, PayloadKey.batch_zip(batch.id)).read_bytes(),
+    _post_raw(sandbox, _read(custody, PayloadKey.batch_zip(batch.id)),
               "alpha-batch-1.zip")
     held = _run_until(forwarder, store, clock, batch.id, {BatchState.HELD})
     assert "before attempts were recorded" in (held.reason or "")
@@ -513,24 +528,23 @@ def test_a_batch_posted_before_attempts_were_recorded_is_held_not_reposted(
 
 
 def test_a_requeued_batch_keeps_the_errors_file_of_its_new_import_not_the_old_one(
-        store: Store, spool: Spool, clock: Clock, sandbox: CanvasSandbox) -> None:
-    forwarder = _forwarder_with(store, spool, sandbox, errors_file_wait_seconds=10**7)
-    batch = _ready_batch(store, spool, body=b"not,a,canvas,header\n1,2,3,4\n")
+        store: Store, custody: Custody, clock: Clock, sandbox: CanvasSandbox) -> None:
+    forwarder = _forwarder_with(store, custody, sandbox, errors_file_wait_seconds=10**7)
+    batch = _ready_batch(store, custody, body=b"not,a,canvas,header\n1,2,3,4\n")
     failed = _run_until(forwarder, store, clock, batch.id, {BatchState.FAILED})
-    assert f"{failed.import_id}," in spooled(spool, PayloadKey.batch_errors(batch.id)).read_text()
-    requeue(store, LocalCustody(spool), failed)
-    with zipfile.ZipFile(spooled(spool, PayloadKey.batch_zip(batch.id)), "w") as archive:
-        archive.writestr("b000001-a1-users.csv", WARNED)  # the vendor's fixed file
+    assert f"{failed.import_id}," in _read(custody, PayloadKey.batch_errors(batch.id)).decode()
+    requeue(store, custody, failed)
+    _put_zip(custody, batch.id, "b000001-a1-users.csv", WARNED)  # the vendor's fixed file
     done = _run_until(forwarder, store, clock, batch.id, {BatchState.IMPORTED_WITH_MESSAGES})
     forwarder.close()
     assert done.import_id != failed.import_id
-    kept = spooled(spool, PayloadKey.batch_errors(batch.id)).read_text()
+    kept = _read(custody, PayloadKey.batch_errors(batch.id)).decode()
     assert f"\n{done.import_id}," in kept
     assert f"\n{failed.import_id}," not in kept
 
 
 def test_institutions_sharing_an_account_take_turns_with_a_bounded_number_of_requests(
-        store: Store, spool: Spool, clock: Clock) -> None:
+        store: Store, spool: Spool, custody: Custody, clock: Clock) -> None:
     """Thirty institutions post to one Canvas account: each batch waits for the others'
     imports without asking Canvas (woken when the turn is its), so the requests per import
     stay a small constant instead of growing with the institutions sharing the account."""
@@ -542,10 +556,10 @@ def test_institutions_sharing_an_account_take_turns_with_a_bounded_number_of_req
             name=name, username=name, password_hash=None, authorized_keys=(), report_to=(),
             report_cc=(), canvas=CanvasTarget(canvas.base_url, "1", SecretStr(SANDBOX_TOKEN)))
             for name in names}
-        forwarder = Forwarder(store=store, custody=LocalCustody(spool),
+        forwarder = Forwarder(store=store, custody=custody,
                               institutions=lambda: sharing,
                               settings=ForwardingSettings(), on_finished=lambda: None)
-        batches = [_ready_batch(store, spool, institution=name) for name in names]
+        batches = [_ready_batch(store, custody, institution=name) for name in names]
         try:
             for batch in batches:
                 _run_until(forwarder, store, clock, batch.id, {BatchState.IMPORTED})

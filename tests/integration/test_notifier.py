@@ -7,6 +7,7 @@ import email.policy
 import json
 import re
 import shutil
+import time
 from pathlib import Path
 
 from gateway.reporting.mailer import MailDirectory
@@ -17,15 +18,17 @@ from gateway.state.local_custody import LocalCustody
 from gateway.state.spool import Spool
 from gateway.state.states import BatchState, NoticeKind, NoticeState
 from gateway.state.store import Store
+from tests.conftest import StoreMaker
 from tests.institution_records import institution
 
 
-def _notifier(tmp_path: Path, *, registrars: bool = False) -> tuple[Notifier, Store, Spool]:
-    """A notifier writing mail to a folder; with ``registrars``, alpha and beta have report
-    addresses (``registrar@<name>.example``)."""
+def _notifier(make_store: StoreMaker, tmp_path: Path, *,
+              registrars: bool = False) -> tuple[Notifier, Store, Spool]:
+    """A notifier writing mail to a folder, on the store of each backend; with
+    ``registrars``, alpha and beta have report addresses (``registrar@<name>.example``)."""
     spool = Spool(tmp_path)
     spool.create(["alpha", "beta"])
-    store = Store(spool.database)
+    store = make_store(time.time)
     known = {name: institution(name, report_to=(f"registrar@{name}.example",))
              for name in ("alpha", "beta")} if registrars else {}
     notifier = Notifier(store=store, spool=spool, custody=LocalCustody(spool),
@@ -36,8 +39,9 @@ def _notifier(tmp_path: Path, *, registrars: bool = False) -> tuple[Notifier, St
     return notifier, store, spool
 
 
-def test_a_report_states_the_outcome_it_was_queued_for(tmp_path: Path) -> None:
-    notifier, store, spool = _notifier(tmp_path)
+def test_a_report_states_the_outcome_it_was_queued_for(
+        make_store: StoreMaker, tmp_path: Path) -> None:
+    notifier, store, spool = _notifier(make_store, tmp_path)
     with store.transaction() as txn:
         batch = txn.create_batch("alpha")
         txn.move("batch", batch, BatchState.OPEN, BatchState.READY)
@@ -55,8 +59,8 @@ def test_a_report_states_the_outcome_it_was_queued_for(tmp_path: Path) -> None:
     assert [n.state for n in store.notices()] == [NoticeState.SENT]
 
 
-def test_one_bad_notice_does_not_stop_the_others(tmp_path: Path) -> None:
-    notifier, store, _ = _notifier(tmp_path)
+def test_one_bad_notice_does_not_stop_the_others(make_store: StoreMaker, tmp_path: Path) -> None:
+    notifier, store, _ = _notifier(make_store, tmp_path)
     with store.transaction() as txn:
         broken = txn.create_batch("alpha")  # OPEN: there is nothing to report about it
         txn.add_notice("batch_report", "alpha", broken)
@@ -72,8 +76,9 @@ def test_one_bad_notice_does_not_stop_the_others(tmp_path: Path) -> None:
     assert "no report" in (states[broken].last_error or "")
 
 
-def test_ops_alerts_go_to_ops_only_and_not_to_the_sftp_folder(tmp_path: Path) -> None:
-    notifier, store, spool = _notifier(tmp_path)
+def test_ops_alerts_go_to_ops_only_and_not_to_the_sftp_folder(
+        make_store: StoreMaker, tmp_path: Path) -> None:
+    notifier, store, spool = _notifier(make_store, tmp_path)
     with store.transaction() as txn:
         batch = txn.create_batch("alpha")
         txn.move("batch", batch, BatchState.OPEN, BatchState.READY)
@@ -106,8 +111,9 @@ def _rejected(store: Store, institution: str) -> int:
     return batch
 
 
-def test_a_report_copy_that_cannot_be_written_does_not_hold_the_mail(tmp_path: Path) -> None:
-    notifier, store, spool = _notifier(tmp_path, registrars=True)
+def test_a_report_copy_that_cannot_be_written_does_not_hold_the_mail(
+        make_store: StoreMaker, tmp_path: Path) -> None:
+    notifier, store, spool = _notifier(make_store, tmp_path, registrars=True)
     batch = _rejected(store, "alpha")
     # The institution's reports folder replaced by a file: every copy fails to be written.
     reports = spool.reports("alpha")
@@ -126,8 +132,9 @@ def test_a_report_copy_that_cannot_be_written_does_not_hold_the_mail(tmp_path: P
     assert "FileExistsError" in (alert.reason or "")
 
 
-def test_a_notice_that_cannot_be_prepared_is_given_up_and_ops_told(tmp_path: Path) -> None:
-    notifier, store, _ = _notifier(tmp_path)
+def test_a_notice_that_cannot_be_prepared_is_given_up_and_ops_told(
+        make_store: StoreMaker, tmp_path: Path) -> None:
+    notifier, store, _ = _notifier(make_store, tmp_path)
     with store.transaction() as txn:
         broken = txn.create_batch("alpha")  # OPEN: there is nothing to report about it
         txn.add_notice("batch_report", "alpha", broken)
@@ -140,8 +147,8 @@ def test_a_notice_that_cannot_be_prepared_is_given_up_and_ops_told(tmp_path: Pat
 
 
 def test_batches_are_numbered_per_institution_and_message_ids_name_nothing_global(
-        tmp_path: Path) -> None:
-    notifier, store, spool = _notifier(tmp_path, registrars=True)
+        make_store: StoreMaker, tmp_path: Path) -> None:
+    notifier, store, spool = _notifier(make_store, tmp_path, registrars=True)
     for name in ("alpha", "beta", "beta"):
         _rejected(store, name)
     notifier.step()
@@ -157,8 +164,9 @@ def test_batches_are_numbered_per_institution_and_message_ids_name_nothing_globa
     assert all(re.fullmatch(r"<batch-00000[12]\.[0-9a-f]{16}@sis-gateway>", i) for i in ids)
 
 
-def test_the_next_report_names_the_files_dropped_unreceived(tmp_path: Path) -> None:
-    notifier, store, spool = _notifier(tmp_path)
+def test_the_next_report_names_the_files_dropped_unreceived(
+        make_store: StoreMaker, tmp_path: Path) -> None:
+    notifier, store, spool = _notifier(make_store, tmp_path)
     with store.transaction() as txn:
         txn.record_discard("alpha", "users.csv.part", folder=None, size=1234,
                            reason="it was closed under a temporary name and never renamed")
@@ -185,8 +193,9 @@ def _mended(folder: Path) -> None:
     folder.mkdir()
 
 
-def test_mail_outages_do_not_use_up_the_tries_to_prepare_a_report(tmp_path: Path) -> None:
-    notifier, store, spool = _notifier(tmp_path, registrars=True)
+def test_mail_outages_do_not_use_up_the_tries_to_prepare_a_report(
+        make_store: StoreMaker, tmp_path: Path) -> None:
+    notifier, store, spool = _notifier(make_store, tmp_path, registrars=True)
     batch = _rejected(store, "alpha")
     _broken(spool.mail)
     for _ in range(PREPARE_ATTEMPTS + 1):  # a long mail outage
@@ -202,8 +211,8 @@ def test_mail_outages_do_not_use_up_the_tries_to_prepare_a_report(tmp_path: Path
 
 
 def test_ops_hear_once_that_a_copy_was_given_up_however_long_the_mail_fails(
-        tmp_path: Path) -> None:
-    notifier, store, spool = _notifier(tmp_path, registrars=True)
+        make_store: StoreMaker, tmp_path: Path) -> None:
+    notifier, store, spool = _notifier(make_store, tmp_path, registrars=True)
     batch = _rejected(store, "alpha")
     _broken(spool.reports("alpha"))
     _broken(spool.mail)

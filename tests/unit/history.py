@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from gateway.state.custody import PayloadKey
+from gateway.state.custody import Custody, PayloadKey
+from gateway.state.local_custody import LocalCustody
 from gateway.state.spool import Spool
 from gateway.state.states import BatchState, UploadState
 from gateway.state.store import Store
-from tests.spooled import spooled
 
 TO_IMPORTING = (BatchState.READY, BatchState.SUBMITTING, BatchState.IMPORTING)
 
@@ -21,12 +21,14 @@ class Clock:
         return self.now
 
 
-def received(store: Store, spool: Spool, institution: str, filename: str,
+def received(store: Store, payloads: Spool | Custody, institution: str, filename: str,
              body: bytes = b"user_id,login_id,status\nu1,l1,active\n") -> int:
-    """A RECEIVED upload with its bytes in the spool; returns its id."""
+    """A RECEIVED upload with its bytes in ``payloads`` (a custody, or a spool: its local
+    custody); returns its id."""
     with store.transaction() as txn:
         upload_id = txn.record_upload(institution, filename, len(body), "0" * 64)
-    spooled(spool, PayloadKey.upload(upload_id)).write_bytes(body)
+    custody = LocalCustody(payloads) if isinstance(payloads, Spool) else payloads
+    custody.put(PayloadKey.upload(upload_id), body)
     return upload_id
 
 
@@ -48,11 +50,11 @@ def batch_of(store: Store, uploads: list[int], path: tuple[BatchState, ...],
     return batch_id
 
 
-def imported(store: Store, spool: Spool, clock: Clock, institution: str, *,
+def imported(store: Store, payloads: Spool | Custody, clock: Clock, institution: str, *,
              waited: float, processing: float, outcome: BatchState = BatchState.IMPORTED,
              import_id: int = 7) -> int:
     """An upload received, posted ``waited`` s later, ended ``processing`` s after that."""
-    upload = received(store, spool, institution, "users.csv")
+    upload = received(store, payloads, institution, "users.csv")
     clock.now += waited
     batch_id = batch_of(store, [upload], TO_IMPORTING, import_id=import_id,
                         posted_at=clock.now)

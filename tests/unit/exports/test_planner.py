@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import threading
 from datetime import UTC, datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -47,10 +46,10 @@ def institution(*exports: ExportSettings) -> Institution:
                        exports=exports)
 
 
-def setup(tmp_path: Path, *exports: ExportSettings,
+def setup(make_store: StoreMaker, *exports: ExportSettings,
           start: datetime) -> tuple[Store, Clock, Planner]:
     clock = Clock(start)
-    store = Store(tmp_path / "state.db", clock=clock)
+    store = make_store(clock)
     found = {"alpha": institution(*exports)}
     return store, clock, Planner(store, lambda: found, started_at=clock())
 
@@ -62,8 +61,8 @@ def slots(store: Store) -> list[str]:
 NIGHTLY = ExportSettings(report="provisioning_csv", csvs=["users"], schedule="0 2 * * *")
 
 
-def test_a_nightly_schedule_runs_at_two_local_time_once_per_night(tmp_path: Path) -> None:
-    store, clock, planner = setup(tmp_path, NIGHTLY,
+def test_a_nightly_schedule_runs_at_two_local_time_once_per_night(make_store: StoreMaker) -> None:
+    store, clock, planner = setup(make_store, NIGHTLY,
                                   start=datetime(2026, 12, 1, 0, 0, tzinfo=CHICAGO))
     assert planner.plan(clock()) == 0  # first sight: runs from the next time on
     assert planner.plan(clock.to(datetime(2026, 12, 1, 1, 59, 59, tzinfo=CHICAGO))) == 0
@@ -75,8 +74,8 @@ def test_a_nightly_schedule_runs_at_two_local_time_once_per_night(tmp_path: Path
     assert run.parameters == {"users": "true"}
 
 
-def test_missed_nights_while_down_are_one_run(tmp_path: Path) -> None:
-    store, clock, planner = setup(tmp_path, NIGHTLY,
+def test_missed_nights_while_down_are_one_run(make_store: StoreMaker) -> None:
+    store, clock, planner = setup(make_store, NIGHTLY,
                                   start=datetime(2026, 12, 1, 0, 0, tzinfo=CHICAGO))
     planner.plan(clock())
     assert planner.plan(clock.to(datetime(2026, 12, 4, 9, 0, tzinfo=CHICAGO))) == 1
@@ -85,9 +84,9 @@ def test_missed_nights_while_down_are_one_run(tmp_path: Path) -> None:
     assert slots(store)[-1] == "cron:2026-12-05T08:00:00Z"
 
 
-def test_daylight_saving_days_keep_local_time(tmp_path: Path) -> None:
+def test_daylight_saving_days_keep_local_time(make_store: StoreMaker) -> None:
     half_past_two = ExportSettings(report="last_user_access_csv", schedule="30 2 * * *")
-    store, clock, planner = setup(tmp_path, half_past_two,
+    store, clock, planner = setup(make_store, half_past_two,
                                   start=datetime(2026, 3, 7, 12, 0, tzinfo=CHICAGO))
     planner.plan(clock())
     planner.plan(clock.to(datetime(2026, 3, 8, 12, 0, tzinfo=CHICAGO)))  # spring forward
@@ -131,9 +130,9 @@ def _import(store: Store, batch: int) -> None:
             txn.move("batch", batch, old, new)
 
 
-def test_after_import_runs_once_per_new_import_never_for_old_ones(tmp_path: Path) -> None:
+def test_after_import_runs_once_per_new_import_never_for_old_ones(make_store: StoreMaker) -> None:
     after = ExportSettings(report="sis_export_csv", csvs=["enrollments"], after_import=True)
-    store, clock, planner = setup(tmp_path, after,
+    store, clock, planner = setup(make_store, after,
                                   start=datetime(2026, 12, 1, tzinfo=CHICAGO))
     _import_one(store)  # before the export was ever planned: not run for
     assert planner.plan(clock()) == 0
@@ -143,10 +142,10 @@ def test_after_import_runs_once_per_new_import_never_for_old_ones(tmp_path: Path
     assert slots(store) == ["import:batch-000002"]
 
 
-def test_a_lower_batch_imported_later_runs_the_export_too(tmp_path: Path) -> None:
+def test_a_lower_batch_imported_later_runs_the_export_too(make_store: StoreMaker) -> None:
     # Batch 1 was held and released: it finishes after batch 2, and is new to the export.
     after = ExportSettings(report="sis_export_csv", csvs=["enrollments"], after_import=True)
-    store, clock, planner = setup(tmp_path, after,
+    store, clock, planner = setup(make_store, after,
                                   start=datetime(2026, 12, 1, tzinfo=CHICAGO))
     assert planner.plan(clock()) == 0  # the first look: no imports yet
     with store.transaction() as txn:
@@ -159,10 +158,10 @@ def test_a_lower_batch_imported_later_runs_the_export_too(tmp_path: Path) -> Non
     assert slots(store) == ["import:batch-000002", "import:batch-000001"]
 
 
-def test_requests_queue_one_waiting_run_and_name_the_exports(tmp_path: Path) -> None:
+def test_requests_queue_one_waiting_run_and_name_the_exports(make_store: StoreMaker) -> None:
     grades = ExportSettings(report="grade_export_csv", term="sis_term_id:2026-fall")
     hidden = ExportSettings(report="last_user_access_csv", on_request=False)
-    store, _, planner = setup(tmp_path, grades, hidden,
+    store, _, planner = setup(make_store, grades, hidden,
                               start=datetime(2026, 12, 1, tzinfo=CHICAGO))
     first = planner.request("alpha", "grade_export_csv")
     assert first is not None
@@ -209,9 +208,9 @@ def test_two_requests_arriving_together_queue_one_run(make_store: StoreMaker) ->
 
 
 def test_requests_one_after_another_are_refused_until_the_interval_passed(
-        tmp_path: Path) -> None:
+        make_store: StoreMaker) -> None:
     grades = ExportSettings(report="grade_export_csv", request_interval_seconds=600)
-    store, clock, planner = setup(tmp_path, grades, start=datetime(2026, 12, 1, tzinfo=UTC))
+    store, clock, planner = setup(make_store, grades, start=datetime(2026, 12, 1, tzinfo=UTC))
     first = planner.request("alpha", "grade_export_csv")
     assert first is not None
     with store.transaction() as txn:  # the exporter took it: no longer waiting

@@ -56,10 +56,10 @@ def institution(name: str, base_url: str, account: str) -> Institution:
                        report_to=(), report_cc=())
 
 
-def test_no_cookie_of_one_institution_is_sent_with_another(canvas: str,
+def test_no_cookie_of_one_institution_is_sent_with_another(canvas: str, store: Store,
                                                           tmp_path: Path) -> None:
     alpha, beta = institution("alpha", canvas, "1"), institution("beta", canvas, "2")
-    exporter = Exporter(store=Store(tmp_path / "state.db"), spool=Spool(tmp_path / "data"),
+    exporter = Exporter(store=store, spool=Spool(tmp_path / "data"),
                         institutions=lambda: {"alpha": alpha, "beta": beta},
                         settings=ExportsSettings())
     try:

@@ -122,11 +122,12 @@ def test_an_unknowable_outcome_keeps_the_payload_for_recovery(
 
 
 def test_a_custody_failure_is_answered_clearly_and_records_nothing(
-        spool: Spool, s3_server: S3Server, caplog: pytest.LogCaptureFixture) -> None:
+        store: Store, spool: Spool, s3_server: S3Server,
+        caplog: pytest.LogCaptureFixture) -> None:
     unusable = S3Custody(s3_server.client(), bucket="no-such-bucket-here", prefix="",
                          scratch=spool.root / "scratch",
                          secrets_to_hide=(s3_server.access_key, s3_server.secret_key))
-    receiver = Receiver(Store(spool.database), spool, custody=unusable,
+    receiver = Receiver(store, spool, custody=unusable,
                         on_received=lambda: None)
     try:
         writer = _writer(receiver, b"user_id\n")

@@ -17,11 +17,7 @@ from tests.spooled import spooled
 from tests.unit.daemon_stand_in import running_on
 from tests.unit.history import TO_IMPORTING, batch_of, received
 
-
-@pytest.fixture
-def store(sqlite_store: Store) -> Store:
-    """The data dir's own store: these tests drive the CLI, which opens it by ``--data``."""
-    return sqlite_store
+pytestmark = pytest.mark.usefixtures("commands_store")  # the store --data opens
 
 
 def _cli(spool: Spool, *args: str) -> int:

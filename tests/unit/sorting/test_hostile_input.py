@@ -25,10 +25,8 @@ from gateway.sorting.validation import validate_upload
 from gateway.sorting.validation import zips as zips_module
 from gateway.sorting.validation.findings import BlockingPolicy, Code
 from gateway.sorting.validation.zips import ZipVerdict
-from gateway.state.custody import PayloadKey
-from gateway.state.local_custody import LocalCustody
+from gateway.state.custody import Custody, PayloadKey
 from gateway.state.records import UploadRecord
-from gateway.state.spool import Spool
 from gateway.state.states import BatchState, NoticeKind, UploadState
 from gateway.state.store import Store
 from tests.hostile_files import (
@@ -39,7 +37,6 @@ from tests.hostile_files import (
     mutants,
 )
 from tests.institution_records import institution
-from tests.spooled import spooled
 from tests.unit.history import received
 from tests.unit.sorting.files import zip_bytes
 
@@ -48,9 +45,9 @@ FUZZ_CASES = 1500
 CLI_FUZZ_CASES = 150
 
 
-def _sorter(store: Store, spool: Spool) -> Sorter:
+def _sorter(store: Store, custody: Custody) -> Sorter:
     alpha = institution("alpha", zip_password=SecretStr(ZIP_PASSWORD.decode()))
-    return Sorter(store=store, custody=LocalCustody(spool), institutions=lambda: {"alpha": alpha},
+    return Sorter(store=store, custody=custody, institutions=lambda: {"alpha": alpha},
                   quiet_seconds=0, on_ready=lambda: None)
 
 
@@ -74,7 +71,7 @@ def test_each_zip_that_stalled_an_institution_is_refused_with_a_reason(
 
 
 def test_an_upload_the_checks_fail_on_is_rejected_and_ops_alerted(
-        store: Store, spool: Spool, monkeypatch: pytest.MonkeyPatch) -> None:
+        store: Store, custody: Custody, monkeypatch: pytest.MonkeyPatch) -> None:
     real = uploads_module._validate
 
     def failing(path: Path, display_name: str, **kwargs: object) -> object:
@@ -83,9 +80,9 @@ def test_an_upload_the_checks_fail_on_is_rejected_and_ops_alerted(
         return real(path, display_name, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(uploads_module, "_validate", failing)
-    poison = received(store, spool, "alpha", "poison.csv", GOOD)
-    good = received(store, spool, "alpha", "users.csv", GOOD)
-    _sorter(store, spool).run_round()
+    poison = received(store, custody, "alpha", "poison.csv", GOOD)
+    good = received(store, custody, "alpha", "users.csv", GOOD)
+    _sorter(store, custody).run_round()
     assert store.upload(poison).state is UploadState.REJECTED
     assert "could not check this file (RuntimeError)" in (store.upload(poison).problem or "")
     assert store.upload(good).state is UploadState.ACCEPTED
@@ -100,12 +97,12 @@ def test_a_policy_cannot_allow_a_file_the_checks_failed_on() -> None:
 
 
 def test_a_delivery_that_cannot_be_formed_sets_its_oldest_upload_aside(
-        store: Store, spool: Spool, monkeypatch: pytest.MonkeyPatch,
+        store: Store, custody: Custody, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
     _poisoned_planning(monkeypatch)
-    poison = received(store, spool, "alpha", "poison.csv", GOOD)
-    later = received(store, spool, "alpha", "users.csv", GOOD)
-    sorter = _sorter(store, spool)
+    poison = received(store, custody, "alpha", "poison.csv", GOOD)
+    later = received(store, custody, "alpha", "users.csv", GOOD)
+    sorter = _sorter(store, custody)
     with caplog.at_level(logging.WARNING):
         for _ in range(FORM_ATTEMPTS):
             sorter.run_round()
@@ -124,18 +121,18 @@ def test_a_delivery_that_cannot_be_formed_sets_its_oldest_upload_aside(
 
 @pytest.mark.parametrize("name", sorted(EMPTY_DELIVERIES))
 def test_an_empty_delivery_is_rejected_with_the_reason_not_posted(
-        store: Store, spool: Spool, name: str) -> None:
-    upload = received(store, spool, "alpha", name, EMPTY_DELIVERIES[name]())
-    _sorter(store, spool).run_round()
+        store: Store, custody: Custody, name: str) -> None:
+    upload = received(store, custody, "alpha", name, EMPTY_DELIVERIES[name]())
+    _sorter(store, custody).run_round()
     record = store.upload(upload)
     assert record.state is UploadState.REJECTED
     assert "holds no CSV file Canvas would import" in (record.problem or "")
     [batch] = store.batches()
     assert batch.state is BatchState.REJECTED
-    assert not spooled(spool, PayloadKey.batch_zip(batch.id)).exists()
+    assert custody.size(PayloadKey.batch_zip(batch.id)) is None
 
 
-def test_batches_are_numbered_per_institution(store: Store, spool: Spool) -> None:
+def test_batches_are_numbered_per_institution(store: Store, custody: Custody) -> None:
     with store.transaction() as txn:
         ids = [txn.create_batch(name) for name in ("alpha", "beta", "alpha", "beta", "alpha")]
     numbers = [(store.batch(i).institution, store.batch(i).reference) for i in ids]
@@ -145,8 +142,8 @@ def test_batches_are_numbered_per_institution(store: Store, spool: Spool) -> Non
 
 
 def test_an_operator_rejects_a_waiting_upload_with_a_reason(store: Store,
-                                                            spool: Spool) -> None:
-    upload = received(store, spool, "alpha", "users.csv", GOOD)
+                                                            custody: Custody) -> None:
+    upload = received(store, custody, "alpha", "users.csv", GOOD)
     with pytest.raises(OperatorError, match="say why"):
         reject_upload(store, upload, "  ")
     batch_id = reject_upload(store, upload, "sent to the wrong institution")
@@ -155,7 +152,7 @@ def test_an_operator_rejects_a_waiting_upload_with_a_reason(store: Store,
     assert record.batch_id == batch_id
     assert "rejected by the gateway's operator: sent to the wrong institution" in \
         (record.problem or "")
-    _sorter(store, spool).run_round()  # the sorter ends it and reports it to the sender
+    _sorter(store, custody).run_round()  # the sorter ends it and reports it to the sender
     assert store.batch(batch_id).state is BatchState.REJECTED
     assert any(n.batch_id == batch_id and n.batch_state is BatchState.REJECTED
                for n in store.notices())
@@ -247,13 +244,13 @@ def _poisoned_planning(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_only_the_upload_that_fails_alone_is_set_aside_never_an_honest_one(
-        store: Store, spool: Spool, monkeypatch: pytest.MonkeyPatch) -> None:
+        store: Store, custody: Custody, monkeypatch: pytest.MonkeyPatch) -> None:
     _poisoned_planning(monkeypatch)
-    first = received(store, spool, "alpha", "users.csv", GOOD)
-    poison = received(store, spool, "alpha", "poison.csv", GOOD)
-    last = received(store, spool, "alpha", "courses.csv",
+    first = received(store, custody, "alpha", "users.csv", GOOD)
+    poison = received(store, custody, "alpha", "poison.csv", GOOD)
+    last = received(store, custody, "alpha", "courses.csv",
                     b"course_id,short_name,long_name,status\nC1,C1,One,active\n")
-    sorter = _sorter(store, spool)
+    sorter = _sorter(store, custody)
     for _ in range(2 * FORM_ATTEMPTS + 1):
         sorter.run_round()
     states = {u: store.upload(u).state for u in (first, poison, last)}
@@ -265,14 +262,14 @@ def test_only_the_upload_that_fails_alone_is_set_aside_never_an_honest_one(
 
 
 def test_a_fault_of_the_whole_institution_rejects_nothing_and_pauses(
-        store: Store, spool: Spool, monkeypatch: pytest.MonkeyPatch) -> None:
-    sorter = _sorter(store, spool)
+        store: Store, custody: Custody, monkeypatch: pytest.MonkeyPatch) -> None:
+    sorter = _sorter(store, custody)
 
     def unreadable(institution: str) -> dict[int, str]:
         raise OSError("the intake's marks file is unreadable")
 
     monkeypatch.setattr(sorter._intake, "refused", unreadable)
-    uploads = [received(store, spool, "alpha", name, GOOD) for name in ("a.csv", "b.csv")]
+    uploads = [received(store, custody, "alpha", name, GOOD) for name in ("a.csv", "b.csv")]
     for _ in range(FORM_ATTEMPTS + 2):
         sorter.run_round()
     assert [store.upload(u).state for u in uploads] == [UploadState.RECEIVED] * 2

@@ -1,5 +1,6 @@
-"""The sorter runner with a real store and spool: merges that would change the kind are not
-made, and one batch that cannot be sealed holds itself without stopping the others."""
+"""The sorter runner with a real store and custody (each on both backends): merges that
+would change the kind are not made, and one batch that cannot be sealed holds itself without
+stopping the others."""
 
 from __future__ import annotations
 
@@ -18,44 +19,43 @@ from gateway.settings_files import settings_from_mapping
 from gateway.sorting.forming import UngatedIntake
 from gateway.sorting.sorter import SEAL_ATTEMPTS, Sorter
 from gateway.state.custody import Custody, PayloadKey
-from gateway.state.local_custody import LocalCustody
 from gateway.state.spool import Spool
 from gateway.state.states import BatchState, NoticeKind, NoticeState, UploadState
 from gateway.state.store import Store
 from tests.institution_records import institution
-from tests.spooled import spooled
 from tests.unit.history import received
 
 
-def _sorter(store: Store, spool: Spool) -> Sorter:
+def _sorter(store: Store, custody: Custody) -> Sorter:
     institutions = {name: institution(name) for name in ("alpha", "beta")}
-    return Sorter(store=store, custody=LocalCustody(spool), institutions=lambda: institutions,
+    return Sorter(store=store, custody=custody, institutions=lambda: institutions,
                   quiet_seconds=0, on_ready=lambda: None)
 
 
 def test_courses_whose_merged_header_reads_as_terms_are_sent_side_by_side(
-        store: Store, spool: Spool) -> None:
-    received(store, spool, "alpha", "courses.csv",
+        store: Store, custody: Custody) -> None:
+    received(store, custody, "alpha", "courses.csv",
              b"course_id,short_name,long_name,term_id,status\nC1,C1,One,T1,active\n")
-    received(store, spool, "alpha", "courses2.csv",
+    received(store, custody, "alpha", "courses2.csv",
              b"course_id,short_name,long_name,status,name\nC2,C2,Two,active,x\n")
-    _sorter(store, spool).run_round()
+    _sorter(store, custody).run_round()
     [batch] = store.batches()
     assert batch.state is BatchState.READY
-    with zipfile.ZipFile(spooled(spool, PayloadKey.batch_zip(batch.id))) as sent:
+    with custody.local_path(PayloadKey.batch_zip(batch.id)) as path, \
+            zipfile.ZipFile(path) as sent:
         # Named for the batch's first attempt, so Canvas's file list identifies it.
         assert sent.namelist() == ["b000001-a1-courses.csv", "b000001-a1-courses2.csv"]
 
 
-def test_one_unsealable_batch_is_held_and_the_others_go_on(store: Store, spool: Spool) -> None:
+def test_one_unsealable_batch_is_held_and_the_others_go_on(store: Store, custody: Custody) -> None:
     # An accepted upload whose bytes vanished from the spool (a disk fault): unsealable.
     with store.transaction() as txn:
         broken = txn.record_upload("alpha", "users.csv", 10, "0" * 64)
         batch_id = txn.create_batch("alpha")
         txn.move("upload", broken, UploadState.RECEIVED, UploadState.ACCEPTED,
                  batch_id=batch_id, kind="user", rows=1)
-    received(store, spool, "beta", "users.csv")
-    sorter = _sorter(store, spool)
+    received(store, custody, "beta", "users.csv")
+    sorter = _sorter(store, custody)
     for _ in range(SEAL_ATTEMPTS):
         sorter.run_round()
     held = store.batch(batch_id)
@@ -79,10 +79,10 @@ def test_failure_class_codes_cannot_be_allowed() -> None:
 
 
 def test_a_rejected_upload_is_one_warning_with_its_ids_and_reason(
-        store: Store, spool: Spool, caplog: pytest.LogCaptureFixture) -> None:
-    rejected = received(store, spool, "alpha", "users.csv", b"\xff\xfe not a csv at all\n")
+        store: Store, custody: Custody, caplog: pytest.LogCaptureFixture) -> None:
+    rejected = received(store, custody, "alpha", "users.csv", b"\xff\xfe not a csv at all\n")
     with caplog.at_level(logging.INFO, logger="gateway.sorting.sorter"):
-        _sorter(store, spool).run_round()
+        _sorter(store, custody).run_round()
     assert store.upload(rejected).state is UploadState.REJECTED
     [line] = [r for r in caplog.records if r.getMessage() == "upload rejected"]
     assert line.levelno == logging.WARNING
@@ -113,12 +113,12 @@ class _SlowAlpha(UngatedIntake):
         yield
 
 
-def test_institutions_are_sorted_side_by_side(store: Store, spool: Spool) -> None:
-    received(store, spool, "alpha", "users.csv")
-    received(store, spool, "beta", "users.csv")
+def test_institutions_are_sorted_side_by_side(store: Store, custody: Custody) -> None:
+    received(store, custody, "alpha", "users.csv")
+    received(store, custody, "beta", "users.csv")
     intake = _SlowAlpha(store)
     institutions = {name: institution(name) for name in ("alpha", "beta")}
-    sorter = Sorter(store=store, custody=LocalCustody(spool), institutions=lambda: institutions,
+    sorter = Sorter(store=store, custody=custody, institutions=lambda: institutions,
                     quiet_seconds=0, on_ready=lambda: None, intake=intake, workers=2)
     assert sorter.run_round()
     assert intake.beta_was_ready  # beta's batch did not wait for alpha's forming
@@ -141,12 +141,12 @@ class _GatedAlpha(UngatedIntake):
 
 
 def test_closing_with_rounds_still_queued_logs_no_error(
-        store: Store, spool: Spool, caplog: pytest.LogCaptureFixture) -> None:
-    received(store, spool, "alpha", "users.csv")
-    received(store, spool, "beta", "users.csv")
+        store: Store, custody: Custody, caplog: pytest.LogCaptureFixture) -> None:
+    received(store, custody, "alpha", "users.csv")
+    received(store, custody, "beta", "users.csv")
     intake = _GatedAlpha()
     institutions = {name: institution(name) for name in ("alpha", "beta")}
-    sorter = Sorter(store=store, custody=LocalCustody(spool), institutions=lambda: institutions,
+    sorter = Sorter(store=store, custody=custody, institutions=lambda: institutions,
                     quiet_seconds=0, on_ready=lambda: None, intake=intake, workers=1)
     sorter.step()  # alpha's round runs (gated); beta's waits behind it in the one thread
     assert intake.alpha_started.wait(10)

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.state.archive import ARCHIVED_NAME_MAX, archive_batch, archived_name
-from gateway.state.custody import PayloadKey
+from gateway.state.custody import Area, Custody, PayloadKey, archive_prefix
 from gateway.state.local_custody import LocalCustody
 from gateway.state.spool import (
     NAME_MAX,
@@ -23,7 +23,6 @@ from gateway.state.spool import (
 )
 from gateway.state.states import UploadState
 from gateway.state.store import Store
-from tests.spooled import spooled
 
 LONGEST_ASCII = "u" * (NAME_MAX - 4) + ".csv"
 LONGEST_UTF8 = "€" * 83 + "ab.csv"  # 3 bytes a character: 255 bytes in 89 characters
@@ -37,47 +36,61 @@ SFTP_NAMES = st.one_of(
               _CHARACTERS, st.sampled_from(["", ".csv", ".zip", "." + "x" * 30, ".€"])))
 
 
-def _archived_batch(store: Store, spool: Spool, names: list[str]) -> Path:
+def _archived_batch(store: Store, custody: Custody, names: list[str]) -> int:
     with store.transaction() as txn:
         batch_id = txn.create_batch("alpha")
         for name in names:
             upload_id = txn.record_upload("alpha", name, 4, "0" * 64)
             txn.move("upload", upload_id, UploadState.RECEIVED, UploadState.ACCEPTED,
                      batch_id=batch_id)
-            spooled(spool, PayloadKey.upload(upload_id)).write_bytes(name.encode()[:4])
-    archive_batch(LocalCustody(spool), store.batch(batch_id), store.uploads(batch_id=batch_id),
+            custody.put(PayloadKey.upload(upload_id), name.encode()[:4])
+    archive_batch(custody, store.batch(batch_id), store.uploads(batch_id=batch_id),
                   [], {"batch-000001.txt": b"report"})
-    return spool.root / "archive" / "alpha" / f"batch-{batch_id:06d}"
+    return batch_id
+
+
+def _archived(custody: Custody, batch_id: int, name: str) -> bytes:
+    with custody.open(PayloadKey.archived("alpha", batch_id, name)) as kept:
+        return kept.read()
+
+
+def _received(custody: Custody, batch_id: int) -> list[str]:
+    """The archived uploads' names (``received/...``), in name order."""
+    prefix = archive_prefix("alpha", batch_id)
+    return [key.name.removeprefix(prefix)
+            for key in custody.keys(Area.ARCHIVE, f"{prefix}received/")]
 
 
 def test_names_as_long_as_sftp_takes_are_archived_with_their_whole_name_in_the_manifest(
-        store: Store, spool: Spool) -> None:
+        store: Store, spool: Spool, custody: Custody) -> None:
     names = ["users.csv", LONGEST_ASCII, LONGEST_UTF8]
     assert [len(name.encode()) for name in names[1:]] == [NAME_MAX, NAME_MAX]
 
-    folder = _archived_batch(store, spool, names)
+    batch_id = _archived_batch(store, custody, names)
 
-    manifest = json.loads((folder / "received.json").read_text())
+    manifest = json.loads(_archived(custody, batch_id, "received.json"))
     assert [entry["name"] for entry in manifest] == names
     assert manifest[0]["archived_as"] == "received/01-users.csv"
     for entry, name in zip(manifest, names, strict=True):
-        stored = folder / entry["archived_as"]
-        assert stored.read_bytes() == name.encode()[:4]
-        assert len(os.fsencode(stored.name)) <= ARCHIVED_NAME_MAX
-    assert sorted(path.name for path in (folder / "received").iterdir()) == sorted(
-        Path(entry["archived_as"]).name for entry in manifest)  # no temp file left behind
+        assert _archived(custody, batch_id, entry["archived_as"]) == name.encode()[:4]
+        assert len(os.fsencode(Path(entry["archived_as"]).name)) <= ARCHIVED_NAME_MAX
+    assert _received(custody, batch_id) == sorted(entry["archived_as"] for entry in manifest)
+    if isinstance(custody, LocalCustody):  # no temp file left behind in the folder
+        folder = spool.root / "archive" / "alpha" / f"batch-{batch_id:06d}" / "received"
+        assert sorted(path.name for path in folder.iterdir()) == sorted(
+            Path(entry["archived_as"]).name for entry in manifest)
     assert manifest[1]["archived_as"].endswith(".csv")
     assert manifest[1]["archived_as"].startswith("received/02-uuu")
 
 
 def test_archiving_again_repairs_in_place_under_the_same_names(store: Store,
-                                                               spool: Spool) -> None:
-    first = _archived_batch(store, spool, [LONGEST_ASCII])
-    before = sorted((first / "received").iterdir())
+                                                               custody: Custody) -> None:
+    batch_id = _archived_batch(store, custody, [LONGEST_ASCII])
+    before = _received(custody, batch_id)
 
-    archive_batch(LocalCustody(spool), store.batch(1), store.uploads(batch_id=1), [], {})
+    archive_batch(custody, store.batch(batch_id), store.uploads(batch_id=batch_id), [], {})
 
-    assert sorted((first / "received").iterdir()) == before
+    assert _received(custody, batch_id) == before
 
 
 @given(SFTP_NAMES, st.integers(min_value=1, max_value=999))

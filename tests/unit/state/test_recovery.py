@@ -55,17 +55,17 @@ def test_unrecorded_upload_is_quarantined_with_a_reason(setup: Setup, tmp_path: 
 
 
 def test_interrupted_batches_resume_until_the_limit_then_are_held(
-        setup: Setup, tmp_path: Path) -> None:
+        setup: Setup, tmp_path: Path, custody: Custody) -> None:
     store, spool = setup(tmp_path)
     with store.transaction() as txn:
         batch_id = txn.create_batch("alpha")
         txn.move("batch", batch_id, BatchState.OPEN, BatchState.READY)
         txn.move("batch", batch_id, BatchState.READY, BatchState.SUBMITTING)
     for _ in range(2):
-        assert recover(store, spool, LocalCustody(spool),
+        assert recover(store, spool, custody,
                        max_recoveries=2).batches_resumed == [batch_id]
     assert store.batch(batch_id).state is BatchState.SUBMITTING
-    report = recover(store, spool, LocalCustody(spool), max_recoveries=2)
+    report = recover(store, spool, custody, max_recoveries=2)
     assert report.batches_held == [batch_id]
     held = store.batch(batch_id)
     assert held.state is BatchState.HELD
@@ -81,29 +81,31 @@ def _submitting(store: Store) -> int:
     return batch_id
 
 
-def test_clean_stops_never_count_as_interruptions(setup: Setup, tmp_path: Path) -> None:
+def test_clean_stops_never_count_as_interruptions(setup: Setup, tmp_path: Path,
+                                                  custody: Custody) -> None:
     store, spool = setup(tmp_path)
     batch_id = _submitting(store)
     for _ in range(5):
         mark_clean_stop(store)
-        report = recover(store, spool, LocalCustody(spool), max_recoveries=2)
+        report = recover(store, spool, custody, max_recoveries=2)
         assert report.batches_resumed == []
         assert report.batches_held == []
     assert store.batch(batch_id).state is BatchState.SUBMITTING
     assert store.batch(batch_id).recoveries == 0
     # The mark is consumed by the start it belongs to: a crash after it counts again.
-    assert recover(store, spool, LocalCustody(spool),
+    assert recover(store, spool, custody,
                    max_recoveries=2).batches_resumed == [batch_id]
 
 
 def test_a_crash_while_only_waiting_for_canvas_interrupts_nothing(
-        setup: Setup, tmp_path: Path) -> None:
+        setup: Setup, tmp_path: Path, custody: Custody) -> None:
     store, spool = setup(tmp_path)
     batch_id = _submitting(store)
     with store.transaction() as txn:  # the POST ended (its answer lost): reconcile later
         txn.update("batch", batch_id, BatchState.SUBMITTING, post_settles_at=txn.now + 30)
     for _ in range(4):
-        assert recover(store, spool, LocalCustody(spool), max_recoveries=2).batches_resumed == []
+        assert recover(store, spool, custody,
+                       max_recoveries=2).batches_resumed == []
     assert store.batch(batch_id).state is BatchState.SUBMITTING
 
 

@@ -21,6 +21,7 @@ from gateway.state.states import (
     UploadState,
 )
 from gateway.state.store import Store
+from tests.conftest import DatabaseOpener
 
 
 def test_a_batch_moves_along_drawn_edges_and_logs_each(store: Store) -> None:
@@ -174,23 +175,25 @@ def test_uploads_and_due_notices_are_queried_in_order(store: Store) -> None:
     assert store.notices(state=NoticeState.PENDING, due_by=0) == []
 
 
-def test_uploads_keep_the_folder_they_came_through(tmp_path: Path,
+def test_uploads_keep_the_folder_they_came_through(empty_database: DatabaseOpener,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """Recorded with its upload folder; a store from before the folder column gets it, with
     None (plain /inbox) for the uploads it already holds."""
     step = next(n for n, sql in enumerate(schema_module.MIGRATIONS) if "folder TEXT" in sql)
     with monkeypatch.context() as before:
         before.setattr(schema_module, "MIGRATIONS", schema_module.MIGRATIONS[:step])
-        Store(tmp_path / "state.db").close()
-    with closing(sqlite3.connect(tmp_path / "state.db")) as old, old:
-        old.execute("INSERT INTO uploads (institution, filename, size, sha256, state,"
-                    " received_at, updated_at) VALUES ('alpha', 'users.csv', 1, ?, ?, 0, 0)",
-                    ("0" * 64, UploadState.RECEIVED))
-    store = Store(tmp_path / "state.db")
+        old = Store(empty_database())
+    with old.database.transaction() as session:  # a row as that version wrote it
+        session.execute("INSERT INTO uploads (institution, filename, size, sha256, state,"
+                        " received_at, updated_at) VALUES ('alpha', 'users.csv', 1, ?, ?, 0, 0)",
+                        ("0" * 64, UploadState.RECEIVED))
+    old.close()
+    store = Store(empty_database())
     with store.transaction() as txn:
         txn.record_upload("alpha", "users.csv", 2, "0" * 64, folder="batch/2026-fall")
         txn.record_upload("alpha", "users.csv", 3, "0" * 64, folder="diff/nightly-sis")
     assert [u.folder for u in store.uploads()] == [None, "batch/2026-fall", "diff/nightly-sis"]
+    store.close()
 
 
 def test_a_store_made_by_the_code_before_schema_version_upgrades_in_place(

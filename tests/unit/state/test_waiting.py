@@ -1,6 +1,6 @@
-"""Uploads waiting to be batched: running totals kept in the same transactions, and queries
-whose cost does not grow with how many uploads wait (counted in SQLite VM steps, which
-grow with the rows a statement visits, not timed)."""
+"""Uploads waiting to be batched: running totals kept in the same transactions (on both
+stores), and queries whose cost does not grow with how many uploads wait (on SQLite: counted
+in its VM steps, which grow with the rows a statement visits, not timed)."""
 
 from __future__ import annotations
 
@@ -9,17 +9,14 @@ from pathlib import Path
 import pytest
 
 from gateway.sorting.sorter import Sorter
+from gateway.state import schema as schema_module
 from gateway.state.local_custody import LocalCustody
 from gateway.state.spool import Spool
 from gateway.state.states import NoticeState, UploadState
 from gateway.state.store import Store
+from tests.conftest import DatabaseOpener
 from tests.institution_records import institution
-from tests.sqlite_steps import sqlite_of, vm_steps
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "state.db")
+from tests.sqlite_steps import vm_steps
 
 
 def _receive(store: Store, institution: str, count: int, size: int = 10) -> list[int]:
@@ -53,24 +50,26 @@ def test_a_rolled_back_receipt_leaves_the_totals_alone(store: Store) -> None:
     assert store.waiting_bytes("alpha") == 5
 
 
-def test_an_existing_store_gets_its_totals_from_its_waiting_uploads(tmp_path: Path) -> None:
-    store = Store(tmp_path / "state.db")
-    _receive(store, "alpha", 4, size=3)
-    connection = sqlite_of(store)._connection()  # as a store from before the totals: drop and redo
-    connection.execute("DROP TABLE waiting_totals")
-    connection.execute("DROP INDEX uploads_by_name")
-    for later in ("DROP INDEX uploads_by_payload", "ALTER TABLE uploads DROP COLUMN payload",
-                  "DROP INDEX batches_unpurged", "DROP INDEX batches_by_state",
-                  "ALTER TABLE batches DROP COLUMN purged_at",
-                  "DROP TABLE metric_counters"):  # the steps after it
-        connection.execute(later)
-    connection.execute("UPDATE schema_version SET version = 14")  # the step before the totals
+def test_an_existing_store_gets_its_totals_from_its_waiting_uploads(
+        empty_database: DatabaseOpener, monkeypatch: pytest.MonkeyPatch) -> None:
+    step = next(n for n, sql in enumerate(schema_module.MIGRATIONS) if "waiting_totals" in sql)
+    with monkeypatch.context() as before:  # a store from before the totals
+        before.setattr(schema_module, "MIGRATIONS", schema_module.MIGRATIONS[:step])
+        old = Store(empty_database())
+    with old.database.transaction() as session:  # its waiting uploads, as it wrote them
+        session.executemany(
+            "INSERT INTO uploads (institution, filename, size, sha256, state, received_at,"
+            " updated_at) VALUES ('alpha', ?, 3, ?, ?, 0, 0)",
+            [(f"u{n}.csv", "0" * 64, UploadState.RECEIVED) for n in range(4)])
+    old.close()
+    store = Store(empty_database())
+    assert store.waiting_bytes("alpha") == 12
     store.close()
-    assert Store(tmp_path / "state.db").waiting_bytes("alpha") == 12
 
 
 def test_waiting_queries_read_the_same_rows_with_ten_or_five_thousand_waiting(
-        store: Store) -> None:
+        sqlite_store: Store) -> None:
+    store = sqlite_store
     _receive(store, "alpha", 10)
     few = [vm_steps(store, lambda: store.waiting_bytes("alpha")),
            vm_steps(store, lambda: store.waiting("alpha", newest=True, limit=1)),
@@ -84,7 +83,8 @@ def test_waiting_queries_read_the_same_rows_with_ten_or_five_thousand_waiting(
     assert full > 100 * max(many)  # the counter does see a read of every waiting upload
 
 
-def test_waiting_queries_use_their_indexes(store: Store) -> None:
+def test_waiting_queries_use_their_indexes(sqlite_store: Store) -> None:
+    store = sqlite_store
     plans = {
         "SELECT bytes FROM waiting_totals WHERE institution = ?": "SEARCH waiting_totals",
         "SELECT * FROM uploads INDEXED BY uploads_by_state WHERE institution = ? AND"
@@ -102,7 +102,8 @@ def test_waiting_queries_use_their_indexes(store: Store) -> None:
 
 
 def test_the_sorter_waiting_for_quiet_reads_no_more_with_thousands_waiting(
-        store: Store, tmp_path: Path) -> None:
+        sqlite_store: Store, tmp_path: Path) -> None:
+    store = sqlite_store
     spool = Spool(tmp_path / "data")
     institutions = {"alpha": institution("alpha")}
     sorter = Sorter(store=store, custody=LocalCustody(spool), institutions=lambda: institutions,
@@ -128,7 +129,8 @@ def _history(store: Store, count: int) -> None:
 
 
 def test_the_outbox_and_oldest_waiting_gauges_read_no_more_with_long_history(
-        store: Store) -> None:
+        sqlite_store: Store) -> None:
+    store = sqlite_store
     _receive(store, "beta", 3)
     with store.transaction() as txn:
         txn.add_notice("batch_report", "beta", None)
