@@ -26,6 +26,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import asyncssh
@@ -229,13 +230,22 @@ class GatewaySSHServer(asyncssh.SSHServer):
         self.institution = institution
         self.log.info("login accepted", extra={"institution": institution.name})
         login_accepted(institution.name)
-        if not self._guard.sessions.shared:
+        executor = self._guard.sessions.executor
+        if executor is None:
             self._admit(institution, self._count(institution))
             return
-        self._admission = asyncio.get_running_loop().create_task(self._admit_later(institution))
+        self._admission = asyncio.get_running_loop().create_task(
+            self._admit_later(institution, executor))
 
-    async def _admit_later(self, institution: Institution) -> None:
-        self._admit(institution, await asyncio.to_thread(self._count, institution))
+    async def _admit_later(self, institution: Institution, executor: Executor) -> None:
+        try:
+            counted = await asyncio.get_running_loop().run_in_executor(
+                executor, self._count, institution)
+        except Exception:  # a bug must not leave a session running uncounted
+            self.log.exception("session refused: it could not be counted",
+                               extra={"institution": institution.name})
+            counted = None
+        self._admit(institution, counted)
 
     def _count(self, institution: Institution) -> bool | None:
         """Count the session (True), or not at its limit (False); None when the count's
@@ -251,9 +261,9 @@ class GatewaySSHServer(asyncssh.SSHServer):
     def _admit(self, institution: Institution, counted: bool | None) -> None:
         """Go on with a counted session, or disconnect with the reason."""
         assert self._conn is not None
-        if self._lost:  # the client left while it was being counted
+        if self._lost:  # the client left while it was being counted: uncount, no more
             if counted:
-                self._leave(institution.name)
+                self._uncount(institution.name)
             return
         if counted is None:
             self._conn.disconnect(asyncssh.DISC_SERVICE_NOT_AVAILABLE,
@@ -273,13 +283,19 @@ class GatewaySSHServer(asyncssh.SSHServer):
         self._idle = IdleWatch(institution.intake.idle_timeout_seconds, self._close_idle)
 
     def _leave(self, institution: str) -> None:
-        """Uncount a counted session: off the event loop when the count is in the store."""
-        sessions = self._guard.sessions
+        """An admitted session ended."""
         session_closed(institution)
-        if sessions.shared:
-            asyncio.get_running_loop().run_in_executor(None, sessions.leave, institution)
-        else:
+        self._uncount(institution)
+
+    def _uncount(self, institution: str) -> None:
+        """Take a counted session off the count: on the count's own threads when it is in
+        the store."""
+        sessions = self._guard.sessions
+        if sessions.executor is None:
             sessions.leave(institution)
+        else:
+            asyncio.get_running_loop().run_in_executor(sessions.executor, sessions.leave,
+                                                       institution)
 
     def _close_idle(self) -> None:
         assert self.institution is not None

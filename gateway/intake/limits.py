@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from concurrent.futures import Executor
 from typing import Protocol
 
 WARN_FRACTION = 0.8
@@ -73,9 +74,11 @@ class Sessions(Protocol):
     """Live SSH sessions per institution, for ``max_sessions``: this node's (SessionCount)
     or every node's (gateway.intake.shared_guard.SharedSessions)."""
 
-    shared: bool
-    """True when the count lives in the store: enter and leave are round trips, so callers
-    on the event loop run them on a thread."""
+    executor: Executor | None
+    """Where callers on the event loop run enter and leave: None when the count is in
+    memory (call them inline), else the count's own threads (the count is in the store, so
+    each call is a round trip; its own threads, so a slow store or busy runners never hold
+    up another's)."""
 
     def enter(self, institution: str, limit: int) -> bool:
         """Count one more session unless ``limit`` are already live; True when counted.
@@ -91,7 +94,7 @@ class Sessions(Protocol):
 class SessionCount:
     """Live SSH sessions per institution, for ``max_sessions``."""
 
-    shared = False
+    executor: Executor | None = None
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

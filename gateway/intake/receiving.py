@@ -68,6 +68,7 @@ class Receiver:
         """Called (on the receiving threads) with the institution after a discard was
         recorded for its sender (the daemon refreshes its status.json)."""
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="receiving")
+        self._opener = ThreadPoolExecutor(2, thread_name_prefix="opening")
         self._spooling = Spooler(2)
         """Writes and hashes uploads' bytes (see gateway.intake.spooling)."""
         self._lock = threading.Lock()
@@ -86,15 +87,21 @@ class Receiver:
         """:meth:`begin` for an SFTP request: the free-space and quota checks and the
         cluster's open-upload row (store round trips) run on the receiving threads, so a slow
         or unreachable database delays this request only, never the event loop."""
-        await self.run(self._check_room, institution, options, name, folder, log_fields)
+        await self._opening(self._check_room, institution, options, name, folder, log_fields)
         writer = self._new_writer(institution, options, name, folder, log_fields)
         try:
-            await self.run(self.in_flight.opened, writer)  # before the client writes
+            await self._opening(self.in_flight.opened, writer)  # before the client writes
         except BaseException:
             # Cancelled too (the session ended): the row, if written, expires.
             await asyncio.shield(self.run(self.end, writer, received=False))
             raise
         return writer
+
+    async def _opening(self, work: Callable[..., T], *args: object) -> T:
+        """Run an open's blocking checks on threads of their own: never behind uploads
+        being completed (in cluster mode each is a whole PUT to the bucket)."""
+        return await asyncio.get_running_loop().run_in_executor(self._opener,
+                                                                lambda: work(*args))
 
     def begin(self, institution: str, options: IntakeOptions, name: str, *,
               folder: str | None = None,
@@ -330,6 +337,7 @@ class Receiver:
     def close(self) -> None:
         """Stop the receiving threads (after :meth:`drain`)."""
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._opener.shutdown(wait=False, cancel_futures=True)
         self._spooling.stop()
         self.in_flight.stop()
 

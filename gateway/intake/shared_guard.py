@@ -17,6 +17,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
 
 from gateway.intake.bans import BanList, BanPolicy, address_in
 from gateway.state.guard_rows import Ban, GuardRows, SharedView
@@ -91,14 +92,15 @@ class SharedBans:
 class SharedSessions:
     """Sessions per institution counted across nodes."""
 
-    shared = True
-
     def __init__(self, rows: GuardRows, *, clock: Callable[[], float] = time.time,
                  expiry_seconds: float = EXPIRY_SECONDS) -> None:
         self._rows = rows
         self._clock = clock
         self._expiry_seconds = expiry_seconds
         self._tokens: dict[str, list[str]] = {}
+        self.executor: Executor | None = ThreadPoolExecutor(
+            2, thread_name_prefix="session-counts")
+        """enter and leave, for the event loop (see gateway.intake.limits.Sessions)."""
 
     def enter(self, institution: str, limit: int) -> bool:
         """Count a session unless ``limit`` are live on all nodes; raises StoreUnavailable

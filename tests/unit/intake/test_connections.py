@@ -8,6 +8,7 @@ import dataclasses
 import logging
 import threading
 import time
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -21,6 +22,7 @@ from gateway.intake.config import IntakeOptions
 from gateway.intake.connections import Arrivals, IdleWatch
 from gateway.intake.limits import SessionCount
 from gateway.intake.passwords import OverloadedError
+from gateway.web.metrics import SFTP_SESSIONS
 
 
 @dataclass(eq=False)
@@ -145,9 +147,8 @@ class StoreSessions:
     """Stands in for SharedSessions (a count in the store): each enter waits for ``answer``
     and reports the thread it ran on."""
 
-    shared = True
-
     def __init__(self, counted: bool) -> None:
+        self.executor: Executor | None = ThreadPoolExecutor(1, thread_name_prefix="test-counts")
         self.counted = counted
         self.answer = threading.Event()
         self.threads: list[str] = []
@@ -200,6 +201,8 @@ def test_a_cluster_counts_a_session_off_the_event_loop(counted: bool) -> None:
 def test_a_session_counted_after_its_client_left_is_uncounted() -> None:
     sessions = StoreSessions(counted=True)
     server, conn = _logged_in(sessions)
+    live = SFTP_SESSIONS.labels(institution="alpha")
+    before = live._value.get()
 
     async def leaves_early() -> None:
         server.auth_completed()
@@ -214,3 +217,26 @@ def test_a_session_counted_after_its_client_left_is_uncounted() -> None:
     asyncio.run(leaves_early())
     assert sessions.left == ["alpha"]
     assert conn.disconnected == []
+    assert live._value.get() == before  # never admitted: not counted among live sessions
+
+
+def test_a_count_that_fails_unexpectedly_refuses_the_session(
+        caplog: pytest.LogCaptureFixture) -> None:
+    sessions = StoreSessions(counted=True)
+    server, conn = _logged_in(sessions)
+
+    def broken(institution: str, limit: int) -> bool:
+        raise RuntimeError("a bug")
+
+    sessions.enter = broken  # type: ignore[method-assign]
+
+    async def logs_in() -> None:
+        server.auth_completed()
+        assert server._admission is not None
+        await server._admission
+
+    with caplog.at_level(logging.ERROR):
+        asyncio.run(logs_in())
+    assert conn.disconnected == ["the gateway cannot reach its database right now; nothing "
+                                 "can be received, try again in a few minutes"]
+    assert "session refused: it could not be counted" in caplog.text
