@@ -2,8 +2,9 @@
 # Cluster trial: run docker/compose.cluster.yaml as an operator would (two gateway nodes,
 # PostgreSQL, SeaweedFS, HAProxy sending PROXY v2, the standalone Canvas simulator, a mail
 # catcher, the one-shot `prepare`), upload a CSV through the balancer with OpenSSH sftp and
-# see Canvas import it; kill the node holding the institution's lease, see the other one log
-# `lease taken`, and a second upload through the balancer imported too.
+# see Canvas import it; freeze the other node (podman pause) and see HAProxy leave it out
+# while an upload goes through; kill the node holding the institution's lease, upload at
+# once, see the other node log `lease taken` and import that upload too.
 #
 # No registry here: postgres:16, haproxy:2.8 and chrislusf/seaweedfs are stand-ins built from
 # the local debian:bookworm-slim (tests/container/standins/README.md).  The stack runs with
@@ -121,9 +122,10 @@ start_api_service() {
     POLLER_PID=$!
 }
 
-# OpenSSH sftp through the balancer with the demo password (see smoke.sh for the askpass).
+# OpenSSH sftp through the balancer with the demo password (see smoke.sh for the askpass);
+# a session sent to a node that never answers fails after 30 s instead of hanging.
 demo_sftp() {
-    SSH_ASKPASS="$WORK/askpass" SSH_ASKPASS_REQUIRE=force DISPLAY=:0 \
+    SSH_ASKPASS="$WORK/askpass" SSH_ASKPASS_REQUIRE=force DISPLAY=:0 timeout 30 \
         sftp -P 2222 -o StrictHostKeyChecking=no -o UserKnownHostsFile="$WORK/known_hosts" \
         -o LogLevel=ERROR -o PubkeyAuthentication=no -o PreferredAuthentications=password \
         -o NumberOfPasswordPrompts=1 demo@127.0.0.1
@@ -173,8 +175,8 @@ bring_up() {
     rightful=$(rightful_holder)
     wait_until 60 "$rightful to hold demo's lease" holds_demo "$rightful"
     # HAProxy counts a node up after two passed checks, 2 s apart: until then it refuses.
-    wait_until 30 "HAProxy to see node-a up" balancer_says "node-a is UP"
-    wait_until 30 "HAProxy to see node-b up" balancer_says "node-b is UP"
+    wait_until 30 "HAProxy to see node-a up" balancer_says node-a UP
+    wait_until 30 "HAProxy to see node-b up" balancer_says node-b UP
     UP_SECONDS=$((SECONDS - started))
     log "up in ${UP_SECONDS}s; demo's lease is held by $(holder)"
 }
@@ -191,7 +193,7 @@ fail_over() {
     new=node-a
     [ "$old" = node-a ] && new=node-b
     KILLED=$old
-    DOWNS=$(down_count)
+    DOWNS=$(balancer_count "$old" DOWN)
     before=$(takeovers "$new")
     log "killing $old, demo's holder"
     compose kill "$old" >/dev/null 2>&1 || fail "compose kill $old failed"
@@ -205,16 +207,34 @@ fail_over() {
     podman logs "$(container "$new")" 2>&1 | grep '"lease taken"' | tail -n 1 | cut -c1-200
 }
 
-down_count() {  # how often the balancer has marked the killed node down
-    podman logs "$(container balancer)" 2>&1 | grep -c "^Server gateways/$KILLED is DOWN" || true
+balancer_count() {  # balancer_count NODE STATE: how often HAProxy marked NODE UP or DOWN
+    podman logs "$(container balancer)" 2>&1 | grep -c "^Server gateways/$1 is $2" || true
 }
 
-balancer_says() {
-    podman logs "$(container balancer)" 2>&1 | grep -q "^Server gateways/$1"
+balancer_marked() {  # balancer_marked NODE STATE TIMES_BEFORE
+    [ "$(balancer_count "$1" "$2")" -gt "$3" ]
 }
 
-balancer_saw_down() {
-    [ "$(down_count)" -gt "$DOWNS" ]
+balancer_says() {  # balancer_says NODE STATE: HAProxy marked NODE so at least once
+    balancer_marked "$1" "$2" 0
+}
+
+# A frozen node (paused: its kernel still accepts connections, nothing answers) must leave
+# HAProxy's pool: its /readyz check times out, and an upload goes to the other node.
+frozen_node_left_out() {
+    local frozen downs ups
+    frozen=node-a
+    [ "$(holder)" = node-a ] && frozen=node-b
+    downs=$(balancer_count "$frozen" DOWN)
+    ups=$(balancer_count "$frozen" UP)
+    log "freezing $frozen (podman pause)"
+    podman pause "$(container "$frozen")" >/dev/null
+    wait_until 20 "HAProxy to take the frozen $frozen out" \
+        balancer_marked "$frozen" DOWN "$downs"
+    upload users-frozen.csv
+    podman unpause "$(container "$frozen")" >/dev/null
+    wait_until 20 "HAProxy to take $frozen back" balancer_marked "$frozen" UP "$ups"
+    log "HAProxy left the frozen $frozen out and took it back once thawed"
 }
 
 s3_disk_is_small() {  # the SeaweedFS volume holds kilobytes: it must not take gigabytes
@@ -239,12 +259,15 @@ main() {
     upload users.csv
     wait_until 120 "Canvas to import the first upload" imports_done 1
     log "the first upload was imported by the Canvas simulator"
+    frozen_node_left_out
+    wait_until 120 "Canvas to import the upload sent while a node was frozen" imports_done 2
     fail_over
-    wait_until 30 "HAProxy to take $KILLED out" balancer_saw_down
-    wait_until 120 "Canvas to import the second upload" imports_done 2
+    wait_until 30 "HAProxy to take $KILLED out" balancer_marked "$KILLED" DOWN "$DOWNS"
+    wait_until 120 "Canvas to import the upload sent at the kill" imports_done 3
     s3_disk_is_small
     log "passed in $((SECONDS - started))s: up in ${UP_SECONDS}s, imported through HAProxy," \
-        "failover in ${FAILOVER_SECONDS}s, an upload at the kill imported by the surviving node"
+        "a frozen node left out, failover in ${FAILOVER_SECONDS}s, an upload at the kill" \
+        "imported by the surviving node"
 }
 
 main "$@"
