@@ -15,7 +15,8 @@
 # from systemd timers, absent here: a loop of `podman healthcheck run` stands in for them.
 #
 # Needs root and the ports the compose file names on 127.0.0.1 (2222, 2201-2202, 8081-8082,
-# 8091, 8333, 55432, 1025, SeaweedFS's 9333/9340/9888 and their gRPC ports +10000).
+# 8091, 8333, 55432, 1025, SeaweedFS's 9333/9340/9888/8333 and their gRPC ports +10000,
+# its Iceberg 8181 and Lance 9101).
 # Leaves nothing running: containers, volumes, network, the API service and copied CAs are
 # removed on exit (images stay as a build cache, as in smoke.sh).
 set -euo pipefail
@@ -48,13 +49,13 @@ cleanup() {
             podman logs --tail 25 "$(container "$service")" 2>&1 | cut -c1-400 || true
         done
     fi
-    [ -n "$POLLER_PID" ] && kill "$POLLER_PID" 2>/dev/null
+    [ -z "$POLLER_PID" ] || kill "$POLLER_PID" 2>/dev/null || true
     podman ps -aq --filter "label=com.docker.compose.project=$PROJECT" \
         | xargs -r podman rm -f -v --depend >/dev/null 2>&1 || true
     podman volume ls -q --filter "label=com.docker.compose.project=$PROJECT" \
         | xargs -r podman volume rm -f >/dev/null 2>&1 || true
     podman network rm -f "${PROJECT}_default" >/dev/null 2>&1 || true
-    [ -n "$SERVICE_PID" ] && kill "$SERVICE_PID" 2>/dev/null
+    [ -z "$SERVICE_PID" ] || kill "$SERVICE_PID" 2>/dev/null || true
     podman image prune -f >/dev/null 2>&1 || true  # superseded builds; tagged ones stay
     rm -f docker/extra-ca/"$CA_PREFIX"*.crt "$STANDINS/seaweedfs/weed"
     rm -rf "$WORK"
@@ -66,7 +67,8 @@ trap cleanup EXIT
 
 check_ports_free() {
     local port
-    for port in 2222 2201 2202 8081 8082 8091 8333 55432 1025 9333 9340 9888; do
+    for port in 2222 2201 2202 8081 8082 8091 8333 55432 1025 9333 9340 9888 19333 19340 \
+                19888 18333 8181 9101; do
         if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             fail "127.0.0.1:$port is already in use: the stack needs it (see its header)"
         fi
