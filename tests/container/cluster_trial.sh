@@ -239,6 +239,16 @@ frozen_node_left_out() {
     log "HAProxy left the frozen $frozen out and took it back once thawed"
 }
 
+status_pages_list() {  # both nodes' status pages (one shared database) list the upload
+    local port
+    for port in 8081 8082; do
+        curl -fsS -o "$WORK/page.html" "http://127.0.0.1:$port/" \
+            || fail "no status page on 127.0.0.1:$port"
+        grep -q "$1" "$WORK/page.html" || fail "the status page on :$port does not list $1"
+    done
+    log "both nodes' status pages list $1"
+}
+
 s3_disk_is_small() {  # the SeaweedFS volume holds kilobytes: it must not take gigabytes
     local mountpoint used_mb
     mountpoint=$(podman volume inspect --format '{{.Mountpoint}}' "${PROJECT}_s3-data")
@@ -261,6 +271,7 @@ main() {
     upload users.csv
     wait_until 120 "Canvas to import the first upload" imports_done 1
     log "the first upload was imported by the Canvas simulator"
+    status_pages_list users.csv
     frozen_node_left_out
     wait_until 120 "Canvas to import the upload sent while a node was frozen" imports_done 2
     fail_over
