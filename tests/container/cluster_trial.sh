@@ -4,7 +4,8 @@
 # catcher, the one-shot `prepare`), upload a CSV through the balancer with OpenSSH sftp and
 # see Canvas import it; freeze the other node (podman pause) and see HAProxy leave it out
 # while an upload goes through; kill the node holding the institution's lease, upload at
-# once, see the other node log `lease taken` and import that upload too.
+# once, see the other node log `lease taken` and import that upload too; the report mail,
+# both status pages and the S3 volume's size are checked on the way.
 #
 # No registry here: postgres:16, haproxy:2.8 and chrislusf/seaweedfs are stand-ins built from
 # the local debian:bookworm-slim (tests/container/standins/README.md).  The stack runs with
@@ -239,6 +240,10 @@ frozen_node_left_out() {
     log "HAProxy left the frozen $frozen out and took it back once thawed"
 }
 
+mail_caught() {  # mail_caught PATTERN: the mail catcher printed a message matching it
+    podman logs "$(container mail)" 2>&1 | grep -q "$1"
+}
+
 status_pages_list() {  # both nodes' status pages (one shared database) list the upload
     local port
     for port in 8081 8082; do
@@ -272,6 +277,7 @@ main() {
     wait_until 120 "Canvas to import the first upload" imports_done 1
     log "the first upload was imported by the Canvas simulator"
     status_pages_list users.csv
+    wait_until 60 "the report mail at the mail catcher" mail_caught 'Subject: \[Imported'
     frozen_node_left_out
     wait_until 120 "Canvas to import the upload sent while a node was frozen" imports_done 2
     fail_over
