@@ -18,8 +18,9 @@
 # Needs root and the ports the compose file names on 127.0.0.1 (2222, 2201-2202, 8081-8082,
 # 8091, 8333, 55432, 1025, SeaweedFS's 9333/9340/9888/8333 and their gRPC ports +10000,
 # its Iceberg 8181 and Lance 9101).
-# Leaves nothing running: containers, volumes, network, the API service and copied CAs are
-# removed on exit (images stay as a build cache, as in smoke.sh).
+# Leaves nothing running: containers, volumes, network, the API service, the stand-in images
+# and copied CAs are removed on exit (the gateway's images stay as a build cache, as in
+# smoke.sh).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -32,6 +33,7 @@ export CONTAINERS_CONF="$WORK/containers.conf"
 export DOCKER_HOST="unix://$WORK/podman.sock"
 SERVICE_PID=
 POLLER_PID=
+STANDIN_IMAGES=()
 
 log() { printf '[cluster %s] %s\n' "$(date +%T)" "$*"; }
 fail() { log "FAILED: $*"; exit 1; }
@@ -57,7 +59,11 @@ cleanup() {
         | xargs -r podman volume rm -f >/dev/null 2>&1 || true
     podman network rm -f "${PROJECT}_default" >/dev/null 2>&1 || true
     [ -z "$SERVICE_PID" ] || kill "$SERVICE_PID" 2>/dev/null || true
-    podman image prune -f >/dev/null 2>&1 || true  # superseded builds; tagged ones stay
+    # The stand-ins carry real images' names: they go.  The gateway's images stay as a
+    # build cache, as smoke.sh leaves them; superseded builds are pruned.
+    [ "${#STANDIN_IMAGES[@]}" -eq 0 ] || podman rmi -f "${STANDIN_IMAGES[@]}" >/dev/null 2>&1 \
+        || true
+    podman image prune -f >/dev/null 2>&1 || true
     rm -f docker/extra-ca/"$CA_PREFIX"*.crt "$STANDINS/seaweedfs/weed"
     rm -rf "$WORK"
     exit "$status"
@@ -91,14 +97,10 @@ build_images() {
     for cert in /usr/local/share/ca-certificates/*.crt; do
         [ -e "$cert" ] && cp "$cert" "docker/extra-ca/$CA_PREFIX$(basename "$cert")"
     done
-    cp "$(weed_binary)" "$STANDINS/seaweedfs/weed"
     local name
     for name in postgres:docker.io/library/postgres:16 haproxy:docker.io/library/haproxy:2.8 \
                 seaweedfs:docker.io/chrislusf/seaweedfs:latest; do
-        log "building the stand-in ${name#*:}"
-        BUILDAH_ISOLATION=chroot podman build --quiet --format docker -t "${name#*:}" \
-            "$STANDINS/${name%%:*}" >"$WORK/build.log" 2>&1 \
-            || { tail -n 20 "$WORK/build.log"; fail "the ${name%%:*} stand-in did not build"; }
+        build_standin "${name%%:*}" "${name#*:}"
     done
     log "building sis-gateway:local and the mail catcher from this tree"
     for target in runtime:sis-gateway:local mailcatcher:sis-gateway-mailcatcher:local; do
@@ -106,6 +108,23 @@ build_images() {
             --target "${target%%:*}" -t "${target#*:}" . >"$WORK/build.log" 2>&1 \
             || { tail -n 20 "$WORK/build.log"; fail "the ${target%%:*} image did not build"; }
     done
+}
+
+# build_standin FOLDER IMAGE: a real IMAGE already here (pulled) is used as it is; otherwise
+# the stand-in is built under its name, and removed on exit, so that no later `podman run
+# postgres:16` meets a look-alike.
+build_standin() {
+    if podman image exists "$2" && [ "$(podman image inspect --format \
+            '{{index .Config.Labels "org.sis-gateway.stand-in"}}' "$2")" != true ]; then
+        log "using the real $2 found here"
+        return
+    fi
+    [ "$1" != seaweedfs ] || cp "$(weed_binary)" "$STANDINS/seaweedfs/weed"
+    log "building the stand-in $2"
+    STANDIN_IMAGES+=("$2")
+    BUILDAH_ISOLATION=chroot podman build --quiet --format docker -t "$2" "$STANDINS/$1" \
+        >"$WORK/build.log" 2>&1 \
+        || { tail -n 20 "$WORK/build.log"; fail "the $1 stand-in did not build"; }
 }
 
 start_api_service() {
