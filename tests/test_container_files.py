@@ -114,4 +114,11 @@ def test_the_cluster_stack_config_loads_and_its_balancer_config_is_valid() -> No
                                                        "haproxy.cfg")],
                              capture_output=True, text=True, timeout=30, check=False)
     assert checked.returncode == 0, checked.stderr
-    assert "send-proxy-v2" in (REPO / "docker" / "cluster" / "haproxy.cfg").read_text()
+    balancer = (REPO / "docker" / "cluster" / "haproxy.cfg").read_text()
+    assert "send-proxy-v2" in balancer
+    # Each node is checked on its own readiness (HTTP port), not by a connect to SFTP,
+    # which a frozen node's kernel still accepts (found by tests/container/cluster_trial.sh).
+    assert "option httpchk GET /readyz" in balancer
+    for node in (settings, node_b):
+        assert f"127.0.0.1:{node.sftp.port} send-proxy-v2 check port {node.http.port}" \
+            in balancer

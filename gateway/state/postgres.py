@@ -101,6 +101,14 @@ LIVENESS: dict[str, Any] = {"keepalives": 1, "keepalives_idle": 5, "keepalives_i
 """libpq options for every connection: a silent network (a partition, a host that died)
 ends it within about 15 s instead of the kernel's minutes to hours."""
 
+TEXT: dict[str, Any] = {"client_encoding": "UTF8"}
+"""libpq options for every connection that reads rows: text comes back as ``str`` whatever
+the database's encoding.  psycopg returns ``bytes`` for every text column of a
+``SQL_ASCII`` database (what ``initdb`` makes where no UTF-8 locale is set), and the
+gateway would then compare ``b'node-a'`` with ``'node-a'``: no node would ever be live and
+no lease taken, with no error anywhere.  The server does not convert from ``SQL_ASCII``,
+and the gateway writes only UTF-8, so asking for UTF-8 is exact."""
+
 _URI = re.compile(r"^postgres(?:ql)?://", re.IGNORECASE)
 _UNENCODED = re.compile(r"[/?#@]")
 
@@ -184,7 +192,7 @@ class PostgresDatabase:
         self._pool: psycopg_pool.ConnectionPool[Any] = psycopg_pool.ConnectionPool(
             url, min_size=1, max_size=connections, open=False, name="gateway-store",
             timeout=wait_seconds, kwargs={"autocommit": True, "row_factory": _rows_of,
-                                          "application_name": application, **LIVENESS,
+                                          "application_name": application, **LIVENESS, **TEXT,
                                           **_session_options(idle_transaction_seconds)})
         try:
             self._pool.open(wait=True, timeout=wait_seconds)
@@ -282,7 +290,7 @@ class StoreListener:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                with psycopg.connect(self._url, autocommit=True, **LIVENESS,
+                with psycopg.connect(self._url, autocommit=True, **LIVENESS, **TEXT,
                                      application_name="sis-gateway listener") as connection:
                     connection.execute(f"LISTEN {WAKE_CHANNEL}")
                     self.listening.set()

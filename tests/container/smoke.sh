@@ -47,47 +47,8 @@ cleanup() {
     exit "$status"
 }
 trap cleanup EXIT
-
-install_tools() {
-    local missing=()
-    for tool in podman buildah runc debootstrap fuse-overlayfs slirp4netns newuidmap \
-                podman-compose sftp curl; do
-        command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
-    done
-    if [ "${#missing[@]}" -gt 0 ]; then
-        log "installing: ${missing[*]}"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman buildah runc \
-            debootstrap fuse-overlayfs slirp4netns uidmap podman-compose openssh-client curl \
-            >/dev/null
-    fi
-}
-
-configure_podman() {
-    # Without the ulimits podman fails with "setrlimit ... Operation not permitted"; crun
-    # fails on this cgroup layout, runc works.
-    cat > "$CONTAINERS_CONF" <<'CONF'
-[containers]
-default_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]
-[engine]
-runtime = "runc"
-CONF
-}
-
-base_image() {
-    if podman image exists "$BASE"; then
-        return
-    fi
-    log "bootstrapping a local $BASE (no registry needed)"
-    local mirror rootfs
-    mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources)
-    rootfs=$(mktemp -d)
-    debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >/dev/null
-    rm -f "$rootfs"/var/cache/apt/archives/*.deb
-    tar -C "$rootfs" -c . | podman import - localhost/debian:bookworm >/dev/null
-    podman tag localhost/debian:bookworm "$BASE"
-    rm -rf "$rootfs"
-}
+# shellcheck source=tests/container/podman.sh
+. tests/container/podman.sh
 
 build_images() {
     # Outbound TLS here is re-signed by a CA only the host trusts: pip in the build needs it.
@@ -139,16 +100,6 @@ demo_sftp() {
         sftp -P "$SFTP_PORT" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
         -o LogLevel=ERROR -o PubkeyAuthentication=no -o PreferredAuthentications=password \
         -o NumberOfPasswordPrompts=1 demo@127.0.0.1
-}
-
-wait_until() {  # wait_until SECONDS DESCRIPTION COMMAND...
-    local seconds=$1 what=$2
-    shift 2
-    local deadline=$((SECONDS + seconds))
-    until "$@" >/dev/null 2>&1; do
-        [ "$SECONDS" -lt "$deadline" ] || fail "timed out after ${seconds}s waiting for $what"
-        sleep 1
-    done
 }
 
 start_stack() {
@@ -231,7 +182,7 @@ healthy_with_a_broken_config() {
 
 main() {
     local started=$SECONDS
-    install_tools
+    install_podman podman-compose:podman-compose
     configure_podman
     base_image
     build_images

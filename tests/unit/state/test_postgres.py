@@ -44,6 +44,24 @@ def test_nodes_starting_together_on_an_empty_database_migrate_it_once(
             (len(schema.MIGRATIONS),)]
 
 
+
+def test_a_sql_ascii_database_gives_text_as_text(postgres: PostgresServer) -> None:
+    """initdb where no UTF-8 locale is set (a slim container) makes SQL_ASCII databases, for
+    which psycopg returns bytes: a node named b'node-a' was never among the live nodes, so
+    no lease was ever taken (found running docker/compose.cluster.yaml)."""
+    postgres.admin("CREATE DATABASE plain_ascii TEMPLATE template0 ENCODING 'SQL_ASCII'"
+                   " LC_COLLATE 'C' LC_CTYPE 'C'")
+    store = Store(PostgresDatabase(postgres.url("plain_ascii"), connections=1))
+    try:
+        leases = LeaseTable(store.database)
+        leases.heartbeat("node-a")
+        assert leases.live_nodes(60) == ["node-a"]
+        assert leases.acquire("demo", "node-a", 60) == 1
+        assert [(lease.institution, lease.owner) for lease in leases.leases()] == [
+            ("demo", "node-a")]
+    finally:
+        store.close()
+
 def test_a_wrong_password_or_a_bad_url_is_refused_without_showing_it(
         postgres: PostgresServer) -> None:
     wrong = postgres.url().replace(PASSWORD, "wrong-" + PASSWORD)
