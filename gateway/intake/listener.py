@@ -18,6 +18,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import asyncssh
@@ -58,6 +59,9 @@ class IntakeListener:
         self._settings = settings
         self._spool = spool
         self._shelf = shelf
+        self._reads = ThreadPoolExecutor(4, thread_name_prefix="shelf-reads")
+        """What vendors read (/reports, /outbox): threads of its own, so a slow bucket
+        delays those reads only, never the runners or logins on the default pool."""
         self._guard = guard
         self._services = services
         self._acceptor: asyncssh.SSHAcceptor | None = None
@@ -102,7 +106,8 @@ class IntakeListener:
         session = UploadSession(institution.name, institution.intake, self._services,
                                 log_fields=owner.fields)
         return InstitutionSFTPServer(chan, home=os.fsencode(self._spool.home(institution.name)),
-                                     session=session, shelf=self._shelf, touch=owner.touch)
+                                     session=session, shelf=self._shelf, reads=self._reads,
+                                     touch=owner.touch)
 
     async def stop(self, grace: float) -> None:
         """Stop accepting, let completing uploads finish (up to ``grace`` s), close the rest."""
@@ -116,6 +121,7 @@ class IntakeListener:
         for server in list(self.connections):
             server.close()
         await _wait_until(lambda: not self.connections, timeout=2.0)
+        self._reads.shutdown(wait=False, cancel_futures=True)
         log.info("SFTP stopped")
 
 

@@ -27,6 +27,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import Executor
 from typing import Any, NoReturn
 
 import asyncssh
@@ -83,14 +84,15 @@ class InstitutionSFTPServer(asyncssh.SFTPServer):
     """One SFTP session of one institution, confined to its home."""
 
     def __init__(self, chan: asyncssh.SSHServerChannel[Any], *, home: bytes,
-                 session: UploadSession, shelf: Shelf,
+                 session: UploadSession, shelf: Shelf, reads: Executor | None = None,
                  touch: Callable[[], None] = lambda: None) -> None:
-        """``shelf`` holds /reports and /outbox (see :mod:`gateway.intake.shelf_view`);
+        """``shelf`` holds /reports and /outbox (see :mod:`gateway.intake.shelf_view`),
+        read on the ``reads`` threads (None: asyncio's default pool);
         ``touch`` is called on every request: the connection's idle watch (see
         :class:`gateway.intake.connections.IdleWatch`) closes it after none for a while."""
         super().__init__(chan, chroot=home)  # no request reaches the home's files directly
         self._session = session
-        self._published = ShelfView(shelf, session.institution)
+        self._published = ShelfView(shelf, session.institution, reads)
         self._touch = touch
         self._loop = asyncio.get_running_loop()
         ReplyBatch(chan, self._loop)  # the replies of a burst of requests go as one write

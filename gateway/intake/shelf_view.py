@@ -18,6 +18,7 @@ import logging
 import os
 import stat
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
 from typing import TypeVar
 
 import asyncssh
@@ -25,7 +26,7 @@ from asyncssh import SFTPAttrs, SFTPName
 
 from gateway.intake.inbox import folder_attrs
 from gateway.intake.places import OUTBOX, REPORTS, Place
-from gateway.state.shelf import Shelf, ShelfEntry, ShelfReader, export_folder
+from gateway.state.shelf import FileChangedError, Shelf, ShelfEntry, ShelfReader, export_folder
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +72,11 @@ class ShelfFile:
 class ShelfView:
     """One institution's /reports and /outbox (see the module docstring)."""
 
-    def __init__(self, shelf: Shelf, institution: str) -> None:
+    def __init__(self, shelf: Shelf, institution: str, reads: Executor | None = None) -> None:
+        """``reads``: the threads shelf calls run on (None: asyncio's default pool)."""
         self._shelf = shelf
         self._institution = institution
+        self._reads = reads
 
     async def open(self, place: Place) -> ShelfFile:
         """Open the file at ``place`` (a file in /reports or an export folder)."""
@@ -85,7 +88,8 @@ class ShelfView:
     async def read(self, file: ShelfFile, offset: int, size: int) -> bytes:
         """Up to ``size`` bytes at ``offset`` (empty at the end: EOF)."""
         with _answering(file.display):
-            return await asyncio.to_thread(file.reader.read, offset, size)
+            return await asyncio.get_running_loop().run_in_executor(
+                self._reads, file.reader.read, offset, size)
 
     async def stat(self, place: Place) -> SFTPAttrs:
         """A folder's or a file's attributes; SFTPNoSuchFile when it is not there."""
@@ -113,8 +117,11 @@ class ShelfView:
         return [SFTPName(os.fsencode(entry.name), attrs=file_attrs(entry)) for entry in files]
 
     async def _call(self, place: Place, call: Callable[..., _T], *args: str) -> _T:
+        if place.name is not None and place.name.startswith("."):
+            # Temp names of files being published: never shown, never readable.
+            raise asyncssh.SFTPNoSuchFile(f"{place.display}: no such file")
         with _answering(place.display):
-            return await asyncio.to_thread(call, *args)
+            return await asyncio.get_running_loop().run_in_executor(self._reads, call, *args)
 
 
 @contextlib.contextmanager
@@ -123,6 +130,8 @@ def _answering(display: str) -> Iterator[None]:
     the operator and answered plainly."""
     try:
         yield
+    except FileChangedError as changed:
+        raise asyncssh.SFTPNoSuchFile(f"{display}: {changed}") from None
     except FileNotFoundError:
         raise asyncssh.SFTPNoSuchFile(f"{display}: no such file or folder") from None
     except asyncssh.SFTPError:

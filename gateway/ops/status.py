@@ -40,15 +40,17 @@ def institution_status(settings: Settings,
 
 
 def live_cluster_nodes(settings: Settings) -> list[str]:
-    """The cluster's nodes whose heartbeat is younger than the lease time, by name; none on
-    one machine."""
+    """The cluster's other nodes whose heartbeat is younger than the lease time, by name;
+    none on one machine.  This node is left out: it is not running (that is why it asks),
+    though a heartbeat it beat just before it died still looks live."""
     if not settings.cluster.enabled:
         return []
     store = open_store(settings)
     try:
-        return LeaseTable(store.database).live_nodes(settings.cluster.lease_seconds)
+        live = LeaseTable(store.database).live_nodes(settings.cluster.lease_seconds)
     finally:
         store.close()
+    return [node for node in live if node != settings.cluster.node_name]
 
 
 def status_rows(store: StateStore, configured: Sequence[str], *, only: str | None = None,

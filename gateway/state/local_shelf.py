@@ -19,6 +19,8 @@ from gateway.state.shelf import OUTBOX, REPORTS, ShelfEntry
 from gateway.state.spool import Spool, file_chunks, publish_bytes, publish_stream
 
 _FIXED = (REPORTS, OUTBOX)
+READ_LIMIT = 1 << 20
+"""The most one read returns (SFTP clients ask for 32 to 256 KiB)."""
 
 
 class LocalShelf:
@@ -53,14 +55,19 @@ class LocalShelf:
         path = self.folder(institution, folder)
         try:
             with os.scandir(path) as scan:
-                found = [(entry.name, entry.stat(follow_symlinks=False)) for entry in scan
-                         if not entry.name.startswith(".")
-                         and (entry.is_dir(follow_symlinks=False) if folders
-                              else entry.is_file(follow_symlinks=False))]
+                kept = [entry for entry in scan if not entry.name.startswith(".")
+                        and (entry.is_dir(follow_symlinks=False) if folders
+                             else entry.is_file(follow_symlinks=False))]
         except FileNotFoundError:
             if folder in _FIXED:  # always there, even before the first file
                 return []
             raise
+        found = []
+        for entry in kept:
+            try:
+                found.append((entry.name, entry.stat(follow_symlinks=False)))
+            except FileNotFoundError:  # removed meanwhile (retention, a prune): not listed
+                continue
         return sorted(ShelfEntry(name, 0 if folders else found_stat.st_size,
                                  found_stat.st_mtime) for name, found_stat in found)
 
@@ -128,8 +135,10 @@ class LocalReader:
         return self._entry
 
     def read(self, offset: int, size: int) -> bytes:
-        """``pread``: a replaced file is still read whole (the rename leaves this one)."""
-        return os.pread(self._fd, size, offset)
+        """``pread`` of at most READ_LIMIT bytes (a short read, which SFTP allows, so a
+        client asking for gigabytes at once gets a bounded buffer); a replaced file is still
+        read whole (the rename leaves this one)."""
+        return os.pread(self._fd, min(size, READ_LIMIT), offset)
 
     def close(self) -> None:
         """Close the descriptor once."""

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from gateway.state.custody import Area, PayloadExistsError, PayloadKey, PayloadMissingError
 from gateway.state.s3_custody import S3Custody
-from gateway.state.shelf import OUTBOX, REPORTS, ShelfEntry
+from gateway.state.shelf import OUTBOX, REPORTS, FileChangedError, ShelfEntry
 
 READ_AHEAD = 1 << 20
 """Bytes fetched per GET when a client reads a file in small pieces (SFTP reads are 32-256
@@ -137,8 +137,10 @@ class S3Reader:
     def read(self, offset: int, size: int) -> bytes:
         """From the window, or a GET of the READ_AHEAD-aligned window holding ``offset``
         (aligned, so the reads a client sends at once, which arrive in any order, mostly
-        fall into one window instead of each fetching its own)."""
-        end = min(offset + size, self._entry.size)
+        fall into one window instead of each fetching its own).  At most READ_AHEAD bytes
+        a call (a short read, which SFTP allows), so memory stays one window whatever length
+        a client asks for."""
+        end = min(offset + min(size, READ_AHEAD), self._entry.size)
         if offset >= end:
             return b""
         with self._lock:
@@ -152,8 +154,8 @@ class S3Reader:
         try:
             return self._custody.read_range(self._key, offset, size, self._version)
         except (PayloadExistsError, PayloadMissingError):  # 412 or 404: not what was opened
-            raise FileNotFoundError(f"{self._entry.name} was replaced or removed while "
-                                    "it was read; read it again") from None
+            raise FileChangedError(f"{self._entry.name} was replaced or removed while it "
+                                   "was read; read it again") from None
 
     def close(self) -> None:
         """Drop the window."""

@@ -40,6 +40,11 @@ def export_folder(export: str) -> str:
     return f"{OUTBOX}/{export}"
 
 
+class FileChangedError(FileNotFoundError):
+    """The file a reader opened was replaced or removed before it was read to the end: the
+    version opened is gone (never a mix of two versions); the message says to read again."""
+
+
 @dataclass(frozen=True, order=True)
 class ShelfEntry:
     """A file or folder on the shelf: its name, size in bytes (0 for a folder) and when it
@@ -124,6 +129,13 @@ def read_whole(shelf: Shelf, institution: str, folder: str, name: str) -> bytes 
     except FileNotFoundError:
         return None
     try:
-        return reader.read(0, reader.entry.size)
+        pieces, offset = [], 0
+        while offset < reader.entry.size:  # reads are bounded: short reads until the end
+            piece = reader.read(offset, reader.entry.size - offset)
+            if not piece:
+                break
+            pieces.append(piece)
+            offset += len(piece)
+        return b"".join(pieces)
     finally:
         reader.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -88,6 +89,7 @@ def test_a_stopped_cluster_node_names_the_live_ones_instead_of_saying_nothing_is
         store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _history(store)
     LeaseTable(store.database).heartbeat("node-b")  # another node, alive
+    LeaseTable(store.database).heartbeat(socket.gethostname())  # this one, just killed
     assert main(["status", "--data", str(tmp_path)]) == 3  # this one does not run
     out = capsys.readouterr().out
     if isinstance(store.database, PostgresDatabase):

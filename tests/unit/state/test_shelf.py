@@ -89,6 +89,49 @@ def test_reads_at_any_offset_from_several_threads(shelf: Shelf) -> None:
     reader.close()
 
 
+def test_a_read_returns_a_bounded_piece_whatever_length_is_asked(shelf: Shelf) -> None:
+    """SFTP lets a client ask for up to 4 GiB in one read; the answer is a short read of
+    at most a window, so one request cannot pull a whole export into memory."""
+    data = os.urandom(3 * READ_AHEAD)
+    shelf.publish_bytes("alpha", REPORTS, "big.json", data)
+    reader = shelf.open("alpha", REPORTS, "big.json")
+    piece = reader.read(10, 2**32 - 1)
+    assert piece == data[10:10 + len(piece)]
+    assert 0 < len(piece) <= READ_AHEAD
+    reader.close()
+
+
+def test_a_file_removed_while_listed_is_left_out(spool: Spool,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retention or a prune may remove a report while a client lists /reports: the others
+    are listed all the same."""
+    shelf = LocalShelf(spool)
+    for name in ("a.txt", "b.txt"):
+        shelf.publish_bytes("alpha", REPORTS, name, b"x")
+    scandir = os.scandir
+
+    class Removing:
+        """os.scandir, removing a.txt once its entries are read (before their stat)."""
+
+        def __init__(self, path: Path) -> None:
+            self._scan = scandir(path)
+            self._path = path
+
+        def __enter__(self) -> Removing:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self._scan.close()
+
+        def __iter__(self) -> object:
+            entries = list(self._scan)
+            (Path(self._path) / "a.txt").unlink()
+            return iter(entries)
+
+    monkeypatch.setattr("gateway.state.local_shelf.os.scandir", Removing)
+    assert [entry.name for entry in shelf.files("alpha", REPORTS)] == ["b.txt"]
+
+
 def test_prune_removes_only_what_is_old(shelf: Shelf, tmp_path: Path) -> None:
     source = tmp_path / "held"
     source.write_bytes(b"x")
