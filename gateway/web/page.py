@@ -23,6 +23,7 @@ from gateway.state.custodies import build_shelf
 from gateway.state.custody import Custody
 from gateway.state.protocols import StateStore
 from gateway.state.records import BatchRecord
+from gateway.state.report_names import latest_report
 from gateway.state.shelf import REPORTS, read_whole
 from gateway.state.spool import Spool
 from gateway.state.states import FINISHED_BATCH_STATES, UploadState
@@ -64,12 +65,16 @@ class StatusPages:
         rows = status_rows(self._store, list(self._institutions()))
         holds = self._store.institution_holds()
         recent = self._store.recent_batches(RECENT_BATCHES)
+        # One listing of /reports per institution, not a look-up per report name: in
+        # cluster mode each is a request to the bucket, and the page refreshes itself.
+        reports = {name: {entry.name for entry in self._shelf.files(name, REPORTS)}
+                   for name in {batch.institution for batch in recent}}
         return self._templates.get_template("overview.html").render(
             generated=_now(self._store), refresh=REFRESH_SECONDS, probes=self._health.ready(),
             version=VERSION, uptime=_duration(self._store.clock() - self._started_at),
             alerts=collect_alerts(self._store, rows, holds, self._activity),
             institutions=[{**row, "hold": holds.get(row["institution"])} for row in rows],
-            recent=[self._recent(batch) for batch in recent],
+            recent=[self._recent(batch, reports[batch.institution]) for batch in recent],
             quarantine=quarantined(self._custody))
 
     def batch(self, batch_id: int) -> str | None:
@@ -96,14 +101,16 @@ class StatusPages:
         return Markup('{} <span class="muted">({})</span>').format(
             iso_time(at), age(self._store.clock() - at))
 
-    def _recent(self, batch: BatchRecord) -> dict[str, Any]:
+    def _recent(self, batch: BatchRecord, reports: set[str]) -> dict[str, Any]:
+        """A recent batch's line: its files, and whether ``reports`` (the names in its
+        institution's /reports) holds a report of it."""
         files = [{"name": upload.filename,
                   "rejected": upload.state is UploadState.REJECTED,
                   "problem": upload.problem}
                  for upload in self._store.uploads(batch_id=batch.id)]
         return {"batch": batch, "files": files,
                 "finished": batch.state in FINISHED_BATCH_STATES,
-                "has_report": batch_report(self._shelf, batch) is not None}
+                "has_report": latest_report(reports.__contains__, batch.reference) is not None}
 
 
 def _now(store: StateStore) -> str:

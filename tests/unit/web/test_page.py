@@ -3,7 +3,11 @@ success with ages, rejected files marked, version and uptime."""
 
 from __future__ import annotations
 
+from gateway.state.custodies import build_shelf
+from gateway.state.custody import Custody
 from gateway.state.local_custody import LocalCustody
+from gateway.state.report_names import ReportStage, report_name
+from gateway.state.shelf import REPORTS
 from gateway.state.spool import Spool
 from gateway.state.states import BatchState, NoticeKind, NoticeState, UploadState
 from gateway.state.store import Store
@@ -98,3 +102,20 @@ def test_a_rejected_file_is_marked_in_the_recent_batches(store: Store, spool: Sp
 def test_ages_read_in_their_largest_unit() -> None:
     assert [age(s) for s in (-3, 2, 42, 180, 7200, 3 * 86400)] == [
         "just now", "just now", "42 s ago", "3 min ago", "2 h ago", "3 d ago"]
+
+
+def test_recent_batches_link_the_reports_published_for_them(
+        store: Store, spool: Spool, custody: Custody) -> None:
+    """On either shelf: a batch with a report in /reports links it; one without does not."""
+    reported = batch_of(store, [received(store, spool, "alpha", "users.csv")],
+                        (BatchState.READY,))
+    batch_of(store, [received(store, spool, "beta", "users.csv")], (BatchState.READY,))
+    shelf = build_shelf(spool, custody)
+    shelf.publish_bytes("alpha", REPORTS, report_name(store.batch(reported).reference,
+                                                      ReportStage.RECEIPT, ".txt"), b"ok")
+    pages = StatusPages(store=store, spool=spool, custody=custody,
+                        institutions=lambda: ["alpha", "beta"],
+                        health=Health(store, spool.root, 0), activity=SftpActivity())
+    page = pages.overview()
+    assert page.count('#report">report</a>') == 1
+    assert f'href="/batches/{reported}#report"' in page
