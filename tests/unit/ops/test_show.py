@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 
@@ -17,26 +16,19 @@ from gateway.state.shelf import REPORTS
 from gateway.state.spool import Spool
 from gateway.state.states import BatchState
 from gateway.state.store import Store
-from tests.spooled import spooled
 from tests.unit.history import Clock, imported
-
-
-@pytest.fixture
-def spool(tmp_path: Path) -> Spool:
-    spool = Spool(tmp_path)
-    spool.create(["alpha"])
-    return spool
 
 
 def _show(spool: Spool, *args: str) -> int:
     return main(["show", *args, "--data", str(spool.root)])
 
 
+@pytest.mark.usefixtures("commands_store", "commands_custody")  # what --data opens
 def test_show_batch_json_has_uploads_history_notices_and_files(
-        spool: Spool, capsys: pytest.CaptureFixture[str]) -> None:
-    store = Store(spool.database, clock=Clock())
-    batch = imported(store, spool, Clock(), "alpha", waited=5, processing=2, import_id=77)
-    spooled(spool, PayloadKey.batch_zip(batch)).write_bytes(b"PK")
+        spool: Spool, store: Store, custody: Custody, clock: Clock,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    batch = imported(store, custody, clock, "alpha", waited=5, processing=2, import_id=77)
+    custody.put(PayloadKey.batch_zip(batch), b"PK")
     with store.transaction() as txn:
         txn.add_notice("batch_report", "alpha", batch, batch_state=BatchState.IMPORTED)
     assert _show(spool, str(batch), "--json") == 0
@@ -49,18 +41,19 @@ def test_show_batch_json_has_uploads_history_notices_and_files(
         ("submitting", "importing"), ("importing", "imported")]
     assert details["history"][0]["at"].endswith("+00:00")
     assert details["notices"][0]["state"] == "pending"
-    assert details["files"] == {"zip": str(spooled(spool, PayloadKey.batch_zip(batch)))}
+    assert details["files"] == {"zip": custody.locate(PayloadKey.batch_zip(batch))}
 
 
-def test_show_upload_for_people(spool: Spool, capsys: pytest.CaptureFixture[str]) -> None:
-    store = Store(spool.database)
-    imported(store, spool, Clock(), "alpha", waited=5, processing=2)
+@pytest.mark.usefixtures("commands_store", "commands_custody")
+def test_show_upload_for_people(spool: Spool, store: Store, custody: Custody, clock: Clock,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    imported(store, custody, clock, "alpha", waited=5, processing=2)
     assert _show(spool, "upload", "1") == 0
     out = capsys.readouterr().out
     assert out.startswith("upload 1 (alpha): accepted")
     assert "\nfilename     users.csv\n" in out
     assert "received -> accepted" in out
-    assert f"\npayload  {spooled(spool, PayloadKey.upload(1))}\n" in out
+    assert f"\npayload  {custody.locate(PayloadKey.upload(1))}\n" in out
 
 
 def test_show_errors(spool: Spool, capsys: pytest.CaptureFixture[str]) -> None:
@@ -74,10 +67,10 @@ def test_show_errors(spool: Spool, capsys: pytest.CaptureFixture[str]) -> None:
     assert _show(spool, "batch", "1", "2") == 2
 
 
+@pytest.mark.usefixtures("commands_store")
 def test_show_batch_tells_how_canvas_was_read_and_names_duplicates(
-        spool: Spool, capsys: pytest.CaptureFixture[str]) -> None:
-    store = Store(spool.database, clock=Clock())
-    batch = imported(store, spool, Clock(), "alpha", waited=5, processing=2, import_id=77)
+        spool: Spool, store: Store, clock: Clock, capsys: pytest.CaptureFixture[str]) -> None:
+    batch = imported(store, spool, clock, "alpha", waited=5, processing=2, import_id=77)
     identity = {"batch_id": batch, "attempt": 2, "api_user_id": 4001, "started_at": 1.0,
                 "member_names": ["b000001-a2-users.csv"], "options": {}}
     evidence = {"at": 2.0, "verdict": "adopt", "why": "Canvas import 77 carries this "
@@ -96,10 +89,10 @@ def test_show_batch_tells_how_canvas_was_read_and_names_duplicates(
     assert re.search(r"\n *75 +carries another attempt's file names\n", text)
 
 
+@pytest.mark.usefixtures("commands_store")
 def test_show_prints_canvas_messages_and_no_times_that_never_were(
-        spool: Spool, capsys: pytest.CaptureFixture[str]) -> None:
-    store = Store(spool.database, clock=Clock())
-    batch = imported(store, spool, Clock(), "alpha", waited=5, processing=2, import_id=77)
+        spool: Spool, store: Store, clock: Clock, capsys: pytest.CaptureFixture[str]) -> None:
+    batch = imported(store, spool, clock, "alpha", waited=5, processing=2, import_id=77)
     answer = {"id": 77, "workflow_state": "imported_with_messages",
               "processing_errors": [["b000001-a1-users.csv", "Unknown role 'boss'"]],
               "processing_warnings": [["b000001-a1-users.csv", "user u9 has no email"]]}
@@ -119,10 +112,10 @@ def test_show_prints_canvas_messages_and_no_times_that_never_were(
     assert "next attempt" not in text
 
 
-def test_show_says_where_the_published_reports_are(spool: Spool, custody: Custody) -> None:
+def test_show_says_where_the_published_reports_are(spool: Spool, store: Store,
+                                                   custody: Custody, clock: Clock) -> None:
     # Local: the file in the SFTP home; cluster mode: the object's s3:// URL.
-    store = Store(spool.database, clock=Clock())
-    batch = store.batch(imported(store, spool, Clock(), "alpha", waited=5, processing=2,
+    batch = store.batch(imported(store, custody, clock, "alpha", waited=5, processing=2,
                                  import_id=77))
     shelf = build_shelf(spool, custody)
     shelf.publish_bytes("alpha", REPORTS, f"{batch.reference}.receipt.txt", b"receipt")
