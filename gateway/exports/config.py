@@ -30,10 +30,11 @@ class ExportSettings(BaseModel):
     ``name`` names the export (and its folder ``/outbox/<name>/``); it defaults to the
     report's name.  ``schedule`` is a 5-field cron expression in the institution's
     ``time_zone``; ``after_import`` runs it after each successful import; ``on_request``
-    lets the vendor ask for a run by uploading ``/inbox/requests/<name>`` (at most one requested
-run waits at a time, and requests come at least ``request_interval_seconds`` apart: a
-vendor's loop cannot queue runs without bound); ``run_at_start``
-    runs it once each time the gateway starts (the demo uses it).
+    lets the vendor ask for a run by uploading ``/inbox/requests/<name>`` (at most one
+    requested run waits at a time, and requests come at least ``request_interval_seconds``
+    apart: a vendor's loop cannot queue runs without bound); ``run_at_start`` runs it when
+    the gateway starts (the demo uses it), unless a start run of it was queued
+    less than ``request_interval_seconds`` ago (a restart loop starts one Canvas report).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -59,7 +59,8 @@ class Exporter(Runner):
         self._settings = settings
         self._sessions: list[requests.Session] = []
         self._clients: dict[CanvasTarget, ReportsClient] = {}
-        self.planner = Planner(store, institutions, started_at=store.clock())
+        self.planner = Planner(store, institutions, started_at=store.clock(),
+                               holds=holdings.holds)
         self._steps = RunSteps(store=store, spool=spool, shelf=self._shelf, settings=settings,
                                client_for=self.client_for, on_notice=on_notice)
         self._pruned_at = 0.0

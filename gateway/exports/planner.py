@@ -7,6 +7,14 @@ kept as marks in the store: the next schedule time of each export and the place,
 order imports finished, of the last import it followed.  Missed schedule times (the gateway
 was down) are coalesced into one run; an export seen for the first time runs from the next
 time on, not for the past.
+
+Only the institutions this node holds are planned (every one on a single machine; in cluster
+mode those whose lease it holds), so a run is queued by the node that will run it.  A start
+is planned once per (institution, export) by a planner, in its first
+``START_PERIOD_SECONDS``, and not when a start run of the export was queued less than its
+``request_interval_seconds`` ago: a restart loop, or the nodes of a cluster starting
+together, start one Canvas report, and a node taking an institution over later (a failover)
+is no start.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ import logging
 from collections.abc import Callable
 
 from gateway.exports.config import ExportSettings, canvas_parameters
-from gateway.exports.runs import ExportRun, iso_utc, last_requested
+from gateway.exports.runs import ExportRun, iso_utc, last_requested, last_started
 from gateway.exports.schedule import next_slot, slot_name
 from gateway.institutions import Institution
 from gateway.intake.requests import RequestRefusedError
@@ -23,6 +31,10 @@ from gateway.state.protocols import StateStore
 from gateway.state.states import ExportRunState
 
 log = logging.getLogger(__name__)
+
+START_PERIOD_SECONDS = 300.0
+"""How long after a planner is made (its gateway's start) it plans start runs: long enough
+for a cluster node to take its institutions' leases over its first keeper rounds."""
 
 
 class UnknownExportError(LookupError):
@@ -33,21 +45,26 @@ class Planner:
     """Plans the runs of every institution's exports."""
 
     def __init__(self, store: StateStore, institutions: Callable[[], dict[str, Institution]],
-                 started_at: float) -> None:
+                 started_at: float, holds: Callable[[str], bool] = lambda _: True) -> None:
+        """``holds``: whether this node acts for an institution now (default: every one)."""
         self._store = store
         self._institutions = institutions
         self._started_at = started_at
+        self._holds = holds
+        self._start_planned: set[tuple[str, str]] = set()
 
     def plan(self, now: float) -> int:
-        """Queue the runs due by ``now``; returns how many were queued."""
+        """Queue the runs due by ``now`` of the institutions held; returns how many were
+        queued."""
         queued = 0
         for institution in list(self._institutions().values()):
+            if not self._holds(institution.name):
+                continue
             for export in institution.exports:
                 queued += self._scheduled(institution, export, now)
                 queued += self._after_import(institution, export)
                 if export.run_at_start:
-                    queued += self._queue(institution, export,
-                                          "start:" + slot_name(self._started_at)[5:], "start")
+                    queued += self._at_start(institution, export, now)
         return queued
 
     def request(self, institution: str, name: str) -> int | None:
@@ -128,12 +145,22 @@ class Planner:
             txn.set_mark(key, float(place))
         return int(queued is not None)
 
-    def _queue(self, institution: Institution, export: ExportSettings, slot: str,
-               trigger: str) -> int:
+    def _at_start(self, institution: Institution, export: ExportSettings, now: float) -> int:
+        """Queue the start run of ``export``: once, in the start period, unless another
+        start queued one less than ``request_interval_seconds`` ago (see the module)."""
+        key = (institution.name, export.export_name)
+        if key in self._start_planned or now - self._started_at > START_PERIOD_SECONDS:
+            return 0
         with self._store.transaction() as txn:
-            queued = txn.add_export_run(institution.name, export.export_name, export.report,
-                                        slot=slot, trigger=trigger,
-                                        parameters=canvas_parameters(export))
+            txn.serialize(f"export-start:{institution.name}/{export.export_name}")
+            last = last_started(self._store, institution.name, export.export_name)
+            queued = None
+            if last is None or txn.now - last.created_at >= export.request_interval_seconds:
+                queued = txn.add_export_run(
+                    institution.name, export.export_name, export.report,
+                    slot="start:" + slot_name(self._started_at)[5:], trigger="start",
+                    parameters=canvas_parameters(export))
+        self._start_planned.add(key)  # after the commit: a failed round tries again
         return int(queued is not None)
 
 

@@ -14,8 +14,8 @@ from gateway.state.records import ExportRun
 from gateway.state.states import ExportRunState
 
 __all__ = ["ExportRun", "claimed_report_ids", "due_runs", "export_run", "file_names",
-           "holding_run_ids", "iso_utc", "last_requested", "last_runs", "run_summary",
-           "runs_of"]
+           "holding_run_ids", "iso_utc", "last_requested", "last_runs", "last_started",
+           "run_summary", "runs_of"]
 
 
 def export_run(store: StateStore, run_id: int) -> ExportRun:
@@ -36,7 +36,12 @@ def runs_of(store: StateStore, institution: str | None = None, export: str | Non
 
 def last_requested(store: StateStore, institution: str, export: str) -> ExportRun | None:
     """The newest run of the export a request file asked for (None if never requested)."""
-    return store.last_requested_run(institution, export)
+    return store.last_triggered_run(institution, export, "request")
+
+
+def last_started(store: StateStore, institution: str, export: str) -> ExportRun | None:
+    """The newest run of the export queued at a gateway's start (None if never)."""
+    return store.last_triggered_run(institution, export, "start")
 
 
 def last_runs(store: StateStore,

@@ -47,11 +47,12 @@ class ExportRunQueries:
                           *params, limit)
         return [ExportRun.from_row(row) for row in rows]
 
-    def last_requested_run(self, institution: str, export: str) -> ExportRun | None:
-        """The newest run of the export a request file asked for (None if never)."""
+    def last_triggered_run(self, institution: str, export: str,
+                           trigger: str) -> ExportRun | None:
+        """The newest run of the export queued by ``trigger`` (None if never)."""
         rows = self._rows("SELECT * FROM export_runs WHERE institution = ? AND export = ?"
-                          " AND trigger = 'request' ORDER BY id DESC LIMIT 1",
-                          institution, export)
+                          " AND trigger = ? ORDER BY id DESC LIMIT 1",
+                          institution, export, trigger)
         return ExportRun.from_row(rows[0]) if rows else None
 
     def last_export_runs(self, institution: str | None = None) -> list[ExportRun]:

@@ -369,8 +369,10 @@ class StateStore(StatusViews, Protocol):
         """Runs (of an institution, of one export), newest first."""
         ...
 
-    def last_requested_run(self, institution: str, export: str) -> ExportRun | None:
-        """The newest run of the export a request file asked for (None if never)."""
+    def last_triggered_run(self, institution: str, export: str,
+                           trigger: str) -> ExportRun | None:
+        """The newest run of the export queued by ``trigger`` (``request``, ``start`` ...;
+        None if never)."""
         ...
 
     def last_export_runs(self, institution: str | None = None) -> list[ExportRun]:

@@ -1,19 +1,19 @@
 """The planner against a real store driven by a controllable clock: schedule times in the
 institution's time zone (daylight saving included), missed times coalesced, imports and
-requests, and one run per slot however often it is planned."""
+requests, starts, and one run per slot however often it is planned."""
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import SecretStr
 
 from gateway.exports.config import ExportSettings
-from gateway.exports.planner import Planner, UnknownExportError
+from gateway.exports.planner import Planner, UnknownExportError, queue_operator_run
 from gateway.exports.runs import runs_of
 from gateway.institutions import CanvasTarget, Institution
 from gateway.intake.requests import RequestRefusedError
@@ -225,3 +225,50 @@ def test_requests_one_after_another_are_refused_until_the_interval_passed(
     assert planner.refusal("alpha", "grade_export_csv") is None
     assert planner.request("alpha", "grade_export_csv") is not None
     assert len(runs_of(store, "alpha")) == 2
+
+
+AT_START = ExportSettings(report="provisioning_csv", csvs=["users"], run_at_start=True)
+NINE = datetime(2026, 12, 1, 9, 0, tzinfo=CHICAGO)
+
+
+def test_a_start_run_is_queued_once_and_later_rounds_try_no_insert(
+        make_store: StoreMaker) -> None:
+    store, clock, planner = setup(make_store, AT_START, start=NINE)
+    assert planner.plan(clock()) == 1
+    for seconds in range(1, 11):
+        assert planner.plan(clock.to(NINE + timedelta(seconds=seconds))) == 0
+    [run] = runs_of(store, "alpha")
+    assert run.trigger == "start"
+    # An insert refused by the slot's uniqueness still uses up an id (SQLite's AUTOINCREMENT,
+    # PostgreSQL's sequence): the next run's id following at once shows no round tried one.
+    assert queue_operator_run(store, "alpha", AT_START) == run.id + 1
+
+
+def test_a_restart_within_the_request_interval_starts_no_second_report(
+        make_store: StoreMaker) -> None:
+    store, clock, first = setup(make_store, AT_START, start=NINE)
+    found = {"alpha": institution(AT_START)}
+    assert first.plan(clock()) == 1
+    clock.to(NINE + timedelta(minutes=10))  # a restart loop, or a second node starting
+    assert Planner(store, lambda: found, started_at=clock()).plan(clock()) == 0
+    clock.to(NINE + timedelta(minutes=16))  # past request_interval_seconds (900)
+    assert Planner(store, lambda: found, started_at=clock()).plan(clock()) == 1
+    assert [run.trigger for run in runs_of(store, "alpha")] == ["start", "start"]
+
+
+@pytest.mark.parametrize(("held_after", "queued"), [(timedelta(minutes=4), 1),
+                                                    (timedelta(minutes=6), 0)])
+def test_only_held_institutions_are_planned_and_a_late_takeover_is_no_start(
+        make_store: StoreMaker, held_after: timedelta, queued: int) -> None:
+    no_interval = ExportSettings(report="provisioning_csv", csvs=["users"],
+                                 run_at_start=True, request_interval_seconds=0)
+    clock = Clock(NINE)
+    store = make_store(clock)
+    held: set[str] = set()
+    planner = Planner(store, lambda: {"alpha": institution(no_interval)},
+                      started_at=clock(), holds=held.__contains__)
+    assert planner.plan(clock()) == 0  # another node holds it: nothing planned here
+    assert runs_of(store, "alpha") == []
+    held.add("alpha")  # the lease taken in the start period, or over later (a failover)
+    assert planner.plan(clock.to(NINE + held_after)) == queued
+    assert len(runs_of(store, "alpha")) == queued
