@@ -18,11 +18,6 @@ silently drop or break one.  asyncssh is pinned to a tested range besides.
 3. The packets sent in one event-loop iteration leave in one send (:class:`CorkedTransport`).
 4. asyncssh's debug logging of every packet is skipped when nothing would be logged: it
    formatted its arguments (sizes, handles, packet names) for every packet, logged or not.
-5. No empty MSG_IGNORE before every packet sent (:func:`send_no_padding_ignores`) unless the
-   cipher is CBC: asyncssh encrypts and sends one before each packet once keys are in use,
-   an old defence of CBC modes (each packet's IV then follows unpredictable ciphertext) that
-   AEAD and CTR modes, the only ones the gateway offers, do not need; it doubled the packets
-   encrypted for the replies of an upload.
 """
 
 from __future__ import annotations
@@ -37,7 +32,7 @@ from asyncssh import connection as asyncssh_connection
 from asyncssh import logging as asyncssh_logging
 from asyncssh import packet as asyncssh_packet
 from asyncssh import sftp as asyncssh_sftp
-from asyncssh.constants import FXP_WRITE, MSG_IGNORE
+from asyncssh.constants import FXP_WRITE
 from asyncssh.packet import SSHPacket
 
 log = logging.getLogger(__name__)
@@ -256,40 +251,11 @@ def log_only_when_enabled() -> bool:
     return True
 
 
-def _send_packet_without_ignores(conn: Any, pkttype: int, *args: bytes,
-                                 handler: Any = None) -> None:
-    """``SSHServerConnection.send_packet``, dropping the MSG_IGNORE it puts before each
-    packet unless the cipher sending is CBC (asyncssh sends MSG_IGNORE nowhere else)."""
-    if pkttype == MSG_IGNORE and b"-cbc" not in conn._enc_alg_sc:
-        return
-    _send_packet(conn, pkttype, *args, handler=handler)
-
-
-_send_packet = asyncssh_connection.SSHConnection.send_packet
-
-
-def send_no_padding_ignores() -> bool:
-    """Make asyncssh's server connections skip the MSG_IGNORE before each packet with a
-    non-CBC cipher (idempotent).  Returns False, leaving asyncssh as it is, when its
-    ``send_packet`` is not the one this wraps (the only sender of MSG_IGNORE, choosing its
-    cipher from ``_enc_alg_sc``)."""
-    server = asyncssh_connection.SSHServerConnection
-    if server.send_packet is _send_packet_without_ignores:
-        return True
-    base = asyncssh_connection.SSHConnection
-    if server.send_packet is not base.send_packet or \
-            "MSG_IGNORE" not in base.send_packet.__code__.co_names or \
-            "_enc_alg_sc" not in base.send_newkeys.__code__.co_names:
-        return False
-    setattr(server, "send_packet", _send_packet_without_ignores)  # noqa: B010
-    return True
-
-
 def adapt_asyncssh() -> None:
     """Apply every adaptation (idempotent); warn about any that asyncssh's code refuses."""
     tolerate_trailing_write_bytes()
     for adaptation in (buffer_connection_input, cork_connection_output,
-                       log_only_when_enabled, send_no_padding_ignores):
+                       log_only_when_enabled):
         if not adaptation():
             log.warning("asyncssh's code differs from the version this gateway was tested "
                         "with; running without this adaptation",
