@@ -20,7 +20,7 @@ import requests
 
 from gateway.exports.canvas_reports import ReportsClient
 from gateway.exports.config import ExportsSettings
-from gateway.exports.planner import Planner
+from gateway.exports.planner import START_PERIOD_SECONDS, Planner
 from gateway.exports.runs import due_runs, holding_run_ids
 from gateway.exports.steps import RunSteps
 from gateway.forwarding.canvas import CanvasClient
@@ -48,8 +48,10 @@ class Exporter(Runner):
                  institutions: Callable[[], dict[str, Institution]],
                  settings: ExportsSettings, on_notice: Callable[[], None] = lambda: None,
                  idle_seconds: float = 1.0, holdings: Holdings = EVERY_INSTITUTION,
-                 shelf: Shelf | None = None) -> None:
-        """``shelf``: where the outbox is (default: the SFTP homes of ``spool``)."""
+                 shelf: Shelf | None = None,
+                 start_period_seconds: float = START_PERIOD_SECONDS) -> None:
+        """``shelf``: where the outbox is (default: the SFTP homes of ``spool``);
+        ``start_period_seconds``: how long after now start runs are planned."""
         super().__init__(idle_seconds=idle_seconds)
         self._store = store
         self._holdings = holdings
@@ -60,7 +62,7 @@ class Exporter(Runner):
         self._sessions: list[requests.Session] = []
         self._clients: dict[CanvasTarget, ReportsClient] = {}
         self.planner = Planner(store, institutions, started_at=store.clock(),
-                               holds=holdings.holds)
+                               holds=holdings.holds, start_period=start_period_seconds)
         self._steps = RunSteps(store=store, spool=spool, shelf=self._shelf, settings=settings,
                                client_for=self.client_for, on_notice=on_notice)
         self._pruned_at = 0.0

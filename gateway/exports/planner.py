@@ -10,11 +10,11 @@ time on, not for the past.
 
 Only the institutions this node holds are planned (every one on a single machine; in cluster
 mode those whose lease it holds), so a run is queued by the node that will run it.  A start
-is planned once per (institution, export) by a planner, in its first
-``START_PERIOD_SECONDS``, and not when a start run of the export was queued less than its
-``request_interval_seconds`` ago: a restart loop, or the nodes of a cluster starting
-together, start one Canvas report, and a node taking an institution over later (a failover)
-is no start.
+is planned once per (institution, export) by a planner, in its start period (five minutes,
+or three lease times in cluster mode), and not when a start run of the export was queued
+less than its ``request_interval_seconds`` ago: a restart loop, or the nodes of a cluster
+starting together, start one Canvas report, and a node taking an institution over later (a
+failover) is no start.
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ from gateway.state.states import ExportRunState
 log = logging.getLogger(__name__)
 
 START_PERIOD_SECONDS = 300.0
-"""How long after a planner is made (its gateway's start) it plans start runs: long enough
-for a cluster node to take its institutions' leases over its first keeper rounds."""
+"""How long after a planner is made (its gateway's start) it plans start runs, at least; a
+cluster node's exporter lengthens it to three lease times, as a restarted node retakes the
+leases it held only once they have expired."""
 
 
 class UnknownExportError(LookupError):
@@ -42,15 +43,18 @@ class UnknownExportError(LookupError):
 
 
 class Planner:
-    """Plans the runs of every institution's exports."""
+    """Plans the runs of the exports of the institutions its node holds."""
 
     def __init__(self, store: StateStore, institutions: Callable[[], dict[str, Institution]],
-                 started_at: float, holds: Callable[[str], bool] = lambda _: True) -> None:
-        """``holds``: whether this node acts for an institution now (default: every one)."""
+                 started_at: float, holds: Callable[[str], bool] = lambda _: True,
+                 start_period: float = START_PERIOD_SECONDS) -> None:
+        """``holds``: whether this node acts for an institution now (default: every one);
+        ``start_period``: how long after ``started_at`` start runs are planned."""
         self._store = store
         self._institutions = institutions
         self._started_at = started_at
         self._holds = holds
+        self._start_period = start_period
         self._start_planned: set[tuple[str, str]] = set()
 
     def plan(self, now: float) -> int:
@@ -149,7 +153,7 @@ class Planner:
         """Queue the start run of ``export``: once, in the start period, unless another
         start queued one less than ``request_interval_seconds`` ago (see the module)."""
         key = (institution.name, export.export_name)
-        if key in self._start_planned or now - self._started_at > START_PERIOD_SECONDS:
+        if key in self._start_planned or now - self._started_at > self._start_period:
             return 0
         with self._store.transaction() as txn:
             txn.serialize(f"export-start:{institution.name}/{export.export_name}")

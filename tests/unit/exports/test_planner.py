@@ -184,7 +184,7 @@ class RacingClock(Clock):
         self.local = threading.local()
 
     def __call__(self) -> float:
-        if threading.current_thread().name.startswith("request") and \
+        if threading.current_thread().name.startswith("racing") and \
                 not getattr(self.local, "seen", False):
             self.local.seen = True
             with contextlib.suppress(threading.BrokenBarrierError):
@@ -199,7 +199,7 @@ def test_two_requests_arriving_together_queue_one_run(make_store: StoreMaker) ->
     store = make_store(clock)
     planner = Planner(store, lambda: {"alpha": institution(grades)}, started_at=clock.now)
     threads = [threading.Thread(target=planner.request, args=("alpha", "grade_export_csv"),
-                                name=f"request-{n}") for n in range(2)]
+                                name=f"racing-{n}") for n in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -233,7 +233,10 @@ NINE = datetime(2026, 12, 1, 9, 0, tzinfo=CHICAGO)
 
 def test_a_start_run_is_queued_once_and_later_rounds_try_no_insert(
         make_store: StoreMaker) -> None:
-    store, clock, planner = setup(make_store, AT_START, start=NINE)
+    # No interval: only the planner's memory of its start keeps later rounds from inserting.
+    every_start = ExportSettings(report="provisioning_csv", csvs=["users"],
+                                 run_at_start=True, request_interval_seconds=0)
+    store, clock, planner = setup(make_store, every_start, start=NINE)
     assert planner.plan(clock()) == 1
     for seconds in range(1, 11):
         assert planner.plan(clock.to(NINE + timedelta(seconds=seconds))) == 0
@@ -241,7 +244,7 @@ def test_a_start_run_is_queued_once_and_later_rounds_try_no_insert(
     assert run.trigger == "start"
     # An insert refused by the slot's uniqueness still uses up an id (SQLite's AUTOINCREMENT,
     # PostgreSQL's sequence): the next run's id following at once shows no round tried one.
-    assert queue_operator_run(store, "alpha", AT_START) == run.id + 1
+    assert queue_operator_run(store, "alpha", every_start) == run.id + 1
 
 
 def test_a_restart_within_the_request_interval_starts_no_second_report(
@@ -272,3 +275,33 @@ def test_only_held_institutions_are_planned_and_a_late_takeover_is_no_start(
     held.add("alpha")  # the lease taken in the start period, or over later (a failover)
     assert planner.plan(clock.to(NINE + held_after)) == queued
     assert len(runs_of(store, "alpha")) == queued
+
+
+def test_two_nodes_starting_together_queue_one_start_run(make_store: StoreMaker) -> None:
+    """Two planners (two nodes' starts, so two slot names) plan at the same moment: the
+    check of the last start run and the insert are one serialised decision."""
+    clock = RacingClock(NINE)
+    store = make_store(clock)
+    found = {"alpha": institution(AT_START)}
+    planners = [Planner(store, lambda: found, started_at=clock.now + n) for n in range(2)]
+    threads = [threading.Thread(target=planner.plan, args=(clock.now + 2,), name=f"racing-{n}")
+               for n, planner in enumerate(planners)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [run.trigger for run in runs_of(store, "alpha")] == ["start"]
+
+
+@pytest.mark.parametrize(("period", "queued"), [(None, 0), (1800.0, 1)])
+def test_a_longer_start_period_covers_leases_retaken_late(
+        make_store: StoreMaker, period: float | None, queued: int) -> None:
+    """A restarted cluster node retakes its leases only once they expired (up to ten
+    minutes): its exporter's start period is three lease times, not five minutes."""
+    no_interval = ExportSettings(report="provisioning_csv", csvs=["users"],
+                                 run_at_start=True, request_interval_seconds=0)
+    clock = Clock(NINE)
+    store = make_store(clock)
+    planner = Planner(store, lambda: {"alpha": institution(no_interval)}, started_at=clock(),
+                      **({} if period is None else {"start_period": period}))
+    assert planner.plan(clock.to(NINE + timedelta(minutes=11))) == queued
