@@ -302,6 +302,7 @@ def test_a_longer_start_period_covers_leases_retaken_late(
                                  run_at_start=True, request_interval_seconds=0)
     clock = Clock(NINE)
     store = make_store(clock)
-    planner = Planner(store, lambda: {"alpha": institution(no_interval)}, started_at=clock(),
-                      **({} if period is None else {"start_period": period}))
+    found = {"alpha": institution(no_interval)}
+    planner = (Planner(store, lambda: found, started_at=clock()) if period is None
+               else Planner(store, lambda: found, started_at=clock(), start_period=period))
     assert planner.plan(clock.to(NINE + timedelta(minutes=11))) == queued
