@@ -26,7 +26,7 @@ from pydantic import SecretStr
 from gateway.cluster.keeper import LeaseKeeper
 from gateway.demo import announce_demo
 from gateway.exports.exporter import Exporter
-from gateway.exports.planner import START_PERIOD_SECONDS
+from gateway.exports.planner import start_period
 from gateway.forwarding.forwarder import Forwarder
 from gateway.instance import InstanceError, announce_http, hold, release
 from gateway.institutions import Institution, SandboxTarget, resolve_institutions
@@ -252,7 +252,9 @@ async def _run(settings: Settings, spool: Spool, running: Components,
                           retention_days=settings.archive.retention_days, holdings=holdings)
     exporter = Exporter(store=store, spool=spool, institutions=lambda: institutions,
                         settings=settings.exports, on_notice=notifier.wake, holdings=holdings,
-                        shelf=shelf, start_period_seconds=_start_period(settings))
+                        shelf=shelf, start_period_seconds=start_period(
+                            settings.cluster.lease_seconds if settings.cluster.enabled
+                            else None))
     intake.requests.handler = partial(_request_export, exporter)
     intake.requests.requestable = partial(_requestable, institutions)
     intake.requests.refusal = exporter.planner.refusal
@@ -313,14 +315,6 @@ def _request_export(exporter: Exporter, institution: str, name: str) -> None:
     (UnknownExportError) when the institution has no such export to request."""
     exporter.planner.request(institution, name)
     exporter.wake()
-
-
-def _start_period(settings: Settings) -> float:
-    """How long start runs of exports are planned: in cluster mode at least three lease
-    times, as a restarted node takes back the leases it held only once they expired."""
-    if not settings.cluster.enabled:
-        return START_PERIOD_SECONDS
-    return max(START_PERIOD_SECONDS, 3 * settings.cluster.lease_seconds)
 
 
 def _requestable(institutions: dict[str, Institution], name: str) -> tuple[str, ...]:

@@ -33,9 +33,16 @@ from gateway.state.states import ExportRunState
 log = logging.getLogger(__name__)
 
 START_PERIOD_SECONDS = 300.0
-"""How long after a planner is made (its gateway's start) it plans start runs, at least; a
-cluster node's exporter lengthens it to three lease times, as a restarted node retakes the
-leases it held only once they have expired."""
+"""How long after a planner is made (its gateway's start) it plans start runs, at least."""
+
+
+def start_period(lease_seconds: float | None) -> float:
+    """How long a gateway plans start runs: :data:`START_PERIOD_SECONDS`, and on a cluster
+    node (leases of ``lease_seconds``) at least three lease times, as a restarted node
+    retakes the leases it held only once they have expired."""
+    if lease_seconds is None:
+        return START_PERIOD_SECONDS
+    return max(START_PERIOD_SECONDS, 3 * lease_seconds)
 
 
 class UnknownExportError(LookupError):
@@ -159,7 +166,7 @@ class Planner:
             txn.serialize(f"export-start:{institution.name}/{export.export_name}")
             last = last_started(self._store, institution.name, export.export_name)
             queued = None
-            if last is None or txn.now - last.created_at >= export.request_interval_seconds:
+            if last is None or not _recent(last, txn.now, export.request_interval_seconds):
                 queued = txn.add_export_run(
                     institution.name, export.export_name, export.report,
                     slot="start:" + slot_name(self._started_at)[5:], trigger="start",
@@ -171,11 +178,17 @@ class Planner:
 def too_soon(last: ExportRun | None, now: float, interval: float) -> str | None:
     """Why a request at ``now`` is refused, given the export's last requested run: asked
     less than ``interval`` seconds after it (None: the request may be queued)."""
-    if last is None or now - last.created_at >= interval:
+    if last is None or not _recent(last, now, interval):
         return None
     return (f"a run of {last.export!r} was requested at {iso_utc(last.created_at)}; it can "
             f"be requested once every {interval:g} seconds: ask again from "
             f"{iso_utc(last.created_at + interval)}")
+
+
+def _recent(last: ExportRun, now: float, interval: float) -> bool:
+    """Whether ``last`` was queued less than ``interval`` seconds before ``now`` (one rule
+    for requests and starts)."""
+    return now - last.created_at < interval
 
 
 def queue_operator_run(store: StateStore, institution: str, export: ExportSettings) -> int:
