@@ -18,6 +18,8 @@ silently drop or break one.  asyncssh is pinned to a tested range besides.
 3. The packets sent in one event-loop iteration leave in one send (:class:`CorkedTransport`).
 4. asyncssh's debug logging of every packet is skipped when nothing would be logged: it
    formatted its arguments (sizes, handles, packet names) for every packet, logged or not.
+5. chacha20-poly1305 packets use one ChaCha20 stream each, not two
+   (:mod:`gateway.intake.chacha_packets`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from asyncssh import packet as asyncssh_packet
 from asyncssh import sftp as asyncssh_sftp
 from asyncssh.constants import FXP_WRITE
 from asyncssh.packet import SSHPacket
+
+from gateway.intake.chacha_packets import one_stream_per_packet
 
 log = logging.getLogger(__name__)
 
@@ -255,7 +259,7 @@ def adapt_asyncssh() -> None:
     """Apply every adaptation (idempotent); warn about any that asyncssh's code refuses."""
     tolerate_trailing_write_bytes()
     for adaptation in (buffer_connection_input, cork_connection_output,
-                       log_only_when_enabled):
+                       log_only_when_enabled, one_stream_per_packet):
         if not adaptation():
             log.warning("asyncssh's code differs from the version this gateway was tested "
                         "with; running without this adaptation",

@@ -19,7 +19,7 @@ import pytest
 from asyncssh import connection as asyncssh_connection
 from asyncssh.logging import SSHLogger
 
-from gateway.intake import compat
+from gateway.intake import chacha_packets, compat
 from gateway.intake.compat import CorkedTransport, InputBuffer
 
 
@@ -28,6 +28,7 @@ def test_every_adaptation_applies_to_the_installed_asyncssh() -> None:
     assert compat.buffer_connection_input()
     assert compat.log_only_when_enabled()
     assert compat.cork_connection_output()
+    assert chacha_packets.one_stream_per_packet()
     # Idempotent: applying again wraps nothing twice.
     compat.adapt_asyncssh()
     server = asyncssh_connection.SSHServerConnection
