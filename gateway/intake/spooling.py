@@ -12,6 +12,10 @@ everything queued is in the file, and raises the first write error, which also s
 :attr:`DiskQueue.error` for the loop to fail the upload with.  A queue holding more than
 ``QUEUE_LIMIT`` bytes makes the writer wait (:meth:`DiskQueue.backlog`), so a disk slower
 than the network slows the client instead of filling memory.
+
+Past ``JOB_FROM`` bytes, an upload written in order goes to its file past the page cache
+(``O_DIRECT``, see :mod:`gateway.intake.direct_writes`); :meth:`DiskQueue.settle` leaves
+the file in buffered mode, with every byte in it.
 """
 
 from __future__ import annotations
@@ -24,8 +28,10 @@ import os
 import queue
 import threading
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future
+
+from gateway.intake.direct_writes import ALIGN, DirectStage
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +39,8 @@ QUEUE_LIMIT = 8 << 20
 """Bytes an upload may have queued before its client waits for the disk."""
 WRITEBACK_STEP = 32 << 20
 """Start writing an upload's data to disk every this many bytes, so the fsync at close has
-little left to do (the kernel would otherwise keep up to gigabytes dirty until then)."""
+little left to do (the kernel would otherwise keep up to gigabytes dirty until then); for
+bytes written through the page cache only (direct writes are on the disk when written)."""
 JOB_BYTES = 1 << 20
 """Past ``JOB_FROM`` bytes, an upload's bytes go to the spooling threads in jobs of at least
 this many: every job wakes a thread and passes the GIL back and forth (futex calls, context
@@ -115,6 +122,9 @@ class DiskQueue:
         self._closed = False
         self._sha: hashlib._Hash | None = hashlib.sha256()
         self._written_back = 0
+        self._stage: DirectStage | None = None  # past JOB_FROM, in order: O_DIRECT
+        self._stream_end = 0  # where the last run written ended
+        self._in_order_so_far = True
         self.error: OSError | None = None
         """The first write error (set on a worker thread; the upload has failed)."""
 
@@ -146,8 +156,15 @@ class DiskQueue:
             self._scheduled = False
 
     def settle(self) -> None:
-        """Write everything queued now, in this thread; raise the first write error."""
+        """Write everything queued now, in this thread, with the file back to buffered
+        I/O (what reads it next needs no alignment); raise the first write error."""
         self._job()
+        with self._lock:
+            if self.error is None:
+                try:
+                    self._leave_direct()
+                except OSError as error:
+                    self.error = error
         if self.error is not None:
             raise self.error
 
@@ -161,6 +178,9 @@ class DiskQueue:
         with self._lock:
             self._closed = True
             self._queue.clear()
+            if self._stage is not None:
+                self._stage.release()
+                self._stage = None
 
     def _job(self) -> None:
         with self._lock:
@@ -186,7 +206,7 @@ class DiskQueue:
 
     def _write(self, offset: int, buffers: list[bytes], in_order: bool) -> None:
         try:
-            _write_all(self._fd, buffers, offset)
+            self._put(offset, buffers)
         except OSError as error:
             self.error = error
             return
@@ -196,14 +216,73 @@ class DiskQueue:
         else:
             self._sha = None
         end = offset + sum(len(data) for data in buffers)
-        if end - self._written_back >= WRITEBACK_STEP:
+        if self._stage is None and end - self._written_back >= WRITEBACK_STEP:
             # Start writing back without waiting, and drop the pages: nothing reads them soon.
             os.posix_fadvise(self._fd, self._written_back, end - self._written_back,
                              os.POSIX_FADV_DONTNEED)
             self._written_back = end
 
+    def _put(self, offset: int, buffers: list[bytes]) -> None:
+        """Write one run: staged for ``O_DIRECT`` while the upload streams in order past
+        ``JOB_FROM`` (see :mod:`gateway.intake.direct_writes`), else through the page
+        cache.  A run that does not continue the last one ends direct writing for good."""
+        size = sum(len(data) for data in buffers)
+        if offset != self._stream_end:
+            self._in_order_so_far = False
+            self._leave_direct()
+        self._stream_end = max(self._stream_end, offset + size)
+        head = -offset % ALIGN  # written buffered, up to the next block boundary
+        if self._stage is None and self._in_order_so_far and offset >= JOB_FROM \
+                and size > head:
+            before, after = _split([memoryview(data) for data in buffers], head)
+            _write_all(self._fd, before, offset)
+            self._stage = DirectStage.start(self._fd, offset + head)
+            if self._stage is None:  # no direct I/O here: buffered, as before
+                self._in_order_so_far = False
+                _write_all(self._fd, after, offset + head)
+                return
+            self._stage_all(after)
+        elif self._stage is not None:
+            self._stage_all(buffers)
+        else:
+            _write_all(self._fd, buffers, offset)
 
-def _write_all(fd: int, buffers: list[bytes], offset: int) -> None:
+    def _stage_all(self, buffers: Sequence[bytes | memoryview]) -> None:
+        """Add a run to the stage and write its whole blocks: all but the tail is in the
+        file when the job ends."""
+        assert self._stage is not None
+        for data in buffers:
+            self._stage.add(memoryview(data))
+        self._stage.write_blocks()
+        if not self._stage.direct:  # the file system refused a direct write
+            self._in_order_so_far = False
+            self._leave_direct()
+
+    def _leave_direct(self) -> None:
+        """Write what the stage holds and go back to buffered I/O (the lock held)."""
+        if self._stage is not None:
+            stage, self._stage = self._stage, None
+            stage.leave()
+
+
+def _split(views: list[memoryview], at: int) -> tuple[list[memoryview], list[memoryview]]:
+    """``views`` cut after their first ``at`` bytes."""
+    before: list[memoryview] = []
+    after: list[memoryview] = []
+    for view in views:
+        if at >= len(view):
+            before.append(view)
+            at -= len(view)
+        elif at > 0:
+            before.append(view[:at])
+            after.append(view[at:])
+            at = 0
+        else:
+            after.append(view)
+    return before, after
+
+
+def _write_all(fd: int, buffers: Sequence[bytes | memoryview], offset: int) -> None:
     """``pwritev`` all of ``buffers``: a short write (full disk, file size limit) is
     continued, and one that writes nothing is an error, never a silent truncation."""
     views = [memoryview(data) for data in buffers if data]
