@@ -18,7 +18,7 @@ silently drop or break one.  asyncssh is pinned to a tested range besides.
 3. The packets sent in one event-loop iteration leave in one send (:class:`CorkedTransport`).
 4. asyncssh's debug logging of every packet is skipped when nothing would be logged: it
    formatted its arguments (sizes, handles, packet names) for every packet, logged or not.
-5. chacha20-poly1305 packets use one ChaCha20 stream each, not two
+5. chacha20-poly1305 packets reuse one ChaCha20 stream per key, not three new ones each
    (:mod:`gateway.intake.chacha_packets`).
 """
 

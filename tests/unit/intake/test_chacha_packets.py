@@ -65,3 +65,17 @@ def test_a_tampered_packet_opens_to_none() -> None:
     # The right packet under another sequence number is refused too (a replayed packet).
     assert encryption.decrypt_packet(8, sealed[:8], sealed[8:], 4, tag) is None
     assert encryption.decrypt_packet(7, sealed[:8], sealed[8:], 4, tag) == payload
+
+
+def test_a_connection_s_packets_in_turn_as_asyncssh_gives_them() -> None:
+    """The kept streams are moved to every packet's nonce: a run of packets, sealed and
+    opened in turn (as a connection does) with partial blocks left in the streams."""
+    encryption = _encryption()
+    reference: ChachaCipher = encryption._cipher
+    rng = random.Random(99)
+    for seq in range(200):
+        header, payload = os.urandom(4), os.urandom(rng.randrange(1, 3000))
+        sealed, tag = encryption.encrypt_packet(seq, header, payload)
+        assert (sealed, tag) == reference.encrypt_and_sign(header, payload, UInt64(seq))
+        assert encryption.decrypt_header(seq, sealed[:8], 4)[1] == header
+        assert encryption.decrypt_packet(seq, sealed[:8], sealed[8:], 4, tag) == payload
