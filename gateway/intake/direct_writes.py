@@ -29,8 +29,9 @@ import os
 ALIGN = 4096
 """Offsets, lengths and the buffer of a direct write are multiples of this: the page size,
 and a multiple of every disk's logical block size."""
-STAGE_BYTES = 1 << 20
-"""The aligned buffer of one upload: one direct write each time it fills."""
+STAGE_BYTES = 4 << 20
+"""The aligned buffer of one upload: one direct write each time it fills (a spooling job's
+size, ``JOB_BYTES``)."""
 _O_DIRECT: int = getattr(os, "O_DIRECT", 0)
 
 

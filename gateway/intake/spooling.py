@@ -41,10 +41,13 @@ WRITEBACK_STEP = 32 << 20
 """Start writing an upload's data to disk every this many bytes, so the fsync at close has
 little left to do (the kernel would otherwise keep up to gigabytes dirty until then); for
 bytes written through the page cache only (direct writes are on the disk when written)."""
-JOB_BYTES = 1 << 20
+JOB_BYTES = 4 << 20
 """Past ``JOB_FROM`` bytes, an upload's bytes go to the spooling threads in jobs of at least
 this many: every job wakes a thread and passes the GIL back and forth (futex calls, context
-switches on both sides), and a fast client's burst is one 256 KiB WRITE."""
+switches on both sides), and a fast client's burst is one 256 KiB WRITE.  4 MiB against
+1 MiB (with the direct stage's size alike), interleaved: 321.7 against 288.8 MB/s with
+AES-GCM, 253.8 against 237.7 with chacha20 (0.5 and 0.25 s less CPU per GiB); the queue's
+``QUEUE_LIMIT`` still bounds what an upload holds."""
 JOB_FROM = 8 << 20
 """Bytes an upload is handed over once per loop iteration before its jobs grow to
 ``JOB_BYTES``: small uploads (most of them, and thousands at once) hold no more in memory
