@@ -311,11 +311,13 @@ class Receiver:
                 return
             self._open[writer.institution].discard(writer)
         self.in_flight.closed(writer)  # after the record: the sorters never see neither
-        writer.disk.close()  # no queued write reaches the fd (or its reuse) after this
-        with contextlib.suppress(OSError):
-            os.close(writer.fd)
-        writer.path.unlink(missing_ok=True)
-        writer.allowance.settle(writer.size, received=received)
+        try:
+            writer.disk.close()  # no queued write reaches the fd (or its reuse) after this
+        finally:  # the file, its descriptor and its share of the quota go whatever happens
+            with contextlib.suppress(OSError):
+                os.close(writer.fd)
+            writer.path.unlink(missing_ok=True)
+            writer.allowance.settle(writer.size, received=received)
 
     # -- the receiving threads -------------------------------------------------------------
 

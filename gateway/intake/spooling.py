@@ -40,14 +40,13 @@ QUEUE_LIMIT = 8 << 20
 WRITEBACK_STEP = 32 << 20
 """Start writing an upload's data to disk every this many bytes, so the fsync at close has
 little left to do (the kernel would otherwise keep up to gigabytes dirty until then); for
-bytes written through the page cache only (direct writes are on the disk when written)."""
+bytes written through the page cache only (direct writes go to the disk as they are made)."""
 JOB_BYTES = 4 << 20
 """Past ``JOB_FROM`` bytes, an upload's bytes go to the spooling threads in jobs of at least
 this many: every job wakes a thread and passes the GIL back and forth (futex calls, context
 switches on both sides), and a fast client's burst is one 256 KiB WRITE.  4 MiB against
-1 MiB (with the direct stage's size alike), interleaved: 321.7 against 288.8 MB/s with
-AES-GCM, 253.8 against 237.7 with chacha20 (0.5 and 0.25 s less CPU per GiB); the queue's
-``QUEUE_LIMIT`` still bounds what an upload holds."""
+1 MiB (with the direct writes' buffer alike), interleaved: 321.7 against 288.8 MB/s with
+AES-GCM, 253.8 against 237.7 with chacha20 (0.5 and 0.25 s less CPU per GiB)."""
 JOB_FROM = 8 << 20
 """Bytes an upload is handed over once per loop iteration before its jobs grow to
 ``JOB_BYTES``: small uploads (most of them, and thousands at once) hold no more in memory
@@ -163,10 +162,10 @@ class DiskQueue:
         I/O (what reads it next needs no alignment); raise the first write error."""
         self._job()
         with self._lock:
-            if self.error is None:
-                try:
-                    self._leave_direct()
-                except OSError as error:
+            try:
+                self._leave_direct()  # after a failed write too: the descriptor buffered
+            except OSError as error:
+                if self.error is None:
                     self.error = error
         if self.error is not None:
             raise self.error
@@ -181,9 +180,7 @@ class DiskQueue:
         with self._lock:
             self._closed = True
             self._queue.clear()
-            if self._stage is not None:
-                self._stage.release()
-                self._stage = None
+            self._stage = None  # its tail is not written: the upload is ending
 
     def _job(self) -> None:
         with self._lock:
@@ -251,12 +248,10 @@ class DiskQueue:
             _write_all(self._fd, buffers, offset)
 
     def _stage_all(self, buffers: Sequence[bytes | memoryview]) -> None:
-        """Add a run to the stage and write its whole blocks: all but the tail is in the
-        file when the job ends."""
+        """Write a run through the stage: all but its unaligned tail is in the file when the
+        job ends."""
         assert self._stage is not None
-        for data in buffers:
-            self._stage.add(memoryview(data))
-        self._stage.write_blocks()
+        self._stage.write(buffers)
         if not self._stage.direct:  # the file system refused a direct write
             self._in_order_so_far = False
             self._leave_direct()

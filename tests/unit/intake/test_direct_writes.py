@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.intake.direct_writes import ALIGN, STAGE_BYTES, DirectStage
+from gateway.intake.direct_writes import ALIGN, BUFFER_BYTES, DirectStage
 from gateway.intake.spooling import JOB_FROM, DiskQueue, Spooler
 from gateway.intake.uploads import file_digest
 
@@ -80,8 +80,8 @@ def test_an_in_order_upload_goes_direct_past_job_from(upload: Upload) -> None:
 
 def test_unaligned_pieces_across_job_from_and_the_stage(upload: Upload) -> None:
     rng = random.Random(2)
-    sizes = [1, 4095, 4097, 32_768 + 7, 255, STAGE_BYTES + 3, 100_000]
-    while len(upload.expected) < JOB_FROM + 3 * STAGE_BYTES:
+    sizes = [1, 4095, 4097, 32_768 + 7, 255, BUFFER_BYTES + 3, 100_000]
+    while len(upload.expected) < JOB_FROM + 3 * BUFFER_BYTES:
         upload.append(_random_bytes(rng, rng.choice(sizes)))
     assert upload.direct
     upload.append(b"the last line, no newline")
@@ -102,11 +102,11 @@ def test_a_piece_too_small_to_reach_a_block_boundary_waits_for_the_next(
 def test_an_out_of_order_write_ends_direct_writing_and_loses_nothing(upload: Upload) -> None:
     rng = random.Random(4)
     upload.append(_random_bytes(rng, JOB_FROM))
-    upload.append(_random_bytes(rng, STAGE_BYTES + 123))
+    upload.append(_random_bytes(rng, BUFFER_BYTES + 123))
     assert upload.direct
     upload.write(JOB_FROM + 5000, b"rewritten in place")  # behind the front
     assert not upload.direct
-    upload.append(_random_bytes(rng, 2 * STAGE_BYTES))
+    upload.append(_random_bytes(rng, 2 * BUFFER_BYTES))
     assert not upload.direct  # for good
     upload.settle_and_check(digest_kept=False)
 
@@ -114,12 +114,12 @@ def test_an_out_of_order_write_ends_direct_writing_and_loses_nothing(upload: Upl
 def test_a_client_fsync_mid_upload_then_more(upload: Upload) -> None:
     rng = random.Random(5)
     upload.append(_random_bytes(rng, JOB_FROM))
-    upload.append(_random_bytes(rng, STAGE_BYTES + 777))
+    upload.append(_random_bytes(rng, BUFFER_BYTES + 777))
     assert upload.direct
     upload.disk.settle()  # the client's FSYNC: all in the file, buffered again
     assert not upload.direct
     assert os.fstat(upload.fd).st_size == len(upload.expected)
-    upload.append(_random_bytes(rng, 2 * STAGE_BYTES + 5))
+    upload.append(_random_bytes(rng, 2 * BUFFER_BYTES + 5))
     assert upload.direct  # in order still: back past the page cache
     upload.settle_and_check()
 
@@ -127,12 +127,11 @@ def test_a_client_fsync_mid_upload_then_more(upload: Upload) -> None:
 def test_a_closed_queue_frees_its_stage_and_writes_nothing_more(upload: Upload) -> None:
     rng = random.Random(6)
     upload.append(_random_bytes(rng, JOB_FROM))
-    upload.append(_random_bytes(rng, STAGE_BYTES + 99))
-    stage = upload.disk._stage
-    assert stage is not None
+    upload.append(_random_bytes(rng, BUFFER_BYTES + 99))
+    assert upload.disk._stage is not None
     size = os.fstat(upload.fd).st_size
     upload.disk.close()
-    assert stage._buffer is None
+    assert upload.disk._stage is None
     upload.disk.add(len(upload.expected), b"late", in_order=True)
     upload.disk._job()
     upload.disk.settle()
@@ -150,9 +149,9 @@ def test_a_file_system_refusing_o_direct_at_fcntl_gets_buffered_writes(
 
     monkeypatch.setattr(fcntl, "fcntl", refusing)
     rng = random.Random(7)
-    upload.append(_random_bytes(rng, JOB_FROM + 3 * STAGE_BYTES))
+    upload.append(_random_bytes(rng, JOB_FROM + 3 * BUFFER_BYTES))
     assert upload.disk._stage is None
-    upload.append(_random_bytes(rng, STAGE_BYTES))
+    upload.append(_random_bytes(rng, BUFFER_BYTES))
     upload.settle_and_check()
 
 
@@ -172,11 +171,11 @@ def test_a_file_system_refusing_direct_writes_gets_the_same_bytes_buffered(
     monkeypatch.setattr(os, "pwrite", refusing)
     rng = random.Random(8)
     upload.append(_random_bytes(rng, JOB_FROM))
-    upload.append(_random_bytes(rng, 2 * STAGE_BYTES + 11))
+    upload.append(_random_bytes(rng, 2 * BUFFER_BYTES + 11))
     assert refused
     assert upload.disk._stage is None
     assert not upload.direct
-    upload.append(_random_bytes(rng, STAGE_BYTES))
+    upload.append(_random_bytes(rng, BUFFER_BYTES))
     assert len(refused) == 1
     upload.settle_and_check()
 
@@ -188,12 +187,33 @@ def test_a_write_error_while_direct_fails_the_upload(
 
     rng = random.Random(9)
     upload.append(_random_bytes(rng, JOB_FROM))
+    real_pwrite = os.pwrite
     monkeypatch.setattr(os, "pwrite", full)
-    upload.append(_random_bytes(rng, 2 * STAGE_BYTES))
+    upload.append(_random_bytes(rng, 2 * BUFFER_BYTES))
     assert upload.disk.error is not None
     assert upload.disk.error.errno == errno.ENOSPC
+    monkeypatch.setattr(os, "pwrite", real_pwrite)
     with pytest.raises(OSError, match="No space"):
         upload.disk.settle()
+    assert not upload.direct  # buffered again, failed or not
+    upload.disk.close()  # the upload ends: nothing holds on, nothing raises
+
+
+def test_large_uploads_hold_only_their_tails_between_jobs(tmp_path: Path) -> None:
+    """The aligned buffer is the thread's: between jobs an upload keeps under one block."""
+    uploads = [Upload(tmp_path / f"u{number}.part") for number in range(3)]
+    rng = random.Random(10)
+    for upload in uploads:
+        upload.append(_random_bytes(rng, JOB_FROM))
+        upload.append(_random_bytes(rng, BUFFER_BYTES + 1234))
+    for upload in uploads:
+        stage = upload.disk._stage
+        assert stage is not None
+        assert len(stage._tail) < ALIGN
+        assert upload.direct
+    for upload in uploads:
+        upload.settle_and_check()
+        os.close(upload.fd)
 
 
 def test_a_stage_starts_only_at_a_block_boundary(tmp_path: Path) -> None:
