@@ -105,7 +105,7 @@ _REPLACED = {"encrypt_packet": encrypt_packet, "decrypt_header": decrypt_header,
              "decrypt_packet": decrypt_packet}
 
 
-def one_stream_per_packet() -> bool:
+def keep_chacha_streams() -> bool:
     """Give asyncssh's chacha20-poly1305 these methods (idempotent).  Returns False, leaving
     asyncssh as it is, when its shim does not keep the keys as this expects (the payload key
     in ``_cipher._key``, the length key in ``_cipher._adkey``)."""

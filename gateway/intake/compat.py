@@ -37,7 +37,7 @@ from asyncssh import sftp as asyncssh_sftp
 from asyncssh.constants import FXP_WRITE
 from asyncssh.packet import SSHPacket
 
-from gateway.intake.chacha_packets import one_stream_per_packet
+from gateway.intake.chacha_packets import keep_chacha_streams
 
 log = logging.getLogger(__name__)
 
@@ -259,7 +259,7 @@ def adapt_asyncssh() -> None:
     """Apply every adaptation (idempotent); warn about any that asyncssh's code refuses."""
     tolerate_trailing_write_bytes()
     for adaptation in (buffer_connection_input, cork_connection_output,
-                       log_only_when_enabled, one_stream_per_packet):
+                       log_only_when_enabled, keep_chacha_streams):
         if not adaptation():
             log.warning("asyncssh's code differs from the version this gateway was tested "
                         "with; running without this adaptation",

@@ -126,7 +126,7 @@ class DiskQueue:
         self._written_back = 0
         self._stage: DirectStage | None = None  # past JOB_FROM, in order: O_DIRECT
         self._stream_end = 0  # where the last run written ended
-        self._in_order_so_far = True
+        self._direct_allowed = True  # until a run out of order or a refusal of O_DIRECT
         self.error: OSError | None = None
         """The first write error (set on a worker thread; the upload has failed)."""
 
@@ -228,17 +228,17 @@ class DiskQueue:
         cache.  A run that does not continue the last one ends direct writing for good."""
         size = sum(len(data) for data in buffers)
         if offset != self._stream_end:
-            self._in_order_so_far = False
+            self._direct_allowed = False
             self._leave_direct()
         self._stream_end = max(self._stream_end, offset + size)
         head = -offset % ALIGN  # written buffered, up to the next block boundary
-        if self._stage is None and self._in_order_so_far and offset >= JOB_FROM \
+        if self._stage is None and self._direct_allowed and offset >= JOB_FROM \
                 and size > head:
             before, after = _split([memoryview(data) for data in buffers], head)
             _write_all(self._fd, before, offset)
             self._stage = DirectStage.start(self._fd, offset + head)
             if self._stage is None:  # no direct I/O here: buffered, as before
-                self._in_order_so_far = False
+                self._direct_allowed = False
                 _write_all(self._fd, after, offset + head)
                 return
             self._stage_all(after)
@@ -253,7 +253,7 @@ class DiskQueue:
         assert self._stage is not None
         self._stage.write(buffers)
         if not self._stage.direct:  # the file system refused a direct write
-            self._in_order_so_far = False
+            self._direct_allowed = False
             self._leave_direct()
 
     def _leave_direct(self) -> None:

@@ -1,4 +1,4 @@
-"""chacha20-poly1305 with one stream per packet gives the bytes asyncssh's own ChaCha20 and
+"""chacha20-poly1305 with kept streams gives the bytes asyncssh's own ChaCha20 and
 Poly1305 calls give (its ``ChachaCipher``, untouched, is the reference), refuses every
 tampered packet, and applies to the installed asyncssh."""
 
@@ -18,17 +18,17 @@ _SEQS = (0, 1, 3, (1 << 32) - 1, 1 << 32, (1 << 64) - 1)
 
 
 def _encryption() -> asyncssh_encryption.ChachaEncryption:
-    chacha_packets.one_stream_per_packet()
+    chacha_packets.keep_chacha_streams()
     return asyncssh_encryption.ChachaEncryption.new("chacha20-poly1305", os.urandom(64), b"")
 
 
 def test_applies_to_the_installed_asyncssh_once() -> None:
-    assert chacha_packets.one_stream_per_packet()
+    assert chacha_packets.keep_chacha_streams()
     shim = asyncssh_encryption.ChachaEncryption
     assert shim.decrypt_packet is chacha_packets.decrypt_packet
     assert shim.encrypt_packet is chacha_packets.encrypt_packet
     assert shim.decrypt_header is chacha_packets.decrypt_header
-    assert chacha_packets.one_stream_per_packet()  # idempotent
+    assert chacha_packets.keep_chacha_streams()  # idempotent
 
 
 @pytest.mark.parametrize("seq", _SEQS)

@@ -28,7 +28,7 @@ def test_every_adaptation_applies_to_the_installed_asyncssh() -> None:
     assert compat.buffer_connection_input()
     assert compat.log_only_when_enabled()
     assert compat.cork_connection_output()
-    assert chacha_packets.one_stream_per_packet()
+    assert chacha_packets.keep_chacha_streams()
     # Idempotent: applying again wraps nothing twice.
     compat.adapt_asyncssh()
     server = asyncssh_connection.SSHServerConnection
